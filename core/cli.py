@@ -1,0 +1,121 @@
+"""The platform's command line: thin commands over named functions (`python -m core.cli --help`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from core.errors import PlatformError
+from core.settings import Settings, load_settings
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
+    """Run every stage end to end and print a summary."""
+    from core.pipeline import run_all
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_event(stage: str, message: str, done: int | None, total: int | None) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(f"{stage}: {message}", total=total)
+            task = tasks[stage]
+            progress.update(task, description=f"{stage}: {message}", total=total)
+            if done is None and total:
+                progress.advance(task)
+
+        summary = run_all(settings, on_event)
+    out.print(_summary_table(summary))
+    for warning in summary.warnings:
+        out.print(f"[yellow]warning:[/] {warning}")
+
+
+def _summary_table(summary) -> Table:
+    table = Table(title="Run summary", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    if summary.generated_source:
+        table.add_row("demo source", _counts(summary.generated_source) + " (generated)")
+    for source, rows in summary.rows_loaded.items():
+        table.add_row(f"loaded from {source}", _counts(rows) if rows else "nothing new")
+    table.add_row("models built", f"{len(summary.models_built)} of {summary.models_total}")
+    table.add_row("audits passed", str(summary.audits_passed))
+    table.add_row("unit tests passed", str(summary.tests_run))
+    table.add_row("published", f"{summary.published_version}: {_counts(summary.published_rows)}")
+    for name, path in summary.outputs.items():
+        table.add_row(name, path)
+    table.add_row("time", ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in summary.seconds.items()))
+    return table
+
+
+def _counts(rows: dict[str, int]) -> str:
+    return ", ".join(f"{table} {count:,}" for table, count in rows.items())
+
+
+def cmd_demo_day(settings: Settings, args: argparse.Namespace) -> None:
+    """Advance the demo source by one simulated day."""
+    from demo.day import advance_day
+
+    report = advance_day(settings.source_path(settings.demo.source), seed=settings.demo.seed)
+    changes = {k: v for k, v in report.as_dict().items() if k != "day" and v}
+    out.print(f"Simulated {report.day}: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in changes.items()))
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
+    """(Re)generate the demo source at a scale; refuses to overwrite without --force."""
+    from demo.shop import generate
+
+    path = settings.source_path(settings.demo.source)
+    if path.exists() and not args.force:
+        raise PlatformError(f"{path} exists. Pass --force to replace it (the lake keeps what it loaded).")
+    scale = args.scale if args.scale is not None else settings.demo.scale
+    counts = generate(
+        path, seed=settings.demo.seed, scale=scale, start_date=settings.demo.start_date, history_days=settings.demo.history_days
+    )
+    out.print(f"Wrote {path}: {_counts(counts)}")
+
+
+COMMANDS = {
+    "run": (cmd_run, "run every stage end to end"),
+    "demo-day": (cmd_demo_day, "advance the demo source by one simulated day"),
+    "demo": (cmd_demo, "generate the demo source"),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="platform", description="A single-node data platform.")
+    root.add_argument("--project", type=Path, default=Path.cwd(), help="folder holding config.yaml")
+    sub = root.add_subparsers(dest="command", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text)
+        if name == "demo":
+            command.add_argument("--scale", type=float, help="1.0 is 100,000 orders")
+            command.add_argument("--force", action="store_true", help="replace an existing source")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings(args.project)
+        COMMANDS[args.command][0](settings, args)
+    except PlatformError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 1
+    except KeyboardInterrupt:
+        err.print("[bold red]interrupted[/]")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

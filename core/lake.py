@@ -1,0 +1,32 @@
+"""The lake's layout: `lake://<layer>/<source>/<table>/...` mapped onto a storage backend.
+
+Only this module knows where a layer physically lives, so that a second backend
+(object storage) changes nothing for the stages that read and write the lake.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.settings import Settings
+
+LAYERS = ("raw", "staging", "curated")
+
+
+class Lake:
+    """Resolves lake addresses for one settings object (local folder backend)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.root = settings.lake_root
+
+    def url(self, layer: str, *parts: str) -> str:
+        if layer not in LAYERS:
+            raise ValueError(f"unknown lake layer {layer!r}; expected one of {LAYERS}")
+        return str(self.root.joinpath(layer, *parts))
+
+    def parquet_glob(self, layer: str, source: str, table: str) -> str:
+        return self.url(layer, source, table) + "/*.parquet"
+
+    def ensure_layers(self) -> None:
+        for layer in LAYERS:
+            Path(self.url(layer)).mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,107 @@
+"""`just run`: source → ingest → transform and audit → publish, under the writer lock."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from core import runlog
+from core.lock import describe_holder, writer_lock
+from core.settings import Settings
+from demo.shop import generate
+from ingest.pipeline import ingest_source
+from publish.marts import marts_folder, publish_marts
+from publish.reader import current_version
+from transform.build import build_prod
+
+# (stage, message, done, total): how the pipeline reports progress to whoever displays it.
+Events = Callable[[str, str, int | None, int | None], None]
+
+
+def _silent(stage: str, message: str, done: int | None = None, total: int | None = None) -> None:
+    pass
+
+
+@dataclass
+class RunSummary:
+    """What one end-to-end run did, for the closing report."""
+
+    generated_source: dict[str, int] | None = None
+    rows_loaded: dict[str, dict[str, int]] = field(default_factory=dict)
+    models_built: list[str] = field(default_factory=list)
+    models_total: int = 0
+    audits_passed: int = 0
+    tests_run: int = 0
+    warnings: list[str] = field(default_factory=list)
+    published_version: str | None = None
+    published_rows: dict[str, int] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _stage(summary: RunSummary, settings: Settings, name: str, job: str) -> Iterator[runlog.JobRun]:
+    started = time.perf_counter()
+    try:
+        with runlog.record(settings.meta_path, job) as run:
+            yield run
+    finally:
+        summary.seconds[name] = summary.seconds.get(name, 0.0) + time.perf_counter() - started
+
+
+def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
+    """Run every stage once; each is recorded in the run log. Raises PlatformError on expected failures."""
+    summary = RunSummary()
+    waiting = lambda holder: events("lock", f"waiting for the writer lock ({describe_holder(holder)})", None, None)  # noqa: E731
+    with writer_lock(settings.data_dir, purpose="just run", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting):
+        demo_path = settings.source_path(settings.demo.source) if settings.demo.source in settings.sources else None
+        if demo_path is not None and not demo_path.exists():
+            events("source", f"generating the demo shop at scale {settings.demo.scale:g}", None, None)
+            with _stage(summary, settings, "source", f"generate:{settings.demo.source}") as job:
+                summary.generated_source = generate(
+                    demo_path,
+                    seed=settings.demo.seed,
+                    scale=settings.demo.scale,
+                    start_date=settings.demo.start_date,
+                    history_days=settings.demo.history_days,
+                )
+                job.rows_out = sum(summary.generated_source.values())
+
+        for name in settings.sources:
+            events("ingest", f"loading new and changed rows of {name}", None, None)
+            with _stage(summary, settings, "ingest", f"ingest:{name}") as job:
+                result = ingest_source(settings, name)
+                job.rows_out = result.total_rows
+            summary.rows_loaded[name] = result.rows
+        new_data = any(sum(rows.values()) for rows in summary.rows_loaded.values())
+
+        events("transform", "planning prod", 0, None)
+        with _stage(summary, settings, "transform", "transform") as job:
+            on_model = lambda model, total: events("transform", f"built {model}", None, total)  # noqa: E731
+            build = build_prod(settings, new_data=new_data, on_model=on_model)
+            job.rows_out = len(build.tally.models_built)
+        summary.models_built = sorted(build.tally.models_built)
+        summary.models_total = build.models_total
+        summary.audits_passed = build.tally.audits_passed
+        summary.tests_run = build.tally.tests_run
+        summary.warnings = build.tally.warnings
+
+        published = current_version(settings)
+        if build.tally.models_built or published is None:
+            events("publish", "publishing the marts", None, None)
+            with _stage(summary, settings, "publish", "publish") as job:
+                result = publish_marts(settings, build.marts)
+                job.rows_out = sum(result.rows.values())
+            summary.published_version, summary.published_rows = result.version, result.rows
+        else:
+            summary.published_version, summary.published_rows = published.version, published.rows
+
+    summary.outputs = {
+        "raw lake": str(settings.lake_root / "raw"),
+        "warehouse": str(settings.warehouse_path),
+        "published marts": str(marts_folder(settings)),
+        "run log": str(settings.meta_path),
+    }
+    return summary

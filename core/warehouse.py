@@ -1,0 +1,45 @@
+"""DuckDB connections with extensions installed from the pinned PyPI wheels, never downloaded."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import duckdb
+
+from core.errors import PlatformError
+
+
+def sql_literal(text: str | Path) -> str:
+    """A string (a path or URL) as a quoted SQL literal."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def bundled_extension(name: str) -> Path:
+    """The `.duckdb_extension` file that the `duckdb-extension-<name>` wheel ships."""
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    if spec is None or not spec.submodule_search_locations:
+        raise PlatformError(
+            f"DuckDB extension '{name}' is not installed: add duckdb-extension-{name.replace('_', '-')}"
+            f"=={duckdb.__version__} to pyproject.toml and run `uv sync`."
+        )
+    package_dir = Path(next(iter(spec.submodule_search_locations)))
+    path = package_dir / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+    if not path.is_file():
+        raise PlatformError(f"{path} is missing: the extension wheel does not match DuckDB {duckdb.__version__}.")
+    return path
+
+
+def load_extensions(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:
+    """Install each extension from its wheel and load it; autoinstall stays off."""
+    con.execute("SET autoinstall_known_extensions = false")
+    for name in names:
+        con.execute(f"INSTALL {sql_literal(bundled_extension(name))}")
+        con.execute(f"LOAD {name}")
+
+
+def connect(path: Path | str = ":memory:", *, read_only: bool = False, extensions: tuple[str, ...] = ()) -> duckdb.DuckDBPyConnection:
+    """Open DuckDB with autoinstall disabled and the given bundled extensions loaded."""
+    con = duckdb.connect(str(path), read_only=read_only, config={"autoinstall_known_extensions": "false"})
+    load_extensions(con, extensions)
+    return con

@@ -1,0 +1,1 @@
+"""The demo shop: a deterministic operational database that stands in for a real source."""

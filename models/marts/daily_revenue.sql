@@ -1,0 +1,46 @@
+MODEL (
+  name marts.daily_revenue,
+  kind FULL,
+  owner analytics,
+  grain revenue_date,
+  description 'One row per day from the first to the last order: orders placed, cancellations and revenue.',
+  audits (
+    not_null(columns := (revenue_date, count_orders, amount_revenue)),
+    unique_values(columns := (revenue_date)),
+    accepted_range(column := amount_revenue, min_v := 0),
+    assert_revenue_reconciles(orders_model := marts.fct_orders)
+  )
+);
+
+WITH orders AS (
+  SELECT order_date, amount_total, is_cancelled
+  FROM marts.fct_orders
+),
+
+days AS (
+  SELECT unnest(generate_series(min(order_date), max(order_date), INTERVAL 1 DAY))::DATE AS revenue_date
+  FROM orders
+),
+
+per_day AS (
+  SELECT
+    order_date,
+    count(*) AS count_orders,
+    count(*) FILTER (WHERE is_cancelled) AS count_cancelled_orders,
+    coalesce(sum(amount_total) FILTER (WHERE NOT is_cancelled), 0) AS amount_revenue
+  FROM orders
+  GROUP BY order_date
+)
+
+SELECT
+  days.revenue_date AS revenue_date, -- The day
+  coalesce(per_day.count_orders, 0)::INTEGER AS count_orders, -- Orders placed that day, cancelled or not
+  coalesce(per_day.count_cancelled_orders, 0)::INTEGER AS count_cancelled_orders, -- Of those, cancelled since
+  coalesce(per_day.amount_revenue, 0)::DECIMAL(14, 2) AS amount_revenue, -- Totals of that day's orders not cancelled, in EUR
+  CASE
+    WHEN per_day.count_orders > per_day.count_cancelled_orders
+    THEN (per_day.amount_revenue / (per_day.count_orders - per_day.count_cancelled_orders))::DECIMAL(14, 2)
+  END AS amount_average_order_value -- Revenue per order not cancelled, in EUR; NULL on days without one
+FROM days
+LEFT JOIN per_day
+  ON days.revenue_date = per_day.order_date

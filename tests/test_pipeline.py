@@ -1,0 +1,71 @@
+"""`just run` end to end: marts reconcile with the source, runs are idempotent and incremental."""
+
+from __future__ import annotations
+
+import duckdb
+
+from core import runlog
+from core.pipeline import run_all
+from demo.day import advance_day
+from publish.reader import connect_published, current_version
+from tests.conftest import source_rows
+from tests.reconcile import assert_marts_match_source
+
+
+def test_first_run_builds_audits_and_publishes(built):
+    settings, summary = built
+    orders = source_rows(settings, "SELECT count(*) FROM orders")[0][0]
+    assert summary.generated_source["orders"] == orders
+    assert summary.rows_loaded["shop"]["orders"] == orders
+    assert summary.models_built == sorted(summary.models_built) and len(summary.models_built) == summary.models_total == 9
+    assert summary.audits_passed >= 30
+    assert summary.tests_run >= 4
+    assert set(summary.published_rows) == {"fct_orders", "dim_customers", "daily_revenue"}
+    jobs = {run["job"]: run["status"] for run in runlog.last_runs(settings.meta_path)}
+    assert jobs == {"generate:shop": "success", "ingest:shop": "success", "transform": "success", "publish": "success"}
+
+
+def test_marts_reconcile_with_the_source(built):
+    settings, _ = built
+    assert_marts_match_source(settings)
+
+
+def test_soft_deleted_rows_stay_out_of_marts_and_keys_are_unique(built):
+    settings, _ = built
+    con, _ = connect_published(settings)
+    with con:
+        assert con.execute("SELECT count(*) - count(DISTINCT order_id) FROM marts.fct_orders").fetchone() == (0,)
+        assert con.execute("SELECT count(*) - count(DISTINCT customer_id) FROM marts.dim_customers").fetchone() == (0,)
+        orphans = con.execute(
+            "SELECT count(*) FROM marts.fct_orders f LEFT JOIN marts.dim_customers d USING (customer_id) WHERE d.customer_id IS NULL"
+        ).fetchone()
+    assert orphans == (0,)
+
+
+def test_run_is_idempotent_and_incremental_after_a_demo_day(settings):
+    first = run_all(settings)
+    version = first.published_version
+
+    second = run_all(settings)
+    assert second.rows_loaded == {"shop": {}}
+    assert second.models_built == []
+    assert second.published_version == version
+    assert second.published_rows == first.published_rows
+
+    high_water = source_rows(settings, "SELECT max(updated_at) FROM orders")[0][0]
+    report = advance_day(settings.source_path("shop"), seed=settings.demo.seed)
+    changed = source_rows(settings, "SELECT count(*) FROM orders WHERE updated_at > ?", (high_water,))[0][0]
+    third = run_all(settings)
+    assert changed >= report.new_orders + report.status_changes
+    assert third.rows_loaded["shop"]["orders"] == changed
+    assert third.published_version != version
+    live_orders = source_rows(settings, "SELECT count(*) FROM orders WHERE deleted_at IS NULL")[0][0]
+    assert third.published_rows["fct_orders"] == live_orders
+    assert_marts_match_source(settings)
+
+    # the raw layer keeps every version; staging keeps exactly one row per key
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute("SELECT count(*) - count(DISTINCT order_id) FROM staging.stg_shop__orders").fetchone() == (0,)
+        staged = con.execute("SELECT count(*) FROM staging.stg_shop__orders").fetchone()[0]
+    assert staged == source_rows(settings, "SELECT count(*) FROM orders")[0][0]
+    assert current_version(settings).version == third.published_version

@@ -1,0 +1,72 @@
+"""A quiet SQLMesh console that counts what a plan did, for the run summary and the progress bar."""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass, field
+
+from sqlmesh.core.console import NoopConsole
+from sqlmesh.utils.errors import NodeAuditsErrors
+
+
+@dataclass
+class PlanTally:
+    """What SQLMesh evaluated, audited and complained about during one or more plans."""
+
+    models_built: set[str] = field(default_factory=set)
+    audits_passed: int = 0
+    audits_failed: int = 0
+    tests_run: int = 0
+    tests_failed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class TallyConsole(NoopConsole):
+    """Records evaluation progress; `on_model` is called as each model finishes."""
+
+    def __init__(self, on_model: t.Callable[[str, int], None] | None = None) -> None:
+        super().__init__()
+        self.tally = PlanTally()
+        self._on_model = on_model
+
+    def start_evaluation_progress(self, batched_intervals, environment_naming_info, default_catalog, audit_only=False):
+        self._total = len(batched_intervals)
+
+    def update_snapshot_evaluation_progress(
+        self, snapshot, interval, batch_idx, duration_ms, num_audits_passed, num_audits_failed, *args, **kwargs
+    ) -> None:
+        name = snapshot.model.name if snapshot.is_model else snapshot.name
+        self.tally.models_built.add(name)
+        self.tally.audits_passed += num_audits_passed
+        self.tally.audits_failed += num_audits_failed
+        if self._on_model is not None:
+            self._on_model(name, getattr(self, "_total", 0))
+
+    def log_test_results(self, result, target_dialect: str) -> None:
+        self.tally.tests_run += result.testsRun
+        for test, _ in [*result.failures, *result.errors]:
+            self.tally.tests_failed.append(str(test))
+
+    def log_warning(self, short_message: str, long_message: str | None = None) -> None:
+        self.tally.warnings.append(short_message)
+
+    def log_error(self, message: str, *args: t.Any, **kwargs: t.Any) -> None:
+        self.tally.errors.append(message)
+
+    def log_failed_models(self, errors) -> None:
+        for error in errors:
+            cause = error.__cause__ or error
+            if isinstance(cause, NodeAuditsErrors):
+                self.tally.errors.extend(
+                    f"model {audit.model_name}: audit '{audit.audit_name}' failed on {audit.count} "
+                    f"row{'s' if audit.count != 1 else ''} (args {audit.audit_args})"
+                    for audit in cause.errors
+                )
+            else:
+                self.tally.errors.append(f"{_node_name(error.node)}: {cause}")
+
+
+def _node_name(node: t.Any) -> str:
+    snapshot_id = node[0] if isinstance(node, tuple) else node
+    return getattr(snapshot_id, "name", str(snapshot_id))
