@@ -1,6 +1,8 @@
-"""Publish prod's marts as Parquet under `lake://curated/marts/`, behind one manifest.
+"""Publish an environment's marts as Parquet under `lake://curated/marts/`, behind one manifest.
 
-Readers follow `curated/marts/_manifest.json`. A new version's files are written
+Prod publishes to `curated/marts/`; a virtual environment such as `dev` to
+`curated/marts__dev/`, so that its marts can be reviewed before promotion.
+Readers follow the folder's `_manifest.json`. A new version's files are written
 first, in their own folder; the manifest is replaced last, atomically, so a
 reader sees the old version or the new one, never a mix. Old versions are kept
 for a while so that a reader holding the previous manifest can finish.
@@ -24,6 +26,8 @@ from core.settings import Settings
 
 MANIFEST = "_manifest.json"
 MART_NAME = re.compile(r"^marts\.([a-z_][a-z0-9_]*)$")
+ENVIRONMENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+PROD = "prod"
 
 
 @dataclass
@@ -33,13 +37,21 @@ class PublishResult:
     manifest: Path
 
 
-def marts_folder(settings: Settings) -> Path:
-    return Path(Lake(settings).url("curated", "marts"))
+def marts_schema(environment: str = PROD) -> str:
+    """Where SQLMesh puts an environment's marts: `marts` for prod, `marts__<env>` otherwise."""
+    if not ENVIRONMENT.match(environment):
+        raise ValueError(f"not an environment name: {environment!r}")
+    return "marts" if environment == PROD else f"marts__{environment}"
 
 
-def publish_marts(settings: Settings, marts: list[str]) -> PublishResult:
-    """Copy each prod mart (`marts.<name>`) to a new version folder, then switch the manifest."""
-    folder = marts_folder(settings)
+def marts_folder(settings: Settings, environment: str = PROD) -> Path:
+    return Path(Lake(settings).url("curated", marts_schema(environment)))
+
+
+def publish_marts(settings: Settings, marts: list[str], environment: str = PROD) -> PublishResult:
+    """Copy each mart (`marts.<name>`) of `environment` to a new version folder, then switch the manifest."""
+    folder = marts_folder(settings, environment)
+    schema = marts_schema(environment)
     version = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
     tables: dict[str, dict] = {}
     with contextlib.closing(warehouse.connect(settings.warehouse_path, read_only=True)) as con:
@@ -47,11 +59,12 @@ def publish_marts(settings: Settings, marts: list[str]) -> PublishResult:
             name = _table_name(mart)
             target = folder / name / f"version={version}" / "data.parquet"
             target.parent.mkdir(parents=True, exist_ok=True)
-            con.execute(f"COPY (SELECT * FROM marts.{name}) TO {warehouse.sql_literal(target)} (FORMAT parquet, COMPRESSION zstd)")
+            con.execute(f"COPY (SELECT * FROM {schema}.{name}) TO {warehouse.sql_literal(target)} (FORMAT parquet, COMPRESSION zstd)")
             rows = con.execute(f"SELECT count(*) FROM read_parquet({warehouse.sql_literal(target)})").fetchone()[0]
             tables[name] = {"path": str(target.relative_to(folder)), "rows": rows}
     manifest = {
         "version": version,
+        "environment": environment,
         "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "tables": tables,
     }

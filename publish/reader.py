@@ -11,7 +11,7 @@ import duckdb
 from core import warehouse
 from core.errors import PlatformError
 from core.settings import Settings
-from publish.marts import MANIFEST, marts_folder
+from publish.marts import MANIFEST, PROD, marts_folder
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,9 @@ class Published:
     rows: dict[str, int]
 
 
-def current_version(settings: Settings) -> Published | None:
-    """The version the manifest points at, or None before the first publish."""
-    folder = marts_folder(settings)
+def current_version(settings: Settings, environment: str = PROD) -> Published | None:
+    """The version the environment's manifest points at, or None before its first publish."""
+    folder = marts_folder(settings, environment)
     path = folder / MANIFEST
     if not path.exists():
         return None
@@ -42,11 +42,15 @@ def current_version(settings: Settings) -> Published | None:
         raise PlatformError(f"The publish manifest {path} is unreadable ({exc}); run `just run` to publish again.") from None
 
 
-def connect_published(settings: Settings) -> tuple[duckdb.DuckDBPyConnection, Published]:
-    """An in-memory DuckDB with a view `marts.<table>` per published table of the current version."""
-    published = current_version(settings)
+def connect_published(settings: Settings, environment: str = PROD) -> tuple[duckdb.DuckDBPyConnection, Published]:
+    """An in-memory DuckDB with a view `marts.<table>` per published table of the environment's current version.
+
+    The views are always in schema `marts`, whatever the environment, so one query serves all.
+    """
+    published = current_version(settings, environment)
     if published is None:
-        raise PlatformError("Nothing has been published yet: run `just run` first.")
+        hint = "run `just run` first" if environment == PROD else f"plan the `{environment}` environment first"
+        raise PlatformError(f"Nothing has been published for {environment} yet: {hint}.")
     con = warehouse.connect()
     con.execute("CREATE SCHEMA marts")
     for name, file in published.files.items():

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from core.errors import PlatformError
+
 from publish.marts import MANIFEST, marts_folder, publish_marts
 from publish.reader import connect_published, current_version
 
@@ -38,3 +42,14 @@ def test_old_versions_are_pruned_but_the_current_one_stays(built):
 def test_no_leftover_temporary_manifests(built):
     settings, _ = built
     assert not [p for p in marts_folder(settings).iterdir() if p.name.endswith(".tmp")]
+
+
+def test_environments_publish_to_their_own_folder(built):
+    settings, _ = built
+    assert marts_folder(settings).name == "marts"
+    assert marts_folder(settings, "dev").name == "marts__dev"
+    assert current_version(settings, "dev") is None
+    with pytest.raises(PlatformError, match="Nothing has been published for dev"):
+        connect_published(settings, "dev")
+    with pytest.raises(ValueError):
+        marts_folder(settings, "dev; drop")
