@@ -82,11 +82,17 @@ def refresh_history(context: Context, built: set[str]) -> None:
     """
     history = [m.name for m in context.models.values() if m.kind.is_scd_type_2 and m.name not in built]
     snapshots = [context.get_snapshot(name, raise_if_missing=True) for name in history]
-    latest = [(snapshot, snapshot.intervals[-1]) for snapshot in snapshots if snapshot.intervals]
+    # Only the last interval: removing all of them would make SQLMesh rebuild the table from scratch.
+    latest = [(snapshot, _last_interval(snapshot)) for snapshot in snapshots if snapshot.intervals]
     if not latest:
         return
     context.state_sync.remove_intervals(latest)
     context.run(PROD, select_models=[snapshot.name for snapshot, _ in latest], no_auto_upstream=True)
+
+
+def _last_interval(snapshot) -> tuple[int, int]:
+    end = snapshot.intervals[-1][1]
+    return (end - snapshot.node.interval_unit.milliseconds, end)
 
 
 def schema_of(fqn: str) -> str:
