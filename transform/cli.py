@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -46,9 +47,9 @@ def cmd_diff(settings: Settings, args: argparse.Namespace) -> None:
         schema = "; ".join(
             part
             for part in (
-                _listing("added", diff.columns_added),
-                _listing("removed", diff.columns_removed),
-                _listing("retyped", diff.columns_retyped),
+                _listing(f"only in {args.source}:", diff.columns_only_in_source),
+                _listing(f"only in {args.target}:", diff.columns_only_in_target),
+                _listing("retyped:", diff.columns_retyped),
             )
             if part
         )
@@ -131,6 +132,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    logging.getLogger("sqlmesh").setLevel(logging.ERROR)  # table_diff logs every query it runs as a warning
     try:
         settings = load_settings(args.project)
         COMMANDS[args.command][0](settings, args)

@@ -61,8 +61,8 @@ class ModelDiff:
     changed_rows: int  # rows on both sides, by grain, whose values differ
     source_only_rows: int
     target_only_rows: int
-    columns_added: list[str]
-    columns_removed: list[str]
+    columns_only_in_source: list[str]
+    columns_only_in_target: list[str]
     columns_retyped: list[str]
 
 
@@ -80,20 +80,23 @@ def check_environment(name: str) -> str:
     return name
 
 
+def _lock(settings: Settings, purpose: str):
+    return writer_lock(settings.data_dir, purpose=purpose, wait_seconds=settings.run.lock_wait_seconds)
+
+
 @contextlib.contextmanager
-def _writer_context(settings: Settings, purpose: str, on_model=None) -> Iterator[tuple[Context, TallyConsole]]:
-    """The writer lock, fresh raw views, and an open context with a tallying console."""
-    with writer_lock(settings.data_dir, purpose=purpose, wait_seconds=settings.run.lock_wait_seconds):
-        with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
-            create_raw_views(con, settings)
-        console = TallyConsole(on_model)
-        context = open_context(settings, console)
-        try:
-            yield context, console
-        except SQLMeshError as exc:
-            raise PlatformError(_failure(purpose, exc, console.tally)) from None
-        finally:
-            context.close()
+def _sqlmesh(settings: Settings, purpose: str, on_model=None) -> Iterator[tuple[Context, TallyConsole]]:
+    """Fresh raw views and an open context with a tallying console; the caller holds the writer lock."""
+    with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
+        create_raw_views(con, settings)
+    console = TallyConsole(on_model)
+    context = open_context(settings, console)
+    try:
+        yield context, console
+    except SQLMeshError as exc:
+        raise PlatformError(_failure(purpose, exc, console.tally)) from None
+    finally:
+        context.close()
 
 
 def plan_environment(settings: Settings, environment: str, on_model: Callable[[str, int], None] | None = None) -> PlanReport:
@@ -101,9 +104,10 @@ def plan_environment(settings: Settings, environment: str, on_model: Callable[[s
     environment = check_environment(environment)
     if environment == PROD:
         raise PlatformError("Plan prod with `just promote`; `just plan` is for virtual environments such as dev or staging.")
-    with _writer_context(settings, f"plan {environment}", on_model) as (context, console):
-        report = _apply(context, console, environment, settings)
-        marts = sorted(m.name for m in context.models.values() if schema_of(m.name) == "marts")
+    with _lock(settings, f"plan {environment}"):
+        with _sqlmesh(settings, f"plan {environment}", on_model) as (context, console):
+            report = _apply(context, console, environment, settings)
+            marts = _marts(context)
         report.published_version = publish_marts(settings, marts, environment=environment).version
     return report
 
@@ -111,12 +115,17 @@ def plan_environment(settings: Settings, environment: str, on_model: Callable[[s
 def promote(settings: Settings, on_model: Callable[[str, int], None] | None = None) -> PlanReport:
     """Plan prod: point it at what the virtual environments already built, build only what is missing
     (failing audits block it), and publish the prod marts if anything changed."""
-    with _writer_context(settings, "promote", on_model) as (context, console):
-        report = _apply(context, console, PROD, settings)
+    with _lock(settings, "promote"):
+        with _sqlmesh(settings, "promote", on_model) as (context, console):
+            report = _apply(context, console, PROD, settings)
+            marts = _marts(context)
         if report.has_changes or report.built:
-            marts = sorted(m.name for m in context.models.values() if schema_of(m.name) == "marts")
             report.published_version = publish_marts(settings, marts).version
     return report
+
+
+def _marts(context: Context) -> list[str]:
+    return sorted(model.name for model in context.models.values() if schema_of(model.name) == "marts")
 
 
 def _apply(context: Context, console: TallyConsole, environment: str, settings: Settings) -> PlanReport:
@@ -165,7 +174,7 @@ def _day(epoch_ms: int) -> str:
 def diff_environments(settings: Settings, source: str, target: str, model: str | None = None) -> list[ModelDiff]:
     """Compare `model` (or every model whose version differs) between two environments, row by row by grain."""
     source, target = check_environment(source), check_environment(target)
-    with _writer_context(settings, f"diff {source} {target}") as (context, _):
+    with _lock(settings, f"diff {source} {target}"), _sqlmesh(settings, f"diff {source} {target}") as (context, _):
         envs = {name: context.state_reader.get_environment(name) for name in (source, target)}
         for name, env in envs.items():
             if env is None:
@@ -184,7 +193,7 @@ def diff_environments(settings: Settings, source: str, target: str, model: str |
         if not models:
             return []
         diffs = context.table_diff(source, target, select_models=models, show=False, skip_grain_check=True)
-    return [_model_diff(diff) for diff in diffs]
+        return [_model_diff(diff) for diff in diffs]  # row_diff() queries lazily: inside the context
 
 
 def _model_diff(diff) -> ModelDiff:
@@ -196,8 +205,8 @@ def _model_diff(diff) -> ModelDiff:
         changed_rows=rows.join_count - rows.full_match_count,
         source_only_rows=rows.s_only_count,
         target_only_rows=rows.t_only_count,
-        columns_added=[name for name, _ in schema.added],
-        columns_removed=[name for name, _ in schema.removed],
+        columns_only_in_source=[name for name, _ in schema.removed],
+        columns_only_in_target=[name for name, _ in schema.added],
         columns_retyped=sorted(schema.modified),
     )
 
@@ -207,7 +216,7 @@ def list_environments(settings: Settings) -> tuple[list[EnvironmentInfo], list[s
 
     Returns the environments and the names of those the janitor removed.
     """
-    with _writer_context(settings, "envs") as (context, _):
+    with _lock(settings, "envs"), _sqlmesh(settings, "envs") as (context, _):
         before = {env.name for env in context.state_reader.get_environments()}
         context.run_janitor(ignore_ttl=False)
         environments = context.state_reader.get_environments()

@@ -8,6 +8,15 @@ MODEL (
   cron '@daily',
   grain (customer_id, valid_from),
   description 'One row per version of a customer (SCD type 2): email, city and account status, each valid from valid_from until valid_to (NULL for the current version).',
+  column_descriptions (
+    customer_id = 'The source''s customer id',
+    customer_email = 'Email address in this version',
+    customer_city = 'City in this version',
+    is_deleted = 'True once the account was closed',
+    updated_at = 'When this version was written in the source',
+    valid_from = 'When this version became current (1970-01-01 for the versions present at the first build)',
+    valid_to = 'When the next version replaced it; NULL for the current version'
+  ),
   audits (
     not_null(columns := (customer_id, customer_email, customer_city, updated_at)),
     unique_combination_of_columns(columns := (customer_id, updated_at))
@@ -26,9 +35,9 @@ latest AS (
 )
 
 SELECT
-  id::BIGINT AS customer_id, -- The source's customer id
-  email::TEXT AS customer_email, -- Email address in this version
-  city::TEXT AS customer_city, -- City in this version
-  deleted_at IS NOT NULL AS is_deleted, -- True once the account was closed
-  updated_at::TIMESTAMP AS updated_at -- When this version was written in the source
+  id::BIGINT AS customer_id,
+  email::TEXT AS customer_email,
+  city::TEXT AS customer_city,
+  deleted_at IS NOT NULL AS is_deleted,
+  updated_at::TIMESTAMP AS updated_at
 FROM latest

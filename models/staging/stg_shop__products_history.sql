@@ -8,6 +8,14 @@ MODEL (
   cron '@daily',
   grain (product_id, valid_from),
   description 'One row per version of a product (SCD type 2): its list price and category, each valid from valid_from until valid_to (NULL for the current version).',
+  column_descriptions (
+    product_id = 'The source''s product id',
+    product_category = 'Merchandising category in this version',
+    amount_price = 'List price in this version, in EUR',
+    updated_at = 'When this version was written in the source',
+    valid_from = 'When this version became current (1970-01-01 for the versions present at the first build)',
+    valid_to = 'When the next version replaced it; NULL for the current version'
+  ),
   audits (
     not_null(columns := (product_id, product_category, amount_price, updated_at)),
     unique_combination_of_columns(columns := (product_id, updated_at)),
@@ -27,8 +35,8 @@ latest AS (
 )
 
 SELECT
-  id::BIGINT AS product_id, -- The source's product id
-  category::TEXT AS product_category, -- Merchandising category in this version
-  price::DECIMAL(12, 2) AS amount_price, -- List price in this version, in EUR
-  updated_at::TIMESTAMP AS updated_at -- When this version was written in the source
+  id::BIGINT AS product_id,
+  category::TEXT AS product_category,
+  price::DECIMAL(12, 2) AS amount_price,
+  updated_at::TIMESTAMP AS updated_at
 FROM latest
