@@ -22,3 +22,19 @@ demo *ARGS:
 # Run the test suite: pytest, SQLMesh unit tests, audits on the demo build
 test *ARGS:
     {{py}} -m pytest {{ARGS}}
+
+# Create or update a virtual SQLMesh environment and show its plan, e.g. `just plan dev`
+plan ENV:
+    {{py}} -m transform.cli plan {{ENV}}
+
+# Promote to prod what the environments built (failing audits block it); publish the marts
+promote:
+    {{py}} -m transform.cli promote
+
+# Compare models between two environments, e.g. `just diff dev prod` (add --model marts.x)
+diff A B *ARGS:
+    {{py}} -m transform.cli diff {{A}} {{B}} {{ARGS}}
+
+# List the SQLMesh environments; the janitor removes expired ones
+envs:
+    {{py}} -m transform.cli envs

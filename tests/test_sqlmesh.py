@@ -24,10 +24,10 @@ def _project_models(context):
 
 def test_unit_tests_pass_and_cover_every_mart(context):
     result = context.test()
-    assert result.testsRun >= 4
+    assert result.testsRun >= 15
     assert result.wasSuccessful(), [str(failure) for failure in result.failures + result.errors]
     logic = {model.name for model in _project_models(context) if model.name.startswith(("marts.", "intermediate."))}
-    assert len(logic) >= 4
+    assert len(logic) >= 15
     assert logic <= context.models_with_tests
 
 
@@ -47,4 +47,27 @@ def test_every_model_states_owner_grain_description_and_audits(context):
 def test_layers_follow_the_naming_convention(context):
     for model in _project_models(context):
         schema, name = model.name.split(".")
-        assert (schema, name.split("_")[0]) in {("staging", "stg"), ("intermediate", "int"), ("marts", "fct"), ("marts", "dim"), ("marts", "daily")}, model.name
+        folder = model._path.parent.name
+        assert schema == folder, f"{model.name} lives in models/{folder}/"
+        if schema == "staging":
+            assert name.startswith("stg_") and "__" in name, model.name
+        if schema == "intermediate":
+            assert name.startswith("int_"), model.name
+
+
+def test_kinds_fit_the_data(context):
+    kinds = {model.name: model.kind.name.value for model in _project_models(context)}
+    for fact in ("stg_shop__orders", "stg_shop__order_items", "stg_shop__payments", "fct_orders", "fct_order_items", "fct_payments"):
+        assert kinds[next(name for name in kinds if name.endswith("." + fact))] == "INCREMENTAL_BY_TIME_RANGE", fact
+    assert kinds["staging.stg_shop__customers_history"] == kinds["staging.stg_shop__products_history"] == "SCD_TYPE_2_BY_TIME"
+    assert kinds["staging.stg_ref__calendar"] == "SEED"
+    assert kinds["marts.dim_products"] == "FULL"
+
+
+def test_every_model_has_a_cron_and_some_audits_warn_without_blocking(context):
+    models = _project_models(context)
+    assert all(model.cron for model in models)
+    non_blocking = [
+        (model.name, name) for model in models for name, args in model.audits if str(args.get("blocking", "")).upper() == "FALSE"
+    ]
+    assert ("marts.daily_revenue", "assert_fresh") in non_blocking

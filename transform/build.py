@@ -1,19 +1,22 @@
-"""Build the prod environment: apply model changes, rebuild what new raw data touched, audit it."""
+"""Build the prod environment: apply model changes, restate only what new raw data touched, audit it."""
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
+from sqlmesh import Context
 from sqlmesh.utils.errors import SQLMeshError
 
 from core import warehouse
 from core.errors import PlatformError
 from core.settings import Settings
+from transform.audit_log import record_audits
 from transform.console import PlanTally, TallyConsole
 from transform.context import open_context
 from transform.raw_views import create_raw_views
+from transform.restatement import Restatement, find_restatement
 
 PROD = "prod"
 
@@ -25,12 +28,15 @@ class BuildResult:
     tally: PlanTally
     models_total: int
     marts: list[str]
+    restatement: Restatement = field(default_factory=Restatement)
 
 
 def build_prod(settings: Settings, *, new_data: bool, on_model: Callable[[str, int], None] | None = None) -> BuildResult:
-    """Plan and apply prod; when new raw data arrived, restate the staging models that read it.
+    """Plan and apply prod; when new raw data arrived, restate the staging models it touched, from the earliest
+    touched order day on, and refresh the SCD type 2 history models.
 
-    Blocking audits and unit tests stop the plan; the error names the model and the audit.
+    Blocking audits and unit tests stop the plan; the error names the model and the audit. Every audit
+    outcome is recorded in the metadata store.
     """
     with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
         create_raw_views(con, settings)
@@ -38,20 +44,58 @@ def build_prod(settings: Settings, *, new_data: bool, on_model: Callable[[str, i
     context = open_context(settings, console)
     try:
         context.plan(PROD, auto_apply=True, no_prompts=True)
-        staging = sorted(name for name in context.models if _schema(name) == "staging")
-        stale = [name for name in staging if context.get_model(name).name not in console.tally.models_built]
-        if new_data and stale:
-            context.plan(PROD, restate_models=stale, auto_apply=True, no_prompts=True, skip_tests=True)
-        marts = sorted(context.get_model(name).name for name in context.models if _schema(name) == "marts")
+        restatement = Restatement()
+        if new_data:
+            restatement = restate_new_data(context, console.tally.models_built)
+        marts = sorted(model.name for model in context.models.values() if schema_of(model.name) == "marts")
         built_here = sum(1 for model in context.models.values() if not model.kind.is_external)
-        return BuildResult(tally=console.tally, models_total=built_here, marts=marts)
+        return BuildResult(tally=console.tally, models_total=built_here, marts=marts, restatement=restatement)
     except SQLMeshError as exc:
         raise PlatformError(_failure_message(exc, console.tally)) from None
     finally:
+        record_audits(settings.meta_path, PROD, console.tally.audits)
         context.close()
 
 
-def _schema(fqn: str) -> str:
+def restate_new_data(context: Context, built: set[str]) -> Restatement:
+    """Restate the staging models whose raw rows changed (those not just built), and refresh history."""
+    staging = {model.name for model in context.models.values() if schema_of(model.name) == "staging"}
+    restatement = find_restatement(context.engine_adapter.fetchone, staging - built)
+    if restatement.models:
+        context.plan(
+            PROD,
+            restate_models=restatement.models,
+            start=restatement.start,
+            auto_apply=True,
+            no_prompts=True,
+            skip_tests=True,
+        )
+    refresh_history(context, built)
+    return restatement
+
+
+def refresh_history(context: Context, built: set[str]) -> None:
+    """Re-evaluate the latest interval of each SCD type 2 model that this build did not evaluate.
+
+    SQLMesh evaluates such a model once per cron interval and never restates it (that would lose
+    history); merging the current source rows again is safe and records the changes of today's loads.
+    """
+    history = [m.name for m in context.models.values() if m.kind.is_scd_type_2 and m.name not in built]
+    snapshots = [context.get_snapshot(name, raise_if_missing=True) for name in history]
+    # Only the last interval: removing all of them would make SQLMesh rebuild the table from scratch.
+    latest = [(snapshot, _last_interval(snapshot)) for snapshot in snapshots if snapshot.intervals]
+    if not latest:
+        return
+    context.state_sync.remove_intervals(latest)
+    context.run(PROD, select_models=[snapshot.name for snapshot, _ in latest], no_auto_upstream=True)
+
+
+def _last_interval(snapshot) -> tuple[int, int]:
+    end = snapshot.intervals[-1][1]
+    return (end - snapshot.node.interval_unit.milliseconds, end)
+
+
+def schema_of(fqn: str) -> str:
     return fqn.split(".")[-2].strip('"')
 
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import typing as t
 from dataclasses import dataclass, field
 
 from sqlmesh.core.console import NoopConsole
+from sqlglot import exp
 from sqlmesh.utils.errors import NodeAuditsErrors
+
+from transform.audit_log import AuditOutcome
+
+# How SQLMesh words a failed non-blocking audit in its warning (sqlmesh.utils.errors.AuditError).
+_AUDIT_WARNING = re.compile(r"'(?P<audit>[^']+)' audit error: (?P<rows>\d+) rows? failed")
 
 
 @dataclass
@@ -20,6 +27,7 @@ class PlanTally:
     tests_failed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    audits: list[AuditOutcome] = field(default_factory=list)
 
 
 class TallyConsole(NoopConsole):
@@ -29,6 +37,7 @@ class TallyConsole(NoopConsole):
         super().__init__()
         self.tally = PlanTally()
         self._on_model = on_model
+        self._warned: dict[str, int] = {}  # non-blocking failures of the model being evaluated
 
     def start_evaluation_progress(self, batched_intervals, environment_naming_info, default_catalog, audit_only=False):
         self._total = len(batched_intervals)
@@ -40,6 +49,8 @@ class TallyConsole(NoopConsole):
         self.tally.models_built.add(name)
         self.tally.audits_passed += num_audits_passed
         self.tally.audits_failed += num_audits_failed
+        if snapshot.is_model and (num_audits_passed or num_audits_failed):
+            self._record_audits(snapshot.model)
         if self._on_model is not None:
             self._on_model(name, getattr(self, "_total", 0))
 
@@ -48,8 +59,25 @@ class TallyConsole(NoopConsole):
         for test, _ in [*result.failures, *result.errors]:
             self.tally.tests_failed.append(str(test))
 
+    def _record_audits(self, model: t.Any) -> None:
+        for audit, args in model.audits_with_args:
+            rows = self._warned.pop(audit.name, 0)
+            self.tally.audits.append(
+                AuditOutcome(
+                    model=model.name,
+                    audit=_describe_audit(audit.name, args),
+                    blocking=_is_blocking(audit, args),
+                    status="warned" if rows else "passed",
+                    failed_rows=rows,
+                )
+            )
+        self._warned.clear()
+
     def log_warning(self, short_message: str, long_message: str | None = None) -> None:
-        self.tally.warnings.append(short_message)
+        self.tally.warnings.append(short_message.strip())
+        match = _AUDIT_WARNING.search(short_message)
+        if match:
+            self._warned[match["audit"]] = int(match["rows"])
 
     def log_error(self, message: str, *args: t.Any, **kwargs: t.Any) -> None:
         self.tally.errors.append(message)
@@ -58,13 +86,32 @@ class TallyConsole(NoopConsole):
         for error in errors:
             cause = error.__cause__ or error
             if isinstance(cause, NodeAuditsErrors):
+                self.tally.audits.extend(
+                    AuditOutcome(audit.model_name or "?", _describe_audit(audit.audit_name, audit.audit_args), True, "failed", audit.count)
+                    for audit in cause.errors
+                )
                 self.tally.errors.extend(
                     f"model {audit.model_name}: audit '{audit.audit_name}' failed on {audit.count} "
-                    f"row{'s' if audit.count != 1 else ''} (args {audit.audit_args})"
+                    f"row{'s' if audit.count != 1 else ''}: {_describe_audit(audit.audit_name, audit.audit_args)}"
                     for audit in cause.errors
                 )
             else:
                 self.tally.errors.append(f"{_node_name(error.node)}: {cause}")
+
+
+def _describe_audit(name: str, args: dict) -> str:
+    """`not_null(columns := (a, b))`: the audit as written in the MODEL block, without `blocking`."""
+    rendered = ", ".join(
+        f"{key} := {value.sql() if isinstance(value, exp.Expression) else value}" for key, value in args.items() if key != "blocking"
+    )
+    return f"{name}({rendered})"
+
+
+def _is_blocking(audit: t.Any, args: dict) -> bool:
+    flag = args.get("blocking")
+    if isinstance(flag, exp.Boolean):
+        return flag.this
+    return bool(getattr(audit, "blocking", True))
 
 
 def _node_name(node: t.Any) -> str:

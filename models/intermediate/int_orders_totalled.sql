@@ -1,7 +1,10 @@
 MODEL (
   name intermediate.int_orders_totalled,
-  kind FULL,
+  kind INCREMENTAL_BY_TIME_RANGE (
+    time_column ordered_at
+  ),
   owner data_platform,
+  cron '@daily',
   grain order_id,
   description 'One row per live (not voided) order, with the totals of its items and payments.',
   audits (
@@ -16,16 +19,19 @@ WITH orders AS (
   SELECT order_id, customer_id, order_status, ordered_at
   FROM staging.stg_shop__orders
   WHERE NOT is_deleted
+    AND ordered_at BETWEEN @start_ts AND @end_ts
 ),
 
 order_items AS (
   SELECT order_id, quantity, amount_unit_price
   FROM staging.stg_shop__order_items
+  WHERE ordered_at BETWEEN @start_ts AND @end_ts
 ),
 
 payments AS (
   SELECT order_id, amount_paid
   FROM staging.stg_shop__payments
+  WHERE ordered_at BETWEEN @start_ts AND @end_ts
 ),
 
 item_totals AS (
@@ -48,7 +54,7 @@ SELECT
   orders.order_id AS order_id, -- The order
   orders.customer_id AS customer_id, -- Who placed it
   orders.order_status AS order_status, -- Its current status
-  orders.ordered_at AS ordered_at, -- When it was placed
+  orders.ordered_at AS ordered_at, -- When it was placed; the time partition
   coalesce(item_totals.amount_total, 0)::DECIMAL(14, 2) AS amount_total, -- Sum of quantity x unit price, in EUR
   coalesce(item_totals.count_items, 0)::INTEGER AS count_items, -- Number of order lines
   coalesce(item_totals.count_units, 0)::INTEGER AS count_units, -- Number of units

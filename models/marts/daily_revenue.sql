@@ -2,13 +2,15 @@ MODEL (
   name marts.daily_revenue,
   kind FULL,
   owner analytics,
+  cron '@daily',
   grain revenue_date,
   description 'One row per day from the first to the last order: orders placed, cancellations and revenue.',
   audits (
     not_null(columns := (revenue_date, count_orders, amount_revenue)),
     unique_values(columns := (revenue_date)),
     accepted_range(column := amount_revenue, min_v := 0),
-    assert_revenue_reconciles(orders_model := marts.fct_orders)
+    assert_revenue_reconciles(orders_model := marts.fct_orders),
+    assert_fresh(date_column := revenue_date, source_model := raw_shop.orders, source_time_column := ordered_at, max_lag_days := 1, blocking := false)
   )
 );
 

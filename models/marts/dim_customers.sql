@@ -2,13 +2,15 @@ MODEL (
   name marts.dim_customers,
   kind FULL,
   owner analytics,
+  cron '@daily',
   grain customer_id,
   description 'One row per live (not deleted) customer, with lifetime value and first and last order dates.',
   audits (
     not_null(columns := (customer_id, amount_lifetime_value, count_orders)),
     unique_values(columns := (customer_id)),
     accepted_range(column := amount_lifetime_value, min_v := 0),
-    assert_all_referenced(referencing_model := marts.fct_orders, referencing_column := customer_id, key_column := customer_id)
+    assert_all_referenced(referencing_model := marts.fct_orders, referencing_column := customer_id, key_column := customer_id),
+    assert_row_count_between(min_rows := 1, max_rows := 100000000)
   )
 );
 

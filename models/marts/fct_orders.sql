@@ -1,7 +1,10 @@
 MODEL (
   name marts.fct_orders,
-  kind FULL,
+  kind INCREMENTAL_BY_TIME_RANGE (
+    time_column ordered_at
+  ),
   owner analytics,
+  cron '@daily',
   grain order_id,
   description 'One row per live order: its status, total, item count and amount paid.',
   audits (
@@ -15,13 +18,14 @@ MODEL (
 WITH orders AS (
   SELECT order_id, customer_id, order_status, ordered_at, amount_total, count_items, count_units, amount_paid
   FROM intermediate.int_orders_totalled
+  WHERE ordered_at BETWEEN @start_ts AND @end_ts
 )
 
 SELECT
   order_id, -- The order
   customer_id, -- Who placed it; joins marts.dim_customers
   order_status, -- placed, paid, shipped, delivered or cancelled
-  ordered_at, -- When it was placed
+  ordered_at, -- When it was placed; the time partition
   ordered_at::DATE AS order_date, -- The day it was placed
   amount_total, -- Order total (sum of its lines), in EUR
   count_items, -- Number of order lines

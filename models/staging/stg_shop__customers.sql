@@ -2,6 +2,7 @@ MODEL (
   name staging.stg_shop__customers,
   kind FULL,
   owner data_platform,
+  cron '@daily',
   grain customer_id,
   description 'One row per customer ever seen in the shop source: the latest version of each, soft deletes flagged.',
   audits (

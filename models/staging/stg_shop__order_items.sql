@@ -1,11 +1,14 @@
 MODEL (
   name staging.stg_shop__order_items,
-  kind FULL,
+  kind INCREMENTAL_BY_TIME_RANGE (
+    time_column ordered_at
+  ),
   owner data_platform,
+  cron '@daily',
   grain order_item_id,
-  description 'One row per order line: the latest version of each order item in the shop source.',
+  description 'One row per order line: the latest version of each order item in the shop source. Partitioned by the time its order was placed, so that an order and its lines are restated together.',
   audits (
-    not_null(columns := (order_item_id, order_id, product_id, quantity, amount_unit_price)),
+    not_null(columns := (order_item_id, order_id, product_id, quantity, amount_unit_price, ordered_at)),
     unique_values(columns := (order_item_id)),
     accepted_range(column := quantity, min_v := 1),
     accepted_range(column := amount_unit_price, min_v := 0)
@@ -17,10 +20,19 @@ WITH source AS (
   FROM raw_shop.order_items
 ),
 
+-- An order's placing time never changes; it is the partition of its lines.
+orders AS (
+  SELECT DISTINCT id AS order_id, ordered_at
+  FROM raw_shop.orders
+  WHERE ordered_at::TIMESTAMP BETWEEN @start_ts AND @end_ts
+),
+
 latest AS (
-  SELECT id, order_id, product_id, quantity, unit_price, updated_at
+  SELECT source.id, source.order_id, source.product_id, source.quantity, source.unit_price, source.updated_at, orders.ordered_at
   FROM source
-  QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, _dlt_load_id DESC) = 1
+  INNER JOIN orders
+    ON source.order_id = orders.order_id
+  QUALIFY row_number() OVER (PARTITION BY source.id ORDER BY source.updated_at DESC, source._dlt_load_id DESC) = 1
 )
 
 SELECT
@@ -29,5 +41,6 @@ SELECT
   product_id::BIGINT AS product_id, -- The product sold
   quantity::INTEGER AS quantity, -- Units sold
   unit_price::DECIMAL(12, 2) AS amount_unit_price, -- Price per unit at the time of sale, in EUR
+  ordered_at::TIMESTAMP AS ordered_at, -- When its order was placed; the time partition
   updated_at::TIMESTAMP AS updated_at -- When this version was written in the source
 FROM latest

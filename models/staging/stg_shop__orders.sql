@@ -1,9 +1,12 @@
 MODEL (
   name staging.stg_shop__orders,
-  kind FULL,
+  kind INCREMENTAL_BY_TIME_RANGE (
+    time_column ordered_at
+  ),
   owner data_platform,
+  cron '@daily',
   grain order_id,
-  description 'One row per order ever seen in the shop source: the latest version of each, soft deletes flagged.',
+  description 'One row per order ever seen in the shop source: the latest version of each, soft deletes flagged. Partitioned by the time the order was placed.',
   audits (
     not_null(columns := (order_id, customer_id, order_status, ordered_at)),
     unique_values(columns := (order_id)),
@@ -14,6 +17,7 @@ MODEL (
 WITH source AS (
   SELECT id, customer_id, status, ordered_at, updated_at, deleted_at, _dlt_load_id
   FROM raw_shop.orders
+  WHERE ordered_at::TIMESTAMP BETWEEN @start_ts AND @end_ts
 ),
 
 latest AS (
@@ -26,7 +30,7 @@ SELECT
   id::BIGINT AS order_id, -- The source's order id
   customer_id::BIGINT AS customer_id, -- Who placed the order
   status::TEXT AS order_status, -- placed, paid, shipped, delivered or cancelled
-  ordered_at::TIMESTAMP AS ordered_at, -- When the order was placed
+  ordered_at::TIMESTAMP AS ordered_at, -- When the order was placed; the time partition
   updated_at::TIMESTAMP AS updated_at, -- When this version was written in the source
   deleted_at::TIMESTAMP AS deleted_at, -- When the order was voided (soft delete), else NULL
   deleted_at IS NOT NULL AS is_deleted -- True for voided orders

@@ -2,6 +2,7 @@ MODEL (
   name staging.stg_shop__products,
   kind FULL,
   owner data_platform,
+  cron '@daily',
   grain product_id,
   description 'One row per product: the latest version of each product in the shop source.',
   audits (

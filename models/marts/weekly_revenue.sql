@@ -1,0 +1,52 @@
+MODEL (
+  name marts.weekly_revenue,
+  kind FULL,
+  owner analytics,
+  cron '@daily',
+  grain week_start_date,
+  description 'One row per ISO week (Monday to Sunday) from the first to the last order: orders placed, cancellations, revenue, average order value and cancellation rate.',
+  audits (
+    not_null(columns := (week_start_date, count_orders, amount_revenue, rate_cancelled)),
+    unique_values(columns := (week_start_date)),
+    accepted_range(column := rate_cancelled, min_v := 0, max_v := 1),
+    accepted_range(column := amount_revenue, min_v := 0),
+    assert_sum_matches(column := amount_revenue, source_model := marts.daily_revenue),
+    assert_sum_matches(column := count_orders, source_model := marts.daily_revenue)
+  )
+);
+
+WITH days AS (
+  SELECT revenue_date, count_orders, count_cancelled_orders, amount_revenue
+  FROM marts.daily_revenue
+),
+
+calendar AS (
+  SELECT calendar_date, week_start_date
+  FROM staging.stg_ref__calendar
+),
+
+per_period AS (
+  SELECT
+    calendar.week_start_date AS week_start_date,
+    sum(days.count_orders) AS count_orders,
+    sum(days.count_cancelled_orders) AS count_cancelled_orders,
+    sum(days.amount_revenue) AS amount_revenue
+  FROM days
+  INNER JOIN calendar
+    ON days.revenue_date = calendar.calendar_date
+  GROUP BY calendar.week_start_date
+)
+
+SELECT
+  week_start_date, -- First day of the period
+  count_orders::INTEGER AS count_orders, -- Orders placed, cancelled or not
+  count_cancelled_orders::INTEGER AS count_cancelled_orders, -- Of those, cancelled since
+  amount_revenue::DECIMAL(14, 2) AS amount_revenue, -- Totals of orders not cancelled, in EUR
+  CASE
+    WHEN count_orders > count_cancelled_orders
+    THEN (amount_revenue / (count_orders - count_cancelled_orders))::DECIMAL(14, 2)
+  END AS amount_average_order_value, -- Revenue per order not cancelled, in EUR; NULL without one
+  CASE
+    WHEN count_orders > 0 THEN (count_cancelled_orders / count_orders)::DECIMAL(7, 4) ELSE 0
+  END::DECIMAL(7, 4) AS rate_cancelled -- Share of the period's orders that were cancelled (0 to 1)
+FROM per_period

@@ -1,0 +1,149 @@
+"""Environment commands: `plan ENV`, `promote`, `diff A B`, `envs` (`python -m transform.cli --help`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from core.errors import PlatformError
+from core.settings import Settings, load_settings
+from transform.environments import (
+    PlanReport,
+    diff_environments,
+    list_environments,
+    plan_environment,
+    promote,
+)
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+
+def cmd_plan(settings: Settings, args: argparse.Namespace) -> None:
+    """Create or update a virtual environment and show its plan."""
+    show_plan(plan_environment(settings, args.environment))
+
+
+def cmd_promote(settings: Settings, args: argparse.Namespace) -> None:
+    """Plan prod from what the environments built; publish the prod marts."""
+    show_plan(promote(settings))
+
+
+def cmd_diff(settings: Settings, args: argparse.Namespace) -> None:
+    """Compare models between two environments."""
+    diffs = diff_environments(settings, args.source, args.target, args.model)
+    if not diffs:
+        out.print(f"No model differs between {args.source} and {args.target}.")
+        return
+    table = Table(title=f"{args.source} vs {args.target}", title_justify="left")
+    for column in ("model", f"rows {args.source}", f"rows {args.target}", "changed", f"only {args.source}", f"only {args.target}", "schema"):
+        table.add_column(column, justify="left" if column in ("model", "schema") else "right")
+    for diff in diffs:
+        schema = "; ".join(
+            part
+            for part in (
+                _listing(f"only in {args.source}:", diff.columns_only_in_source),
+                _listing(f"only in {args.target}:", diff.columns_only_in_target),
+                _listing("retyped:", diff.columns_retyped),
+            )
+            if part
+        )
+        table.add_row(
+            diff.model,
+            f"{diff.source_rows:,}",
+            f"{diff.target_rows:,}",
+            f"{diff.changed_rows:,}",
+            f"{diff.source_only_rows:,}",
+            f"{diff.target_only_rows:,}",
+            schema or "same",
+        )
+    out.print(table)
+
+
+def cmd_envs(settings: Settings, args: argparse.Namespace) -> None:
+    """List environments after the janitor removed the expired ones."""
+    environments, removed = list_environments(settings)
+    table = Table(title="Environments", title_justify="left")
+    for column in ("name", "models", "promoted", "expires"):
+        table.add_column(column)
+    for env in environments:
+        table.add_row(env.name, str(env.models), env.promoted_at or "-", env.expires_at or "never")
+    out.print(table)
+    out.print(f"Janitor removed: {', '.join(removed)}" if removed else "Janitor: no expired environment.")
+
+
+def show_plan(report: PlanReport) -> None:
+    out.print(f"[bold]Plan for {report.environment}[/]")
+    if not report.has_changes:
+        out.print("  No changes: every model is up to date; nothing was rebuilt.")
+    for title, models in (("Directly modified", report.directly_modified), ("Indirectly modified", report.indirectly_modified)):
+        if models:
+            out.print(f"  {title}:")
+            for name, category in sorted(models.items()):
+                out.print(f"    {name} ({category})")
+    for name, text in report.text_diffs.items():
+        if text.strip():
+            out.print(f"  Diff of {name}:", highlight=False)
+            out.print(text.rstrip(), highlight=False, markup=False)
+    if report.removed:
+        out.print("  Removed: " + ", ".join(report.removed))
+    if report.backfill:
+        out.print("  Backfill:")
+        for name, (first, last) in sorted(report.backfill.items()):
+            out.print(f"    {name}: {first} .. {last}")
+    out.print(f"  Built: {', '.join(report.built) if report.built else 'nothing (views only)'}")
+    if report.published_version:
+        out.print(f"  Published marts of {report.environment}: version {report.published_version}")
+    for warning in report.warnings:
+        out.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+def _listing(label: str, names: list[str]) -> str:
+    return f"{label} {', '.join(names)}" if names else ""
+
+
+COMMANDS = {
+    "plan": (cmd_plan, "create or update a virtual environment (dev, staging...) and show its plan"),
+    "promote": (cmd_promote, "plan prod: apply what the environments built; failing audits block it"),
+    "diff": (cmd_diff, "compare models between two environments (row counts, changed rows, schema)"),
+    "envs": (cmd_envs, "list environments; the janitor removes expired ones"),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="platform-envs", description="SQLMesh virtual environments.")
+    root.add_argument("--project", type=Path, default=Path.cwd(), help="folder holding config.yaml")
+    sub = root.add_subparsers(dest="command", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text)
+        if name == "plan":
+            command.add_argument("environment", help="e.g. dev or staging")
+        if name == "diff":
+            command.add_argument("source", help="environment, e.g. dev")
+            command.add_argument("target", help="environment, e.g. prod")
+            command.add_argument("--model", help="one model, e.g. marts.daily_revenue (default: every model that differs)")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.getLogger("sqlmesh").setLevel(logging.ERROR)  # table_diff logs every query it runs as a warning
+    try:
+        settings = load_settings(args.project)
+        COMMANDS[args.command][0](settings, args)
+    except PlatformError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 1
+    except KeyboardInterrupt:
+        err.print("[bold red]interrupted[/]")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
