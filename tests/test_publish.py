@@ -7,6 +7,7 @@ import json
 import pytest
 
 from core.errors import PlatformError
+from core.lake import Lake
 
 from publish.marts import MANIFEST, marts_folder, publish_marts
 from publish.reader import connect_published, current_version
@@ -21,9 +22,9 @@ def test_each_publish_is_a_complete_new_version(built, tmp_path):
     after = current_version(settings)
     assert after.version == result.version != before.version
     assert after.rows == before.rows == summary.published_rows
-    for name, file in after.files.items():
-        assert file.is_file() and f"version={after.version}" in str(file)
-    manifest = json.loads((marts_folder(settings) / MANIFEST).read_text())
+    for name, files in after.files.items():
+        assert Lake(settings).fs.glob(files) and f"version={after.version}" in files
+    manifest = json.loads(Lake(settings).read_text(f"{marts_folder(settings)}/{MANIFEST}"))
     assert set(manifest["tables"]) == {"daily_revenue", "dim_customers", "fct_orders"}
 
 
@@ -31,9 +32,9 @@ def test_old_versions_are_pruned_but_the_current_one_stays(built):
     settings, _ = built
     for _ in range(settings.run.publish_keep_versions + 2):
         publish_marts(settings, MARTS)
-    versions = sorted(p.name for p in (marts_folder(settings) / "fct_orders").glob("version=*"))
+    versions = Lake(settings).subfolders(f"{marts_folder(settings)}/fct_orders")
     assert len(versions) == settings.run.publish_keep_versions
-    assert versions[-1] == f"version={current_version(settings).version}"
+    assert versions[-1].endswith(f"/version={current_version(settings).version}")
     con, published = connect_published(settings)
     with con:
         assert con.execute("SELECT count(*) FROM marts.fct_orders").fetchone()[0] == published.rows["fct_orders"]
@@ -41,13 +42,13 @@ def test_old_versions_are_pruned_but_the_current_one_stays(built):
 
 def test_no_leftover_temporary_manifests(built):
     settings, _ = built
-    assert not [p for p in marts_folder(settings).iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in Lake(settings).files(marts_folder(settings)) if p.endswith(".tmp")]
 
 
 def test_environments_publish_to_their_own_folder(built):
     settings, _ = built
-    assert marts_folder(settings).name == "marts"
-    assert marts_folder(settings, "dev").name == "marts__dev"
+    assert marts_folder(settings).endswith("/curated/marts")
+    assert marts_folder(settings, "dev").endswith("/curated/marts__dev")
     assert current_version(settings, "dev") is None
     with pytest.raises(PlatformError, match="Nothing has been published for dev"):
         connect_published(settings, "dev")
