@@ -16,7 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
 from core.errors import PlatformError
-from core.lake import LAYERS, Lake
+from core.lake import Lake
 
 T = TypeVar("T")
 AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidClientTokenId", "AccessDenied", "403", "Forbidden"}
@@ -140,13 +140,3 @@ def _call(lake: Lake, bucket: str, request: Callable[[], T]) -> T:
                 ) from None
             raise PlatformError(f"The S3 store at {endpoint} failed on bucket '{bucket}': {code} {error.get('Message', '')}".rstrip()) from None
 
-
-def verify(lake: Lake) -> list[str]:
-    """What is missing from the lake's bucket structure, as fix-it lines (empty when all is there)."""
-    problems = [f"bucket '{b}' is missing: run `just minio-buckets --create` or `just run` to create it" for b in missing_buckets(lake)]
-    if problems:
-        return problems
-    for layer in LAYERS:
-        if not lake.files(lake.url(layer)):
-            problems.append(f"{lake.url(layer)} is empty: run `just run` to fill the {layer} layer")
-    return problems

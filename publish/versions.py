@@ -74,7 +74,7 @@ def write_version(
             con.execute(f"COPY (SELECT * FROM {table.relation}) TO {sql_literal(target + '/data.parquet')} (FORMAT parquet, COMPRESSION zstd)")
             pattern = "data.parquet"
         path = f"{table.name}/version={version}/{pattern}"
-        rows = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(folder + '/' + path)})").fetchone()[0]
+        rows = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(folder + '/' + path)}, hive_partitioning := false)").fetchone()[0]
         entries[table.name] = {"path": path, "rows": rows, "partitioned_by": [column for column, _ in table.partitions]}
     manifest = {"version": version, "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **extra}
     manifest["tables"] = entries
@@ -103,11 +103,15 @@ def read_version(lake: Lake, folder: str) -> Version | None:
 
 
 def read_sql(version: Version, table: str) -> str:
-    """A SELECT of one published table with exactly its own columns (partition columns live in the paths)."""
+    """A SELECT of one published table with exactly its own columns.
+
+    `version=<v>` and the partition folders look like hive partitions to DuckDB;
+    only partitioned tables read them, and their path columns are left out again.
+    """
     partitions = version.partitions.get(table, ())
-    exclude = f" EXCLUDE ({', '.join(partitions)})" if partitions else ""
-    hive = ", hive_partitioning := true" if partitions else ""
-    return f"SELECT *{exclude} FROM read_parquet({sql_literal(version.files[table])}{hive})"
+    if not partitions:
+        return f"SELECT * FROM read_parquet({sql_literal(version.files[table])}, hive_partitioning := false)"
+    return f"SELECT * EXCLUDE (version, {', '.join(partitions)}) FROM read_parquet({sql_literal(version.files[table])}, hive_partitioning := true)"
 
 
 def prune(lake: Lake, folder: str, *, keep: int, current: str) -> None:
