@@ -22,3 +22,23 @@ demo *ARGS:
 # Run the test suite: pytest, SQLMesh unit tests, audits on the demo build
 test *ARGS:
     {{py}} -m pytest {{ARGS}}
+
+# Start a local MinIO for the s3 lake (data under data/minio), or say how to get one
+minio:
+    {{py}} -m core.lake_cli minio
+
+# Create the lake's buckets if missing; list them with object counts and sizes
+minio-buckets:
+    {{py}} -m core.lake_cli buckets
+
+# Upload a small sample shop as CSV files to lake://raw/landing/
+minio-upload-sample *ARGS:
+    {{py}} -m core.lake_cli upload-sample {{ARGS}}
+
+# Check the lake's buckets and layout; report what is missing and how to fix it
+minio-verify:
+    {{py}} -m core.lake_cli verify
+
+# Print the MinIO console URL
+minio-console:
+    {{py}} -m core.lake_cli console

@@ -53,6 +53,7 @@ class S3Settings(_Strict):
     access_key_env: str = Field("LAKE_S3_ACCESS_KEY_ID", description="Environment variable that holds the access key id.")
     secret_key_env: str = Field("LAKE_S3_SECRET_ACCESS_KEY", description="Environment variable that holds the secret key.")
     retry_seconds: float = Field(30, ge=0, description="How long an unreachable endpoint is retried, with backoff.")
+    console_port: int = Field(9001, ge=1, le=65535, description="Port of the MinIO web console (`just minio`, `just minio-console`).")
 
     @model_validator(mode="after")
     def _scheme_agrees_with_tls(self) -> "S3Settings":

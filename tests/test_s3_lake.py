@@ -11,7 +11,8 @@ import contextlib
 import pytest
 
 from core import cli, warehouse
-from core.buckets import ensure_buckets, missing_buckets, verify
+from core import lake_admin
+from core.buckets import ensure_buckets, missing_buckets
 from core.errors import PlatformError
 from core.lake import Lake
 from core.pipeline import run_all
@@ -69,6 +70,7 @@ def test_run_on_s3_builds_the_same_marts_as_the_local_lake(server, built, tmp_pa
     for file in s3server.all_files(settings.data_dir):
         assert server.secret_key.encode() not in file.read_bytes(), file
 
+    assert all(check.ok for check in lake_admin.verify_lake(settings)), lake_admin.verify_lake(settings)
     again = run_all(settings)
     assert again.rows_loaded == {"shop": {}} and again.models_built == []
     assert again.published_version == summary.published_version
@@ -79,7 +81,9 @@ def test_missing_buckets_are_created_once(server, tmp_path):
     lake = Lake(settings)
     wanted = sorted(lake.buckets().values())
     assert sorted(missing_buckets(lake)) == wanted
-    assert any("missing" in line for line in verify(lake))
+    problems = [check for check in lake_admin.verify_lake(settings) if not check.ok]
+    assert [check.what.split()[1] for check in problems] == list(lake.buckets().values())
+    assert all("just minio-buckets" in check.fix for check in problems)
     created = []
     assert sorted(ensure_buckets(lake, on_create=created.append)) == wanted == sorted(created)
     assert ensure_buckets(lake) == []
@@ -166,3 +170,34 @@ def test_missing_keys_fail_at_startup_naming_the_variable(tmp_path):
     env = s3server.S3Server(kind="none", port=9).lake_env(LAKE_S3_SECRET_ACCESS_KEY="")
     with pytest.raises(PlatformError, match="LAKE_S3_SECRET_ACCESS_KEY is not set"):
         settings_for(tmp_path / "data", **env)
+
+
+def test_bucket_listing_and_sample_upload(server, tmp_path):
+    settings = settings_for(tmp_path / "data", **server.lake_env())
+    created, before = lake_admin.buckets_with_usage(settings)
+    assert sorted(created) == sorted(Lake(settings).buckets().values())
+    assert [(b.layer, b.objects, b.bytes) for b in before] == [("raw", 0, 0), ("staging", 0, 0), ("curated", 0, 0)]
+
+    urls = lake_admin.upload_sample(settings, scale=0.01)
+    raw_bucket = Lake(settings).buckets()["raw"]
+    keys = s3server.objects(server, raw_bucket)
+    assert keys == sorted(f"landing/shop/{table}.csv" for table in ("customers", "products", "orders", "order_items", "payments"))
+    assert urls == [f"s3://{raw_bucket}/{key}" for key in ("landing/shop/customers.csv", "landing/shop/products.csv",
+                                                          "landing/shop/orders.csv", "landing/shop/order_items.csv", "landing/shop/payments.csv")]
+    created, after = lake_admin.buckets_with_usage(settings)
+    raw = next(b for b in after if b.layer == "raw")
+    assert created == [] and raw.objects == 5 and raw.bytes > 0
+    con = Lake(settings).attach(warehouse.connect())
+    with con:
+        orders = con.execute(f"SELECT count(*) FROM read_csv('{urls[2]}')").fetchone()[0]
+    assert orders == 1000
+
+
+def test_minio_and_console_commands_explain_themselves(tmp_path, monkeypatch):
+    settings = settings_for(tmp_path / "data", **s3server.S3Server(kind="none", port=9000).lake_env())
+    assert lake_admin.console_url(settings) == "http://127.0.0.1:9001"
+    monkeypatch.setenv("PATH", str(tmp_path))  # no minio binary there
+    with pytest.raises(PlatformError, match="No `minio` binary on PATH"):
+        lake_admin.minio_command(settings)
+    with pytest.raises(PlatformError, match="backend is local"):
+        lake_admin.buckets_with_usage(settings_for(tmp_path / "data"))
