@@ -85,6 +85,7 @@ class MotoServer(S3Server):
     def start(self) -> "MotoServer":
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.stopped.clear()
+        self._moto = DomainDispatcherApplication(create_backend_app)  # moto's buckets are global: they outlive a restart
         self._server = make_server("127.0.0.1", self.port, self._app, threaded=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -106,10 +107,7 @@ class MotoServer(S3Server):
             # The server is going away: refuse what is still in flight on open connections.
             start_response("503 Service Unavailable", [("Connection", "close"), ("Content-Length", "0")])
             return [b""]
-        return _MOTO_APP(environ, start_response)
-
-
-_MOTO_APP = DomainDispatcherApplication(create_backend_app)
+        return self._moto(environ, start_response)
 
 
 def start_moto(port: int | None = None) -> MotoServer:

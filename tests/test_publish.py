@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import duckdb
 import pytest
 
 from core.errors import PlatformError
@@ -11,6 +12,8 @@ from core.lake import Lake
 
 from publish.marts import MANIFEST, marts_folder, publish_marts
 from publish.reader import connect_published, current_version
+from publish.staging import current_staging
+from tests.conftest import source_rows
 
 MARTS = ["marts.daily_revenue", "marts.dim_customers", "marts.fct_orders"]
 
@@ -54,3 +57,25 @@ def test_environments_publish_to_their_own_folder(built):
         connect_published(settings, "dev")
     with pytest.raises(ValueError):
         marts_folder(settings, "dev; drop")
+
+
+def test_published_marts_have_exactly_the_warehouse_columns_and_fct_orders_is_split_by_month(built):
+    settings, _ = built
+    con, published = connect_published(settings)
+    with con, duckdb.connect(str(settings.warehouse_path), read_only=True) as warehouse_con:
+        for name in published.files:
+            columns = [row[0] for row in con.execute(f"DESCRIBE marts.{name}").fetchall()]
+            expected = [row[0] for row in warehouse_con.execute(f"DESCRIBE marts.{name}").fetchall()]
+            assert columns == expected, name
+        months = con.execute("SELECT DISTINCT strftime(order_date, '%Y-%m') FROM marts.fct_orders").fetchall()
+    folders = Lake(settings).subfolders(f"{marts_folder(settings)}/fct_orders/version={published.version}")
+    assert sorted(f.rsplit("/", 1)[-1] for f in folders) == sorted(f"order_month={m}" for (m,) in months)
+
+
+def test_validated_staging_is_exported_to_the_staging_layer(built):
+    settings, _ = built
+    staged = current_staging(settings, "shop")
+    assert set(staged.files) == set(settings.sources["shop"].tables)
+    for table in staged.files:
+        assert staged.rows[table] == source_rows(settings, f"SELECT count(*) FROM {table}")[0][0], table
+    assert staged.files["orders"].startswith(str(settings.lake_root / "staging" / "shop" / "orders" / "version="))

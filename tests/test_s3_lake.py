@@ -19,6 +19,7 @@ from core.pipeline import run_all
 from demo.day import advance_day
 from demo.shop import generate
 from ingest.pipeline import ingest_source
+from publish.marts import marts_folder, publish_marts
 from publish.reader import connect_published, current_version
 from publish.staging import current_staging
 from tests import s3server
@@ -74,6 +75,14 @@ def test_run_on_s3_builds_the_same_marts_as_the_local_lake(server, built, tmp_pa
     again = run_all(settings)
     assert again.rows_loaded == {"shop": {}} and again.models_built == []
     assert again.published_version == summary.published_version
+
+    # old versions are pruned from the bucket, the current one stays readable
+    for _ in range(settings.run.publish_keep_versions):
+        publish_marts(settings, [f"marts.{name}" for name in MARTS])
+    versions = Lake(settings).subfolders(f"{marts_folder(settings)}/fct_orders")
+    assert len(versions) == settings.run.publish_keep_versions
+    assert versions[-1].endswith(f"version={current_version(settings).version}")
+    assert _published(settings) == _published(local_settings)
 
 
 def test_missing_buckets_are_created_once(server, tmp_path):
