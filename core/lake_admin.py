@@ -29,7 +29,7 @@ LANDING = "landing"
 GET_MINIO = """No `minio` binary on PATH. Get one of:
   - the server binary: https://min.io/docs/minio/linux/index.html
       curl -fLO https://dl.min.io/server/minio/release/linux-amd64/minio && chmod +x minio && sudo mv minio /usr/local/bin/
-  - Docker: `docker compose up -d minio` (docker-compose.yml, same ports and buckets)
+  - Docker: `docker compose up -d` (docker-compose.yml: the same ports, and it creates the buckets)
 Then run `just minio` again."""
 
 
