@@ -210,3 +210,15 @@ def test_minio_and_console_commands_explain_themselves(tmp_path, monkeypatch):
         lake_admin.minio_command(settings)
     with pytest.raises(PlatformError, match="backend is local"):
         lake_admin.buckets_with_usage(settings_for(tmp_path / "data"))
+
+
+def test_s3_settings_are_checked_and_name_the_key(tmp_path):
+    base = s3server.S3Server(kind="none", port=9000).lake_env()
+    with pytest.raises(PlatformError, match=r"lake\.s3\.buckets\.raw \(from environment variable PLATFORM__LAKE__S3__BUCKETS__RAW\)"):
+        settings_for(tmp_path / "data", **{**base, "PLATFORM__LAKE__S3__BUCKETS__RAW": "Raw_Bucket"})
+    with pytest.raises(PlatformError, match="says https but use_tls is false"):
+        settings_for(tmp_path / "data", **{**base, "PLATFORM__LAKE__S3__ENDPOINT": "https://minio.example:9000"})
+    settings = settings_for(tmp_path / "data", **{**base, "PLATFORM__LAKE__S3__PREFIX": "team/dev"})
+    lake = Lake(settings)
+    assert lake.url("raw", "shop", "orders") == f"s3://{lake.buckets()['raw']}/team/dev/shop/orders"
+    assert s3server.SECRET_KEY not in repr(settings) + str(settings.model_dump())
