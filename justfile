@@ -38,3 +38,23 @@ diff A B *ARGS:
 # List the SQLMesh environments; the janitor removes expired ones
 envs:
     {{py}} -m transform.cli envs
+
+# Start a local MinIO for the s3 lake (data under data/minio), or say how to get one
+minio:
+    {{py}} -m core.lake_cli minio
+
+# Create the lake's buckets if missing; list them with object counts and sizes
+minio-buckets:
+    {{py}} -m core.lake_cli buckets
+
+# Upload a small sample shop as CSV files to lake://raw/landing/
+minio-upload-sample *ARGS:
+    {{py}} -m core.lake_cli upload-sample {{ARGS}}
+
+# Check the lake's buckets and layout; report what is missing and how to fix it
+minio-verify:
+    {{py}} -m core.lake_cli verify
+
+# Print the MinIO console URL
+minio-console:
+    {{py}} -m core.lake_cli console

@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from core import runlog
+from core.lake import Lake
 from core.lock import describe_holder, writer_lock
 from core.settings import Settings
 from demo.shop import generate
 from ingest.pipeline import ingest_source
 from publish.marts import marts_folder, publish_marts
 from publish.reader import current_version
+from publish.staging import publish_staging
 from transform.build import build_prod
 
 # (stage, message, done, total): how the pipeline reports progress to whoever displays it.
@@ -37,6 +39,7 @@ class RunSummary:
     warnings: list[str] = field(default_factory=list)
     published_version: str | None = None
     published_rows: dict[str, int] = field(default_factory=dict)
+    staging_rows: dict[str, dict[str, int]] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -56,6 +59,9 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
     summary = RunSummary()
     waiting = lambda holder: events("lock", f"waiting for the writer lock ({describe_holder(holder)})", None, None)  # noqa: E731
     with writer_lock(settings.data_dir, purpose="just run", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting):
+        lake = Lake(settings)
+        events("lake", f"checking the lake's {settings.lake.backend} storage", None, None)
+        lake.ensure_layers()
         demo_path = settings.source_path(settings.demo.source) if settings.demo.source in settings.sources else None
         if demo_path is not None and not demo_path.exists():
             events("source", f"generating the demo shop at scale {settings.demo.scale:g}", None, None)
@@ -94,14 +100,16 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
             with _stage(summary, settings, "publish", "publish") as job:
                 result = publish_marts(settings, build.marts)
                 job.rows_out = sum(result.rows.values())
+                summary.staging_rows = publish_staging(settings)
             summary.published_version, summary.published_rows = result.version, result.rows
         else:
             summary.published_version, summary.published_rows = published.version, published.rows
 
     summary.outputs = {
-        "raw lake": str(settings.lake_root / "raw"),
+        "raw lake": lake.url("raw"),
+        "staging lake": lake.url("staging"),
         "warehouse": str(settings.warehouse_path),
-        "published marts": str(marts_folder(settings)),
+        "published marts": marts_folder(settings),
         "run log": str(settings.meta_path),
     }
     return summary

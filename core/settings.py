@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
 import yaml
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError, model_validator
 
 from core.errors import PlatformError
 
@@ -24,17 +25,67 @@ CONFIG_FILE = "config.yaml"
 
 # Source and table names become SQL identifiers and lake paths: keep them plain.
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$")]
+# S3 bucket naming rules (3-63 characters, lower case, digits, dots and hyphens).
+BucketName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class S3BucketSettings(_Strict):
+    """The bucket that holds each layer of the lake (medallion: bronze, silver, gold)."""
+
+    raw: BucketName = "raw"
+    staging: BucketName = "staging"
+    curated: BucketName = "curated"
+
+
+class S3Settings(_Strict):
+    """An S3-compatible object store (MinIO, AWS S3, ...). Keys come only from the environment."""
+
+    endpoint: str = Field("127.0.0.1:9000", description="host:port of the store (a scheme, if given, must agree with use_tls).")
+    region: str = "us-east-1"
+    path_style: bool = Field(True, description="Path-style addressing (MinIO); false for virtual-hosted buckets.")
+    use_tls: bool = False
+    buckets: S3BucketSettings = S3BucketSettings()
+    prefix: str = Field("", pattern=r"^([a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*)?$", description="Key prefix inside every bucket.")
+    access_key_env: str = Field("LAKE_S3_ACCESS_KEY_ID", description="Environment variable that holds the access key id.")
+    secret_key_env: str = Field("LAKE_S3_SECRET_ACCESS_KEY", description="Environment variable that holds the secret key.")
+    retry_seconds: float = Field(30, ge=0, description="How long an unreachable endpoint is retried, with backoff.")
+    console_port: int = Field(9001, ge=1, le=65535, description="Port of the MinIO web console (`just minio`, `just minio-console`).")
+
+    @model_validator(mode="after")
+    def _scheme_agrees_with_tls(self) -> "S3Settings":
+        scheme = self.endpoint.split("://", 1)[0] if "://" in self.endpoint else None
+        if scheme is not None and scheme != ("https" if self.use_tls else "http"):
+            raise ValueError(f"endpoint {self.endpoint!r} says {scheme} but use_tls is {str(self.use_tls).lower()}")
+        return self
+
+    @property
+    def endpoint_host(self) -> str:
+        """host:port, without a scheme (DuckDB's form)."""
+        return self.endpoint.split("://", 1)[-1].rstrip("/")
+
+    @property
+    def endpoint_url(self) -> str:
+        return ("https://" if self.use_tls else "http://") + self.endpoint_host
+
+
 class LakeSettings(_Strict):
     """Where the raw, staging and curated layers live."""
 
-    backend: Literal["local"] = "local"
+    backend: Literal["local", "s3"] = "local"
     root: str = Field("lake", description="Folder of the local lake; relative to data_dir.")
+    s3: S3Settings = S3Settings()
+
+
+@dataclass(frozen=True)
+class S3Credentials:
+    """The lake's S3 keys, read from the environment at startup; the secret never shows in a repr."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
 
 
 class DemoSettings(_Strict):
@@ -79,6 +130,12 @@ class Settings(_Strict):
     demo: DemoSettings = DemoSettings()
     sources: dict[Identifier, SourceSettings]
     run: RunSettings = RunSettings()
+    _lake_credentials: S3Credentials | None = PrivateAttr(None)
+
+    @property
+    def lake_credentials(self) -> S3Credentials | None:
+        """The S3 keys of an s3 lake (None for a local one); never part of a dump or repr."""
+        return self._lake_credentials
 
     @property
     def warehouse_path(self) -> Path:
@@ -111,9 +168,23 @@ def load_settings(project_dir: Path | None = None, env: Mapping[str, str] | None
     raw["data_dir"] = data_dir if data_dir.is_absolute() else project_dir / data_dir
     raw["project_dir"] = project_dir
     try:
-        return Settings.model_validate(raw)
+        settings = Settings.model_validate(raw)
     except ValidationError as exc:
         raise PlatformError(_describe(exc, config_file, overrides)) from None
+    if settings.lake.backend == "s3":
+        settings._lake_credentials = _s3_credentials(settings.lake.s3, env)
+    return settings
+
+
+def _s3_credentials(s3: S3Settings, env: Mapping[str, str | None]) -> S3Credentials:
+    """Both keys of an s3 lake must be set: fail at startup, naming the variable, never showing a value."""
+    missing = [name for name in (s3.access_key_env, s3.secret_key_env) if not env.get(name)]
+    if missing:
+        raise PlatformError(
+            f"The lake's backend is s3 ({s3.endpoint}) but {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not set: put the keys in the environment or `.env` (see .env.example)."
+        )
+    return S3Credentials(access_key_id=str(env[s3.access_key_env]), secret_access_key=str(env[s3.secret_key_env]))
 
 
 def _read_platform_section(config_file: Path) -> dict[str, Any]:

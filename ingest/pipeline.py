@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import dlt
-from dlt.destinations import filesystem
 
 from core.lake import Lake
 from core.settings import Settings
@@ -35,7 +34,7 @@ def ingest_source(settings: Settings, name: str) -> IngestResult:
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     pipeline = dlt.pipeline(
         pipeline_name=f"ingest_{name}",
-        destination=filesystem(bucket_url=lake.url("raw"), layout=RAW_LAYOUT),
+        destination=lake.dlt_destination("raw", RAW_LAYOUT),
         dataset_name=name,
         pipelines_dir=str(settings.data_dir / "dlt"),
         progress=None,

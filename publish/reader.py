@@ -2,57 +2,36 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
-
 import duckdb
 
 from core import warehouse
 from core.errors import PlatformError
+from core.lake import Lake
 from core.settings import Settings
-from publish.marts import MANIFEST, PROD, marts_folder
+from publish.marts import PROD, marts_folder
+from publish.versions import Version, read_sql, read_version
 
-
-@dataclass(frozen=True)
-class Published:
-    """One published version: its id, time and the Parquet file of each table."""
-
-    version: str
-    published_at: str
-    files: dict[str, Path]
-    rows: dict[str, int]
+# One published version: `.version`, `.published_at`, `.files` (table -> Parquet URL or glob), `.rows`.
+Published = Version
 
 
 def current_version(settings: Settings, environment: str = PROD) -> Published | None:
     """The version the environment's manifest points at, or None before its first publish."""
-    folder = marts_folder(settings, environment)
-    path = folder / MANIFEST
-    if not path.exists():
-        return None
-    try:
-        manifest = json.loads(path.read_text())
-        return Published(
-            version=manifest["version"],
-            published_at=manifest["published_at"],
-            files={name: folder / table["path"] for name, table in manifest["tables"].items()},
-            rows={name: table["rows"] for name, table in manifest["tables"].items()},
-        )
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise PlatformError(f"The publish manifest {path} is unreadable ({exc}); run `just run` to publish again.") from None
+    return read_version(Lake(settings), marts_folder(settings, environment))
 
 
 def connect_published(settings: Settings, environment: str = PROD) -> tuple[duckdb.DuckDBPyConnection, Published]:
     """An in-memory DuckDB with a view `marts.<table>` per published table of the environment's current version.
 
     The views are always in schema `marts`, whatever the environment, so one query serves all.
+    On the s3 backend the connection carries the lake's secret, in memory only.
     """
     published = current_version(settings, environment)
     if published is None:
         hint = "run `just run` first" if environment == PROD else f"plan the `{environment}` environment first"
         raise PlatformError(f"Nothing has been published for {environment} yet: {hint}.")
-    con = warehouse.connect()
+    con = Lake(settings).attach(warehouse.connect())
     con.execute("CREATE SCHEMA marts")
-    for name, file in published.files.items():
-        con.execute(f"CREATE VIEW marts.{name} AS SELECT * FROM read_parquet({warehouse.sql_literal(file)})")
+    for name in published.files:
+        con.execute(f"CREATE VIEW marts.{name} AS {read_sql(published, name)}")
     return con, published

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 
+import duckdb
 import pytest
 
 from core.errors import PlatformError
+from core.lake import Lake
 
 from publish.marts import MANIFEST, marts_folder, publish_marts
 from publish.reader import connect_published, current_version
+from publish.staging import current_staging
+from tests.conftest import source_rows
 
 MARTS = ["marts.daily_revenue", "marts.dim_customers", "marts.fct_orders"]
 
@@ -21,9 +25,9 @@ def test_each_publish_is_a_complete_new_version(built, tmp_path):
     after = current_version(settings)
     assert after.version == result.version != before.version
     assert after.rows == before.rows == summary.published_rows
-    for name, file in after.files.items():
-        assert file.is_file() and f"version={after.version}" in str(file)
-    manifest = json.loads((marts_folder(settings) / MANIFEST).read_text())
+    for name, files in after.files.items():
+        assert Lake(settings).fs.glob(files) and f"version={after.version}" in files
+    manifest = json.loads(Lake(settings).read_text(f"{marts_folder(settings)}/{MANIFEST}"))
     assert set(manifest["tables"]) == {"daily_revenue", "dim_customers", "fct_orders"}
 
 
@@ -31,9 +35,9 @@ def test_old_versions_are_pruned_but_the_current_one_stays(built):
     settings, _ = built
     for _ in range(settings.run.publish_keep_versions + 2):
         publish_marts(settings, MARTS)
-    versions = sorted(p.name for p in (marts_folder(settings) / "fct_orders").glob("version=*"))
+    versions = Lake(settings).subfolders(f"{marts_folder(settings)}/fct_orders")
     assert len(versions) == settings.run.publish_keep_versions
-    assert versions[-1] == f"version={current_version(settings).version}"
+    assert versions[-1].endswith(f"/version={current_version(settings).version}")
     con, published = connect_published(settings)
     with con:
         assert con.execute("SELECT count(*) FROM marts.fct_orders").fetchone()[0] == published.rows["fct_orders"]
@@ -41,15 +45,37 @@ def test_old_versions_are_pruned_but_the_current_one_stays(built):
 
 def test_no_leftover_temporary_manifests(built):
     settings, _ = built
-    assert not [p for p in marts_folder(settings).iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in Lake(settings).files(marts_folder(settings)) if p.endswith(".tmp")]
 
 
 def test_environments_publish_to_their_own_folder(built):
     settings, _ = built
-    assert marts_folder(settings).name == "marts"
-    assert marts_folder(settings, "dev").name == "marts__dev"
+    assert marts_folder(settings).endswith("/curated/marts")
+    assert marts_folder(settings, "dev").endswith("/curated/marts__dev")
     assert current_version(settings, "dev") is None
     with pytest.raises(PlatformError, match="Nothing has been published for dev"):
         connect_published(settings, "dev")
     with pytest.raises(ValueError):
         marts_folder(settings, "dev; drop")
+
+
+def test_published_marts_have_exactly_the_warehouse_columns_and_fct_orders_is_split_by_month(built):
+    settings, _ = built
+    con, published = connect_published(settings)
+    with con, duckdb.connect(str(settings.warehouse_path), read_only=True) as warehouse_con:
+        for name in published.files:
+            columns = [row[0] for row in con.execute(f"DESCRIBE marts.{name}").fetchall()]
+            expected = [row[0] for row in warehouse_con.execute(f"DESCRIBE marts.{name}").fetchall()]
+            assert columns == expected, name
+        months = con.execute("SELECT DISTINCT strftime(order_date, '%Y-%m') FROM marts.fct_orders").fetchall()
+    folders = Lake(settings).subfolders(f"{marts_folder(settings)}/fct_orders/version={published.version}")
+    assert sorted(f.rsplit("/", 1)[-1] for f in folders) == sorted(f"order_month={m}" for (m,) in months)
+
+
+def test_validated_staging_is_exported_to_the_staging_layer(built):
+    settings, _ = built
+    staged = current_staging(settings, "shop")
+    assert set(staged.files) == set(settings.sources["shop"].tables)
+    for table in staged.files:
+        assert staged.rows[table] == source_rows(settings, f"SELECT count(*) FROM {table}")[0][0], table
+    assert staged.files["orders"].startswith(str(settings.lake_root / "staging" / "shop" / "orders" / "version="))

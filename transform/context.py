@@ -7,6 +7,8 @@ from sqlmesh.core.config import Config
 from sqlmesh.core.config.loader import load_config_from_paths
 from sqlmesh.core.console import Console, NoopConsole, set_console
 
+from core import warehouse
+from core.lake import Lake
 from core.settings import CONFIG_FILE, Settings
 
 
@@ -15,7 +17,7 @@ def sqlmesh_config(settings: Settings) -> Config:
     config = load_config_from_paths(Config, project_paths=[settings.project_dir / CONFIG_FILE])
     gateway_name = config.default_gateway or next(iter(config.gateways))
     gateway = config.gateways[gateway_name]
-    connection = gateway.connection.model_copy(update={"database": str(settings.warehouse_path)})
+    connection = gateway.connection.model_copy(update={"database": str(settings.warehouse_path), **_lake_access(settings)})
     gateways = {**config.gateways, gateway_name: gateway.model_copy(update={"connection": connection})}
     return config.model_copy(
         update={
@@ -25,8 +27,20 @@ def sqlmesh_config(settings: Settings) -> Config:
     )
 
 
+def _lake_access(settings: Settings) -> dict:
+    """On the s3 backend, SQLMesh's DuckDB connections load httpfs and create the lake's secret (in memory only)."""
+    if settings.lake.backend != "s3":
+        return {}
+    # SQLMesh quotes each value as '...' itself: double the quotes inside.
+    secret = {key: value.replace("'", "''") for key, value in Lake(settings).duckdb_secret().items()}
+    return {"extensions": ["httpfs"], "secrets": {"lake_s3": secret}}
+
+
 def open_context(settings: Settings, console: Console | None = None) -> Context:
     """A loaded SQLMesh context for the project; close it when done."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.lake.backend == "s3":
+        # Install httpfs from its wheel first, so that SQLMesh's own `INSTALL httpfs` finds it and downloads nothing.
+        warehouse.connect(extensions=("httpfs",)).close()
     set_console(console or NoopConsole())
     return Context(paths=[settings.project_dir], config=sqlmesh_config(settings))

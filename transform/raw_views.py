@@ -1,7 +1,9 @@
 """The raw layer inside the warehouse: one view per ingested table, over completed loads only.
 
 dlt records a load in `_dlt_loads` only once all of its files are written, so a
-load that was stopped half-way is never visible to the staging models.
+load that was stopped half-way is never visible to the staging models. On the s3
+backend the views read `s3://` through httpfs; the connection that queries them
+needs the lake's secret (`Lake.attach`, or SQLMesh's connection config).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from core.settings import Settings
 def create_raw_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
     """(Re)create `raw_<source>.<table>` for every declared table; return the view names."""
     lake = Lake(settings)
+    lake.attach(con)
     views = []
     for source_name, source in settings.sources.items():
         loads = lake.url("raw", source_name, "_dlt_loads") + "/*.jsonl"

@@ -1,0 +1,146 @@
+"""Operating the lake's object store: a local MinIO, its buckets, sample uploads and a structure check.
+
+These back the `just minio*` recipes (core/lake_cli.py). They speak plain S3 to
+whatever `variables.platform.lake.s3` points at, so they serve a real MinIO or
+any S3-compatible store alike; `verify_lake` also checks a local lake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import warehouse
+from core.buckets import BucketUsage, ensure_buckets, missing_buckets, usage
+from core.errors import PlatformError
+from core.lake import LAYERS, Lake
+from core.settings import Settings
+from core.warehouse import sql_literal
+from publish.marts import marts_folder
+from publish.staging import current_staging
+from publish.versions import MANIFEST, read_version
+
+LANDING = "landing"
+GET_MINIO = """No `minio` binary on PATH. Get one of:
+  - the server binary: https://min.io/docs/minio/linux/index.html
+      curl -fLO https://dl.min.io/server/minio/release/linux-amd64/minio && chmod +x minio && sudo mv minio /usr/local/bin/
+  - Docker: `docker compose up -d` (docker-compose.yml: the same ports, and it creates the buckets)
+Then run `just minio` again."""
+
+
+def require_s3(settings: Settings) -> Lake:
+    """The lake, which must be on the s3 backend for the object-store commands."""
+    if settings.lake.backend != "s3":
+        raise PlatformError(
+            "The lake's backend is local: set `lake.backend: s3` under variables.platform in config.yaml "
+            "(or PLATFORM__LAKE__BACKEND=s3 in `.env`) and the keys named by lake.s3.access_key_env / secret_key_env."
+        )
+    return Lake(settings)
+
+
+def minio_command(settings: Settings) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that serve the lake's endpoint with MinIO, data under data_dir/minio."""
+    lake = require_s3(settings)
+    binary = shutil.which("minio")
+    if binary is None:
+        raise PlatformError(GET_MINIO)
+    credentials = lake.credentials
+    assert credentials is not None
+    host, _, port = settings.lake.s3.endpoint_host.rpartition(":")
+    data = settings.data_dir / "minio"
+    data.mkdir(parents=True, exist_ok=True)
+    command = [binary, "server", str(data), "--address", f"{host}:{port or 9000}", "--console-address", console_address(settings)]
+    env = {**os.environ, "MINIO_ROOT_USER": credentials.access_key_id, "MINIO_ROOT_PASSWORD": credentials.secret_access_key}
+    return command, env
+
+
+def run_minio(settings: Settings) -> int:
+    """Serve MinIO in the foreground until interrupted; the buckets are created by `just minio-buckets` or `just run`."""
+    command, env = minio_command(settings)
+    return subprocess.call(command, env=env)
+
+
+def console_address(settings: Settings) -> str:
+    host = settings.lake.s3.endpoint_host.rpartition(":")[0] or "127.0.0.1"
+    return f"{host}:{settings.lake.s3.console_port}"
+
+
+def console_url(settings: Settings) -> str:
+    return ("https://" if settings.lake.s3.use_tls else "http://") + console_address(settings)
+
+
+def buckets_with_usage(settings: Settings) -> tuple[list[str], list[BucketUsage]]:
+    """Create the layers' buckets if missing, then count each one's objects and bytes."""
+    lake = require_s3(settings)
+    created = ensure_buckets(lake)
+    return created, usage(lake)
+
+
+def upload_sample(settings: Settings, scale: float = 0.01) -> list[str]:
+    """Write a small demo shop's tables as CSV to `lake://raw/landing/<source>/<table>.csv`; return their URLs."""
+    from demo.shop import generate
+
+    lake = Lake(settings)
+    lake.ensure_layers()
+    source = settings.demo.source
+    urls = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "sample.db"
+        counts = generate(db, seed=settings.demo.seed, scale=scale, start_date=settings.demo.start_date, history_days=settings.demo.history_days)
+        with contextlib.closing(lake.attach(warehouse.connect(extensions=("sqlite_scanner",)))) as con:
+            con.execute(f"ATTACH {sql_literal(db)} AS sample (TYPE sqlite, READ_ONLY)")
+            for table in counts:
+                url = lake.url("raw", LANDING, source, f"{table}.csv")
+                lake.make_folder(url.rsplit("/", 1)[0])
+                con.execute(f"COPY sample.main.{table} TO {sql_literal(url)} (FORMAT csv, HEADER)")
+                urls.append(url)
+    return urls
+
+
+@dataclass(frozen=True)
+class Check:
+    what: str
+    ok: bool
+    fix: str = ""
+
+
+def verify_lake(settings: Settings) -> list[Check]:
+    """Check the lake's structure: buckets (s3), raw tables with completed loads, staging and curated manifests."""
+    lake = Lake(settings)
+    checks: list[Check] = []
+    if lake.backend == "s3":
+        missing = set(missing_buckets(lake))
+        for layer, bucket in lake.buckets().items():
+            checks.append(Check(f"bucket {bucket} ({layer})", bucket not in missing, "run `just minio-buckets` (or `just run`) to create it"))
+        if missing:
+            return checks
+    else:
+        for layer in LAYERS:
+            checks.append(Check(f"folder {lake.url(layer)}", lake.exists(lake.url(layer)), "run `just run`"))
+    for source_name, source in settings.sources.items():
+        loads = lake.files(lake.url("raw", source_name, "_dlt_loads"))
+        checks.append(Check(f"{lake.url('raw', source_name, '_dlt_loads')}: completed loads", bool(loads), "run `just run` to ingest"))
+        for table in source.tables:
+            files = lake.files(lake.url("raw", source_name, table))
+            checks.append(Check(f"{lake.url('raw', source_name, table)}: Parquet", any(f.endswith(".parquet") for f in files), "run `just run` to ingest"))
+        staged = current_staging(settings, source_name)
+        checks.append(_manifest_check(lake, lake.url("staging", source_name), staged, list(source.tables)))
+    folder = marts_folder(settings)
+    checks.append(_manifest_check(lake, folder, read_version(lake, folder), None))
+    return checks
+
+
+def _manifest_check(lake: Lake, folder: str, version, tables: list[str] | None) -> Check:
+    what = f"{folder}/{MANIFEST}"
+    if version is None:
+        return Check(what, False, "run `just run` to build and publish")
+    absent = [name for name, files in version.files.items() if not lake.fs.glob(files)]
+    absent += [name for name in tables or [] if name not in version.files]
+    if absent:
+        return Check(f"{what}: version {version.version}", False, f"tables {', '.join(absent)} are missing; run `just run` to publish again")
+    return Check(f"{what}: version {version.version}", True)

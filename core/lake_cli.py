@@ -1,0 +1,105 @@
+"""The object-store commands behind the `just minio*` recipes (`python -m core.lake_cli --help`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from core import lake_admin
+from core.errors import PlatformError
+from core.settings import Settings, load_settings
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+
+def cmd_minio(settings: Settings, args: argparse.Namespace) -> int:
+    """Serve the lake's endpoint with a local MinIO (data under data/minio) until Ctrl-C."""
+    command, _ = lake_admin.minio_command(settings)
+    out.print(f"MinIO on {settings.lake.s3.endpoint_url}, console {lake_admin.console_url(settings)}, data in {command[2]}")
+    return lake_admin.run_minio(settings)
+
+
+def cmd_buckets(settings: Settings, args: argparse.Namespace) -> int:
+    """Create the layers' buckets if missing; list each with its object count and size."""
+    created, buckets = lake_admin.buckets_with_usage(settings)
+    table = Table("layer", "bucket", "objects", "size", title=f"Buckets at {settings.lake.s3.endpoint_url}", title_justify="left")
+    for bucket in buckets:
+        note = " (created now)" if bucket.bucket in created else ""
+        table.add_row(bucket.layer, bucket.bucket + note, f"{bucket.objects:,}", _size(bucket.bytes))
+    out.print(table)
+    return 0
+
+
+def cmd_upload_sample(settings: Settings, args: argparse.Namespace) -> int:
+    """Upload a small demo shop as CSV files to the landing area of the raw layer."""
+    urls = lake_admin.upload_sample(settings, scale=args.scale)
+    out.print(f"Uploaded {len(urls)} sample files:")
+    for url in urls:
+        out.print(f"  {url}")
+    return 0
+
+
+def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """Check the lake's structure; exit 1 and say how to fix what is missing."""
+    checks = lake_admin.verify_lake(settings)
+    for check in checks:
+        mark = "[green]ok[/]     " if check.ok else "[red]missing[/]"
+        out.print(f"{mark} {check.what}" + ("" if check.ok else f" - {check.fix}"), highlight=False)
+    missing = [check for check in checks if not check.ok]
+    out.print(f"{len(checks) - len(missing)} of {len(checks)} present.")
+    return 1 if missing else 0
+
+
+def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the MinIO console's URL."""
+    lake_admin.require_s3(settings)
+    out.print(lake_admin.console_url(settings))
+    return 0
+
+
+COMMANDS = {
+    "minio": cmd_minio,
+    "buckets": cmd_buckets,
+    "upload-sample": cmd_upload_sample,
+    "verify": cmd_verify,
+    "console": cmd_console,
+}
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
+        count /= 1024
+    return str(count)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="lake", description="The lake's object store.")
+    root.add_argument("--project", type=Path, default=Path.cwd(), help="folder holding config.yaml")
+    sub = root.add_subparsers(dest="command", required=True)
+    for name, command in COMMANDS.items():
+        sub_parser = sub.add_parser(name, help=(command.__doc__ or "").strip())
+        if name == "upload-sample":
+            sub_parser.add_argument("--scale", type=float, default=0.01, help="size of the sample shop (1.0 = 100,000 orders)")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](load_settings(args.project), args)
+    except PlatformError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Export the validated staging models to `lake://staging/<source>/<table>/`, behind a manifest per source.
+
+`staging.stg_<source>__<table>` holds the latest, audited version of every row
+of a declared table. After a successful build it is copied to the staging layer
+(silver), version by version like the marts, so that tools other than the
+warehouse can read clean data without opening the file a build is writing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from core import warehouse
+from core.lake import Lake
+from core.settings import Settings
+from publish.versions import Table, Version, read_version, write_version
+
+
+def staging_folder(settings: Settings, source: str) -> str:
+    return Lake(settings).url("staging", source)
+
+
+def publish_staging(settings: Settings) -> dict[str, dict[str, int]]:
+    """Copy every built staging model of every source to a new version; return rows per source and table."""
+    lake = Lake(settings)
+    published: dict[str, dict[str, int]] = {}
+    with contextlib.closing(lake.attach(warehouse.connect(settings.warehouse_path, read_only=True))) as con:
+        built = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'staging'").fetchall()}
+        for source_name, source in settings.sources.items():
+            tables = [
+                Table(table, f"staging.stg_{source_name}__{table}")
+                for table in source.tables
+                if f"stg_{source_name}__{table}" in built
+            ]
+            if tables:
+                _, rows = write_version(
+                    lake, con, staging_folder(settings, source_name), tables, extra={"source": source_name}, keep=settings.run.publish_keep_versions
+                )
+                published[source_name] = rows
+    return published
+
+
+def current_staging(settings: Settings, source: str) -> Version | None:
+    """The staging version the source's manifest points at, or None before the first export."""
+    return read_version(Lake(settings), staging_folder(settings, source))

@@ -1,0 +1,123 @@
+"""Versioned table sets in the lake, behind one manifest: how the staging and curated layers are published.
+
+A folder holds `<table>/version=<v>/...parquet` for a few versions and one
+`_manifest.json` naming the current version of every table. A new version's
+objects are written first, in their own folder; the manifest is replaced last,
+in one step (a single PUT on S3, a rename locally), so a reader sees the old
+version or the new one, never a mix. Old versions are kept for a while so that
+a reader holding the previous manifest can finish.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from dataclasses import dataclass
+
+import duckdb
+
+from core.errors import PlatformError
+from core.lake import Lake
+from core.warehouse import sql_literal
+
+MANIFEST = "_manifest.json"
+NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table to publish: the relation it is copied from and, optionally, `partition column -> SQL expression`."""
+
+    name: str
+    relation: str
+    partitions: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Version:
+    """A published version of a folder: its id, time, and per table the Parquet glob, partition columns and rows."""
+
+    version: str
+    published_at: str
+    files: dict[str, str]
+    partitions: dict[str, tuple[str, ...]]
+    rows: dict[str, int]
+
+
+def new_version_id() -> str:
+    """Version ids sort by time."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def write_version(
+    lake: Lake, con: duckdb.DuckDBPyConnection, folder: str, tables: list[Table], *, extra: dict, keep: int
+) -> tuple[str, dict[str, int]]:
+    """Copy every table to a new version, then switch the folder's manifest; return the version and row counts."""
+    version = new_version_id()
+    entries: dict[str, dict] = {}
+    for table in tables:
+        if not NAME.match(table.name) or not all(NAME.match(column) for column, _ in table.partitions):
+            raise ValueError(f"not a table or column name: {table}")
+        target = f"{folder}/{table.name}/version={version}"
+        lake.make_folder(target)
+        if table.partitions:
+            derived = ", ".join(f"{expression} AS {column}" for column, expression in table.partitions)
+            columns = ", ".join(column for column, _ in table.partitions)
+            con.execute(
+                f"COPY (SELECT *, {derived} FROM {table.relation}) TO {sql_literal(target)} "
+                f"(FORMAT parquet, COMPRESSION zstd, PARTITION_BY ({columns}), FILENAME_PATTERN 'data_{{i}}')"
+            )
+            pattern = "/".join(["*"] * len(table.partitions) + ["*.parquet"])
+        else:
+            con.execute(f"COPY (SELECT * FROM {table.relation}) TO {sql_literal(target + '/data.parquet')} (FORMAT parquet, COMPRESSION zstd)")
+            pattern = "data.parquet"
+        path = f"{table.name}/version={version}/{pattern}"
+        rows = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(folder + '/' + path)}, hive_partitioning := false)").fetchone()[0]
+        entries[table.name] = {"path": path, "rows": rows, "partitioned_by": [column for column, _ in table.partitions]}
+    manifest = {"version": version, "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **extra}
+    manifest["tables"] = entries
+    lake.write_text_atomic(f"{folder}/{MANIFEST}", json.dumps(manifest, indent=2))
+    prune(lake, folder, keep=keep, current=version)
+    return version, {name: entry["rows"] for name, entry in entries.items()}
+
+
+def read_version(lake: Lake, folder: str) -> Version | None:
+    """The version the folder's manifest points at, or None before the first publish."""
+    text = lake.read_text(f"{folder}/{MANIFEST}")
+    if text is None:
+        return None
+    try:
+        manifest = json.loads(text)
+        tables = manifest["tables"]
+        return Version(
+            version=manifest["version"],
+            published_at=manifest["published_at"],
+            files={name: f"{folder}/{table['path']}" for name, table in tables.items()},
+            partitions={name: tuple(table.get("partitioned_by", ())) for name, table in tables.items()},
+            rows={name: table["rows"] for name, table in tables.items()},
+        )
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise PlatformError(f"The publish manifest {folder}/{MANIFEST} is unreadable ({exc}); run `just run` to publish again.") from None
+
+
+def read_sql(version: Version, table: str) -> str:
+    """A SELECT of one published table with exactly its own columns.
+
+    `version=<v>` and the partition folders look like hive partitions to DuckDB;
+    only partitioned tables read them, and their path columns are left out again.
+    """
+    partitions = version.partitions.get(table, ())
+    if not partitions:
+        return f"SELECT * FROM read_parquet({sql_literal(version.files[table])}, hive_partitioning := false)"
+    return f"SELECT * EXCLUDE (version, {', '.join(partitions)}) FROM read_parquet({sql_literal(version.files[table])}, hive_partitioning := true)"
+
+
+def prune(lake: Lake, folder: str, *, keep: int, current: str) -> None:
+    """Delete all but the newest `keep` versions of each table (version names sort by time)."""
+    for table_dir in lake.subfolders(folder):
+        versions = [v for v in lake.subfolders(table_dir) if v.rsplit("/", 1)[-1].startswith("version=")]
+        for old in versions[:-keep]:
+            if not old.endswith(current):
+                lake.remove_tree(old)
