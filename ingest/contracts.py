@@ -66,6 +66,7 @@ def load_contract(contract: str):
 @dataclass
 class TableTally:
     rows_in: int = 0
+    batches: int = 0
     rows_quarantined: int = 0
     quarantined: list[pa.Table] = field(default_factory=list)
 
@@ -101,6 +102,7 @@ class ContractGuard:
         tally = self.tallies.setdefault(table, TableTally())
         rows = len(item) if isinstance(item, list) else item.num_rows
         tally.rows_in += rows
+        tally.batches += 1
         schema = self.contracts.get(table)
         if schema is None or rows == 0:
             return item

@@ -25,6 +25,7 @@ class IngestResult:
     rows: dict[str, int] = field(default_factory=dict)
     load_ids: list[str] = field(default_factory=list)
     rows_in: dict[str, int] = field(default_factory=dict)
+    batches: dict[str, int] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)
     discarded: dict[str, int] = field(default_factory=dict)
     new_columns: dict[str, list[str]] = field(default_factory=dict)
@@ -59,10 +60,10 @@ def ingest_source(settings: Settings, name: str) -> IngestResult:
         pipeline.load().raise_on_failed_jobs()
     contracts = {table: spec.pandera or f"{name}__{table}" for table, spec in source.tables.items()}
     guard = ContractGuard(name, contracts, enabled=source.quality.enabled, max_bad_share=source.quality.max_bad_share)
-    plan = source_plan(settings, name, guard)
-    guard_resources(plan.resources, source, guard)
     before = {t: set(cols) for t, cols in _columns(pipeline).items()}
     try:
+        plan = source_plan(settings, name, guard)
+        guard_resources(plan.resources, source, guard)
         pipeline.extract(plan.resources, loader_file_format="parquet")
         guard.enforce_share()
         pipeline.normalize()
@@ -78,6 +79,7 @@ def ingest_source(settings: Settings, name: str) -> IngestResult:
     result = IngestResult(source=name, rows=rows, load_ids=list(info.loads_ids))
     for table, tally in guard.tallies.items():
         result.rows_in[table] = tally.rows_in
+        result.batches[table] = tally.batches
         result.quarantined[table] = tally.rows_quarantined
         dropped = tally.rows_valid - rows.get(table, 0)
         if dropped > 0 and tally.rows_valid:

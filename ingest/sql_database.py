@@ -120,7 +120,7 @@ def _naive(value):
 
 def _sqlite_keys(path: Path, table: str, key: str) -> pa.Table:
     with warehouse.connect(extensions=("sqlite_scanner",)) as con:
-        return con.execute(f"SELECT {quoted(key)} AS key FROM sqlite_scan(?, ?)", [str(path), table]).fetch_arrow_table()
+        return con.execute(f"SELECT {quoted(key)} AS key FROM sqlite_scan(?, ?)", [str(path), table]).to_arrow_table()
 
 
 def _postgres_keys(url: str, schema: str, table: str, key: str) -> pa.Table:
@@ -151,7 +151,7 @@ def _deleted_keys(lake: Lake, source: str, table: str, key: str, keys_of):
             params.append(lake.parquet_glob("raw", source, table + DELETED_SUFFIX))
         with warehouse.connect() as con:
             con.register("current_keys", current)
-            gone = con.execute(sql, params).fetch_arrow_table()
+            gone = con.execute(sql, params).to_arrow_table()
         if gone.num_rows:
             noticed = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
             yield gone.append_column("deleted_detected_at", pa.array([noticed] * gone.num_rows, pa.timestamp("us")))
