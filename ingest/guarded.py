@@ -19,7 +19,9 @@ class _ContractStep(ItemTransform):
     placement_affinity = 1.5
 
     def __call__(self, item: Any, meta: Any = None) -> Any:
-        return self._f(item)
+        checked = self._f(item)
+        empty = len(checked) == 0 if isinstance(checked, list) else checked.num_rows == 0
+        return None if empty else checked  # None drops the item: no empty files for fully refused batches
 
 
 def schema_contract(mode) -> str | dict:
@@ -44,6 +46,9 @@ def failure_message(source: str, exc: BaseException) -> PlatformError:
         return cause
     if isinstance(cause, DataValidationError):
         column = f", column {cause.column_name!r}" if cause.column_name else ""
+        base, variant, kind = (cause.column_name or "").rpartition("__v_")
+        if variant and cause.schema_entity == "data_type":  # dlt names the variant it would have made
+            column = f", column {base!r} (a value of type {kind} where the column is typed otherwise)"
         return PlatformError(
             f"Schema contract refused the load of {source}: table {cause.table_name!r}{column} "
             f"({cause.schema_entity} is '{cause.contract_mode}'). Nothing was loaded. "

@@ -75,7 +75,7 @@ def ingest_source(settings: Settings, name: str) -> IngestResult:
 
     load_id = info.loads_ids[0] if info.loads_ids else pipeline.last_trace.last_extract_info.loads_ids[0]
     normalize = pipeline.last_trace.last_normalize_info
-    rows = {table: count for table, count in (normalize.row_counts if normalize else {}).items() if not table.startswith("_dlt")}
+    rows = {table: count for table, count in (normalize.row_counts if normalize else {}).items() if count and not table.startswith("_dlt")}
     result = IngestResult(source=name, rows=rows, load_ids=list(info.loads_ids))
     for table, tally in guard.tallies.items():
         result.rows_in[table] = tally.rows_in

@@ -59,8 +59,9 @@ def table_resources(settings: Settings, name: str) -> list:
     source = settings.sources[name]
     if isinstance(source, SqliteSource):
         path = sqlite_file(settings, name)
-        resources = [_sqlite_table(path, table, spec, source.chunk_size) for table, spec in source.tables.items()]
-        keys_of = lambda table, key: _sqlite_keys(path, table, key)  # noqa: E731
+        scanner = _SqliteScanner(path)
+        resources = [_sqlite_table(scanner, table, spec, source.chunk_size) for table, spec in source.tables.items()]
+        keys_of = scanner.keys
     else:
         url = postgres_url(settings, source)
         resources = [_postgres_table(url, source, table, spec) for table, spec in source.tables.items()]
@@ -72,25 +73,36 @@ def table_resources(settings: Settings, name: str) -> list:
     return resources
 
 
-def _sqlite_table(path: Path, table: str, spec: TableSettings, chunk_size: int):
+class _SqliteScanner:
+    """One DuckDB connection with the sqlite scanner for all tables of a run (loading the extension is slow)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._con = None
+
+    def query(self, sql: str, params: list):
+        if self._con is None:
+            self._con = warehouse.connect(extensions=("sqlite_scanner",))
+        return self._con.cursor().execute(sql, [str(self.path), *params])
+
+    def keys(self, table: str, key: str) -> pa.Table:
+        return self.query(f"SELECT {quoted(key)} AS key FROM sqlite_scan(?, ?)", [table]).to_arrow_table()
+
+
+def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chunk_size: int):
     cursor = dlt.sources.incremental(spec.cursor) if spec.cursor else None
 
     def rows(incremental=cursor) -> Iterator[pa.Table]:
-        con = warehouse.connect(extensions=("sqlite_scanner",))
-        try:
-            sql = "SELECT * FROM sqlite_scan(?, ?)"
-            params: list = [str(path), table]
-            if incremental is not None and incremental.last_value is not None:
-                # >= keeps rows that share the last cursor value; dlt drops the ones it already has by key
-                sql += f" WHERE {quoted(spec.cursor)} >= ?"
-                params.append(_naive(incremental.last_value))
-            if incremental is not None:
-                sql += f" ORDER BY {quoted(spec.cursor)}"
-            reader = con.execute(sql, params).to_arrow_reader(chunk_size)
-            for batch in reader:
-                yield pa.Table.from_batches([batch])
-        finally:
-            con.close()
+        sql = "SELECT * FROM sqlite_scan(?, ?)"
+        params: list = [table]
+        if incremental is not None and incremental.last_value is not None:
+            # >= keeps rows that share the last cursor value; dlt drops the ones it already has by key
+            sql += f" WHERE {quoted(spec.cursor)} >= ?"
+            params.append(_naive(incremental.last_value))
+        if incremental is not None:
+            sql += f" ORDER BY {quoted(spec.cursor)}"
+        for batch in scanner.query(sql, params).to_arrow_reader(chunk_size):
+            yield pa.Table.from_batches([batch])
 
     return dlt.resource(rows, name=table, primary_key=spec.primary_key, write_disposition=spec.write_disposition)
 
@@ -116,11 +128,6 @@ def _naive(value):
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return value
-
-
-def _sqlite_keys(path: Path, table: str, key: str) -> pa.Table:
-    with warehouse.connect(extensions=("sqlite_scanner",)) as con:
-        return con.execute(f"SELECT {quoted(key)} AS key FROM sqlite_scan(?, ?)", [str(path), table]).to_arrow_table()
 
 
 def _postgres_keys(url: str, schema: str, table: str, key: str) -> pa.Table:
