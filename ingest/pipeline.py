@@ -84,8 +84,14 @@ def ingest_source(settings: Settings, name: str) -> IngestResult:
         dropped = tally.rows_valid - rows.get(table, 0)
         if dropped > 0 and tally.rows_valid:
             result.discarded[table] = dropped
-        write_quarantine(lake, name, table, tally.quarantined, load_id)
+        where = write_quarantine(lake, name, table, tally.quarantined, load_id)
+        if where:
+            result.warnings.append(f"{name}.{table}: {tally.rows_quarantined:,} invalid rows quarantined at {where}")
+    for table, count in result.discarded.items():
+        result.warnings.append(f"{name}.{table}: {count:,} rows discarded by the schema contract")
     result.new_columns = schema_changes(before, _columns(pipeline))
+    for table, columns in result.new_columns.items():
+        result.warnings.append(f"{name}.{table}: new columns {', '.join(columns)}")
     if guard.uncovered:
         result.warnings.append(f"{name}: no pandera contract for {', '.join(guard.uncovered)} (audits/contracts/)")
     record_results(settings.meta_path, guard, load_id)
