@@ -112,8 +112,11 @@ class ContractGuard:
             tally.rows_quarantined += len(bad)
             tally.quarantined.append(_quarantine_rows(item, frame, bad))
         if isinstance(item, list):
-            # JSON rows take the contract's types (timestamps as timestamps, not text)
-            return pa.Table.from_pandas(valid, preserve_index=False)
+            # JSON rows take the contract's types (timestamps as timestamps, not text) ...
+            try:
+                return pa.Table.from_pandas(valid, preserve_index=False)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # ... unless a column outside it mixes types: dlt makes variants
+                return [row for row, ok in zip(item, ~frame.index.isin(bad.index)) if ok]
         if bad.empty:
             return _typed(item, schema)
         return _typed(item.filter(pa.array(~frame.index.isin(bad.index))), schema)

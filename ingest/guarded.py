@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import pyarrow as pa
 from dlt.common.schema.exceptions import DataValidationError
 from dlt.extract.items_transform import ItemTransform
 
@@ -18,10 +19,26 @@ class _ContractStep(ItemTransform):
 
     placement_affinity = 1.5
 
+    def __init__(self, check, primary_key: str) -> None:
+        super().__init__(check)
+        self.primary_key = primary_key
+
     def __call__(self, item: Any, meta: Any = None) -> Any:
         checked = self._f(item)
-        empty = len(checked) == 0 if isinstance(checked, list) else checked.num_rows == 0
-        return None if empty else checked  # None drops the item: no empty files for fully refused batches
+        if isinstance(checked, list):
+            return checked or None  # None drops the item: no empty files for fully refused batches
+        if checked.num_rows == 0:
+            return None
+        return _key_not_null(checked, self.primary_key)
+
+
+def _key_not_null(table: pa.Table, key: str) -> pa.Table:
+    """Mark the key's Arrow field non-nullable, as dlt's primary key hint is (else dlt warns on every batch)."""
+    if key not in table.column_names or table[key].null_count:
+        return table
+    index = table.schema.get_field_index(key)
+    field = table.schema.field(index)
+    return table if not field.nullable else table.cast(table.schema.set(index, field.with_nullable(False)))
 
 
 def schema_contract(mode) -> str | dict:
@@ -36,7 +53,7 @@ def guard_resources(resources: list, source, guard: ContractGuard) -> None:
         mode = (table.contract if table is not None else None) or source.contract
         resource.apply_hints(schema_contract=schema_contract(mode))
         if table is not None:
-            resource.add_step(_ContractStep(functools.partial(guard.check, resource.name)))
+            resource.add_step(_ContractStep(functools.partial(guard.check, resource.name), table.primary_key))
 
 
 def failure_message(source: str, exc: BaseException) -> PlatformError:
