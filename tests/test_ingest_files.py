@@ -144,11 +144,12 @@ def test_broken_json_lines_and_a_10_mb_field(tmp_path):
         '{"id": 2, "customer_id": 1, "status": "paid", ',
         "[1, 2, 3]",
         json.dumps({"id": 3, "customer_id": 1, "status": "paid", "ordered_at": "2025-03-01T10:00:00", "updated_at": "2025-03-02T10:00:00"}),
+        json.dumps({"id": 4, "customer_id": 1, "status": "paid", "ordered_at": "2025-03-01T10:00:00", "updated_at": "2025-03-02T10:00:00", "note": 12345}),
     ]
     (landing / "orders-1.jsonl").write_text("\n".join(lines) + "\n")
     result = ingest_source(settings, "drops")
-    assert result.rows == {"orders": 2} and result.quarantined == {"orders": 2}
-    assert raw(settings, "drops", "orders", "SELECT id, length(note) FROM t ORDER BY id") == [(1, 10_000_000), (3, None)]
+    assert result.rows == {"orders": 3} and result.quarantined == {"orders": 2}
+    assert raw(settings, "drops", "orders", "SELECT id, length(note) FROM t ORDER BY id") == [(1, 10_000_000), (3, None), (4, 5)]
     checks = quarantine(settings, "drops", "orders", "SELECT _check, _failure FROM q ORDER BY _line")
     assert checks[0][0] == "json" and checks[0][1].startswith("broken JSON")
     assert checks[1] == ("json", "a JSON list, not an object")
