@@ -81,6 +81,7 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
                 result = ingest_source(settings, name)
                 job.rows_out = result.total_rows
             summary.rows_loaded[name] = result.rows
+            summary.warnings.extend(result.warnings)
         new_data = any(sum(rows.values()) for rows in summary.rows_loaded.values())
 
         events("transform", "planning prod", 0, None)
@@ -92,7 +93,7 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
         summary.models_total = build.models_total
         summary.audits_passed = build.tally.audits_passed
         summary.tests_run = build.tally.tests_run
-        summary.warnings = build.tally.warnings
+        summary.warnings.extend(build.tally.warnings)
 
         published = current_version(settings)
         if build.tally.models_built or published is None:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Mapping
 
 import yaml
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError, model_validator
 
 from core.errors import PlatformError
 
@@ -98,20 +98,177 @@ class DemoSettings(_Strict):
     history_days: int = Field(180, ge=7)
 
 
-class TableSettings(_Strict):
-    """One table of a SQL source: its key and its incremental cursor."""
-
-    primary_key: str = "id"
-    cursor: str = "updated_at"
+ContractMode = Literal["evolve", "freeze", "discard_row", "discard_value"]
+# Secrets are named, never written: the name of the environment variable that holds one.
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
-class SourceSettings(_Strict):
-    """One source, declared once: ingestion, scheduling and health views read this."""
+def _check_cron(value: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    if len(value.split()) != 5:
+        raise ValueError(f"{value!r} is not a 5-field cron expression (minute hour day month weekday)")
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid cron expression: {exc}") from None
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_check_cron)]
+
+
+class SchemaContract(_Strict):
+    """dlt's schema contract: what happens to new tables, new columns and changed types."""
+
+    tables: ContractMode = "evolve"
+    columns: ContractMode = "evolve"
+    data_type: ContractMode = "evolve"
+
+
+class QualitySettings(_Strict):
+    """The pandera contract at the ingestion boundary (audits/contracts/<source>__<table>.py)."""
+
+    enabled: bool = True
+    max_bad_share: float = Field(0.01, ge=0, le=1, description="Share of quarantined rows above which a load fails.")
+
+
+ColumnName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class _TableBase(_Strict):
+    primary_key: ColumnName = "id"
+    write_disposition: Literal["append", "replace"] = "append"
+    contract: ContractMode | SchemaContract | None = Field(None, description="Overrides the source's contract.")
+    pandera: Identifier | None = Field(None, description="Contract module in audits/contracts/; default <source>__<table>.")
+
+
+class TableSettings(_TableBase):
+    """One table of a SQL source: its key, its incremental cursor, and whether hard deletes are detected."""
+
+    cursor: ColumnName | None = "updated_at"
+    detect_hard_deletes: bool = False
+
+
+class _SourceBase(_Strict):
+    schedule: Cron = "0 * * * *"
+    freshness_sla_hours: float = Field(26, gt=0)
+    contract: ContractMode | SchemaContract = "evolve"
+    quality: QualitySettings = QualitySettings()
+
+    def secret_envs(self) -> list[str]:
+        """The environment variables this source needs at startup."""
+        return []
+
+
+class SqliteSource(_SourceBase):
+    """A SQLite database file, read through DuckDB's sqlite scanner as Arrow batches."""
 
     kind: Literal["sqlite"]
     path: str = Field(description="Database file; relative paths are under data_dir.")
     tables: dict[Identifier, TableSettings]
     chunk_size: int = Field(100_000, ge=1_000)
+
+
+class PostgresSource(_SourceBase):
+    """A PostgreSQL database, read through dlt's sql_database with the pyarrow backend."""
+
+    kind: Literal["postgres"]
+    host: str = "localhost"
+    port: int = Field(5432, ge=1, le=65535)
+    database: str
+    user: str
+    password_env: EnvName
+    db_schema: str = "public"
+    tables: dict[Identifier, TableSettings]
+    chunk_size: int = Field(100_000, ge=1_000)
+
+    def secret_envs(self) -> list[str]:
+        return [self.password_env]
+
+
+class AuthSettings(_Strict):
+    """How a REST API is authenticated: a bearer token or an API key header, from the environment."""
+
+    type: Literal["bearer", "api_key"] = "bearer"
+    token_env: EnvName
+    header: str = Field("X-API-Key", description="Header name for type api_key.")
+
+
+class PaginatorSettings(_Strict):
+    """Page-number, offset or cursor pagination (dlt rest_api paginators)."""
+
+    type: Literal["page_number", "offset", "cursor", "single_page"] = "single_page"
+    page_param: str = "page"
+    base_page: int = 1
+    limit: int = Field(100, ge=1, description="Page size for offset pagination.")
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    cursor_path: str = Field("next_cursor", description="Where the next cursor is in the response body.")
+    cursor_param: str = "cursor"
+    total_path: str | None = Field(None, description="Where the total count (or page count) is, if the API sends one.")
+
+
+class IncrementalParam(_Strict):
+    """Send the highest cursor value seen so far as a query parameter."""
+
+    param: str
+    cursor_path: str
+    initial_value: str
+
+
+class EndpointSettings(_TableBase):
+    """One REST endpoint: its path, parameters, where the records are, pagination, incremental parameter."""
+
+    path: str
+    params: dict[str, str | int | float | bool] = {}
+    data_selector: str | None = Field(None, description="JSON path of the records, e.g. `data`.")
+    paginator: PaginatorSettings | None = Field(None, description="Overrides the source's paginator.")
+    incremental: IncrementalParam | None = None
+
+
+class RestApiSource(_SourceBase):
+    """A REST API, configured rather than coded (dlt rest_api)."""
+
+    kind: Literal["rest_api"]
+    base_url: str
+    auth: AuthSettings | None = None
+    paginator: PaginatorSettings = PaginatorSettings()
+    endpoints: dict[Identifier, EndpointSettings]
+    timeout_seconds: float = Field(60, gt=0)
+    max_attempts: int = Field(5, ge=1, description="Tries per request on 429, 5xx and connection errors.")
+    backoff_seconds: float = Field(1, ge=0, description="Exponential backoff base between tries.")
+    max_retry_delay_seconds: float = Field(300, ge=0, description="Upper bound of one wait, Retry-After included.")
+
+    @property
+    def tables(self) -> dict[str, EndpointSettings]:
+        return self.endpoints
+
+    def secret_envs(self) -> list[str]:
+        return [self.auth.token_env] if self.auth else []
+
+
+class FileTableSettings(_TableBase):
+    """Files of one table in the landing area, matched by a glob pattern."""
+
+    pattern: str = Field(description="Glob relative to the source's landing folder, e.g. `orders/*.csv`.")
+    format: Literal["csv", "jsonl", "parquet"] | None = Field(None, description="Defaults to the file extension.")
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    encoding: str = "utf-8"
+
+
+class FilesSource(_SourceBase):
+    """CSV, JSONL and Parquet files dropped in a landing folder; each is loaded exactly once."""
+
+    kind: Literal["files"]
+    landing: str | None = Field(None, description="Landing folder; default `landing/<source>` under data_dir.")
+    tables: dict[Identifier, FileTableSettings]
+    settle_seconds: float = Field(5, ge=0, description="A file is taken once its size and mtime held this long.")
+    batch_rows: int = Field(100_000, ge=1_000)
+
+
+SOURCE_KINDS = ("sqlite", "postgres", "rest_api", "files")
+SourceSettings = Annotated[SqliteSource | PostgresSource | RestApiSource | FilesSource, Field(discriminator="kind")]
 
 
 class RunSettings(_Strict):
@@ -130,12 +287,15 @@ class Settings(_Strict):
     demo: DemoSettings = DemoSettings()
     sources: dict[Identifier, SourceSettings]
     run: RunSettings = RunSettings()
-    _lake_credentials: S3Credentials | None = PrivateAttr(None)
+    secrets: dict[str, SecretStr] = Field({}, description="Filled from the environment, never from config.yaml.")
 
     @property
     def lake_credentials(self) -> S3Credentials | None:
         """The S3 keys of an s3 lake (None for a local one); never part of a dump or repr."""
-        return self._lake_credentials
+        if self.lake.backend != "s3":
+            return None
+        s3 = self.lake.s3
+        return S3Credentials(access_key_id=self.secret(s3.access_key_env), secret_access_key=self.secret(s3.secret_key_env))
 
     @property
     def warehouse_path(self) -> Path:
@@ -152,6 +312,13 @@ class Settings(_Strict):
     def source_path(self, name: str) -> Path:
         return self.data_dir / self.sources[name].path
 
+    def landing_path(self, name: str) -> Path:
+        landing = self.sources[name].landing or f"landing/{name}"
+        return self.data_dir / landing
+
+    def secret(self, env_name: str) -> str:
+        return self.secrets[env_name].get_secret_value()
+
 
 def load_settings(project_dir: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read `config.yaml` in `project_dir`, apply `.env` and `PLATFORM__` overrides, validate."""
@@ -167,24 +334,36 @@ def load_settings(project_dir: Path | None = None, env: Mapping[str, str] | None
     data_dir = Path(str(raw["data_dir"]))
     raw["data_dir"] = data_dir if data_dir.is_absolute() else project_dir / data_dir
     raw["project_dir"] = project_dir
+    raw.pop("secrets", None)
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
         raise PlatformError(_describe(exc, config_file, overrides)) from None
+    return settings.model_copy(update={"secrets": _read_secrets(settings, env)})
+
+
+def _read_secrets(settings: Settings, env: Mapping[str, str | None]) -> dict[str, SecretStr]:
+    """Every secret the settings name; a missing one stops startup with its name, never its value."""
+    secrets = {}
     if settings.lake.backend == "s3":
-        settings._lake_credentials = _s3_credentials(settings.lake.s3, env)
-    return settings
-
-
-def _s3_credentials(s3: S3Settings, env: Mapping[str, str | None]) -> S3Credentials:
-    """Both keys of an s3 lake must be set: fail at startup, naming the variable, never showing a value."""
-    missing = [name for name in (s3.access_key_env, s3.secret_key_env) if not env.get(name)]
-    if missing:
-        raise PlatformError(
-            f"The lake's backend is s3 ({s3.endpoint}) but {' and '.join(missing)} "
-            f"{'is' if len(missing) == 1 else 'are'} not set: put the keys in the environment or `.env` (see .env.example)."
-        )
-    return S3Credentials(access_key_id=str(env[s3.access_key_env]), secret_access_key=str(env[s3.secret_key_env]))
+        s3 = settings.lake.s3
+        missing = [name for name in (s3.access_key_env, s3.secret_key_env) if not env.get(name)]
+        if missing:
+            raise PlatformError(
+                f"The lake's backend is s3 ({s3.endpoint}) but {' and '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} not set: put the keys in the environment or `.env` (see .env.example)."
+            )
+        secrets.update({name: SecretStr(str(env[name])) for name in (s3.access_key_env, s3.secret_key_env)})
+    for name, source in settings.sources.items():
+        for env_name in source.secret_envs():
+            value = env.get(env_name)
+            if not value:
+                raise PlatformError(
+                    f"Source '{name}' needs the environment variable {env_name} (a secret): "
+                    "set it in the environment or in .env."
+                )
+            secrets[env_name] = SecretStr(value)
+    return secrets
 
 
 def _read_platform_section(config_file: Path) -> dict[str, Any]:
@@ -214,8 +393,11 @@ def _apply_override(raw: dict[str, Any], name: str, value: str) -> None:
 def _describe(exc: ValidationError, config_file: Path, overrides: Mapping[str, str]) -> str:
     lines = [f"Invalid settings in {config_file} (under variables.platform):"]
     for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"])
-        env_name = ENV_PREFIX + "__".join(str(part).upper() for part in error["loc"])
+        loc = _without_kind_tag(error["loc"])
+        if error["type"] == "union_tag_invalid":
+            loc = (*loc, "kind")
+        key = ".".join(str(part) for part in loc)
+        env_name = ENV_PREFIX + "__".join(str(part).upper() for part in loc)
         origin = f" (from environment variable {env_name})" if env_name in overrides else ""
         if error["type"] == "extra_forbidden":
             message = "unknown key; remove it or check its spelling"
@@ -223,3 +405,10 @@ def _describe(exc: ValidationError, config_file: Path, overrides: Mapping[str, s
             message = error["msg"]
         lines.append(f"  - {key}{origin}: {message}")
     return "\n".join(lines)
+
+
+def _without_kind_tag(loc: tuple) -> tuple:
+    """pydantic puts the source's kind into the error path (sources.shop.sqlite.path): users wrote sources.shop.path."""
+    if len(loc) > 2 and loc[0] == "sources" and loc[2] in SOURCE_KINDS:
+        return (*loc[:2], *loc[3:])
+    return loc

@@ -8,7 +8,10 @@ import dlt
 
 from core.lake import Lake
 from core.settings import Settings
-from ingest.sql_database import connection_url, table_resources
+from ingest.contracts import ContractGuard, record_results
+from ingest.guarded import failure_message, guard_resources, schema_changes
+from ingest.quarantine import write_quarantine
+from ingest.sources import source_plan
 
 RAW_LAYOUT = "{table_name}/{load_id}.{file_id}.{ext}"
 
@@ -20,6 +23,12 @@ class IngestResult:
     source: str
     rows: dict[str, int] = field(default_factory=dict)
     load_ids: list[str] = field(default_factory=list)
+    rows_in: dict[str, int] = field(default_factory=dict)
+    batches: dict[str, int] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)
+    discarded: dict[str, int] = field(default_factory=dict)
+    new_columns: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def total_rows(self) -> int:
@@ -27,11 +36,17 @@ class IngestResult:
 
 
 def ingest_source(settings: Settings, name: str) -> IngestResult:
-    """Load new and changed rows of source `name` as Parquet into the raw layer."""
+    """Load new and changed rows of source `name` as Parquet into the raw layer.
+
+    Every batch passes the table's pandera contract (bad rows to quarantine) and the
+    source's dlt schema contract. A refused load leaves raw and dlt's state as they were.
+    """
     source = settings.sources[name]
     lake = Lake(settings)
     # Staging reads only completed loads; the load id in every row is how it knows.
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+    # batches of differing layouts (files of one table) go to separate files instead of failing
+    dlt.config["data_writer.arrow_concat_promote_options"] = "default"
     pipeline = dlt.pipeline(
         pipeline_name=f"ingest_{name}",
         destination=lake.dlt_destination("raw", RAW_LAYOUT),
@@ -39,9 +54,53 @@ def ingest_source(settings: Settings, name: str) -> IngestResult:
         pipelines_dir=str(settings.data_dir / "dlt"),
         progress=None,
     )
-    resources = table_resources(source, connection_url(source, settings.source_path(name)))
-    info = pipeline.run(resources, loader_file_format="parquet")
-    info.raise_on_failed_jobs()
+    if pipeline.has_pending_data:  # a run that stopped half-way: finish it first, as `pipeline.run` would
+        pipeline.normalize()
+        pipeline.load().raise_on_failed_jobs()
+    contracts = {table: spec.pandera or f"{name}__{table}" for table, spec in source.tables.items()}
+    guard = ContractGuard(name, contracts, enabled=source.quality.enabled, max_bad_share=source.quality.max_bad_share)
+    before = {t: set(cols) for t, cols in _columns(pipeline).items()}
+    try:
+        plan = source_plan(settings, name, guard)
+        guard_resources(plan.resources, source, guard)
+        pipeline.extract(plan.resources, loader_file_format="parquet")
+        guard.enforce_share()
+        pipeline.normalize()
+        info = pipeline.load()
+        info.raise_on_failed_jobs()
+    except Exception as exc:
+        pipeline.abort_packages()
+        raise failure_message(name, exc) from exc
+
+    load_id = info.loads_ids[0] if info.loads_ids else pipeline.last_trace.last_extract_info.loads_ids[0]
     normalize = pipeline.last_trace.last_normalize_info
-    rows = {table: count for table, count in (normalize.row_counts if normalize else {}).items() if not table.startswith("_dlt")}
-    return IngestResult(source=name, rows=rows, load_ids=list(info.loads_ids))
+    rows = {table: count for table, count in (normalize.row_counts if normalize else {}).items() if count and not table.startswith("_dlt")}
+    result = IngestResult(source=name, rows=rows, load_ids=list(info.loads_ids))
+    for table, tally in guard.tallies.items():
+        result.rows_in[table] = tally.rows_in
+        result.batches[table] = tally.batches
+        result.quarantined[table] = tally.rows_quarantined
+        dropped = tally.rows_valid - rows.get(table, 0)
+        if dropped > 0 and tally.rows_valid:
+            result.discarded[table] = dropped
+        where = write_quarantine(lake, name, table, tally.quarantined, load_id)
+        if where:
+            result.warnings.append(f"{name}.{table}: {tally.rows_quarantined:,} invalid rows quarantined at {where}")
+    for table, count in result.discarded.items():
+        result.warnings.append(f"{name}.{table}: {count:,} rows discarded by the schema contract")
+    result.new_columns = schema_changes(before, _columns(pipeline))
+    for table, columns in result.new_columns.items():
+        result.warnings.append(f"{name}.{table}: new columns {', '.join(columns)}")
+    if guard.uncovered:
+        result.warnings.append(f"{name}: no pandera contract for {', '.join(guard.uncovered)} (audits/contracts/)")
+    record_results(settings.meta_path, guard, load_id)
+    plan.after_load(load_id)
+    return result
+
+
+def _columns(pipeline) -> dict[str, list[str]]:
+    try:
+        schema = pipeline.default_schema
+    except Exception:  # no schema before the first run
+        return {}
+    return {name: list(table.get("columns", {})) for name, table in schema.tables.items() if not name.startswith("_dlt")}

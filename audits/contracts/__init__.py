@@ -1,0 +1,30 @@
+"""pandera contracts at the ingestion boundary: `<source>__<table>.py` holds that table's `schema`.
+
+Rows that fail are quarantined (lake://raw/<source>/_quarantine/<table>/) with the failed
+check, column and value; see ingest/contracts.py. `coerce=True` lets text input (CSV,
+JSON) be checked against the declared types.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+
+# Timestamps outside this window are data errors (e.g. 0001-01-01 or 9999-12-31 placeholders).
+EARLIEST = pd.Timestamp("2000-01-01")
+LATEST = pd.Timestamp("2100-01-01")
+
+
+def key() -> pa.Column:
+    """A primary key: present, positive and unique within the batch (the first of a duplicate is kept)."""
+    return pa.Column("int64", pa.Check.gt(0), nullable=False, unique=True, report_duplicates="exclude_first")
+
+
+def reference() -> pa.Column:
+    """A foreign key: present and positive."""
+    return pa.Column("int64", pa.Check.gt(0), nullable=False)
+
+
+def timestamp(*, nullable: bool = False) -> pa.Column:
+    """A point in time in the plausible window; a nullable one may also be absent (e.g. from JSON)."""
+    return pa.Column("datetime64[us]", pa.Check.in_range(EARLIEST, LATEST), nullable=nullable, required=not nullable)

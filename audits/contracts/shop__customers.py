@@ -1,0 +1,19 @@
+"""Customers of the demo shop."""
+
+import pandera.pandas as pa
+
+from audits.contracts import key, timestamp
+
+schema = pa.DataFrameSchema(
+    {
+        "id": key(),
+        "name": pa.Column(str, pa.Check.str_length(1, 200)),
+        "email": pa.Column(str, pa.Check.str_matches(r"^[^@\s]+@[^@\s]+$")),
+        "city": pa.Column(str, pa.Check.str_length(1, 100)),
+        "created_at": timestamp(),
+        "updated_at": timestamp(),
+        "deleted_at": timestamp(nullable=True),
+    },
+    coerce=True,
+    name="shop.customers",
+)

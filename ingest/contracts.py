@@ -1,0 +1,235 @@
+"""pandera contracts at the ingestion boundary: bad rows go to quarantine, good rows go on.
+
+A table's contract is `schema` in `audits/contracts/<source>__<table>.py`. Each batch
+(an Arrow table or a list of dicts) is validated lazily and vectorised; rows named in
+the failure cases are split off with the failed check, column and value. A load fails
+only when a table's share of quarantined rows exceeds `quality.max_bad_share`.
+Counts are written to `contract_results` in the metadata store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import importlib
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from core import runlog
+from core.errors import PlatformError
+
+CONTRACTS_PACKAGE = "audits.contracts"
+MAX_PASSES = 3  # a failed coercion hides later checks on that column: validate what is left again
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS contract_results (
+    checked_at       TEXT NOT NULL,
+    source           TEXT NOT NULL,
+    table_name       TEXT NOT NULL,
+    load_id          TEXT,
+    rows_in          INTEGER NOT NULL,
+    rows_valid       INTEGER NOT NULL,
+    rows_quarantined INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS contract_results_by_table ON contract_results (source, table_name, checked_at);
+"""
+
+# pandera dtypes of a contract as Arrow types, to type text columns (CSV) once bad rows are out
+ARROW_TYPES = {
+    "int64": pa.int64(),
+    "Int64": pa.int64(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+    "datetime64[us]": pa.timestamp("us"),
+    "datetime64[ns]": pa.timestamp("us"),
+}
+
+
+def load_contract(contract: str):
+    """The pandera schema of `audits/contracts/<contract>.py`, or None when there is no such module."""
+    module_name = f"{CONTRACTS_PACKAGE}.{contract}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name in (module_name, CONTRACTS_PACKAGE, "audits"):
+            return None
+        raise
+    return module.schema
+
+
+@dataclass
+class TableTally:
+    rows_in: int = 0
+    batches: int = 0
+    rows_quarantined: int = 0
+    quarantined: list[pa.Table] = field(default_factory=list)
+
+    @property
+    def rows_valid(self) -> int:
+        return self.rows_in - self.rows_quarantined
+
+
+class ContractGuard:
+    """Validates every batch of one source's tables and keeps the tallies and quarantined rows."""
+
+    def __init__(self, source: str, contracts: dict[str, str], *, enabled: bool, max_bad_share: float) -> None:
+        """contracts: table -> contract module name."""
+        self.source = source
+        self.max_bad_share = max_bad_share
+        self.contracts = {table: load_contract(module) for table, module in contracts.items()} if enabled else {}
+        self.tallies: dict[str, TableTally] = {}
+
+    @property
+    def uncovered(self) -> list[str]:
+        return sorted(t for t, schema in self.contracts.items() if schema is None)
+
+    def add_rejects(self, table: str, rejects: pa.Table, rows_seen: int) -> None:
+        """Rows refused before validation (unparseable input), already carrying _check/_column/_failure."""
+        tally = self.tallies.setdefault(table, TableTally())
+        tally.rows_in += rows_seen
+        tally.rows_quarantined += rejects.num_rows
+        if rejects.num_rows:
+            tally.quarantined.append(rejects)
+
+    def check(self, table: str, item: Any) -> Any:
+        """Validate one batch; return its valid rows in the batch's own shape."""
+        tally = self.tallies.setdefault(table, TableTally())
+        rows = len(item) if isinstance(item, list) else item.num_rows
+        tally.rows_in += rows
+        tally.batches += 1
+        schema = self.contracts.get(table)
+        if schema is None or rows == 0:
+            return item
+        frame = pd.DataFrame(item) if isinstance(item, list) else item.to_pandas()
+        bad, valid = _failures(schema, frame, f"{self.source}.{table}")
+        if not bad.empty:
+            tally.rows_quarantined += len(bad)
+            tally.quarantined.append(_quarantine_rows(item, frame, bad))
+        if isinstance(item, list):
+            # JSON rows take the contract's types (timestamps as timestamps, not text) ...
+            try:
+                return pa.Table.from_pandas(valid, preserve_index=False)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # ... unless a column outside it mixes types: dlt makes variants
+                return [row for row, ok in zip(item, ~frame.index.isin(bad.index)) if ok]
+        if bad.empty:
+            return _typed(item, schema)
+        return _typed(item.filter(pa.array(~frame.index.isin(bad.index))), schema)
+
+    def enforce_share(self) -> None:
+        """Refuse the load when any table's share of bad rows is above the limit."""
+        for table, tally in self.tallies.items():
+            if tally.rows_in and tally.rows_quarantined / tally.rows_in > self.max_bad_share:
+                share = tally.rows_quarantined / tally.rows_in
+                raise PlatformError(
+                    f"Contract failed for {self.source}.{table}: {tally.rows_quarantined:,} of {tally.rows_in:,} rows "
+                    f"({share:.1%}) are invalid, above quality.max_bad_share = {self.max_bad_share:.1%}. "
+                    f"Nothing was loaded. First failures: {_first_failures(tally)}"
+                )
+
+
+def _failures(schema, frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The bad rows of `frame` (indexed like it: _check, _column, _failure of the first failure), and the rest as validated."""
+    import pandera.errors
+
+    found = []
+    remaining = frame
+    for _ in range(MAX_PASSES):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                valid = schema.validate(remaining, lazy=True)
+            break
+        except pandera.errors.SchemaErrors as exc:
+            cases = exc.failure_cases
+        row_level = cases[cases["index"].notna()]
+        if row_level.empty:
+            first = cases.iloc[0]
+            raise PlatformError(
+                f"Contract failed for {where}: column {first['column']!r} fails {first['check']} for the whole batch "
+                f"(e.g. {first['failure_case']!r}). Nothing was loaded."
+            ) from None
+        # a missing value also fails its type: name the more telling check
+        rank = row_level["check"].astype(str).map(lambda c: 0 if c == "not_nullable" else 2 if c.startswith(("coerce_dtype", "dtype(")) else 1)
+        per_row = row_level.assign(_rank=rank).sort_values("_rank", kind="stable").drop_duplicates("index").set_index("index")
+        found.append(
+            pd.DataFrame(
+                {
+                    "_check": per_row["check"].astype(str),
+                    "_column": per_row["column"].astype(str),
+                    "_failure": per_row["failure_case"].map(_text),
+                },
+                index=per_row.index.astype(frame.index.dtype),
+            )
+        )
+        remaining = remaining.drop(index=per_row.index, errors="ignore")
+    else:
+        raise PlatformError(f"Contract check of {where} did not settle after {MAX_PASSES} passes; check the contract.")
+    bad = pd.concat(found) if found else pd.DataFrame(columns=["_check", "_column", "_failure"])
+    return bad, valid
+
+
+def _typed(item: Any, schema) -> Any:
+    """Give text columns of an Arrow batch the contract's type (safe once the bad rows are out)."""
+    if isinstance(item, list):
+        return item
+    for name, column in schema.columns.items():
+        target = ARROW_TYPES.get(str(column.dtype))
+        if name not in item.column_names or target is None:
+            continue
+        current = item.schema.field(name).type
+        if pa.types.is_string(current) or pa.types.is_large_string(current) or pa.types.is_null(current):
+            item = item.set_column(item.column_names.index(name), name, pc.cast(item[name], target))
+    return item
+
+
+def _quarantine_rows(item: Any, frame: pd.DataFrame, bad: pd.DataFrame) -> pa.Table:
+    """The bad rows, every value as text (stable across batches), with why they were refused."""
+    positions = frame.index.get_indexer(bad.index)
+    if isinstance(item, list):
+        rows = [{k: _text(v) for k, v in item[p].items()} for p in positions]
+        table = pa.Table.from_pylist(rows) if rows else pa.table({})
+    else:
+        table = text_columns(item.take(pa.array(positions)))
+    for name in ("_check", "_column", "_failure"):
+        table = table.append_column(name, pa.array(bad[name].tolist(), pa.string()))
+    return table
+
+
+def text_columns(table: pa.Table) -> pa.Table:
+    columns = {}
+    for name in table.column_names:
+        try:
+            columns[name] = pc.cast(table[name], pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            columns[name] = pa.array([_text(v) for v in table[name].to_pylist()], pa.string())
+    return pa.table(columns)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _first_failures(tally: TableTally, limit: int = 3) -> str:
+    rows = pa.concat_tables(tally.quarantined, promote_options="permissive").slice(0, limit).to_pylist()
+    return "; ".join(f"{row['_column']}: {row['_check']} ({str(row['_failure'])[:60]!r})" for row in rows)
+
+
+def record_results(meta_path: Path, guard: ContractGuard, load_id: str | None) -> None:
+    """One row per table that had rows, for the health views."""
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    rows = [
+        (now, guard.source, table, load_id, t.rows_in, t.rows_valid, t.rows_quarantined)
+        for table, t in guard.tallies.items()
+        if t.rows_in
+    ]
+    with contextlib.closing(runlog.connect(meta_path)) as con, con:
+        con.executescript(SCHEMA)
+        con.executemany("INSERT INTO contract_results VALUES (?, ?, ?, ?, ?, ?, ?)", rows)

@@ -1,0 +1,94 @@
+"""The contracts around every resource: dlt's schema contract and the pandera check, and clear failures."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pyarrow as pa
+from dlt.common.schema.exceptions import DataValidationError
+from dlt.extract.items_transform import ItemTransform
+
+from core.errors import PlatformError
+from core.settings import SchemaContract
+from ingest.contracts import ContractGuard
+
+
+class _ContractStep(ItemTransform):
+    """Runs after dlt's incremental filter, so only rows that would be loaded are checked and counted."""
+
+    placement_affinity = 1.5
+
+    def __init__(self, check, primary_key: str) -> None:
+        super().__init__(check)
+        self.primary_key = primary_key
+
+    def __call__(self, item: Any, meta: Any = None) -> Any:
+        checked = self._f(item)
+        if isinstance(checked, list):
+            return checked or None  # None drops the item: no empty files for fully refused batches
+        if checked.num_rows == 0:
+            return None
+        return _key_not_null(checked, self.primary_key)
+
+
+def _key_not_null(table: pa.Table, key: str) -> pa.Table:
+    """Mark the key's Arrow field non-nullable, as dlt's primary key hint is (else dlt warns on every batch)."""
+    if key not in table.column_names or table[key].null_count:
+        return table
+    index = table.schema.get_field_index(key)
+    field = table.schema.field(index)
+    return table if not field.nullable else table.cast(table.schema.set(index, field.with_nullable(False)))
+
+
+def schema_contract(mode) -> str | dict:
+    """A setting (one mode for everything, or per entity) in dlt's form."""
+    return mode.model_dump() if isinstance(mode, SchemaContract) else mode
+
+
+def guard_resources(resources: list, source, guard: ContractGuard) -> None:
+    """Apply each table's schema contract and put its pandera check into the resource's pipe."""
+    for resource in resources:
+        table = source.tables.get(resource.name)
+        mode = (table.contract if table is not None else None) or source.contract
+        resource.apply_hints(schema_contract=schema_contract(mode))
+        if table is not None:
+            resource.add_step(_ContractStep(functools.partial(guard.check, resource.name), table.primary_key))
+
+
+def failure_message(source: str, exc: BaseException) -> PlatformError:
+    """The root cause of a failed load as a PlatformError that names what was refused and where."""
+    cause = _root(exc)
+    if isinstance(cause, PlatformError):
+        return cause
+    if isinstance(cause, DataValidationError):
+        column = f", column {cause.column_name!r}" if cause.column_name else ""
+        base, variant, kind = (cause.column_name or "").rpartition("__v_")
+        if variant and cause.schema_entity == "data_type":  # dlt names the variant it would have made
+            column = f", column {base!r} (a value of type {kind} where the column is typed otherwise)"
+        return PlatformError(
+            f"Schema contract refused the load of {source}: table {cause.table_name!r}{column} "
+            f"({cause.schema_entity} is '{cause.contract_mode}'). Nothing was loaded. "
+            f"Change the data, or relax `contract` for this source or table in config.yaml."
+        )
+    return PlatformError(f"Loading {source} failed: {type(cause).__name__}: {str(cause).strip().splitlines()[0][:400] if str(cause).strip() else ''}")
+
+
+def _root(exc: BaseException) -> BaseException:
+    seen = exc
+    while True:
+        if isinstance(seen, (PlatformError, DataValidationError)):
+            return seen
+        nxt = seen.__cause__ or seen.__context__ or getattr(seen, "exception", None)
+        if nxt is None or nxt is seen:
+            return seen
+        seen = nxt
+
+
+def schema_changes(before: dict[str, set[str]], after: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Columns that appeared in tables that already existed (dlt's own columns aside)."""
+    return {
+        table: added
+        for table, columns in after.items()
+        if table in before and (added := [c for c in columns if c not in before[table] and not c.startswith("_dlt")])
+    }

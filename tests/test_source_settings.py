@@ -1,0 +1,73 @@
+"""Source declarations: one per source, by kind, with secrets named by environment variable only."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import PlatformError
+from core.settings import FilesSource, PostgresSource, RestApiSource, SqliteSource, load_settings
+from tests.conftest import ROOT
+from tests.sources_fixture import settings_with_sources
+
+POSTGRES = {
+    "kind": "postgres",
+    "host": "db.internal",
+    "database": "shop",
+    "user": "loader",
+    "password_env": "SHOP_PG_PASSWORD",
+    "tables": {"orders": {"primary_key": "order_id", "cursor": "modified_at", "detect_hard_deletes": True}},
+    "schedule": "*/15 * * * *",
+    "freshness_sla_hours": 2,
+    "contract": {"columns": "freeze", "data_type": "freeze"},
+}
+REST = {
+    "kind": "rest_api",
+    "base_url": "https://api.example.com/v1",
+    "auth": {"type": "bearer", "token_env": "SHOP_API_TOKEN"},
+    "endpoints": {"tickets": {"path": "tickets", "paginator": {"type": "cursor"}}},
+}
+FILES = {"kind": "files", "tables": {"refunds": {"pattern": "refunds/*.csv", "contract": "discard_row"}}}
+
+
+def test_the_demo_shop_declares_schedule_sla_and_contracts():
+    shop = load_settings(ROOT, env={}).sources["shop"]
+    assert isinstance(shop, SqliteSource)
+    assert (shop.schedule, shop.freshness_sla_hours, shop.contract) == ("0 * * * *", 26, "evolve")
+    assert shop.quality.enabled and shop.quality.max_bad_share == 0.01
+
+
+def test_every_kind_is_declared_in_config_and_secrets_come_from_the_environment(tmp_path):
+    env = {"SHOP_PG_PASSWORD": "pw-1", "SHOP_API_TOKEN": "tok-2"}
+    settings = settings_with_sources(tmp_path, {"pg": POSTGRES, "api": REST, "drops": FILES}, **env)
+    assert isinstance(settings.sources["pg"], PostgresSource)
+    assert isinstance(settings.sources["api"], RestApiSource)
+    assert isinstance(settings.sources["drops"], FilesSource)
+    assert settings.sources["pg"].schedule == "*/15 * * * *"
+    assert settings.secret("SHOP_PG_PASSWORD") == "pw-1" and settings.secret("SHOP_API_TOKEN") == "tok-2"
+    assert "pw-1" not in repr(settings) and "tok-2" not in repr(settings)
+    assert settings.landing_path("drops") == tmp_path / "data" / "landing" / "drops"
+
+
+def test_a_missing_secret_stops_startup_naming_the_variable(tmp_path):
+    with pytest.raises(PlatformError, match=r"Source 'pg' needs the environment variable SHOP_PG_PASSWORD"):
+        settings_with_sources(tmp_path, {"pg": POSTGRES})
+
+
+def test_a_secret_written_into_config_is_refused(tmp_path):
+    with pytest.raises(PlatformError, match=r"sources\.pg\.password: unknown key"):
+        settings_with_sources(tmp_path, {"pg": {**POSTGRES, "password": "hunter2"}}, SHOP_PG_PASSWORD="x")
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"kind": "oracle"}, r"sources\.pg\.kind"),
+        ({"schedule": "every hour"}, r"sources\.pg\.schedule: .*5-field cron"),
+        ({"schedule": "99 * * * *"}, r"sources\.pg\.schedule: .*not a valid cron"),
+        ({"contract": "loose"}, r"sources\.pg\.contract"),
+        ({"tables": {"orders": {"cursor": "modified_at; drop table x"}}}, r"sources\.pg\.tables\.orders\.cursor"),
+    ],
+)
+def test_bad_declarations_name_the_key(tmp_path, change, where):
+    with pytest.raises(PlatformError, match=where):
+        settings_with_sources(tmp_path, {"pg": {**POSTGRES, **change}}, SHOP_PG_PASSWORD="x")
