@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import logging
 import smtplib
+import socket
 import urllib.request
 from email.message import EmailMessage
 from pathlib import Path
@@ -126,7 +127,8 @@ def _to_email(channel: ChannelSettings, text: str, key: str) -> None:
     message["From"] = channel.sender
     message["To"] = ", ".join(channel.to)
     message.set_content(f"{text}\n\nalert key: {key}\n")
-    with smtplib.SMTP(channel.smtp_host, channel.smtp_port, timeout=SEND_TIMEOUT_SECONDS) as smtp:
+    # local_hostname: smtplib would otherwise ask DNS for our FQDN, which stalls on offline hosts.
+    with smtplib.SMTP(channel.smtp_host, channel.smtp_port, local_hostname=socket.gethostname(), timeout=SEND_TIMEOUT_SECONDS) as smtp:
         if channel.starttls:
             smtp.starttls()
         if channel.username:
