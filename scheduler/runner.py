@@ -39,6 +39,12 @@ class Runner:
         self.stopping = stopping or threading.Event()
         self._busy: dict[str, threading.Lock] = {job_id: threading.Lock() for job_id in specs}
 
+    def update(self, settings: Settings, specs: dict[str, JobSpec]) -> None:
+        """Switch to a reloaded config; runs in progress finish with the job they started."""
+        self.settings, self.specs = settings, specs
+        for job_id in specs:
+            self._busy.setdefault(job_id, threading.Lock())
+
     def run(self, job_id: str, trigger: str = "scheduled", *, retries: bool = True, cascade: bool = True, alert: bool = True) -> str:
         """Run `job_id` to its final status ('success', 'failed', 'timed_out', 'interrupted' or 'skipped')."""
         spec = self.specs[job_id]
@@ -51,7 +57,8 @@ class Runner:
         finally:
             busy.release()
         if status == "success":
-            alerts.clear_alert(self.settings, f"job:{job_id}", f"Job {job_id} succeeded again.") if alert else None
+            if alert:
+                alerts.clear_alert(self.settings, f"job:{job_id}", f"Job {job_id} succeeded again.")
             if cascade:
                 self._run_dependants(spec, trigger)
         elif status != "interrupted":

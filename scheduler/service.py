@@ -22,6 +22,7 @@ from scheduler.runner import Runner
 
 log = logging.getLogger("duckstack.scheduler")
 
+PRUNE_EVERY_SECONDS = 3600
 _active: "Service | None" = None  # the running service in this process; APScheduler calls `fire` by name
 
 
@@ -64,6 +65,7 @@ class Service:
         self.scheduler = None
         self.specs = {}
         self.runner: Runner | None = None
+        self._pruned_at = 0.0
 
     def start(self) -> None:
         global _active
@@ -100,8 +102,7 @@ class Service:
             log.error("reload refused, keeping the current jobs: %s", exc)
             return
         self.settings, self.specs = settings, specs
-        self.runner.settings, self.runner.specs = settings, specs
-        self.runner._busy.update({job_id: threading.Lock() for job_id in specs if job_id not in self.runner._busy})
+        self.runner.update(settings, specs)
         changes = store.sync_jobs(self.scheduler, specs, settings)
         log.info("config reloaded: %s", "; ".join(changes) or "no schedule changes")
 
@@ -134,6 +135,7 @@ class Service:
             self.stop()
 
     def prune_history(self) -> None:
+        self._pruned_at = time.monotonic()
         cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=self.settings.jobs.history_days)
         removed = runlog.prune(self.settings.meta_path, cutoff)
         monitor.prune(self.settings.meta_path, cutoff)
@@ -143,6 +145,8 @@ class Service:
 
     def _heartbeat(self) -> None:
         store.write_snapshot(self.scheduler, self.specs, self.settings)
+        if time.monotonic() - self._pruned_at >= PRUNE_EVERY_SECONDS:
+            self.prune_history()
 
     def _take_lock(self) -> None:
         path = lock_path(self.settings.data_dir)

@@ -107,3 +107,24 @@ def test_sigterm_during_a_job(tmp_path, seconds, grace, status):
             os.kill(int(marker.read_text()), 0)
     assert "scheduler stopped" in stderr
     assert running_scheduler(data) is None
+
+
+def test_reload_applies_config_changes_and_refuses_a_bad_config(tmp_path):
+    data = tmp_path / "data"
+    configs = iter([
+        job_settings(data, {"tick": {"task": "hello_world", "every_seconds": 1800}, "tock": {"task": "hello_world", "schedule": "5 4 * * *"}}),
+        job_settings(data, {"tick": {"task": "hello_world", "after": ["nothing_like_this"]}}),
+    ])
+    service = Service(job_settings(data, {"tick": {"task": "hello_world", "every_seconds": 3600}}), reload_settings=lambda: next(configs))
+    service.start()
+    try:
+        service.reload()
+        jobs = {job.id: str(job.trigger) for job in service.scheduler.get_jobs(jobstore="default")}
+        assert jobs == {"tick": "interval[0:30:00]", "tock": "cron[month='*', day='*', day_of_week='*', hour='4', minute='5']"}
+        service.reload()  # `after` names no job: refused, the jobs stay
+        assert {job.id for job in service.scheduler.get_jobs(jobstore="default")} == {"tick", "tock"}
+    finally:
+        service.stop()
+    assert {row["job_id"]: row["trigger"] for row in store.snapshot(service.settings.meta_path)} == {
+        "tick": "every 1800 s", "tock": "cron 5 4 * * *"
+    }
