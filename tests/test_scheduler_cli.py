@@ -85,3 +85,21 @@ def test_setup_is_idempotent(tmp_path):
     assert (tmp_path / ".env").read_text() == "KEEP=1\n"
     assert all((settings.lake_root / layer).is_dir() for layer in ("raw", "staging", "curated"))
     assert said[0].startswith("created") and "left as it is" in said[2]
+
+
+def test_start_status_stop_manage_the_scheduler_in_the_background(tmp_path):
+    data = tmp_path / "data"
+    quiet = {"PLATFORM__JOBS__DEFINE": json.dumps({**OFF, "hello_world": {"task": "hello_world", "schedule": "0 0 1 1 *"}})}
+    started = ops_cli("start", data_dir=data, **quiet)
+    try:
+        assert started.returncode == 0, started.stderr
+        assert "scheduler: started" in started.stdout and "healthy" in started.stdout
+        pid = int((data / "run" / "scheduler.pid").read_text())
+        status = ops_cli("status", data_dir=data, **quiet)
+        (line,) = [line for line in status.stdout.splitlines() if "│ scheduler" in line]
+        assert "running" in line and str(pid) in line and "True" in line
+        assert "2027-01-01 00:00:00" in status.stdout  # hello_world's next run, from the scheduled_jobs snapshot
+    finally:
+        stopped = ops_cli("stop", data_dir=data, **quiet)
+    assert stopped.returncode == 0 and f"scheduler: stopped (pid {pid})" in stopped.stdout
+    assert not (data / "run" / "scheduler.pid").exists()
