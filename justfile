@@ -58,3 +58,73 @@ minio-verify:
 # Print the MinIO console URL
 minio-console:
     {{py}} -m core.lake_cli console
+
+# --- Operations: the scheduler service and friends (scheduler/cli.py) ---
+
+# Create .env from .env.example and the data folders (idempotent)
+setup:
+    {{py}} -m scheduler.cli setup
+
+# Start the services in the background: scheduler, Streamlit app (if present), MinIO (if on PATH)
+start:
+    {{py}} -m scheduler.cli start
+
+# Stop the background services (a running job gets its grace period)
+stop:
+    {{py}} -m scheduler.cli stop
+
+# Stop, then start the background services
+restart:
+    {{py}} -m scheduler.cli restart
+
+# Run the scheduler in the foreground, logging to the terminal (Ctrl-C stops it gracefully)
+serve:
+    {{py}} -m scheduler.cli serve
+
+# Services, last run per job with status and age, next runs, open alerts
+status:
+    {{py}} -m scheduler.cli status
+
+# The schedule: every job, its trigger, retries, timeout and next run
+jobs:
+    {{py}} -m scheduler.cli jobs
+
+# Run a job now, the way the scheduler does (retries, alerts, then its dependants)
+trigger JOB:
+    {{py}} -m scheduler.cli trigger {{JOB}}
+
+# Pause a job (the running scheduler sees it within jobs.poll_seconds)
+pause JOB:
+    {{py}} -m scheduler.cli pause {{JOB}}
+
+# Resume a paused job
+resume JOB:
+    {{py}} -m scheduler.cli resume {{JOB}}
+
+# Follow the structured log (`just logs --no-follow -n 100` to print and exit)
+logs *ARGS:
+    {{py}} -m scheduler.cli logs {{ARGS}}
+
+# Recent job runs, of every job or of one: `just history transform`
+history *JOB:
+    {{py}} -m scheduler.cli history {{JOB}}
+
+# Sources, storage and alert channels with a live reachability check (secrets masked)
+connections:
+    {{py}} -m scheduler.cli connections
+
+# Run one job alone, once, without dependants or alerts, and show its output
+test-job JOB:
+    {{py}} -m scheduler.cli test-job {{JOB}}
+
+# Make the running scheduler re-read config.yaml
+reload:
+    {{py}} -m scheduler.cli reload
+
+# Wipe run history, alerts and scheduler state, after confirmation (dev only; --yes to skip the question)
+reset *ARGS:
+    {{py}} -m scheduler.cli reset {{ARGS}}
+
+# Stop the services and delete the generated data, after confirmation (--yes to skip the question)
+clean *ARGS:
+    {{py}} -m scheduler.cli clean {{ARGS}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ CREATE TABLE IF NOT EXISTS job_runs (
 );
 CREATE INDEX IF NOT EXISTS job_runs_by_job ON job_runs (job, started_at);
 """
+# Columns added after the first release: (name, type). Older meta.db files get them on connect.
+ADDED_COLUMNS = (("pid", "INTEGER"),)
 
 STATUSES = ("running", "success", "failed", "skipped", "timed_out", "interrupted")
 
@@ -46,7 +49,79 @@ def connect(meta_path: Path) -> sqlite3.Connection:
     meta_path.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(meta_path, timeout=30)
     con.executescript(SCHEMA)
+    present = {row[1] for row in con.execute("PRAGMA table_info(job_runs)")}
+    for name, kind in ADDED_COLUMNS:
+        if name not in present:
+            con.execute(f"ALTER TABLE job_runs ADD COLUMN {name} {kind}")
     return con
+
+
+def start_run(meta_path: Path, job: str, *, trigger: str, attempt: int = 1, status: str = "running") -> int:
+    """Insert a run row (by default 'running', owned by this process) and return its id."""
+    with contextlib.closing(connect(meta_path)) as con, con:
+        cursor = con.execute(
+            "INSERT INTO job_runs (job, trigger, attempt, started_at, status, pid) VALUES (?, ?, ?, ?, ?, ?)",
+            (job, trigger, attempt, _now(), status, os.getpid()),
+        )
+        return cursor.lastrowid
+
+
+def finish_run(
+    meta_path: Path, run_id: int, status: str, *, rows_in: int | None = None, rows_out: int | None = None, error: str | None = None
+) -> None:
+    """Close a run row with its final status."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown run status {status!r}")
+    with contextlib.closing(connect(meta_path)) as con, con:
+        con.execute(
+            "UPDATE job_runs SET finished_at = ?, status = ?, rows_in = ?, rows_out = ?, error = ? WHERE run_id = ?",
+            (_now(), status, rows_in, rows_out, error[:500] if error else None, run_id),
+        )
+
+
+def close_orphans(meta_path: Path) -> int:
+    """Mark 'running' rows whose recording process is gone as interrupted (e.g. after a kill -9)."""
+    if not meta_path.exists():
+        return 0
+    with contextlib.closing(connect(meta_path)) as con, con:
+        rows = con.execute("SELECT run_id, pid FROM job_runs WHERE status = 'running' AND pid IS NOT NULL").fetchall()
+        gone = [run_id for run_id, pid in rows if not _alive(pid)]
+        con.executemany(
+            "UPDATE job_runs SET status = 'interrupted', finished_at = ?, error = 'the recording process ended mid-run' WHERE run_id = ?",
+            [(_now(), run_id) for run_id in gone],
+        )
+    return len(gone)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def prune(meta_path: Path, older_than: dt.datetime) -> int:
+    """Delete finished runs that started before `older_than` (history retention)."""
+    with contextlib.closing(connect(meta_path)) as con, con:
+        cursor = con.execute(
+            "DELETE FROM job_runs WHERE status != 'running' AND started_at < ?", (older_than.isoformat(timespec="milliseconds"),)
+        )
+        return cursor.rowcount
+
+
+def latest_per_job(meta_path: Path) -> dict[str, dict]:
+    """The most recent run of each job (by run id)."""
+    if not meta_path.exists():
+        return {}
+    with contextlib.closing(connect(meta_path)) as con:
+        con.row_factory = sqlite3.Row
+        rows = con.execute(
+            "SELECT * FROM job_runs WHERE run_id IN (SELECT max(run_id) FROM job_runs GROUP BY job) ORDER BY job"
+        ).fetchall()
+    return {row["job"]: dict(row) for row in rows}
 
 
 @contextlib.contextmanager
@@ -54,8 +129,8 @@ def record(meta_path: Path, job: str, *, trigger: str = "manual", attempt: int =
     """Record a job run: 'running' at the start, then 'success' or 'failed' with the error."""
     with contextlib.closing(connect(meta_path)) as con, con:
         cursor = con.execute(
-            "INSERT INTO job_runs (job, trigger, attempt, started_at, status) VALUES (?, ?, ?, ?, 'running')",
-            (job, trigger, attempt, _now()),
+            "INSERT INTO job_runs (job, trigger, attempt, started_at, status, pid) VALUES (?, ?, ?, ?, 'running', ?)",
+            (job, trigger, attempt, _now(), os.getpid()),
         )
         run = JobRun(run_id=cursor.lastrowid, job=job)
     status, error = "failed", None
@@ -74,11 +149,13 @@ def record(meta_path: Path, job: str, *, trigger: str = "manual", attempt: int =
             )
 
 
-def last_runs(meta_path: Path, limit: int = 20) -> list[dict]:
-    """The most recent runs, newest first."""
+def last_runs(meta_path: Path, limit: int = 20, job: str | None = None) -> list[dict]:
+    """The most recent runs (of one job, or all), newest first."""
     if not meta_path.exists():
         return []
     with contextlib.closing(connect(meta_path)) as con:
         con.row_factory = sqlite3.Row
-        rows = con.execute("SELECT * FROM job_runs ORDER BY run_id DESC LIMIT ?", (limit,)).fetchall()
+        rows = con.execute(
+            "SELECT * FROM job_runs WHERE ? IS NULL OR job = ? ORDER BY run_id DESC LIMIT ?", (job, job, limit)
+        ).fetchall()
     return [dict(row) for row in rows]

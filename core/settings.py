@@ -278,6 +278,73 @@ class RunSettings(_Strict):
     publish_keep_versions: int = Field(3, ge=1)
 
 
+JobName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*(:[a-z0-9_]+)?$")]
+
+
+class JobSettings(_Strict):
+    """One scheduled job. Unset fields take the `jobs` section's defaults.
+
+    `task` is a built-in task (ingest, transform, publish, monitor, hello_world)
+    or a `package.module:function` taking (settings, **args).
+    """
+
+    task: str | None = None
+    args: dict[str, Any] = {}
+    schedule: str | None = Field(None, description="5-field cron.")
+    every_seconds: float | None = Field(None, gt=0, description="A fixed interval, instead of a cron.")
+    after: list[str] = Field([], description="Jobs (globs allowed) that must succeed first; the last to finish starts this one.")
+    retries: int | None = Field(None, ge=0)
+    retry_backoff_seconds: float | None = Field(None, ge=0)
+    timeout_seconds: float | None = Field(None, gt=0)
+    writes: bool | None = Field(None, description="Takes the writer lock; default: true for ingest, transform, publish.")
+    enabled: bool = True
+
+
+class JobsSettings(_Strict):
+    """The scheduler service (`just serve`) and its jobs."""
+
+    define: dict[JobName, JobSettings] = {}
+    retries: int = Field(2, ge=0)
+    retry_backoff_seconds: float = Field(30, ge=0, description="Doubles after each failed attempt.")
+    timeout_seconds: float = Field(3600, gt=0)
+    misfire_grace_seconds: float = Field(3600, gt=0, description="A run missed by more than this is dropped.")
+    shutdown_grace_seconds: float = Field(30, ge=0, description="How long a running job may finish on SIGTERM.")
+    poll_seconds: float = Field(10, gt=0, description="How often the service refreshes scheduled_jobs and reads pauses.")
+    history_days: float = Field(90, gt=0, description="Retention of job_runs, monitor_results and closed alerts.")
+    max_workers: int = Field(4, ge=1)
+
+
+class ChannelSettings(_Strict):
+    """One alert channel; secrets (url, password) come from PLATFORM__ALERTS__CHANNELS__<NAME>__<KEY>."""
+
+    kind: Literal["log", "webhook", "email"]
+    url: str | None = Field(None, repr=False, description="webhook: Slack-compatible incoming webhook URL (secret).")
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = Field(None, repr=False, description="email: SMTP password (secret).")
+    sender: str = "duckstack@localhost"
+    to: list[str] = []
+
+
+class AlertsSettings(_Strict):
+    """Where alerts go, and how often an open problem is repeated."""
+
+    channels: dict[Identifier, ChannelSettings] = {"log": ChannelSettings(kind="log")}
+    reminder_hours: float = Field(6, gt=0)
+
+
+class MonitoringSettings(_Strict):
+    """The monitor job's checks and thresholds."""
+
+    marts_freshness_sla_hours: float = Field(26, gt=0)
+    anomaly_min_history: int = Field(5, ge=2, description="Loads of history needed before judging a load.")
+    anomaly_threshold: float = Field(3.5, gt=0, description="Robust z-score (median/MAD) that counts as an anomaly.")
+    anomaly_window: int = Field(30, ge=2, description="How many previous loads form the baseline.")
+    min_free_disk_gb: float = Field(1, ge=0)
+
+
 class Settings(_Strict):
     """Everything the platform needs to know, validated once per entry point."""
 
@@ -296,6 +363,9 @@ class Settings(_Strict):
             return None
         s3 = self.lake.s3
         return S3Credentials(access_key_id=self.secret(s3.access_key_env), secret_access_key=self.secret(s3.secret_key_env))
+    jobs: JobsSettings = JobsSettings()
+    alerts: AlertsSettings = AlertsSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     @property
     def warehouse_path(self) -> Path:

@@ -1,0 +1,1 @@
+"""The scheduler service: jobs from config.yaml, run with retries, timeouts, alerts and monitoring."""

@@ -1,0 +1,214 @@
+"""Operator commands for the scheduler and the services (`python -m scheduler.cli --help`)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from core import runlog
+from core.errors import PlatformError
+from core.settings import Settings, load_settings
+from scheduler import alerts, connections, logs, ops, services, store
+from scheduler.jobs import job_specs, lookup
+from scheduler.runner import Runner, job_log_path
+from scheduler.service import Service
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _say(message: str) -> None:
+    out.print(message, highlight=False)
+
+
+def _table(title: str, rows: list[dict], columns: list[str]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column.replace("_", " "))
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    return table
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    """The scheduler in the foreground, logging to the terminal and to data/logs/scheduler.log."""
+    logs.configure(settings.data_dir, console=True)
+    Service(settings, reload_settings=lambda: load_settings(args.project)).serve()
+
+
+def cmd_start(settings: Settings, args: argparse.Namespace) -> None:
+    job_specs(settings)  # refuse a bad config before anything starts
+    alerts.check_channels(settings)
+    services.start(settings, _say)
+
+
+def cmd_stop(settings: Settings, args: argparse.Namespace) -> None:
+    services.stop(settings, _say)
+
+
+def cmd_restart(settings: Settings, args: argparse.Namespace) -> None:
+    cmd_stop(settings, args)
+    cmd_start(settings, args)
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> None:
+    out.print(_table("Services", services.status(settings), ["service", "state", "pid", "healthy"]))
+    out.print(_table("Jobs", ops.job_overview(settings), ["job", "last_status", "last_age", "next_run", "last_error"]))
+    open_alerts = alerts.open_alerts(settings.meta_path)
+    out.print(_table("Open alerts", open_alerts, ["alert_key", "severity", "opened_at", "message"]) if open_alerts else "No open alerts.")
+
+
+def cmd_jobs(settings: Settings, args: argparse.Namespace) -> None:
+    out.print(_table("Schedule (UTC)", ops.job_overview(settings), ["job", "trigger", "next_run", "retries", "timeout_s", "writes"]))
+
+
+def _runner(settings: Settings) -> Runner:
+    """A runner for this terminal: Ctrl-C gives the running job its grace period, as a service stop does."""
+    logs.configure(settings.data_dir, console=True)
+    stopping = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    return Runner(settings, job_specs(settings), stopping)
+
+
+def cmd_trigger(settings: Settings, args: argparse.Namespace) -> None:
+    """Run a job now through the scheduler's path: retries, run log, alerts, then its dependants."""
+    runner = _runner(settings)
+    lookup(runner.specs, args.job)
+    status = runner.run(args.job, "manual")
+    _finish(settings, args.job, status)
+
+
+def cmd_test_job(settings: Settings, args: argparse.Namespace) -> None:
+    """Run one job alone: one attempt, no dependants, no alerts; show its output."""
+    runner = _runner(settings)
+    lookup(runner.specs, args.job)
+    log_file = job_log_path(settings, args.job)
+    offset = log_file.stat().st_size if log_file.exists() else 0
+    status = runner.run(args.job, "manual", retries=False, cascade=False, alert=False)
+    with open(log_file) as handle:
+        handle.seek(offset)
+        out.print(handle.read().rstrip(), highlight=False, markup=False)
+    _finish(settings, args.job, status)
+
+
+def _finish(settings: Settings, job: str, status: str) -> None:
+    last = runlog.last_runs(settings.meta_path, 1, job=job)[0]
+    if status != "success":
+        raise PlatformError(f"Job {job} ended {status}: {last['error'] or 'no error recorded'}")
+    rows = f", rows out {last['rows_out']:,}" if last["rows_out"] is not None else ""
+    _say(f"Job {job}: success{rows}")
+
+
+def cmd_pause(settings: Settings, args: argparse.Namespace, paused: bool = True) -> None:
+    specs = job_specs(settings)
+    lookup(specs, args.job)
+    with store.opened(settings) as scheduler:
+        store.set_paused(scheduler, specs, settings, args.job, paused)
+    _say(f"{args.job} {'paused' if paused else 'resumed'}")
+
+
+def cmd_resume(settings: Settings, args: argparse.Namespace) -> None:
+    cmd_pause(settings, args, paused=False)
+
+
+def cmd_logs(settings: Settings, args: argparse.Namespace) -> None:
+    if not logs.log_path(settings.data_dir).exists():
+        raise PlatformError(f"No log yet at {logs.log_path(settings.data_dir)}: start the scheduler with `just start` or `just serve`.")
+    for line in logs.tail(settings.data_dir, args.lines, follow=not args.no_follow):
+        print(line, flush=True)
+
+
+def cmd_history(settings: Settings, args: argparse.Namespace) -> None:
+    if args.job:
+        lookup(job_specs(settings), args.job)
+    rows = runlog.last_runs(settings.meta_path, args.limit, job=args.job)
+    columns = ["run_id", "job", "trigger", "attempt", "started_at", "finished_at", "status", "rows_in", "rows_out", "error"]
+    out.print(_table(f"Run history{' of ' + args.job if args.job else ''}", rows, columns) if rows else "No runs recorded yet.")
+
+
+def cmd_connections(settings: Settings, args: argparse.Namespace) -> None:
+    rows = [c.__dict__ | {"reachable": "yes" if c.reachable else "NO"} for c in connections.check_all(settings)]
+    out.print(_table("Connections", rows, ["kind", "name", "endpoint", "reachable", "detail"]))
+
+
+def _confirm(args: argparse.Namespace, question: str) -> None:
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise PlatformError(f"{question} Not confirmed: pass --yes to confirm without a terminal.")
+    if input(f"{question} Type 'yes' to go on: ").strip().lower() != "yes":
+        raise PlatformError("Cancelled; nothing was changed.")
+
+
+def cmd_reset(settings: Settings, args: argparse.Namespace) -> None:
+    _confirm(args, f"This wipes the run history, alerts and scheduler state in {settings.data_dir} (dev only).")
+    ops.reset(settings, _say)
+
+
+def cmd_clean(settings: Settings, args: argparse.Namespace) -> None:
+    _confirm(args, f"This stops the services and deletes {settings.data_dir} (lake, warehouse, history, logs).")
+    ops.clean(settings, _say)
+
+
+COMMANDS = {
+    "setup": (lambda s, a: ops.setup(s, _say), "create .env from .env.example and the data folders"),
+    "serve": (cmd_serve, "run the scheduler in the foreground"),
+    "start": (cmd_start, "start the services in the background"),
+    "stop": (cmd_stop, "stop the background services"),
+    "restart": (cmd_restart, "stop, then start the services"),
+    "status": (cmd_status, "services, last and next runs, open alerts"),
+    "jobs": (cmd_jobs, "the schedule"),
+    "trigger": (cmd_trigger, "run a job now, as the scheduler would"),
+    "test-job": (cmd_test_job, "run one job alone, once, and show its output"),
+    "pause": (cmd_pause, "pause a job"),
+    "resume": (cmd_resume, "resume a paused job"),
+    "logs": (cmd_logs, "tail the structured log"),
+    "history": (cmd_history, "recent runs, of all jobs or one"),
+    "connections": (cmd_connections, "sources, storage and alert channels, checked live"),
+    "reload": (lambda s, a: ops.reload(s, _say), "make the scheduler re-read config.yaml"),
+    "reset": (cmd_reset, "wipe run history and scheduler state (dev only)"),
+    "clean": (cmd_clean, "stop the services and delete the generated data"),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="scheduler", description="Run and operate the duckstack scheduler.")
+    root.add_argument("--project", type=Path, default=Path.cwd(), help="folder holding config.yaml")
+    sub = root.add_subparsers(dest="command", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text)
+        if name in ("trigger", "test-job", "pause", "resume"):
+            command.add_argument("job", help="a job id, as `just jobs` lists them")
+        if name == "history":
+            command.add_argument("job", nargs="?", help="only this job")
+            command.add_argument("--limit", type=int, default=30)
+        if name == "logs":
+            command.add_argument("-n", "--lines", type=int, default=50)
+            command.add_argument("--no-follow", action="store_true", help="print and exit instead of following")
+        if name in ("reset", "clean"):
+            command.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings(args.project)
+        COMMANDS[args.command][0](settings, args)
+    except PlatformError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 1
+    except KeyboardInterrupt:
+        err.print("[bold red]interrupted[/]")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

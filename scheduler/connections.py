@@ -1,0 +1,85 @@
+"""`just connections`: every configured source, storage endpoint and alert channel, checked live, secrets masked."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sqlite3
+import urllib.parse
+from dataclasses import dataclass
+
+from core.settings import Settings
+
+CONNECT_TIMEOUT_SECONDS = 3
+
+
+@dataclass
+class Connection:
+    kind: str
+    name: str
+    endpoint: str
+    reachable: bool
+    detail: str
+
+
+def mask(url: str) -> str:
+    """Scheme, host and port only: paths, queries and user info of URLs often carry tokens."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return "***"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}/***"
+
+
+def check_all(settings: Settings) -> list[Connection]:
+    return [*_sources(settings), *_storage(settings), *_channels(settings)]
+
+
+def _sources(settings: Settings) -> list[Connection]:
+    found = []
+    for name, source in settings.sources.items():
+        path = settings.source_path(name)
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=CONNECT_TIMEOUT_SECONDS)) as con:
+                tables = con.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+            found.append(Connection("source", name, f"{source.kind}:{path}", True, f"{tables} tables"))
+        except sqlite3.Error as exc:
+            found.append(Connection("source", name, f"{source.kind}:{path}", False, str(exc)))
+    return found
+
+
+def _storage(settings: Settings) -> list[Connection]:
+    found = []
+    for name, path in (("lake", settings.lake_root), ("warehouse", settings.warehouse_path), ("metadata", settings.meta_path)):
+        exists = path.exists()
+        found.append(Connection("storage", name, f"{settings.lake.backend}:{path}", exists, "present" if exists else "not created yet"))
+    return found
+
+
+def _channels(settings: Settings) -> list[Connection]:
+    found = []
+    for name, channel in settings.alerts.channels.items():
+        if channel.kind == "log":
+            found.append(Connection("alerts", name, "structured log", True, "data/logs/scheduler.log"))
+            continue
+        if channel.kind == "webhook":
+            if not channel.url:
+                found.append(Connection("alerts", name, "webhook (no URL set)", False, f"set PLATFORM__ALERTS__CHANNELS__{name.upper()}__URL"))
+                continue
+            parts = urllib.parse.urlsplit(channel.url)
+            host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+            endpoint = mask(channel.url)
+        else:
+            host, port = channel.smtp_host, channel.smtp_port
+            user = f"{channel.username}:***@" if channel.username else ""
+            endpoint = f"smtp://{user}{host}:{port} to {', '.join(channel.to)}"
+        found.append(Connection("alerts", name, endpoint, *_tcp(host, port)))
+    return found
+
+
+def _tcp(host: str, port: int) -> tuple[bool, str]:
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_SECONDS):
+            return True, "accepts connections"
+    except OSError as exc:
+        return False, exc.strerror or type(exc).__name__

@@ -1,0 +1,76 @@
+"""The structured log: one JSON object per line in data/logs/scheduler.log, shared by the service and its jobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+FIELDS = ("job", "run_id", "status", "alert_key")
+
+
+def log_path(data_dir: Path) -> Path:
+    return data_dir / "logs" / "scheduler.log"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update({name: getattr(record, name) for name in FIELDS if hasattr(record, name)})
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure(data_dir: Path, *, console: bool) -> None:
+    """Send the platform's log records to the structured log, and to stderr for a person watching."""
+    path = log_path(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger("duckstack")
+    root.setLevel(logging.INFO)
+    root.propagate = False
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    file_handler = logging.FileHandler(path)
+    file_handler.setFormatter(JsonFormatter())
+    root.addHandler(file_handler)
+    if console:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+        root.addHandler(stream)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def format_line(line: str) -> str:
+    """One structured log line, for people."""
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError:
+        return line.rstrip("\n")
+    extra = " ".join(f"{k}={entry[k]}" for k in FIELDS if k in entry)
+    return f"{entry['ts'][:19].replace('T', ' ')} {entry['level']:<7} {entry['msg']}" + (f"  ({extra})" if extra else "")
+
+
+def tail(data_dir: Path, lines: int, follow: bool) -> Iterator[str]:
+    """The last `lines` lines of the structured log, then (with follow) new ones as they come."""
+    path = log_path(data_dir)
+    if not path.exists():
+        return
+    with open(path) as handle:
+        for line in handle.readlines()[-lines:]:
+            yield format_line(line)
+        while follow:
+            line = handle.readline()
+            if line:
+                yield format_line(line)
+            else:
+                time.sleep(0.5)

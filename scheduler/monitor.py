@@ -1,0 +1,169 @@
+"""The monitor job's checks: freshness against SLAs, row-count anomalies, lake and storage health.
+
+Every result is recorded in `monitor_results` (for `just status` and the health
+views); a failing check opens an alert, a passing one closes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import shutil
+import statistics
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import runlog, warehouse
+from core.lake import LAYERS, Lake
+from core.settings import Settings
+from scheduler import alerts
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS monitor_results (
+    checked_at TEXT NOT NULL,
+    check_name TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    value      REAL,
+    threshold  REAL,
+    detail     TEXT
+);
+CREATE INDEX IF NOT EXISTS monitor_results_by_check ON monitor_results (check_name, subject, checked_at);
+"""
+MAD_TO_SIGMA = 1.4826  # scales the median absolute deviation to a standard deviation for normal data
+
+
+@dataclass
+class CheckResult:
+    check_name: str
+    subject: str
+    status: str  # ok | warn | fail
+    value: float | None
+    threshold: float | None
+    detail: str
+
+
+def run_checks(settings: Settings, now: dt.datetime | None = None) -> list[CheckResult]:
+    """Run every check, record the results, and open or close the matching alerts."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    results = source_freshness(settings, now) + mart_freshness(settings, now) + row_anomalies(settings) + storage_health(settings)
+    record(settings.meta_path, results, now)
+    for result in results:
+        key = f"{result.check_name}:{result.subject}"
+        if result.status == "ok":
+            alerts.clear_alert(settings, key, f"{result.check_name} of {result.subject} is back to normal: {result.detail}")
+        elif result.check_name != "layer_size":
+            severity = "error" if result.status == "fail" else "warning"
+            alerts.raise_alert(settings, key, f"{result.check_name} of {result.subject}: {result.detail}", severity=severity)
+    return results
+
+
+def record(meta_path: Path, results: list[CheckResult], now: dt.datetime) -> None:
+    with contextlib.closing(runlog.connect(meta_path)) as con, con:
+        con.executescript(SCHEMA)
+        con.executemany(
+            "INSERT INTO monitor_results VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(now.isoformat(), r.check_name, r.subject, r.status, r.value, r.threshold, r.detail) for r in results],
+        )
+
+
+def prune(meta_path: Path, older_than: dt.datetime) -> None:
+    with contextlib.closing(runlog.connect(meta_path)) as con, con:
+        con.executescript(SCHEMA)
+        con.execute("DELETE FROM monitor_results WHERE checked_at < ?", (older_than.isoformat(),))
+
+
+def source_freshness(settings: Settings, now: dt.datetime) -> list[CheckResult]:
+    """Hours since each source's last successful ingest (scheduled or `just run`), against its SLA."""
+    with contextlib.closing(runlog.connect(settings.meta_path)) as con:
+        last = dict(con.execute("SELECT job, max(finished_at) FROM job_runs WHERE job LIKE 'ingest:%' AND status = 'success' GROUP BY job"))
+    results = []
+    for name, source in settings.sources.items():
+        finished = last.get(f"ingest:{name}")
+        results.append(_freshness("source_freshness", name, finished, source.freshness_sla_hours, now, "never loaded"))
+    return results
+
+
+def mart_freshness(settings: Settings, now: dt.datetime) -> list[CheckResult]:
+    """Hours since the published marts' version was published, against monitoring.marts_freshness_sla_hours."""
+    from publish.reader import current_version
+
+    sla = settings.monitoring.marts_freshness_sla_hours
+    published = current_version(settings)
+    if published is None:
+        return [_freshness("mart_freshness", "marts", None, sla, now, "never published")]
+    return [
+        _freshness("mart_freshness", f"marts.{table}", published.published_at, sla, now, "never published")
+        for table in sorted(published.files)
+    ]
+
+
+def _freshness(check: str, subject: str, at: str | None, sla_hours: float, now: dt.datetime, never: str) -> CheckResult:
+    if at is None:
+        return CheckResult(check, subject, "fail", None, sla_hours, never)
+    age = (now - dt.datetime.fromisoformat(at)).total_seconds() / 3600
+    status = "ok" if age <= sla_hours else "fail"
+    return CheckResult(check, subject, status, round(age, 3), sla_hours, f"{age:.1f} h old (SLA {sla_hours:g} h)")
+
+
+def row_anomalies(settings: Settings) -> list[CheckResult]:
+    """The latest load of each raw table against that table's previous loads, by median and MAD.
+
+    The first load (the backfill) is left out of the baseline, and a table needs
+    `monitoring.anomaly_min_history` earlier loads before it is judged.
+    """
+    lake, cfg, results = Lake(settings), settings.monitoring, []
+    with contextlib.closing(warehouse.connect()) as con:
+        for source, declared in settings.sources.items():
+            counts = {table: _rows_per_load(con, lake, source, table) for table in declared.tables}
+            loads = sorted({load for per_table in counts.values() for load in per_table}, key=float)
+            for table, per_load in counts.items():
+                series = [per_load.get(load, 0) for load in loads]
+                results.append(_judge(f"{source}.{table}", series, cfg.anomaly_min_history, cfg.anomaly_window, cfg.anomaly_threshold))
+    return results
+
+
+def _rows_per_load(con, lake: Lake, source: str, table: str) -> dict[str, int]:
+    folder = Path(lake.url("raw", source, table))
+    if not any(folder.glob("*.parquet")):
+        return {}
+    glob = warehouse.sql_literal(lake.parquet_glob("raw", source, table))
+    return dict(con.execute(f"SELECT _dlt_load_id, count(*) FROM read_parquet({glob}, union_by_name = true) GROUP BY 1").fetchall())
+
+
+def _judge(subject: str, series: list[int], min_history: int, window: int, threshold: float) -> CheckResult:
+    baseline, latest = series[1:-1][-window:], (series[-1] if series else None)
+    if latest is None or len(baseline) < min_history:
+        return CheckResult("row_anomaly", subject, "ok", latest, None, f"{len(baseline)} loads of history; judged from {min_history}")
+    median = statistics.median(baseline)
+    mad = statistics.median(abs(x - median) for x in baseline) * MAD_TO_SIGMA
+    spread = max(mad, 0.05 * abs(median), 1.0)  # identical history must not make every change an anomaly
+    score = (latest - median) / spread
+    status = "warn" if abs(score) > threshold else "ok"
+    direction = "drop" if score < 0 else "rise"
+    detail = f"latest load {latest:,} rows vs median {median:,.0f} (robust z {score:+.1f}" + (f", a {direction})" if status != "ok" else ")")
+    return CheckResult("row_anomaly", subject, status, round(score, 3), threshold, detail)
+
+
+def storage_health(settings: Settings) -> list[CheckResult]:
+    """The lake is reachable and writable, the disk has room, and how big each layer is."""
+    root, results = settings.lake_root, []
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".probe-{uuid.uuid4().hex}"
+        probe.write_text("ok")
+        probe.unlink()
+        results.append(CheckResult("lake_reachable", str(root), "ok", 1, None, "writable"))
+    except OSError as exc:
+        results.append(CheckResult("lake_reachable", str(root), "fail", 0, None, f"not writable: {exc.strerror or exc}"))
+        return results
+    free_gb = shutil.disk_usage(root).free / 1e9
+    minimum = settings.monitoring.min_free_disk_gb
+    status = "ok" if free_gb >= minimum else "fail"
+    results.append(CheckResult("free_disk", str(settings.data_dir), status, round(free_gb, 2), minimum, f"{free_gb:.1f} GB free (minimum {minimum:g} GB)"))
+    for layer in LAYERS:
+        folder = Path(Lake(settings).url(layer))
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
+        results.append(CheckResult("layer_size", layer, "ok", size, None, f"{size / 1e6:.1f} MB"))
+    return results

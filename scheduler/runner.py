@@ -1,0 +1,195 @@
+"""Run a job the way the scheduler does: child process, timeout, retries with backoff, run log,
+alert after the last attempt, then the jobs that depend on it (or their skips)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from core import runlog
+from core.settings import Settings
+from scheduler import alerts, store
+from scheduler.jobs import JobSpec
+
+log = logging.getLogger("duckstack.scheduler")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+POLL_SECONDS = 0.1
+KILL_GRACE_SECONDS = 5
+
+
+def job_log_path(settings: Settings, job_id: str) -> Path:
+    return settings.data_dir / "logs" / "jobs" / f"{job_id.replace(':', '__')}.log"
+
+
+class Runner:
+    """Runs jobs of one job list; `stopping` ends waits and gives a running attempt its grace period."""
+
+    def __init__(self, settings: Settings, specs: dict[str, JobSpec], stopping: threading.Event | None = None) -> None:
+        self.settings = settings
+        self.specs = specs
+        self.stopping = stopping or threading.Event()
+        self._busy: dict[str, threading.Lock] = {job_id: threading.Lock() for job_id in specs}
+
+    def update(self, settings: Settings, specs: dict[str, JobSpec]) -> None:
+        """Switch to a reloaded config; runs in progress finish with the job they started."""
+        self.settings, self.specs = settings, specs
+        for job_id in specs:
+            self._busy.setdefault(job_id, threading.Lock())
+
+    def run(self, job_id: str, trigger: str = "scheduled", *, retries: bool = True, cascade: bool = True, alert: bool = True) -> str:
+        """Run `job_id` to its final status ('success', 'failed', 'timed_out', 'interrupted' or 'skipped')."""
+        spec = self.specs[job_id]
+        busy = self._busy[job_id]
+        if not busy.acquire(blocking=False):
+            self._skip(job_id, trigger, "already running; max_instances is 1")
+            return "skipped"
+        try:
+            status, error = self._attempts(spec, trigger, retries=retries)
+        finally:
+            busy.release()
+        if status == "success":
+            if alert:
+                alerts.clear_alert(self.settings, f"job:{job_id}", f"Job {job_id} succeeded again.")
+            if cascade:
+                self._run_dependants(spec, trigger)
+        elif status != "interrupted":
+            if alert:
+                tries = spec.retries + 1 if retries else 1
+                alerts.raise_alert(self.settings, f"job:{job_id}", f"Job {job_id} {status.replace('_', ' ')} after {tries} attempt(s): {error}")
+            if cascade:
+                self._skip_dependants(spec, trigger, f"upstream {job_id} {status.replace('_', ' ')}")
+        return status
+
+    def _attempts(self, spec: JobSpec, trigger: str, *, retries: bool) -> tuple[str, str | None]:
+        last = spec.retries + 1 if retries else 1
+        status, error = "failed", None
+        for attempt in range(1, last + 1):
+            run_id = runlog.start_run(self.settings.meta_path, spec.job_id, trigger=trigger if attempt == 1 else "retry", attempt=attempt)
+            log.info("job %s started (attempt %d of %d, %s)", spec.job_id, attempt, last, trigger, extra={"job": spec.job_id, "run_id": run_id})
+            status, outcome = self._attempt(spec, run_id, attempt)
+            error = outcome.get("error")
+            runlog.finish_run(
+                self.settings.meta_path, run_id, status, rows_in=outcome.get("rows_in"), rows_out=outcome.get("rows_out"), error=error
+            )
+            log.log(
+                logging.INFO if status == "success" else logging.ERROR,
+                "job %s %s%s", spec.job_id, status, f": {error}" if error else "",
+                extra={"job": spec.job_id, "run_id": run_id, "status": status},
+            )
+            if status in ("success", "interrupted") or attempt == last:
+                break
+            backoff = spec.retry_backoff_seconds * 2 ** (attempt - 1)
+            log.info("job %s retries in %.1f s", spec.job_id, backoff, extra={"job": spec.job_id})
+            if self.stopping.wait(backoff):
+                return "interrupted", "the scheduler stopped before the retry"
+        return status, error
+
+    def _attempt(self, spec: JobSpec, run_id: int, attempt: int) -> tuple[str, dict]:
+        """One attempt in a child process: (status, outcome with rows and error)."""
+        log_path = job_log_path(self.settings, spec.job_id)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        result_path = self.settings.data_dir / "run" / f"result-{uuid.uuid4().hex}.json"
+        result_path.parent.mkdir(parents=True, exist_ok=True)
+        payload = json.dumps({"settings": self.settings.model_dump_json(), "job": _job_payload(spec)})
+        with open(log_path, "a") as out:
+            out.write(f"--- run {run_id}, attempt {attempt}, {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
+            out.flush()
+            child = subprocess.Popen(
+                [sys.executable, "-m", "scheduler.worker", str(result_path)],
+                cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            )
+            child.stdin.write(payload)
+            child.stdin.close()
+            ended = self._wait(child, spec)
+        try:
+            if ended is not None:
+                return ended
+            if result_path.exists():
+                outcome = json.loads(result_path.read_text())
+                return outcome.pop("status"), outcome
+            return "failed", {"error": f"the job process exited with code {child.returncode}; see {log_path}"}
+        finally:
+            result_path.unlink(missing_ok=True)
+
+    def _wait(self, child: subprocess.Popen, spec: JobSpec) -> tuple[str, dict] | None:
+        """Wait for the child; stop it at its timeout, or after the shutdown grace. None when it ended by itself."""
+        deadline = time.monotonic() + spec.timeout_seconds
+        stop_by = None
+        while child.poll() is None:
+            now = time.monotonic()
+            if stop_by is None and self.stopping.is_set():
+                grace = self.settings.jobs.shutdown_grace_seconds
+                stop_by = now + grace
+                log.warning("shutting down: job %s may finish within %g s", spec.job_id, grace, extra={"job": spec.job_id})
+            if stop_by is not None and now >= stop_by:
+                _terminate(child)
+                return "interrupted", {"error": "stopped by a scheduler shutdown after the grace period"}
+            if now >= deadline:
+                _terminate(child)
+                return "timed_out", {"error": f"still running after its timeout of {spec.timeout_seconds:g} s; stopped"}
+            time.sleep(POLL_SECONDS)
+        return None
+
+    def _run_dependants(self, spec: JobSpec, trigger: str) -> None:
+        for dependant in spec.dependants:
+            if self.stopping.is_set():
+                return
+            if store.is_paused(self.settings.meta_path, dependant):
+                self._skip(dependant, trigger, "paused")
+                continue
+            waiting, blocked = self._upstream_state(dependant)
+            if waiting:
+                continue  # the last upstream to finish starts it
+            if blocked:
+                self._skip(dependant, trigger, blocked)
+                self._skip_dependants(self.specs[dependant], trigger, f"upstream {dependant} skipped")
+                continue
+            self.run(dependant, trigger)
+
+    def _upstream_state(self, job_id: str) -> tuple[bool, str | None]:
+        latest = runlog.latest_per_job(self.settings.meta_path)
+        waiting, blocked = False, []
+        for upstream in self.specs[job_id].after:
+            status = latest.get(upstream, {}).get("status")
+            if status == "running":
+                waiting = True
+            elif status is None:
+                blocked.append(f"upstream {upstream} has never run")
+            elif status != "success":
+                blocked.append(f"upstream {upstream} {status.replace('_', ' ')}")
+        return waiting, "; ".join(blocked) or None
+
+    def _skip_dependants(self, spec: JobSpec, trigger: str, reason: str) -> None:
+        for dependant in spec.dependants:
+            self._skip(dependant, trigger, reason)
+            self._skip_dependants(self.specs[dependant], trigger, f"upstream {dependant} skipped")
+
+    def _skip(self, job_id: str, trigger: str, reason: str) -> None:
+        run_id = runlog.start_run(self.settings.meta_path, job_id, trigger=trigger, status="skipped")
+        runlog.finish_run(self.settings.meta_path, run_id, "skipped", error=reason)
+        log.warning("job %s skipped: %s", job_id, reason, extra={"job": job_id, "status": "skipped"})
+
+
+def _job_payload(spec: JobSpec) -> dict:
+    return {"job_id": spec.job_id, "task": spec.task, "args": spec.args, "writes": spec.writes}
+
+
+def _terminate(child: subprocess.Popen) -> None:
+    """SIGTERM the job's whole process group, then SIGKILL what is left after a few seconds."""
+    try:
+        os.killpg(child.pid, signal.SIGTERM)
+        child.wait(timeout=KILL_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    except ProcessLookupError:
+        child.wait()

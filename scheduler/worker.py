@@ -1,0 +1,56 @@
+"""One job attempt in its own process, so that a hung job can be stopped for real.
+
+The runner starts `python -m scheduler.worker RESULT_FILE`, writes the settings and
+the job to stdin, and reads the outcome from RESULT_FILE. Output goes to the job's log.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+
+from core.errors import PlatformError
+from core.lock import writer_lock
+from core.settings import Settings
+from scheduler.logs import configure as configure_logging
+from scheduler.tasks import TaskResult, resolve
+
+
+def run(payload: dict) -> dict:
+    """Run the job described by `payload` and return its outcome."""
+    settings = Settings.model_validate_json(payload["settings"])
+    configure_logging(settings.data_dir, console=True)
+    job = payload["job"]
+    function = resolve(job["task"])
+    if job["writes"]:
+        with writer_lock(settings.data_dir, purpose=f"scheduled job {job['job_id']}", wait_seconds=settings.run.lock_wait_seconds):
+            outcome = function(settings, **job["args"])
+    else:
+        outcome = function(settings, **job["args"])
+    if isinstance(outcome, TaskResult):
+        return asdict(outcome)
+    return dict(outcome or {})
+
+
+def main(result_file: str) -> int:
+    # The runner stops a job with SIGTERM: turn it into an exception so `finally` blocks and locks unwind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    result_path = Path(result_file)
+    try:
+        outcome = {"status": "success", **run(json.loads(sys.stdin.read()))}
+    except PlatformError as exc:
+        outcome = {"status": "failed", "error": str(exc)}
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+    except Exception as exc:  # noqa: BLE001 - any failure of a job is reported, not raised
+        traceback.print_exc()
+        outcome = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+    result_path.write_text(json.dumps(outcome))
+    return 0 if outcome["status"] == "success" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,40 @@
+"""Small tasks for the scheduler tests, configured as `tests.scheduler_tasks:<name>` jobs.
+
+They run in the scheduler's real worker processes; files are how they report back.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from core.errors import PlatformError
+
+
+def append(settings, name: str, path: str) -> dict:
+    """Note that job `name` ran, with a timestamp."""
+    with open(path, "a") as handle:
+        handle.write(f"{name} {time.time()}\n")
+    return {"rows_out": 1}
+
+
+def flaky(settings, counter: str, fail_times: int) -> dict:
+    """Fail the first `fail_times` calls, then succeed."""
+    path = Path(counter)
+    calls = int(path.read_text()) + 1 if path.exists() else 1
+    path.write_text(str(calls))
+    if calls <= fail_times:
+        raise PlatformError(f"flaky failure {calls} of {fail_times}")
+    return {"rows_in": 7, "rows_out": 5}
+
+
+def fail(settings) -> None:
+    raise PlatformError("the source said no")
+
+
+def sleep(settings, seconds: float, marker: str) -> dict:
+    """Write this process's pid to `marker`, then sleep."""
+    Path(marker).write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return {"rows_out": 1}

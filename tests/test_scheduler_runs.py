@@ -1,0 +1,139 @@
+"""Job runs as the scheduler makes them: dependency order, retries, alerts after the last retry, timeouts."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from core import runlog
+from scheduler import alerts
+from scheduler.runner import Runner
+from scheduler.jobs import job_specs
+from scheduler.service import Service
+from tests.conftest import settings_for
+from tests.receivers import SmtpReceiver, WebhookReceiver, channel_env
+
+TASKS = "tests.scheduler_tasks"
+OFF = {"ingest:shop": {"enabled": False}}  # the demo source's ingest job stays out of these tests
+
+
+def job_settings(data_dir: Path, jobs: dict, **env: str):
+    """Settings whose job list is exactly `jobs` (plus a disabled ingest job)."""
+    return settings_for(data_dir, PLATFORM__JOBS__DEFINE=json.dumps({**OFF, **jobs}), **env)
+
+
+def runs(settings, job: str | None = None) -> list[dict]:
+    return list(reversed(runlog.last_runs(settings.meta_path, 100, job=job)))
+
+
+def wait_for(condition, timeout: float = 60, step: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    pytest.fail(f"timed out after {timeout} s waiting for {condition}")
+
+
+@pytest.fixture
+def receivers():
+    webhook, smtp = WebhookReceiver(), SmtpReceiver()
+    yield webhook, smtp
+    webhook.close()
+    smtp.close()
+
+
+def test_scheduled_chain_runs_in_dependency_order(tmp_path):
+    order = tmp_path / "order.txt"
+    jobs = {
+        "extract": {"task": f"{TASKS}:append", "args": {"name": "extract", "path": str(order)}, "every_seconds": 1},
+        "build": {"task": f"{TASKS}:append", "args": {"name": "build", "path": str(order)}, "after": ["extract"]},
+        "report": {"task": f"{TASKS}:append", "args": {"name": "report", "path": str(order)}, "after": ["build"]},
+    }
+    settings = job_settings(tmp_path / "data", jobs)
+    service = Service(settings)
+    service.start()
+    try:
+        wait_for(lambda: any(r["job"] == "report" and r["status"] == "success" for r in runs(settings)))
+    finally:
+        service.stop()
+    history = runs(settings)
+    first = {job: next(r for r in history if r["job"] == job) for job in ("extract", "build", "report")}
+    assert all(r["status"] == "success" and r["trigger"] == "scheduled" for r in first.values())
+    assert first["extract"]["finished_at"] <= first["build"]["started_at"]
+    assert first["build"]["finished_at"] <= first["report"]["started_at"]
+    assert order.read_text().split()[0::2][:3] == ["extract", "build", "report"]
+
+
+def test_failed_upstream_skips_its_dependants_and_says_so(tmp_path):
+    jobs = {
+        "extract": {"task": f"{TASKS}:fail", "schedule": "0 0 1 1 *", "retries": 0},
+        "build": {"task": "hello_world", "after": ["extract"]},
+        "report": {"task": "hello_world", "after": ["build"]},
+    }
+    settings = job_settings(tmp_path / "data", jobs)
+    assert Runner(settings, job_specs(settings)).run("extract", "manual") == "failed"
+    history = {r["job"]: r for r in runs(settings)}
+    assert history["extract"]["error"] == "the source said no"
+    assert history["build"]["status"] == "skipped" and history["build"]["error"] == "upstream extract failed"
+    assert history["report"]["status"] == "skipped" and history["report"]["error"] == "upstream build skipped"
+
+
+def test_retry_then_success_records_each_attempt_and_sends_no_alert(tmp_path, receivers):
+    webhook, smtp = receivers
+    counter = tmp_path / "calls"
+    jobs = {"flaky": {"task": f"{TASKS}:flaky", "args": {"counter": str(counter), "fail_times": 2}, "every_seconds": 3600,
+                      "retries": 3, "retry_backoff_seconds": 0.2}}
+    settings = job_settings(tmp_path / "data", jobs, **channel_env(webhook, smtp))
+    assert Runner(settings, job_specs(settings)).run("flaky", "scheduled") == "success"
+    history = runs(settings, "flaky")
+    assert [(r["attempt"], r["trigger"], r["status"]) for r in history] == [
+        (1, "scheduled", "failed"), (2, "retry", "failed"), (3, "retry", "success")
+    ]
+    assert history[0]["error"] == "flaky failure 1 of 2"
+    assert (history[2]["rows_in"], history[2]["rows_out"]) == (7, 5)
+    assert counter.read_text() == "3"
+    assert webhook.received == [] and smtp.messages == []
+
+
+def test_retry_then_alert_once_then_recovery(tmp_path, receivers):
+    webhook, smtp = receivers
+    failing = {"sync": {"task": f"{TASKS}:fail", "every_seconds": 3600, "retries": 1, "retry_backoff_seconds": 0.1}}
+    settings = job_settings(tmp_path / "data", failing, **channel_env(webhook, smtp))
+    runner = Runner(settings, job_specs(settings))
+
+    assert runner.run("sync", "scheduled") == "failed"
+    assert [(r["attempt"], r["status"]) for r in runs(settings, "sync")] == [(1, "failed"), (2, "failed")]
+    expected = "[ERROR] Job sync failed after 2 attempt(s): the source said no"
+    assert webhook.texts("job:sync") == [expected]
+    assert smtp.subjects() == [f"duckstack: {expected}"] and smtp.messages[0]["to"] == ["ops@example.com"]
+
+    assert runner.run("sync", "scheduled") == "failed"  # still broken: the problem is open, no second alert
+    assert len(webhook.received) == 1 and len(smtp.messages) == 1
+    assert [a["alert_key"] for a in alerts.open_alerts(settings.meta_path)] == ["job:sync"]
+
+    fixed = job_settings(tmp_path / "data", {"sync": {**failing["sync"], "task": "hello_world"}}, **channel_env(webhook, smtp))
+    assert Runner(fixed, job_specs(fixed)).run("sync", "scheduled") == "success"
+    assert webhook.texts("job:sync")[1:] == ["[RESOLVED] Job sync succeeded again."]
+    assert smtp.subjects()[1:] == ["duckstack: [RESOLVED] Job sync succeeded again."]
+    assert alerts.open_alerts(settings.meta_path) == []
+
+
+def test_hung_job_is_stopped_and_recorded_as_timed_out(tmp_path):
+    marker = tmp_path / "pid"
+    jobs = {"hang": {"task": f"{TASKS}:sleep", "args": {"seconds": 120, "marker": str(marker)}, "every_seconds": 3600,
+                     "timeout_seconds": 10, "retries": 0}}
+    settings = job_settings(tmp_path / "data", jobs)
+    started = time.monotonic()
+    assert Runner(settings, job_specs(settings)).run("hang", "manual") == "timed_out"
+    assert time.monotonic() - started < 60
+    (run,) = runs(settings, "hang")
+    assert run["status"] == "timed_out" and "timeout of 10 s" in run["error"]
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(marker.read_text()), 0)
+    assert [a["alert_key"] for a in alerts.open_alerts(settings.meta_path)] == ["job:hang"]

@@ -1,0 +1,130 @@
+"""The service: a restart catches up once, a second scheduler is refused, SIGTERM lets a job finish or interrupts it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from scheduler import store
+from scheduler.service import Service, running_scheduler
+from tests.conftest import ROOT, SMALL_SCALE
+from tests.test_scheduler_runs import OFF, TASKS, job_settings, runs, wait_for
+
+PERIOD = 3.0
+
+
+def serve(data_dir, jobs: dict, **env: str) -> subprocess.Popen:
+    """`python -m scheduler.cli serve` as `just serve` runs it, on `data_dir` with the given jobs."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")}
+    environ.update({
+        "PLATFORM__DATA_DIR": str(data_dir), "PLATFORM__DEMO__SCALE": SMALL_SCALE,
+        "PLATFORM__JOBS__DEFINE": json.dumps({**OFF, **jobs}), **env,
+    })
+    return subprocess.Popen(
+        [sys.executable, "-m", "scheduler.cli", "serve"], cwd=ROOT, env=environ,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def test_restart_after_three_missed_periods_runs_once_and_keeps_one_job(tmp_path):
+    settings = job_settings(tmp_path / "data", {"tick": {"task": "hello_world", "every_seconds": PERIOD}},
+                            PLATFORM__JOBS__SHUTDOWN_GRACE_SECONDS="60")
+    first = Service(settings)
+    first.start()
+    try:
+        wait_for(lambda: [r for r in runs(settings, "tick") if r["status"] == "success"])
+    finally:
+        first.stop()
+    (planned,) = [row for row in store.snapshot(settings.meta_path) if row["job_id"] == "tick"]
+    next_run = dt.datetime.fromisoformat(planned["next_run_at"])
+    before = len(runs(settings, "tick"))
+
+    # Stay down until three planned runs (next_run, +1, +2 periods) have been missed.
+    missed_until = next_run + dt.timedelta(seconds=2 * PERIOD + 0.3)
+    time.sleep(max(0.0, (missed_until - dt.datetime.now(dt.timezone.utc)).total_seconds()))
+    restarted_at = dt.datetime.now(dt.timezone.utc)
+    second = Service(settings)
+    second.start()
+    try:
+        wait_for(lambda: len(runs(settings, "tick")) > before, timeout=PERIOD - 0.5, step=0.02)
+    finally:
+        second.stop()  # before the next planned run: only the catch-up may have started
+
+    catch_up = runs(settings, "tick")[before:]
+    assert restarted_at - next_run >= dt.timedelta(seconds=2 * PERIOD)
+    assert len(catch_up) == 1 and catch_up[0]["status"] == "success" and catch_up[0]["trigger"] == "scheduled"
+    with store.opened(settings) as scheduler:
+        assert [job.id for job in scheduler.get_jobs()] == ["tick"]
+        assert scheduler.get_job("tick").next_run_time > restarted_at
+
+
+def test_second_scheduler_on_the_same_data_is_refused(tmp_path):
+    settings = job_settings(tmp_path / "data", {"tick": {"task": "hello_world", "every_seconds": 3600}})
+    service = Service(settings)
+    service.start()
+    try:
+        second = serve(settings.data_dir, {"tick": {"task": "hello_world", "every_seconds": 3600}})
+        _, stderr = second.communicate(timeout=120)
+    finally:
+        service.stop()
+    assert second.returncode == 1
+    assert f"Another scheduler is already running on {settings.data_dir} (pid {os.getpid()}" in stderr
+    assert "Traceback" not in stderr
+    assert running_scheduler(settings.data_dir) is None
+
+
+@pytest.mark.parametrize(
+    ("seconds", "grace", "status"),
+    [(120, "1", "interrupted"), (4, "60", "success")],
+    ids=["grace-expires", "finishes-within-grace"],
+)
+def test_sigterm_during_a_job(tmp_path, seconds, grace, status):
+    marker = tmp_path / "pid"
+    data = tmp_path / "data"
+    jobs = {"slow": {"task": f"{TASKS}:sleep", "args": {"seconds": seconds, "marker": str(marker)}, "every_seconds": 1, "retries": 0}}
+    service = serve(data, jobs, PLATFORM__JOBS__SHUTDOWN_GRACE_SECONDS=grace)
+    try:
+        wait_for(marker.exists, timeout=120)
+        service.send_signal(signal.SIGTERM)
+        _, stderr = service.communicate(timeout=120)
+    finally:
+        if service.poll() is None:
+            service.kill()
+    settings = job_settings(data, jobs)
+    (run,) = runs(settings, "slow")
+    assert service.returncode == 0, stderr
+    assert run["status"] == status
+    if status == "interrupted":
+        assert "grace period" in run["error"]
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(marker.read_text()), 0)
+    assert "scheduler stopped" in stderr
+    assert running_scheduler(data) is None
+
+
+def test_reload_applies_config_changes_and_refuses_a_bad_config(tmp_path):
+    data = tmp_path / "data"
+    configs = iter([
+        job_settings(data, {"tick": {"task": "hello_world", "every_seconds": 1800}, "tock": {"task": "hello_world", "schedule": "5 4 * * *"}}),
+        job_settings(data, {"tick": {"task": "hello_world", "after": ["nothing_like_this"]}}),
+    ])
+    service = Service(job_settings(data, {"tick": {"task": "hello_world", "every_seconds": 3600}}), reload_settings=lambda: next(configs))
+    service.start()
+    try:
+        service.reload()
+        jobs = {job.id: str(job.trigger) for job in service.scheduler.get_jobs(jobstore="default")}
+        assert jobs == {"tick": "interval[0:30:00]", "tock": "cron[month='*', day='*', day_of_week='*', hour='4', minute='5']"}
+        service.reload()  # `after` names no job: refused, the jobs stay
+        assert {job.id for job in service.scheduler.get_jobs(jobstore="default")} == {"tick", "tock"}
+    finally:
+        service.stop()
+    assert {row["job_id"]: row["trigger"] for row in store.snapshot(service.settings.meta_path)} == {
+        "tick": "every 1800 s", "tock": "cron 5 4 * * *"
+    }
