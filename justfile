@@ -22,3 +22,11 @@ demo *ARGS:
 # Run the test suite: pytest, SQLMesh unit tests, audits on the demo build
 test *ARGS:
     {{py}} -m pytest {{ARGS}}
+
+# Serve the Streamlit app (dashboards and operator views) on app.port, 8501 by default
+app *ARGS:
+    {{py}} -m app.cli serve {{ARGS}}
+
+# Print a password hash for an app user (put it in APP_PASSWORD_HASH_<USER>)
+app-password:
+    {{py}} -m app.cli hash-password

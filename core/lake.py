@@ -6,7 +6,11 @@ Only this module knows where a layer physically lives, so that a second backend
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from core.settings import Settings
 
@@ -30,3 +34,25 @@ class Lake:
     def ensure_layers(self) -> None:
         for layer in LAYERS:
             Path(self.url(layer)).mkdir(parents=True, exist_ok=True)
+
+
+@dataclass(frozen=True)
+class LakeFile:
+    """One file of a layer: its path below the layer, size in bytes and last write (UTC)."""
+
+    path: str
+    size: int
+    modified: dt.datetime
+
+
+def list_files(settings: Settings, layer: str) -> Iterator[LakeFile]:
+    """Every file of a layer, for usage and health views."""
+    root = Path(Lake(settings).url(layer))
+    if not root.is_dir():
+        return
+    for path in root.rglob("*"):
+        with contextlib.suppress(FileNotFoundError):  # a publish may prune a version mid-walk
+            if path.is_file():
+                stat = path.stat()
+                modified = dt.datetime.fromtimestamp(stat.st_mtime, tz=dt.timezone.utc)
+                yield LakeFile(str(path.relative_to(root)), stat.st_size, modified)

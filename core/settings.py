@@ -61,6 +61,8 @@ class SourceSettings(_Strict):
     path: str = Field(description="Database file; relative paths are under data_dir.")
     tables: dict[Identifier, TableSettings]
     chunk_size: int = Field(100_000, ge=1_000)
+    schedule: str = Field("0 * * * *", description="5-field cron: when the scheduler ingests this source.")
+    freshness_sla_hours: float = Field(26, gt=0, description="Data older than this is stale (health views).")
 
 
 class RunSettings(_Strict):
@@ -68,6 +70,26 @@ class RunSettings(_Strict):
 
     lock_wait_seconds: float = Field(600, ge=0)
     publish_keep_versions: int = Field(3, ge=1)
+
+
+class AppUser(_Strict):
+    """One login of the Streamlit app; the password hash comes from the environment or `.env`."""
+
+    role: Literal["business", "operator"] = "business"
+    password_hash_env: str | None = Field(
+        None, description="Variable holding the password hash; default APP_PASSWORD_HASH_<USER>."
+    )
+
+
+class AppSettings(_Strict):
+    """The Streamlit app (`just app`)."""
+
+    port: int = Field(8501, ge=1, le=65535)
+    address: str = Field("0.0.0.0", description="Bound only when users are configured; else 127.0.0.1.")
+    users: dict[Identifier, AppUser] = Field(default_factory=dict)
+    mart_freshness_sla_hours: float = Field(26, gt=0, description="A published mart older than this is stale.")
+    freshness_warn_ratio: float = Field(0.8, gt=0, le=1, description="Amber once data is this share of its SLA old.")
+    small_file_bytes: int = Field(1_048_576, ge=1, description="Lake files below this size count as small.")
 
 
 class Settings(_Strict):
@@ -79,6 +101,7 @@ class Settings(_Strict):
     demo: DemoSettings = DemoSettings()
     sources: dict[Identifier, SourceSettings]
     run: RunSettings = RunSettings()
+    app: AppSettings = AppSettings()
 
     @property
     def warehouse_path(self) -> Path:
