@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` 
 from app import auth, components  # noqa: E402
 from core.errors import PlatformError  # noqa: E402
 
-PAGES = Path(__file__).with_name("pages")
+VIEWS = Path(__file__).with_name("views")
 BUSINESS_PAGES = [
     ("overview.py", "Overview", ":material/dashboard:"),
     ("trends.py", "Trends", ":material/trending_up:"),
@@ -31,7 +31,7 @@ OPERATOR_PAGES = [
 
 def _pages(entries, default_first: bool = False) -> list:
     return [
-        st.Page(str(PAGES / file), title=title, icon=icon, url_path=file[:-3], default=default_first and i == 0)
+        st.Page(str(VIEWS / file), title=title, icon=icon, url_path=file[:-3], default=default_first and i == 0)
         for i, (file, title, icon) in enumerate(entries)
     ]
 

@@ -35,9 +35,10 @@ class ModelDoc:
     depends_on: tuple[str, ...]
 
     def matches(self, text: str) -> bool:
-        """True when `text` appears in the name, description, owner or a column's name or description."""
+        """True when `text` appears in the name, description, owner, an audit, or a column's name or description."""
         needle = text.strip().lower()
-        haystack = [self.name, self.description, self.owner] + [c.name for c in self.columns] + [c.description for c in self.columns]
+        haystack = [self.name, self.description, self.owner, *self.audits]
+        haystack += [c.name for c in self.columns] + [c.description for c in self.columns]
         return not needle or any(needle in part.lower() for part in haystack)
 
 

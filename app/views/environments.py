@@ -27,5 +27,5 @@ if not others:
 st.subheader("Review an environment")
 st.caption("Opens the business pages on that environment's published marts.")
 for name in found:
-    st.page_link("pages/overview.py", label=f"Business pages on {name}", icon=":material/open_in_new:",
+    st.page_link("views/overview.py", label=f"Business pages on {name}", icon=":material/open_in_new:",
                  query_params={"env": name} if name != PROD else None)
