@@ -23,7 +23,7 @@ def streamlit_command(settings, port: int | None = None) -> tuple[list[str], str
     command = [
         sys.executable, "-m", "streamlit", "run", str(ENTRY_POINT),
         "--server.port", str(port), "--server.address", address, "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer",
     ]
     if settings.app.users:
         notice = f"Serving http://{address}:{port} with login ({len(settings.app.users)} users)."
@@ -56,6 +56,17 @@ def prompt_hash() -> None:
     print(hash_password(first))
 
 
+def print_page_times(project: Path) -> None:
+    """Render every page under AppTest on the configured data; print cold and warm seconds per page."""
+    import json
+
+    from app.page_timing import time_pages
+
+    load_settings(project)  # a bad config fails here with its message
+    os.chdir(project)
+    print(json.dumps(time_pages(), indent=2))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="app", description="The Streamlit app.")
     parser.add_argument("--project", type=Path, default=Path.cwd(), help="folder holding config.yaml")
@@ -63,10 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser = sub.add_parser("serve", help="serve the app (port from app.port)")
     serve_parser.add_argument("--port", type=int, help="override app.port")
     sub.add_parser("hash-password", help="print a password hash for an app user")
+    sub.add_parser("time-pages", help="print each page's render time on the published data, as JSON")
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
             serve(args.project, args.port)
+        elif args.command == "time-pages":
+            print_page_times(args.project)
         else:
             prompt_hash()
     except PlatformError as exc:

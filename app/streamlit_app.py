@@ -10,23 +10,10 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` puts only app/ on the path
 
 from app import auth, components  # noqa: E402
+from app.sitemap import BUSINESS_PAGES, OPERATOR_PAGES  # noqa: E402
 from core.errors import PlatformError  # noqa: E402
 
 VIEWS = Path(__file__).with_name("views")
-BUSINESS_PAGES = [
-    ("overview.py", "Overview", ":material/dashboard:"),
-    ("trends.py", "Trends", ":material/trending_up:"),
-    ("products.py", "Products and categories", ":material/category:"),
-    ("customers.py", "Customers", ":material/group:"),
-]
-OPERATOR_PAGES = [
-    ("pipeline_health.py", "Pipeline health", ":material/monitor_heart:"),
-    ("data_quality.py", "Data quality", ":material/rule:"),
-    ("freshness.py", "Freshness", ":material/schedule:"),
-    ("lake.py", "Lake", ":material/storage:"),
-    ("catalog.py", "Catalog and lineage", ":material/account_tree:"),
-    ("environments.py", "Environments", ":material/compare_arrows:"),
-]
 
 
 def _pages(entries, default_first: bool = False) -> list:

@@ -27,7 +27,7 @@ heatmap = alt.Chart(cohorts).mark_rect().encode(
     alt.Y("yearmonth(cohort_month):O", title="Cohort"),
     alt.Color("retention:Q", title="Retention", scale=alt.Scale(scheme="blues", domain=[0, 1])),
     tooltip=["cohort_month:T", "months_since_first", "cohort_customers", "count_active_customers", alt.Tooltip("retention:Q", format=".0%")],
-)
+).properties(height=max(200, 36 * cohorts["cohort_month"].nunique()))
 ui.chart(heatmap, cohorts, "cohort_retention")
 
 st.subheader("Lifetime value distribution")
