@@ -97,7 +97,8 @@ def test_operator_pages_on_the_demo_build(built, monkeypatch):
 
     at.switch_page("views/freshness.py").run()
     _no_errors(at)
-    assert {m.label: m.value for m in at.metric}["🟢 green"] == str(len(settings.sources) + 3)
+    assert {m.label: m.value for m in at.metric}[":green[●] Green"] == str(len(settings.sources) + 3)
+    assert set(at.dataframe[0].value["status"]) == {"green"}
 
     at.switch_page("views/lake.py").run()
     _no_errors(at)
@@ -233,3 +234,16 @@ def test_a_configured_user_without_a_hash_stops_the_app_with_the_variable_name(b
     at = app_on(settings.data_dir, monkeypatch)
     assert not at.exception
     assert "APP_PASSWORD_HASH_ZOE" in at.error[0].value
+
+
+def test_a_new_publish_invalidates_the_cached_queries(built, tmp_path, monkeypatch):
+    settings = copy_build(built[0], tmp_path / "data")
+    at = app_on(settings.data_dir, monkeypatch, start="2025-01-01", end="2025-06-30")
+    orders_before = number(next(m for m in at.metric if m.label == "Orders").value)
+    with contextlib.closing(duckdb.connect(str(settings.warehouse_path))) as con:
+        con.execute("CREATE TABLE main.fewer_orders AS SELECT * FROM marts.fct_orders WHERE order_date < DATE '2025-03-01'")
+        con.execute("CREATE OR REPLACE VIEW marts.fct_orders AS SELECT * FROM main.fewer_orders")
+        expected = con.execute("SELECT count(*) FROM main.fewer_orders").fetchone()[0]
+    publish_marts(settings, ["marts.fct_orders", "marts.daily_revenue", "marts.dim_customers"])
+    at.run()  # same filters, so the same query arguments: only the published version differs
+    assert number(next(m for m in at.metric if m.label == "Orders").value) == expected < orders_before
