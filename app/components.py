@@ -16,7 +16,7 @@ from app.queries.business import GRAINS, Period
 from app.queries.environments import published_environments
 from core.errors import PlatformError
 from core.settings import Settings, load_settings
-from publish.marts import PROD
+from publish.marts import ENVIRONMENT, PROD
 from publish.reader import Published, connect_published, current_version
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -38,7 +38,11 @@ def app_settings() -> Settings:
 
 def environment() -> str:
     """The environment the business pages show (`?env=` in the URL), prod by default."""
-    return st.query_params.get("env", PROD)
+    name = st.query_params.get("env", PROD)
+    if not ENVIRONMENT.match(name):
+        st.sidebar.warning(f"`{name}` is not an environment name; showing prod.")
+        return PROD
+    return name
 
 
 def environment_picker(settings: Settings) -> str:

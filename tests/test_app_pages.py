@@ -247,3 +247,40 @@ def test_a_new_publish_invalidates_the_cached_queries(built, tmp_path, monkeypat
     publish_marts(settings, ["marts.fct_orders", "marts.daily_revenue", "marts.dim_customers"])
     at.run()  # same filters, so the same query arguments: only the published version differs
     assert number(next(m for m in at.metric if m.label == "Orders").value) == expected < orders_before
+
+
+def test_products_page_ranks_products_once_an_order_line_mart_is_published(built, tmp_path, monkeypatch):
+    settings = copy_build(built[0], tmp_path / "data")
+    with contextlib.closing(duckdb.connect(str(settings.warehouse_path))) as con:
+        con.execute("""
+            CREATE VIEW marts.fct_order_items AS
+            SELECT items.order_item_id, orders.order_date, items.product_id, products.product_name, products.product_category,
+              items.quantity AS count_units, (items.quantity * items.amount_unit_price)::DECIMAL(14, 2) AS amount_line_total,
+              orders.is_cancelled
+            FROM staging.stg_shop__order_items AS items
+            JOIN marts.fct_orders AS orders ON items.order_id = orders.order_id
+            JOIN staging.stg_shop__products AS products ON items.product_id = products.product_id""")
+    publish_marts(settings, ["marts.fct_orders", "marts.daily_revenue", "marts.dim_customers", "marts.fct_order_items"])
+    con, _ = connect_published(settings)
+    with contextlib.closing(con):
+        first, last = con.execute("SELECT min(order_date), max(order_date) FROM marts.fct_orders").fetchone()
+        best, revenue = con.execute(
+            "SELECT product_id, sum(amount_line_total)::DOUBLE AS revenue FROM marts.fct_order_items WHERE NOT is_cancelled "
+            "GROUP BY product_id ORDER BY revenue DESC, product_id LIMIT 1").fetchone()
+        total = con.execute("SELECT sum(amount_line_total)::DOUBLE FROM marts.fct_order_items WHERE NOT is_cancelled").fetchone()[0]
+    at = app_on(settings.data_dir, monkeypatch, "products", start=first.isoformat(), end=last.isoformat(), grain="month")
+    _no_errors(at)
+    assert not at.info and len(_charts(at)) == 2
+    assert [s.value for s in at.subheader] == ["Top products by revenue", "Category revenue over time"]
+    ranking = at.dataframe[0].value
+    assert ranking["product_id"].iloc[0] == best
+    assert ranking["amount_revenue"].iloc[0] == pytest.approx(revenue)
+    assert ranking["share_of_revenue"].iloc[0] == pytest.approx(revenue / total)
+
+
+def test_a_malformed_environment_in_the_url_falls_back_to_prod(built, monkeypatch):
+    settings, _ = built
+    at = app_on(settings.data_dir, monkeypatch, env="dev; drop")
+    _no_errors(at)
+    assert "not an environment name" in at.sidebar.warning[0].value
+    assert at.title[0].value == "Overview" and len(at.metric) == 6
