@@ -128,3 +128,11 @@ reset *ARGS:
 # Stop the services and delete the generated data, after confirmation (--yes to skip the question)
 clean *ARGS:
     {{py}} -m scheduler.cli clean {{ARGS}}
+
+# Serve the Streamlit app (dashboards and operator views) on app.port, 8501 by default
+app *ARGS:
+    {{py}} -m app.cli serve {{ARGS}}
+
+# Print a password hash for an app user (put it in APP_PASSWORD_HASH_<USER>)
+app-password:
+    {{py}} -m app.cli hash-password

@@ -11,11 +11,13 @@ startup); DuckDB gets them as a temporary secret, never persisted or logged.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import os
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import duckdb
 import fsspec
@@ -184,3 +186,28 @@ class Lake:
 
     def _as_url(self, name: str) -> str:
         return name if self.backend == "local" or name.startswith("s3://") else f"s3://{name}"
+
+
+@dataclass(frozen=True)
+class LakeFile:
+    """One file of a layer: its path below the layer, size in bytes and last write (UTC)."""
+
+    path: str
+    size: int
+    modified: dt.datetime
+
+
+def list_files(settings: Settings, layer: str) -> Iterator[LakeFile]:
+    """Every file of a layer, on either backend, for usage and health views."""
+    lake = Lake(settings)
+    root = lake.url(layer)
+    try:
+        entries = lake.fs.find(root, detail=True)
+    except FileNotFoundError:
+        return
+    prefix = root.removeprefix("s3://").rstrip("/") + "/"
+    for name, info in entries.items():
+        modified = info.get("mtime") or info.get("LastModified") or info.get("last_modified")
+        if isinstance(modified, (int, float)):
+            modified = dt.datetime.fromtimestamp(modified, tz=dt.timezone.utc)
+        yield LakeFile(name.removeprefix("s3://").removeprefix(prefix), int(info.get("size") or 0), modified)

@@ -343,6 +343,23 @@ class MonitoringSettings(_Strict):
     anomaly_threshold: float = Field(3.5, gt=0, description="Robust z-score (median/MAD) that counts as an anomaly.")
     anomaly_window: int = Field(30, ge=2, description="How many previous loads form the baseline.")
     min_free_disk_gb: float = Field(1, ge=0)
+class AppUser(_Strict):
+    """One login of the Streamlit app; the password hash comes from the environment or `.env`."""
+
+    role: Literal["business", "operator"] = "business"
+    password_hash_env: str | None = Field(
+        None, description="Variable holding the password hash; default APP_PASSWORD_HASH_<USER>."
+    )
+
+
+class AppSettings(_Strict):
+    """The Streamlit app (`just app`)."""
+
+    port: int = Field(8501, ge=1, le=65535)
+    address: str = Field("0.0.0.0", description="Bound only when users are configured; else 127.0.0.1.")
+    users: dict[Identifier, AppUser] = Field(default_factory=dict)
+    freshness_warn_ratio: float = Field(0.8, gt=0, le=1, description="Amber once data is this share of its SLA old.")
+    small_file_bytes: int = Field(1_048_576, ge=1, description="Lake files below this size count as small.")
 
 
 class Settings(_Strict):
@@ -354,6 +371,10 @@ class Settings(_Strict):
     demo: DemoSettings = DemoSettings()
     sources: dict[Identifier, SourceSettings]
     run: RunSettings = RunSettings()
+    jobs: JobsSettings = JobsSettings()
+    alerts: AlertsSettings = AlertsSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    app: AppSettings = AppSettings()
     secrets: dict[str, SecretStr] = Field({}, description="Filled from the environment, never from config.yaml.")
 
     @property
@@ -363,9 +384,6 @@ class Settings(_Strict):
             return None
         s3 = self.lake.s3
         return S3Credentials(access_key_id=self.secret(s3.access_key_env), secret_access_key=self.secret(s3.secret_key_env))
-    jobs: JobsSettings = JobsSettings()
-    alerts: AlertsSettings = AlertsSettings()
-    monitoring: MonitoringSettings = MonitoringSettings()
 
     @property
     def warehouse_path(self) -> Path:

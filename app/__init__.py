@@ -1,0 +1,1 @@
+"""The Streamlit app: dashboards on the published marts, health and catalog views on the metadata store."""

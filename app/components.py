@@ -1,0 +1,162 @@
+"""What every page shares: settings, cached queries on the published version, URL filters, downloads, empty states."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from app.queries.business import GRAINS, Period
+from app.queries.environments import published_environments
+from core.errors import PlatformError
+from core.settings import Settings, load_settings
+from publish.marts import ENVIRONMENT, PROD
+from publish.reader import Published, connect_published, current_version
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+RUN_HINT = "Run `just run` to ingest the demo shop, build the models and publish the marts."
+
+
+class NoData(Exception):
+    """A page cannot show its data; the message says why and what to do."""
+
+
+def app_settings() -> Settings:
+    """The platform settings; a bad config stops the page with the message, not a traceback."""
+    try:
+        return load_settings(PROJECT_DIR)
+    except PlatformError as exc:
+        st.error(str(exc))
+        st.stop()
+
+
+def environment() -> str:
+    """The environment the business pages show (`?env=` in the URL), prod by default."""
+    name = st.query_params.get("env", PROD)
+    if not ENVIRONMENT.match(name):
+        st.sidebar.warning(f"`{name}` is not an environment name; showing prod.")
+        return PROD
+    return name
+
+
+def environment_picker(settings: Settings) -> str:
+    """A sidebar switch between prod and the published dev environments, kept in the URL."""
+    try:
+        names = list(published_environments(settings)) or [PROD]
+    except PlatformError as exc:
+        st.sidebar.warning(str(exc))
+        names = [PROD]
+    current = environment()
+    if current not in names:
+        names.append(current)
+    chosen = st.sidebar.selectbox("Environment", names, index=names.index(current), help="Show a dev environment before promotion")
+    if chosen != PROD:
+        st.sidebar.info(f"Showing the **{chosen}** environment's published marts, not prod.")
+        st.query_params["env"] = chosen
+    else:
+        st.query_params.pop("env", None)
+    return chosen
+
+
+def published_version(settings: Settings, env: str) -> Published:
+    try:
+        published = current_version(settings, env)
+    except PlatformError as exc:
+        raise NoData(str(exc)) from None
+    if published is None:
+        raise NoData(f"Nothing is published for {env} yet. " + (RUN_HINT if env == PROD else f"Plan and publish `{env}` first."))
+    return published
+
+
+def published_query(settings: Settings, env: str, query: Callable[..., Any], *args: Any) -> Any:
+    """`query(con, *args)` on the environment's published marts, cached until the next publish."""
+    published = published_version(settings, env)
+    try:
+        return _cached(str(settings.data_dir), env, published.version, f"{query.__module__}.{query.__qualname__}", args,
+                       _settings=settings, _query=query)
+    except (duckdb.Error, OSError, PlatformError) as exc:
+        raise NoData(f"The published data of {env} (version {published.version}) could not be read: {exc}") from None
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _cached(data_dir: str, env: str, version: str, name: str, args: tuple, *, _settings: Settings, _query: Callable) -> Any:
+    con, _ = connect_published(_settings, env)
+    with contextlib.closing(con):
+        return _query(con, *args)
+
+
+def show_no_data(exc: NoData) -> None:
+    st.info(str(exc), icon="ℹ️")
+
+
+def missing_table(name: str, owner: str) -> None:
+    st.info(f"No `{name}` in the metadata store yet: it fills once {owner} runs. {RUN_HINT}", icon="ℹ️")
+
+
+def table(frame: pd.DataFrame, name: str, **kwargs: Any) -> None:
+    """A table with a CSV download of exactly what it shows."""
+    st.dataframe(frame, hide_index=True, width="stretch", **kwargs)
+    download(frame, name)
+
+
+def chart(figure: Any, frame: pd.DataFrame, name: str) -> None:
+    """An Altair chart with a CSV download of the data behind it."""
+    st.altair_chart(figure, width="stretch")
+    download(frame, name)
+
+
+def download(frame: pd.DataFrame, name: str) -> None:
+    st.download_button(
+        f"Download {name.replace('_', ' ')} (CSV)",
+        frame.to_csv(index=False).encode(),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=f"download_{name}",
+    )
+
+
+def _param_date(name: str) -> dt.date | None:
+    with contextlib.suppress(ValueError, TypeError):
+        return dt.date.fromisoformat(st.query_params.get(name, ""))
+    return None
+
+
+def period_picker(first: dt.date, last: dt.date, default_days: int = 30) -> Period:
+    """A date range picker kept in the URL as `?start=&end=`; defaults to the last 30 days of data."""
+    start = _param_date("start") or max(first, last - dt.timedelta(days=default_days - 1))
+    end = _param_date("end") or last
+    start, end = min(max(start, first), last), min(max(end, first), last)
+    picked = st.date_input("Period", value=(start, min(max(end, start), last)), min_value=first, max_value=last, format="YYYY-MM-DD")
+    if isinstance(picked, (tuple, list)) and len(picked) == 2:
+        start, end = picked
+    st.query_params["start"], st.query_params["end"] = start.isoformat(), end.isoformat()
+    return Period(start, end)
+
+
+def grain_picker() -> str:
+    """Day, week or month, kept in the URL as `?grain=`."""
+    current = st.query_params.get("grain", "day")
+    grain = st.segmented_control("Grain", GRAINS, default=current if current in GRAINS else "day") or "day"
+    st.query_params["grain"] = grain
+    return grain
+
+
+def meta_available(settings: Settings) -> bool:
+    """False (with an explanation) before anything ever ran."""
+    if settings.meta_path.exists():
+        return True
+    st.info(f"No metadata store at {settings.meta_path} yet: nothing has run. {RUN_HINT}", icon="ℹ️")
+    return False
+
+
+def env_for_auth() -> dict[str, str | None]:
+    """The process environment over `.env`: where password hashes come from."""
+    from dotenv import dotenv_values
+
+    return {**dotenv_values(PROJECT_DIR / ".env"), **os.environ}

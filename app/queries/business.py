@@ -1,0 +1,193 @@
+"""Business metrics on the published marts: KPIs with their change, trends, customers.
+
+Every function takes a connection from `publish.reader.connect_published` (views
+`marts.<table>`) and returns plain values or DataFrames. Definitions, used
+everywhere in the app:
+- revenue: totals of orders placed in the period and not cancelled;
+- orders: orders placed in the period, cancelled or not;
+- average order value: revenue per order not cancelled;
+- new customers: customers whose first order falls in the period; returning: who
+  ordered in the period and had ordered before it;
+- cancellation rate: cancelled orders per order placed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+GRAINS = ("day", "week", "month")
+
+
+@dataclass(frozen=True)
+class Period:
+    start: dt.date
+    end: dt.date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Period:
+        """The period of the same length that ends the day before this one starts."""
+        end = self.start - dt.timedelta(days=1)
+        return Period(end - dt.timedelta(days=self.days - 1), end)
+
+
+@dataclass(frozen=True)
+class Kpi:
+    name: str
+    value: float | None
+    previous: float | None
+    unit: str  # "eur", "count" or "ratio"
+
+    @property
+    def change(self) -> float | None:
+        """Relative change for amounts and counts; the difference in points for ratios."""
+        if self.value is None or self.previous is None:
+            return None
+        if self.unit == "ratio":
+            return self.value - self.previous
+        return (self.value - self.previous) / self.previous if self.previous else None
+
+
+def order_date_range(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date] | None:
+    """The first and last order dates published, or None when there are no orders."""
+    first, last = con.execute("SELECT min(order_date), max(order_date) FROM marts.fct_orders").fetchone()
+    return None if first is None else (first, last)
+
+
+def period_totals(con: duckdb.DuckDBPyConnection, period: Period) -> dict[str, float | None]:
+    """The raw KPI values of one period."""
+    row = con.execute(
+        """
+        WITH firsts AS (
+          SELECT customer_id, min(order_date) AS first_order_date FROM marts.fct_orders GROUP BY customer_id
+        ),
+        orders AS (
+          SELECT customer_id, amount_total, is_cancelled FROM marts.fct_orders WHERE order_date BETWEEN $start AND $end
+        )
+        SELECT
+          coalesce(sum(amount_total) FILTER (WHERE NOT is_cancelled), 0)::DOUBLE,
+          count(*),
+          count(*) FILTER (WHERE is_cancelled),
+          count(DISTINCT orders.customer_id) FILTER (WHERE firsts.first_order_date >= $start),
+          count(DISTINCT orders.customer_id) FILTER (WHERE firsts.first_order_date < $start)
+        FROM orders JOIN firsts ON orders.customer_id = firsts.customer_id
+        """,
+        {"start": period.start, "end": period.end},
+    ).fetchone()
+    revenue, orders, cancelled, new, returning = row
+    kept = orders - cancelled
+    return {
+        "revenue": revenue,
+        "orders": orders,
+        "average_order_value": revenue / kept if kept else None,
+        "new_customers": new,
+        "returning_customers": returning,
+        "cancellation_rate": cancelled / orders if orders else None,
+    }
+
+
+KPI_LABELS = {
+    "revenue": ("Revenue", "eur"),
+    "orders": ("Orders", "count"),
+    "average_order_value": ("Average order value", "eur"),
+    "new_customers": ("New customers", "count"),
+    "returning_customers": ("Returning customers", "count"),
+    "cancellation_rate": ("Cancellation rate", "ratio"),
+}
+
+
+def kpis(con: duckdb.DuckDBPyConnection, period: Period) -> list[Kpi]:
+    """The overview's KPIs for `period`, each with its value in the previous period."""
+    now, before = period_totals(con, period), period_totals(con, period.previous())
+    return [Kpi(label, now[key], before[key], unit) for key, (label, unit) in KPI_LABELS.items()]
+
+
+def kpi_table(items: list[Kpi]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"kpi": k.name, "value": k.value, "previous_period": k.previous, "change": k.change} for k in items]
+    )
+
+
+def trends(con: duckdb.DuckDBPyConnection, period: Period, grain: str) -> pd.DataFrame:
+    """Revenue, orders and cancellations per day, week (starting Monday) or month of `period`."""
+    if grain not in GRAINS:
+        raise ValueError(f"grain must be one of {GRAINS}, not {grain!r}")
+    return con.execute(
+        f"""
+        SELECT
+          date_trunc('{grain}', revenue_date)::DATE AS period_start,
+          sum(amount_revenue)::DOUBLE AS amount_revenue,
+          sum(count_orders)::BIGINT AS count_orders,
+          sum(count_cancelled_orders)::BIGINT AS count_cancelled_orders
+        FROM marts.daily_revenue
+        WHERE revenue_date BETWEEN $start AND $end
+        GROUP BY ALL
+        ORDER BY period_start
+        """,
+        {"start": period.start, "end": period.end},
+    ).df()
+
+
+def cohort_retention(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Per cohort (month of the first order not cancelled): the share still ordering N months later."""
+    return con.execute(
+        """
+        WITH orders AS (
+          SELECT customer_id, date_trunc('month', order_date)::DATE AS order_month
+          FROM marts.fct_orders WHERE NOT is_cancelled
+        ),
+        cohorts AS (SELECT customer_id, min(order_month) AS cohort_month FROM orders GROUP BY customer_id),
+        activity AS (
+          SELECT DISTINCT cohorts.cohort_month, orders.customer_id,
+            date_diff('month', cohorts.cohort_month, orders.order_month) AS months_since_first
+          FROM orders JOIN cohorts ON orders.customer_id = cohorts.customer_id
+        ),
+        sizes AS (SELECT cohort_month, count(*) AS cohort_customers FROM cohorts GROUP BY cohort_month)
+        SELECT activity.cohort_month, activity.months_since_first, sizes.cohort_customers,
+          count(*) AS count_active_customers,
+          count(*) / sizes.cohort_customers AS retention
+        FROM activity JOIN sizes ON activity.cohort_month = sizes.cohort_month
+        GROUP BY activity.cohort_month, activity.months_since_first, sizes.cohort_customers
+        ORDER BY activity.cohort_month, activity.months_since_first
+        """
+    ).df()
+
+
+def ltv_distribution(con: duckdb.DuckDBPyConnection, buckets: int = 20) -> pd.DataFrame:
+    """Customers with at least one order, counted per lifetime-value bucket of equal width."""
+    return con.execute(
+        """
+        WITH customers AS (
+          SELECT amount_lifetime_value::DOUBLE AS ltv FROM marts.dim_customers WHERE count_orders > 0
+        ),
+        width AS (SELECT greatest(ceil(max(ltv) / $buckets), 1) AS width FROM customers)
+        SELECT
+          floor(ltv / width) * width AS ltv_from,
+          floor(ltv / width) * width + width AS ltv_to,
+          count(*) AS count_customers
+        FROM customers, width
+        GROUP BY ALL
+        ORDER BY ltv_from
+        """,
+        {"buckets": buckets},
+    ).df()
+
+
+def top_customers(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.DataFrame:
+    """The customers with the highest lifetime value."""
+    return con.execute(
+        """
+        SELECT customer_id, customer_name, customer_city, count_orders,
+          amount_lifetime_value::DOUBLE AS amount_lifetime_value, first_order_date, last_order_date
+        FROM marts.dim_customers
+        ORDER BY amount_lifetime_value DESC, customer_id
+        LIMIT $limit
+        """,
+        {"limit": limit},
+    ).df()

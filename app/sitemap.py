@@ -1,0 +1,16 @@
+"""The app's pages: (file in app/views/, title, icon); business users see the first list, operators both."""
+
+BUSINESS_PAGES = [
+    ("overview.py", "Overview", ":material/dashboard:"),
+    ("trends.py", "Trends", ":material/trending_up:"),
+    ("products.py", "Products and categories", ":material/category:"),
+    ("customers.py", "Customers", ":material/group:"),
+]
+OPERATOR_PAGES = [
+    ("pipeline_health.py", "Pipeline health", ":material/monitor_heart:"),
+    ("data_quality.py", "Data quality", ":material/rule:"),
+    ("freshness.py", "Freshness", ":material/schedule:"),
+    ("lake.py", "Lake", ":material/storage:"),
+    ("catalog.py", "Catalog and lineage", ":material/account_tree:"),
+    ("environments.py", "Environments", ":material/compare_arrows:"),
+]

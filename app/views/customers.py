@@ -1,0 +1,41 @@
+"""Customers: cohort retention, lifetime value distribution, top customers."""
+
+import altair as alt
+import streamlit as st
+
+from app import components as ui
+from app.queries import business
+
+settings = ui.app_settings()
+env = ui.environment_picker(settings)
+st.title("Customers")
+try:
+    cohorts = ui.published_query(settings, env, business.cohort_retention)
+    ltv = ui.published_query(settings, env, business.ltv_distribution)
+    top = ui.published_query(settings, env, business.top_customers)
+except ui.NoData as exc:
+    ui.show_no_data(exc)
+    st.stop()
+
+if cohorts.empty:
+    st.info("No orders published yet. " + ui.RUN_HINT)
+    st.stop()
+st.subheader("Cohort retention")
+st.caption("Share of each month's new customers who ordered again N months later (orders not cancelled).")
+heatmap = alt.Chart(cohorts).mark_rect().encode(
+    alt.X("months_since_first:O", title="Months since first order"),
+    alt.Y("yearmonth(cohort_month):O", title="Cohort"),
+    alt.Color("retention:Q", title="Retention", scale=alt.Scale(scheme="blues", domain=[0, 1])),
+    tooltip=["cohort_month:T", "months_since_first", "cohort_customers", "count_active_customers", alt.Tooltip("retention:Q", format=".0%")],
+).properties(height=max(200, 36 * cohorts["cohort_month"].nunique()))
+ui.chart(heatmap, cohorts, "cohort_retention")
+
+st.subheader("Lifetime value distribution")
+histogram = alt.Chart(ltv).mark_bar().encode(
+    alt.X("ltv_from:Q", bin="binned", title="Lifetime value (EUR)"), alt.X2("ltv_to:Q"),
+    alt.Y("count_customers:Q", title="Customers"), tooltip=list(ltv.columns),
+)
+ui.chart(histogram, ltv, "lifetime_value_distribution")
+
+st.subheader("Top customers")
+ui.table(top, "top_customers")

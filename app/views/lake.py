@@ -1,0 +1,27 @@
+"""Lake: per layer and bucket, size, file count, latest write and small files."""
+
+import altair as alt
+import streamlit as st
+
+from app import components as ui
+from app.queries.lake_usage import lake_usage, layer_totals
+
+settings = ui.app_settings()
+st.title("Lake")
+usage = lake_usage(settings)
+st.caption(f"{settings.lake_root} (backend {settings.lake.backend}); small files are under {settings.app.small_file_bytes:,} bytes.")
+if usage["count_files"].sum() == 0:
+    st.info("The lake is empty. " + ui.RUN_HINT)
+    st.stop()
+totals = layer_totals(usage)
+for column, row in zip(st.columns(len(totals)), totals.itertuples()):
+    column.metric(row.layer, f"{row.size_bytes / 1_048_576:,.1f} MiB", f"{row.count_files} files, {row.count_small_files} small",
+                  delta_color="off", delta_arrow="off", border=True)
+ui.chart(
+    alt.Chart(usage[usage["count_files"] > 0]).mark_bar().encode(
+        alt.X("size_bytes:Q", title="Bytes"), alt.Y("layer:N", sort=["raw", "staging", "curated"], title=None),
+        alt.Color("bucket:N"), tooltip=list(usage.columns),
+    ),
+    usage, "lake_usage",
+)
+ui.table(usage, "lake_usage_table")

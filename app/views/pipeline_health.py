@@ -1,0 +1,63 @@
+"""Pipeline health: last run per job, a timeline, failure and retry rates, next scheduled runs, open alerts."""
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from app import components as ui
+from app.queries import pipeline_health as health
+
+settings = ui.app_settings()
+st.title("Pipeline health")
+if not ui.meta_available(settings):
+    st.stop()
+meta = settings.meta_path
+
+last = health.last_runs_per_job(meta)
+if last is None or last.empty:
+    st.info("No job has run yet. " + ui.RUN_HINT)
+    st.stop()
+failing = last[last["status"].isin(["failed", "timed_out", "interrupted"])]
+running = last[last["status"] == "running"]
+columns = st.columns(3)
+columns[0].metric("Jobs", len(last), border=True)
+columns[1].metric("Failing now", len(failing), border=True)
+columns[2].metric("Running now", len(running), border=True)
+st.subheader("Last run per job")
+ui.table(last, "last_runs_per_job")
+
+runs = health.recent_runs(meta)
+st.subheader("Timeline")
+timeline = runs.assign(
+    started=pd.to_datetime(runs["started_at"], utc=True, format="ISO8601"),
+    finished=pd.to_datetime(runs["finished_at"].fillna(pd.Timestamp.now(tz="UTC").isoformat()), utc=True, format="ISO8601"),
+)
+bars = alt.Chart(timeline).mark_bar().encode(
+    alt.X("started:T", title="Time (UTC)"), alt.X2("finished:T"), alt.Y("job:N", title=None),
+    alt.Color("status:N", scale=alt.Scale(domain=["success", "failed", "running", "skipped", "timed_out", "interrupted"],
+                                          range=["#2e7d32", "#c62828", "#1565c0", "#9e9e9e", "#ef6c00", "#6a1b9a"])),
+    tooltip=["job", "status", "started_at", "finished_at", "duration_seconds", "rows_out", "error"],
+)
+ui.chart(bars, runs, "recent_runs")
+
+st.subheader("Failure and retry rate")
+ui.table(health.failure_rates(meta), "failure_rates", column_config={
+    "failure_rate": st.column_config.NumberColumn(format="percent"),
+    "retry_rate": st.column_config.NumberColumn(format="percent"),
+})
+
+st.subheader("Next scheduled runs")
+scheduled = health.scheduled_runs(meta)
+if scheduled is None:
+    ui.missing_table("scheduled_jobs", "the scheduler (`just scheduler`)")
+else:
+    ui.table(scheduled, "scheduled_runs")
+
+st.subheader("Open alerts")
+alerts = health.open_alerts(meta)
+if alerts is None:
+    ui.missing_table("alerts", "the scheduler's monitoring")
+elif alerts.empty:
+    st.success("No open alerts.")
+else:
+    ui.table(alerts, "open_alerts")

@@ -1,0 +1,41 @@
+"""Products and categories: ranking, share of revenue and trend, from the order-line mart."""
+
+import altair as alt
+import streamlit as st
+
+from app import components as ui
+from app.queries import business, products
+
+settings = ui.app_settings()
+env = ui.environment_picker(settings)
+st.title("Products and categories")
+try:
+    missing = ui.published_query(settings, env, products.missing_columns)
+    if missing:
+        raise ui.NoData(
+            f"Product performance needs the order-line mart `marts.{products.ORDER_LINES}` "
+            f"(one row per order line), which is not published yet (missing: {', '.join(missing)}). "
+            "The order marts published today carry no product detail; this page fills once that mart is published."
+        )
+    first, last = ui.published_query(settings, env, business.order_date_range)
+    period = ui.period_picker(first, last, default_days=90)
+    grain = ui.grain_picker()
+    ranking = ui.published_query(settings, env, products.product_ranking, period)
+    trend = ui.published_query(settings, env, products.category_trend, period, grain)
+except ui.NoData as exc:
+    ui.show_no_data(exc)
+    st.stop()
+
+st.subheader("Top products by revenue")
+bars = alt.Chart(ranking).mark_bar().encode(
+    alt.X("amount_revenue:Q", title="Revenue (EUR)"), alt.Y("product_name:N", sort="-x", title=None),
+    alt.Color("product_category:N", title="Category"), tooltip=list(ranking.columns),
+)
+st.altair_chart(bars, width="stretch")
+ui.table(ranking, "product_ranking", column_config={"share_of_revenue": st.column_config.NumberColumn(format="percent")})
+st.subheader("Category revenue over time")
+lines = alt.Chart(trend).mark_area().encode(
+    alt.X("period_start:T", title=grain.capitalize()), alt.Y("amount_revenue:Q", stack=True, title="Revenue (EUR)"),
+    alt.Color("product_category:N", title="Category"), tooltip=list(trend.columns),
+)
+ui.chart(lines, trend, f"category_revenue_by_{grain}")

@@ -1,0 +1,60 @@
+"""Helpers for the app's tests: independent KPI SQL, a private copy of the demo build, the app under AppTest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT, settings_for
+
+ENTRY_POINT = ROOT / "app" / "streamlit_app.py"
+BUSINESS_PAGES = ["overview", "trends", "products", "customers"]
+OPERATOR_PAGES = ["pipeline_health", "data_quality", "freshness", "lake", "catalog", "environments"]
+
+
+def independent_kpis(con, start: dt.date, end: dt.date) -> dict:
+    """The KPIs by another route: revenue and order counts from daily_revenue, customers from sets of ids."""
+    revenue, orders, cancelled = con.execute(
+        "SELECT sum(amount_revenue)::DOUBLE, sum(count_orders), sum(count_cancelled_orders) "
+        "FROM marts.daily_revenue WHERE revenue_date >= ? AND revenue_date <= ?",
+        (start, end),
+    ).fetchone()
+    in_period = {row[0] for row in con.execute(
+        "SELECT DISTINCT customer_id FROM marts.fct_orders WHERE order_date >= ? AND order_date <= ?", (start, end)).fetchall()}
+    ordered_before = {row[0] for row in con.execute(
+        "SELECT DISTINCT customer_id FROM marts.fct_orders WHERE order_date < ?", (start,)).fetchall()}
+    return {
+        "Revenue": revenue,
+        "Orders": orders,
+        "Average order value": revenue / (orders - cancelled),
+        "New customers": len(in_period - ordered_before),
+        "Returning customers": len(in_period & ordered_before),
+        "Cancellation rate": cancelled / orders,
+    }
+
+
+def copy_build(built_settings, target: Path, **env: str):
+    """A private copy of the demo build's data folder, for tests that change it; returns its settings."""
+    shutil.copytree(built_settings.data_dir, target, ignore=shutil.ignore_patterns(".writer.lock"))
+    return settings_for(target, **env)
+
+
+def app_on(data_dir: Path, monkeypatch, page: str | None = None, **query: str) -> AppTest:
+    """The app on `data_dir`, run once (and switched to `page`), with `query` as URL parameters."""
+    monkeypatch.setenv("PLATFORM__DATA_DIR", str(data_dir))
+    at = AppTest.from_file(str(ENTRY_POINT), default_timeout=180)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    if page is not None:
+        at.switch_page(f"views/{page}.py").run()
+    return at
+
+
+def number(text: str) -> float:
+    """A metric's displayed value as a number: '€1,234.50' -> 1234.5, '6.8%' -> 0.068."""
+    clean = text.replace("€", "").replace(",", "").strip()
+    return float(clean[:-1]) / 100 if clean.endswith("%") else float(clean)

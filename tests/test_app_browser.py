@@ -1,0 +1,155 @@
+"""End to end: `just app` serves the app, headless Chromium loads every page, also while a run rebuilds.
+
+Screenshots and page render times go to data/test-artifacts/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from demo.day import advance_day
+from tests.app_support import copy_build
+from tests.conftest import ROOT, SMALL_SCALE
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "data" / "test-artifacts"
+JUST = Path(sys.executable).with_name("just")  # the rust-just wheel's binary, beside the venv's python
+ERROR = '[data-testid="stException"]'
+CHART = '[data-testid="stVegaLiteChart"]'
+# page url path: (title, text that must show, selector of a chart that must render)
+PAGES = {
+    "": ("Overview", "Average order value", '[data-testid="stMetric"]'),
+    "trends": ("Trends", "Orders", CHART),
+    "products": ("Products and categories", "marts.fct_order_items", None),
+    "customers": ("Customers", "Cohort retention", CHART),
+    "pipeline_health": ("Pipeline health", "Last run per job", CHART),
+    "data_quality": ("Data quality", "SQLMesh audits", None),
+    "freshness": ("Freshness", "marts.fct_orders", '[data-testid="stDataFrame"]'),
+    "lake": ("Lake", "curated", CHART),
+    "catalog": ("Catalog and lineage", "Lineage", '[data-testid="stGraphVizChart"] svg'),
+    "environments": ("Environments", "Published versions", '[data-testid="stDataFrame"]'),
+}
+
+if not CHROMIUM.exists():
+    pytest.skip("Debian's chromium is not installed (.ci/run installs it)", allow_module_level=True)
+
+
+def _app_env(settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")}
+    env.update({"PLATFORM__DATA_DIR": str(settings.data_dir), "PLATFORM__DEMO__SCALE": SMALL_SCALE})
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(built, tmp_path_factory):
+    """`just app` on a private copy of the demo build; yields (settings, base URL)."""
+    settings = copy_build(built[0], tmp_path_factory.mktemp("browser") / "data")
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("logs") / "app.log", "w+")
+    server = subprocess.Popen([str(JUST), "app", "--port", str(port)], cwd=ROOT, env=_app_env(settings), stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                    if response.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"`just app` did not come up on {base}:\n{log.read()}")
+            time.sleep(0.5)
+        yield settings, base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+def load(page, url: str, title: str, text: str, selector: str | None) -> float:
+    """Open `url`, wait until the script has finished and the page shows its title, text and chart; return seconds."""
+    started = time.perf_counter()
+    page.goto(url)
+    page.get_by_role("heading", name=title).first.wait_for(timeout=180_000)
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000)
+    if selector:
+        page.locator(selector).first.wait_for(timeout=60_000)
+    elapsed = time.perf_counter() - started
+    page.get_by_text(text).first.wait_for(state="attached", timeout=30_000)  # table cells are hidden behind a canvas
+    errors = page.locator(ERROR)
+    assert errors.count() == 0, f"{url}: {errors.first.inner_text()}"
+    return elapsed
+
+
+def test_every_page_renders_in_chromium(served, browser):
+    settings, base = served
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    seconds = {}
+    for path, (title, text, selector) in PAGES.items():
+        name = path or "overview"
+        seconds[name] = round(load(page, f"{base}/{path}", title, text, selector), 3)  # the first, cold load
+        page.screenshot(path=str(ARTIFACTS / f"app-{name}.png"), full_page=True)
+    (ARTIFACTS / "app-page-seconds-cold.json").write_text(json.dumps(seconds, indent=2))
+    page.close()
+
+
+def test_pages_stay_up_while_just_run_rebuilds(served, browser):
+    settings, base = served
+    before = json.loads((settings.lake_root / "curated" / "marts" / "_manifest.json").read_text())["version"]
+    advance_day(settings.source_path(settings.demo.source), seed=settings.demo.seed)
+    page = browser.new_page()
+    pages = ["", "trends", "customers", "pipeline_health", "freshness"]
+    for path in pages:  # warm: the loop below should be limited by the rebuild, not by first imports
+        load(page, f"{base}/{path}", *PAGES[path])
+    rebuild = subprocess.Popen([str(JUST), "run"], cwd=ROOT, env=_app_env(settings), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    loads = overlapping = 0
+    try:
+        while rebuild.poll() is None or loads < len(pages):
+            overlapping += rebuild.poll() is None
+            path = pages[loads % len(pages)]
+            load(page, f"{base}/{path}", *PAGES[path])
+            loads += 1
+    finally:
+        output, _ = rebuild.communicate(timeout=600)
+    assert rebuild.returncode == 0, output
+    assert overlapping >= 2, "the rebuild finished before the pages were queried"
+    after = json.loads((settings.lake_root / "curated" / "marts" / "_manifest.json").read_text())["version"]
+    assert after != before
+    load(page, f"{base}/environments", "Environments", after, '[data-testid="stDataFrame"]')  # the new publish shows at once
+    page.close()

@@ -1,0 +1,286 @@
+"""Every page of the Streamlit app under AppTest, on the demo build, an empty data folder and a dev environment."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sqlite3
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from app.auth import hash_password
+from publish.marts import publish_marts
+from publish.reader import connect_published
+from tests.app_support import BUSINESS_PAGES, OPERATOR_PAGES, app_on, copy_build, independent_kpis, number
+
+pytestmark = pytest.mark.slow
+
+
+def _charts(at) -> list:
+    return at.get("vega_lite_chart")
+
+
+def _no_errors(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_overview_kpis_equal_sql_on_the_marts_and_the_period_is_in_the_url(built, monkeypatch):
+    settings, _ = built
+    con, _ = connect_published(settings)
+    with contextlib.closing(con):
+        last = con.execute("SELECT max(order_date) FROM marts.fct_orders").fetchone()[0]
+        start, end = last - dt.timedelta(days=13), last
+        expected = independent_kpis(con, start, end)
+        before = independent_kpis(con, start - dt.timedelta(days=14), start - dt.timedelta(days=1))
+    at = app_on(settings.data_dir, monkeypatch, start=start.isoformat(), end=end.isoformat())
+    _no_errors(at)
+    assert at.title[0].value == "Overview"
+    shown = {m.label: m for m in at.metric}
+    assert set(shown) == set(expected)
+    for name, value in expected.items():
+        assert number(shown[name].value) == pytest.approx(value, abs=0.006 if name != "Cancellation rate" else 0.0006)
+    assert shown["Orders"].delta == f"{(expected['Orders'] - before['Orders']) / before['Orders']:+.1%}"
+    assert shown["Cancellation rate"].delta == f"{(expected['Cancellation rate'] - before['Cancellation rate']) * 100:+.1f} pts"
+    assert at.query_params["start"] == [start.isoformat()] and at.query_params["end"] == [end.isoformat()]
+    assert any("Download overview kpis" in b.label for b in at.get("download_button"))
+
+
+def test_trends_by_week_cover_the_period(built, monkeypatch):
+    settings, _ = built
+    con, _ = connect_published(settings)
+    with contextlib.closing(con):
+        first, last = con.execute("SELECT min(order_date), max(order_date) FROM marts.fct_orders").fetchone()
+        weeks = con.execute("SELECT count(DISTINCT date_trunc('week', order_date)) FROM marts.fct_orders").fetchone()[0]
+        orders = con.execute("SELECT count(*) FROM marts.fct_orders").fetchone()[0]
+    at = app_on(settings.data_dir, monkeypatch, "trends", start=first.isoformat(), end=last.isoformat(), grain="week")
+    _no_errors(at)
+    assert at.title[0].value == "Trends"
+    assert len(_charts(at)) == 2
+    frame = at.dataframe[0].value
+    assert len(frame) == weeks and frame["count_orders"].sum() == orders
+    assert at.query_params["grain"] == ["week"]
+
+
+def test_products_page_explains_the_missing_order_line_mart(built, monkeypatch):
+    settings, _ = built
+    at = app_on(settings.data_dir, monkeypatch, "products")
+    _no_errors(at)
+    assert "marts.fct_order_items" in at.info[0].value
+
+
+def test_customers_page_shows_cohorts_ltv_and_top_customers(built, monkeypatch):
+    settings, _ = built
+    con, _ = connect_published(settings)
+    with contextlib.closing(con):
+        best = con.execute("SELECT customer_id FROM marts.dim_customers ORDER BY amount_lifetime_value DESC, customer_id LIMIT 1").fetchone()[0]
+    at = app_on(settings.data_dir, monkeypatch, "customers")
+    _no_errors(at)
+    assert [s.value for s in at.subheader] == ["Cohort retention", "Lifetime value distribution", "Top customers"]
+    assert len(_charts(at)) == 2
+    assert at.dataframe[0].value["customer_id"].iloc[0] == best
+    assert len(at.get("download_button")) == 3
+
+
+def test_operator_pages_on_the_demo_build(built, monkeypatch):
+    settings, _ = built
+    with contextlib.closing(sqlite3.connect(settings.meta_path)) as con:
+        jobs = con.execute("SELECT count(DISTINCT job) FROM job_runs").fetchone()[0]
+    at = app_on(settings.data_dir, monkeypatch, "pipeline_health")
+    _no_errors(at)
+    assert number(next(m for m in at.metric if m.label == "Jobs").value) == jobs
+    assert set(at.dataframe[0].value["job"]) >= {"ingest:shop", "transform", "publish"}
+    assert len(_charts(at)) == 1
+
+    at.switch_page("views/freshness.py").run()
+    _no_errors(at)
+    assert {m.label: m.value for m in at.metric}[":green[●] Green"] == str(len(settings.sources) + 3)
+    assert set(at.dataframe[0].value["status"]) == {"green"}
+
+    at.switch_page("views/lake.py").run()
+    _no_errors(at)
+    assert [m.label for m in at.metric] == ["raw", "staging", "curated"]
+    usage = at.dataframe[0].value
+    assert usage.loc[usage["layer"] == "curated", "count_files"].sum() >= 4  # three marts and a manifest
+
+    at.switch_page("views/data_quality.py").run()
+    _no_errors(at)
+    assert at.title[0].value == "Data quality"
+
+
+def test_catalog_lists_every_model_and_searches(built, monkeypatch):
+    settings, _ = built
+    at = app_on(settings.data_dir, monkeypatch, "catalog")
+    _no_errors(at)
+    models = at.dataframe[0].value
+    assert {"marts.fct_orders", "marts.dim_customers", "marts.daily_revenue", "staging.stg_shop__orders", "raw_shop.orders"} <= set(models["model"])
+    fct = models.set_index("model").loc["marts.fct_orders"]
+    assert (fct["owner"], fct["grain"], fct["kind"]) == ("analytics", "order_id", "FULL")
+    assert "unique_values" in fct["audits"]
+    assert at.get("graphviz_chart")
+    at.text_input[0].input("reconcil").run()
+    assert at.dataframe[0].value["model"].tolist() == ["marts.daily_revenue"]  # the one audited by assert_revenue_reconciles
+    assert at.query_params["q"] == ["reconcil"]
+
+
+def test_data_quality_shows_contracts_and_a_quarantine_sample(built, tmp_path, monkeypatch):
+    settings = copy_build(built[0], tmp_path / "data")
+    folder = settings.lake_root / "raw" / "shop" / "_quarantine" / "orders"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.table({"id": [7, 8], "status": ["lost", "??"], "_check": ["accepted_values"] * 2, "_column": ["status"] * 2,
+                             "_failure": ["lost", "??"], "_dlt_load_id": ["1", "2"]}), folder / "1.parquet")
+    with contextlib.closing(sqlite3.connect(settings.meta_path)) as con, con:
+        con.execute("CREATE TABLE contract_results (checked_at TEXT, source TEXT, table_name TEXT, load_id TEXT, "
+                    "rows_in INTEGER, rows_valid INTEGER, rows_quarantined INTEGER)")
+        con.executemany("INSERT INTO contract_results VALUES (?, 'shop', 'orders', ?, ?, ?, ?)",
+                        [("2026-01-01T00:00:00", "1", 100, 99, 1), ("2026-01-02T00:00:00", "2", 50, 49, 1)])
+        con.execute("CREATE TABLE audit_results (checked_at TEXT, environment TEXT, model TEXT, audit TEXT, blocking INTEGER, "
+                    "status TEXT, failed_rows INTEGER)")
+        con.execute("INSERT INTO audit_results VALUES ('2026-01-02T00:00:00', 'prod', 'marts.fct_orders', 'not_null', 1, 'failed', 3)")
+    at = app_on(settings.data_dir, monkeypatch, "data_quality")
+    _no_errors(at)
+    assert number(at.metric[0].value) == 1
+    frames = [d.value for d in at.dataframe]
+    assert frames[0]["failed_rows"].tolist() == [3]
+    sample = frames[-1]
+    assert sorted(sample["id"]) == [7, 8] and set(sample["_failure"]) == {"lost", "??"}
+    assert len(_charts(at)) == 2
+
+
+def test_environments_and_the_switch_to_a_dev_environment(built, tmp_path, monkeypatch):
+    settings = copy_build(built[0], tmp_path / "data")
+    cutoff = "2025-03-01"
+    with contextlib.closing(duckdb.connect(str(settings.warehouse_path))) as con:
+        con.execute("CREATE SCHEMA marts__dev")
+        con.execute(f"CREATE VIEW marts__dev.fct_orders AS SELECT * FROM marts.fct_orders WHERE order_date < DATE '{cutoff}'")
+        con.execute("CREATE VIEW marts__dev.daily_revenue AS SELECT * FROM marts.daily_revenue")
+        con.execute("CREATE VIEW marts__dev.dim_customers AS SELECT * FROM marts.dim_customers")
+    dev = publish_marts(settings, ["marts.fct_orders", "marts.daily_revenue", "marts.dim_customers"], "dev")
+    at = app_on(settings.data_dir, monkeypatch, "environments")
+    _no_errors(at)
+    versions, rows = at.dataframe[0].value, at.dataframe[1].value
+    assert versions["environment"].tolist() == ["prod", "dev"] and versions["version"].iloc[1] == dev.version
+    fct = rows.set_index("table").loc["fct_orders"]
+    assert fct["rows_dev"] == dev.rows["fct_orders"] and fct["difference_dev"] == dev.rows["fct_orders"] - fct["rows_prod"] < 0
+    assert [link.label for link in at.get("page_link")] == ["Business pages on prod", "Business pages on dev"]
+
+    review = app_on(settings.data_dir, monkeypatch, env="dev", start="2025-02-01", end="2025-02-28")
+    _no_errors(review)
+    assert "Showing the **dev** environment" in review.sidebar.info[0].value
+    with contextlib.closing(duckdb.connect()) as con:
+        orders = con.execute(f"SELECT count(*) FROM read_parquet('{settings.lake_root}/curated/marts__dev/fct_orders/*/*.parquet') "
+                             "WHERE order_date BETWEEN '2025-02-01' AND '2025-02-28'").fetchone()[0]
+    assert number(next(m for m in review.metric if m.label == "Orders").value) == orders
+    latest = app_on(settings.data_dir, monkeypatch, env="dev")  # default period: the last 30 days of dev's data
+    assert latest.query_params["end"] == ["2025-02-28"]
+
+
+@pytest.mark.parametrize("page", BUSINESS_PAGES + OPERATOR_PAGES)
+def test_before_the_first_run_every_page_says_what_to_run(page, tmp_path, monkeypatch):
+    at = app_on(tmp_path / "empty", monkeypatch, page)
+    assert not at.exception, [e.value for e in at.exception]
+    if page != "catalog":  # the catalog reads the project's model files, which exist before any run
+        texts = [i.value for i in at.info] + [m.value for m in at.markdown]
+        assert any("just run" in text for text in texts), texts
+
+
+def test_unreadable_published_data_is_explained(built, tmp_path, monkeypatch):
+    settings = copy_build(built[0], tmp_path / "data")
+    for file in (settings.lake_root / "curated" / "marts").rglob("data.parquet"):
+        file.write_bytes(b"not parquet")
+    at = app_on(settings.data_dir, monkeypatch)
+    assert not at.exception
+    assert "could not be read" in at.info[0].value
+    (settings.lake_root / "curated" / "marts" / "_manifest.json").write_text("{broken")
+    at = app_on(settings.data_dir, monkeypatch, "trends")
+    assert not at.exception
+    assert "unreadable" in at.info[0].value
+
+
+def test_login_shows_each_role_its_pages(built, monkeypatch):
+    settings, _ = built
+    monkeypatch.setenv("PLATFORM__APP__USERS__ANNA__ROLE", "business")
+    monkeypatch.setenv("PLATFORM__APP__USERS__OLEG__ROLE", "operator")
+    monkeypatch.setenv("APP_PASSWORD_HASH_ANNA", hash_password("anna-secret"))
+    monkeypatch.setenv("APP_PASSWORD_HASH_OLEG", hash_password("oleg-secret"))
+    at = app_on(settings.data_dir, monkeypatch)
+    assert not at.metric and [t.label for t in at.text_input] == ["User", "Password"]
+    at.text_input[0].input("anna")
+    at.text_input[1].input("wrong")
+    at.button[0].click().run()
+    assert "wrong password" in at.error[0].value and not at.metric
+    at.text_input[1].input("anna-secret")
+    at.button[0].click().run()
+    assert at.title[0].value == "Overview" and len(at.metric) == 6
+    assert "Logged in as **anna** (business)" in at.sidebar.caption[0].value
+    at.switch_page("views/lake.py").run()
+    assert at.title[0].value == "Overview"  # not among a business user's pages: the default page instead
+
+    operator = app_on(settings.data_dir, monkeypatch)
+    operator.text_input[0].input("oleg")
+    operator.text_input[1].input("oleg-secret")
+    operator.button[0].click().run()
+    operator.switch_page("views/lake.py").run()
+    assert operator.title[0].value == "Lake"
+
+
+def test_a_configured_user_without_a_hash_stops_the_app_with_the_variable_name(built, monkeypatch):
+    settings, _ = built
+    monkeypatch.setenv("PLATFORM__APP__USERS__ZOE__ROLE", "operator")
+    monkeypatch.delenv("APP_PASSWORD_HASH_ZOE", raising=False)
+    at = app_on(settings.data_dir, monkeypatch)
+    assert not at.exception
+    assert "APP_PASSWORD_HASH_ZOE" in at.error[0].value
+
+
+def test_a_new_publish_invalidates_the_cached_queries(built, tmp_path, monkeypatch):
+    settings = copy_build(built[0], tmp_path / "data")
+    at = app_on(settings.data_dir, monkeypatch, start="2025-01-01", end="2025-06-30")
+    orders_before = number(next(m for m in at.metric if m.label == "Orders").value)
+    with contextlib.closing(duckdb.connect(str(settings.warehouse_path))) as con:
+        con.execute("CREATE TABLE main.fewer_orders AS SELECT * FROM marts.fct_orders WHERE order_date < DATE '2025-03-01'")
+        con.execute("CREATE OR REPLACE VIEW marts.fct_orders AS SELECT * FROM main.fewer_orders")
+        expected = con.execute("SELECT count(*) FROM main.fewer_orders").fetchone()[0]
+    publish_marts(settings, ["marts.fct_orders", "marts.daily_revenue", "marts.dim_customers"])
+    at.run()  # same filters, so the same query arguments: only the published version differs
+    assert number(next(m for m in at.metric if m.label == "Orders").value) == expected < orders_before
+
+
+def test_products_page_ranks_products_once_an_order_line_mart_is_published(built, tmp_path, monkeypatch):
+    settings = copy_build(built[0], tmp_path / "data")
+    with contextlib.closing(duckdb.connect(str(settings.warehouse_path))) as con:
+        con.execute("""
+            CREATE VIEW marts.fct_order_items AS
+            SELECT items.order_item_id, orders.order_date, items.product_id, products.product_name, products.product_category,
+              items.quantity AS count_units, (items.quantity * items.amount_unit_price)::DECIMAL(14, 2) AS amount_line_total,
+              orders.is_cancelled
+            FROM staging.stg_shop__order_items AS items
+            JOIN marts.fct_orders AS orders ON items.order_id = orders.order_id
+            JOIN staging.stg_shop__products AS products ON items.product_id = products.product_id""")
+    publish_marts(settings, ["marts.fct_orders", "marts.daily_revenue", "marts.dim_customers", "marts.fct_order_items"])
+    con, _ = connect_published(settings)
+    with contextlib.closing(con):
+        first, last = con.execute("SELECT min(order_date), max(order_date) FROM marts.fct_orders").fetchone()
+        best, revenue = con.execute(
+            "SELECT product_id, sum(amount_line_total)::DOUBLE AS revenue FROM marts.fct_order_items WHERE NOT is_cancelled "
+            "GROUP BY product_id ORDER BY revenue DESC, product_id LIMIT 1").fetchone()
+        total = con.execute("SELECT sum(amount_line_total)::DOUBLE FROM marts.fct_order_items WHERE NOT is_cancelled").fetchone()[0]
+    at = app_on(settings.data_dir, monkeypatch, "products", start=first.isoformat(), end=last.isoformat(), grain="month")
+    _no_errors(at)
+    assert not at.info and len(_charts(at)) == 2
+    assert [s.value for s in at.subheader] == ["Top products by revenue", "Category revenue over time"]
+    ranking = at.dataframe[0].value
+    assert ranking["product_id"].iloc[0] == best
+    assert ranking["amount_revenue"].iloc[0] == pytest.approx(revenue)
+    assert ranking["share_of_revenue"].iloc[0] == pytest.approx(revenue / total)
+
+
+def test_a_malformed_environment_in_the_url_falls_back_to_prod(built, monkeypatch):
+    settings, _ = built
+    at = app_on(settings.data_dir, monkeypatch, env="dev; drop")
+    _no_errors(at)
+    assert "not an environment name" in at.sidebar.warning[0].value
+    assert at.title[0].value == "Overview" and len(at.metric) == 6
