@@ -22,3 +22,15 @@ demo *ARGS:
 # Run the test suite: pytest, SQLMesh unit tests, audits on the demo build
 test *ARGS:
     {{py}} -m pytest {{ARGS}}
+
+# Build the Evidence reports over the published marts into app/reports/build (npm ci from the lockfile)
+reports:
+    {{py}} -m app.reports.cli build
+
+# Serve the Evidence reports with live reload, e.g. `just reports-dev --port 3001`
+reports-dev *ARGS:
+    {{py}} -m app.reports.cli dev {{ARGS}}
+
+# Check every report query against a fresh snapshot of the published marts (no Node needed)
+reports-check:
+    {{py}} -m app.reports.cli check

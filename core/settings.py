@@ -61,6 +61,8 @@ class SourceSettings(_Strict):
     path: str = Field(description="Database file; relative paths are under data_dir.")
     tables: dict[Identifier, TableSettings]
     chunk_size: int = Field(100_000, ge=1_000)
+    schedule: str = "0 * * * *"
+    freshness_sla_hours: float = 26
 
 
 class RunSettings(_Strict):
@@ -68,6 +70,15 @@ class RunSettings(_Strict):
 
     lock_wait_seconds: float = Field(600, ge=0)
     publish_keep_versions: int = Field(3, ge=1)
+
+
+class ReportsSettings(_Strict):
+    """The Evidence reports (`app/reports/`): their data snapshot and how long each Node step may take."""
+
+    snapshot: str = Field("reports/published.duckdb", description="DuckDB file the reports read; relative to data_dir.")
+    install_timeout_seconds: float = Field(600, gt=0, description="`npm ci` from the lockfile.")
+    sources_timeout_seconds: float = Field(300, gt=0, description="`evidence sources`: the source queries.")
+    build_timeout_seconds: float = Field(1200, gt=0, description="`evidence build`: the static site.")
 
 
 class Settings(_Strict):
@@ -79,6 +90,7 @@ class Settings(_Strict):
     demo: DemoSettings = DemoSettings()
     sources: dict[Identifier, SourceSettings]
     run: RunSettings = RunSettings()
+    reports: ReportsSettings = ReportsSettings()
 
     @property
     def warehouse_path(self) -> Path:
