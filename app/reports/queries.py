@@ -126,28 +126,33 @@ class Checked:
     rows: int
 
 
+def load_sources(browser: duckdb.DuckDBPyConnection, snapshot: Path, project: Path = PROJECT) -> tuple[list[Checked], list[str]]:
+    """Run the source queries on `snapshot` and store each result in `browser` as Evidence does; return what failed."""
+    checked, failures = [], []
+    with contextlib.closing(warehouse.connect(snapshot, read_only=True)) as source_db:
+        for query in source_queries(project):
+            try:
+                result = source_db.execute(query.sql).to_arrow_table()
+            except duckdb.Error as exc:
+                failures.append(f"{query.label()}: {_first_line(exc)}")
+                continue
+            checked.append(Checked(query, result.num_rows))
+            if result.num_rows == 0:
+                # Evidence writes no data for an empty result, and the pages that read it fail.
+                failures.append(f"{query.label()}: returns no rows, and Evidence cannot serve an empty source result")
+                continue
+            source, name = query.name.split(".")
+            browser.execute(f'CREATE SCHEMA IF NOT EXISTS "{source}"')
+            browser.register("source_result", result)
+            browser.execute(f'CREATE TABLE "{source}"."{name}" AS SELECT {_as_evidence_types(browser)} FROM source_result')
+            browser.unregister("source_result")
+    return checked, failures
+
+
 def validate(snapshot: Path, project: Path = PROJECT) -> list[Checked]:
     """Run every source and page query against `snapshot`; raise PlatformError naming each one that fails."""
-    failures: list[str] = []
-    checked: list[Checked] = []
     with contextlib.closing(warehouse.connect()) as browser:
-        with contextlib.closing(warehouse.connect(snapshot, read_only=True)) as source_db:
-            for query in source_queries(project):
-                try:
-                    result = source_db.execute(query.sql).fetch_arrow_table()
-                except duckdb.Error as exc:
-                    failures.append(f"{query.label()}: {_first_line(exc)}")
-                    continue
-                checked.append(Checked(query, result.num_rows))
-                if result.num_rows == 0:
-                    # Evidence writes no data for an empty result: pages that read it fail.
-                    failures.append(f"{query.label()}: returns no rows, and Evidence cannot serve an empty source result")
-                    continue
-                source, name = query.name.split(".")
-                browser.execute(f'CREATE SCHEMA IF NOT EXISTS "{source}"')
-                browser.register("source_result", result)
-                browser.execute(f'CREATE TABLE "{source}"."{name}" AS SELECT {_as_evidence_types(browser)} FROM source_result')
-                browser.unregister("source_result")
+        checked, failures = load_sources(browser, snapshot, project)
         for page in pages(project):
             try:
                 queries = page_queries(page, project)
