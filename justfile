@@ -136,3 +136,15 @@ app *ARGS:
 # Print a password hash for an app user (put it in APP_PASSWORD_HASH_<USER>)
 app-password:
     {{py}} -m app.cli hash-password
+
+# Build the Evidence reports over the published marts into app/reports/build (npm ci from the lockfile)
+reports:
+    {{py}} -m app.reports.cli build
+
+# Serve the Evidence reports with live reload, e.g. `just reports-dev --port 3001`
+reports-dev *ARGS:
+    {{py}} -m app.reports.cli dev {{ARGS}}
+
+# Check every report query against a fresh snapshot of the published marts (no Node needed)
+reports-check:
+    {{py}} -m app.reports.cli check

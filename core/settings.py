@@ -360,6 +360,13 @@ class AppSettings(_Strict):
     users: dict[Identifier, AppUser] = Field(default_factory=dict)
     freshness_warn_ratio: float = Field(0.8, gt=0, le=1, description="Amber once data is this share of its SLA old.")
     small_file_bytes: int = Field(1_048_576, ge=1, description="Lake files below this size count as small.")
+class ReportsSettings(_Strict):
+    """The Evidence reports (`app/reports/`): their data snapshot and how long each Node step may take."""
+
+    snapshot: str = Field("reports/published.duckdb", description="DuckDB file the reports read; relative to data_dir.")
+    install_timeout_seconds: float = Field(600, gt=0, description="`npm ci` from the lockfile.")
+    sources_timeout_seconds: float = Field(300, gt=0, description="`evidence sources`: the source queries.")
+    build_timeout_seconds: float = Field(1200, gt=0, description="`evidence build`: the static site.")
 
 
 class Settings(_Strict):
@@ -384,6 +391,7 @@ class Settings(_Strict):
             return None
         s3 = self.lake.s3
         return S3Credentials(access_key_id=self.secret(s3.access_key_env), secret_access_key=self.secret(s3.secret_key_env))
+    reports: ReportsSettings = ReportsSettings()
 
     @property
     def warehouse_path(self) -> Path:

@@ -1,0 +1,53 @@
+"""The reports' command line (`python -m app.reports.cli build|dev|check`): thin commands over app.reports.site."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from core.errors import PlatformError
+from core.settings import load_settings
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def say(message: str) -> None:
+    out.print(f"[bold cyan]reports:[/] {message}", highlight=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="reports", description="The Evidence reports over the published marts.")
+    parser.add_argument("--project", type=Path, default=Path.cwd(), help="folder holding config.yaml")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("build", help="install from the lockfile, refresh the sources, check every query, build the site")
+    dev = sub.add_parser("dev", help="refresh the sources and serve the reports with live reload")
+    dev.add_argument("evidence_args", nargs=argparse.REMAINDER, help="passed to `evidence dev`, e.g. --port 3001")
+    sub.add_parser("check", help="refresh the snapshot and run every report query against it (no Node needed)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.project)
+        from app.reports import site
+
+        if args.command == "build":
+            result = site.build_site(settings, say)
+            times = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in result.seconds.items())
+            say(f"Built {result.site} from published version {result.snapshot.version} ({times})")
+        elif args.command == "dev":
+            site.serve_dev(settings, args.evidence_args, say)
+        else:
+            site.prepare(settings, say)
+    except PlatformError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 1
+    except KeyboardInterrupt:
+        err.print("[bold red]interrupted[/]")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
