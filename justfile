@@ -22,3 +22,11 @@ demo *ARGS:
 # Run the test suite: pytest, SQLMesh unit tests, audits on the demo build
 test *ARGS:
     {{py}} -m pytest {{ARGS}}
+
+# Benchmark every stage against hand-written DuckDB, e.g. `just bench --scales 10,50 --repeats 3`
+bench *ARGS:
+    {{py}} -m bench {{ARGS}}
+
+# The benchmark at a tiny scale, once: checks that the harness still works (seconds, not minutes)
+bench-smoke:
+    {{py}} -m bench --scales 0.01 --repeats 1 --warmup 0
