@@ -96,12 +96,18 @@ class Workspace:
         argv = [sys.executable, "-m", "bench.worker", side, str(params_path), str(result_path)]
         wall, cpu, rss = run_process(argv, env=env, log=self.logs / f"{side}.log")
         result = json.loads(result_path.read_text())
-        return Sample(side=side, seconds=result["seconds"], process_seconds=wall, cpu_seconds=cpu, peak_rss_mb=rss, extra=result["extra"])
+        return self._record(Sample(side=side, seconds=result["seconds"], process_seconds=wall, cpu_seconds=cpu, peak_rss_mb=rss, extra=result["extra"]))
 
     def run_cli(self, label: str, args: list[str], env: dict[str, str]) -> Sample:
         """Run the platform's own command line in a fresh process; the whole process is the work."""
         wall, cpu, rss = run_process([sys.executable, "-m", "core.cli", *args], env=env, log=self.logs / f"{label}.log")
-        return Sample(side=label, seconds=wall, process_seconds=wall, cpu_seconds=cpu, peak_rss_mb=rss)
+        return self._record(Sample(side=label, seconds=wall, process_seconds=wall, cpu_seconds=cpu, peak_rss_mb=rss))
+
+    def _record(self, sample: Sample) -> Sample:
+        """Append every sample to `logs/samples.jsonl` as it comes, so an interrupted run still leaves its figures."""
+        with (self.logs / "samples.jsonl").open("a") as out:
+            out.write(json.dumps(asdict(sample)) + "\n")
+        return sample
 
 
 def alternate(
