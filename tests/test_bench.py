@@ -62,3 +62,26 @@ def test_bench_runs_every_stage_and_the_sides_agree(tmp_path: Path):
     }
     table = (results / "latest.md").read_text()
     assert "## Scale 0.01: 1,000 orders" in table and "## Targets" in table
+
+
+def _side(seconds: float, rss: float) -> dict:
+    return {"seconds": seconds, "process_seconds": seconds + 1, "cpu_seconds": seconds, "peak_rss_mb": rss}
+
+
+def test_targets_and_memory_scaling_are_judged_from_the_figures():
+    from bench.report import memory_scaling, targets
+
+    def scale(rows: int, rss: float) -> dict:
+        ingest = {"sides": {"platform": _side(3.0, rss), "duckdb": _side(2.0, 100)}, "ratio_vs_duckdb": 1.5, "speedup_vs_pandas": 2.0}
+        return {"source_rows": {"orders": rows}, "stages": {"ingest": ingest}}
+
+    result = {"scales": {"10": scale(1_000_000, 400.0), "50": scale(5_000_000, 1600.0)}}
+    verdicts = {(row["scale"], row["target"]): row["met"] for row in targets(result)}
+    assert verdicts[("10", "ingest <= 2.0x DuckDB")] is True
+    assert verdicts[("10", "ingest >= 3x faster than pandas")] is False
+    assert verdicts[("10", "peak RSS < 1.5 GB (at 5M orders)")] is True
+    assert verdicts[("50", "peak RSS < 1.5 GB (at 5M orders)")] is False
+    (growth,) = memory_scaling(result)
+    assert growth["stage"] == "ingest" and growth["rows_growth"] == 5.0
+    assert abs(growth["exponent"] - 0.861) < 0.001  # 4x the memory for 5x the rows is not sub-linear enough
+    assert verdicts[("10->50", "peak RSS sub-linear: ingest")] is False
