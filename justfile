@@ -27,6 +27,6 @@ test *ARGS:
 bench *ARGS:
     {{py}} -m bench {{ARGS}}
 
-# The benchmark at a tiny scale, once: checks that the harness still works (seconds, not minutes)
+# The benchmark at a tiny scale (1,000 orders), once: checks that the harness still works
 bench-smoke:
     {{py}} -m bench --scales 0.01 --repeats 1 --warmup 0

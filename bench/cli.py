@@ -71,9 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.project)
         scales = [float(s) for s in args.scales.split(",")]
         stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-        unknown = sorted(set(stages) - set(STAGES))
-        if unknown or args.repeats < 1 or args.warmup < 0 or min(scales) <= 0:
-            raise PlatformError(f"bad options: stages must be among {STAGES} (got {unknown}), repeats >= 1, warmup >= 0, scales > 0")
+        if unknown := sorted(set(stages) - set(STAGES)):
+            raise PlatformError(f"unknown stage(s) {', '.join(unknown)} in --stages; choose from {', '.join(STAGES)}")
+        if args.repeats < 1 or args.warmup < 0 or min(scales) <= 0:
+            raise PlatformError("--repeats must be at least 1, --warmup at least 0, and every scale above 0")
         out_dir = (args.out or settings.data_dir / "bench").resolve()
         result = run_bench(settings, scales=scales, stages=stages, repeats=args.repeats, warmup=args.warmup, out_dir=out_dir, profile=args.profile)
         from bench.report import write
