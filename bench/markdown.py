@@ -42,6 +42,10 @@ def _s(node: dict) -> str:
     return f"{node['seconds']:.2f} s (process {node['process_seconds']:.1f} s, CPU {node['cpu_seconds']:.1f} s)"
 
 
+def _speedup(factor: float) -> str:
+    return f"{factor:.2f}x faster" if factor >= 1 else f"{1 / factor:.2f}x slower"
+
+
 def _mb(node: dict | None) -> str:
     return f"{node['peak_rss_mb']:.0f} MB" if node else ""
 
@@ -64,7 +68,7 @@ def _scale_table(key: str, scale: dict) -> list[str]:
         )
         out.append(
             f"| ingest: dlt vs naive pandas | {_s(p)} | pandas {_s(pd)}, {pd['rows_per_second']:,} rows/s "
-            f"| {ingest['speedup_vs_pandas']:.2f}x faster | {_mb(p)} | pandas {_mb(pd)} | pandas {notes(pd)} |"
+            f"| {_speedup(ingest['speedup_vs_pandas'])} | {_mb(p)} | pandas {_mb(pd)} | pandas {notes(pd)} |"
         )
     if transform := stages.get("transform"):
         sq, d = transform["sides"]["sqlmesh"], transform["sides"]["duckdb"]
