@@ -148,3 +148,11 @@ reports-dev *ARGS:
 # Check every report query against a fresh snapshot of the published marts (no Node needed)
 reports-check:
     {{py}} -m app.reports.cli check
+
+# Benchmark every stage against hand-written DuckDB, e.g. `just bench --scales 10,50 --repeats 3`
+bench *ARGS:
+    {{py}} -m bench {{ARGS}}
+
+# The benchmark at a tiny scale (1,000 orders), once: checks that the harness still works
+bench-smoke:
+    {{py}} -m bench --scales 0.01 --repeats 1 --warmup 0

@@ -382,6 +382,7 @@ class Settings(_Strict):
     alerts: AlertsSettings = AlertsSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     app: AppSettings = AppSettings()
+    reports: ReportsSettings = ReportsSettings()
     secrets: dict[str, SecretStr] = Field({}, description="Filled from the environment, never from config.yaml.")
 
     @property
@@ -391,7 +392,6 @@ class Settings(_Strict):
             return None
         s3 = self.lake.s3
         return S3Credentials(access_key_id=self.secret(s3.access_key_env), secret_access_key=self.secret(s3.secret_key_env))
-    reports: ReportsSettings = ReportsSettings()
 
     @property
     def warehouse_path(self) -> Path:

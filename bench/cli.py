@@ -1,0 +1,91 @@
+"""`python -m bench`: run the benchmark stages at each scale and write the JSON and Markdown results."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+
+from core.errors import PlatformError
+from core.settings import Settings, load_settings
+
+STAGES = ("ingest", "transform", "publish", "serve", "e2e")
+
+
+def run_bench(settings: Settings, *, scales: list[float], stages: list[str], repeats: int, warmup: int, out_dir: Path, profile: bool = False) -> dict:
+    """Every selected stage at every scale; returns the result that `bench.report.write` records."""
+    from bench import report, stages as bench_stages
+    from bench.harness import Workspace
+
+    # Users' Pythons cache bytecode; a PYTHONDONTWRITEBYTECODE=1 shell would make every child compile its imports.
+    dropped = ("PLATFORM__DATA_DIR", "PLATFORM__DEMO__SCALE", "PYTHONDONTWRITEBYTECODE")
+    base_env = {k: v for k, v in os.environ.items() if k not in dropped}
+    result = {
+        "started_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": report.machine(),
+        "load_before": report.load_average(),
+        "options": {"scales": scales, "stages": stages, "repeats": repeats, "warmup": warmup},
+        "scales": {},
+    }
+    for scale in scales:
+        started = time.perf_counter()
+        ws = Workspace(out_dir, scale, settings.demo.source, base_env, profile=profile)
+        say = lambda message: print(f"[bench {scale:g} {time.perf_counter() - started:6.0f}s] {message}", file=sys.stderr, flush=True)  # noqa: E731
+        run = bench_stages.ScaleRun(settings=settings, ws=ws, warmup=warmup, repeats=repeats, say=say)
+        source_rows = bench_stages.ensure_source(run)
+        entry = result["scales"][f"{scale:g}"] = {"source_rows": source_rows, "stages": {}}
+        if "ingest" in stages:
+            entry["stages"]["ingest"] = bench_stages.ingest(run, sum(source_rows.values()))
+        if "transform" in stages:
+            entry["stages"]["transform"] = bench_stages.transform(run)
+        if "publish" in stages:
+            entry["stages"]["publish"] = bench_stages.publish(run)
+        if "serve" in stages:
+            entry["stages"]["serve"] = bench_stages.serve(run)
+        if "e2e" in stages:
+            entry["stages"]["end_to_end"] = bench_stages.end_to_end(run)
+        entry["seconds"] = time.perf_counter() - started
+    result["load_after"] = report.load_average()
+    result["targets"] = report.targets(result)
+    return result
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="bench", description="Benchmark every stage against hand-written DuckDB.")
+    root.add_argument("--project", type=Path, default=Path.cwd(), help="folder holding config.yaml")
+    root.add_argument("--scales", default="10,50", help="demo scales, comma-separated (1 = 100,000 orders); default 10,50")
+    root.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
+    root.add_argument("--repeats", type=int, default=3, help="measured runs per side (the median is reported)")
+    root.add_argument("--warmup", type=int, default=1, help="unmeasured rounds first")
+    root.add_argument("--out", type=Path, help="results folder (default <data_dir>/bench)")
+    root.add_argument("--profile", action="store_true", help="write a pyinstrument profile of every side next to its log")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings(args.project)
+        scales = [float(s) for s in args.scales.split(",")]
+        stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+        if unknown := sorted(set(stages) - set(STAGES)):
+            raise PlatformError(f"unknown stage(s) {', '.join(unknown)} in --stages; choose from {', '.join(STAGES)}")
+        if args.repeats < 1 or args.warmup < 0 or min(scales) <= 0:
+            raise PlatformError("--repeats must be at least 1, --warmup at least 0, and every scale above 0")
+        out_dir = (args.out or settings.data_dir / "bench").resolve()
+        result = run_bench(settings, scales=scales, stages=stages, repeats=args.repeats, warmup=args.warmup, out_dir=out_dir, profile=args.profile)
+        from bench.report import write
+
+        json_path, md_path = write(result, out_dir / "results")
+    except ValueError as exc:
+        print(f"error: bad --scales: {exc}", file=sys.stderr)
+        return 2
+    except PlatformError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(md_path.read_text())
+    print(f"Wrote {json_path} and {md_path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,105 @@
+"""The benchmark result as Markdown: one table per scale, the targets, memory scaling, the machine."""
+
+from __future__ import annotations
+
+from bench.report import ORDERS_PER_SCALE, memory_scaling, targets
+
+
+def render(result: dict) -> str:
+    m = result["machine"]
+    lines = [
+        f"# Benchmark {result['started_at']}",
+        "",
+        f"Machine: {m['cores']} cores, {m['memory_gb']} GiB, {m['cpu']}, {m['os']}, Python {m['python']}; "
+        f"load average {result['load_before']} before, {result['load_after']} after. Commit {m['commit']}.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
+        f"Each figure is the median of {result['options']['repeats']} run(s) after {result['options']['warmup']} warm-up "
+        "round(s); the sides of a comparison alternate within each round, each in its own fresh process. Seconds are "
+        "the work alone (imports excluded); `process` is the whole process; RSS is the process's peak.",
+    ]
+    if max(result["load_before"][0], result["load_after"][0]) > m["cores"]:
+        lines.append("**The machine was busy (load above its core count): compare CPU seconds and ratios, not wall seconds.**")
+    lines.append("")
+    for key, scale in result["scales"].items():
+        lines += _scale_table(key, scale)
+    rows = targets(result)
+    if rows:
+        lines += ["## Targets", "", "| scale | target | measured | |", "|---|---|---|---|"]
+        lines += [f"| {r['scale']} | {r['target']} | {r['shown']} | {'met' if r['met'] else '**missed**'} |" for r in rows]
+        lines.append("")
+    scaling = memory_scaling(result)
+    if scaling:
+        lines += ["## Memory scaling (platform side, peak RSS)", "", "| stage | scales | small | large | rows grew | RSS ~ rows^k |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"| {r['stage']} | {r['scales']} | {r['small_mb']:.0f} MB | {r['large_mb']:.0f} MB | {r['rows_growth']:.1f}x | k = {r['exponent']:.2f} |"
+            for r in scaling
+        ]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _s(node: dict) -> str:
+    return f"{node['seconds']:.2f} s (process {node['process_seconds']:.1f} s, CPU {node['cpu_seconds']:.1f} s)"
+
+
+def _speedup(factor: float) -> str:
+    return f"{factor:.2f}x faster" if factor >= 1 else f"{1 / factor:.2f}x slower"
+
+
+def _mb(node: dict | None) -> str:
+    return f"{node['peak_rss_mb']:.0f} MB" if node else ""
+
+
+def _scale_table(key: str, scale: dict) -> list[str]:
+    rows = sum(scale["source_rows"].values())
+    out = [
+        f"## Scale {key}: {float(key) * ORDERS_PER_SCALE:,.0f} orders, {rows:,} source rows",
+        "",
+        "| stage | platform | DuckDB by hand | ratio | platform RSS | DuckDB RSS | notes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    stages = scale["stages"]
+    if ingest := stages.get("ingest"):
+        p, d, pd = (ingest["sides"][n] for n in ("platform", "duckdb", "pandas"))
+        notes = lambda x: f"{x['extra']['files']} files, {x['extra']['rows_per_row_group']:,} rows/row group"  # noqa: E731
+        out.append(
+            f"| ingest: dlt vs sqlite_scan COPY | {_s(p)}, {p['rows_per_second']:,} rows/s | {_s(d)}, {d['rows_per_second']:,} rows/s "
+            f"| {ingest['ratio_vs_duckdb']:.2f}x | {_mb(p)} | {_mb(d)} | platform {notes(p)}; DuckDB {notes(d)} |"
+        )
+        out.append(
+            f"| ingest: dlt vs naive pandas | {_s(p)} | pandas {_s(pd)}, {pd['rows_per_second']:,} rows/s "
+            f"| {_speedup(ingest['speedup_vs_pandas'])} | {_mb(p)} | pandas {_mb(pd)} | pandas {notes(pd)} |"
+        )
+    if transform := stages.get("transform"):
+        sq, d = transform["sides"]["sqlmesh"], transform["sides"]["duckdb"]
+        out.append(
+            f"| transform: SQLMesh full build vs CREATE TABLE AS | {_s(sq)} | {_s(d)} | {transform['ratio_vs_duckdb']:.2f}x "
+            f"| {_mb(sq)} | {_mb(d)} | {sq['extra']['models_built']} models, {sq['extra']['audits_passed']} audits and the unit tests on the platform side |"
+        )
+        nc, inc, ing = transform["no_change_plan"], transform["incremental_day"], transform["incremental_day_ingest"]
+        out.append(f"| transform: no-change plan | {_s(nc)} | | | {_mb(nc)} | | |")
+        out.append(
+            f"| transform: one day after demo-day | {_s(inc)} | | {transform['incremental_share_of_full'] * 100:.0f}% of the full build "
+            f"| {_mb(inc)} | | ingesting that day took {_s(ing)} |"
+        )
+    if publish := stages.get("publish"):
+        p, d = publish["sides"]["platform"], publish["sides"]["duckdb"]
+        out.append(f"| publish marts vs plain COPY | {_s(p)} | {_s(d)} | {publish['ratio_vs_duckdb']:.2f}x | {_mb(p)} | {_mb(d)} | versioned files + manifest switch |")
+    if serve := stages.get("serve"):
+        for mode in ("cold", "cached"):
+            node = serve[mode]
+            slowest = max(node["queries"], key=lambda n: node["queries"][n]["p95_ms"])
+            out.append(
+                f"| serve: dashboard queries, {mode} | p50 {node['p50_ms']:.0f} ms, p95 {node['p95_ms']:.0f} ms | | | {_mb(node)} | "
+                f"| {len(node['queries'])} queries, {node['samples']} samples; slowest p95: {slowest} |"
+            )
+    if e2e := stages.get("end_to_end"):
+        sides, d = e2e["sides"], e2e["sides"]["duckdb"]
+        out.append(
+            f"| end to end: `just run` cold | {sides['cold']['seconds']:.1f} s | {d['process_seconds']:.1f} s (whole process) "
+            f"| {e2e['cold_ratio_vs_duckdb']:.2f}x | {_mb(sides['cold'])} | {_mb(d)} | by hand: no state, audits, tests, lock or manifest |"
+        )
+        out.append(f"| end to end: `just run` warm | {sides['warm']['seconds']:.1f} s | | | {_mb(sides['warm'])} | | nothing new to load |")
+        out.append(f"| end to end: `just run` after demo-day | {sides['after_day']['seconds']:.1f} s | | | {_mb(sides['after_day'])} | | |")
+    out.append("")
+    return out

@@ -1,0 +1,116 @@
+"""The benchmark's record: machine and versions, targets met or missed, and the Markdown table."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import sqlite3
+import subprocess
+from pathlib import Path
+
+from bench.harness import ROOT
+
+PACKAGES = ("duckdb", "dlt", "sqlmesh", "pyarrow", "pandas", "sqlalchemy")
+ORDERS_PER_SCALE = 100_000
+# Sides whose peak RSS is the platform's own, per stage, for the memory targets.
+PLATFORM_MEMORY = {
+    "ingest": ("ingest", "sides", "platform"),
+    "transform": ("transform", "sides", "sqlmesh"),
+    "publish": ("publish", "sides", "platform"),
+    "serve (cached)": ("serve", "cached"),
+    "end to end (cold)": ("end_to_end", "sides", "cold"),
+}
+MB_LIMIT = 1536
+
+
+def machine() -> dict:
+    """Cores, memory, CPU, OS, load and the versions in use."""
+    cpu = next((line.split(":", 1)[1].strip() for line in _lines("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return {
+        "cores": os.cpu_count(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "cpu": cpu,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "versions": {name: importlib.metadata.version(name) for name in PACKAGES} | {"sqlite": sqlite3.sqlite_version},
+        "commit": commit or "unknown",
+    }
+
+
+def load_average() -> list[float]:
+    return [round(value, 2) for value in os.getloadavg()]
+
+
+def _lines(path: str) -> list[str]:
+    try:
+        return Path(path).read_text().splitlines()
+    except OSError:
+        return []
+
+
+def _get(scale: dict, path: tuple[str, ...]):
+    node = scale["stages"]
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def targets(result: dict) -> list[dict]:
+    """Each target of issue 9 at each scale: the measured figure and whether it is met."""
+    rows = []
+
+    def add(scale: str, target: str, value, met: bool | None, shown: str) -> None:
+        if value is not None:
+            rows.append({"scale": scale, "target": target, "value": value, "met": met, "shown": shown})
+
+    for key, scale in result["scales"].items():
+        s = lambda *p: _get(scale, p)  # noqa: E731
+        add(key, "ingest <= 2.0x DuckDB", r := s("ingest", "ratio_vs_duckdb"), r is not None and r <= 2.0, f"{r or 0:.2f}x")
+        add(key, "ingest >= 3x faster than pandas", r := s("ingest", "speedup_vs_pandas"), r is not None and r >= 3.0, f"{r or 0:.2f}x")
+        add(key, "SQLMesh full build <= 1.5x DuckDB", r := s("transform", "ratio_vs_duckdb"), r is not None and r <= 1.5, f"{r or 0:.2f}x")
+        add(key, "one-day incremental <= 10% of full build", r := s("transform", "incremental_share_of_full"), r is not None and r <= 0.10, f"{(r or 0) * 100:.0f}%")
+        add(key, "no-change plan <= 5 s", r := s("transform", "no_change_plan", "seconds"), r is not None and r <= 5.0, f"{r or 0:.1f} s")
+        add(key, "dashboard p95 cached <= 200 ms", r := s("serve", "cached", "p95_ms"), r is not None and r <= 200, f"{r or 0:.0f} ms")
+        add(key, "dashboard p95 cold <= 1 s", r := s("serve", "cold", "p95_ms"), r is not None and r <= 1000, f"{r or 0:.0f} ms")
+        peaks = {stage: node["peak_rss_mb"] for stage, path in PLATFORM_MEMORY.items() if (node := s(*path))}
+        if peaks:
+            worst = max(peaks, key=peaks.get)
+            add(key, "peak RSS < 1.5 GB (at 5M orders)", peaks[worst], peaks[worst] < MB_LIMIT, f"{peaks[worst]:.0f} MB ({worst})")
+    for row in memory_scaling(result):
+        add(row["scales"], f"peak RSS sub-linear: {row['stage']}", row["exponent"], row["exponent"] <= 0.5, f"RSS ~ rows^{row['exponent']:.2f}")
+    return rows
+
+
+def memory_scaling(result: dict) -> list[dict]:
+    """Peak RSS growth between the smallest and largest scale, as the exponent k in RSS ~ rows^k."""
+    scales = sorted(result["scales"].items(), key=lambda item: float(item[0]))
+    if len(scales) < 2:
+        return []
+    (small_key, small), (large_key, large) = scales[0], scales[-1]
+    growth = sum(large["source_rows"].values()) / sum(small["source_rows"].values())
+    rows = []
+    for stage, path in PLATFORM_MEMORY.items():
+        a, b = _get(small, path), _get(large, path)
+        if a and b:
+            exponent = math.log(b["peak_rss_mb"] / a["peak_rss_mb"]) / math.log(growth)
+            rows.append({"stage": stage, "scales": f"{small_key}->{large_key}", "small_mb": a["peak_rss_mb"], "large_mb": b["peak_rss_mb"], "rows_growth": growth, "exponent": exponent})
+    return rows
+
+
+def write(result: dict, out_dir: Path) -> tuple[Path, Path]:
+    """Write `bench-<time>.json` and `.md`, and the same as `latest.json` and `latest.md`."""
+    from bench.markdown import render
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = result["started_at"].replace(":", "").replace("-", "")
+    text, document = render(result), json.dumps(result, indent=2, default=str)
+    for name in (f"bench-{stamp}", "latest"):
+        (out_dir / f"{name}.json").write_text(document)
+        (out_dir / f"{name}.md").write_text(text)
+    return out_dir / f"bench-{stamp}.json", out_dir / f"bench-{stamp}.md"

@@ -1,0 +1,87 @@
+"""`just bench` at a tiny scale, once: the harness runs every stage and the two sides compute the same data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+@pytest.mark.slow
+def test_bench_runs_every_stage_and_the_sides_agree(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")} | {"PLATFORM__DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--scales", "0.01", "--repeats", "1", "--warmup", "0"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = tmp_path / "data" / "bench" / "results"
+    result = json.loads((results / "latest.json").read_text())
+    scale = result["scales"]["0.01"]
+    stages = scale["stages"]
+    assert set(stages) == {"ingest", "transform", "publish", "serve", "end_to_end"}
+    assert result["machine"]["cores"] >= 1 and result["machine"]["versions"]["duckdb"]
+
+    # ingest: every side wrote every source row, and each figure comes from a real child process
+    source_rows = sum(scale["source_rows"].values())
+    assert scale["source_rows"]["orders"] == 1_000
+    for side in ("platform", "duckdb", "pandas"):
+        measured = stages["ingest"]["sides"][side]
+        assert measured["extra"]["rows"] == source_rows, side
+        assert measured["extra"]["files"] == 5 and measured["extra"]["rows_per_row_group"] > 0
+        assert measured["peak_rss_mb"] > 20 and measured["cpu_seconds"] > 0 and measured["runs"] == 1
+
+    # transform: SQLMesh and the rendered SQL run by hand build the same marts
+    check = stages["transform"]["check"]
+    assert check["sqlmesh_rows"] == check["duckdb_rows"]
+    live_orders = check["sqlmesh_rows"]["marts.fct_orders"]
+    assert 0 < live_orders <= 1_000
+    assert stages["transform"]["sides"]["sqlmesh"]["extra"]["models_built"] == 9
+    assert stages["transform"]["no_change_plan"]["extra"]["models_built"] == 0
+    assert stages["transform"]["incremental_day"]["extra"]["models_built"] > 0
+    assert stages["transform"]["incremental_day_ingest"]["extra"]["rows"] > 0
+
+    # publish, serve and end to end agree with the built marts
+    assert stages["publish"]["sides"]["platform"]["extra"]["rows"] == {k.split(".")[1]: v for k, v in check["sqlmesh_rows"].items()}
+    served = stages["serve"]
+    assert served["rows"]["kpis"] == 1 and served["rows"]["orders_by_status"] >= 1 and served["rows"]["recent_orders"] == 50
+    assert served["cold"]["samples"] >= 7 and served["cached"]["p95_ms"] > 0
+    e2e = stages["end_to_end"]["sides"]
+    assert e2e["duckdb"]["extra"]["rows"]["fct_orders"] == live_orders
+    assert all(e2e[side]["peak_rss_mb"] > 20 for side in ("cold", "warm", "after_day"))
+
+    # the record: every target has a verdict, and the Markdown table shows the scale
+    assert {row["target"] for row in result["targets"]} >= {
+        "ingest <= 2.0x DuckDB", "SQLMesh full build <= 1.5x DuckDB", "no-change plan <= 5 s", "dashboard p95 cold <= 1 s",
+    }
+    table = (results / "latest.md").read_text()
+    assert "## Scale 0.01: 1,000 orders" in table and "## Targets" in table
+
+
+def _side(seconds: float, rss: float) -> dict:
+    return {"seconds": seconds, "process_seconds": seconds + 1, "cpu_seconds": seconds, "peak_rss_mb": rss}
+
+
+def test_targets_and_memory_scaling_are_judged_from_the_figures():
+    from bench.report import memory_scaling, targets
+
+    def scale(rows: int, rss: float) -> dict:
+        ingest = {"sides": {"platform": _side(3.0, rss), "duckdb": _side(2.0, 100)}, "ratio_vs_duckdb": 1.5, "speedup_vs_pandas": 2.0}
+        return {"source_rows": {"orders": rows}, "stages": {"ingest": ingest}}
+
+    result = {"scales": {"10": scale(1_000_000, 400.0), "50": scale(5_000_000, 1600.0)}}
+    verdicts = {(row["scale"], row["target"]): row["met"] for row in targets(result)}
+    assert verdicts[("10", "ingest <= 2.0x DuckDB")] is True
+    assert verdicts[("10", "ingest >= 3x faster than pandas")] is False
+    assert verdicts[("10", "peak RSS < 1.5 GB (at 5M orders)")] is True
+    assert verdicts[("50", "peak RSS < 1.5 GB (at 5M orders)")] is False
+    (growth,) = memory_scaling(result)
+    assert growth["stage"] == "ingest" and growth["rows_growth"] == 5.0
+    assert abs(growth["exponent"] - 0.861) < 0.001  # 4x the memory for 5x the rows is not sub-linear enough
+    assert verdicts[("10->50", "peak RSS sub-linear: ingest")] is False
