@@ -16,7 +16,7 @@ from transform.raw_views import create_raw_views
 def sqlmesh_build(settings: Settings, params: dict) -> dict:
     from transform.build import build_prod
 
-    result = build_prod(settings, new_data=params.get("new_data", True))
+    result = build_prod(settings)
     return {"models_built": len(result.tally.models_built), "audits_passed": result.tally.audits_passed, "marts": result.marts}
 
 

@@ -129,7 +129,7 @@ def transform(run: ScaleRun) -> dict:
     }
 
     run.say("transform: no-change plan")
-    no_change = run.rounds({"sqlmesh": lambda: ws.run_side("transform.sqlmesh", run.built_env(), {"new_data": False})})
+    no_change = run.rounds({"sqlmesh": lambda: ws.run_side("transform.sqlmesh", run.built_env(), {})})
     daily = _daily(run)
     incremental = summarize(daily["build"])
     return {

@@ -82,12 +82,11 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
                 job.rows_out = result.total_rows
             summary.rows_loaded[name] = result.rows
             summary.warnings.extend(result.warnings)
-        new_data = any(sum(rows.values()) for rows in summary.rows_loaded.values())
 
         events("transform", "planning prod", 0, None)
         with _stage(summary, settings, "transform", "transform") as job:
             on_model = lambda model, total: events("transform", f"built {model}", None, total)  # noqa: E731
-            build = build_prod(settings, new_data=new_data, on_model=on_model)
+            build = build_prod(settings, on_model=on_model)
             job.rows_out = len(build.tally.models_built)
         summary.models_built = sorted(build.tally.models_built)
         summary.models_total = build.models_total

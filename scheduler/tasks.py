@@ -34,10 +34,10 @@ def ingest(settings: Settings, source: str) -> TaskResult:
 
 
 def transform(settings: Settings) -> TaskResult:
-    """Build prod; restate staging when an ingest loaded rows since the last successful transform."""
+    """Build prod; staging models whose raw data changed are restated."""
     from transform.build import build_prod
 
-    build = build_prod(settings, new_data=_loaded_since_last(settings, "transform", "ingest:%"))
+    build = build_prod(settings)
     return TaskResult(rows_out=len(build.tally.models_built))
 
 

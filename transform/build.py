@@ -31,9 +31,12 @@ class BuildResult:
     restatement: Restatement = field(default_factory=Restatement)
 
 
-def build_prod(settings: Settings, *, new_data: bool, on_model: Callable[[str, int], None] | None = None) -> BuildResult:
-    """Plan and apply prod; when new raw data arrived, restate the staging models it touched, from the earliest
+def build_prod(settings: Settings, *, on_model: Callable[[str, int], None] | None = None) -> BuildResult:
+    """Plan and apply prod; restate the staging models whose raw data changed, from the earliest
     touched order day on, and refresh the SCD type 2 history models.
+
+    Staleness is found by comparing raw with staging, never from bookkeeping, so a load completed
+    by a later run (after a crash) or a build that failed half-way is caught up by the next build.
 
     Blocking audits and unit tests stop the plan; the error names the model and the audit. Every audit
     outcome is recorded in the metadata store.
@@ -44,9 +47,7 @@ def build_prod(settings: Settings, *, new_data: bool, on_model: Callable[[str, i
     context = open_context(settings, console)
     try:
         context.plan(PROD, auto_apply=True, no_prompts=True)
-        restatement = Restatement()
-        if new_data:
-            restatement = restate_new_data(context, console.tally.models_built)
+        restatement = restate_new_data(context, console.tally.models_built)
         marts = sorted(model.name for model in context.models.values() if schema_of(model.name) == "marts")
         built_here = sum(1 for model in context.models.values() if not model.kind.is_external)
         return BuildResult(tally=console.tally, models_total=built_here, marts=marts, restatement=restatement)
@@ -70,7 +71,7 @@ def restate_new_data(context: Context, built: set[str]) -> Restatement:
             no_prompts=True,
             skip_tests=True,
         )
-    refresh_history(context, built)
+        refresh_history(context, built)
     return restatement
 
 
