@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import runlog
+from core.errors import PlatformError
 from core.settings import FilesSource, Settings
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial")
@@ -51,7 +52,9 @@ class LandedFile:
 
 def ready_files(settings: Settings, name: str, *, now: float | None = None) -> list[LandedFile]:
     """Every settled file that matches a table's pattern, oldest first (taken or not)."""
-    source: FilesSource = settings.sources[name]
+    source = settings.sources[name]
+    if not isinstance(source, FilesSource):
+        raise PlatformError(f"Source '{name}' is of kind {source.kind}, not files: it has no landing area.")
     root = settings.landing_path(name)
     if not root.is_dir():
         return []

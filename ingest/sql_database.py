@@ -99,8 +99,6 @@ def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chun
             # >= keeps rows that share the last cursor value; dlt drops the ones it already has by key
             sql += f" WHERE {quoted(spec.cursor)} >= ?"
             params.append(_naive(incremental.last_value))
-        if incremental is not None:
-            sql += f" ORDER BY {quoted(spec.cursor)}"
         for batch in scanner.query(sql, params).to_arrow_reader(chunk_size):
             yield pa.Table.from_batches([batch])
 
