@@ -21,14 +21,14 @@ MARTS = ["marts.daily_revenue", "marts.dim_customers", "marts.fct_orders"]
 def test_each_publish_is_a_complete_new_version(built, tmp_path):
     settings, summary = built
     before = current_version(settings)
-    result = publish_marts(settings, MARTS)
+    result = publish_marts(settings, [f"marts.{name}" for name in summary.published_rows])
     after = current_version(settings)
     assert after.version == result.version != before.version
     assert after.rows == before.rows == summary.published_rows
     for name, files in after.files.items():
         assert Lake(settings).fs.glob(files) and f"version={after.version}" in files
     manifest = json.loads(Lake(settings).read_text(f"{marts_folder(settings)}/{MANIFEST}"))
-    assert set(manifest["tables"]) == {"daily_revenue", "dim_customers", "fct_orders"}
+    assert set(manifest["tables"]) == set(summary.published_rows) >= {"daily_revenue", "dim_customers", "fct_orders"}
 
 
 def test_old_versions_are_pruned_but_the_current_one_stays(built):

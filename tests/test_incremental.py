@@ -1,0 +1,68 @@
+"""After a simulated day, only the touched time range is restated, history is kept, and audits are logged."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sqlite3
+
+import duckdb
+import pytest
+
+from core.errors import PlatformError
+from core.pipeline import run_all
+from demo.day import advance_day
+from ingest.pipeline import ingest_source
+from tests.conftest import source_rows
+from transform.audit_log import audit_rows
+from transform.build import build_prod
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_demo_day_restates_from_the_earliest_touched_order_day(settings):
+    run_all(settings)
+    high_water = source_rows(settings, "SELECT max(updated_at) FROM (SELECT updated_at FROM orders UNION ALL SELECT updated_at FROM payments UNION ALL SELECT updated_at FROM order_items)")[0][0]
+    customers_before = source_rows(settings, "SELECT max(updated_at) FROM customers")[0][0]
+    report = advance_day(settings.source_path("shop"), seed=settings.demo.seed)
+    (expected_start,) = source_rows(
+        settings,
+        "SELECT min(date(ordered_at)) FROM orders WHERE updated_at > ?1 "
+        "OR id IN (SELECT order_id FROM order_items WHERE updated_at > ?1) "
+        "OR id IN (SELECT order_id FROM payments WHERE updated_at > ?1)",
+        (high_water,),
+    )[0]
+    ingest_source(settings, "shop")
+
+    result = build_prod(settings, new_data=True)
+
+    assert result.restatement.start == dt.datetime.fromisoformat(expected_start)
+    assert result.restatement.start.date() < dt.date.fromisoformat(report.day)  # status changes reach back
+    assert result.restatement.changed_rows["staging.stg_shop__orders"] >= report.new_orders + report.status_changes
+    assert "staging.stg_shop__products" in result.restatement.models  # price changes
+    with contextlib.closing(duckdb.connect(str(settings.warehouse_path), read_only=True)) as con:
+        closed = con.execute("SELECT count(*) FROM staging.stg_shop__customers_history WHERE valid_to IS NOT NULL").fetchone()[0]
+        history_keys = con.execute("SELECT count(DISTINCT customer_id) FROM staging.stg_shop__customers_history").fetchone()[0]
+        price_versions = con.execute("SELECT count(*) - count(DISTINCT product_id) FROM staging.stg_shop__products_history").fetchone()[0]
+    changed_customers = source_rows(
+        settings, "SELECT count(*) FROM customers WHERE updated_at > ? AND created_at <= ?", (customers_before, customers_before)
+    )[0][0]
+    assert closed == changed_customers > 0  # one closed version per customer updated or deleted that day
+    assert history_keys == source_rows(settings, "SELECT count(*) FROM customers")[0][0]
+    assert price_versions == report.price_changes
+    outcomes = audit_rows(settings.meta_path, "prod")
+    assert outcomes and all(row["status"] == "passed" for row in outcomes)
+    assert {row["model"] for row in outcomes} >= {"marts.fct_orders", "staging.stg_shop__orders"}
+    assert any(not row["blocking"] and row["audit"].startswith("assert_fresh(") for row in outcomes)
+
+
+def test_a_failing_audit_is_recorded_with_its_model(settings):
+    run_all(settings)
+    with sqlite3.connect(settings.source_path("shop")) as con:
+        con.execute("UPDATE payments SET amount = -5, updated_at = '2099-01-01 00:00:00' WHERE id = 1")
+    with pytest.raises(PlatformError, match="stg_shop__payments"):
+        run_all(settings)
+    failed = [row for row in audit_rows(settings.meta_path) if row["status"] == "failed"]
+    assert [(row["model"], row["audit"], row["blocking"], row["failed_rows"]) for row in failed] == [
+        ("staging.stg_shop__payments", "accepted_range(column := amount_paid, min_v := 0)", 1, 1)
+    ]
