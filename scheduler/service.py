@@ -16,7 +16,7 @@ from typing import Callable
 from core import runlog
 from core.errors import PlatformError
 from core.settings import Settings
-from scheduler import alerts, monitor, store
+from scheduler import alerts, logs, monitor, store
 from scheduler.jobs import job_specs
 from scheduler.runner import Runner
 
@@ -140,6 +140,7 @@ class Service:
         removed = runlog.prune(self.settings.meta_path, cutoff)
         monitor.prune(self.settings.meta_path, cutoff)
         alerts.prune(self.settings.meta_path, cutoff)
+        logs.rotate(self.settings.data_dir)
         if removed:
             log.info("history retention: removed %d run(s) older than %g days", removed, self.settings.jobs.history_days)
 
