@@ -86,6 +86,9 @@ class Service:
             self.scheduler.add_job(self._heartbeat, "interval", seconds=self.settings.jobs.poll_seconds, id="_heartbeat", jobstore="internal")
             self.scheduler.resume()
         except BaseException:
+            if self.scheduler is not None and self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
+            _active = None
             self._release_lock()
             raise
         log.info("scheduler started on %s with %d jobs (pid %d)", self.settings.data_dir, len(self.specs), os.getpid())

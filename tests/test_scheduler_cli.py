@@ -44,6 +44,7 @@ def ops_main(tmp_path, monkeypatch, capsys):
     return run
 
 
+@pytest.mark.slow
 def test_operator_commands(tmp_path, ops_main):
     data = tmp_path / "data"
     code, jobs, _ = ops_main("jobs")
@@ -69,6 +70,7 @@ def test_operator_commands(tmp_path, ops_main):
     assert runlog.last_runs(data / "meta.db") == []
 
 
+@pytest.mark.slow
 def test_connections_check_live_and_mask_secrets(tmp_path):
     from tests.receivers import WebhookReceiver
 
@@ -108,6 +110,7 @@ def test_setup_is_idempotent(tmp_path):
     assert said[0].startswith("created") and "left as it is" in said[2]
 
 
+@pytest.mark.slow
 def test_start_status_stop_manage_the_scheduler_in_the_background(tmp_path, ops_main):
     data = tmp_path / "data"
     quiet = {"PLATFORM__JOBS__DEFINE": json.dumps({**OFF, "hello_world": {"task": "hello_world", "schedule": "0 0 1 1 *"}})}
