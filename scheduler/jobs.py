@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
@@ -60,7 +60,7 @@ def job_specs(settings: Settings) -> dict[str, JobSpec]:
     enabled = {job_id: entry for job_id, entry in declared.items() if entry.enabled}
     specs = {job_id: _spec(settings, job_id, entry, list(enabled)) for job_id, entry in enabled.items()}
     dependants = {job_id: tuple(d for d, spec in specs.items() if job_id in spec.after) for job_id in specs}
-    specs = {job_id: _with(spec, dependants=dependants[job_id]) for job_id, spec in specs.items()}
+    specs = {job_id: replace(spec, dependants=dependants[job_id]) for job_id, spec in specs.items()}
     _refuse_cycles(specs)
     return specs
 
@@ -102,10 +102,6 @@ def _spec(settings: Settings, job_id: str, entry: JobSettings, all_jobs: list[st
     except ValueError as exc:
         raise PlatformError(f"{where}: bad schedule {entry.schedule!r} ({exc}); expected 5-field cron like '0 * * * *'.") from None
     return spec
-
-
-def _with(spec: JobSpec, **changes) -> JobSpec:
-    return JobSpec(**{**spec.__dict__, **changes})
 
 
 def _refuse_cycles(specs: dict[str, JobSpec]) -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 import logging
+import logging.handlers
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Iterator
 
 FIELDS = ("job", "run_id", "status", "alert_key")
+MAX_LOG_BYTES = 50_000_000
 
 
 def log_path(data_dir: Path) -> Path:
@@ -35,19 +39,29 @@ def configure(data_dir: Path, *, console: bool) -> None:
     """Send the platform's log records to the structured log, and to stderr for a person watching."""
     path = log_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    root = logging.getLogger("duckstack")
-    root.setLevel(logging.INFO)
-    root.propagate = False
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    file_handler = logging.FileHandler(path)
+    # Watched: the service rotates the file (see `rotate`), and every writer then reopens it.
+    file_handler = logging.handlers.WatchedFileHandler(path)
     file_handler.setFormatter(JsonFormatter())
-    root.addHandler(file_handler)
+    handlers: list[logging.Handler] = [file_handler]
     if console:
         stream = logging.StreamHandler(sys.stderr)
         stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
-        root.addHandler(stream)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        handlers.append(stream)
+    for name, level in (("duckstack", logging.INFO), ("apscheduler", logging.WARNING)):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.propagate = False
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        for handler in handlers:
+            logger.addHandler(handler)
+
+
+def rotate(data_dir: Path) -> None:
+    """Keep one previous generation of each log under data/logs once it passes MAX_LOG_BYTES."""
+    for path in (data_dir / "logs").rglob("*.log"):
+        if path.stat().st_size > MAX_LOG_BYTES:
+            os.replace(path, path.with_name(path.name + ".1"))
 
 
 def format_line(line: str) -> str:
@@ -66,7 +80,7 @@ def tail(data_dir: Path, lines: int, follow: bool) -> Iterator[str]:
     if not path.exists():
         return
     with open(path) as handle:
-        for line in handle.readlines()[-lines:]:
+        for line in collections.deque(handle, maxlen=lines):
             yield format_line(line)
         while follow:
             line = handle.readline()

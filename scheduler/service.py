@@ -16,7 +16,7 @@ from typing import Callable
 from core import runlog
 from core.errors import PlatformError
 from core.settings import Settings
-from scheduler import alerts, monitor, store
+from scheduler import alerts, logs, monitor, store
 from scheduler.jobs import job_specs
 from scheduler.runner import Runner
 
@@ -86,6 +86,9 @@ class Service:
             self.scheduler.add_job(self._heartbeat, "interval", seconds=self.settings.jobs.poll_seconds, id="_heartbeat", jobstore="internal")
             self.scheduler.resume()
         except BaseException:
+            if self.scheduler is not None and self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
+            _active = None
             self._release_lock()
             raise
         log.info("scheduler started on %s with %d jobs (pid %d)", self.settings.data_dir, len(self.specs), os.getpid())
@@ -140,6 +143,7 @@ class Service:
         removed = runlog.prune(self.settings.meta_path, cutoff)
         monitor.prune(self.settings.meta_path, cutoff)
         alerts.prune(self.settings.meta_path, cutoff)
+        logs.rotate(self.settings.data_dir)
         if removed:
             log.info("history retention: removed %d run(s) older than %g days", removed, self.settings.jobs.history_days)
 

@@ -16,6 +16,7 @@ from scheduler.monitor import run_checks
 from tests.conftest import settings_for
 from tests.receivers import SmtpReceiver, WebhookReceiver, channel_env
 
+pytestmark = pytest.mark.slow  # real SMTP and HTTP receivers, real Parquet
 NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.timezone.utc)
 
 

@@ -7,8 +7,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from core import runlog
 from scheduler import ops, store
+from scheduler import cli
+from scheduler.cli import main
 from tests.conftest import ROOT, SMALL_SCALE, settings_for
 from tests.test_scheduler_runs import OFF
 
@@ -22,32 +26,51 @@ def ops_cli(*args: str, data_dir, **env: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_operator_commands(tmp_path):
-    data = tmp_path / "data"
-    jobs = ops_cli("jobs", data_dir=data)
-    assert jobs.returncode == 0, jobs.stderr
-    assert "hello_world" in jobs.stdout and "cron */30 * * * *" in jobs.stdout and "after ingest:shop" in jobs.stdout
+@pytest.fixture
+def ops_main(tmp_path, monkeypatch, capsys):
+    """The command line in this process (fast), on a temporary data folder: returns (exit code, stdout, stderr)."""
+    for name in [k for k in os.environ if k.startswith("PLATFORM__")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PLATFORM__DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(cli.out, "width", 250)  # tables as on a wide terminal, not wrapped at 80 columns
 
-    assert ops_cli("pause", "hello_world", data_dir=data).returncode == 0
+    def run(*args: str, **env: str) -> tuple[int, str, str]:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        code = main(["--project", str(ROOT), *args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.mark.slow
+def test_operator_commands(tmp_path, ops_main):
+    data = tmp_path / "data"
+    code, jobs, _ = ops_main("jobs")
+    assert code == 0 and "hello_world" in jobs and "*/30 * * * *" in jobs and "after ingest:shop" in jobs
+
+    assert ops_main("pause", "hello_world")[0] == 0
     assert {r["job_id"]: r["paused"] for r in store.snapshot(data / "meta.db")}["hello_world"] == 1
-    assert ops_cli("resume", "hello_world", data_dir=data).returncode == 0
+    assert ops_main("resume", "hello_world")[0] == 0
     assert {r["job_id"]: r["paused"] for r in store.snapshot(data / "meta.db")}["hello_world"] == 0
 
-    triggered = ops_cli("trigger", "hello_world", data_dir=data)
+    triggered = ops_cli("trigger", "hello_world", data_dir=data)  # in its own process: it handles Ctrl-C itself
     assert triggered.returncode == 0 and "Job hello_world: success, rows out 1" in triggered.stdout
-    history = ops_cli("history", "hello_world", data_dir=data)
-    assert "manual" in history.stdout and "success" in history.stdout
+    code, history, _ = ops_main("history", "hello_world")
+    assert code == 0 and "manual" in history and "success" in history
 
-    unknown = ops_cli("trigger", "nope", data_dir=data)
-    assert unknown.returncode == 1 and "No job 'nope'" in unknown.stderr and "Traceback" not in unknown.stderr
+    code, _, unknown = ops_main("pause", "nope")
+    assert code == 1 and "No job 'nope'" in unknown
 
-    refused = ops_cli("reset", data_dir=data)
-    assert refused.returncode == 1 and "pass --yes" in refused.stderr
+    code, _, refused = ops_main("reset")
+    assert code == 1 and "pass --yes" in refused
     assert runlog.last_runs(data / "meta.db")
-    assert ops_cli("reset", "--yes", data_dir=data).returncode == 0
+    assert ops_main("reset", "--yes")[0] == 0
     assert runlog.last_runs(data / "meta.db") == []
 
 
+@pytest.mark.slow
 def test_connections_check_live_and_mask_secrets(tmp_path):
     from tests.receivers import WebhookReceiver
 
@@ -68,11 +91,11 @@ def test_connections_check_live_and_mask_secrets(tmp_path):
     assert "SECRET-TOKEN" not in result.stdout + result.stderr
 
 
-def test_a_bad_job_config_is_refused_naming_the_entry(tmp_path):
+def test_a_bad_job_config_is_refused_naming_the_entry(ops_main):
     bad = json.dumps({**OFF, "report": {"task": "hello_world", "after": ["ingest:nothing"]}})
-    result = ops_cli("jobs", data_dir=tmp_path / "data", PLATFORM__JOBS__DEFINE=bad)
-    assert result.returncode == 1
-    assert "jobs.define.report: `after` names 'ingest:nothing', which matches no enabled job" in result.stderr
+    code, _, stderr = ops_main("jobs", PLATFORM__JOBS__DEFINE=bad)
+    assert code == 1
+    assert "jobs.define.report: `after` names 'ingest:nothing', which matches no enabled job" in stderr
 
 
 def test_setup_is_idempotent(tmp_path):
@@ -87,19 +110,20 @@ def test_setup_is_idempotent(tmp_path):
     assert said[0].startswith("created") and "left as it is" in said[2]
 
 
-def test_start_status_stop_manage_the_scheduler_in_the_background(tmp_path):
+@pytest.mark.slow
+def test_start_status_stop_manage_the_scheduler_in_the_background(tmp_path, ops_main):
     data = tmp_path / "data"
     quiet = {"PLATFORM__JOBS__DEFINE": json.dumps({**OFF, "hello_world": {"task": "hello_world", "schedule": "0 0 1 1 *"}})}
-    started = ops_cli("start", data_dir=data, **quiet)
+    code, started, stderr = ops_main("start", **quiet)
     try:
-        assert started.returncode == 0, started.stderr
-        assert "scheduler: started" in started.stdout and "healthy" in started.stdout
+        assert code == 0, stderr
+        assert "scheduler: started" in started and "healthy" in started
         pid = int((data / "run" / "scheduler.pid").read_text())
-        status = ops_cli("status", data_dir=data, **quiet)
-        (line,) = [line for line in status.stdout.splitlines() if "│ scheduler" in line]
+        code, status, _ = ops_main("status")
+        (line,) = [line for line in status.splitlines() if "│ scheduler" in line]
         assert "running" in line and str(pid) in line and "True" in line
-        assert "2027-01-01 00:00:00" in status.stdout  # hello_world's next run, from the scheduled_jobs snapshot
+        assert "2027-01-01 00:00:00" in status  # hello_world's next run, from the scheduled_jobs snapshot
     finally:
-        stopped = ops_cli("stop", data_dir=data, **quiet)
-    assert stopped.returncode == 0 and f"scheduler: stopped (pid {pid})" in stopped.stdout
+        code, stopped, _ = ops_main("stop")
+    assert code == 0 and f"scheduler: stopped (pid {pid})" in stopped
     assert not (data / "run" / "scheduler.pid").exists()

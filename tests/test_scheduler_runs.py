@@ -17,6 +17,7 @@ from scheduler.service import Service
 from tests.conftest import settings_for
 from tests.receivers import SmtpReceiver, WebhookReceiver, channel_env
 
+pytestmark = pytest.mark.slow  # job processes, real SMTP and HTTP receivers
 TASKS = "tests.scheduler_tasks"
 OFF = {"ingest:shop": {"enabled": False}}  # the demo source's ingest job stays out of these tests
 

@@ -18,6 +18,7 @@ from tests.conftest import ROOT, SMALL_SCALE
 from tests.test_scheduler_runs import OFF, TASKS, job_settings, runs, wait_for
 
 PERIOD = 3.0
+pytestmark = pytest.mark.slow  # real service processes and real waiting
 
 
 def serve(data_dir, jobs: dict, **env: str) -> subprocess.Popen:
@@ -53,9 +54,11 @@ def test_restart_after_three_missed_periods_runs_once_and_keeps_one_job(tmp_path
     second = Service(settings)
     second.start()
     try:
-        wait_for(lambda: len(runs(settings, "tick")) > before, timeout=PERIOD - 0.5, step=0.02)
+        # Stop as soon as the catch-up run has started: had the three missed runs not been coalesced,
+        # more would be queued at once, and max_instances=1 keeps a later planned run from overlapping it.
+        wait_for(lambda: len(runs(settings, "tick")) > before, step=0.02)
     finally:
-        second.stop()  # before the next planned run: only the catch-up may have started
+        second.stop()
 
     catch_up = runs(settings, "tick")[before:]
     assert restarted_at - next_run >= dt.timedelta(seconds=2 * PERIOD)
