@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from app.queries.business import GRAINS, Period
+from app.queries.catalog import Catalog, load_catalog, project_fingerprint
 from app.queries.environments import published_environments
 from core.errors import PlatformError
 from core.settings import Settings, load_settings
@@ -89,6 +91,29 @@ def _cached(data_dir: str, env: str, version: str, name: str, args: tuple, *, _s
     con, _ = connect_published(_settings, env)
     with contextlib.closing(con):
         return _query(con, *args)
+
+
+def catalog(settings: Settings) -> Catalog:
+    """The model catalog, loaded once per version of the project's model files."""
+    return _catalog(project_fingerprint(settings), _settings=settings)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _catalog(fingerprint: tuple, *, _settings: Settings) -> Catalog:
+    return load_catalog(_settings)
+
+
+@st.cache_resource(show_spinner=False)
+def warm_catalog(data_dir: str, _settings: Settings) -> None:
+    """Load the catalog in the background once per server, so its first visitor does not wait for SQLMesh."""
+    threading.Thread(target=_load_quietly, args=(_settings,), daemon=True).start()
+
+
+def _load_quietly(settings: Settings) -> None:
+    try:
+        catalog(settings)
+    except Exception:  # noqa: BLE001 - the catalog page shows the error when it is visited
+        pass
 
 
 def show_no_data(exc: NoData) -> None:

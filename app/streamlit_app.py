@@ -52,6 +52,8 @@ def main() -> None:
     st.set_page_config(page_title="duckstack", page_icon=":material/database:", layout="wide")
     settings = components.app_settings()
     user = current_user(settings)
+    if user is None or user.role == auth.OPERATOR:
+        components.warm_catalog(str(settings.data_dir), settings)
     navigation = {"Business": _pages(BUSINESS_PAGES, default_first=True)}
     if user is None or user.role == auth.OPERATOR:
         navigation["Operations"] = _pages(OPERATOR_PAGES)

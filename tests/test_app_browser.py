@@ -103,11 +103,16 @@ def browser():
 def load(page, url: str, title: str, text: str, selector: str | None) -> float:
     """Open `url`, wait until the script has finished and the page shows its title, text and chart; return seconds."""
     started = time.perf_counter()
-    page.goto(url)
-    page.get_by_role("heading", name=title).first.wait_for(timeout=180_000)
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000)
-    if selector:
-        page.locator(selector).first.wait_for(timeout=60_000)
+    try:
+        page.goto(url)
+        page.get_by_role("heading", name=title).first.wait_for(timeout=180_000)
+        page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000)
+        if selector:
+            page.locator(selector).first.wait_for(timeout=60_000)
+    except Exception:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "app-failed-load.png"), full_page=True)
+        raise
     elapsed = time.perf_counter() - started
     page.get_by_text(text).first.wait_for(state="attached", timeout=30_000)  # table cells are hidden behind a canvas
     errors = page.locator(ERROR)

@@ -8,15 +8,9 @@ from app.queries import catalog as cat
 
 settings = ui.app_settings()
 st.title("Catalog and lineage")
-
-
-@st.cache_data(show_spinner="Loading the SQLMesh project…")
-def load(fingerprint: tuple, _settings) -> cat.Catalog:
-    return cat.load_catalog(_settings)
-
-
 try:
-    catalog = load(cat.project_fingerprint(settings), settings)
+    with st.spinner("Loading the SQLMesh project…"):
+        catalog = ui.catalog(settings)
 except Exception as exc:  # a broken model file must not take the page down: say what SQLMesh said
     st.warning(f"The SQLMesh project could not be loaded: {exc}")
     st.stop()
