@@ -180,7 +180,7 @@ def test_sales_filter_runs_in_the_browser_database(built_site, browser):
     )
     context, page, outside = _open(browser, url + "/sales")
     try:
-        _wait_for_big_value(page, "Orders", f"{result.marts['fct_orders']:,}")
+        _wait_for_big_value(page, "Orders", f"{result.snapshot.marts['fct_orders']:,}")
         page.get_by_role("combobox", name="City").click()
         page.get_by_role("option", name=city).click()
         page.keyboard.press("Escape")
