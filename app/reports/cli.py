@@ -24,10 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project", type=Path, default=Path.cwd(), help="folder holding config.yaml")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build", help="install from the lockfile, refresh the sources, check every query, build the site")
-    dev = sub.add_parser("dev", help="refresh the sources and serve the reports with live reload")
-    dev.add_argument("evidence_args", nargs=argparse.REMAINDER, help="passed to `evidence dev`, e.g. --port 3001")
+    sub.add_parser("dev", help="refresh the sources and serve the reports with live reload; other options go to `evidence dev`")
     sub.add_parser("check", help="refresh the snapshot and run every report query against it (no Node needed)")
-    args = parser.parse_args(argv)
+    args, evidence_args = parser.parse_known_args(argv)
+    if evidence_args and args.command != "dev":
+        parser.error(f"unrecognized arguments: {' '.join(evidence_args)}")
     try:
         settings = load_settings(args.project)
         from app.reports import site
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             times = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in result.seconds.items())
             say(f"Built {result.site} from published version {result.snapshot.version} ({times})")
         elif args.command == "dev":
-            site.serve_dev(settings, args.evidence_args, say)
+            site.serve_dev(settings, evidence_args, say)
         else:
             site.prepare(settings, say)
     except PlatformError as exc:

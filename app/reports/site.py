@@ -164,4 +164,9 @@ def _installed_matches_lock() -> bool:
         have = json.loads(installed.read_text())["packages"]
     except (json.JSONDecodeError, KeyError, OSError):
         return False
-    return all(have.get(path, {}).get("version") == entry.get("version") for path, entry in wanted.items() if not entry.get("optional") or path in have)
+    for path, entry in wanted.items():
+        if entry.get("optional") and path not in have:
+            continue  # another platform's native binary
+        if have.get(path, {}).get("version") != entry.get("version"):
+            return False
+    return True
