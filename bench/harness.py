@@ -1,14 +1,13 @@
 """Run one side of a comparison in its own fresh process and measure it; alternate sides; take medians.
 
-Every measured side is a child process, so that its peak RSS (from `os.wait4`)
-is its own. A side run through `bench.worker` also reports the seconds of its
+Every measured side is a child process, started from the small `bench.measure`
+process so that its peak RSS (from `os.wait4`) is its own. A side run through `bench.worker` also reports the seconds of its
 work alone (imports and settings excluded) and what it produced.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -36,21 +35,21 @@ class Sample:
 
 
 def run_process(argv: list[str], *, env: dict[str, str], log: Path) -> tuple[float, float, float]:
-    """Run `argv` to completion; return its wall seconds, CPU seconds and peak RSS in MB.
+    """Run `argv` to completion through `bench.measure`; return its wall seconds, CPU seconds and peak RSS in MB.
 
     Raise with the log's tail on failure. CPU seconds (user + system) stay meaningful on a busy machine.
     """
     log.parent.mkdir(parents=True, exist_ok=True)
+    figures_path = log.with_name(f"{log.stem}-{time.time_ns()}.measure.json")
     with log.open("ab") as out:
-        started = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-    proc.returncode = code = os.waitstatus_to_exitcode(status)
-    if code != 0:
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.measure", str(figures_path), *argv], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    if done.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-        raise PlatformError(f"Benchmark step `{' '.join(argv[2:])}` failed (exit {code}); end of {log}:\n{tail}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # Linux reports KiB
+        raise PlatformError(f"Benchmark step `{' '.join(argv[2:])}` failed (exit {done.returncode}); end of {log}:\n{tail}")
+    figures = json.loads(figures_path.read_text())
+    return figures["wall"], figures["cpu"], figures["peak_rss_mb"]
 
 
 class Workspace:

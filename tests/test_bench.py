@@ -18,7 +18,7 @@ def test_bench_runs_every_stage_and_the_sides_agree(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")} | {"PLATFORM__DATA_DIR": str(tmp_path / "data")}
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--scales", "0.01", "--repeats", "1", "--warmup", "0"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = tmp_path / "data" / "bench" / "results"
