@@ -22,9 +22,11 @@ import pyarrow as pa
 
 from core import runlog, warehouse
 from core.errors import PlatformError
+from core.lake import Lake
 from core.settings import Settings
 from publish.marts import PROD
-from publish.reader import current_version
+from publish.reader import Published, current_version
+from publish.versions import read_sql
 
 # The metadata store's tables that the reports read, with the columns each feature
 # promised (see the cross-helper contracts) and the type the reports see.
@@ -101,8 +103,8 @@ def write_snapshot(settings: Settings, environment: str = PROD, now: dt.datetime
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     try:
-        with contextlib.closing(warehouse.connect(tmp)) as con:
-            marts = _copy_marts(con, published.files)
+        with contextlib.closing(Lake(settings).attach(warehouse.connect(tmp))) as con:
+            marts = _copy_marts(con, Lake(settings), published)
             con.execute("CREATE SCHEMA quality")
             quality, missing = _copy_quality(con, settings.meta_path)
             _write_status(con, settings, published, missing, now)
@@ -113,15 +115,13 @@ def write_snapshot(settings: Settings, environment: str = PROD, now: dt.datetime
     return SnapshotResult(path=target, version=published.version, marts=marts, quality=quality, missing=missing)
 
 
-def _copy_marts(con, files: dict[str, Path]) -> dict[str, int]:
+def _copy_marts(con, lake: Lake, published: Published) -> dict[str, int]:
     con.execute("CREATE SCHEMA marts")
     rows = {}
-    for name, file in sorted(files.items()):
-        if not file.is_file():
-            raise PlatformError(f"The published file of mart {name} is missing ({file}); run `just run` to publish again.")
-        # Version folders are named `version=<v>`: no hive partitioning, so no stray `version` column.
-        source = f"read_parquet({warehouse.sql_literal(file)}, hive_partitioning = false)"
-        con.execute(f"CREATE TABLE marts.{name} AS SELECT * FROM {source}")
+    for name, files in sorted(published.files.items()):
+        if not lake.fs.glob(files):
+            raise PlatformError(f"The published files of mart {name} are missing ({files}); run `just run` to publish again.")
+        con.execute(f"CREATE TABLE marts.{name} AS {read_sql(published, name)}")
         rows[name] = con.execute(f"SELECT count(*) FROM marts.{name}").fetchone()[0]
     return rows
 

@@ -32,7 +32,7 @@ CHART = '[data-testid="stVegaLiteChart"]'
 PAGES = {
     "": ("Overview", "Average order value", '[data-testid="stMetric"]'),
     "trends": ("Trends", "Orders", CHART),
-    "products": ("Products and categories", "marts.fct_order_items", None),
+    "products": ("Products and categories", "Top products by revenue", CHART),
     "customers": ("Customers", "Cohort retention", CHART),
     "pipeline_health": ("Pipeline health", "Last run per job", CHART),
     "data_quality": ("Data quality", "SQLMesh audits", None),

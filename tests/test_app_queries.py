@@ -6,12 +6,13 @@ import contextlib
 import datetime as dt
 import sqlite3
 
+import duckdb
 import pytest
 
 from app.queries import business, environments, freshness, lake_usage, pipeline_health, products, quality
 from app.queries.meta import read_meta
 from core import runlog
-from publish.reader import connect_published
+from publish.reader import connect_published, current_version
 from tests.app_support import independent_kpis
 
 
@@ -84,8 +85,12 @@ def test_ltv_distribution_and_top_customers(marts):
     assert top["amount_lifetime_value"].is_monotonic_decreasing
 
 
-def test_products_need_an_order_line_mart(marts):
-    assert products.missing_columns(marts) == list(products.REQUIRED_COLUMNS)
+def test_products_read_the_order_line_mart_and_the_product_dimension(marts):
+    assert products.missing_columns(marts) == []
+    with duckdb.connect() as bare:
+        bare.execute("CREATE SCHEMA marts")
+        expected = [f"{table}.{column}" for table, columns in products.REQUIRED_COLUMNS.items() for column in columns]
+        assert products.missing_columns(bare) == expected
 
 
 def test_pipeline_health_reads_the_run_log(built):
@@ -126,7 +131,9 @@ def test_freshness_status_bands():
 def test_freshness_of_sources_and_marts(built):
     settings, _ = built
     frame = freshness.freshness(settings)
-    assert set(frame["name"]) == {"shop", "marts.daily_revenue", "marts.dim_customers", "marts.fct_orders"}
+    published = {f"marts.{table}" for table in current_version(settings).files}
+    assert published >= {"marts.daily_revenue", "marts.dim_customers", "marts.fct_orders"}
+    assert set(frame["name"]) == {"shop"} | published
     assert set(frame["status"]) == {freshness.GREEN}
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=27)
     assert set(freshness.freshness(settings, now=later)["status"]) == {freshness.RED}

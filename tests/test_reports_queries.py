@@ -226,8 +226,8 @@ def test_a_failed_snapshot_leaves_the_previous_one_in_place(tmp_path, built):
     shutil.copytree(source_settings.data_dir / "lake", settings.data_dir / "lake")
     first = write_snapshot(settings)
     before = first.path.read_bytes()
-    current_version(settings).files["dim_customers"].unlink()
-    with pytest.raises(PlatformError, match="published file of mart dim_customers is missing"):
+    Path(current_version(settings).files["dim_customers"]).unlink()
+    with pytest.raises(PlatformError, match="published files of mart dim_customers are missing"):
         write_snapshot(settings)
     assert first.path.read_bytes() == before
     assert [p.name for p in first.path.parent.iterdir()] == [first.path.name]

@@ -41,6 +41,7 @@ def build_prod(settings: Settings, *, on_model: Callable[[str, int], None] | Non
     Blocking audits and unit tests stop the plan; the error names the model and the audit. Every audit
     outcome is recorded in the metadata store.
     """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
         create_raw_views(con, settings)
     console = TallyConsole(on_model)

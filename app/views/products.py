@@ -13,9 +13,9 @@ try:
     missing = ui.published_query(settings, env, products.missing_columns)
     if missing:
         raise ui.NoData(
-            f"Product performance needs the order-line mart `marts.{products.ORDER_LINES}` "
-            f"(one row per order line), which is not published yet (missing: {', '.join(missing)}). "
-            "The order marts published today carry no product detail; this page fills once that mart is published."
+            "Product performance needs the marts `marts.fct_order_items` (one row per order line) and "
+            f"`marts.dim_products`, which this published version lacks (missing: {', '.join(missing)}). "
+            "Run `just run` to publish every mart again."
         )
     first, last = ui.published_query(settings, env, business.order_date_range)
     period = ui.period_picker(first, last, default_days=90)
