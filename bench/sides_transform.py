@@ -7,6 +7,7 @@ DAG's order, so the comparison follows the models as they change.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 
 from core import warehouse
 from core.settings import Settings
@@ -30,6 +31,9 @@ def duckdb_build(settings: Settings, params: dict) -> dict:
         return {"rows": {m["name"]: con.execute(f"SELECT count(*) FROM {m['table']}").fetchone()[0] for m in params["models"]}}
 
 
+FULL_RANGE_START = "2000-01-01"
+
+
 def render_models(settings: Settings) -> list[dict]:
     """Each built model's SQL as SQLMesh renders it, in dependency order (run in the parent; not timed)."""
     from sqlmesh.core.console import NoopConsole
@@ -48,7 +52,8 @@ def render_models(settings: Settings) -> list[dict]:
                     "name": model.name,
                     "table": fqn,
                     "schema": fqn.rsplit(".", 1)[0],
-                    "sql": context.render(fqn).sql(dialect="duckdb"),
+                    # the whole history at once, as a full build of an incremental model covers it
+                    "sql": context.render(fqn, start=FULL_RANGE_START, end=dt.date.today()).sql(dialect="duckdb"),
                 }
             )
         return models
