@@ -3,6 +3,10 @@
 
 py := "uv run --frozen python"
 
+# SQLMesh loads models in forked workers; forking a process that runs threads (the
+# scheduler, test servers) can kill a worker, so load serially unless told otherwise.
+export MAX_FORK_WORKERS := env_var_or_default("MAX_FORK_WORKERS", "1")
+
 # List the recipes
 default:
     @just --list --unsorted
