@@ -10,11 +10,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.entrypoint import err, guarded
 from core.errors import PlatformError
 from core.settings import Settings, load_settings
 
 out = Console()
-err = Console(stderr=True, soft_wrap=True)
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
@@ -105,16 +105,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        settings = load_settings(args.project)
-        COMMANDS[args.command][0](settings, args)
-    except PlatformError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        return 1
-    except KeyboardInterrupt:
-        err.print("[bold red]interrupted[/]")
-        return 130
-    return 0
+    return guarded(lambda: COMMANDS[args.command][0](load_settings(args.project), args))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core import runlog
+from core.entrypoint import guarded
 from core.errors import PlatformError
 from core.settings import Settings, load_settings
 from scheduler import alerts, connections, logs, ops, services, store
@@ -20,7 +21,6 @@ from scheduler.runner import Runner, job_log_path
 from scheduler.service import Service
 
 out = Console()
-err = Console(stderr=True, soft_wrap=True)
 
 
 def _say(message: str) -> None:
@@ -198,16 +198,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        settings = load_settings(args.project)
-        COMMANDS[args.command][0](settings, args)
-    except PlatformError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        return 1
-    except KeyboardInterrupt:
-        err.print("[bold red]interrupted[/]")
-        return 130
-    return 0
+    return guarded(lambda: COMMANDS[args.command][0](load_settings(args.project), args))
 
 
 if __name__ == "__main__":

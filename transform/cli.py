@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from core.errors import PlatformError
+from core.entrypoint import guarded
 from core.settings import Settings, load_settings
 from transform.environments import (
     PlanReport,
@@ -21,7 +21,6 @@ from transform.environments import (
 )
 
 out = Console()
-err = Console(stderr=True, soft_wrap=True)
 
 
 def cmd_plan(settings: Settings, args: argparse.Namespace) -> None:
@@ -133,16 +132,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.getLogger("sqlmesh").setLevel(logging.ERROR)  # table_diff logs every query it runs as a warning
-    try:
-        settings = load_settings(args.project)
-        COMMANDS[args.command][0](settings, args)
-    except PlatformError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        return 1
-    except KeyboardInterrupt:
-        err.print("[bold red]interrupted[/]")
-        return 130
-    return 0
+    return guarded(lambda: COMMANDS[args.command][0](load_settings(args.project), args))
 
 
 if __name__ == "__main__":
