@@ -10,6 +10,7 @@ Counts are written to `contract_results` in the metadata store.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import importlib
 import warnings
@@ -84,6 +85,7 @@ class ContractGuard:
         self.max_bad_share = max_bad_share
         self.contracts = {table: load_contract(module) for table, module in contracts.items()} if enabled else {}
         self.tallies: dict[str, TableTally] = {}
+        self._uncoerced: dict[str, Any] = {}
 
     @property
     def uncovered(self) -> list[str]:
@@ -106,7 +108,9 @@ class ContractGuard:
         schema = self.contracts.get(table)
         if schema is None or rows == 0:
             return item
-        frame = pd.DataFrame(item) if isinstance(item, list) else item.to_pandas()
+        frame = pd.DataFrame(item) if isinstance(item, list) else item.to_pandas(types_mapper=_arrow_strings)
+        if _has_types(schema, frame):  # a typed source: coercing would change nothing, slowly (timestamps)
+            schema = self._uncoerced.setdefault(table, _without_coercion(schema))
         bad, valid = _failures(schema, frame, f"{self.source}.{table}")
         if not bad.empty:
             tally.rows_quarantined += len(bad)
@@ -172,6 +176,29 @@ def _failures(schema, frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, pd
         raise PlatformError(f"Contract check of {where} did not settle after {MAX_PASSES} passes; check the contract.")
     bad = pd.concat(found) if found else pd.DataFrame(columns=["_check", "_column", "_failure"])
     return bad, valid
+
+
+def _has_types(schema, frame: pd.DataFrame) -> bool:
+    """Every column of the contract is in the batch with the contract's dtype already."""
+    from pandera.engines import pandas_engine
+
+    return all(
+        name in frame.columns and column.dtype is not None and column.dtype.check(pandas_engine.Engine.dtype(frame[name].dtype))
+        for name, column in schema.columns.items()
+    )
+
+
+def _without_coercion(schema):
+    uncoerced = copy.deepcopy(schema)
+    uncoerced.coerce = False
+    return uncoerced
+
+
+def _arrow_strings(arrow_type: pa.DataType):
+    """Text columns stay Arrow-backed in pandas (zero-copy; contracts declare them as TEXT)."""
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return pd.StringDtype("pyarrow")
+    return None
 
 
 def _typed(item: Any, schema) -> Any:

@@ -29,7 +29,7 @@ class _ContractStep(ItemTransform):
             return checked or None  # None drops the item: no empty files for fully refused batches
         if checked.num_rows == 0:
             return None
-        return _key_not_null(checked, self.primary_key)
+        return _utc(_key_not_null(checked, self.primary_key))
 
 
 def _key_not_null(table: pa.Table, key: str) -> pa.Table:
@@ -39,6 +39,12 @@ def _key_not_null(table: pa.Table, key: str) -> pa.Table:
     index = table.schema.get_field_index(key)
     field = table.schema.field(index)
     return table if not field.nullable else table.cast(table.schema.set(index, field.with_nullable(False)))
+
+
+def _utc(table: pa.Table) -> pa.Table:
+    """Naive timestamps labelled UTC, as dlt stores them: a metadata-only cast (dlt's own relabelling scans every value)."""
+    fields = [f.with_type(pa.timestamp(f.type.unit, tz="UTC")) if pa.types.is_timestamp(f.type) and f.type.tz is None else f for f in table.schema]
+    return table if fields == list(table.schema) else table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
 def schema_contract(mode) -> str | dict:

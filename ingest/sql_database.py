@@ -1,7 +1,8 @@
 """SQL database sources: one dlt resource per declared table, incremental on its cursor.
 
 SQLite is read through DuckDB's sqlite scanner, which hands dlt Arrow batches (twice
-as fast as dlt's own pyarrow backend here). PostgreSQL goes through dlt's
+as fast as dlt's own pyarrow backend here), read ahead on a thread while the previous
+batch is checked and written. PostgreSQL goes through dlt's
 `sql_database` with the pyarrow backend. Both append every new version of a row, in
 chunks of `chunk_size`; the latest version per key wins in staging, and soft deletes
 travel as ordinary updates. A table with `detect_hard_deletes` also gets
@@ -12,6 +13,7 @@ comparing keys on every run.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -22,6 +24,7 @@ from core import warehouse
 from core.errors import PlatformError
 from core.lake import Lake
 from core.settings import PostgresSource, Settings, SqliteSource, TableSettings
+from ingest.read_ahead import read_ahead
 
 DELETED_SUFFIX = "__deleted"
 
@@ -79,11 +82,14 @@ class _SqliteScanner:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._con = None
+        self._opening = threading.Lock()  # tables are read on their own read-ahead threads
 
     def query(self, sql: str, params: list):
-        if self._con is None:
-            self._con = warehouse.connect(extensions=("sqlite_scanner",))
-        return self._con.cursor().execute(sql, [str(self.path), *params])
+        with self._opening:
+            if self._con is None:
+                self._con = warehouse.connect(extensions=("sqlite_scanner",))
+            cursor = self._con.cursor()
+        return cursor.execute(sql, [str(self.path), *params])
 
     def keys(self, table: str, key: str) -> pa.Table:
         return self.query(f"SELECT {quoted(key)} AS key FROM sqlite_scan(?, ?)", [table]).to_arrow_table()
@@ -99,8 +105,12 @@ def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chun
             # >= keeps rows that share the last cursor value; dlt drops the ones it already has by key
             sql += f" WHERE {quoted(spec.cursor)} >= ?"
             params.append(_naive(incremental.last_value))
-        for batch in scanner.query(sql, params).to_arrow_reader(chunk_size):
-            yield pa.Table.from_batches([batch])
+
+        def batches() -> Iterator[pa.Table]:
+            for batch in scanner.query(sql, params).to_arrow_reader(chunk_size):
+                yield pa.Table.from_batches([batch])
+
+        yield from read_ahead(batches)
 
     return dlt.resource(rows, name=table, primary_key=spec.primary_key, write_disposition=spec.write_disposition)
 

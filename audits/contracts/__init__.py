@@ -10,6 +10,10 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
+# Text is held as Arrow strings: checked by Arrow's kernels, never copied into Python objects
+# (a plain `str` column works too, at several times the cost).
+TEXT = pd.StringDtype("pyarrow")
+
 # Timestamps outside this window are data errors (e.g. 0001-01-01 or 9999-12-31 placeholders).
 EARLIEST = pd.Timestamp("2000-01-01")
 LATEST = pd.Timestamp("2100-01-01")

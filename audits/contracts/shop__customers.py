@@ -2,14 +2,14 @@
 
 import pandera.pandas as pa
 
-from audits.contracts import key, timestamp
+from audits.contracts import TEXT, key, timestamp
 
 schema = pa.DataFrameSchema(
     {
         "id": key(),
-        "name": pa.Column(str, pa.Check.str_length(1, 200)),
-        "email": pa.Column(str, pa.Check.str_matches(r"^[^@\s]+@[^@\s]+$")),
-        "city": pa.Column(str, pa.Check.str_length(1, 100)),
+        "name": pa.Column(TEXT, pa.Check.str_length(1, 200)),
+        "email": pa.Column(TEXT, pa.Check.str_matches(r"^[^@\s]+@[^@\s]+$")),
+        "city": pa.Column(TEXT, pa.Check.str_length(1, 100)),
         "created_at": timestamp(),
         "updated_at": timestamp(),
         "deleted_at": timestamp(nullable=True),

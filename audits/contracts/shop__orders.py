@@ -2,7 +2,7 @@
 
 import pandera.pandas as pa
 
-from audits.contracts import key, reference, timestamp
+from audits.contracts import TEXT, key, reference, timestamp
 
 STATUSES = ("placed", "paid", "shipped", "delivered", "cancelled")
 
@@ -10,7 +10,7 @@ schema = pa.DataFrameSchema(
     {
         "id": key(),
         "customer_id": reference(),
-        "status": pa.Column(str, pa.Check.isin(STATUSES)),
+        "status": pa.Column(TEXT, pa.Check.isin(STATUSES)),
         "ordered_at": timestamp(),
         "updated_at": timestamp(),
         "deleted_at": timestamp(nullable=True),
