@@ -47,7 +47,8 @@ def build_prod(settings: Settings, *, on_model: Callable[[str, int], None] | Non
     console = TallyConsole(on_model)
     context = open_context(settings, console)
     try:
-        context.plan(PROD, auto_apply=True, no_prompts=True)
+        # Unit tests run for the models whose definition changed: a plan that changes no model skips them.
+        context.plan(PROD, auto_apply=True, no_prompts=True, test_changed_only=True)
         restatement = restate_new_data(context, console.tally.models_built)
         marts = sorted(model.name for model in context.models.values() if schema_of(model.name) == "marts")
         built_here = sum(1 for model in context.models.values() if not model.kind.is_external)

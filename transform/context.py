@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from sqlmesh import Context
 from sqlmesh.core.config import Config
 from sqlmesh.core.config.loader import load_config_from_paths
@@ -39,6 +41,9 @@ def _lake_access(settings: Settings) -> dict:
 def open_context(settings: Settings, console: Console | None = None) -> Context:
     """A loaded SQLMesh context for the project; close it when done."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # SQLMesh's seed reader passes pandas arguments that pandas deprecated: its warnings, not the user's.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"sqlmesh\.core\.model\.definition")
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"sqlmesh\.core\.model\.definition")
     if settings.lake.backend == "s3":
         # Install httpfs from its wheel first, so that SQLMesh's own `INSTALL httpfs` finds it and downloads nothing.
         warehouse.connect(extensions=("httpfs",)).close()

@@ -48,13 +48,17 @@ class Restatement:
 
 
 def _scope_sql(scope: StagingScope) -> str:
+    """Changed keys and their earliest time: raw versions newer than staging's row, or keys staging lacks.
+
+    Older versions of a key are never newer than its staged row, so no dedup of raw is needed
+    (a window over every raw version cost more than the join).
+    """
     time_sql = scope.time_sql or "NULL"
     return (
-        f"WITH raw AS (SELECT * FROM {scope.raw_table} "
-        "QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, _dlt_load_id DESC) = 1), "
-        f"changed AS (SELECT raw.* FROM raw LEFT JOIN {scope.model} AS staged ON staged.{scope.key} = raw.id "
-        "WHERE staged.updated_at IS DISTINCT FROM raw.updated_at::TIMESTAMP) "
-        f"SELECT count(*), min({time_sql}) FROM changed"
+        f"WITH changed AS (SELECT raw.* FROM {scope.raw_table} AS raw "
+        f"LEFT JOIN {scope.model} AS staged ON staged.{scope.key} = raw.id "
+        f"WHERE staged.{scope.key} IS NULL OR raw.updated_at::TIMESTAMP > staged.updated_at) "
+        f"SELECT count(DISTINCT changed.id), min({time_sql}) FROM changed"
     )
 
 
