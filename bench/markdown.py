@@ -61,7 +61,7 @@ def _scale_table(key: str, scale: dict) -> list[str]:
     stages = scale["stages"]
     if ingest := stages.get("ingest"):
         p, d, pd = (ingest["sides"][n] for n in ("platform", "duckdb", "pandas"))
-        notes = lambda x: f"{x['extra']['files']} files, {x['extra']['rows_per_row_group']:,} rows/row group"  # noqa: E731
+        notes = lambda x: f"{x['extra']['files']} files, {x['extra']['rows_per_row_group']:,} rows/row group, smallest non-final group {x['extra'].get('smallest_full_row_group') or 0:,}"  # noqa: E731
         out.append(
             f"| ingest: dlt vs sqlite_scan COPY | {_s(p)}, {p['rows_per_second']:,} rows/s | {_s(d)}, {d['rows_per_second']:,} rows/s "
             f"| {ingest['ratio_vs_duckdb']:.2f}x | {_mb(p)} | {_mb(d)} | platform {notes(p)}; DuckDB {notes(d)} |"

@@ -57,11 +57,21 @@ def _target(settings: Settings, table: str) -> Path:
 
 
 def parquet_stats(folders: list[Path]) -> dict:
-    """File count, rows and rows per row group of the Parquet files in `folders` (not timed)."""
+    """File count, rows, rows per row group, and the smallest row group that is not its file's last (not timed)."""
     files = [file for folder in folders for file in sorted(folder.glob("*.parquet"))]
     rows = groups = 0
+    smallest = None
     for file in files:
         meta = pq.ParquetFile(file).metadata
         rows += meta.num_rows
         groups += meta.num_row_groups
-    return {"files": len(files), "rows": rows, "row_groups": groups, "rows_per_row_group": round(rows / groups) if groups else 0}
+        for index in range(meta.num_row_groups - 1):  # a file's last group holds the remainder
+            size = meta.row_group(index).num_rows
+            smallest = size if smallest is None else min(smallest, size)
+    return {
+        "files": len(files),
+        "rows": rows,
+        "row_groups": groups,
+        "rows_per_row_group": round(rows / groups) if groups else 0,
+        "smallest_full_row_group": smallest,
+    }
