@@ -8,11 +8,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from core.errors import PlatformError
+from core.entrypoint import guarded
 from core.settings import load_settings
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 
 def say(message: str) -> None:
@@ -29,26 +28,21 @@ def main(argv: list[str] | None = None) -> int:
     args, evidence_args = parser.parse_known_args(argv)
     if evidence_args and args.command != "dev":
         parser.error(f"unrecognized arguments: {' '.join(evidence_args)}")
-    try:
-        settings = load_settings(args.project)
-        from app.reports import site
+    return guarded(lambda: _run(args, evidence_args))
 
-        if args.command == "build":
-            result = site.build_site(settings, say)
-            times = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in result.seconds.items())
-            say(f"Built {result.site} from published version {result.snapshot.version} ({times})")
-        elif args.command == "dev":
-            site.serve_dev(settings, evidence_args, say)
-        else:
-            site.prepare(settings, say)
-    except PlatformError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        return 1
-    except KeyboardInterrupt:
-        err.print("[bold red]interrupted[/]")
-        return 130
-    return 0
 
+def _run(args: argparse.Namespace, evidence_args: list[str]) -> None:
+    settings = load_settings(args.project)
+    from app.reports import site
+
+    if args.command == "build":
+        result = site.build_site(settings, say)
+        times = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in result.seconds.items())
+        say(f"Built {result.site} from published version {result.snapshot.version} ({times})")
+    elif args.command == "dev":
+        site.serve_dev(settings, evidence_args, say)
+    else:
+        site.prepare(settings, say)
 
 if __name__ == "__main__":
     sys.exit(main())
