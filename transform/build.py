@@ -16,7 +16,7 @@ from transform.audit_log import record_audits
 from transform.console import PlanTally, TallyConsole
 from transform.context import open_context
 from transform.raw_views import create_raw_views
-from transform.restatement import Restatement, find_restatement
+from transform.restatement import Restatement, find_restatement, staging_scopes
 
 PROD = "prod"
 
@@ -49,7 +49,7 @@ def build_prod(settings: Settings, *, on_model: Callable[[str, int], None] | Non
     try:
         # Unit tests run for the models whose definition changed: a plan that changes no model skips them.
         context.plan(PROD, auto_apply=True, no_prompts=True, test_changed_only=True)
-        restatement = restate_new_data(context, console.tally.models_built)
+        restatement = restate_new_data(context, settings, console.tally.models_built)
         marts = sorted(model.name for model in context.models.values() if schema_of(model.name) == "marts")
         built_here = sum(1 for model in context.models.values() if not model.kind.is_external)
         return BuildResult(tally=console.tally, models_total=built_here, marts=marts, restatement=restatement)
@@ -60,10 +60,10 @@ def build_prod(settings: Settings, *, on_model: Callable[[str, int], None] | Non
         context.close()
 
 
-def restate_new_data(context: Context, built: set[str]) -> Restatement:
+def restate_new_data(context: Context, settings: Settings, built: set[str]) -> Restatement:
     """Restate the staging models whose raw rows changed (those not just built), and refresh history."""
-    staging = {model.name for model in context.models.values() if schema_of(model.name) == "staging"}
-    restatement = find_restatement(context.engine_adapter.fetchone, staging - built)
+    scopes = [scope for scope in staging_scopes(context.models.values(), settings) if scope.model not in built]
+    restatement = find_restatement(context.engine_adapter.fetchone, scopes)
     if restatement.models:
         context.plan(
             PROD,

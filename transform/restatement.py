@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
+
+from core.settings import Settings
 
 # The time of the order a row belongs to: the partition of the incremental order facts.
 _ORDER_TIME = "(SELECT min(orders.ordered_at)::TIMESTAMP FROM raw_shop.orders AS orders WHERE orders.id = changed.order_id)"
@@ -21,21 +23,54 @@ _ORDER_TIME = "(SELECT min(orders.ordered_at)::TIMESTAMP FROM raw_shop.orders AS
 
 @dataclass(frozen=True)
 class StagingScope:
-    """How one staging model relates to its raw table: its key, and (if incremental) its time partition."""
+    """How one staging model relates to its raw table: the keys, the cursor, and (if incremental) its time partition."""
 
     model: str
     raw_table: str
+    raw_key: str
     key: str
+    cursor: str
     time_sql: str | None = None  # None for FULL models, which are restated whole
 
 
-STAGING_SCOPES = (
-    StagingScope("staging.stg_shop__orders", "raw_shop.orders", "order_id", "changed.ordered_at::TIMESTAMP"),
-    StagingScope("staging.stg_shop__order_items", "raw_shop.order_items", "order_item_id", _ORDER_TIME),
-    StagingScope("staging.stg_shop__payments", "raw_shop.payments", "payment_id", _ORDER_TIME),
-    StagingScope("staging.stg_shop__customers", "raw_shop.customers", "customer_id"),
-    StagingScope("staging.stg_shop__products", "raw_shop.products", "product_id"),
-)
+# Staging models partitioned by another table's time: an order's lines and payments belong to the
+# day their order was placed. Any other incremental staging model is partitioned by its own column.
+PARTITION_TIME = {
+    "staging.stg_shop__order_items": _ORDER_TIME,
+    "staging.stg_shop__payments": _ORDER_TIME,
+}
+
+
+def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
+    """A scope for every staging model named after a declared table (`stg_<source>__<table>`).
+
+    The keys and cursor come from the source's declaration, the staged key from the model's grain,
+    the partition from its time column: a new table needs no code here.
+    """
+    scopes = []
+    for model in models:
+        schema, _, name = model.name.rpartition(".")
+        source, _, table = name.removeprefix("stg_").partition("__")
+        declared = settings.sources.get(source)
+        if schema.strip('"') != "staging" or not name.startswith("stg_") or declared is None or table not in declared.tables:
+            continue
+        if not (model.kind.is_full or model.kind.is_incremental_by_time_range) or not model.grains:
+            continue  # history (SCD type 2) models are refreshed, not restated
+        spec = declared.tables[table]
+        time_sql = None
+        if model.kind.is_incremental_by_time_range:
+            time_sql = PARTITION_TIME.get(model.name, f"changed.{model.time_column.column.name}::TIMESTAMP")
+        scopes.append(
+            StagingScope(
+                model=model.name,
+                raw_table=f"raw_{source}.{table}",
+                raw_key=spec.primary_key,
+                key=model.grains[0].name,
+                cursor=spec.cursor or "updated_at",
+                time_sql=time_sql,
+            )
+        )
+    return scopes
 
 
 @dataclass
@@ -56,18 +91,16 @@ def _scope_sql(scope: StagingScope) -> str:
     time_sql = scope.time_sql or "NULL"
     return (
         f"WITH changed AS (SELECT raw.* FROM {scope.raw_table} AS raw "
-        f"LEFT JOIN {scope.model} AS staged ON staged.{scope.key} = raw.id "
-        f"WHERE staged.{scope.key} IS NULL OR raw.updated_at::TIMESTAMP > staged.updated_at) "
-        f"SELECT count(DISTINCT changed.id), min({time_sql}) FROM changed"
+        f"LEFT JOIN {scope.model} AS staged ON staged.{scope.key} = raw.{scope.raw_key} "
+        f"WHERE staged.{scope.key} IS NULL OR raw.{scope.cursor}::TIMESTAMP > staged.{scope.cursor}) "
+        f"SELECT count(DISTINCT changed.{scope.raw_key}), min({time_sql}) FROM changed"
     )
 
 
-def find_restatement(fetchone: Callable[[str], tuple], models: set[str]) -> Restatement:
-    """Compare each staging model in `models` with the raw layer through `fetchone(sql)`."""
+def find_restatement(fetchone: Callable[[str], tuple], scopes: list[StagingScope]) -> Restatement:
+    """Compare each scope's staging model with the raw layer through `fetchone(sql)`."""
     result = Restatement()
-    for scope in STAGING_SCOPES:
-        if scope.model not in models:
-            continue
+    for scope in scopes:
         count, start = fetchone(_scope_sql(scope))
         if not count:
             continue
