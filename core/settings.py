@@ -315,17 +315,35 @@ class JobsSettings(_Strict):
 
 
 class ChannelSettings(_Strict):
-    """One alert channel; secrets (url, password) come from PLATFORM__ALERTS__CHANNELS__<NAME>__<KEY>."""
+    """One alert channel. Its secret (the webhook URL, the SMTP password) is named by environment variable."""
 
     kind: Literal["log", "webhook", "email"]
-    url: str | None = Field(None, repr=False, description="webhook: Slack-compatible incoming webhook URL (secret).")
+    url_env: EnvName | None = Field(None, description="webhook: variable holding the URL; default ALERTS_<NAME>_WEBHOOK_URL.")
     smtp_host: str = "localhost"
     smtp_port: int = 25
     starttls: bool = False
     username: str | None = None
-    password: str | None = Field(None, repr=False, description="email: SMTP password (secret).")
+    password_env: EnvName | None = Field(
+        None, description="email with a username: variable holding the SMTP password; default ALERTS_<NAME>_SMTP_PASSWORD."
+    )
     sender: str = "duckstack@localhost"
     to: list[str] = []
+
+    @model_validator(mode="after")
+    def _secret_fits_kind(self) -> "ChannelSettings":
+        if self.url_env and self.kind != "webhook":
+            raise ValueError(f"url_env is for webhook channels, not {self.kind}")
+        if self.password_env and self.kind != "email":
+            raise ValueError(f"password_env is for email channels, not {self.kind}")
+        return self
+
+    def secret_env(self, name: str) -> str | None:
+        """The variable that holds channel `name`'s secret; None when it needs none."""
+        if self.kind == "webhook":
+            return self.url_env or f"ALERTS_{name.upper()}_WEBHOOK_URL"
+        if self.kind == "email" and self.username:
+            return self.password_env or f"ALERTS_{name.upper()}_SMTP_PASSWORD"
+        return None
 
 
 class AlertsSettings(_Strict):
@@ -459,6 +477,17 @@ def _read_secrets(settings: Settings, env: Mapping[str, str | None]) -> dict[str
                     "set it in the environment or in .env."
                 )
             secrets[env_name] = SecretStr(value)
+    for name, channel in settings.alerts.channels.items():
+        env_name = channel.secret_env(name)
+        if env_name is None:
+            continue
+        if not env.get(env_name):
+            what = "webhook URL" if channel.kind == "webhook" else "SMTP password"
+            raise PlatformError(
+                f"Alert channel '{name}' ({channel.kind}) needs its {what} in the environment variable {env_name}: "
+                "set it in the environment or in .env."
+            )
+        secrets[env_name] = SecretStr(str(env[env_name]))
     return secrets
 
 

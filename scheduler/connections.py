@@ -8,6 +8,8 @@ import sqlite3
 import urllib.parse
 from dataclasses import dataclass
 
+from core.buckets import probe
+from core.lake import Lake
 from core.settings import Settings
 
 CONNECT_TIMEOUT_SECONDS = 3
@@ -49,10 +51,28 @@ def _sources(settings: Settings) -> list[Connection]:
 
 
 def _storage(settings: Settings) -> list[Connection]:
-    found = []
-    for name, path in (("lake", settings.lake_root), ("warehouse", settings.warehouse_path), ("metadata", settings.meta_path)):
+    found = _lake(settings)
+    for name, path in (("warehouse", settings.warehouse_path), ("metadata", settings.meta_path)):
         exists = path.exists()
-        found.append(Connection("storage", name, f"{settings.lake.backend}:{path}", exists, "present" if exists else "not created yet"))
+        found.append(Connection("storage", name, f"local:{path}", exists, "present" if exists else "not created yet"))
+    return found
+
+
+def _lake(settings: Settings) -> list[Connection]:
+    """The local lake folder, or the S3 store: reachable, keys accepted, and each layer's bucket with its usage."""
+    if settings.lake.backend == "local":
+        exists = settings.lake_root.exists()
+        return [Connection("storage", "lake", f"local:{settings.lake_root}", exists, "present" if exists else "not created yet")]
+    lake = Lake(settings)
+    store = probe(lake)
+    keys = f"keys from {settings.lake.s3.access_key_env} / {settings.lake.s3.secret_key_env}"
+    found = [Connection("storage", "lake", f"s3:{store.endpoint}", store.status == "ok", f"{store.detail} ({keys})")]
+    for bucket in store.buckets:
+        where = lake.url(bucket.layer)
+        if bucket.present:
+            found.append(Connection("storage", f"lake.{bucket.layer}", where, True, f"{bucket.objects:,} objects, {bucket.bytes / 1e6:.1f} MB"))
+        else:
+            found.append(Connection("storage", f"lake.{bucket.layer}", where, False, "bucket missing: `just minio-buckets` or `just run` creates it"))
     return found
 
 
@@ -63,12 +83,10 @@ def _channels(settings: Settings) -> list[Connection]:
             found.append(Connection("alerts", name, "structured log", True, "data/logs/scheduler.log"))
             continue
         if channel.kind == "webhook":
-            if not channel.url:
-                found.append(Connection("alerts", name, "webhook (no URL set)", False, f"set PLATFORM__ALERTS__CHANNELS__{name.upper()}__URL"))
-                continue
-            parts = urllib.parse.urlsplit(channel.url)
+            url = settings.secret(channel.secret_env(name))
+            parts = urllib.parse.urlsplit(url)
             host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
-            endpoint = mask(channel.url)
+            endpoint = mask(url)
         else:
             host, port = channel.smtp_host, channel.smtp_port
             user = f"{channel.username}:***@" if channel.username else ""
