@@ -26,6 +26,8 @@ from core.settings import S3Credentials, Settings
 from core.warehouse import load_extensions, sql_literal
 
 LAYERS = ("raw", "staging", "curated")
+# `lake://raw/<source>/<table>__deleted/`: keys found gone from the source (hard-delete detection).
+DELETED_SUFFIX = "__deleted"
 SECRET_NAME = "lake_s3"
 
 
