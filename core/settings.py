@@ -261,7 +261,11 @@ class FilesSource(_SourceBase):
     """CSV, JSONL and Parquet files dropped in a landing folder; each is loaded exactly once."""
 
     kind: Literal["files"]
-    landing: str | None = Field(None, description="Landing folder; default `landing/<source>` under data_dir.")
+    landing: str | None = Field(
+        None,
+        description="Landing folder (relative to data_dir) or lake address (`lake://raw/...`); default `landing/<source>` "
+        "under data_dir on the local backend, `lake://raw/landing/<source>` on s3.",
+    )
     tables: dict[Identifier, FileTableSettings]
     settle_seconds: float = Field(5, ge=0, description="A file is taken once its size and mtime held this long.")
     batch_rows: int = Field(100_000, ge=1_000)
@@ -427,6 +431,7 @@ class Settings(_Strict):
         return self.data_dir / self.sources[name].path
 
     def landing_path(self, name: str) -> Path:
+        """The local landing folder (see ingest.landing.landing_root for lake addresses and the s3 backend)."""
         landing = self.sources[name].landing or f"landing/{name}"
         return self.data_dir / landing
 

@@ -7,6 +7,7 @@ import socket
 import sqlite3
 import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 
 from core.buckets import probe
 from core.lake import Lake
@@ -38,16 +39,33 @@ def check_all(settings: Settings) -> list[Connection]:
 
 
 def _sources(settings: Settings) -> list[Connection]:
-    found = []
-    for name, source in settings.sources.items():
+    return [_source(settings, name, source) for name, source in settings.sources.items()]
+
+
+def _source(settings: Settings, name: str, source) -> Connection:
+    """A live check per kind: open the SQLite file, reach the database or API host, find the landing area."""
+    if source.kind == "sqlite":
         path = settings.source_path(name)
         try:
             with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=CONNECT_TIMEOUT_SECONDS)) as con:
                 tables = con.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
-            found.append(Connection("source", name, f"{source.kind}:{path}", True, f"{tables} tables"))
+            return Connection("source", name, f"sqlite:{path}", True, f"{tables} tables")
         except sqlite3.Error as exc:
-            found.append(Connection("source", name, f"{source.kind}:{path}", False, str(exc)))
-    return found
+            return Connection("source", name, f"sqlite:{path}", False, str(exc))
+    if source.kind == "postgres":
+        endpoint = f"postgres://{source.user}:***@{source.host}:{source.port}/{source.database}"
+        return Connection("source", name, endpoint, *_tcp(source.host, source.port))
+    if source.kind == "rest_api":
+        parts = urllib.parse.urlsplit(source.base_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return Connection("source", name, mask(source.base_url), *_tcp(parts.hostname or "", port))
+    from ingest.landing import landing_root
+
+    root = landing_root(settings, name)
+    if root.startswith("s3://"):
+        return Connection("source", name, f"files:{root}", True, "landing prefix in the lake (see the lake's row)")
+    exists = Path(root).is_dir()
+    return Connection("source", name, f"files:{root}", exists, "landing folder present" if exists else "landing folder not created yet")
 
 
 def _storage(settings: Settings) -> list[Connection]:

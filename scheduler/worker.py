@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from core.errors import PlatformError
-from core.lock import writer_lock
+from core.lock import describe_holder, writer_lock
 from core.settings import Settings
 from scheduler.logs import configure as configure_logging
 from scheduler.tasks import TaskResult, resolve
@@ -30,7 +30,8 @@ def run(payload: dict) -> dict:
     job = payload["job"]
     function = resolve(job["task"])
     if job["writes"]:
-        with writer_lock(settings.data_dir, purpose=f"scheduled job {job['job_id']}", wait_seconds=settings.run.lock_wait_seconds):
+        waiting = lambda holder: print(f"waiting for the writer lock ({describe_holder(holder)})", flush=True)  # noqa: E731
+        with writer_lock(settings.data_dir, purpose=f"scheduled job {job['job_id']}", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting):
             outcome = function(settings, **job["args"])
     else:
         outcome = function(settings, **job["args"])

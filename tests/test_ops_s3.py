@@ -138,3 +138,24 @@ def test_a_job_process_gets_the_alert_secrets(tmp_path):
     finally:
         webhook.close()
     assert "[ERROR] source_freshness of shop: never loaded" in webhook.texts("source_freshness:shop")
+
+
+def test_connections_check_every_source_kind(tmp_path):
+    from tests.sources_fixture import settings_with_sources
+
+    api = WebhookReceiver()  # something listening on loopback
+    closed = s3server.free_port()
+    try:
+        sources = {
+            "erp": {"kind": "postgres", "host": "127.0.0.1", "port": closed, "database": "erp", "user": "loader", "password_env": "ERP_PW"},
+            "helpdesk": {"kind": "rest_api", "base_url": api.url.rsplit("/hooks", 1)[0] + "/api?key=tok-bb1", "endpoints": {"tickets": {"path": "tickets"}}},
+            "drops": {"kind": "files", "tables": {"refunds": {"pattern": "*.csv"}}},
+        }
+        settings = settings_with_sources(tmp_path, sources, ERP_PW="tok-bb2")
+        found = _by_name(connections.check_all(settings))
+    finally:
+        api.close()
+    assert not found["erp"].reachable and found["erp"].endpoint == f"postgres://loader:***@127.0.0.1:{closed}/erp"
+    assert found["helpdesk"].reachable and found["helpdesk"].endpoint.endswith("/***")
+    assert not found["drops"].reachable and found["drops"].detail == "landing folder not created yet"
+    assert "tok-bb" not in repr(found)
