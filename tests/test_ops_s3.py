@@ -147,7 +147,7 @@ def test_connections_check_every_source_kind(tmp_path):
     closed = s3server.free_port()
     try:
         sources = {
-            "erp": {"kind": "postgres", "host": "127.0.0.1", "port": closed, "database": "erp", "user": "loader", "password_env": "ERP_PW"},
+            "erp": {"kind": "postgres", "host": "127.0.0.1", "port": closed, "database": "erp", "user": "loader", "password_env": "ERP_PW", "tables": {"invoices": {}}},
             "helpdesk": {"kind": "rest_api", "base_url": api.url.rsplit("/hooks", 1)[0] + "/api?key=tok-bb1", "endpoints": {"tickets": {"path": "tickets"}}},
             "drops": {"kind": "files", "tables": {"refunds": {"pattern": "*.csv"}}},
         }
