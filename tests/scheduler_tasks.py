@@ -40,17 +40,19 @@ def sleep(settings, seconds: float, marker: str) -> dict:
     return {"rows_out": 1}
 
 
-def span(settings, name: str, path: str, seconds: float = 0.0, fail_times: int = 0, marker: str | None = None) -> dict:
-    """Note when this run started and ended (after sleeping `seconds`); fail the first `fail_times` calls.
+def span(settings, name: str, path: str, fail_times: int = 0, marker: str | None = None, release: str | None = None) -> dict:
+    """Note when this run started and ended; fail the first `fail_times` calls.
 
-    `marker`, if given, is written when the run starts."""
+    `marker`, if given, is written when the run starts; with `release`, the run lasts until that file exists."""
     if marker:
         Path(marker).write_text(str(os.getpid()))
     calls_file = Path(f"{path}.{name}.calls")
     calls = int(calls_file.read_text()) + 1 if calls_file.exists() else 1
     calls_file.write_text(str(calls))
     started = time.time()
-    time.sleep(seconds)
+    deadline = started + 120
+    while release and not Path(release).exists() and time.time() < deadline:
+        time.sleep(0.05)
     with open(path, "a") as handle:
         handle.write(f"{name} {started} {time.time()}\n")
     if calls <= fail_times:
