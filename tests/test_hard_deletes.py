@@ -80,3 +80,50 @@ def test_hard_deleted_rows_leave_the_marts_and_a_returning_key_is_live_again(tmp
     assert_marts_match_source(settings)
     # each disappearance is reported once
     assert raw(settings, "shop", "orders__deleted", "SELECT id FROM t ORDER BY id") == [(o,) for o in sorted(orders)]
+
+
+def test_on_s3_a_key_is_flagged_while_gone_and_reported_again_when_it_goes_again(tmp_path):
+    """Detection and the raw view's flag on the s3 backend, through the ingest alone (no build)."""
+    from core import warehouse
+    from core.lake import Lake
+    from demo.shop import generate
+    from ingest.pipeline import ingest_source
+    from tests import s3server
+    from transform.raw_views import create_raw_views
+
+    server = s3server.start_moto()
+    try:
+        settings = settings_for(tmp_path / "data", PLATFORM__DEMO__SCALE="0.01", **server.lake_env())
+        demo = settings.demo
+        generate(settings.source_path("shop"), seed=demo.seed, scale=demo.scale, start_date=demo.start_date, history_days=demo.history_days)
+        Lake(settings).ensure_layers()
+        ingest_source(settings, "shop")
+
+        def flags(order_id: int) -> list[bool]:
+            """The `_deleted` flag of each loaded version of an order, oldest load first."""
+            with contextlib.closing(warehouse.connect()) as con:
+                create_raw_views(con, settings)
+                rows = con.execute("SELECT _deleted FROM raw_shop.orders WHERE id = ? ORDER BY _dlt_load_id", [order_id]).fetchall()
+            return [row[0] for row in rows]
+
+        with contextlib.closing(sqlite3.connect(settings.source_path("shop"))) as con, con:
+            (order_id,) = con.execute("SELECT min(id) FROM orders").fetchone()
+            row = con.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
+            columns = [d[1] for d in con.execute("PRAGMA table_info(orders)")]
+            con.execute("DELETE FROM orders WHERE id = ?", (order_id,))
+        assert ingest_source(settings, "shop").rows == {"orders__deleted": 1}
+        assert flags(order_id) == [True]
+        assert ingest_source(settings, "shop").total_rows == 0  # reported once
+
+        with contextlib.closing(sqlite3.connect(settings.source_path("shop"))) as con, con:
+            values = dict(zip(columns, row), updated_at=_later(con))
+            con.execute(f"INSERT INTO orders ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})", list(values.values()))
+        assert ingest_source(settings, "shop").rows == {"orders": 1}
+        assert flags(order_id) == [True, False]  # the returning key's new row is live
+
+        with contextlib.closing(sqlite3.connect(settings.source_path("shop"))) as con, con:
+            con.execute("DELETE FROM orders WHERE id = ?", (order_id,))
+        assert ingest_source(settings, "shop").rows == {"orders__deleted": 1}  # gone again: reported again
+        assert flags(order_id) == [True, True]
+    finally:
+        server.stop()
