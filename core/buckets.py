@@ -7,6 +7,7 @@ an unreachable endpoint with backoff for `lake.s3.retry_seconds`.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
@@ -30,6 +31,25 @@ class BucketUsage:
     bucket: str
     objects: int
     bytes: int
+    present: bool = True
+
+
+class StoreUnreachable(PlatformError):
+    """Nothing answers at the lake's endpoint."""
+
+
+class StoreRefused(PlatformError):
+    """The store answers but refuses the lake's keys."""
+
+
+@dataclass(frozen=True)
+class StoreProbe:
+    """One quick look at the store: `status` is ok, unreachable, refused or error; `buckets` is empty unless ok."""
+
+    endpoint: str
+    status: str
+    detail: str
+    buckets: list[BucketUsage]
 
 
 def client(lake: Lake) -> Any:
@@ -72,12 +92,35 @@ def usage(lake: Lake) -> list[BucketUsage]:
     result = []
     for layer, bucket in lake.buckets().items():
         objects = size = 0
-        if _bucket_exists(lake, s3, bucket):
+        present = _bucket_exists(lake, s3, bucket)
+        if present:
             for page in _call(lake, bucket, lambda: list(_pages(s3, bucket, lake.s3.prefix))):
                 objects += len(page)
                 size += sum(item["Size"] for item in page)
-        result.append(BucketUsage(layer, bucket, objects, size))
+        result.append(BucketUsage(layer, bucket, objects, size, present))
     return result
+
+
+def probe(lake: Lake) -> StoreProbe:
+    """Is the store reachable, are the keys accepted, is each layer's bucket there and how full is it?
+
+    Made for health checks: no retries (an unreachable endpoint is reported at once), never raises,
+    and names the endpoint but never a key.
+    """
+    quick = copy.copy(lake)
+    quick.s3 = lake.s3.model_copy(update={"retry_seconds": 0})
+    endpoint = lake.s3.endpoint_url
+    try:
+        buckets = usage(quick)
+    except StoreUnreachable as exc:
+        return StoreProbe(endpoint, "unreachable", str(exc), [])
+    except StoreRefused as exc:
+        return StoreProbe(endpoint, "refused", str(exc), [])
+    except PlatformError as exc:
+        return StoreProbe(endpoint, "error", str(exc), [])
+    missing = [b.bucket for b in buckets if not b.present]
+    detail = "reachable, keys accepted" + (f"; missing buckets: {', '.join(missing)}" if missing else "")
+    return StoreProbe(endpoint, "ok", detail, buckets)
 
 
 def missing_buckets(lake: Lake) -> list[str]:
@@ -121,7 +164,7 @@ def _call(lake: Lake, bucket: str, request: Callable[[], T]) -> T:
             return request()
         except UNREACHABLE as exc:
             if time.monotonic() + delay > deadline:
-                raise PlatformError(
+                raise StoreUnreachable(
                     f"The lake's S3 endpoint {endpoint} is unreachable (bucket '{bucket}'): {type(exc).__name__}, "
                     f"{attempts} attempt{'s' if attempts != 1 else ''} over {lake.s3.retry_seconds:g} s. "
                     "Start the store (`just minio`) or fix lake.s3.endpoint in config.yaml."
@@ -134,7 +177,7 @@ def _call(lake: Lake, bucket: str, request: Callable[[], T]) -> T:
             if code in MISSING_CODES:
                 raise _Missing(bucket) from None
             if code in AUTH_CODES:
-                raise PlatformError(
+                raise StoreRefused(
                     f"The S3 store at {endpoint} refused the lake's credentials for bucket '{bucket}' ({code}). "
                     f"Check {lake.s3.access_key_env} and {lake.s3.secret_key_env} in the environment or `.env`."
                 ) from None

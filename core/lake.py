@@ -26,6 +26,10 @@ from core.settings import S3Credentials, Settings
 from core.warehouse import load_extensions, sql_literal
 
 LAYERS = ("raw", "staging", "curated")
+# `lake://raw/<source>/<table>__deleted/`: keys found gone from the source (hard-delete detection).
+DELETED_SUFFIX = "__deleted"
+# `lake://raw/landing/<source>/`: where file drops land on the s3 backend.
+LANDING_PREFIX = "landing"
 SECRET_NAME = "lake_s3"
 
 
@@ -150,12 +154,16 @@ class Lake:
 
     def write_text_atomic(self, url: str, text: str) -> None:
         """Replace an object in one step: a single PUT on S3, write-then-rename locally."""
+        self.write_bytes_atomic(url, text.encode())
+
+    def write_bytes_atomic(self, url: str, data: bytes) -> None:
+        """Write an object in one step: a single PUT on S3, write-then-rename locally."""
         if self.backend == "s3":
-            self.fs.pipe_file(url, text.encode())
+            self.fs.pipe_file(url, data)
             return
         path = Path(url)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        tmp.write_text(text)
+        tmp.write_bytes(data)
         os.replace(tmp, path)
 
     def make_folder(self, url: str) -> None:

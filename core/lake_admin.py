@@ -18,14 +18,13 @@ from pathlib import Path
 from core import warehouse
 from core.buckets import BucketUsage, ensure_buckets, missing_buckets, usage
 from core.errors import PlatformError
-from core.lake import LAYERS, Lake
+from core.lake import LANDING_PREFIX, LAYERS, Lake
 from core.settings import Settings
 from core.warehouse import sql_literal
 from publish.marts import marts_folder
 from publish.staging import current_staging
 from publish.versions import MANIFEST, read_version
 
-LANDING = "landing"
 GET_MINIO = """No `minio` binary on PATH. Get one of:
   - the server binary: https://min.io/docs/minio/linux/index.html
       curl -fLO https://dl.min.io/server/minio/release/linux-amd64/minio && chmod +x minio && sudo mv minio /usr/local/bin/
@@ -95,7 +94,7 @@ def upload_sample(settings: Settings, scale: float = 0.01) -> list[str]:
         with contextlib.closing(lake.attach(warehouse.connect(extensions=("sqlite_scanner",)))) as con:
             con.execute(f"ATTACH {sql_literal(db)} AS sample (TYPE sqlite, READ_ONLY)")
             for table in counts:
-                url = lake.url("raw", LANDING, source, f"{table}.csv")
+                url = lake.url("raw", LANDING_PREFIX, source, f"{table}.csv")
                 lake.make_folder(url.rsplit("/", 1)[0])
                 con.execute(f"COPY sample.main.{table} TO {sql_literal(url)} (FORMAT csv, HEADER)")
                 urls.append(url)

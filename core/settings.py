@@ -261,7 +261,11 @@ class FilesSource(_SourceBase):
     """CSV, JSONL and Parquet files dropped in a landing folder; each is loaded exactly once."""
 
     kind: Literal["files"]
-    landing: str | None = Field(None, description="Landing folder; default `landing/<source>` under data_dir.")
+    landing: str | None = Field(
+        None,
+        description="Landing folder (relative to data_dir) or lake address (`lake://raw/...`); default `landing/<source>` "
+        "under data_dir on the local backend, `lake://raw/landing/<source>` on s3.",
+    )
     tables: dict[Identifier, FileTableSettings]
     settle_seconds: float = Field(5, ge=0, description="A file is taken once its size and mtime held this long.")
     batch_rows: int = Field(100_000, ge=1_000)
@@ -315,17 +319,35 @@ class JobsSettings(_Strict):
 
 
 class ChannelSettings(_Strict):
-    """One alert channel; secrets (url, password) come from PLATFORM__ALERTS__CHANNELS__<NAME>__<KEY>."""
+    """One alert channel. Its secret (the webhook URL, the SMTP password) is named by environment variable."""
 
     kind: Literal["log", "webhook", "email"]
-    url: str | None = Field(None, repr=False, description="webhook: Slack-compatible incoming webhook URL (secret).")
+    url_env: EnvName | None = Field(None, description="webhook: variable holding the URL; default ALERTS_<NAME>_WEBHOOK_URL.")
     smtp_host: str = "localhost"
     smtp_port: int = 25
     starttls: bool = False
     username: str | None = None
-    password: str | None = Field(None, repr=False, description="email: SMTP password (secret).")
+    password_env: EnvName | None = Field(
+        None, description="email with a username: variable holding the SMTP password; default ALERTS_<NAME>_SMTP_PASSWORD."
+    )
     sender: str = "duckstack@localhost"
     to: list[str] = []
+
+    @model_validator(mode="after")
+    def _secret_fits_kind(self) -> "ChannelSettings":
+        if self.url_env and self.kind != "webhook":
+            raise ValueError(f"url_env is for webhook channels, not {self.kind}")
+        if self.password_env and self.kind != "email":
+            raise ValueError(f"password_env is for email channels, not {self.kind}")
+        return self
+
+    def secret_env(self, name: str) -> str | None:
+        """The variable that holds channel `name`'s secret; None when it needs none."""
+        if self.kind == "webhook":
+            return self.url_env or f"ALERTS_{name.upper()}_WEBHOOK_URL"
+        if self.kind == "email" and self.username:
+            return self.password_env or f"ALERTS_{name.upper()}_SMTP_PASSWORD"
+        return None
 
 
 class AlertsSettings(_Strict):
@@ -409,6 +431,7 @@ class Settings(_Strict):
         return self.data_dir / self.sources[name].path
 
     def landing_path(self, name: str) -> Path:
+        """The local landing folder (see ingest.landing.landing_root for lake addresses and the s3 backend)."""
         landing = self.sources[name].landing or f"landing/{name}"
         return self.data_dir / landing
 
@@ -459,6 +482,17 @@ def _read_secrets(settings: Settings, env: Mapping[str, str | None]) -> dict[str
                     "set it in the environment or in .env."
                 )
             secrets[env_name] = SecretStr(value)
+    for name, channel in settings.alerts.channels.items():
+        env_name = channel.secret_env(name)
+        if env_name is None:
+            continue
+        if not env.get(env_name):
+            what = "webhook URL" if channel.kind == "webhook" else "SMTP password"
+            raise PlatformError(
+                f"Alert channel '{name}' ({channel.kind}) needs its {what} in the environment variable {env_name}: "
+                "set it in the environment or in .env."
+            )
+        secrets[env_name] = SecretStr(str(env[env_name]))
     return secrets
 
 

@@ -15,6 +15,13 @@ def sql_literal(text: str | Path) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
+def sql_identifier(name: str) -> str:
+    """A plain identifier (letters, digits, underscores; settings validate them) double-quoted for SQL."""
+    if not name.replace("_", "a").isalnum():
+        raise PlatformError(f"{name!r} is not a plain identifier")
+    return f'"{name}"'
+
+
 def bundled_extension(name: str) -> Path:
     """The `.duckdb_extension` file that the `duckdb-extension-<name>` wheel ships."""
     spec = importlib.util.find_spec(f"duckdb_extension_{name}")

@@ -13,9 +13,9 @@ import codecs
 import io
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterator
 
+import fsspec
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
@@ -42,17 +42,20 @@ class Batch:
         return table.append_column("_source_file", pa.array([relative] * table.num_rows, pa.string()))
 
 
-def read_file(path: Path, fmt: str, *, batch_rows: int, delimiter: str = ",", encoding: str = "utf-8") -> Iterator[Batch]:
+def read_file(
+    path: str, fmt: str, *, fs: fsspec.AbstractFileSystem, batch_rows: int, delimiter: str = ",", encoding: str = "utf-8"
+) -> Iterator[Batch]:
+    """Read a landed file (a local path or an object URL, through `fs`) in batches."""
     if fmt not in FORMATS:
         raise FileRefused(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)} (set `format` for the table)")
-    if path.stat().st_size == 0:
+    if fs.size(path) == 0:
         raise FileRefused("empty file (0 bytes)")
     if fmt == "parquet":
-        yield from _parquet(path, batch_rows)
+        yield from _parquet(fs, path, batch_rows)
     elif fmt == "jsonl":
-        yield from _jsonl(path, batch_rows, encoding)
+        yield from _jsonl(fs, path, batch_rows, encoding)
     else:
-        yield from _csv(path, batch_rows, delimiter, encoding)
+        yield from _csv(fs.cat_file(path), batch_rows, delimiter, encoding)
 
 
 def _reject(raw: str | bytes, line: int | None, check: str, failure: str) -> dict:
@@ -60,19 +63,20 @@ def _reject(raw: str | bytes, line: int | None, check: str, failure: str) -> dic
     return {"_raw": text[:MAX_RAW_CHARS], "_line": line, "_check": check, "_failure": failure}
 
 
-def _parquet(path: Path, batch_rows: int) -> Iterator[Batch]:
-    try:
-        reader = pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise FileRefused(f"not a readable Parquet file: {exc}") from None
-    for batch in reader.iter_batches(batch_size=batch_rows):
-        yield Batch(pa.Table.from_batches([batch]))
+def _parquet(fs: fsspec.AbstractFileSystem, path: str, batch_rows: int) -> Iterator[Batch]:
+    with fs.open(path, "rb") as handle:
+        try:
+            reader = pq.ParquetFile(handle)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise FileRefused(f"not a readable Parquet file: {exc}") from None
+        for batch in reader.iter_batches(batch_size=batch_rows):
+            yield Batch(pa.Table.from_batches([batch]))
 
 
-def _jsonl(path: Path, batch_rows: int, encoding: str) -> Iterator[Batch]:
+def _jsonl(fs: fsspec.AbstractFileSystem, path: str, batch_rows: int, encoding: str) -> Iterator[Batch]:
     rows: list[dict] = []
     rejects: list[dict] = []
-    with path.open("rb") as handle:
+    with fs.open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
@@ -95,8 +99,7 @@ def _jsonl(path: Path, batch_rows: int, encoding: str) -> Iterator[Batch]:
         yield Batch(rows, rejects)
 
 
-def _csv(path: Path, batch_rows: int, delimiter: str, encoding: str) -> Iterator[Batch]:
-    data = path.read_bytes()
+def _csv(data: bytes, batch_rows: int, delimiter: str, encoding: str) -> Iterator[Batch]:
     rejects: list[dict] = []
     if not _decodes(data, encoding):
         data, rejects = _drop_undecodable_lines(data, encoding)

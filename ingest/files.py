@@ -10,6 +10,7 @@ read at all (empty, corrupt) is recorded as rejected with the reason and skipped
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import PurePosixPath
 from typing import Iterator
 
 import dlt
@@ -50,10 +51,11 @@ def _table_rows(source: FilesSource, table: str, spec: FileTableSettings, files:
         for landed in files:
             if taken.get(landed.relative) == landed.fingerprint:
                 continue
-            fmt = spec.format or landed.path.suffix.lstrip(".").lower()
+            fmt = spec.format or PurePosixPath(landed.relative).suffix.lstrip(".").lower()
             counts = {"rows": 0, "bad": 0}
             try:
-                for batch in read_file(landed.path, fmt, batch_rows=source.batch_rows, delimiter=spec.delimiter, encoding=spec.encoding):
+                batches = read_file(landed.path, fmt, fs=landed.fs, batch_rows=source.batch_rows, delimiter=spec.delimiter, encoding=spec.encoding)
+                for batch in batches:
                     if batch.rejects:
                         guard.add_rejects(table, batch.rejects_table(landed.relative), len(batch.rejects))
                         counts["bad"] += len(batch.rejects)

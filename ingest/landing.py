@@ -1,10 +1,15 @@
 """The landing area of a file-drop source: which files are ready, which were taken, and a sensor.
 
-A file is ready once nothing has written to it for `settle_seconds` (its mtime is at
-least that old), so a copy in progress is never taken half-done. Writers that can
-should write `name.tmp` (or `.name`) and rename when done: names starting with `.` or
-`_` and names ending in `.tmp`, `.part` or `.partial` are never taken. Each file is
-recorded in `landing_files` in the metadata store with what became of it.
+The landing area is a local folder (`data/landing/<source>/` on the local backend) or
+a prefix of the lake (`lake://raw/landing/<source>/` on the s3 backend; `landing` may
+name any `lake://<layer>/...` address or folder). A file is ready once nothing has
+written to it for `settle_seconds` (its mtime, or an object's LastModified, is at
+least that old), so a copy in progress is never taken half-done; on S3 an object only
+appears once its upload completed (a multipart upload in progress is not listed).
+Writers that can should write `name.tmp` (or `.name`) and rename when done: names
+starting with `.` or `_` and names ending in `.tmp`, `.part` or `.partial` are never
+taken. Each file is recorded in `landing_files` in the metadata store with what
+became of it.
 """
 
 from __future__ import annotations
@@ -13,11 +18,14 @@ import contextlib
 import datetime as dt
 import fnmatch
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import fsspec
 
 from core import runlog
 from core.errors import PlatformError
+from core.lake import LANDING_PREFIX, Lake
 from core.settings import FilesSource, Settings
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial")
@@ -41,13 +49,29 @@ CREATE TABLE IF NOT EXISTS landing_files (
 
 @dataclass(frozen=True)
 class LandedFile:
-    """A ready file of one declared table."""
+    """A ready file of one declared table: `path` is a local path or an `s3://` URL, read through `fs`."""
 
     table: str
-    path: Path
+    path: str
     relative: str
     fingerprint: str
     size: int
+    modified: float = field(compare=False)
+    fs: fsspec.AbstractFileSystem = field(compare=False, repr=False)
+
+
+LAKE_SCHEME = "lake://"
+
+
+def landing_root(settings: Settings, name: str) -> str:
+    """Where source `name`'s files land: a local folder, or a lake address (an `s3://` URL on the s3 backend)."""
+    landing = settings.sources[name].landing
+    if landing is not None and landing.startswith(LAKE_SCHEME):
+        layer, _, rest = landing[len(LAKE_SCHEME) :].strip("/").partition("/")
+        return Lake(settings).url(layer, *[part for part in rest.split("/") if part])
+    if landing is None and settings.lake.backend == "s3":
+        return Lake(settings).url("raw", LANDING_PREFIX, name)
+    return str(settings.landing_path(name))
 
 
 def ready_files(settings: Settings, name: str, *, now: float | None = None) -> list[LandedFile]:
@@ -55,22 +79,42 @@ def ready_files(settings: Settings, name: str, *, now: float | None = None) -> l
     source = settings.sources[name]
     if not isinstance(source, FilesSource):
         raise PlatformError(f"Source '{name}' is of kind {source.kind}, not files: it has no landing area.")
-    root = settings.landing_path(name)
-    if not root.is_dir():
-        return []
+    root = landing_root(settings, name)
     now = time.time() if now is None else now
     found = []
-    for path in root.rglob("*"):
-        relative = path.relative_to(root).as_posix()
-        if not path.is_file() or _ignored(relative):
-            continue
-        stat = path.stat()
-        if now - stat.st_mtime < source.settle_seconds:
+    for relative, path, fingerprint, size, modified, fs in _listing(settings, root):
+        if _ignored(relative) or now - modified < source.settle_seconds:
             continue
         table = next((t for t, spec in source.tables.items() if fnmatch.fnmatch(relative, spec.pattern)), None)
         if table is not None:
-            found.append(LandedFile(table, path, relative, f"{stat.st_size}:{stat.st_mtime_ns}", stat.st_size))
-    return sorted(found, key=lambda f: (f.path.stat().st_mtime_ns, f.relative))
+            found.append(LandedFile(table, path, relative, fingerprint, size, modified, fs))
+    return sorted(found, key=lambda f: (f.modified, f.relative))
+
+
+def _listing(settings: Settings, root: str):
+    """(relative path, path, fingerprint, size, modified epoch, filesystem) of every file below `root`."""
+    if not root.startswith("s3://"):
+        folder, fs = Path(root), fsspec.filesystem("file")
+        if not folder.is_dir():
+            return
+        for path in folder.rglob("*"):
+            if path.is_file():
+                stat = path.stat()
+                yield path.relative_to(folder).as_posix(), str(path), f"{stat.st_size}:{stat.st_mtime_ns}", stat.st_size, stat.st_mtime, fs
+        return
+    fs = Lake(settings).fs
+    prefix = root.removeprefix("s3://").rstrip("/") + "/"
+    try:
+        entries = fs.find(root, detail=True)
+    except FileNotFoundError:
+        return
+    for key, info in entries.items():
+        if info.get("type") == "directory" or not key.startswith(prefix):
+            continue
+        modified = info["LastModified"].timestamp()
+        etag = str(info.get("ETag", "")).strip('"')
+        # an object replaced under the same name has a new ETag (and LastModified): it is a new file
+        yield key[len(prefix) :], f"s3://{key}", f"{info['size']}:{etag or int(modified * 1e9)}", int(info["size"]), modified, fs
 
 
 def _ignored(relative: str) -> bool:

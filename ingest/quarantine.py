@@ -8,8 +8,8 @@ offending value), `_dlt_load_id` and `_quarantined_at`.
 from __future__ import annotations
 
 import datetime as dt
+import io
 
-import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -31,12 +31,9 @@ def write_quarantine(lake: Lake, source: str, table: str, parts: list[pa.Table],
     rows = rows.append_column("_dlt_load_id", pa.array([load_id] * rows.num_rows, pa.string()))
     rows = rows.append_column("_quarantined_at", pa.array([now] * rows.num_rows, pa.timestamp("us")))
     folder = quarantine_url(lake, source, table)
-    fs, path = fsspec.core.url_to_fs(folder)
-    fs.makedirs(path, exist_ok=True)
-    # write aside, then move: a reader never sees half a file
-    final = f"{path}/{load_id}.parquet"
-    partial = f"{path}/.{load_id}.parquet.partial"
-    with fs.open(partial, "wb") as handle:
-        pq.write_table(rows, handle)
-    fs.mv(partial, final)
+    lake.make_folder(folder)
+    buffer = io.BytesIO()
+    pq.write_table(rows, buffer)
+    # a reader never sees half a file: one PUT on S3, write aside and rename locally
+    lake.write_bytes_atomic(f"{folder}/{load_id}.parquet", buffer.getvalue())
     return f"{folder}/{load_id}.parquet"

@@ -12,6 +12,7 @@ comparing keys on every run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 from pathlib import Path
@@ -22,18 +23,11 @@ import pyarrow as pa
 
 from core import warehouse
 from core.errors import PlatformError
-from core.lake import Lake
+from core.lake import DELETED_SUFFIX, Lake
+from core.warehouse import sql_identifier
 from core.settings import PostgresSource, Settings, SqliteSource, TableSettings
 from ingest.read_ahead import read_ahead
 
-DELETED_SUFFIX = "__deleted"
-
-
-def quoted(identifier: str) -> str:
-    """A settings-validated identifier (plain letters, digits, underscores) quoted for SQL."""
-    if not identifier.replace("_", "a").isalnum():
-        raise PlatformError(f"{identifier!r} is not a plain identifier")
-    return f'"{identifier}"'
 
 
 def sqlite_file(settings: Settings, name: str) -> Path:
@@ -92,7 +86,7 @@ class _SqliteScanner:
         return cursor.execute(sql, [str(self.path), *params])
 
     def keys(self, table: str, key: str) -> pa.Table:
-        return self.query(f"SELECT {quoted(key)} AS key FROM sqlite_scan(?, ?)", [table]).to_arrow_table()
+        return self.query(f"SELECT {sql_identifier(key)} AS key FROM sqlite_scan(?, ?)", [table]).to_arrow_table()
 
 
 def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chunk_size: int):
@@ -103,7 +97,7 @@ def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chun
         params: list = [table]
         if incremental is not None and incremental.last_value is not None:
             # >= keeps rows that share the last cursor value; dlt drops the ones it already has by key
-            sql += f" WHERE {quoted(spec.cursor)} >= ?"
+            sql += f" WHERE {sql_identifier(spec.cursor)} >= ?"
             params.append(_naive(incremental.last_value))
 
         def batches() -> Iterator[pa.Table]:
@@ -144,31 +138,39 @@ def _postgres_keys(url: str, schema: str, table: str, key: str) -> pa.Table:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as con:
-            keys = con.execute(sa.text(f"SELECT {quoted(key)} FROM {quoted(schema)}.{quoted(table)}")).scalars().all()
+            keys = con.execute(sa.text(f"SELECT {sql_identifier(key)} FROM {sql_identifier(schema)}.{sql_identifier(table)}")).scalars().all()
     finally:
         engine.dispose()
     return pa.table({"key": keys})
 
 
 def _deleted_keys(lake: Lake, source: str, table: str, key: str, keys_of):
-    """Keys seen in raw that the source no longer has, each reported once, with when it was noticed."""
+    """Keys seen in raw that the source no longer has, with when that was noticed.
+
+    A key is reported once per disappearance: again only if it came back (loaded in a later
+    load than its last report) and went away again.
+    """
 
     def deleted() -> Iterator[pa.Table]:
-        loaded = Path(lake.url("raw", source, table))
-        if not any(loaded.glob("*.parquet")):
+        loaded = lake.parquet_glob("raw", source, table)
+        if not lake.fs.glob(loaded):
             return
         current = keys_of(table, key)
-        tombstones = Path(lake.url("raw", source, table + DELETED_SUFFIX))
-        sql = f"SELECT DISTINCT {quoted(key)} FROM read_parquet(?) EXCEPT SELECT key FROM current_keys"
-        params = [lake.parquet_glob("raw", source, table)]
-        if any(tombstones.glob("*.parquet")):
-            sql += f" EXCEPT SELECT {quoted(key)} FROM read_parquet(?)"
-            params.append(lake.parquet_glob("raw", source, table + DELETED_SUFFIX))
-        with warehouse.connect() as con:
+        column = sql_identifier(key)
+        seen = f"SELECT {column} AS key, max(_dlt_load_id) AS seen_in FROM read_parquet(?, union_by_name := true) GROUP BY 1"
+        params = [loaded]
+        reported = lake.parquet_glob("raw", source, table + DELETED_SUFFIX)
+        if lake.fs.glob(reported):
+            # load ids are epoch seconds of equal width: text order is time order
+            gone = f"SELECT {column} AS key, max(_dlt_load_id) AS gone_in FROM read_parquet(?) GROUP BY 1"
+            seen = f"SELECT seen.* FROM ({seen}) AS seen LEFT JOIN ({gone}) AS gone USING (key) WHERE gone.gone_in IS NULL OR gone.gone_in < seen.seen_in"
+            params.append(reported)
+        sql = f"SELECT seen.key AS {column} FROM ({seen}) AS seen ANTI JOIN current_keys ON current_keys.key = seen.key ORDER BY 1"
+        with contextlib.closing(lake.attach(warehouse.connect())) as con:
             con.register("current_keys", current)
-            gone = con.execute(sql, params).to_arrow_table()
-        if gone.num_rows:
+            gone_keys = con.execute(sql, params).to_arrow_table()
+        if gone_keys.num_rows:
             noticed = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-            yield gone.append_column("deleted_detected_at", pa.array([noticed] * gone.num_rows, pa.timestamp("us")))
+            yield gone_keys.append_column("deleted_detected_at", pa.array([noticed] * gone_keys.num_rows, pa.timestamp("us")))
 
     return dlt.resource(deleted, name=table + DELETED_SUFFIX, primary_key=key, write_disposition="append")

@@ -46,15 +46,10 @@ def _now() -> dt.datetime:
 
 
 def check_channels(settings: Settings) -> None:
-    """Refuse to start with a channel whose secret is missing, naming the variable to set."""
+    """Refuse to start with a channel that cannot deliver (secrets were checked when the settings loaded)."""
     for name, channel in settings.alerts.channels.items():
-        prefix = f"PLATFORM__ALERTS__CHANNELS__{name.upper()}"
-        if channel.kind == "webhook" and not channel.url:
-            raise PlatformError(f"Alert channel {name!r} (webhook) has no URL: set {prefix}__URL in the environment or .env.")
         if channel.kind == "email" and not channel.to:
             raise PlatformError(f"Alert channel {name!r} (email) has no recipients: set alerts.channels.{name}.to in config.yaml.")
-        if channel.kind == "email" and channel.username and not channel.password:
-            raise PlatformError(f"Alert channel {name!r} (email) has a username but no password: set {prefix}__PASSWORD.")
 
 
 def raise_alert(settings: Settings, key: str, message: str, *, severity: str = "error", now: dt.datetime | None = None) -> bool:
@@ -105,23 +100,24 @@ def send(settings: Settings, text: str, key: str) -> None:
     """Deliver to every channel; a channel that fails is logged and does not stop the others."""
     for name, channel in settings.alerts.channels.items():
         try:
-            SENDERS[channel.kind](channel, text, key)
+            env_name = channel.secret_env(name)
+            SENDERS[channel.kind](channel, settings.secret(env_name) if env_name else None, text, key)
         except Exception as exc:  # noqa: BLE001 - one broken channel must not silence the rest
             log.error("alert channel %s failed: %s", name, type(exc).__name__ + (f": {exc}" if channel.kind != "webhook" else ""))
 
 
-def _to_log(channel: ChannelSettings, text: str, key: str) -> None:
+def _to_log(channel: ChannelSettings, secret: None, text: str, key: str) -> None:
     log.warning("ALERT %s", text, extra={"alert_key": key})
 
 
-def _to_webhook(channel: ChannelSettings, text: str, key: str) -> None:
+def _to_webhook(channel: ChannelSettings, url: str, text: str, key: str) -> None:
     body = json.dumps({"text": text, "alert_key": key}).encode()
-    request = urllib.request.Request(channel.url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
     with urllib.request.urlopen(request, timeout=SEND_TIMEOUT_SECONDS) as response:
         response.read()
 
 
-def _to_email(channel: ChannelSettings, text: str, key: str) -> None:
+def _to_email(channel: ChannelSettings, password: str | None, text: str, key: str) -> None:
     message = EmailMessage()
     message["Subject"] = "duckstack: " + text.splitlines()[0][:150]
     message["From"] = channel.sender
@@ -132,7 +128,7 @@ def _to_email(channel: ChannelSettings, text: str, key: str) -> None:
         if channel.starttls:
             smtp.starttls()
         if channel.username:
-            smtp.login(channel.username, channel.password or "")
+            smtp.login(channel.username, password or "")
         smtp.send_message(message)
 
 

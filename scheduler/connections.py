@@ -7,7 +7,10 @@ import socket
 import sqlite3
 import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 
+from core.buckets import probe
+from core.lake import Lake
 from core.settings import Settings
 
 CONNECT_TIMEOUT_SECONDS = 3
@@ -36,23 +39,58 @@ def check_all(settings: Settings) -> list[Connection]:
 
 
 def _sources(settings: Settings) -> list[Connection]:
-    found = []
-    for name, source in settings.sources.items():
+    return [_source(settings, name, source) for name, source in settings.sources.items()]
+
+
+def _source(settings: Settings, name: str, source) -> Connection:
+    """A live check per kind: open the SQLite file, reach the database or API host, find the landing area."""
+    if source.kind == "sqlite":
         path = settings.source_path(name)
         try:
             with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=CONNECT_TIMEOUT_SECONDS)) as con:
                 tables = con.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
-            found.append(Connection("source", name, f"{source.kind}:{path}", True, f"{tables} tables"))
+            return Connection("source", name, f"sqlite:{path}", True, f"{tables} tables")
         except sqlite3.Error as exc:
-            found.append(Connection("source", name, f"{source.kind}:{path}", False, str(exc)))
-    return found
+            return Connection("source", name, f"sqlite:{path}", False, str(exc))
+    if source.kind == "postgres":
+        endpoint = f"postgres://{source.user}:***@{source.host}:{source.port}/{source.database}"
+        return Connection("source", name, endpoint, *_tcp(source.host, source.port))
+    if source.kind == "rest_api":
+        parts = urllib.parse.urlsplit(source.base_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return Connection("source", name, mask(source.base_url), *_tcp(parts.hostname or "", port))
+    from ingest.landing import landing_root
+
+    root = landing_root(settings, name)
+    if root.startswith("s3://"):
+        return Connection("source", name, f"files:{root}", True, "landing prefix in the lake (see the lake's row)")
+    exists = Path(root).is_dir()
+    return Connection("source", name, f"files:{root}", exists, "landing folder present" if exists else "landing folder not created yet")
 
 
 def _storage(settings: Settings) -> list[Connection]:
-    found = []
-    for name, path in (("lake", settings.lake_root), ("warehouse", settings.warehouse_path), ("metadata", settings.meta_path)):
+    found = _lake(settings)
+    for name, path in (("warehouse", settings.warehouse_path), ("metadata", settings.meta_path)):
         exists = path.exists()
-        found.append(Connection("storage", name, f"{settings.lake.backend}:{path}", exists, "present" if exists else "not created yet"))
+        found.append(Connection("storage", name, f"local:{path}", exists, "present" if exists else "not created yet"))
+    return found
+
+
+def _lake(settings: Settings) -> list[Connection]:
+    """The local lake folder, or the S3 store: reachable, keys accepted, and each layer's bucket with its usage."""
+    if settings.lake.backend == "local":
+        exists = settings.lake_root.exists()
+        return [Connection("storage", "lake", f"local:{settings.lake_root}", exists, "present" if exists else "not created yet")]
+    lake = Lake(settings)
+    store = probe(lake)
+    keys = f"keys from {settings.lake.s3.access_key_env} / {settings.lake.s3.secret_key_env}"
+    found = [Connection("storage", "lake", f"s3:{store.endpoint}", store.status == "ok", f"{store.detail} ({keys})")]
+    for bucket in store.buckets:
+        where = lake.url(bucket.layer)
+        if bucket.present:
+            found.append(Connection("storage", f"lake.{bucket.layer}", where, True, f"{bucket.objects:,} objects, {bucket.bytes / 1e6:.1f} MB"))
+        else:
+            found.append(Connection("storage", f"lake.{bucket.layer}", where, False, "bucket missing: `just minio-buckets` or `just run` creates it"))
     return found
 
 
@@ -63,12 +101,10 @@ def _channels(settings: Settings) -> list[Connection]:
             found.append(Connection("alerts", name, "structured log", True, "data/logs/scheduler.log"))
             continue
         if channel.kind == "webhook":
-            if not channel.url:
-                found.append(Connection("alerts", name, "webhook (no URL set)", False, f"set PLATFORM__ALERTS__CHANNELS__{name.upper()}__URL"))
-                continue
-            parts = urllib.parse.urlsplit(channel.url)
+            url = settings.secret(channel.secret_env(name))
+            parts = urllib.parse.urlsplit(url)
             host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
-            endpoint = mask(channel.url)
+            endpoint = mask(url)
         else:
             host, port = channel.smtp_host, channel.smtp_port
             user = f"{channel.username}:***@" if channel.username else ""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import runlog, warehouse
+from core.buckets import probe
 from core.lake import LAYERS, Lake
 from core.settings import Settings
 from scheduler import alerts
@@ -47,7 +48,11 @@ class CheckResult:
 def run_checks(settings: Settings, now: dt.datetime | None = None) -> list[CheckResult]:
     """Run every check, record the results, and open or close the matching alerts."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    results = source_freshness(settings, now) + mart_freshness(settings, now) + row_anomalies(settings) + storage_health(settings)
+    storage = storage_health(settings)
+    # With the lake unreachable the checks that read it cannot run: the lake_reachable failure is the alert.
+    lake_ok = all(r.status == "ok" for r in storage if r.check_name == "lake_reachable")
+    lake_checks = mart_freshness(settings, now) + row_anomalies(settings) if lake_ok else []
+    results = source_freshness(settings, now) + lake_checks + storage
     record(settings.meta_path, results, now)
     for result in results:
         key = f"{result.check_name}:{result.subject}"
@@ -114,7 +119,7 @@ def row_anomalies(settings: Settings) -> list[CheckResult]:
     `monitoring.anomaly_min_history` earlier loads before it is judged.
     """
     lake, cfg, results = Lake(settings), settings.monitoring, []
-    with contextlib.closing(warehouse.connect()) as con:
+    with contextlib.closing(lake.attach(warehouse.connect())) as con:
         for source, declared in settings.sources.items():
             counts = {table: _rows_per_load(con, lake, source, table) for table in declared.tables}
             loads = sorted({load for per_table in counts.values() for load in per_table}, key=float)
@@ -125,8 +130,7 @@ def row_anomalies(settings: Settings) -> list[CheckResult]:
 
 
 def _rows_per_load(con, lake: Lake, source: str, table: str) -> dict[str, int]:
-    folder = Path(lake.url("raw", source, table))
-    if not any(folder.glob("*.parquet")):
+    if not lake.fs.glob(lake.parquet_glob("raw", source, table)):
         return {}
     glob = warehouse.sql_literal(lake.parquet_glob("raw", source, table))
     return dict(con.execute(f"SELECT _dlt_load_id, count(*) FROM read_parquet({glob}, union_by_name = true) GROUP BY 1").fetchall())
@@ -147,7 +151,9 @@ def _judge(subject: str, series: list[int], min_history: int, window: int, thres
 
 
 def storage_health(settings: Settings) -> list[CheckResult]:
-    """The lake is reachable and writable, the disk has room, and how big each layer is."""
+    """The lake is reachable (and writable, or its keys accepted), the disk has room, and how big each layer is."""
+    if settings.lake.backend == "s3":
+        return _store_health(settings) + [_free_disk(settings)]
     root, results = settings.lake_root, []
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -158,12 +164,31 @@ def storage_health(settings: Settings) -> list[CheckResult]:
     except OSError as exc:
         results.append(CheckResult("lake_reachable", str(root), "fail", 0, None, f"not writable: {exc.strerror or exc}"))
         return results
-    free_gb = shutil.disk_usage(root).free / 1e9
-    minimum = settings.monitoring.min_free_disk_gb
-    status = "ok" if free_gb >= minimum else "fail"
-    results.append(CheckResult("free_disk", str(settings.data_dir), status, round(free_gb, 2), minimum, f"{free_gb:.1f} GB free (minimum {minimum:g} GB)"))
+    results.append(_free_disk(settings))
     for layer in LAYERS:
         folder = Path(Lake(settings).url(layer))
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
         results.append(CheckResult("layer_size", layer, "ok", size, None, f"{size / 1e6:.1f} MB"))
+    return results
+
+
+def _free_disk(settings: Settings) -> CheckResult:
+    """The data folder holds the warehouse and the metadata on either backend."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    free_gb = shutil.disk_usage(settings.data_dir).free / 1e9
+    minimum = settings.monitoring.min_free_disk_gb
+    status = "ok" if free_gb >= minimum else "fail"
+    return CheckResult("free_disk", str(settings.data_dir), status, round(free_gb, 2), minimum, f"{free_gb:.1f} GB free (minimum {minimum:g} GB)")
+
+
+def _store_health(settings: Settings) -> list[CheckResult]:
+    """The S3 store answers and accepts the keys; each layer's bucket exists; its object count and size."""
+    store = probe(Lake(settings))
+    if store.status != "ok":
+        return [CheckResult("lake_reachable", store.endpoint, "fail", 0, None, store.detail)]
+    results = [CheckResult("lake_reachable", store.endpoint, "ok", 1, None, store.detail)]
+    for bucket in store.buckets:
+        present = "ok" if bucket.present else "fail"
+        results.append(CheckResult("bucket_present", bucket.layer, present, int(bucket.present), None, f"bucket {bucket.bucket}" + ("" if bucket.present else " is missing")))
+        results.append(CheckResult("layer_size", bucket.layer, "ok", bucket.bytes, None, f"{bucket.objects:,} objects, {bucket.bytes / 1e6:.1f} MB in s3://{bucket.bucket}"))
     return results

@@ -99,7 +99,9 @@ class Runner:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         result_path = self.settings.data_dir / "run" / f"result-{uuid.uuid4().hex}.json"
         result_path.parent.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps({"settings": self.settings.model_dump_json(), "job": _job_payload(spec)})
+        # A dump masks the secrets: they travel apart, through the pipe only (never a file or the command line).
+        secrets = {name: value.get_secret_value() for name, value in self.settings.secrets.items()}
+        payload = json.dumps({"settings": self.settings.model_dump_json(), "secrets": secrets, "job": _job_payload(spec)})
         with open(log_path, "a") as out:
             out.write(f"--- run {run_id}, attempt {attempt}, {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
             out.flush()

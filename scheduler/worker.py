@@ -13,8 +13,10 @@ import traceback
 from dataclasses import asdict
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from core.errors import PlatformError
-from core.lock import writer_lock
+from core.lock import describe_holder, writer_lock
 from core.settings import Settings
 from scheduler.logs import configure as configure_logging
 from scheduler.tasks import TaskResult, resolve
@@ -23,11 +25,13 @@ from scheduler.tasks import TaskResult, resolve
 def run(payload: dict) -> dict:
     """Run the job described by `payload` and return its outcome."""
     settings = Settings.model_validate_json(payload["settings"])
+    settings = settings.model_copy(update={"secrets": {name: SecretStr(value) for name, value in payload["secrets"].items()}})
     configure_logging(settings.data_dir, console=True)
     job = payload["job"]
     function = resolve(job["task"])
     if job["writes"]:
-        with writer_lock(settings.data_dir, purpose=f"scheduled job {job['job_id']}", wait_seconds=settings.run.lock_wait_seconds):
+        waiting = lambda holder: print(f"waiting for the writer lock ({describe_holder(holder)})", flush=True)  # noqa: E731
+        with writer_lock(settings.data_dir, purpose=f"scheduled job {job['job_id']}", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting):
             outcome = function(settings, **job["args"])
     else:
         outcome = function(settings, **job["args"])

@@ -74,5 +74,5 @@ def channel_env(webhook: WebhookReceiver, smtp: SmtpReceiver) -> dict[str, str]:
                 "email": {"kind": "email", "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "to": ["ops@example.com"]},
             }
         ),
-        "PLATFORM__ALERTS__CHANNELS__SLACK__URL": webhook.url,
+        "ALERTS_SLACK_WEBHOOK_URL": webhook.url,
     }

@@ -38,3 +38,23 @@ def sleep(settings, seconds: float, marker: str) -> dict:
     Path(marker).write_text(str(os.getpid()))
     time.sleep(seconds)
     return {"rows_out": 1}
+
+
+def span(settings, name: str, path: str, fail_times: int = 0, marker: str | None = None, release: str | None = None) -> dict:
+    """Note when this run started and ended; fail the first `fail_times` calls.
+
+    `marker`, if given, is written when the run starts; with `release`, the run lasts until that file exists."""
+    if marker:
+        Path(marker).write_text(str(os.getpid()))
+    calls_file = Path(f"{path}.{name}.calls")
+    calls = int(calls_file.read_text()) + 1 if calls_file.exists() else 1
+    calls_file.write_text(str(calls))
+    started = time.time()
+    deadline = started + 120
+    while release and not Path(release).exists() and time.time() < deadline:
+        time.sleep(0.05)
+    with open(path, "a") as handle:
+        handle.write(f"{name} {started} {time.time()}\n")
+    if calls <= fail_times:
+        raise PlatformError(f"{name} failed on call {calls} of {fail_times}")
+    return {"rows_out": 1}

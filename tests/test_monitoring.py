@@ -51,7 +51,7 @@ def test_secrets_in_channel_urls_never_reach_the_log(tmp_path, caplog):
     settings = settings_for(
         tmp_path / "data",
         PLATFORM__ALERTS__CHANNELS='{"slack": {"kind": "webhook"}}',
-        PLATFORM__ALERTS__CHANNELS__SLACK__URL="http://127.0.0.1:9/hooks/SECRET-TOKEN",
+        ALERTS_SLACK_WEBHOOK_URL="http://127.0.0.1:9/hooks/SECRET-TOKEN",
     )
     assert alerts.raise_alert(settings, "job:x", "x failed")
     assert "alert channel slack failed" in caplog.text and "SECRET-TOKEN" not in caplog.text

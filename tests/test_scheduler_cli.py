@@ -78,7 +78,7 @@ def test_connections_check_live_and_mask_secrets(tmp_path):
     try:
         env = {
             "PLATFORM__ALERTS__CHANNELS": json.dumps({"slack": {"kind": "webhook"}, "mail": {"kind": "email", "smtp_port": 9, "to": ["a@b.c"]}}),
-            "PLATFORM__ALERTS__CHANNELS__SLACK__URL": webhook.url,
+            "ALERTS_SLACK_WEBHOOK_URL": webhook.url,
         }
         result = ops_cli("connections", data_dir=tmp_path / "data", **env)
     finally:

@@ -1,7 +1,9 @@
 """What new raw data touched: which staging models to restate, and from which time on.
 
 After an ingest, a staging model is stale where the raw layer holds a newer
-version of a row than the model does (a new row, an update, a soft delete).
+version of a row than the model does (a new row, an update, a soft delete), or
+where a row's hard delete (the raw views' `_deleted` flag) is not reflected yet:
+flagged in `is_deleted`, or the row left out, depending on the model.
 The incremental order facts are partitioned by the time their order was placed,
 so the restatement starts at the earliest such time among the touched rows -
 a status change on an old order reaches back to that order's day - and runs to
@@ -21,9 +23,15 @@ from core.settings import Settings
 _ORDER_TIME = "(SELECT min(orders.ordered_at)::TIMESTAMP FROM raw_shop.orders AS orders WHERE orders.id = changed.order_id)"
 
 
+# How a staging model shows a deleted row, and so when its staged row is out of date.
+_VERSION_DIFFERS = "staged.{cursor} IS DISTINCT FROM raw.{cursor}::TIMESTAMP"
+FLAGS_DELETES = f"{_VERSION_DIFFERS} OR staged.is_deleted IS DISTINCT FROM (raw.deleted_at IS NOT NULL OR raw._deleted)"
+DROPS_DELETES = f"CASE WHEN raw._deleted THEN staged.{{cursor}} IS NOT NULL ELSE {_VERSION_DIFFERS} END"
+
+
 @dataclass(frozen=True)
 class StagingScope:
-    """How one staging model relates to its raw table: the keys, the cursor, and (if incremental) its time partition."""
+    """How one staging model relates to its raw table: the keys, the cursor, deletes, and (if incremental) its time partition."""
 
     model: str
     raw_table: str
@@ -31,6 +39,7 @@ class StagingScope:
     key: str
     cursor: str
     time_sql: str | None = None  # None for FULL models, which are restated whole
+    stale_sql: str = DROPS_DELETES  # when a staged row (or its absence) no longer matches the latest raw row
 
 
 # Staging models partitioned by another table's time: an order's lines and payments belong to the
@@ -68,6 +77,8 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
                 key=model.grains[0].name,
                 cursor=spec.cursor or "updated_at",
                 time_sql=time_sql,
+                # a model with `is_deleted` flags deleted rows; any other leaves them out
+                stale_sql=FLAGS_DELETES if "is_deleted" in model.columns_to_types else DROPS_DELETES,
             )
         )
     return scopes
@@ -83,17 +94,14 @@ class Restatement:
 
 
 def _scope_sql(scope: StagingScope) -> str:
-    """Changed keys and their earliest time: raw versions newer than staging's row, or keys staging lacks.
-
-    Older versions of a key are never newer than its staged row, so no dedup of raw is needed
-    (a window over every raw version cost more than the join).
-    """
+    """Changed keys and their earliest time: the latest raw version of a key against its staged row."""
     time_sql = scope.time_sql or "NULL"
     return (
-        f"WITH changed AS (SELECT raw.* FROM {scope.raw_table} AS raw "
-        f"LEFT JOIN {scope.model} AS staged ON staged.{scope.key} = raw.{scope.raw_key} "
-        f"WHERE staged.{scope.key} IS NULL OR raw.{scope.cursor}::TIMESTAMP > staged.{scope.cursor}) "
-        f"SELECT count(DISTINCT changed.{scope.raw_key}), min({time_sql}) FROM changed"
+        f"WITH raw AS (SELECT * FROM {scope.raw_table} "
+        f"QUALIFY row_number() OVER (PARTITION BY {scope.raw_key} ORDER BY {scope.cursor} DESC, _dlt_load_id DESC) = 1), "
+        f"changed AS (SELECT raw.* FROM raw LEFT JOIN {scope.model} AS staged ON staged.{scope.key} = raw.{scope.raw_key} "
+        f"WHERE {scope.stale_sql.format(cursor=scope.cursor)}) "
+        f"SELECT count(*), min({time_sql}) FROM changed"
     )
 
 

@@ -4,7 +4,7 @@ MODEL (
   owner data_platform,
   cron '@daily',
   grain customer_id,
-  description 'One row per customer ever seen in the shop source: the latest version of each, soft deletes flagged.',
+  description 'One row per customer ever seen in the shop source: the latest version of each, soft and hard deletes flagged.',
   audits (
     not_null(columns := (customer_id, customer_email, created_at, updated_at)),
     unique_values(columns := (customer_id))
@@ -12,12 +12,12 @@ MODEL (
 );
 
 WITH source AS (
-  SELECT id, name, email, city, created_at, updated_at, deleted_at, _dlt_load_id
+  SELECT id, name, email, city, created_at, updated_at, deleted_at, _deleted, _dlt_load_id
   FROM raw_shop.customers
 ),
 
 latest AS (
-  SELECT id, name, email, city, created_at, updated_at, deleted_at
+  SELECT id, name, email, city, created_at, updated_at, deleted_at, _deleted
   FROM source
   QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, _dlt_load_id DESC) = 1
 )
@@ -30,5 +30,5 @@ SELECT
   created_at::TIMESTAMP AS created_at, -- When the account was created
   updated_at::TIMESTAMP AS updated_at, -- When this version was written in the source
   deleted_at::TIMESTAMP AS deleted_at, -- When the account was closed (soft delete), else NULL
-  deleted_at IS NOT NULL AS is_deleted -- True for soft-deleted customers
+  deleted_at IS NOT NULL OR _deleted AS is_deleted -- True for soft-deleted customers and those gone from the source (hard delete)
 FROM latest

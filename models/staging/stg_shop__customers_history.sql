@@ -12,7 +12,7 @@ MODEL (
     customer_id = 'The source''s customer id',
     customer_email = 'Email address in this version',
     customer_city = 'City in this version',
-    is_deleted = 'True once the account was closed',
+    is_deleted = 'True once the account was closed (soft delete) or removed from the source (hard delete)',
     updated_at = 'When this version was written in the source',
     valid_from = 'When this version became current (1970-01-01 for the versions present at the first build)',
     valid_to = 'When the next version replaced it; NULL for the current version'
@@ -24,12 +24,12 @@ MODEL (
 );
 
 WITH source AS (
-  SELECT id, email, city, updated_at, deleted_at, _dlt_load_id
+  SELECT id, email, city, updated_at, deleted_at, _deleted, _dlt_load_id
   FROM raw_shop.customers
 ),
 
 latest AS (
-  SELECT id, email, city, updated_at, deleted_at
+  SELECT id, email, city, updated_at, deleted_at, _deleted
   FROM source
   QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, _dlt_load_id DESC) = 1
 )
@@ -38,6 +38,6 @@ SELECT
   id::BIGINT AS customer_id,
   email::TEXT AS customer_email,
   city::TEXT AS customer_city,
-  deleted_at IS NOT NULL AS is_deleted,
+  deleted_at IS NOT NULL OR _deleted AS is_deleted,
   updated_at::TIMESTAMP AS updated_at
 FROM latest

@@ -6,7 +6,7 @@ MODEL (
   owner data_platform,
   cron '@daily',
   grain order_item_id,
-  description 'One row per order line: the latest version of each order item in the shop source. Partitioned by the time its order was placed, so that an order and its lines are restated together.',
+  description 'One row per order line: the latest version of each order item in the shop source, unless it was deleted there (hard delete). Partitioned by the time its order was placed, so that an order and its lines are restated together.',
   audits (
     not_null(columns := (order_item_id, order_id, product_id, quantity, amount_unit_price, ordered_at)),
     unique_values(columns := (order_item_id)),
@@ -16,7 +16,7 @@ MODEL (
 );
 
 WITH source AS (
-  SELECT id, order_id, product_id, quantity, unit_price, updated_at, _dlt_load_id
+  SELECT id, order_id, product_id, quantity, unit_price, updated_at, _deleted, _dlt_load_id
   FROM raw_shop.order_items
 ),
 
@@ -28,7 +28,7 @@ orders AS (
 ),
 
 latest AS (
-  SELECT source.id, source.order_id, source.product_id, source.quantity, source.unit_price, source.updated_at, orders.ordered_at
+  SELECT source.id, source.order_id, source.product_id, source.quantity, source.unit_price, source.updated_at, source._deleted, orders.ordered_at
   FROM source
   INNER JOIN orders
     ON source.order_id = orders.order_id
@@ -44,3 +44,4 @@ SELECT
   ordered_at::TIMESTAMP AS ordered_at, -- When its order was placed; the time partition
   updated_at::TIMESTAMP AS updated_at -- When this version was written in the source
 FROM latest
+WHERE NOT _deleted

@@ -6,7 +6,7 @@ MODEL (
   owner data_platform,
   cron '@daily',
   grain order_id,
-  description 'One row per order ever seen in the shop source: the latest version of each, soft deletes flagged. Partitioned by the time the order was placed.',
+  description 'One row per order ever seen in the shop source: the latest version of each, soft and hard deletes flagged. Partitioned by the time the order was placed.',
   audits (
     not_null(columns := (order_id, customer_id, order_status, ordered_at)),
     unique_values(columns := (order_id)),
@@ -15,13 +15,13 @@ MODEL (
 );
 
 WITH source AS (
-  SELECT id, customer_id, status, ordered_at, updated_at, deleted_at, _dlt_load_id
+  SELECT id, customer_id, status, ordered_at, updated_at, deleted_at, _deleted, _dlt_load_id
   FROM raw_shop.orders
   WHERE ordered_at::TIMESTAMP BETWEEN @start_ts AND @end_ts
 ),
 
 latest AS (
-  SELECT id, customer_id, status, ordered_at, updated_at, deleted_at
+  SELECT id, customer_id, status, ordered_at, updated_at, deleted_at, _deleted
   FROM source
   QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, _dlt_load_id DESC) = 1
 )
@@ -33,5 +33,5 @@ SELECT
   ordered_at::TIMESTAMP AS ordered_at, -- When the order was placed; the time partition
   updated_at::TIMESTAMP AS updated_at, -- When this version was written in the source
   deleted_at::TIMESTAMP AS deleted_at, -- When the order was voided (soft delete), else NULL
-  deleted_at IS NOT NULL AS is_deleted -- True for voided orders
+  deleted_at IS NOT NULL OR _deleted AS is_deleted -- True for voided orders and those gone from the source (hard delete)
 FROM latest

@@ -6,7 +6,7 @@ MODEL (
   owner data_platform,
   cron '@daily',
   grain payment_id,
-  description 'One row per payment: the latest version of each payment in the shop source. Partitioned by the time its order was placed, so that an order and its payments are restated together.',
+  description 'One row per payment: the latest version of each payment in the shop source, unless it was deleted there (hard delete). Partitioned by the time its order was placed, so that an order and its payments are restated together.',
   audits (
     not_null(columns := (payment_id, order_id, amount_paid, payment_method, paid_at, ordered_at)),
     unique_values(columns := (payment_id)),
@@ -16,7 +16,7 @@ MODEL (
 );
 
 WITH source AS (
-  SELECT id, order_id, amount, method, paid_at, updated_at, _dlt_load_id
+  SELECT id, order_id, amount, method, paid_at, updated_at, _deleted, _dlt_load_id
   FROM raw_shop.payments
 ),
 
@@ -28,7 +28,7 @@ orders AS (
 ),
 
 latest AS (
-  SELECT source.id, source.order_id, source.amount, source.method, source.paid_at, source.updated_at, orders.ordered_at
+  SELECT source.id, source.order_id, source.amount, source.method, source.paid_at, source.updated_at, source._deleted, orders.ordered_at
   FROM source
   INNER JOIN orders
     ON source.order_id = orders.order_id
@@ -44,3 +44,4 @@ SELECT
   ordered_at::TIMESTAMP AS ordered_at, -- When its order was placed; the time partition
   updated_at::TIMESTAMP AS updated_at -- When this version was written in the source
 FROM latest
+WHERE NOT _deleted

@@ -4,7 +4,7 @@ MODEL (
   owner data_platform,
   cron '@daily',
   grain product_id,
-  description 'One row per product: the latest version of each product in the shop source.',
+  description 'One row per product: the latest version of each product in the shop source, unless it was deleted there (hard delete).',
   audits (
     not_null(columns := (product_id, product_category, amount_price)),
     unique_values(columns := (product_id)),
@@ -13,12 +13,12 @@ MODEL (
 );
 
 WITH source AS (
-  SELECT id, name, category, price, created_at, updated_at, _dlt_load_id
+  SELECT id, name, category, price, created_at, updated_at, _deleted, _dlt_load_id
   FROM raw_shop.products
 ),
 
 latest AS (
-  SELECT id, name, category, price, created_at, updated_at
+  SELECT id, name, category, price, created_at, updated_at, _deleted
   FROM source
   QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, _dlt_load_id DESC) = 1
 )
@@ -31,3 +31,4 @@ SELECT
   created_at::TIMESTAMP AS created_at, -- When the product was listed
   updated_at::TIMESTAMP AS updated_at -- When this version was written in the source
 FROM latest
+WHERE NOT _deleted
