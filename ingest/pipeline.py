@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dlt
 
@@ -54,6 +56,7 @@ def ingest_source(settings: Settings, name: str) -> IngestResult:
         pipelines_dir=str(settings.data_dir / "dlt"),
         progress=None,
     )
+    drop_committed_leftovers(Path(pipeline.working_dir))
     if pipeline.has_pending_data:  # a run that stopped half-way: finish it first, as `pipeline.run` would
         pipeline.normalize()
         pipeline.load().raise_on_failed_jobs()
@@ -96,6 +99,24 @@ def ingest_source(settings: Settings, name: str) -> IngestResult:
     record_results(settings.meta_path, guard, load_id)
     plan.after_load(load_id)
     return result
+
+
+def drop_committed_leftovers(working_dir: Path) -> list[str]:
+    """Remove what a run killed inside dlt's package hand-over left twice; return the load ids.
+
+    dlt commits a normalized package by renaming `load/new/<id>` to `load/normalized/<id>`, and
+    only then deletes the extracted copy in `normalize/extracted/<id>`. Killed in between, the
+    next run would normalize the copy again and fail on every later run ("Directory not
+    empty"). The committed package is complete (a rename is atomic): it wins, the copies go.
+    """
+    committed = {p.name for folder in ("normalized", "loaded") for p in (working_dir / "load" / folder).glob("*")}
+    dropped = []
+    for load_id in sorted(committed):
+        for leftover in (working_dir / "normalize" / "extracted" / load_id, working_dir / "load" / "new" / load_id):
+            if leftover.is_dir():
+                shutil.rmtree(leftover)
+                dropped.append(load_id)
+    return dropped
 
 
 def _columns(pipeline) -> dict[str, list[str]]:

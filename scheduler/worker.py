@@ -13,6 +13,8 @@ import traceback
 from dataclasses import asdict
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from core.errors import PlatformError
 from core.lock import writer_lock
 from core.settings import Settings
@@ -23,6 +25,8 @@ from scheduler.tasks import TaskResult, resolve
 def run(payload: dict) -> dict:
     """Run the job described by `payload` and return its outcome."""
     settings = Settings.model_validate_json(payload["settings"])
+    # A settings dump masks its secrets: they come beside it, as the runner read them at startup.
+    settings = settings.model_copy(update={"secrets": {k: SecretStr(v) for k, v in payload.get("secrets", {}).items()}})
     configure_logging(settings.data_dir, console=True)
     job = payload["job"]
     function = resolve(job["task"])
