@@ -130,15 +130,12 @@ class PhaseWatch:
     def __init__(self, settings: Settings) -> None:
         self.settings, self.root = settings, dlt_dir(settings)
         self.before = {phase: _entries(self.root, mark) for phase, mark in PHASE_MARKS.items()}
-        self.loaded_before = _entries(self.root, "load/loaded/*")
 
     def fresh(self, phase: str) -> bool:
         return bool(_entries(self.root, PHASE_MARKS[phase]) - self.before[phase])
 
     def phase_of(self, pid: int) -> str | None:
-        """The phase of a frozen process: the latest one it has reached, None once a load of its own completed."""
-        if _entries(self.root, "load/loaded/*") - self.loaded_before:
-            return None
+        """The phase a frozen process is in, from the packages it is working on now (None: between phases)."""
         for phase in ("load", "normalize"):
             if self.fresh(phase):
                 return phase
@@ -169,7 +166,7 @@ def kill_ingest_in(settings: Settings, child: subprocess.Popen, target: str, ran
     deadline = time.monotonic() + 300
     while child.poll() is None and not reached() and time.monotonic() < deadline:
         time.sleep(0.001)
-    time.sleep(random_.uniform(0, 0.25 if target == "extract" else 0.01))  # a random point inside the phase
+    time.sleep(random_.uniform(0, 0.05 if target == "extract" else 0.01))  # a random point inside the phase
     with contextlib.suppress(ProcessLookupError):
         os.killpg(child.pid, signal.SIGSTOP)
     phase = watch.phase_of(child.pid) if child.poll() is None else None
