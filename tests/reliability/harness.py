@@ -99,16 +99,6 @@ def dlt_dir(settings: Settings, source: str = "shop") -> Path:
     return settings.data_dir / "dlt" / f"ingest_{source}"
 
 
-def has_open(pid: int, path: Path) -> bool:
-    """Whether the process has `path` open (the SQLite scanner reading the source: extraction is under way)."""
-    with contextlib.suppress(OSError):
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            with contextlib.suppress(OSError):
-                if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
-                    return True
-    return False
-
-
 def _entries(root: Path, pattern: str) -> set[tuple[str, int]]:
     found = set()
     for path in root.glob(pattern):
@@ -118,7 +108,7 @@ def _entries(root: Path, pattern: str) -> set[tuple[str, int]]:
 
 
 PHASE_MARKS = {  # what appears in dlt's working folder while a phase works
-    "extract": "normalize/extracted/*/new_jobs/*",
+    "extract": "normalize/" + "?" * 16 + "/*",  # the package being extracted, in dlt's temporary storage
     "normalize": "load/new/*/new_jobs/*",
     "load": "load/normalized/*/*_jobs/*",
 }
@@ -139,7 +129,7 @@ class PhaseWatch:
         for phase in ("load", "normalize"):
             if self.fresh(phase):
                 return phase
-        if self.fresh("extract") or has_open(pid, self.settings.source_path("shop")):
+        if self.fresh("extract"):
             return "extract"
         return None
 
@@ -161,12 +151,11 @@ class KillLog:
 def kill_ingest_in(settings: Settings, child: subprocess.Popen, target: str, random_: random.Random) -> str | None:
     """Wait until the child reaches `target`, freeze it (SIGSTOP), read the phase it is really in, SIGKILL it."""
     watch = PhaseWatch(settings)
-    source = settings.source_path("shop")
-    reached = (lambda: has_open(child.pid, source)) if target == "extract" else (lambda: watch.fresh(target))
+    reached = lambda: watch.fresh(target)  # noqa: E731
     deadline = time.monotonic() + 300
     while child.poll() is None and not reached() and time.monotonic() < deadline:
         time.sleep(0.001)
-    time.sleep(random_.uniform(0, 0.05 if target == "extract" else 0.01))  # a random point inside the phase
+    time.sleep(random_.uniform(0, 1.0 if target == "extract" else 0.01))  # a random point inside the phase
     with contextlib.suppress(ProcessLookupError):
         os.killpg(child.pid, signal.SIGSTOP)
     phase = watch.phase_of(child.pid) if child.poll() is None else None

@@ -85,7 +85,8 @@ def test_scheduler_and_a_manual_run_at_once(platform):
             "publish": {"task": "publish", "after": ["transform"]}}
     service = serve(settings.data_dir, jobs, **{KEEP: "20"})
     try:
-        harness.wait_for(_held_by(settings, "scheduled job"), timeout=180, step=0.02, what="a scheduled job to hold the lock")
+        # the scheduler's build holds the lock longest: start the manual runs while it does
+        harness.wait_for(_held_by(settings, "scheduled job transform"), timeout=300, step=0.02, what="the scheduled build to hold the lock")
         manual, refused = _run(settings, root / "sched" / "manual.log", "600"), _run(settings, root / "sched" / "refused.log", "0.5")
         assert refused.wait(timeout=300) == 1
         assert manual.wait(timeout=600) == 0, (root / "sched" / "manual.log").read_text()[-2000:]
