@@ -86,7 +86,9 @@ def test_scheduler_and_a_manual_run_at_once(platform):
     service = serve(settings.data_dir, jobs, **{KEEP: "20"})
     try:
         # the scheduler's build holds the lock longest: start the manual runs while it does
-        harness.wait_for(_held_by(settings, "scheduled job transform"), timeout=300, step=0.02, what="the scheduled build to hold the lock")
+        held = _held_by(settings, "scheduled job transform")
+        harness.wait_for(lambda: held() or service.poll() is not None, timeout=300, step=0.02, what="the scheduled build to hold the lock")
+        assert service.poll() is None, service.communicate()[1][-2000:]
         manual, refused = _run(settings, root / "sched" / "manual.log", "600"), _run(settings, root / "sched" / "refused.log", "0.5")
         assert refused.wait(timeout=300) == 1
         assert manual.wait(timeout=600) == 0, (root / "sched" / "manual.log").read_text()[-2000:]
