@@ -95,7 +95,8 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
         summary.warnings.extend(build.tally.warnings)
 
         published = current_version(settings)
-        if build.tally.models_built or published is None:
+        # also when an earlier run built models but failed or died before its publish completed
+        if build.tally.models_built or published is None or runlog.produced_since_success(settings.meta_path, "publish", "transform"):
             events("publish", "publishing the marts", None, None)
             with _stage(summary, settings, "publish", "publish") as job:
                 result = publish_marts(settings, build.marts)

@@ -66,9 +66,9 @@ def failure_message(source: str, exc: BaseException, store: str | None = None) -
         return cause
     if store is not None and _is_store_failure(cause):
         return PlatformError(
-            f"Loading {source} failed: the lake's S3 endpoint {store} failed during the load, after retries "
+            f"Loading {source} failed: the lake's S3 store at {store} failed during the load "
             f"({type(cause).__name__}: {_first_line(cause)}). The unfinished load stays invisible to staging; "
-            "run again once the store is reachable, and that run completes it."
+            "once the store works again, run again: that run completes it."
         )
     if isinstance(cause, DataValidationError):
         column = f", column {cause.column_name!r}" if cause.column_name else ""

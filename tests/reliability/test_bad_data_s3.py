@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.lake import Lake
 from tests import s3server, sources_fixture
 from tests import test_ingest_contracts as contracts
 from tests import test_ingest_files as files
@@ -35,5 +36,6 @@ def test_bad_input_on_the_s3_lake(case, moto, tmp_path, monkeypatch):
     env = moto.lake_env()
     monkeypatch.setattr(sources_fixture, "LAKE_ENV", env)
     monkeypatch.setattr(contracts, "settings_for", lambda data_dir, **more: settings_for(data_dir, **env, **more))
+    Lake(settings_for(tmp_path / "data", **env)).ensure_layers()  # as `just run` does before ingesting
     case(tmp_path)
     assert not (tmp_path / "data" / "lake").exists(), "the lake was written locally, not on S3"
