@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -31,7 +30,7 @@ def write_quarantine(lake: Lake, source: str, table: str, parts: list[pa.Table],
     rows = rows.append_column("_dlt_load_id", pa.array([load_id] * rows.num_rows, pa.string()))
     rows = rows.append_column("_quarantined_at", pa.array([now] * rows.num_rows, pa.timestamp("us")))
     folder = quarantine_url(lake, source, table)
-    fs, path = fsspec.core.url_to_fs(folder)
+    fs, path = lake.fs, folder  # the lake's own filesystem: on S3 it carries the lake's keys and endpoint
     fs.makedirs(path, exist_ok=True)
     # write aside, then move: a reader never sees half a file
     final = f"{path}/{load_id}.parquet"

@@ -63,12 +63,13 @@ def test_a_full_disk_fails_the_run_clearly_and_keeps_the_published_marts(tiny_fs
     message = " ".join(full.stderr.split())
     assert "No space left on device" in message or "out of disk space" in message, full.stderr[-3000:]
     assert "Traceback" not in full.stderr, full.stderr[-3000:]
+    print("the run on a full disk said:", full.stderr[-1500:])
     assert harness.published_totals(settings) == before, "the published marts changed"
 
     assert _mount(tiny_fs, "64m", remount=True).returncode == 0
     healed = _run(settings)
     assert healed.returncode == 0, healed.stderr[-3000:]
-    assert current_version(settings).version != before[0]
+    assert current_version(settings).version != before[0], healed.stdout[-3000:]
     assert_marts_match_source(settings)
     dupes = harness.staging_duplicate_keys(settings)
     assert not any(dupes.values()), dupes
