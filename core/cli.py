@@ -26,6 +26,8 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
         tasks: dict[str, int] = {}
 
         def on_event(stage: str, message: str, done: int | None, total: int | None) -> None:
+            if stage == "lock":  # also when stderr is no terminal (a live progress bar then shows nothing)
+                err.print(f"{stage}: {message}", highlight=False)
             if stage not in tasks:
                 tasks[stage] = progress.add_task(f"{stage}: {message}", total=total)
             task = tasks[stage]

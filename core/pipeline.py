@@ -83,6 +83,11 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
             summary.rows_loaded[name] = result.rows
             summary.warnings.extend(result.warnings)
 
+        # Set while a build may have changed prod without a publish: a run that fails after its build
+        # (even one that cannot write the run log, on a full disk) leaves it, and the next run publishes.
+        unpublished = settings.data_dir / ".publish-pending"
+        owed = unpublished.exists()
+        unpublished.touch()
         events("transform", "planning prod", 0, None)
         with _stage(summary, settings, "transform", "transform") as job:
             on_model = lambda model, total: events("transform", f"built {model}", None, total)  # noqa: E731
@@ -95,7 +100,7 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
         summary.warnings.extend(build.tally.warnings)
 
         published = current_version(settings)
-        if build.tally.models_built or published is None:
+        if build.tally.models_built or published is None or owed:
             events("publish", "publishing the marts", None, None)
             with _stage(summary, settings, "publish", "publish") as job:
                 result = publish_marts(settings, build.marts)
@@ -104,6 +109,7 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
             summary.published_version, summary.published_rows = result.version, result.rows
         else:
             summary.published_version, summary.published_rows = published.version, published.rows
+        unpublished.unlink()
 
     summary.outputs = {
         "raw lake": lake.url("raw"),

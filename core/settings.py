@@ -294,7 +294,7 @@ class JobSettings(_Strict):
 
     task: str | None = None
     args: dict[str, Any] = {}
-    schedule: str | None = Field(None, description="5-field cron.")
+    schedule: Cron | None = Field(None, description="5-field cron.")
     every_seconds: float | None = Field(None, gt=0, description="A fixed interval, instead of a cron.")
     after: list[str] = Field([], description="Jobs (globs allowed) that must succeed first; the last to finish starts this one.")
     retries: int | None = Field(None, ge=0)
@@ -528,12 +528,17 @@ def _describe(exc: ValidationError, config_file: Path, overrides: Mapping[str, s
             loc = (*loc, "kind")
         key = ".".join(str(part) for part in loc)
         env_name = ENV_PREFIX + "__".join(str(part).upper() for part in loc)
-        origin = f" (from environment variable {env_name})" if env_name in overrides else ""
+        # an unknown section set from the environment (PLATFORM__LAKEE__BACKEND) is reported at `lakee`
+        from_env = sorted(name for name in overrides if name == env_name or (name + "__").startswith(env_name + "__") or env_name.startswith(name + "__"))
+        origin = f" (from environment variable {', '.join(from_env)})" if from_env else ""
         if error["type"] == "extra_forbidden":
             message = "unknown key; remove it or check its spelling"
+        elif error["type"] == "missing":
+            message = "required key is missing; add it"
         else:
             message = error["msg"]
         lines.append(f"  - {key}{origin}: {message}")
+    lines.append("Fix the keys above in config.yaml (or the environment variables named), then run again; the README's Configuration and Sources sections list every key.")
     return "\n".join(lines)
 
 

@@ -62,11 +62,20 @@ def guard_resources(resources: list, source, guard: ContractGuard) -> None:
             resource.add_step(_ContractStep(functools.partial(guard.check, resource.name), table.primary_key))
 
 
-def failure_message(source: str, exc: BaseException) -> PlatformError:
-    """The root cause of a failed load as a PlatformError that names what was refused and where."""
+def failure_message(source: str, exc: BaseException, store: str | None = None) -> PlatformError:
+    """The root cause of a failed load as a PlatformError that names what was refused and where.
+
+    `store`: the lake's S3 endpoint, named when the store is what failed.
+    """
     cause = _root(exc)
     if isinstance(cause, PlatformError):
         return cause
+    if store is not None and _is_store_failure(cause):
+        return PlatformError(
+            f"Loading {source} failed: the lake's S3 store at {store} failed during the load "
+            f"({type(cause).__name__}: {_first_line(cause)}). The unfinished load stays invisible to staging; "
+            "once the store works again, run again: that run completes it."
+        )
     if isinstance(cause, DataValidationError):
         column = f", column {cause.column_name!r}" if cause.column_name else ""
         base, variant, kind = (cause.column_name or "").rpartition("__v_")
@@ -77,7 +86,19 @@ def failure_message(source: str, exc: BaseException) -> PlatformError:
             f"({cause.schema_entity} is '{cause.contract_mode}'). Nothing was loaded. "
             f"Change the data, or relax `contract` for this source or table in config.yaml."
         )
-    return PlatformError(f"Loading {source} failed: {type(cause).__name__}: {str(cause).strip().splitlines()[0][:400] if str(cause).strip() else ''}")
+    return PlatformError(f"Loading {source} failed: {type(cause).__name__}: {_first_line(cause)}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:400] if text else ""
+
+
+def _is_store_failure(exc: BaseException) -> bool:
+    """A connection that broke or timed out, or an error of the S3 client stack (not the source's)."""
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    return type(exc).__module__.split(".")[0] in ("botocore", "aiobotocore", "aiohttp", "s3fs")
 
 
 def _root(exc: BaseException) -> BaseException:

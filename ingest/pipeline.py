@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dlt
 
@@ -43,6 +46,7 @@ def ingest_source(settings: Settings, name: str) -> IngestResult:
     """
     source = settings.sources[name]
     lake = Lake(settings)
+    _one_line_dlt_errors()
     # Staging reads only completed loads; the load id in every row is how it knows.
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     # batches of differing layouts (files of one table) go to separate files instead of failing
@@ -54,6 +58,7 @@ def ingest_source(settings: Settings, name: str) -> IngestResult:
         pipelines_dir=str(settings.data_dir / "dlt"),
         progress=None,
     )
+    drop_committed_leftovers(Path(pipeline.working_dir))
     if pipeline.has_pending_data:  # a run that stopped half-way: finish it first, as `pipeline.run` would
         pipeline.normalize()
         pipeline.load().raise_on_failed_jobs()
@@ -70,7 +75,8 @@ def ingest_source(settings: Settings, name: str) -> IngestResult:
         info.raise_on_failed_jobs()
     except Exception as exc:
         pipeline.abort_packages()
-        raise failure_message(name, exc) from exc
+        store = settings.lake.s3.endpoint_url if settings.lake.backend == "s3" else None
+        raise failure_message(name, exc, store) from exc
 
     load_id = info.loads_ids[0] if info.loads_ids else pipeline.last_trace.last_extract_info.loads_ids[0]
     normalize = pipeline.last_trace.last_normalize_info
@@ -96,6 +102,44 @@ def ingest_source(settings: Settings, name: str) -> IngestResult:
     record_results(settings.meta_path, guard, load_id)
     plan.after_load(load_id)
     return result
+
+
+class _NoTraceback(logging.Filter):
+    """dlt logs a failed load job with its traceback (attached, and inside the message); keep the message's
+    head and the exception's own line: the platform reports the failure once, in one message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text = None, None
+        message = record.getMessage()
+        head, marker, trace = message.partition("Traceback (most recent call last):")
+        if marker:
+            lines = [line.strip() for line in trace.splitlines() if line.strip()]
+            record.msg, record.args = head + (lines[-1] if lines else ""), None
+        return True
+
+
+def _one_line_dlt_errors() -> None:
+    dlt_logger = logging.getLogger("dlt")
+    if not any(isinstance(f, _NoTraceback) for f in dlt_logger.filters):
+        dlt_logger.addFilter(_NoTraceback())
+
+
+def drop_committed_leftovers(working_dir: Path) -> list[str]:
+    """Remove what a run killed inside dlt's package hand-over left twice; return the load ids.
+
+    dlt commits a normalized package by renaming `load/new/<id>` to `load/normalized/<id>`, and
+    only then deletes the extracted copy in `normalize/extracted/<id>`. Killed in between, the
+    next run would normalize the copy again and fail on every later run ("Directory not
+    empty"). The committed package is complete (a rename is atomic): it wins, the copies go.
+    """
+    committed = {p.name for folder in ("normalized", "loaded") for p in (working_dir / "load" / folder).glob("*")}
+    dropped = []
+    for load_id in sorted(committed):
+        for leftover in (working_dir / "normalize" / "extracted" / load_id, working_dir / "load" / "new" / load_id):
+            if leftover.is_dir():
+                shutil.rmtree(leftover)
+                dropped.append(load_id)
+    return dropped
 
 
 def _columns(pipeline) -> dict[str, list[str]]:

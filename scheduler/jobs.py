@@ -56,7 +56,10 @@ def job_specs(settings: Settings) -> dict[str, JobSpec]:
     }
     for job_id, entry in settings.jobs.define.items():
         base = declared.get(job_id)
-        declared[job_id] = base.model_copy(update=entry.model_dump(exclude_unset=True)) if base else entry
+        update = entry.model_dump(exclude_unset=True)
+        if "every_seconds" in update and "schedule" not in update:
+            update["schedule"] = None  # an interval set for an ingest job replaces its source's cron
+        declared[job_id] = base.model_copy(update=update) if base else entry
     enabled = {job_id: entry for job_id, entry in declared.items() if entry.enabled}
     specs = {job_id: _spec(settings, job_id, entry, list(enabled)) for job_id, entry in enabled.items()}
     dependants = {job_id: tuple(d for d, spec in specs.items() if job_id in spec.after) for job_id in specs}

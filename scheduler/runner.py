@@ -99,9 +99,7 @@ class Runner:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         result_path = self.settings.data_dir / "run" / f"result-{uuid.uuid4().hex}.json"
         result_path.parent.mkdir(parents=True, exist_ok=True)
-        # A dump masks the secrets: they travel apart, through the pipe only (never a file or the command line).
-        secrets = {name: value.get_secret_value() for name, value in self.settings.secrets.items()}
-        payload = json.dumps({"settings": self.settings.model_dump_json(), "secrets": secrets, "job": _job_payload(spec)})
+        payload = worker_payload(self.settings, _job_payload(spec))
         with open(log_path, "a") as out:
             out.write(f"--- run {run_id}, attempt {attempt}, {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
             out.flush()
@@ -179,6 +177,15 @@ class Runner:
         run_id = runlog.start_run(self.settings.meta_path, job_id, trigger=trigger, status="skipped")
         runlog.finish_run(self.settings.meta_path, run_id, "skipped", error=reason)
         log.warning("job %s skipped: %s", job_id, reason, extra={"job": job_id, "status": "skipped"})
+
+
+def worker_payload(settings: Settings, job: dict) -> str:
+    """What a worker reads on stdin: the settings, the secrets they name (a dump masks them), the job.
+
+    The pipe is the only place the secrets travel; nothing writes the payload down.
+    """
+    secrets = {name: value.get_secret_value() for name, value in settings.secrets.items()}
+    return json.dumps({"settings": settings.model_dump_json(), "secrets": secrets, "job": job})
 
 
 def _job_payload(spec: JobSpec) -> dict:

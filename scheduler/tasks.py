@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import sqlite3
 from dataclasses import dataclass
 from typing import Callable
 
@@ -47,7 +46,7 @@ def publish(settings: Settings) -> TaskResult:
     from publish.marts import publish_marts
     from publish.reader import current_version
 
-    if current_version(settings) is not None and not _loaded_since_last(settings, "publish", "transform"):
+    if current_version(settings) is not None and not runlog.produced_since_success(settings.meta_path, "publish", "transform"):
         return TaskResult(rows_out=0)
     if not settings.warehouse_path.exists():
         raise PlatformError(f"No warehouse at {settings.warehouse_path}: run the transform job first.")
@@ -93,15 +92,3 @@ def resolve(task: str) -> Callable[..., TaskResult | dict | None]:
         return getattr(importlib.import_module(module_name), function)
     except (ImportError, AttributeError) as exc:
         raise PlatformError(f"Task {task!r} cannot be loaded: {exc}") from None
-
-
-def _loaded_since_last(settings: Settings, job: str, upstream_like: str) -> bool:
-    """Did an upstream run (job name LIKE `upstream_like`) produce rows since `job` last succeeded?"""
-    with contextlib.closing(runlog.connect(settings.meta_path)) as con:
-        con.row_factory = sqlite3.Row
-        last = con.execute("SELECT max(started_at) FROM job_runs WHERE job = ? AND status = 'success'", (job,)).fetchone()[0]
-        changed = con.execute(
-            "SELECT count(*) FROM job_runs WHERE job LIKE ? AND status = 'success' AND coalesce(rows_out, 0) > 0 AND started_at > ?",
-            (upstream_like, last or ""),
-        ).fetchone()[0]
-    return last is None or changed > 0

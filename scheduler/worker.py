@@ -25,7 +25,8 @@ from scheduler.tasks import TaskResult, resolve
 def run(payload: dict) -> dict:
     """Run the job described by `payload` and return its outcome."""
     settings = Settings.model_validate_json(payload["settings"])
-    settings = settings.model_copy(update={"secrets": {name: SecretStr(value) for name, value in payload["secrets"].items()}})
+    # A settings dump masks its secrets: they come beside it, as the runner read them at startup.
+    settings = settings.model_copy(update={"secrets": {k: SecretStr(v) for k, v in payload.get("secrets", {}).items()}})
     configure_logging(settings.data_dir, console=True)
     job = payload["job"]
     function = resolve(job["task"])

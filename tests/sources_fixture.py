@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
-import duckdb
 import yaml
 
+from core import warehouse
+from core.lake import Lake
 from core.settings import Settings, load_settings
+from core.warehouse import sql_literal
 from tests.conftest import ROOT
+
+
+# Extra settings for every project made here: the reliability battery puts the lake on S3 with it.
+LAKE_ENV: dict[str, str] = {}
 
 
 def settings_with_sources(tmp_path: Path, sources: dict, **env: str) -> Settings:
@@ -18,19 +25,19 @@ def settings_with_sources(tmp_path: Path, sources: dict, **env: str) -> Settings
     document = yaml.safe_load((ROOT / "config.yaml").read_text())
     document["variables"]["platform"]["sources"] = sources
     (project / "config.yaml").write_text(yaml.safe_dump(document))
-    return load_settings(project, env={"PLATFORM__DATA_DIR": str(tmp_path / "data"), **env})
+    return load_settings(project, env={"PLATFORM__DATA_DIR": str(tmp_path / "data"), **LAKE_ENV, **env})
 
 
 def raw(settings: Settings, source: str, table: str, sql: str = "SELECT count(*) FROM t") -> list[tuple]:
-    """Query the Parquet files of one raw table as `t`."""
-    files = settings.lake_root / "raw" / source / table / "*.parquet"
-    with duckdb.connect() as con:
-        con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{files}', union_by_name := true)")
-        return con.execute(sql).fetchall()
+    """Query the Parquet files of one raw table as `t` (on the local lake or S3)."""
+    return _query(settings, Lake(settings).parquet_glob("raw", source, table), "t", sql)
 
 
 def quarantine(settings: Settings, source: str, table: str, sql: str = "SELECT count(*) FROM q") -> list[tuple]:
-    files = settings.lake_root / "raw" / source / "_quarantine" / table / "*.parquet"
-    with duckdb.connect() as con:
-        con.execute(f"CREATE VIEW q AS SELECT * FROM read_parquet('{files}', union_by_name := true)")
+    return _query(settings, Lake(settings).parquet_glob("raw", source, f"_quarantine/{table}"), "q", sql)
+
+
+def _query(settings: Settings, files: str, name: str, sql: str) -> list[tuple]:
+    with contextlib.closing(Lake(settings).attach(warehouse.connect())) as con:
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({sql_literal(files)}, union_by_name := true)")
         return con.execute(sql).fetchall()

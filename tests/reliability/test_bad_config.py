@@ -1,0 +1,103 @@
+"""Bad configuration is refused at startup: the key and the fix named, exit code 1, no traceback.
+
+Each case goes through a real entry point (`core.cli run`, `scheduler.cli serve`) in this process
+(their `main`, as `python -m` calls it), on a copy of config.yaml with the fault in it, or with
+the fault in the environment. Nothing may be written to the data folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from core import cli
+from scheduler import cli as scheduler_cli
+from tests.conftest import ROOT
+
+FIX = "Fix the keys above in config.yaml"
+
+
+def _drop(*path):
+    def edit(platform):
+        node = platform
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+    return edit
+
+
+def _set(*path, value):
+    def edit(platform):
+        node = platform
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return edit
+
+
+# (id, entry point, edit of variables.platform in config.yaml, environment, what the message must name)
+CASES = [
+    ("missing key", "run", _drop("sources", "shop", "path"), {}, ["sources.shop.path", "required key is missing", FIX]),
+    ("missing tables", "run", _drop("sources", "shop", "tables"), {}, ["sources.shop.tables", "required key is missing", FIX]),
+    ("unknown key", "run", _set("lake", "bakend", value="s3"), {}, ["lake.bakend", "unknown key; remove it or check its spelling"]),
+    ("unknown section from env", "run", None, {"PLATFORM__LAKEE__BACKEND": "s3"}, ["lakee", "PLATFORM__LAKEE__BACKEND", "unknown key"]),
+    ("mistyped number", "run", None, {"PLATFORM__DEMO__SCALE": "zero"}, ["demo.scale", "PLATFORM__DEMO__SCALE", "valid number", FIX]),
+    ("mistyped bool", "run", _set("lake", "s3", "use_tls", value="sometimes"), {}, ["lake.s3.use_tls", "valid boolean", FIX]),
+    ("bad backend", "run", _set("lake", "backend", value="gcs"), {}, ["lake.backend", "'local' or 's3'"]),
+    ("unknown source kind", "run", _set("sources", "shop", "kind", value="oracle"), {}, ["sources.shop.kind", "'sqlite', 'postgres', 'rest_api', 'files'"]),
+    ("bad source cron", "run", _set("sources", "shop", "schedule", value="every hour"), {}, ["sources.shop.schedule", "5-field cron expression (minute hour day month weekday)"]),
+    ("bad cron value", "run", _set("sources", "shop", "schedule", value="61 * * * *"), {}, ["sources.shop.schedule", "not a valid cron expression", "maximum value (59)"]),
+    ("bad job cron", "serve", None, {"PLATFORM__JOBS__DEFINE": json.dumps({"nightly": {"task": "hello_world", "schedule": "0 25 * * *"}})},
+     ["jobs.define.nightly.schedule", "PLATFORM__JOBS__DEFINE", "not a valid cron expression"]),
+    ("job after nothing", "serve", None, {"PLATFORM__JOBS__DEFINE": json.dumps({"report": {"task": "hello_world", "after": ["nightly"]}})},
+     ["jobs.define.report", "'nightly'", "matches no enabled job"]),
+    ("secret written in config", "run", _set("lake", "s3", "secret_key", value="hunter2-in-yaml"), {}, ["lake.s3.secret_key", "unknown key"]),
+    ("missing lake keys", "run", None, {"PLATFORM__LAKE__BACKEND": "s3"}, ["LAKE_S3_ACCESS_KEY_ID and LAKE_S3_SECRET_ACCESS_KEY", "put the keys in the environment or `.env`"]),
+    ("missing postgres password", "run",
+     _set("sources", "erp", value={"kind": "postgres", "database": "erp", "user": "loader", "password_env": "ERP_PG_PASSWORD", "tables": {"invoices": {}}}),
+     {}, ["Source 'erp'", "ERP_PG_PASSWORD", "set it in the environment or in .env"]),
+    ("missing api token", "run",
+     _set("sources", "helpdesk", value={"kind": "rest_api", "base_url": "http://127.0.0.1:9/api", "auth": {"token_env": "HELPDESK_TOKEN"}, "endpoints": {"tickets": {"path": "tickets"}}}),
+     {}, ["Source 'helpdesk'", "HELPDESK_TOKEN", "set it in the environment or in .env"]),
+    ("webhook without url", "serve", None, {"PLATFORM__ALERTS__CHANNELS": json.dumps({"slack": {"kind": "webhook"}})},
+     ["Alert channel 'slack'", "PLATFORM__ALERTS__CHANNELS__SLACK__URL"]),
+    ("smtp without password", "serve", None,
+     {"PLATFORM__ALERTS__CHANNELS": json.dumps({"email": {"kind": "email", "username": "ops", "to": ["ops@example.com"]}})},
+     ["Alert channel 'email'", "PLATFORM__ALERTS__CHANNELS__EMAIL__PASSWORD"]),
+    ("not yaml", "run", "broken: [yaml", {}, ["config.yaml is not valid YAML"]),
+]
+
+
+def _project(tmp_path: Path, edit) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    if isinstance(edit, str):
+        (project / "config.yaml").write_text((ROOT / "config.yaml").read_text() + "\n" + edit + "\n")
+        return project
+    document = yaml.safe_load((ROOT / "config.yaml").read_text())
+    if edit is not None:
+        edit(document["variables"]["platform"])
+    (project / "config.yaml").write_text(yaml.safe_dump(document))
+    return project
+
+
+@pytest.mark.parametrize(("entry", "edit", "env", "named"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_bad_configuration_is_refused_at_startup(entry, edit, env, named, tmp_path, monkeypatch, capsys):
+    data = tmp_path / "data"
+    for name in [n for n in __import__("os").environ if n.startswith("PLATFORM__") or n.startswith("LAKE_S3_")]:
+        monkeypatch.delenv(name)
+    for name, value in {"PLATFORM__DATA_DIR": str(data), **env}.items():
+        monkeypatch.setenv(name, value)
+    project = _project(tmp_path, edit)
+    main = cli.main if entry == "run" else scheduler_cli.main
+    code = main(["--project", str(project), entry])
+    captured = capsys.readouterr()
+    output = captured.out + captured.err
+    assert code == 1, output
+    missing = [text for text in named if text not in " ".join(output.split())]
+    assert not missing, f"the message does not name {missing}:\n{output}"
+    assert "Traceback" not in output and "hunter2" not in output
+    assert not (data / "warehouse.duckdb").exists() and not (data / "lake").exists()

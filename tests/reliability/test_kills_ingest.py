@@ -1,0 +1,69 @@
+"""SIGKILL the ingest process in extract, normalize and load, locally and on a loopback S3 server.
+
+Each attempt is a real job process (`python -m scheduler.worker`, as the scheduler starts it),
+frozen the moment it reaches the targeted phase (read from dlt's working folder), then killed.
+Between attempts the demo shop lives through a day, so every attempt has new and changed rows.
+After a normal run: raw holds every source row's current version exactly once, staging has no
+duplicate key, and the published marts equal the source.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from core.lake import Lake
+from core.pipeline import run_all
+from demo.day import advance_day
+from demo.shop import generate
+from tests import s3server
+from tests.conftest import settings_for
+from tests.reconcile import assert_marts_match_source
+from tests.reliability import harness
+
+pytestmark = pytest.mark.slow
+KILLS_PER_PHASE = 2
+PHASES = ("extract", "normalize", "load")
+
+
+@pytest.fixture(scope="module")
+def moto():
+    server = s3server.start_moto()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_ingest_killed_in_every_phase_loses_and_duplicates_nothing(backend, moto, tmp_path):
+    random_ = harness.rng(f"kills_ingest/{backend}")
+    env = moto.lake_env() if backend == "s3" else {}
+    settings = settings_for(tmp_path / "data", **env)
+    demo = settings.demo
+    generate(settings.source_path("shop"), seed=demo.seed, scale=demo.scale, start_date=demo.start_date, history_days=demo.history_days)
+    Lake(settings).ensure_layers()
+
+    kills = harness.KillLog()
+    attempt = 0
+    while min(kills.by_phase.get(p, 0) for p in PHASES) < KILLS_PER_PHASE:
+        assert attempt < 8 * KILLS_PER_PHASE, f"could not land {KILLS_PER_PHASE} kills per phase: {kills}"
+        wanted = [p for p in PHASES if kills.by_phase.get(p, 0) < KILLS_PER_PHASE]
+        target = wanted[attempt % len(wanted)]
+        if attempt:
+            advance_day(settings.source_path("shop"), seed=demo.seed + attempt)
+        child = harness.spawn_job(settings, "ingest", tmp_path / "logs" / f"attempt-{attempt}.log", source="shop")
+        landed = harness.kill_ingest_in(settings, child, target, random_)
+        print(f"attempt {attempt}: aimed at {target}, killed in {landed}")
+        kills.add(landed)
+        attempt += 1
+
+    final = harness.spawn_job(settings, "ingest", tmp_path / "logs" / "final.log", source="shop")
+    assert final.wait(timeout=300) == 0, (tmp_path / "logs" / "final.log").read_text()[-3000:]
+    raw = harness.check_raw_matches_source(settings)
+    assert (raw.missing, raw.duplicates, raw.stale) == (0, 0, 0), raw
+
+    run_all(settings)
+    dupes = harness.staging_duplicate_keys(settings)
+    assert not any(dupes.values()), dupes
+    assert_marts_match_source(settings)
+    harness.tally(f"kills_ingest/{backend}", kills=sum(kills.by_phase.values()), by_phase=kills.by_phase,
+                  attempts_finished_before_kill=kills.missed, source_rows=raw.rows, rows_lost=raw.missing,
+                  duplicates=raw.duplicates + sum(dupes.values()))

@@ -1,0 +1,73 @@
+"""SIGKILL the SQLMesh build at random points; a reader in another process watches the published marts.
+
+The build runs as the scheduler runs it (`python -m scheduler.worker`, task transform). Each kill
+comes at a seeded random delay, spread over the measured duration of a build, after the worker
+took the writer lock. After every kill the warehouse opens again; the reader, polling every
+200 ms, only ever sees the version published before the kills, complete. Then a normal run
+finishes, publishes once, and the marts equal the source.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from core import lock
+from core.pipeline import run_all
+from demo.day import advance_day
+from ingest.pipeline import ingest_source
+from tests.conftest import settings_for
+from tests.reconcile import assert_marts_match_source
+from tests.reliability import harness
+
+pytestmark = pytest.mark.slow
+KILLS = 5
+
+
+def test_transform_killed_at_random_points_keeps_the_published_marts(tmp_path):
+    random_ = harness.rng("kills_transform")
+    settings = settings_for(tmp_path / "data")
+    first = run_all(settings)
+    versions = dict([harness.published_totals(settings)])
+    build_seconds = first.seconds["transform"]
+
+    reads = tmp_path / "reads.jsonl"
+    reader = harness.start_reader(settings.data_dir, reads, 0.2)
+    try:
+        harness.wait_for(lambda: reads.exists() and reads.read_text().count("\n") >= 2, what="the reader's first reads")
+        landed = attempts = 0
+        while landed < KILLS:
+            assert attempts < 3 * KILLS, f"only {landed} of {attempts} kills landed inside the build"
+            if attempts % 2 == 0:  # new rows for the build to restate, from a completed ingest
+                advance_day(settings.source_path("shop"), seed=settings.demo.seed + attempts)
+                ingest_source(settings, "shop")
+            child = harness.spawn_job(settings, "transform", tmp_path / "logs" / f"build-{attempts}.log")
+            harness.wait_for(lambda: (lock.holder(settings.data_dir) or {}).get("pid") == child.pid or child.poll() is not None,
+                             step=0.01, what="the build to take the writer lock")
+            time.sleep(random_.uniform(0.05, 0.9) * build_seconds)
+            alive = child.poll() is None
+            harness.sigkill(child)
+            print(f"build {attempts}: {'killed' if alive else 'had finished'} (exit {child.returncode})")
+            landed += alive
+            attempts += 1
+            assert harness.warehouse_opens(settings)
+            assert lock.holder(settings.data_dir) is None, "a killed build left the writer lock held"
+        during_kills = len(reads.read_text().splitlines())
+
+        final = run_all(settings)
+        versions.update([harness.published_totals(settings)])
+        time.sleep(0.6)  # the reader sees the new version too
+    finally:
+        results = harness.stop_reader(reader, reads)
+
+    assert final.published_version != first.published_version and len(versions) == 2
+    errors, wrong = harness.check_reads(results, versions)
+    assert (errors, wrong) == (0, 0), results[:5]
+    assert {r["version"] for r in results[:during_kills]} == {first.published_version}, "a reader saw a change during the kills"
+    assert results[-1]["version"] == final.published_version
+    assert_marts_match_source(settings)
+    dupes = harness.staging_duplicate_keys(settings)
+    assert not any(dupes.values()), dupes
+    harness.tally("kills_transform", kills=landed, attempts=attempts, reads=len(results), reader_errors=errors,
+                  wrong_answers=wrong, duplicates=sum(dupes.values()))

@@ -1,0 +1,102 @@
+"""kill -9 the scheduler service repeatedly while its job runs, and restart it.
+
+The job (`tick`, every PERIOD seconds, 0.3 s of work) has slots start + k * PERIOD, kept in the
+persistent job store across restarts. From `job_runs` in data/meta.db:
+- no slot ever has two runs (no job runs twice for one trigger);
+- after each restart exactly one run catches up what was missed during the downtime (coalesced);
+- every slot while the service is up has its run (none lost).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from core import runlog
+from scheduler import store
+from tests.reliability import harness
+from tests.test_scheduler_runs import TASKS, job_settings
+from tests.test_scheduler_service import serve
+
+pytestmark = pytest.mark.slow
+PERIOD = 2.5
+RESTARTS = 3
+WORK = 0.3
+UTC = dt.timezone.utc
+
+
+def _runs(settings) -> list[dict]:
+    return [r for r in reversed(runlog.last_runs(settings.meta_path, 1000, job="tick"))]
+
+
+def _at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def _started_log_times(data_dir) -> list[dt.datetime]:
+    lines = (data_dir / "logs" / "scheduler.log").read_text().splitlines()
+    return [_at(entry["ts"]) for entry in map(json.loads, lines) if entry.get("msg", entry.get("message", "")).startswith("scheduler started")]
+
+
+def test_kill_and_restart_the_scheduler_while_its_job_runs(tmp_path):
+    random_ = harness.rng("scheduler_restarts")
+    data = tmp_path / "data"
+    jobs = {"tick": {"task": f"{TASKS}:sleep", "args": {"seconds": WORK, "marker": str(tmp_path / "pid")},
+                     "every_seconds": PERIOD, "retries": 0}}
+    settings = job_settings(data, jobs)
+    kills: list[dt.datetime] = []
+    for cycle in range(RESTARTS + 1):
+        service = serve(data, jobs)
+        try:
+            seen = len(_runs(settings))
+            # up for at least two slots, then kill while a run is in progress
+            harness.wait_for(lambda: len(_runs(settings)) >= seen + 2, timeout=180, step=0.05, what="two runs")
+            harness.wait_for(lambda: _runs(settings)[-1]["status"] == "running", timeout=30, step=0.01, what="a run in progress")
+            if cycle == RESTARTS:
+                break
+            time.sleep(random_.uniform(0, WORK))
+            os.kill(service.pid, signal.SIGKILL)
+            kills.append(dt.datetime.now(UTC))
+            service.wait(timeout=30)
+            time.sleep(random_.uniform(1.2 * PERIOD, 2.5 * PERIOD))  # down: at least one slot missed
+        finally:
+            if service.poll() is None and cycle == RESTARTS:
+                service.send_signal(signal.SIGTERM)
+                service.communicate(timeout=120)
+            elif service.poll() is None:
+                service.kill()
+    ended = dt.datetime.now(UTC)
+
+    with store.opened(settings) as scheduler:
+        start = scheduler.get_job("tick").trigger.start_date.astimezone(UTC)
+    slot = lambda moment: int((moment - start).total_seconds() // PERIOD)  # noqa: E731
+    runs = _runs(settings)
+    starts = [_at(r["started_at"]) for r in runs]
+    # max_instances=1: a slot that comes while the previous run still works is skipped by design, not lost
+    spans = [(_at(r["started_at"]), _at(r["finished_at"]) if r["finished_at"] else _at(r["started_at"]) + dt.timedelta(seconds=5)) for r in runs]
+    busy = lambda moment: any(a <= moment < b for a, b in spans)  # noqa: E731
+    per_slot: dict[int, int] = {}
+    for moment in starts:
+        per_slot[slot(moment)] = per_slot.get(slot(moment), 0) + 1
+    twice = {k: n for k, n in per_slot.items() if n > 1}
+    assert not twice, f"slots with two runs: {twice}"
+
+    ups = _started_log_times(data)
+    assert len(ups) == RESTARTS + 1
+    lost = 0
+    for i, up in enumerate(ups):
+        down = kills[i] if i < len(kills) else ended
+        if i:  # the catch-up: one run right after the restart, for all the missed slots together
+            catch_up = [m for m in starts if up <= m < up + dt.timedelta(seconds=1.0)]
+            assert len(catch_up) == 1, f"restart {i}: {len(catch_up)} catch-up runs"
+        for k in range(slot(up + dt.timedelta(seconds=1.0)) + 1, slot(down - dt.timedelta(seconds=0.3))):
+            lost += per_slot.get(k, 0) != 1 and not busy(start + dt.timedelta(seconds=k * PERIOD))
+    assert lost == 0, f"{lost} slots without a run while the service was up"
+    statuses = {r["status"] for r in runs}
+    assert statuses <= {"success", "interrupted", "running"}, statuses
+    harness.tally("scheduler_restarts", kills=len(kills), runs=len(starts), runs_twice=len(twice), slots_lost=lost)
