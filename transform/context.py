@@ -26,7 +26,9 @@ def sqlmesh_config(settings: Settings) -> Config:
         }
     else:
         update = {"connection": gateway.connection.model_copy(update={"database": str(settings.warehouse_path), **_lake_access(settings)})}
-    gateways = {**config.gateways, gateway_name: gateway.model_copy(update=update)}
+    # Only the selected gateway: SQLMesh connects to every gateway it is given (Context.engine_adapters),
+    # and a DuckDB build must not start Spark.
+    gateways = {gateway_name: gateway.model_copy(update=update)}
     return config.model_copy(
         update={
             "gateways": gateways,
