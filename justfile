@@ -11,9 +11,9 @@ export MAX_FORK_WORKERS := env_var_or_default("MAX_FORK_WORKERS", "1")
 default:
     @just --list --unsorted
 
-# Run every stage end to end: demo source, ingest, transform + audits, publish
-run:
-    {{py}} -m core.cli run
+# Run every stage end to end: demo source, ingest, transform + audits, publish (`just run --gateway spark`: build on Spark)
+run *args:
+    {{py}} -m core.cli run {{args}}
 
 # Advance the demo source by one simulated day (new orders, updates, soft deletes)
 demo-day:

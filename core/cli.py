@@ -99,6 +99,8 @@ def parser() -> argparse.ArgumentParser:
     sub = root.add_subparsers(dest="command", required=True)
     for name, (_, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text)
+        if name == "run":
+            command.add_argument("--gateway", help="the config.yaml gateway that builds the models, e.g. spark (default: default_gateway)")
         if name == "demo":
             command.add_argument("--scale", type=float, help="1.0 is 100,000 orders")
             command.add_argument("--force", action="store_true", help="replace an existing source")
@@ -107,7 +109,15 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return guarded(lambda: COMMANDS[args.command][0](load_settings(args.project), args))
+    return guarded(lambda: COMMANDS[args.command][0](_with_gateway(load_settings(args.project), args), args))
+
+
+def _with_gateway(settings: Settings, args: argparse.Namespace) -> Settings:
+    """`--gateway` overrides `transform.gateway` for this command."""
+    gateway = getattr(args, "gateway", None)
+    if gateway is None:
+        return settings
+    return settings.model_copy(update={"transform": settings.transform.model_copy(update={"gateway": gateway})})
 
 
 if __name__ == "__main__":

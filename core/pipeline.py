@@ -15,8 +15,10 @@ from demo.shop import generate
 from ingest.pipeline import ingest_source
 from publish.marts import marts_folder, publish_marts
 from publish.reader import current_version
+from publish.spark_export import publish_source
 from publish.staging import publish_staging
 from transform.build import build_prod
+from transform.context import warehouse_location
 
 # (stage, message, done, total): how the pipeline reports progress to whoever displays it.
 Events = Callable[[str, str, int | None, int | None], None]
@@ -102,10 +104,10 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
         published = current_version(settings)
         if build.tally.models_built or published is None or owed:
             events("publish", "publishing the marts", None, None)
-            with _stage(summary, settings, "publish", "publish") as job:
-                result = publish_marts(settings, build.marts)
+            with _stage(summary, settings, "publish", "publish") as job, publish_source(settings) as source:
+                result = publish_marts(settings, build.marts, source=source)
                 job.rows_out = sum(result.rows.values())
-                summary.staging_rows = publish_staging(settings)
+                summary.staging_rows = publish_staging(settings, source=source)
             summary.published_version, summary.published_rows = result.version, result.rows
         else:
             summary.published_version, summary.published_rows = published.version, published.rows
@@ -114,7 +116,7 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
     summary.outputs = {
         "raw lake": lake.url("raw"),
         "staging lake": lake.url("staging"),
-        "warehouse": str(settings.warehouse_path),
+        "warehouse": warehouse_location(settings),
         "published marts": marts_folder(settings),
         "run log": str(settings.meta_path),
     }

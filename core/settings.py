@@ -282,6 +282,13 @@ class RunSettings(_Strict):
     publish_keep_versions: int = Field(3, ge=1)
 
 
+class TransformSettings(_Strict):
+    """Where SQLMesh builds the models."""
+
+    # A gateway of config.yaml: `local` (DuckDB) or `spark`; None means its `default_gateway`.
+    gateway: Identifier | None = None
+
+
 JobName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*(:[a-z0-9_]+)?$")]
 
 
@@ -400,6 +407,7 @@ class Settings(_Strict):
     demo: DemoSettings = DemoSettings()
     sources: dict[Identifier, SourceSettings]
     run: RunSettings = RunSettings()
+    transform: TransformSettings = TransformSettings()
     jobs: JobsSettings = JobsSettings()
     alerts: AlertsSettings = AlertsSettings()
     monitoring: MonitoringSettings = MonitoringSettings()

@@ -9,14 +9,14 @@ that readers filtering on time read only the months they need.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass
 
-from core import warehouse
+import duckdb
+
 from core.lake import Lake
 from core.settings import Settings
-from publish.versions import MANIFEST, Table, write_version
+from publish.versions import MANIFEST, Table, reading, write_version
 
 __all__ = ["MANIFEST", "PROD", "PublishResult", "marts_folder", "marts_schema", "publish_marts"]
 
@@ -48,13 +48,18 @@ def marts_folder(settings: Settings, environment: str = PROD) -> str:
     return Lake(settings).url("curated", marts_schema(environment))
 
 
-def publish_marts(settings: Settings, marts: list[str], environment: str = PROD) -> PublishResult:
-    """Copy each mart (`marts.<name>`) of `environment` to a new version, then switch the manifest."""
+def publish_marts(
+    settings: Settings, marts: list[str], environment: str = PROD, *, source: duckdb.DuckDBPyConnection | None = None
+) -> PublishResult:
+    """Copy each mart (`marts.<name>`) of `environment` to a new version, then switch the manifest.
+
+    The marts are read from the warehouse, or from `source` (a DuckDB connection with the same relations,
+    e.g. the Spark gateway's export: publish/spark_export.py)."""
     lake = Lake(settings)
     folder = marts_folder(settings, environment)
     schema = marts_schema(environment)
     tables = [Table(name, f"{schema}.{name}", PARTITIONS.get(name, ())) for name in map(_table_name, marts)]
-    with contextlib.closing(lake.attach(warehouse.connect(settings.warehouse_path, read_only=True))) as con:
+    with reading(lake, settings.warehouse_path, source) as con:
         version, rows = write_version(
             lake, con, folder, tables, extra={"environment": environment}, keep=settings.run.publish_keep_versions
         )

@@ -8,23 +8,24 @@ warehouse can read clean data without opening the file a build is writing.
 
 from __future__ import annotations
 
-import contextlib
+import duckdb
 
-from core import warehouse
 from core.lake import Lake
 from core.settings import Settings
-from publish.versions import Table, Version, read_version, write_version
+from publish.versions import Table, Version, read_version, reading, write_version
 
 
 def staging_folder(settings: Settings, source: str) -> str:
     return Lake(settings).url("staging", source)
 
 
-def publish_staging(settings: Settings) -> dict[str, dict[str, int]]:
-    """Copy every built staging model of every source to a new version; return rows per source and table."""
+def publish_staging(settings: Settings, *, source: duckdb.DuckDBPyConnection | None = None) -> dict[str, dict[str, int]]:
+    """Copy every built staging model of every source to a new version; return rows per source and table.
+
+    The models are read from the warehouse, or from `source` (see publish_marts)."""
     lake = Lake(settings)
     published: dict[str, dict[str, int]] = {}
-    with contextlib.closing(lake.attach(warehouse.connect(settings.warehouse_path, read_only=True))) as con:
+    with reading(lake, settings.warehouse_path, source) as con:
         built = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'staging'").fetchall()}
         for source_name, source in settings.sources.items():
             tables = [

@@ -10,14 +10,18 @@ a reader holding the previous manifest can finish.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
 
 import duckdb
 
+from core import warehouse
 from core.errors import PlatformError
 from core.lake import Lake
 from core.warehouse import sql_literal
@@ -49,6 +53,16 @@ class Version:
 def new_version_id() -> str:
     """Version ids sort by time."""
     return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
+
+
+@contextlib.contextmanager
+def reading(lake: Lake, warehouse_path: Path, source: duckdb.DuckDBPyConnection | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The connection tables are copied from: `source` when given (the caller closes it), else the warehouse, read-only."""
+    if source is not None:
+        yield lake.attach(source)
+        return
+    with contextlib.closing(lake.attach(warehouse.connect(warehouse_path, read_only=True))) as con:
+        yield con
 
 
 def write_version(

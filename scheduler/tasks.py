@@ -42,21 +42,25 @@ def transform(settings: Settings) -> TaskResult:
 
 def publish(settings: Settings) -> TaskResult:
     """Publish prod's marts when the last transform built models, or when nothing is published yet."""
-    from core import warehouse
+    from core.lake import Lake
     from publish.marts import publish_marts
     from publish.reader import current_version
+    from publish.spark_export import publish_source
+    from publish.versions import reading
 
     if current_version(settings) is not None and not runlog.produced_since_success(settings.meta_path, "publish", "transform"):
         return TaskResult(rows_out=0)
-    if not settings.warehouse_path.exists():
-        raise PlatformError(f"No warehouse at {settings.warehouse_path}: run the transform job first.")
-    with contextlib.closing(warehouse.connect(settings.warehouse_path, read_only=True)) as con:
-        names = con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' ORDER BY 1"
-        ).fetchall()
-    if not names:
-        raise PlatformError("The warehouse has no marts yet: run the transform job first.")
-    result = publish_marts(settings, [f"marts.{name}" for (name,) in names])
+    # On the spark gateway the source is Spark's Parquet; else the DuckDB warehouse.
+    with publish_source(settings) as source:
+        if source is None and not settings.warehouse_path.exists():
+            raise PlatformError(f"No warehouse at {settings.warehouse_path}: run the transform job first.")
+        with reading(Lake(settings), settings.warehouse_path, source) as con:
+            names = con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' ORDER BY 1"
+            ).fetchall()
+        if not names:
+            raise PlatformError("The warehouse has no marts yet: run the transform job first.")
+        result = publish_marts(settings, [f"marts.{name}" for (name,) in names], source=source)
     return TaskResult(rows_out=sum(result.rows.values()))
 
 

@@ -6,6 +6,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Callable
 
+from sqlglot import parse_one
 from sqlmesh import Context
 from sqlmesh.utils.errors import SQLMeshError
 
@@ -14,9 +15,10 @@ from core.errors import PlatformError
 from core.settings import Settings
 from transform.audit_log import record_audits
 from transform.console import PlanTally, TallyConsole
-from transform.context import open_context
+from transform.context import open_context, uses_spark
 from transform.raw_views import create_raw_views
 from transform.restatement import Restatement, find_restatement, staging_scopes
+from transform.spark_raw import create_spark_raw_views
 
 PROD = "prod"
 
@@ -42,11 +44,15 @@ def build_prod(settings: Settings, *, on_model: Callable[[str, int], None] | Non
     outcome is recorded in the metadata store.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
-        create_raw_views(con, settings)
+    on_spark = uses_spark(settings)
+    if not on_spark:
+        with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
+            create_raw_views(con, settings)
     console = TallyConsole(on_model)
     context = open_context(settings, console)
     try:
+        if on_spark:
+            create_spark_raw_views(context.engine_adapter.spark, settings)
         # Unit tests run for the models whose definition changed: a plan that changes no model skips them.
         context.plan(PROD, auto_apply=True, no_prompts=True, test_changed_only=True)
         restatement = restate_new_data(context, settings, console.tally.models_built)
@@ -63,7 +69,9 @@ def build_prod(settings: Settings, *, on_model: Callable[[str, int], None] | Non
 def restate_new_data(context: Context, settings: Settings, built: set[str]) -> Restatement:
     """Restate the staging models whose raw rows changed (those not just built), and refresh history."""
     scopes = [scope for scope in staging_scopes(context.models.values(), settings) if scope.model not in built]
-    restatement = find_restatement(context.engine_adapter.fetchone, scopes)
+    # The comparison is written in DuckDB's SQL; SQLMesh renders it in the gateway's dialect.
+    fetchone = lambda sql: context.engine_adapter.fetchone(parse_one(sql, read="duckdb"))  # noqa: E731
+    restatement = find_restatement(fetchone, scopes)
     if restatement.models:
         context.plan(
             PROD,

@@ -10,23 +10,57 @@ from sqlmesh.core.config.loader import load_config_from_paths
 from sqlmesh.core.console import Console, NoopConsole, set_console
 
 from core import warehouse
+from core.errors import PlatformError
 from core.lake import Lake
 from core.settings import CONFIG_FILE, Settings
+from transform.spark_gateway import anchored_spark_connection, anchored_state_connection, is_spark, spark_dir
 
 
 def sqlmesh_config(settings: Settings) -> Config:
     """`config.yaml` as SQLMesh reads it, with the warehouse and cache paths taken from settings."""
     config = load_config_from_paths(Config, project_paths=[settings.project_dir / CONFIG_FILE])
-    gateway_name = config.default_gateway or next(iter(config.gateways))
+    gateway_name = _selected_gateway(settings, config)
     gateway = config.gateways[gateway_name]
-    connection = gateway.connection.model_copy(update={"database": str(settings.warehouse_path), **_lake_access(settings)})
-    gateways = {**config.gateways, gateway_name: gateway.model_copy(update={"connection": connection})}
+    if is_spark(gateway.connection):
+        update = {
+            "connection": anchored_spark_connection(settings, gateway.connection),
+            "state_connection": anchored_state_connection(settings, gateway.state_connection),
+        }
+    else:
+        update = {"connection": gateway.connection.model_copy(update={"database": str(settings.warehouse_path), **_lake_access(settings)})}
+    # Only the selected gateway: SQLMesh connects to every gateway it is given (Context.engine_adapters),
+    # and a DuckDB build must not start Spark.
+    gateways = {gateway_name: gateway.model_copy(update=update)}
     return config.model_copy(
         update={
             "gateways": gateways,
+            "default_gateway": gateway_name,
             "cache_dir": str(settings.data_dir / "sqlmesh-cache"),
         }
     )
+
+
+def warehouse_location(settings: Settings) -> str:
+    """Where the models' tables live: the DuckDB file, or the Spark gateway's warehouse folder."""
+    config = sqlmesh_config(settings)
+    connection = config.gateways[config.default_gateway].connection
+    if is_spark(connection):
+        return f"spark warehouse {connection.config.get('spark.sql.warehouse.dir', spark_dir(settings))}"
+    return str(settings.warehouse_path)
+
+
+def uses_spark(settings: Settings) -> bool:
+    """Whether the models of these settings are built on the spark gateway."""
+    config = load_config_from_paths(Config, project_paths=[settings.project_dir / CONFIG_FILE])
+    return is_spark(config.gateways[_selected_gateway(settings, config)].connection)
+
+
+def _selected_gateway(settings: Settings, config: Config) -> str:
+    """`transform.gateway` if set, else config.yaml's default gateway."""
+    name = settings.transform.gateway or config.default_gateway or next(iter(config.gateways))
+    if name not in config.gateways:
+        raise PlatformError(f"No gateway {name!r} in {CONFIG_FILE} (transform.gateway); it has: {', '.join(config.gateways)}.")
+    return name
 
 
 def _lake_access(settings: Settings) -> dict:

@@ -26,7 +26,7 @@ from publish.marts import publish_marts
 from transform.audit_log import record_audits
 from transform.build import PROD, schema_of
 from transform.console import PlanTally, TallyConsole
-from transform.context import open_context
+from transform.context import open_context, uses_spark
 from transform.raw_views import create_raw_views
 
 ENVIRONMENT = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -87,6 +87,11 @@ def _lock(settings: Settings, purpose: str):
 @contextlib.contextmanager
 def _sqlmesh(settings: Settings, purpose: str, on_model=None) -> Iterator[tuple[Context, TallyConsole]]:
     """Fresh raw views and an open context with a tallying console; the caller holds the writer lock."""
+    if uses_spark(settings):
+        raise PlatformError(
+            f"{purpose} runs on the DuckDB gateway only: the spark gateway builds and publishes prod "
+            "(`just run --gateway spark`). Unset transform.gateway (PLATFORM__TRANSFORM__GATEWAY) for environments."
+        )
     with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
         create_raw_views(con, settings)
     console = TallyConsole(on_model)

@@ -19,9 +19,21 @@ WITH orders AS (
   FROM marts.fct_orders
 ),
 
-days AS (
-  SELECT unnest(generate_series(min(order_date), max(order_date), INTERVAL 1 DAY))::DATE AS revenue_date
+bounds AS (
+  SELECT min(order_date) AS first_date, max(order_date) AS last_date
   FROM orders
+),
+
+-- The set-returning function stands alone in its SELECT, so that it transpiles to
+-- Spark's EXPLODE(SEQUENCE(...)), which may not be nested in a cast.
+day_series AS (
+  SELECT unnest(generate_series(first_date, last_date, INTERVAL 1 DAY)) AS revenue_day
+  FROM bounds
+),
+
+days AS (
+  SELECT revenue_day::DATE AS revenue_date
+  FROM day_series
 ),
 
 per_day AS (

@@ -23,14 +23,15 @@ MODEL (
   )
 );
 
-WITH source AS (
+-- Not `source` / `latest`: on Spark, SQLMesh's SCD type 2 merge adds CTEs of those names beside ours.
+WITH customer_versions AS (
   SELECT id, email, city, updated_at, deleted_at, _deleted, _dlt_load_id
   FROM raw_shop.customers
 ),
 
-latest AS (
+current_customers AS (
   SELECT id, email, city, updated_at, deleted_at, _deleted
-  FROM source
+  FROM customer_versions
   QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, _dlt_load_id DESC) = 1
 )
 
@@ -40,4 +41,4 @@ SELECT
   city::TEXT AS customer_city,
   deleted_at IS NOT NULL OR _deleted AS is_deleted,
   updated_at::TIMESTAMP AS updated_at
-FROM latest
+FROM current_customers

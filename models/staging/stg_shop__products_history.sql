@@ -23,14 +23,15 @@ MODEL (
   )
 );
 
-WITH source AS (
+-- Not `source` / `latest`: on Spark, SQLMesh's SCD type 2 merge adds CTEs of those names beside ours.
+WITH product_versions AS (
   SELECT id, category, price, updated_at, _dlt_load_id
   FROM raw_shop.products
 ),
 
-latest AS (
+current_products AS (
   SELECT id, category, price, updated_at
-  FROM source
+  FROM product_versions
   QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, _dlt_load_id DESC) = 1
 )
 
@@ -39,4 +40,4 @@ SELECT
   category::TEXT AS product_category,
   price::DECIMAL(12, 2) AS amount_price,
   updated_at::TIMESTAMP AS updated_at
-FROM latest
+FROM current_products
