@@ -6,21 +6,24 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Callable
 
-from sqlglot import parse_one
+from sqlglot import exp, parse_one
 from sqlmesh import Context
 from sqlmesh.utils.errors import SQLMeshError
 
 from core import warehouse
+from core.warehouse import sql_literal
 from core.errors import PlatformError
 from core.settings import Settings
 from transform.audit_log import record_audits
 from transform.console import PlanTally, TallyConsole
 from transform.context import open_context, uses_spark
 from transform.raw_views import create_raw_views
-from transform.restatement import Restatement, find_restatement, staging_scopes
+from transform.restatement import Restatement, find_restatement, raw_fingerprint, staging_scopes
 from transform.spark_raw import create_spark_raw_views
 
 PROD = "prod"
+# The raw layer's fingerprint at the last comparison with staging that was fully applied.
+RAW_COMPARED = "sqlmesh_platform.raw_compared"
 
 
 @dataclass
@@ -67,7 +70,13 @@ def build_prod(settings: Settings, *, on_model: Callable[[str, int], None] | Non
 
 
 def restate_new_data(context: Context, settings: Settings, built: set[str]) -> Restatement:
-    """Restate the staging models whose raw rows changed (those not just built), and refresh history."""
+    """Restate the staging models whose raw rows changed (those not just built), and refresh history.
+
+    Nothing is compared when no load completed since the last comparison that was fully applied.
+    """
+    fingerprint = raw_fingerprint(settings)
+    if fingerprint == _last_compared(context):
+        return Restatement()
     scopes = [scope for scope in staging_scopes(context.models.values(), settings) if scope.model not in built]
     # The comparison is written in DuckDB's SQL; SQLMesh renders it in the gateway's dialect.
     fetchone = lambda sql: context.engine_adapter.fetchone(parse_one(sql, read="duckdb"))  # noqa: E731
@@ -82,7 +91,26 @@ def restate_new_data(context: Context, settings: Settings, built: set[str]) -> R
             skip_tests=True,
         )
         refresh_history(context, built)
+    _record_compared(context, fingerprint)
     return restatement
+
+
+def _last_compared(context: Context) -> str | None:
+    adapter = context.engine_adapter
+    if not adapter.table_exists(RAW_COMPARED):
+        return None
+    row = adapter.fetchone(parse_one(f"SELECT fingerprint FROM {RAW_COMPARED}", read="duckdb"))
+    return row[0] if row else None
+
+
+def _record_compared(context: Context, fingerprint: str) -> None:
+    adapter = context.engine_adapter
+    adapter.create_schema(RAW_COMPARED.split(".")[0])
+    adapter.replace_query(
+        RAW_COMPARED,
+        parse_one(f"SELECT {sql_literal(fingerprint)} AS fingerprint", read="duckdb"),
+        columns_to_types={"fingerprint": exp.DataType.build("text")},
+    )
 
 
 def refresh_history(context: Context, built: set[str]) -> None:

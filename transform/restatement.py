@@ -8,15 +8,19 @@ The incremental order facts are partitioned by the time their order was placed,
 so the restatement starts at the earliest such time among the touched rows -
 a status change on an old order reaches back to that order's day - and runs to
 the end. The comparison is by data, not bookkeeping, so a failed or repeated
-build never loses track of what is stale.
+build never loses track of what is stale. It is skipped when the raw layer holds
+exactly the loads that the last successful comparison saw: the warehouse keeps
+that fingerprint, written only once the restatement it found has been applied.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from core.lake import Lake
 from core.settings import Settings
 
 # The time of the order a row belongs to: the partition of the incremental order facts.
@@ -118,3 +122,15 @@ def find_restatement(fetchone: Callable[[str], tuple], scopes: list[StagingScope
             day = dt.datetime.combine(start.date(), dt.time())
             result.start = day if result.start is None else min(result.start, day)
     return result
+
+
+def raw_fingerprint(settings: Settings) -> str:
+    """The raw layer's state. Raw only ever changes by a completed dlt load, and dlt records each
+    completed load as one file in `<source>/_dlt_loads/`, so their names say whether anything changed."""
+    lake = Lake(settings)
+    names = sorted(
+        f"{source}/{path.rsplit('/', 1)[-1]}"
+        for source in settings.sources
+        for path in lake.fs.glob(lake.url("raw", source, "_dlt_loads") + "/*.jsonl")
+    )
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
