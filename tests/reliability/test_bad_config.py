@@ -63,10 +63,10 @@ CASES = [
      _set("sources", "helpdesk", value={"kind": "rest_api", "base_url": "http://127.0.0.1:9/api", "auth": {"token_env": "HELPDESK_TOKEN"}, "endpoints": {"tickets": {"path": "tickets"}}}),
      {}, ["Source 'helpdesk'", "HELPDESK_TOKEN", "set it in the environment or in .env"]),
     ("webhook without url", "serve", None, {"PLATFORM__ALERTS__CHANNELS": json.dumps({"slack": {"kind": "webhook"}})},
-     ["Alert channel 'slack'", "PLATFORM__ALERTS__CHANNELS__SLACK__URL"]),
+     ["Alert channel 'slack'", "ALERTS_SLACK_WEBHOOK_URL"]),
     ("smtp without password", "serve", None,
      {"PLATFORM__ALERTS__CHANNELS": json.dumps({"email": {"kind": "email", "username": "ops", "to": ["ops@example.com"]}})},
-     ["Alert channel 'email'", "PLATFORM__ALERTS__CHANNELS__EMAIL__PASSWORD"]),
+     ["Alert channel 'email'", "ALERTS_EMAIL_SMTP_PASSWORD"]),
     ("not yaml", "run", "broken: [yaml", {}, ["config.yaml is not valid YAML"]),
 ]
 

@@ -31,7 +31,7 @@ SECRETS = {
     "LAKE_S3_SECRET_ACCESS_KEY": "fake-lake-secret-Xq81vN",
     "ERP_PG_PASSWORD": "fake-pg-password-Lm42",
     "HELPDESK_TOKEN": "fake-api-token-Zr93",
-    "PLATFORM__ALERTS__CHANNELS__EMAIL__PASSWORD": "fake-smtp-password-Sm66",
+    "ALERTS_EMAIL_SMTP_PASSWORD": "fake-smtp-password-Sm66",
 }
 WEBHOOK_SECRET = "fake-webhook-path-Wb55"
 
@@ -66,7 +66,7 @@ def test_fake_secrets_appear_in_no_output(tmp_path):
                 "slack": {"kind": "webhook"},
                 "email": {"kind": "email", "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "username": "ops", "to": ["ops@example.com"]},
             }),
-            "PLATFORM__ALERTS__CHANNELS__SLACK__URL": webhook_url,
+            "ALERTS_SLACK_WEBHOOK_URL": webhook_url,
         })
         erp = {"kind": "postgres", "host": "127.0.0.1", "port": s3server.free_port(), "database": "erp", "user": "loader",
                "password_env": "ERP_PG_PASSWORD", "tables": {"invoices": {}}}
