@@ -12,7 +12,6 @@ warehouse), every object in the lake's buckets, and every alert the receivers go
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
