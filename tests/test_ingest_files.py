@@ -27,6 +27,7 @@ def _row(i: int, status: str = "placed", ordered_at: str = "2025-03-01 10:00:00"
 def _drops(tmp_path, **source):
     declaration = {
         "kind": "files",
+        "landing": "landing/drops",  # a local folder, also when the lake is on S3 (tests/reliability/test_bad_data_s3.py)
         "settle_seconds": 0,
         "quality": {"max_bad_share": 0.5},
         "tables": {"orders": {"pattern": "orders*", "pandera": "shop__orders"}},
