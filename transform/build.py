@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -22,8 +23,9 @@ from transform.restatement import Restatement, find_restatement, raw_fingerprint
 from transform.spark_raw import create_spark_raw_views
 
 PROD = "prod"
-# The raw layer's fingerprint at the last comparison with staging that was fully applied.
-RAW_COMPARED = "sqlmesh_platform.raw_compared"
+# The raw layer's fingerprint at the last comparison with staging that was fully applied, and the
+# restatement being applied (empty once it is).
+TRANSFORM_STATE = "sqlmesh_platform.transform_state"
 
 
 @dataclass
@@ -72,16 +74,23 @@ def build_prod(settings: Settings, *, on_model: Callable[[str, int], None] | Non
 def restate_new_data(context: Context, settings: Settings, built: set[str]) -> Restatement:
     """Restate the staging models whose raw rows changed (those not just built), and refresh history.
 
-    Nothing is compared when no load completed since the last comparison that was fully applied.
+    The restatement is recorded in the warehouse before it is applied and cleared once it is, so a
+    build that stopped half-way (staging restated, marts not yet) is finished by the next one, which
+    would otherwise find staging level with raw. Nothing is compared when no load completed since
+    the last comparison that was fully applied.
     """
     fingerprint = raw_fingerprint(settings)
-    if fingerprint == _last_compared(context):
+    compared, pending = _transform_state(context)
+    known = {model.name for model in context.models.values()}
+    pending.models = [name for name in pending.models if name in known]  # a model removed since is dropped
+    if fingerprint == compared and not pending.models:
         return Restatement()
     scopes = [scope for scope in staging_scopes(context.models.values(), settings) if scope.model not in built]
     # The comparison is written in DuckDB's SQL; SQLMesh renders it in the gateway's dialect.
     fetchone = lambda sql: context.engine_adapter.fetchone(parse_one(sql, read="duckdb"))  # noqa: E731
-    restatement = find_restatement(fetchone, scopes)
+    restatement = find_restatement(fetchone, scopes).including(pending)
     if restatement.models:
+        _record_transform_state(context, compared, restatement)
         context.plan(
             PROD,
             restate_models=restatement.models,
@@ -91,25 +100,36 @@ def restate_new_data(context: Context, settings: Settings, built: set[str]) -> R
             skip_tests=True,
         )
         refresh_history(context, built)
-    _record_compared(context, fingerprint)
+    _record_transform_state(context, fingerprint, Restatement())
     return restatement
 
 
-def _last_compared(context: Context) -> str | None:
+def _transform_state(context: Context) -> tuple[str | None, Restatement]:
+    """The raw fingerprint of the last applied comparison, and a restatement begun but not finished."""
     adapter = context.engine_adapter
-    if not adapter.table_exists(RAW_COMPARED):
-        return None
-    row = adapter.fetchone(parse_one(f"SELECT fingerprint FROM {RAW_COMPARED}", read="duckdb"))
-    return row[0] if row else None
+    if not adapter.table_exists(TRANSFORM_STATE):
+        return None, Restatement()
+    row = adapter.fetchone(parse_one(f"SELECT fingerprint, pending_models, pending_start FROM {TRANSFORM_STATE}", read="duckdb"))
+    if not row:
+        return None, Restatement()
+    fingerprint, models, start = row
+    pending = Restatement(models=[m for m in (models or "").split(",") if m])
+    pending.start = dt.datetime.fromisoformat(start) if start else None
+    return fingerprint or None, pending
 
 
-def _record_compared(context: Context, fingerprint: str) -> None:
+def _record_transform_state(context: Context, fingerprint: str | None, pending: Restatement) -> None:
     adapter = context.engine_adapter
-    adapter.create_schema(RAW_COMPARED.split(".")[0])
+    adapter.create_schema(TRANSFORM_STATE.split(".")[0])
+    values = (fingerprint or "", ",".join(pending.models), pending.start.isoformat() if pending.start else "")
     adapter.replace_query(
-        RAW_COMPARED,
-        parse_one(f"SELECT {sql_literal(fingerprint)} AS fingerprint", read="duckdb"),
-        columns_to_types={"fingerprint": exp.DataType.build("text")},
+        TRANSFORM_STATE,
+        parse_one(
+            f"SELECT {sql_literal(values[0])} AS fingerprint, {sql_literal(values[1])} AS pending_models, "
+            f"{sql_literal(values[2])} AS pending_start",
+            read="duckdb",
+        ),
+        columns_to_types={name: exp.DataType.build("text") for name in ("fingerprint", "pending_models", "pending_start")},
     )
 
 

@@ -96,6 +96,12 @@ class Restatement:
     changed_rows: dict[str, int] = field(default_factory=dict)
     start: dt.datetime | None = None
 
+    def including(self, other: "Restatement") -> "Restatement":
+        """This restatement widened to cover `other` too (its models, and the earlier start)."""
+        starts = [start for start in (self.start, other.start) if start is not None]
+        models = self.models + [name for name in other.models if name not in self.models]
+        return Restatement(models=models, changed_rows=dict(self.changed_rows), start=min(starts) if starts else None)
+
 
 def _scope_sql(scope: StagingScope) -> str:
     """Changed keys and their earliest time: the latest raw version of a key against its staged row."""

@@ -70,12 +70,8 @@ def test_a_full_disk_fails_the_run_clearly_and_keeps_the_published_marts(tiny_fs
     assert healed.returncode == 0, healed.stderr[-3000:]
     assert current_version(settings).version != before[0], healed.stdout[-3000:]
     harness.tally("disk_pressure", faults=1, free_kb=HEADROOM_KB, message=_said(full.stderr))
-    try:
-        assert_marts_match_source(settings)
-    except AssertionError as exc:
-        # Known bug, found here: when the disk fills after SQLMesh updated staging but before the marts
-        # downstream were rebuilt, the next build sees staging level with raw and restates nothing.
-        pytest.xfail(f"marts not caught up after a build that failed half-way on a full disk: {exc}")
+    # a build that failed half-way (staging restated, marts not yet) is finished by the next one
+    assert_marts_match_source(settings)
     dupes = harness.staging_duplicate_keys(settings)
     assert not any(dupes.values()), dupes
 
