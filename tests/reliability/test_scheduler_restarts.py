@@ -75,6 +75,8 @@ def test_kill_and_restart_the_scheduler_while_its_job_runs(tmp_path):
     with store.opened(settings) as scheduler:
         start = scheduler.get_job("tick").trigger.start_date.astimezone(UTC)
     slot = lambda moment: int((moment - start).total_seconds() // PERIOD)  # noqa: E731
+    offset = lambda moment: (moment - start).total_seconds() % PERIOD  # noqa: E731
+    on_boundary = lambda moment: min(offset(moment), PERIOD - offset(moment)) < 0.25  # noqa: E731
     runs = _runs(settings)
     starts = [_at(r["started_at"]) for r in runs]
     # max_instances=1: a slot that comes while the previous run still works is skipped by design, not lost
@@ -92,8 +94,10 @@ def test_kill_and_restart_the_scheduler_while_its_job_runs(tmp_path):
     for i, up in enumerate(ups):
         down = kills[i] if i < len(kills) else ended
         if i:  # the catch-up: one run right after the restart, for all the missed slots together
-            catch_up = [m for m in starts if up <= m < up + dt.timedelta(seconds=1.0)]
-            assert len(catch_up) == 1, f"restart {i}: {len(catch_up)} catch-up runs"
+            window = [m for m in starts if up <= m < up + dt.timedelta(seconds=1.0)]
+            # a run on a slot's boundary is that slot's own run (the catch-up may finish before it)
+            catch_up = [m for m in window if not on_boundary(m)] if len(window) > 1 else window
+            assert len(catch_up) == 1, f"restart {i}: {len(catch_up)} catch-up runs in {window}"
         for k in range(slot(up + dt.timedelta(seconds=1.0)) + 1, slot(down - dt.timedelta(seconds=0.3))):
             lost += per_slot.get(k, 0) != 1 and not busy(start + dt.timedelta(seconds=k * PERIOD))
     assert lost == 0, f"{lost} slots without a run while the service was up"
