@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 from typing import Callable
 
 from rich.console import Console
@@ -17,6 +18,9 @@ OUT_OF_SPACE = ("No space left on device", "database or disk is full", "Disk quo
 
 def guarded(work: Callable[[], None]) -> int:
     """Run `work`; return the exit code, printing PlatformError, a full disk and Ctrl-C as one line."""
+    # s3fs's background tasks that died with a failing store are reported by asyncio at exit, with a
+    # traceback, after the platform has already said what failed and where.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     try:
         work()
     except PlatformError as exc:

@@ -19,9 +19,10 @@ import duckdb
 
 from core import warehouse
 from core.errors import PlatformError
-from core.lake import Lake
+from core.lake import DELETED_SUFFIX, Lake
 from core.settings import Settings
 from core.warehouse import sql_literal
+from transform.raw_views import DELETED_FLAG
 
 
 def spark_path(url: str) -> str:
@@ -59,12 +60,9 @@ def create_spark_raw_views(spark, settings: Settings) -> list[str]:
         for table in source.tables:
             files = lake.parquet_glob("raw", source_name, table)
             view = f"raw_{source_name}.{table}"
+            rows = f"SELECT * FROM parquet.{spark_path(files)} WHERE _dlt_load_id IN ({loads})"
             try:
-                spark.sql(
-                    f"CREATE OR REPLACE VIEW {view} AS "
-                    f"SELECT * FROM parquet.{spark_path(files)} "
-                    f"WHERE _dlt_load_id IN ({loads})"
-                )
+                spark.sql(f"CREATE OR REPLACE VIEW {view} AS {_with_deleted_flag(lake, source_name, table, source.tables[table], rows, loads)}")
             except (AnalysisException, Py4JJavaError) as exc:
                 first_line = str(exc).strip().splitlines()[0]
                 raise PlatformError(
@@ -73,3 +71,20 @@ def create_spark_raw_views(spark, settings: Settings) -> list[str]:
                 ) from None
             views.append(view)
     return views
+
+
+def _with_deleted_flag(lake: Lake, source_name: str, table: str, spec, rows: str, loads: str) -> str:
+    """The rows with `_deleted`, as transform/raw_views.py gives DuckDB: true for a row whose key a
+    later completed load found gone from the source (`<table>__deleted`)."""
+    tombstones = lake.parquet_glob("raw", source_name, table + DELETED_SUFFIX)
+    if not (getattr(spec, "detect_hard_deletes", False) and lake.fs.glob(tombstones)):
+        return f"SELECT *, false AS {DELETED_FLAG} FROM ({rows})"
+    key = f"`{spec.primary_key}`"
+    gone = (
+        f"SELECT {key} AS _key, max(_dlt_load_id) AS _gone_in FROM parquet.{spark_path(tombstones)} "
+        f"WHERE _dlt_load_id IN ({loads}) GROUP BY {key}"
+    )
+    return (
+        f"SELECT loaded.*, coalesce(gone._gone_in > loaded._dlt_load_id, false) AS {DELETED_FLAG} "
+        f"FROM ({rows}) AS loaded LEFT JOIN ({gone}) AS gone ON loaded.{key} = gone._key"
+    )
