@@ -23,9 +23,10 @@ demo-day:
 demo *ARGS:
     {{py}} -m core.cli demo {{ARGS}}
 
-# Run the test suite: pytest, SQLMesh unit tests, audits on the demo build
+# Run the test suite: pytest, SQLMesh unit tests, audits on the demo build. Test files run on
+# TEST_WORKERS processes (2 by default; 0 runs them in this process); a file's tests stay together.
 test *ARGS:
-    {{py}} -m pytest {{ARGS}}
+    {{py}} -m pytest -n {{env_var_or_default("TEST_WORKERS", "2")}} --dist loadfile {{ARGS}}
 
 # Create or update a virtual SQLMesh environment and show its plan, e.g. `just plan dev`
 plan ENV:

@@ -139,8 +139,9 @@ def refresh_history(context: Context, built: set[str]) -> None:
     SQLMesh evaluates such a model once per cron interval and never restates it (that would lose
     history); merging the current source rows again is safe and records the changes of today's loads.
     """
-    history = [m.name for m in context.models.values() if m.kind.is_scd_type_2 and m.name not in built]
-    snapshots = [context.get_snapshot(name, raise_if_missing=True) for name in history]
+    history = [m.fqn for m in context.models.values() if m.kind.is_scd_type_2 and m.name not in built]
+    every = context.snapshots  # each `get_snapshot` would load them all again
+    snapshots = [every[fqn] for fqn in history]
     # Only the last interval: removing all of them would make SQLMesh rebuild the table from scratch.
     latest = [(snapshot, _last_interval(snapshot)) for snapshot in snapshots if snapshot.intervals]
     if not latest:
