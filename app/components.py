@@ -124,6 +124,16 @@ def missing_table(name: str, owner: str) -> None:
     st.info(f"No `{name}` in the metadata store yet: it fills once {owner} runs. {RUN_HINT}", icon="ℹ️")
 
 
+def meta_table(frame: pd.DataFrame | None, name: str, *, source: str, owner: str, empty: str | None = None) -> None:
+    """A table from the metadata store: a hint while `source` is not there yet, `empty` (if given) when it has no rows."""
+    if frame is None:
+        missing_table(source, owner)
+    elif empty is not None and frame.empty:
+        st.success(empty)
+    else:
+        table(frame, name)
+
+
 def table(frame: pd.DataFrame, name: str, **kwargs: Any) -> None:
     """A table with a CSV download of exactly what it shows."""
     st.dataframe(frame, hide_index=True, width="stretch", **kwargs)

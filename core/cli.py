@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from core.entrypoint import err, guarded
+from core.entrypoint import Command, command_parser, err, run_command
 from core.errors import PlatformError
 from core.settings import Settings, load_settings
 
@@ -86,30 +85,28 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     out.print(f"Wrote {path}: {_counts(counts)}")
 
 
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gateway", help="the config.yaml gateway that builds the models, e.g. spark (default: default_gateway)")
+
+
+def _demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scale", type=float, help="1.0 is 100,000 orders")
+    parser.add_argument("--force", action="store_true", help="replace an existing source")
+
+
 COMMANDS = {
-    "run": (cmd_run, "run every stage end to end"),
-    "demo-day": (cmd_demo_day, "advance the demo source by one simulated day"),
-    "demo": (cmd_demo, "generate the demo source"),
+    "run": Command(cmd_run, "run every stage end to end", _run_arguments),
+    "demo-day": Command(cmd_demo_day, "advance the demo source by one simulated day"),
+    "demo": Command(cmd_demo, "generate the demo source", _demo_arguments),
 }
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="platform", description="A single-node data platform.")
-    root.add_argument("--project", type=Path, default=Path.cwd(), help="folder holding config.yaml")
-    sub = root.add_subparsers(dest="command", required=True)
-    for name, (_, help_text) in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text)
-        if name == "run":
-            command.add_argument("--gateway", help="the config.yaml gateway that builds the models, e.g. spark (default: default_gateway)")
-        if name == "demo":
-            command.add_argument("--scale", type=float, help="1.0 is 100,000 orders")
-            command.add_argument("--force", action="store_true", help="replace an existing source")
-    return root
+    return command_parser("platform", "A single-node data platform.", COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    return guarded(lambda: COMMANDS[args.command][0](_with_gateway(load_settings(args.project), args), args))
+    return run_command(parser(), COMMANDS, argv, settings_for=lambda args: _with_gateway(load_settings(args.project), args))
 
 
 def _with_gateway(settings: Settings, args: argparse.Namespace) -> Settings:

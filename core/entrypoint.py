@@ -1,14 +1,19 @@
-"""How every command line of the platform ends: an expected failure is one message, never a traceback."""
+"""The platform's command lines: subcommands declared once, and how every one ends (an expected
+failure is one message, never a traceback)."""
 
 from __future__ import annotations
 
+import argparse
 import errno
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from rich.console import Console
 
 from core.errors import PlatformError
+from core.settings import Settings, load_settings
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -16,13 +21,44 @@ err = Console(stderr=True, soft_wrap=True)
 OUT_OF_SPACE = ("No space left on device", "database or disk is full", "Disk quota exceeded")
 
 
-def guarded(work: Callable[[], None]) -> int:
-    """Run `work`; return the exit code, printing PlatformError, a full disk and Ctrl-C as one line."""
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: what it runs (an int it returns is the exit code), its help line, its own arguments."""
+
+    run: Callable[[Settings, argparse.Namespace], int | None]
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+
+
+def command_parser(prog: str, description: str, commands: dict[str, Command]) -> argparse.ArgumentParser:
+    """`prog [--project DIR] <command> ...`, one subparser per command."""
+    root = argparse.ArgumentParser(prog=prog, description=description)
+    root.add_argument("--project", type=Path, default=Path.cwd(), help="folder holding config.yaml")
+    sub = root.add_subparsers(dest="command", required=True)
+    for name, command in commands.items():
+        command.arguments(sub.add_parser(name, help=command.help))
+    return root
+
+
+def run_command(
+    parser: argparse.ArgumentParser,
+    commands: dict[str, Command],
+    argv: list[str] | None,
+    settings_for: Callable[[argparse.Namespace], Settings] = lambda args: load_settings(args.project),
+) -> int:
+    """Parse `argv`, load the settings and run the chosen command, guarded."""
+    args = parser.parse_args(argv)
+    return guarded(lambda: commands[args.command].run(settings_for(args), args))
+
+
+def guarded(work: Callable[[], int | None]) -> int:
+    """Run `work`; return its exit code (0 unless it returns one), printing PlatformError, a full disk
+    and Ctrl-C as one line."""
     # s3fs's background tasks that died with a failing store are reported by asyncio at exit, with a
     # traceback, after the platform has already said what failed and where.
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     try:
-        work()
+        code = work()
     except PlatformError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 1
@@ -40,7 +76,7 @@ def guarded(work: Callable[[], None]) -> int:
             highlight=False,
         )
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def out_of_space(exc: BaseException) -> BaseException | None:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from core import lake_admin
-from core.errors import PlatformError
-from core.settings import Settings, load_settings
+from core.entrypoint import Command, command_parser, run_command
+from core.settings import Settings
 
 out = Console()
-err = Console(stderr=True, soft_wrap=True)
 
 
 def cmd_minio(settings: Settings, args: argparse.Namespace) -> int:
@@ -62,15 +60,6 @@ def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {
-    "minio": cmd_minio,
-    "buckets": cmd_buckets,
-    "upload-sample": cmd_upload_sample,
-    "verify": cmd_verify,
-    "console": cmd_console,
-}
-
-
 def _size(count: int) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if count < 1024 or unit == "GiB":
@@ -79,26 +68,21 @@ def _size(count: int) -> str:
     return str(count)
 
 
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="lake", description="The lake's object store.")
-    root.add_argument("--project", type=Path, default=Path.cwd(), help="folder holding config.yaml")
-    sub = root.add_subparsers(dest="command", required=True)
-    for name, command in COMMANDS.items():
-        sub_parser = sub.add_parser(name, help=(command.__doc__ or "").strip())
-        if name == "upload-sample":
-            sub_parser.add_argument("--scale", type=float, default=0.01, help="size of the sample shop (1.0 = 100,000 orders)")
-    return root
+def _upload_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scale", type=float, default=0.01, help="size of the sample shop (1.0 = 100,000 orders)")
+
+
+COMMANDS = {
+    "minio": Command(cmd_minio, "serve the lake's endpoint with a local MinIO (data under data/minio) until Ctrl-C"),
+    "buckets": Command(cmd_buckets, "create the layers' buckets if missing; list each with its object count and size"),
+    "upload-sample": Command(cmd_upload_sample, "upload a small demo shop as CSV files to the raw layer's landing area", _upload_arguments),
+    "verify": Command(cmd_verify, "check the lake's structure; exit 1 and say how to fix what is missing"),
+    "console": Command(cmd_console, "print the MinIO console's URL"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](load_settings(args.project), args)
-    except PlatformError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_command(command_parser("lake", "The lake's object store.", COMMANDS), COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -6,13 +6,12 @@ import argparse
 import signal
 import sys
 import threading
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from core import runlog
-from core.entrypoint import guarded
+from core.entrypoint import Command, command_parser, run_command
 from core.errors import PlatformError
 from core.settings import Settings, load_settings
 from scheduler import alerts, connections, logs, ops, services, store
@@ -156,49 +155,48 @@ def cmd_clean(settings: Settings, args: argparse.Namespace) -> None:
     ops.clean(settings, _say)
 
 
+def _job(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("job", help="a job id, as `just jobs` lists them")
+
+
+def _history_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("job", nargs="?", help="only this job")
+    parser.add_argument("--limit", type=int, default=30)
+
+
+def _logs_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", "--lines", type=int, default=50)
+    parser.add_argument("--no-follow", action="store_true", help="print and exit instead of following")
+
+
+def _yes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+
 COMMANDS = {
-    "setup": (lambda s, a: ops.setup(s, _say), "create .env from .env.example and the data folders"),
-    "serve": (cmd_serve, "run the scheduler in the foreground"),
-    "start": (cmd_start, "start the services in the background"),
-    "stop": (cmd_stop, "stop the background services"),
-    "restart": (cmd_restart, "stop, then start the services"),
-    "status": (cmd_status, "services, last and next runs, open alerts"),
-    "jobs": (cmd_jobs, "the schedule"),
-    "trigger": (cmd_trigger, "run a job now, as the scheduler would"),
-    "test-job": (cmd_test_job, "run one job alone, once, and show its output"),
-    "pause": (cmd_pause, "pause a job"),
-    "resume": (cmd_resume, "resume a paused job"),
-    "logs": (cmd_logs, "tail the structured log"),
-    "history": (cmd_history, "recent runs, of all jobs or one"),
-    "connections": (cmd_connections, "sources, storage and alert channels, checked live"),
-    "reload": (lambda s, a: ops.reload(s, _say), "make the scheduler re-read config.yaml"),
-    "reset": (cmd_reset, "wipe run history and scheduler state (dev only)"),
-    "clean": (cmd_clean, "stop the services and delete the generated data"),
+    "setup": Command(lambda s, a: ops.setup(s, _say), "create .env from .env.example and the data folders"),
+    "serve": Command(cmd_serve, "run the scheduler in the foreground"),
+    "start": Command(cmd_start, "start the services in the background"),
+    "stop": Command(cmd_stop, "stop the background services"),
+    "restart": Command(cmd_restart, "stop, then start the services"),
+    "status": Command(cmd_status, "services, last and next runs, open alerts"),
+    "jobs": Command(cmd_jobs, "the schedule"),
+    "trigger": Command(cmd_trigger, "run a job now, as the scheduler would", _job),
+    "test-job": Command(cmd_test_job, "run one job alone, once, and show its output", _job),
+    "pause": Command(cmd_pause, "pause a job", _job),
+    "resume": Command(cmd_resume, "resume a paused job", _job),
+    "logs": Command(cmd_logs, "tail the structured log", _logs_arguments),
+    "history": Command(cmd_history, "recent runs, of all jobs or one", _history_arguments),
+    "connections": Command(cmd_connections, "sources, storage and alert channels, checked live"),
+    "reload": Command(lambda s, a: ops.reload(s, _say), "make the scheduler re-read config.yaml"),
+    "reset": Command(cmd_reset, "wipe run history and scheduler state (dev only)", _yes),
+    "clean": Command(cmd_clean, "stop the services and delete the generated data", _yes),
 }
 
 
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="scheduler", description="Run and operate the duckstack scheduler.")
-    root.add_argument("--project", type=Path, default=Path.cwd(), help="folder holding config.yaml")
-    sub = root.add_subparsers(dest="command", required=True)
-    for name, (_, help_text) in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text)
-        if name in ("trigger", "test-job", "pause", "resume"):
-            command.add_argument("job", help="a job id, as `just jobs` lists them")
-        if name == "history":
-            command.add_argument("job", nargs="?", help="only this job")
-            command.add_argument("--limit", type=int, default=30)
-        if name == "logs":
-            command.add_argument("-n", "--lines", type=int, default=50)
-            command.add_argument("--no-follow", action="store_true", help="print and exit instead of following")
-        if name in ("reset", "clean"):
-            command.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    return root
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    return guarded(lambda: COMMANDS[args.command][0](load_settings(args.project), args))
+    parser = command_parser("scheduler", "Run and operate the duckstack scheduler.", COMMANDS)
+    return run_command(parser, COMMANDS, argv)
 
 
 if __name__ == "__main__":

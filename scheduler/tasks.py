@@ -5,7 +5,6 @@ Heavy imports (dlt, SQLMesh) happen inside the task, so a worker only pays for t
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 from dataclasses import dataclass
 from typing import Callable

@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,25 @@ def source_rows(settings: Settings, sql: str, params: tuple = ()) -> list[tuple]
     """Query the demo source itself: the truth the marts must match."""
     with sqlite3.connect(settings.source_path(settings.demo.source)) as con:
         return con.execute(sql, params).fetchall()
+
+
+def wait_for(condition, timeout: float = 60, step: float = 0.1, what: str | None = None):
+    """Poll `condition` until it returns something true (and return that), failing after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    pytest.fail(f"timed out after {timeout} s waiting for {what or condition}")
+
+
+@pytest.fixture
+def receivers():
+    """A real webhook (HTTP) and SMTP server on loopback that record what they receive."""
+    from tests.receivers import SmtpReceiver, WebhookReceiver
+
+    webhook, smtp = WebhookReceiver(), SmtpReceiver()
+    yield webhook, smtp
+    webhook.close()
+    smtp.close()

@@ -14,18 +14,10 @@ from core.lake import Lake
 from scheduler import alerts
 from scheduler.monitor import run_checks
 from tests.conftest import settings_for
-from tests.receivers import SmtpReceiver, WebhookReceiver, channel_env
+from tests.receivers import channel_env
 
 pytestmark = pytest.mark.slow  # real SMTP and HTTP receivers, real Parquet
 NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.timezone.utc)
-
-
-@pytest.fixture
-def receivers():
-    webhook, smtp = WebhookReceiver(), SmtpReceiver()
-    yield webhook, smtp
-    webhook.close()
-    smtp.close()
 
 
 def test_one_alert_per_open_problem_with_reminder_then_recovery(tmp_path, receivers):

@@ -14,8 +14,8 @@ from scheduler import alerts
 from scheduler.runner import Runner
 from scheduler.jobs import job_specs
 from scheduler.service import Service
-from tests.conftest import settings_for
-from tests.receivers import SmtpReceiver, WebhookReceiver, channel_env
+from tests.conftest import settings_for, wait_for
+from tests.receivers import channel_env
 
 pytestmark = pytest.mark.slow  # job processes, real SMTP and HTTP receivers
 TASKS = "tests.scheduler_tasks"
@@ -29,24 +29,6 @@ def job_settings(data_dir: Path, jobs: dict, **env: str):
 
 def runs(settings, job: str | None = None) -> list[dict]:
     return list(reversed(runlog.last_runs(settings.meta_path, 100, job=job)))
-
-
-def wait_for(condition, timeout: float = 60, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(step)
-    pytest.fail(f"timed out after {timeout} s waiting for {condition}")
-
-
-@pytest.fixture
-def receivers():
-    webhook, smtp = WebhookReceiver(), SmtpReceiver()
-    yield webhook, smtp
-    webhook.close()
-    smtp.close()
 
 
 def test_scheduled_chain_runs_in_dependency_order(tmp_path):

@@ -14,8 +14,8 @@ import pytest
 
 from scheduler import store
 from scheduler.service import Service, running_scheduler
-from tests.conftest import ROOT, SMALL_SCALE
-from tests.test_scheduler_runs import OFF, TASKS, job_settings, runs, wait_for
+from tests.conftest import ROOT, SMALL_SCALE, wait_for
+from tests.test_scheduler_runs import OFF, TASKS, job_settings, runs
 
 PERIOD = 3.0
 pytestmark = pytest.mark.slow  # real service processes and real waiting

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from core.entrypoint import guarded
-from core.settings import Settings, load_settings
+from core.entrypoint import Command, command_parser, run_command
+from core.settings import Settings
 from transform.environments import (
     PlanReport,
     diff_environments,
@@ -106,33 +105,28 @@ def _listing(label: str, names: list[str]) -> str:
     return f"{label} {', '.join(names)}" if names else ""
 
 
+def _plan_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("environment", help="e.g. dev or staging")
+
+
+def _diff_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", help="environment, e.g. dev")
+    parser.add_argument("target", help="environment, e.g. prod")
+    parser.add_argument("--model", help="one model, e.g. marts.daily_revenue (default: every model that differs)")
+
+
 COMMANDS = {
-    "plan": (cmd_plan, "create or update a virtual environment (dev, staging...) and show its plan"),
-    "promote": (cmd_promote, "plan prod: apply what the environments built; failing audits block it"),
-    "diff": (cmd_diff, "compare models between two environments (row counts, changed rows, schema)"),
-    "envs": (cmd_envs, "list environments; the janitor removes expired ones"),
+    "plan": Command(cmd_plan, "create or update a virtual environment (dev, staging...) and show its plan", _plan_arguments),
+    "promote": Command(cmd_promote, "plan prod: apply what the environments built; failing audits block it"),
+    "diff": Command(cmd_diff, "compare models between two environments (row counts, changed rows, schema)", _diff_arguments),
+    "envs": Command(cmd_envs, "list environments; the janitor removes expired ones"),
 }
 
 
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="platform-envs", description="SQLMesh virtual environments.")
-    root.add_argument("--project", type=Path, default=Path.cwd(), help="folder holding config.yaml")
-    sub = root.add_subparsers(dest="command", required=True)
-    for name, (_, help_text) in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text)
-        if name == "plan":
-            command.add_argument("environment", help="e.g. dev or staging")
-        if name == "diff":
-            command.add_argument("source", help="environment, e.g. dev")
-            command.add_argument("target", help="environment, e.g. prod")
-            command.add_argument("--model", help="one model, e.g. marts.daily_revenue (default: every model that differs)")
-    return root
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
     logging.getLogger("sqlmesh").setLevel(logging.ERROR)  # table_diff logs every query it runs as a warning
-    return guarded(lambda: COMMANDS[args.command][0](load_settings(args.project), args))
+    parser = command_parser("platform-envs", "SQLMesh virtual environments.", COMMANDS)
+    return run_command(parser, COMMANDS, argv)
 
 
 if __name__ == "__main__":

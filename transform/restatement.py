@@ -11,6 +11,9 @@ the end. The comparison is by data, not bookkeeping, so a failed or repeated
 build never loses track of what is stale. It is skipped when the raw layer holds
 exactly the loads that the last successful comparison saw: the warehouse keeps
 that fingerprint, written only once the restatement it found has been applied.
+Otherwise only the keys that loads since then brought (or that are deleted) are
+compared: every other key was level with raw at that comparison, so a day's
+comparison reads the day's rows, not the whole history.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Callable, Iterable
 
 from core.lake import Lake
 from core.settings import Settings
+from core.warehouse import sql_literal
 
 # The time of the order a row belongs to: the partition of the incremental order facts.
 _ORDER_TIME = "(SELECT min(orders.ordered_at)::TIMESTAMP FROM raw_shop.orders AS orders WHERE orders.id = changed.order_id)"
@@ -38,6 +42,7 @@ class StagingScope:
     """How one staging model relates to its raw table: the keys, the cursor, deletes, and (if incremental) its time partition."""
 
     model: str
+    source: str
     raw_table: str
     raw_key: str
     key: str
@@ -76,6 +81,7 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
         scopes.append(
             StagingScope(
                 model=model.name,
+                source=source,
                 raw_table=f"raw_{source}.{table}",
                 raw_key=spec.primary_key,
                 key=model.grains[0].name,
@@ -103,11 +109,22 @@ class Restatement:
         return Restatement(models=models, changed_rows=dict(self.changed_rows), start=min(starts) if starts else None)
 
 
-def _scope_sql(scope: StagingScope) -> str:
-    """Changed keys and their earliest time: the latest raw version of a key against its staged row."""
+def _scope_sql(scope: StagingScope, since: str | None) -> str:
+    """Changed keys and their earliest time: the latest raw version of a key against its staged row.
+
+    With `since` (the source's latest load at the last applied comparison), only keys in later loads,
+    and deleted keys, are compared. dlt's load ids are epoch seconds with the same number of integer
+    digits, so text order is time order.
+    """
     time_sql = scope.time_sql or "NULL"
+    touched = ""
+    if since is not None:
+        touched = (
+            f"WHERE {scope.raw_key} IN (SELECT {scope.raw_key} FROM {scope.raw_table} "
+            f"WHERE _dlt_load_id > {sql_literal(since)} OR _deleted) "
+        )
     return (
-        f"WITH raw AS (SELECT * FROM {scope.raw_table} "
+        f"WITH raw AS (SELECT * FROM {scope.raw_table} {touched}"
         f"QUALIFY row_number() OVER (PARTITION BY {scope.raw_key} ORDER BY {scope.cursor} DESC, _dlt_load_id DESC) = 1), "
         f"changed AS (SELECT raw.* FROM raw LEFT JOIN {scope.model} AS staged ON staged.{scope.key} = raw.{scope.raw_key} "
         f"WHERE {scope.stale_sql.format(cursor=scope.cursor)}) "
@@ -115,11 +132,12 @@ def _scope_sql(scope: StagingScope) -> str:
     )
 
 
-def find_restatement(fetchone: Callable[[str], tuple], scopes: list[StagingScope]) -> Restatement:
-    """Compare each scope's staging model with the raw layer through `fetchone(sql)`."""
+def find_restatement(fetchone: Callable[[str], tuple], scopes: list[StagingScope], since: dict[str, str]) -> Restatement:
+    """Compare each scope's staging model with the raw layer through `fetchone(sql)`; `since` holds each
+    source's latest load at the last applied comparison (a source without one is compared whole)."""
     result = Restatement()
     for scope in scopes:
-        count, start = fetchone(_scope_sql(scope))
+        count, start = fetchone(_scope_sql(scope, since.get(scope.source)))
         if not count:
             continue
         result.models.append(scope.model)
@@ -130,13 +148,23 @@ def find_restatement(fetchone: Callable[[str], tuple], scopes: list[StagingScope
     return result
 
 
-def raw_fingerprint(settings: Settings) -> str:
-    """The raw layer's state. Raw only ever changes by a completed dlt load, and dlt records each
-    completed load as one file in `<source>/_dlt_loads/`, so their names say whether anything changed."""
+@dataclass(frozen=True)
+class RawState:
+    """The raw layer's completed loads: a fingerprint of them all, and each source's latest."""
+
+    fingerprint: str
+    latest: dict[str, str]
+
+
+def raw_state(settings: Settings) -> RawState:
+    """Raw only ever changes by a completed dlt load, and dlt records each completed load as one file,
+    `<source>/_dlt_loads/<schema>__<load id>.jsonl`, so their names say whether anything changed."""
     lake = Lake(settings)
-    names = sorted(
-        f"{source}/{path.rsplit('/', 1)[-1]}"
-        for source in settings.sources
-        for path in lake.fs.glob(lake.url("raw", source, "_dlt_loads") + "/*.jsonl")
-    )
-    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+    names, latest = [], {}
+    for source in settings.sources:
+        for path in lake.fs.glob(lake.url("raw", source, "_dlt_loads") + "/*.jsonl"):
+            name = path.rsplit("/", 1)[-1]
+            names.append(f"{source}/{name}")
+            load_id = name.removesuffix(".jsonl").rsplit("__", 1)[-1]
+            latest[source] = max(latest.get(source, load_id), load_id)
+    return RawState(fingerprint=hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest(), latest=latest)

@@ -55,10 +55,4 @@ else:
     st.caption("No quarantined rows in the lake.")
 
 st.subheader("Monitoring anomalies")
-found = quality.anomalies(meta)
-if found is None:
-    ui.missing_table("monitor_results", "the scheduler's monitoring")
-elif found.empty:
-    st.success("No anomalies flagged.")
-else:
-    ui.table(found, "anomalies")
+ui.meta_table(quality.anomalies(meta), "anomalies", source="monitor_results", owner="the scheduler's monitoring", empty="No anomalies flagged.")

@@ -47,17 +47,7 @@ ui.table(health.failure_rates(meta), "failure_rates", column_config={
 })
 
 st.subheader("Next scheduled runs")
-scheduled = health.scheduled_runs(meta)
-if scheduled is None:
-    ui.missing_table("scheduled_jobs", "the scheduler (`just scheduler`)")
-else:
-    ui.table(scheduled, "scheduled_runs")
+ui.meta_table(health.scheduled_runs(meta), "scheduled_runs", source="scheduled_jobs", owner="the scheduler (`just start`)")
 
 st.subheader("Open alerts")
-alerts = health.open_alerts(meta)
-if alerts is None:
-    ui.missing_table("alerts", "the scheduler's monitoring")
-elif alerts.empty:
-    st.success("No open alerts.")
-else:
-    ui.table(alerts, "open_alerts")
+ui.meta_table(health.open_alerts(meta), "open_alerts", source="alerts", owner="the scheduler's monitoring", empty="No open alerts.")

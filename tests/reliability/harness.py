@@ -83,18 +83,6 @@ def sigkill(child: subprocess.Popen) -> None:
     child.wait(timeout=60)
 
 
-def wait_for(condition, timeout: float = 120, step: float = 0.05, what: str = "a condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-# --- ingest phases, read from dlt's working folder while the process is frozen -------------------
-
 def dlt_dir(settings: Settings, source: str = "shop") -> Path:
     return settings.data_dir / "dlt" / f"ingest_{source}"
 

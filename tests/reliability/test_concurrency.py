@@ -20,7 +20,7 @@ from core import lock
 from core.pipeline import run_all
 from demo.day import advance_day
 from publish.reader import current_version
-from tests.conftest import settings_for
+from tests.conftest import settings_for, wait_for
 from tests.reconcile import assert_marts_match_source
 from tests.reliability import harness
 from tests.test_scheduler_service import serve
@@ -37,7 +37,7 @@ def platform(tmp_path_factory):
     run_all(settings)
     reads = root / "reads.jsonl"
     reader = harness.start_reader(settings.data_dir, reads, 0.2, **{KEEP: "20"})
-    harness.wait_for(lambda: reads.exists() and reads.read_text().count("\n") >= 1, what="the reader's first read")
+    wait_for(lambda: reads.exists() and reads.read_text().count("\n") >= 1, timeout=120, what="the reader's first read")
     yield settings, reader, reads, root
     if reader.poll() is None:
         harness.stop_reader(reader, reads)
@@ -62,7 +62,7 @@ def test_two_runs_at_once_one_waits_and_a_third_refuses(platform):
     advance_day(settings.source_path("shop"), seed=101)
     logs = [root / "two" / f"run-{i}.log" for i in range(3)]
     first, second = _run(settings, logs[0], "600"), _run(settings, logs[1], "600")
-    harness.wait_for(_held_by(settings, "just run"), step=0.02, what="one run to hold the writer lock")
+    wait_for(_held_by(settings, "just run"), timeout=120, step=0.02, what="one run to hold the writer lock")
     impatient = _run(settings, logs[2], "0.5")
     assert impatient.wait(timeout=300) == 1
     assert first.wait(timeout=600) == 0, logs[0].read_text()[-2000:]
@@ -86,12 +86,12 @@ def test_scheduler_and_a_manual_run_at_once(platform):
     try:
         # the scheduler's build holds the lock longest: start the manual runs while it does
         held = _held_by(settings, "scheduled job transform")
-        harness.wait_for(lambda: held() or service.poll() is not None, timeout=300, step=0.02, what="the scheduled build to hold the lock")
+        wait_for(lambda: held() or service.poll() is not None, timeout=300, step=0.02, what="the scheduled build to hold the lock")
         assert service.poll() is None, service.communicate()[1][-2000:]
         manual, refused = _run(settings, root / "sched" / "manual.log", "600"), _run(settings, root / "sched" / "refused.log", "0.5")
         assert refused.wait(timeout=300) == 1
         assert manual.wait(timeout=600) == 0, (root / "sched" / "manual.log").read_text()[-2000:]
-        harness.wait_for(lambda: _published_by_scheduler(settings), timeout=300, what="the scheduler's publish job")
+        wait_for(lambda: _published_by_scheduler(settings), timeout=300, what="the scheduler's publish job")
     finally:
         service.send_signal(signal.SIGTERM)
         _, stderr = service.communicate(timeout=180)

@@ -17,7 +17,7 @@ from core import lock
 from core.pipeline import run_all
 from demo.day import advance_day
 from ingest.pipeline import ingest_source
-from tests.conftest import settings_for
+from tests.conftest import settings_for, wait_for
 from tests.reconcile import assert_marts_match_source
 from tests.reliability import harness
 
@@ -35,7 +35,7 @@ def test_transform_killed_at_random_points_keeps_the_published_marts(tmp_path):
     reads = tmp_path / "reads.jsonl"
     reader = harness.start_reader(settings.data_dir, reads, 0.2)
     try:
-        harness.wait_for(lambda: reads.exists() and reads.read_text().count("\n") >= 2, what="the reader's first reads")
+        wait_for(lambda: reads.exists() and reads.read_text().count("\n") >= 2, timeout=120, what="the reader's first reads")
         landed = attempts = 0
         while landed < KILLS:
             assert attempts < 3 * KILLS, f"only {landed} of {attempts} kills landed inside the build"
@@ -43,8 +43,8 @@ def test_transform_killed_at_random_points_keeps_the_published_marts(tmp_path):
                 advance_day(settings.source_path("shop"), seed=settings.demo.seed + attempts)
                 ingest_source(settings, "shop")
             child = harness.spawn_job(settings, "transform", tmp_path / "logs" / f"build-{attempts}.log")
-            harness.wait_for(lambda: (lock.holder(settings.data_dir) or {}).get("pid") == child.pid or child.poll() is not None,
-                             step=0.01, what="the build to take the writer lock")
+            wait_for(lambda: (lock.holder(settings.data_dir) or {}).get("pid") == child.pid or child.poll() is not None,
+                     timeout=120, step=0.01, what="the build to take the writer lock")
             time.sleep(random_.uniform(0.05, 0.9) * build_seconds)
             alive = child.poll() is None
             harness.sigkill(child)

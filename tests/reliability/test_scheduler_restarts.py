@@ -19,6 +19,7 @@ import pytest
 
 from core import runlog
 from scheduler import store
+from tests.conftest import wait_for
 from tests.reliability import harness
 from tests.test_scheduler_runs import TASKS, job_settings
 from tests.test_scheduler_service import serve
@@ -55,8 +56,8 @@ def test_kill_and_restart_the_scheduler_while_its_job_runs(tmp_path):
         try:
             seen = len(_runs(settings))
             # up for at least two slots, then kill while a run is in progress
-            harness.wait_for(lambda: len(_runs(settings)) >= seen + 2, timeout=180, step=0.05, what="two runs")
-            harness.wait_for(lambda: _runs(settings)[-1]["status"] == "running", timeout=30, step=0.01, what="a run in progress")
+            wait_for(lambda: len(_runs(settings)) >= seen + 2, timeout=180, step=0.05, what="two runs")
+            wait_for(lambda: _runs(settings)[-1]["status"] == "running", timeout=30, step=0.01, what="a run in progress")
             if cycle == RESTARTS:
                 break
             time.sleep(random_.uniform(0, WORK))
