@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import sqlite3
 
 import duckdb
@@ -15,7 +16,11 @@ from demo.day import advance_day
 from ingest.pipeline import ingest_source
 from tests.conftest import settings_for, source_rows
 from transform.audit_log import audit_rows
-from transform.build import build_prod
+from core import warehouse
+from transform.build import TRANSFORM_STATE, build_prod
+from transform.context import open_context
+from transform.raw_views import create_raw_views
+from transform.restatement import comparison_sql, staging_scopes
 
 pytestmark = pytest.mark.slow
 
@@ -54,6 +59,37 @@ def test_a_demo_day_restates_from_the_earliest_touched_order_day(settings):
     assert outcomes and all(row["status"] == "passed" for row in outcomes)
     assert {row["model"] for row in outcomes} >= {"marts.fct_orders", "staging.stg_shop__orders"}
     assert any(not row["blocking"] and row["audit"].startswith("assert_fresh(") for row in outcomes)
+
+
+def test_the_day_comparison_reads_new_loads_only_and_finds_what_comparing_everything_finds(settings):
+    run_all(settings)
+    with contextlib.closing(duckdb.connect(str(settings.warehouse_path), read_only=True)) as con:
+        (latest,) = con.execute(f"SELECT latest_loads FROM {TRANSFORM_STATE}").fetchone()
+    since = json.loads(latest)
+    assert set(since) == {"shop"}  # the one source with loads
+    advance_day(settings.source_path("shop"), seed=settings.demo.seed)
+    with sqlite3.connect(settings.source_path("shop")) as src:  # a hard delete: its key is in no new load's rows
+        (gone,) = src.execute("SELECT min(id) FROM orders").fetchone()
+        for table, key in (("payments", "order_id"), ("order_items", "order_id"), ("orders", "id")):
+            src.execute(f"DELETE FROM {table} WHERE {key} = ?", (gone,))
+    ingest_source(settings, "shop")
+
+    context = open_context(settings)
+    try:
+        scopes = staging_scopes(context.models.values(), settings)
+    finally:
+        context.close()
+    found = {}
+    with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
+        create_raw_views(con, settings)
+        for scope in scopes:
+            whole = con.execute(comparison_sql(scope, None)).fetchone()
+            narrowed = con.execute(comparison_sql(scope, since[scope.source])).fetchone()
+            assert narrowed == whole, scope.model
+            found[scope.model] = whole[0]
+        (flagged,) = con.execute(f"SELECT count(*) FROM raw_shop.orders WHERE id = {gone} AND _deleted").fetchone()
+    assert flagged >= 1
+    assert found["staging.stg_shop__orders"] > 0 and found["staging.stg_shop__order_items"] > 0 and found["staging.stg_shop__customers"] > 0
 
 
 def test_a_failing_audit_is_recorded_with_its_model(tmp_path):

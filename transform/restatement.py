@@ -109,7 +109,7 @@ class Restatement:
         return Restatement(models=models, changed_rows=dict(self.changed_rows), start=min(starts) if starts else None)
 
 
-def _scope_sql(scope: StagingScope, since: str | None) -> str:
+def comparison_sql(scope: StagingScope, since: str | None) -> str:
     """Changed keys and their earliest time: the latest raw version of a key against its staged row.
 
     With `since` (the source's latest load at the last applied comparison), only keys in later loads,
@@ -137,7 +137,7 @@ def find_restatement(fetchone: Callable[[str], tuple], scopes: list[StagingScope
     source's latest load at the last applied comparison (a source without one is compared whole)."""
     result = Restatement()
     for scope in scopes:
-        count, start = fetchone(_scope_sql(scope, since.get(scope.source)))
+        count, start = fetchone(comparison_sql(scope, since.get(scope.source)))
         if not count:
             continue
         result.models.append(scope.model)
