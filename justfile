@@ -23,8 +23,8 @@ demo-day:
 demo *ARGS:
     {{py}} -m core.cli demo {{ARGS}}
 
-# Run the test suite: pytest, SQLMesh unit tests, audits on the demo build. Test files run on
-# TEST_WORKERS processes (2 by default; 0 runs them in this process); a file's tests stay together.
+# Test files run on TEST_WORKERS processes (2 by default, 0 for one); a file's tests stay together.
+# Run the test suite: pytest, SQLMesh unit tests, audits on the demo build (TEST_WORKERS=0: one process)
 test *ARGS:
     {{py}} -m pytest -n {{env_var_or_default("TEST_WORKERS", "2")}} --dist loadfile {{ARGS}}
 
