@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from app.reports import site
 from app.reports.queries import PROJECT
@@ -161,9 +162,30 @@ def _pick(page, dropdown: str, option: str) -> None:
     Evidence lists more than five options in a virtual list that renders only the rows in
     view, so typing narrows the list to the option before it is clicked.
     """
-    page.get_by_role("combobox", name=dropdown).click()
-    page.get_by_placeholder(dropdown).fill(option)
+    search = page.get_by_placeholder(dropdown)
+    deadline = time.monotonic() + 60
+    # A click that lands while the page is still re-rendering the dropdown opens nothing: click again.
+    while not search.is_visible():
+        assert time.monotonic() < deadline, f"the {dropdown} dropdown did not open within 60 s"
+        page.get_by_role("combobox", name=dropdown).click()
+        try:
+            search.wait_for(state="visible", timeout=5_000)
+        except PlaywrightTimeout:
+            pass
+    search.fill(option)
     page.get_by_role("option", name=option, exact=True).click(timeout=60_000)
+
+
+def _wait_for_text(page, expected: list[str]) -> str:
+    """The article's text once it holds every expected string: tables fill in after their queries run."""
+    try:
+        page.wait_for_function(
+            "expected => { const t = document.querySelector('article')?.innerText ?? ''; return expected.every(e => t.includes(e)); }",
+            arg=expected, timeout=60_000,
+        )
+    except PlaywrightTimeout:
+        pass  # the assertions below name what is missing
+    return page.locator("article").inner_text()
 
 
 @pytest.mark.slow
@@ -174,7 +196,7 @@ def test_built_site_shows_the_published_numbers_offline(built_site, browser):
     try:
         _wait_for_big_value(page, "Revenue", f"€{int(revenue):,}")
         _wait_for_big_value(page, "Orders", f"{orders:,}")
-        assert result.snapshot.version in page.locator("article").inner_text()
+        assert result.snapshot.version in _wait_for_text(page, [result.snapshot.version])
     finally:
         context.close()
     assert not outside, f"the site requested {outside}"
@@ -206,7 +228,7 @@ def test_data_quality_page_says_what_is_not_reported_yet(built_site, browser):
     settings, result, url = built_site
     context, page, outside = _open(browser, url + "/data-quality")
     try:
-        text = page.locator("article").inner_text()
+        text = _wait_for_text(page, ["Not reported yet", "ingest:shop", *result.snapshot.missing])
         assert "Not reported yet" in text
         for table in result.snapshot.missing:
             assert table in text
