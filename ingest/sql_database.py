@@ -2,7 +2,8 @@
 
 SQLite is read through DuckDB's sqlite scanner, which hands dlt Arrow batches (twice
 as fast as dlt's own pyarrow backend here), read ahead on a thread while the previous
-batch is checked and written. PostgreSQL goes through dlt's
+batch is checked and written; after the first load, SQLite itself picks the rows the
+cursor may select (`ingest/sqlite_candidates.py`). PostgreSQL goes through dlt's
 `sql_database` with the pyarrow backend. Both append every new version of a row, in
 chunks of `chunk_size`; the latest version per key wins in staging, and soft deletes
 travel as ordinary updates. A table with `detect_hard_deletes` also gets
@@ -27,6 +28,7 @@ from core.lake import DELETED_SUFFIX, Lake
 from core.warehouse import sql_identifier
 from core.settings import PostgresSource, Settings, SqliteSource, TableSettings
 from ingest.read_ahead import read_ahead
+from ingest.sqlite_candidates import candidate_rows
 
 
 
@@ -78,12 +80,13 @@ class _SqliteScanner:
         self._con = None
         self._opening = threading.Lock()  # tables are read on their own read-ahead threads
 
-    def query(self, sql: str, params: list):
+    def query(self, sql: str, params: list, path: Path | None = None):
+        """Run `sql`, whose first parameter is the SQLite file: `path`, or the source itself."""
         with self._opening:
             if self._con is None:
                 self._con = warehouse.connect(extensions=("sqlite_scanner",))
             cursor = self._con.cursor()
-        return cursor.execute(sql, [str(self.path), *params])
+        return cursor.execute(sql, [str(path or self.path), *params])
 
     def keys(self, table: str, key: str) -> pa.Table:
         return self.query(f"SELECT {sql_identifier(key)} AS key FROM sqlite_scan(?, ?)", [table]).to_arrow_table()
@@ -95,14 +98,17 @@ def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chun
     def rows(incremental=cursor) -> Iterator[pa.Table]:
         sql = "SELECT * FROM sqlite_scan(?, ?)"
         params: list = [table]
+        last_value = None
         if incremental is not None and incremental.last_value is not None:
+            last_value = _naive(incremental.last_value)
             # >= keeps rows that share the last cursor value; dlt drops the ones it already has by key
             sql += f" WHERE {sql_identifier(spec.cursor)} >= ?"
-            params.append(_naive(incremental.last_value))
+            params.append(last_value)
 
         def batches() -> Iterator[pa.Table]:
-            for batch in scanner.query(sql, params).to_arrow_reader(chunk_size):
-                yield pa.Table.from_batches([batch])
+            with candidate_rows(scanner.path, table, spec.cursor, last_value) as path:
+                for batch in scanner.query(sql, params, path).to_arrow_reader(chunk_size):
+                    yield pa.Table.from_batches([batch])
 
         yield from read_ahead(batches)
 
