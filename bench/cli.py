@@ -32,7 +32,7 @@ def run_bench(settings: Settings, *, scales: list[float], stages: list[str], rep
     }
     for scale in scales:
         started = time.perf_counter()
-        ws = Workspace(out_dir, scale, settings.demo.source, base_env, profile=profile)
+        ws = Workspace(out_dir, settings.project_dir, scale, settings.demo.source, base_env, profile=profile)
         say = lambda message: print(f"[bench {scale:g} {time.perf_counter() - started:6.0f}s] {message}", file=sys.stderr, flush=True)  # noqa: E731
         run = bench_stages.ScaleRun(settings=settings, ws=ws, warmup=warmup, repeats=repeats, say=say)
         source_rows = bench_stages.ensure_source(run)

@@ -55,8 +55,11 @@ def run_process(argv: list[str], *, env: dict[str, str], log: Path) -> tuple[flo
 class Workspace:
     """Folders of one scale under `<data_dir>/bench/`: the reused source, and fresh run folders."""
 
-    def __init__(self, bench_dir: Path, scale: float, source_name: str, base_env: dict[str, str], *, profile: bool = False) -> None:
+    def __init__(
+        self, bench_dir: Path, project: Path, scale: float, source_name: str, base_env: dict[str, str], *, profile: bool = False
+    ) -> None:
         self.bench_dir = bench_dir
+        self.project = project  # the folder holding config.yaml, for every child process
         self.profile = profile
         self.scale = scale
         self.source_name = source_name
@@ -92,14 +95,15 @@ class Workspace:
         if self.profile:
             params = {**(params or {}), "profile": str(self.logs / f"{stamp}.profile.txt")}
         params_path.write_text(json.dumps(params or {}))
-        argv = [sys.executable, "-m", "bench.worker", side, str(params_path), str(result_path)]
+        argv = [sys.executable, "-m", "bench.worker", side, str(params_path), str(result_path), str(self.project)]
         wall, cpu, rss = run_process(argv, env=env, log=self.logs / f"{side}.log")
         result = json.loads(result_path.read_text())
         return self._record(Sample(side=side, seconds=result["seconds"], process_seconds=wall, cpu_seconds=cpu, peak_rss_mb=rss, extra=result["extra"]))
 
     def run_cli(self, label: str, args: list[str], env: dict[str, str]) -> Sample:
         """Run the platform's own command line in a fresh process; the whole process is the work."""
-        wall, cpu, rss = run_process([sys.executable, "-m", "core.cli", *args], env=env, log=self.logs / f"{label}.log")
+        argv = [sys.executable, "-m", "core.cli", "--project", str(self.project), *args]
+        wall, cpu, rss = run_process(argv, env=env, log=self.logs / f"{label}.log")
         return self._record(Sample(side=label, seconds=wall, process_seconds=wall, cpu_seconds=cpu, peak_rss_mb=rss))
 
     def _record(self, sample: Sample) -> Sample:

@@ -1,4 +1,4 @@
-"""A benchmark side in its own process: `python -m bench.worker SIDE PARAMS.json RESULT.json`.
+"""A benchmark side in its own process: `python -m bench.worker SIDE PARAMS.json RESULT.json PROJECT_DIR`.
 
 The side's module is imported and the settings loaded before the clock starts,
 so `seconds` is the work alone; the parent measures the whole process too.
@@ -30,14 +30,14 @@ SIDES = {
 
 
 def main(argv: list[str]) -> int:
-    side, params_path, result_path = argv
+    side, params_path, result_path, project = argv
     target, preload = SIDES[side]
     module_name, function_name = target.split(":")
     function = getattr(importlib.import_module(module_name), function_name)
     for module in preload:
         importlib.import_module(module)
     params = json.loads(Path(params_path).read_text())
-    settings = load_settings(Path(__file__).resolve().parents[1])
+    settings = load_settings(Path(project))
     profile = params.pop("profile", None)
     profiler = None
     if profile:
