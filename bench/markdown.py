@@ -74,7 +74,7 @@ def _scale_table(key: str, scale: dict) -> list[str]:
         sq, d = transform["sides"]["sqlmesh"], transform["sides"]["duckdb"]
         out.append(
             f"| transform: SQLMesh full build vs CREATE TABLE AS | {_s(sq)} | {_s(d)} | {transform['ratio_vs_duckdb']:.2f}x "
-            f"| {_mb(sq)} | {_mb(d)} | {sq['extra']['models_built']} models, {sq['extra']['audits_passed']} audits and the unit tests on the platform side |"
+            f"| {_mb(sq)} | {_mb(d)} | {sq['extra']['models_built']} models, {sq['extra']['audits_passed']} audits and the unit tests on the platform side{_budget(transform)} |"
         )
         nc, inc, ing = transform["no_change_plan"], transform["incremental_day"], transform["incremental_day_ingest"]
         out.append(f"| transform: no-change plan | {_s(nc)} | | | {_mb(nc)} | | |")
@@ -103,3 +103,9 @@ def _scale_table(key: str, scale: dict) -> list[str]:
         out.append(f"| end to end: `just run` after demo-day | {sides['after_day']['seconds']:.1f} s | | | {_mb(sides['after_day'])} | | |")
     out.append("")
     return out
+
+
+def _budget(transform: dict) -> str:
+    """The DuckDB settings that both transform sides ran with (config.yaml's `connector_config`)."""
+    shared = transform.get("duckdb_settings") or {}
+    return "; both sides with " + ", ".join(f"{k} {v}" for k, v in shared.items()) if shared else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+from bench.sides_transform import apply_duckdb_settings
 from core import warehouse
 from core.settings import Settings
 from publish.marts import marts_schema
@@ -37,6 +38,7 @@ def duckdb_pipeline(settings: Settings, params: dict) -> dict:
     raw, marts = settings.data_dir / "raw", settings.data_dir / "marts"
     marts.mkdir(parents=True, exist_ok=True)
     with contextlib.closing(warehouse.connect(settings.warehouse_path, extensions=("sqlite_scanner",))) as con:
+        apply_duckdb_settings(con, params)
         con.execute(f"CREATE SCHEMA raw_{source_name}")
         for table in settings.sources[source_name].tables:
             (raw / table).mkdir(parents=True)

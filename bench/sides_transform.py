@@ -24,11 +24,26 @@ def sqlmesh_build(settings: Settings, params: dict) -> dict:
 def duckdb_build(settings: Settings, params: dict) -> dict:
     """Create every model as a table in a fresh warehouse, from SQLMesh's rendered SQL; return mart row counts."""
     with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
+        apply_duckdb_settings(con, params)
         create_raw_views(con, settings)
         for model in params["models"]:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {model['schema']}")
             con.execute(f"CREATE TABLE {model['table']} AS {model['sql']}")
         return {"rows": {m["name"]: con.execute(f"SELECT count(*) FROM {m['table']}").fetchone()[0] for m in params["models"]}}
+
+
+def apply_duckdb_settings(con, params: dict) -> None:
+    """The gateway's DuckDB settings (its `connector_config`, e.g. `memory_limit`): both sides get the same budget."""
+    for name, value in params["duckdb"].items():
+        con.execute(f"SET {name} = {warehouse.sql_literal(str(value))}")
+
+
+def gateway_duckdb_settings(settings: Settings) -> dict[str, str]:
+    """The `connector_config` of the DuckDB gateway in config.yaml (read in the parent; not timed)."""
+    from transform.context import sqlmesh_config
+
+    config = sqlmesh_config(settings)
+    return {name: str(value) for name, value in getattr(config.gateways[config.default_gateway].connection, "connector_config", {}).items()}
 
 
 FULL_RANGE_START = "2000-01-01"

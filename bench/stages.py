@@ -31,6 +31,7 @@ class ScaleRun:
     repeats: int
     say: Callable[[str], None]
     models: list[dict] | None = None
+    duckdb_settings: dict[str, str] | None = None  # the gateway's, for the hand-run sides
 
     def rounds(self, sides: dict[str, Callable[[], Sample | dict[str, Sample]]]) -> dict[str, list[Sample]]:
         return alternate(sides, warmup=self.warmup, repeats=self.repeats)
@@ -65,11 +66,13 @@ def _ensure_raw(run: ScaleRun) -> None:
 
 def _ensure_models(run: ScaleRun) -> list[dict]:
     if run.models is None:
-        from bench.sides_transform import render_models
+        from bench.sides_transform import gateway_duckdb_settings, render_models
         from core.settings import load_settings
 
         render_dir = run.ws.fresh("render")
-        run.models = render_models(load_settings(run.settings.project_dir, env=run.ws.env(render_dir)))
+        settings = load_settings(run.settings.project_dir, env=run.ws.env(render_dir))
+        run.models = render_models(settings)
+        run.duckdb_settings = gateway_duckdb_settings(settings)
     return run.models
 
 
@@ -119,7 +122,7 @@ def transform(run: ScaleRun) -> dict:
         return ws.run_side("transform.sqlmesh", ws.env(ws.fresh("transform-sqlmesh"), lake_root=lake_root))
 
     def plain() -> Sample:
-        return ws.run_side("transform.duckdb", ws.env(ws.fresh("transform-duckdb"), lake_root=lake_root), {"models": models})
+        return ws.run_side("transform.duckdb", ws.env(ws.fresh("transform-duckdb"), lake_root=lake_root), {"models": models, "duckdb": run.duckdb_settings})
 
     run.say("transform: SQLMesh full build vs the rendered SQL as DuckDB CREATE TABLE AS")
     full = {name: summarize(s) for name, s in run.rounds({"sqlmesh": sqlmesh, "duckdb": plain}).items()}
@@ -135,6 +138,7 @@ def transform(run: ScaleRun) -> dict:
     return {
         "sides": full,
         "ratio_vs_duckdb": full["sqlmesh"]["seconds"] / full["duckdb"]["seconds"],
+        "duckdb_settings": run.duckdb_settings,
         "check": check,
         "no_change_plan": summarize(no_change["sqlmesh"]),
         "incremental_day": incremental,
@@ -217,7 +221,7 @@ def end_to_end(run: ScaleRun) -> dict:
         return {"cold": ws.run_cli("e2e.cold", ["run"], env), "warm": ws.run_cli("e2e.warm", ["run"], env)}
 
     def by_hand() -> Sample:
-        return ws.run_side("e2e.duckdb", ws.env(ws.fresh("e2e-duckdb")), {"models": models})
+        return ws.run_side("e2e.duckdb", ws.env(ws.fresh("e2e-duckdb")), {"models": models, "duckdb": run.duckdb_settings})
 
     sides = {name: summarize(s) for name, s in run.rounds({"platform": platform, "duckdb": by_hand}).items()}
     # The last cold run's folder goes on living: its loads and state are valid for a copy of the same source.

@@ -71,3 +71,13 @@ def test_every_model_has_a_cron_and_some_audits_warn_without_blocking(context):
         (model.name, name) for model in models for name, args in model.audits if str(args.get("blocking", "")).upper() == "FALSE"
     ]
     assert ("marts.daily_revenue", "assert_fresh") in non_blocking
+
+
+def test_the_models_run_within_the_configured_duckdb_memory(context):
+    import duckdb
+
+    limit = context.config.gateways[context.config.default_gateway].connection.connector_config["memory_limit"]
+    with contextlib.closing(duckdb.connect()) as reference:
+        reference.execute(f"SET memory_limit = '{limit}'")
+        expected = reference.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert context.engine_adapter.fetchone("SELECT current_setting('memory_limit')")[0] == expected
