@@ -1,52 +1,41 @@
-"""The dashboard's queries over the published marts (`marts.<table>` views of `connect_published`).
+"""The dashboard's queries: the functions the Streamlit business pages call on the published marts.
 
-One place for them, so that the Streamlit pages and the benchmark run the same SQL.
+Each runs with the pages' default arguments, after `order_date_range` (which every page
+asks first): the last 30 days of data on the overview,
+the last 90 days on the trends and products pages, by day. `bench/sides_serve.py` times
+them on a connection from `publish.reader.connect_published`, as the pages open it.
 """
 
 from __future__ import annotations
 
-DASHBOARD_QUERIES: dict[str, str] = {
-    "kpis": """
-        SELECT sum(amount_revenue) AS amount_revenue, sum(count_orders) AS count_orders,
-               sum(count_cancelled_orders) AS count_cancelled_orders,
-               (SELECT count(*) FROM marts.dim_customers) AS count_customers
-        FROM marts.daily_revenue
-    """,
-    "revenue_last_90_days": """
-        SELECT revenue_date, amount_revenue, count_orders, amount_average_order_value
-        FROM marts.daily_revenue
-        WHERE revenue_date > (SELECT max(revenue_date) FROM marts.daily_revenue) - INTERVAL 90 DAY
-        ORDER BY revenue_date
-    """,
-    "revenue_by_month": """
-        SELECT date_trunc('month', order_date) AS order_month, count(*) AS count_orders,
-               sum(amount_total) FILTER (WHERE NOT is_cancelled) AS amount_revenue
-        FROM marts.fct_orders
-        GROUP BY order_month
-        ORDER BY order_month
-    """,
-    "orders_by_status": """
-        SELECT order_status, count(*) AS count_orders, sum(amount_total) AS amount_total
-        FROM marts.fct_orders
-        GROUP BY order_status
-        ORDER BY count_orders DESC
-    """,
-    "top_customers": """
-        SELECT customer_id, customer_name, customer_city, count_orders, amount_lifetime_value
-        FROM marts.dim_customers
-        ORDER BY amount_lifetime_value DESC, customer_id
-        LIMIT 20
-    """,
-    "customers_by_city": """
-        SELECT customer_city, count(*) AS count_customers, sum(amount_lifetime_value) AS amount_lifetime_value
-        FROM marts.dim_customers
-        GROUP BY customer_city
-        ORDER BY amount_lifetime_value DESC
-    """,
-    "recent_orders": """
-        SELECT order_id, customer_id, order_status, ordered_at, amount_total, amount_paid
-        FROM marts.fct_orders
-        ORDER BY ordered_at DESC, order_id DESC
-        LIMIT 50
-    """,
+import datetime as dt
+from typing import Any, Callable
+
+import duckdb
+
+from app.queries import business, products
+from app.queries.business import Period
+
+Query = Callable[[duckdb.DuckDBPyConnection, dt.date, dt.date], Any]
+
+
+def last_days(first: dt.date, last: dt.date, days: int) -> Period:
+    """The pages' default period: the last `days` days of data (fewer if the data is shorter)."""
+    return Period(max(first, last - dt.timedelta(days=days - 1)), last)
+
+
+DASHBOARD_QUERIES: dict[str, Query] = {
+    "order_date_range": lambda con, first, last: business.order_date_range(con),
+    "overview_kpis": lambda con, first, last: business.kpis(con, last_days(first, last, 30)),
+    "trends_by_day": lambda con, first, last: business.trends(con, last_days(first, last, 90), "day"),
+    "cohort_retention": lambda con, first, last: business.cohort_retention(con),
+    "ltv_distribution": lambda con, first, last: business.ltv_distribution(con),
+    "top_customers": lambda con, first, last: business.top_customers(con),
+    "product_ranking": lambda con, first, last: products.product_ranking(con, last_days(first, last, 90)),
+    "category_trend": lambda con, first, last: products.category_trend(con, last_days(first, last, 90), "day"),
 }
+
+
+def result_rows(result: Any) -> int:
+    """Rows in a query's result: a DataFrame's or a list's length; one for a single record."""
+    return len(result) if hasattr(result, "__len__") and not isinstance(result, tuple) else 1
