@@ -135,26 +135,18 @@ def trends(con: duckdb.DuckDBPyConnection, period: Period, grain: str) -> pd.Dat
 
 
 def cohort_retention(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Per cohort (month of the first order not cancelled): the share still ordering N months later."""
+    """Per cohort (month of the first order not cancelled): the share still ordering N months later.
+
+    Read from the `customer_cohorts` mart, which computes it once per build (at 1M orders the
+    same query over `fct_orders` took 230 ms per page view).
+    """
     return con.execute(
         """
-        WITH orders AS (
-          SELECT customer_id, date_trunc('month', order_date)::DATE AS order_month
-          FROM marts.fct_orders WHERE NOT is_cancelled
-        ),
-        cohorts AS (SELECT customer_id, min(order_month) AS cohort_month FROM orders GROUP BY customer_id),
-        activity AS (
-          SELECT DISTINCT cohorts.cohort_month, orders.customer_id,
-            date_diff('month', cohorts.cohort_month, orders.order_month) AS months_since_first
-          FROM orders JOIN cohorts ON orders.customer_id = cohorts.customer_id
-        ),
-        sizes AS (SELECT cohort_month, count(*) AS cohort_customers FROM cohorts GROUP BY cohort_month)
-        SELECT activity.cohort_month, activity.months_since_first, sizes.cohort_customers,
-          count(*) AS count_active_customers,
-          count(*) / sizes.cohort_customers AS retention
-        FROM activity JOIN sizes ON activity.cohort_month = sizes.cohort_month
-        GROUP BY activity.cohort_month, activity.months_since_first, sizes.cohort_customers
-        ORDER BY activity.cohort_month, activity.months_since_first
+        SELECT cohort_month, months_since_first_order AS months_since_first,
+          count_cohort_customers AS cohort_customers, count_active_customers,
+          rate_retention::DOUBLE AS retention
+        FROM marts.customer_cohorts
+        ORDER BY cohort_month, months_since_first_order
         """
     ).df()
 
