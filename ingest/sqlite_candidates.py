@@ -57,7 +57,7 @@ def _copy(source: Path, copy: Path, table: str, cursor: str, since: str) -> bool
         con.execute("ATTACH DATABASE ? AS src", (source.resolve().as_uri() + "?mode=ro",))
         found = con.execute("SELECT name, sql FROM src.sqlite_master WHERE type = 'table' AND lower(name) = lower(?)", (table,)).fetchone()
         if found is None or not _indexed(con, found[0], cursor):
-            return False  # a missing table: the scanner reports it in its own words
+            return False  # no index to search by; a missing table the scanner reports in its own words
         name, column = sql_identifier(found[0]), sql_identifier(cursor)
         con.execute(found[1])
         odd = _first_odd_text(con, name, column, since)
