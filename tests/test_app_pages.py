@@ -66,12 +66,12 @@ def test_trends_by_week_cover_the_period(built, monkeypatch):
     assert at.query_params["grain"] == ["week"]
 
 
-def test_products_page_explains_a_publish_without_the_order_line_mart(built, tmp_path, monkeypatch):
+def test_products_page_explains_a_publish_without_the_daily_product_mart(built, tmp_path, monkeypatch):
     settings = copy_build(built[0], tmp_path / "data")
     publish_marts(settings, ["marts.fct_orders", "marts.daily_revenue", "marts.dim_customers"])
     at = app_on(settings.data_dir, monkeypatch, "products")
     _no_errors(at)
-    assert "marts.fct_order_items" in at.info[0].value and "dim_products.product_name" in at.info[0].value
+    assert "marts.product_daily_sales" in at.info[0].value and "dim_products.product_name" in at.info[0].value
 
 
 def test_customers_page_shows_cohorts_ltv_and_top_customers(built, monkeypatch):

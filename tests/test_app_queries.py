@@ -85,7 +85,7 @@ def test_ltv_distribution_and_top_customers(marts):
     assert top["amount_lifetime_value"].is_monotonic_decreasing
 
 
-def test_products_read_the_order_line_mart_and_the_product_dimension(marts):
+def test_products_read_the_daily_product_mart_and_the_product_dimension(marts):
     assert products.missing_columns(marts) == []
     with duckdb.connect() as bare:
         bare.execute("CREATE SCHEMA marts")

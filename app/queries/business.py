@@ -61,22 +61,26 @@ def order_date_range(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date] 
 
 
 def period_totals(con: duckdb.DuckDBPyConnection, period: Period) -> dict[str, float | None]:
-    """The raw KPI values of one period."""
+    """The raw KPI values of one period.
+
+    Sums `daily_revenue`'s days, whose new customers add up over a period (a customer is new on
+    one day only); returning customers are the others who ordered in the period. Only that
+    distinct count reads `fct_orders`, and only the period's days of it.
+    """
     row = con.execute(
         """
-        WITH firsts AS (
-          SELECT customer_id, min(order_date) AS first_order_date FROM marts.fct_orders GROUP BY customer_id
+        WITH days AS (
+          SELECT
+            coalesce(sum(amount_revenue), 0)::DOUBLE AS revenue,
+            coalesce(sum(count_orders), 0) AS orders,
+            coalesce(sum(count_cancelled_orders), 0) AS cancelled,
+            coalesce(sum(count_new_customers), 0) AS new
+          FROM marts.daily_revenue WHERE revenue_date BETWEEN $start AND $end
         ),
-        orders AS (
-          SELECT customer_id, amount_total, is_cancelled FROM marts.fct_orders WHERE order_date BETWEEN $start AND $end
+        ordering AS (
+          SELECT count(DISTINCT customer_id) AS customers FROM marts.fct_orders WHERE order_date BETWEEN $start AND $end
         )
-        SELECT
-          coalesce(sum(amount_total) FILTER (WHERE NOT is_cancelled), 0)::DOUBLE,
-          count(*),
-          count(*) FILTER (WHERE is_cancelled),
-          count(DISTINCT orders.customer_id) FILTER (WHERE firsts.first_order_date >= $start),
-          count(DISTINCT orders.customer_id) FILTER (WHERE firsts.first_order_date < $start)
-        FROM orders JOIN firsts ON orders.customer_id = firsts.customer_id
+        SELECT revenue, orders, cancelled, new, customers - new FROM days, ordering
         """,
         {"start": period.start, "end": period.end},
     ).fetchone()

@@ -1,7 +1,7 @@
-"""Products and categories, from the order-line mart and the product dimension.
+"""Products and categories, from the daily product sales mart and the product dimension.
 
-Product performance needs `marts.fct_order_items` (one row per order line) and
-`marts.dim_products`. If a published version lacks them (an older publish),
+Product performance needs `marts.product_daily_sales` (one row per day and product
+sold) and `marts.dim_products`. If a published version lacks them (an older publish),
 `missing_columns` says what is missing and the page explains it.
 """
 
@@ -13,16 +13,16 @@ import pandas as pd
 from app.queries.business import Period
 
 REQUIRED_COLUMNS = {
-    "fct_order_items": ("order_date", "product_id", "quantity", "amount_line", "is_cancelled"),
+    "product_daily_sales": ("order_date", "product_id", "count_units", "amount_revenue"),
     "dim_products": ("product_id", "product_name", "product_category"),
 }
 
-_LINES = """
-    SELECT lines.order_date, lines.product_id, products.product_name, products.product_category,
-      lines.quantity, lines.amount_line
-    FROM marts.fct_order_items AS lines
-    JOIN marts.dim_products AS products ON products.product_id = lines.product_id
-    WHERE lines.order_date BETWEEN $start AND $end AND NOT lines.is_cancelled
+_SALES = """
+    SELECT sales.order_date, sales.product_id, products.product_name, products.product_category,
+      sales.count_units, sales.amount_revenue
+    FROM marts.product_daily_sales AS sales
+    JOIN marts.dim_products AS products ON products.product_id = sales.product_id
+    WHERE sales.order_date BETWEEN $start AND $end
 """
 
 
@@ -39,12 +39,12 @@ def product_ranking(con: duckdb.DuckDBPyConnection, period: Period, limit: int =
     """Products by revenue in the period (lines of orders not cancelled), with their share of it."""
     return con.execute(
         f"""
-        WITH lines AS ({_LINES})
+        WITH sales AS ({_SALES})
         SELECT product_id, product_name, product_category,
-          sum(quantity)::BIGINT AS count_units,
-          sum(amount_line)::DOUBLE AS amount_revenue,
-          sum(amount_line) / sum(sum(amount_line)) OVER () AS share_of_revenue
-        FROM lines
+          sum(count_units)::BIGINT AS count_units,
+          sum(amount_revenue)::DOUBLE AS amount_revenue,
+          sum(amount_revenue) / sum(sum(amount_revenue)) OVER () AS share_of_revenue
+        FROM sales
         GROUP BY ALL ORDER BY amount_revenue DESC, product_id LIMIT $limit
         """,
         {"start": period.start, "end": period.end, "limit": limit},
@@ -55,10 +55,10 @@ def category_trend(con: duckdb.DuckDBPyConnection, period: Period, grain: str) -
     """Revenue per category and day, week or month."""
     return con.execute(
         f"""
-        WITH lines AS ({_LINES})
+        WITH sales AS ({_SALES})
         SELECT date_trunc($grain, order_date)::DATE AS period_start, product_category,
-          sum(amount_line)::DOUBLE AS amount_revenue
-        FROM lines
+          sum(amount_revenue)::DOUBLE AS amount_revenue
+        FROM sales
         GROUP BY ALL ORDER BY period_start, product_category
         """,
         {"start": period.start, "end": period.end, "grain": grain},

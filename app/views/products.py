@@ -13,7 +13,7 @@ try:
     missing = ui.published_query(settings, env, products.missing_columns)
     if missing:
         raise ui.NoData(
-            "Product performance needs the marts `marts.fct_order_items` (one row per order line) and "
+            "Product performance needs the marts `marts.product_daily_sales` (one row per day and product sold) and "
             f"`marts.dim_products`, which this published version lacks (missing: {', '.join(missing)}). "
             "Run `just run` to publish every mart again."
         )

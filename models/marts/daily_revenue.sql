@@ -4,9 +4,9 @@ MODEL (
   owner analytics,
   cron '@daily',
   grain revenue_date,
-  description 'One row per day from the first to the last order: orders placed, cancellations and revenue.',
+  description 'One row per day from the first to the last order: orders placed, cancellations, revenue and customers ordering for the first time.',
   audits (
-    not_null(columns := (revenue_date, count_orders, amount_revenue)),
+    not_null(columns := (revenue_date, count_orders, amount_revenue, count_new_customers)),
     unique_values(columns := (revenue_date)),
     accepted_range(column := amount_revenue, min_v := 0),
     assert_revenue_reconciles(orders_model := marts.fct_orders),
@@ -15,7 +15,7 @@ MODEL (
 );
 
 WITH orders AS (
-  SELECT order_date, amount_total, is_cancelled
+  SELECT customer_id, order_date, amount_total, is_cancelled
   FROM marts.fct_orders
 ),
 
@@ -44,6 +44,18 @@ per_day AS (
     coalesce(sum(amount_total) FILTER (WHERE NOT is_cancelled), 0) AS amount_revenue
   FROM orders
   GROUP BY order_date
+),
+
+first_orders AS (
+  SELECT customer_id, min(order_date) AS first_order_date
+  FROM orders
+  GROUP BY customer_id
+),
+
+new_customers AS (
+  SELECT first_order_date, count(*) AS count_new_customers
+  FROM first_orders
+  GROUP BY first_order_date
 )
 
 SELECT
@@ -54,7 +66,10 @@ SELECT
   CASE
     WHEN per_day.count_orders > per_day.count_cancelled_orders
     THEN (per_day.amount_revenue / (per_day.count_orders - per_day.count_cancelled_orders))::DECIMAL(14, 2)
-  END AS amount_average_order_value -- Revenue per order not cancelled, in EUR; NULL on days without one
+  END AS amount_average_order_value, -- Revenue per order not cancelled, in EUR; NULL on days without one
+  coalesce(new_customers.count_new_customers, 0)::INTEGER AS count_new_customers -- Customers whose first order, cancelled or not, was placed that day
 FROM days
 LEFT JOIN per_day
   ON days.revenue_date = per_day.order_date
+LEFT JOIN new_customers
+  ON days.revenue_date = new_customers.first_order_date

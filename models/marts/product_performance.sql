@@ -4,12 +4,17 @@ MODEL (
   owner analytics,
   cron '@daily',
   grain product_id,
+  -- The referential audit reads every order line, cancelled or not; the query itself only
+  -- needs the daily sums.
+  depends_on (marts.fct_order_items),
   description 'One row per product in the catalogue: orders, units and revenue from orders not cancelled, and its revenue rank within its category.',
   audits (
     not_null(columns := (product_id, product_category, count_orders, count_units, amount_revenue, rank_in_category)),
     unique_values(columns := (product_id)),
     accepted_range(column := amount_revenue, min_v := 0),
-    assert_all_referenced(referencing_model := marts.fct_order_items, referencing_column := product_id, key_column := product_id)
+    assert_all_referenced(referencing_model := marts.fct_order_items, referencing_column := product_id, key_column := product_id),
+    assert_sum_matches(column := amount_revenue, source_model := marts.product_daily_sales),
+    assert_sum_matches(column := count_units, source_model := marts.product_daily_sales)
   )
 );
 
@@ -18,19 +23,18 @@ WITH products AS (
   FROM marts.dim_products
 ),
 
-order_items AS (
-  SELECT product_id, order_id, quantity, amount_line
-  FROM marts.fct_order_items
-  WHERE NOT is_cancelled
+daily_sales AS (
+  SELECT product_id, count_orders, count_units, amount_revenue
+  FROM marts.product_daily_sales
 ),
 
 sales AS (
   SELECT
     product_id,
-    count(DISTINCT order_id) AS count_orders,
-    sum(quantity) AS count_units,
-    sum(amount_line) AS amount_revenue
-  FROM order_items
+    sum(count_orders) AS count_orders,
+    sum(count_units) AS count_units,
+    sum(amount_revenue) AS amount_revenue
+  FROM daily_sales
   GROUP BY product_id
 )
 
