@@ -18,7 +18,7 @@ from publish.reader import current_version
 from publish.spark_export import publish_source
 from publish.staging import publish_staging
 from transform.build import build_prod
-from transform.context import warehouse_location
+from transform.context import check_gateway, warehouse_location
 
 # (stage, message, done, total): how the pipeline reports progress to whoever displays it.
 Events = Callable[[str, str, int | None, int | None], None]
@@ -58,6 +58,7 @@ def _stage(summary: RunSummary, settings: Settings, name: str, job: str) -> Iter
 
 def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
     """Run every stage once; each is recorded in the run log. Raises PlatformError on expected failures."""
+    check_gateway(settings)
     summary = RunSummary()
     waiting = lambda holder: events("lock", f"waiting for the writer lock ({describe_holder(holder)})", None, None)  # noqa: E731
     with writer_lock(settings.data_dir, purpose="just run", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting):

@@ -37,6 +37,7 @@ def _table(title: str, rows: list[dict], columns: list[str]) -> Table:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     """The scheduler in the foreground, logging to the terminal and to data/logs/scheduler.log."""
+    _check_gateway(settings)
     logs.configure(settings.data_dir, console=True)
     Service(settings, reload_settings=lambda: load_settings(args.project)).serve()
 
@@ -44,7 +45,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_start(settings: Settings, args: argparse.Namespace) -> None:
     job_specs(settings)  # refuse a bad config before anything starts
     alerts.check_channels(settings)
+    _check_gateway(settings)
     services.start(settings, _say)
+
+
+def _check_gateway(settings: Settings) -> None:
+    from transform.context import check_gateway  # imports SQLMesh: only for the commands that run jobs
+
+    check_gateway(settings)
 
 
 def cmd_stop(settings: Settings, args: argparse.Namespace) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import duckdb
 from sqlmesh import Context
 from sqlmesh.core.config import Config
 from sqlmesh.core.config.loader import load_config_from_paths
@@ -53,6 +54,26 @@ def uses_spark(settings: Settings) -> bool:
     """Whether the models of these settings are built on the spark gateway."""
     config = load_config_from_paths(Config, project_paths=[settings.project_dir / CONFIG_FILE])
     return is_spark(config.gateways[_selected_gateway(settings, config)].connection)
+
+
+def check_gateway(settings: Settings) -> None:
+    """Refuse, before anything runs, an unknown gateway or DuckDB settings that DuckDB rejects.
+
+    SQLMesh would only meet a bad `connector_config` when the build connects, after the ingest,
+    and its connection pool then goes on without the setting (a `memory_limit: lots` was ignored).
+    """
+    config = load_config_from_paths(Config, project_paths=[settings.project_dir / CONFIG_FILE])
+    name = _selected_gateway(settings, config)
+    connection = config.gateways[name].connection
+    if is_spark(connection):
+        return
+    try:
+        duckdb.connect(":memory:", config=dict(connection.connector_config)).close()
+    except duckdb.Error as exc:
+        raise PlatformError(
+            f"{CONFIG_FILE}: gateways.{name}.connection.connector_config is not valid for DuckDB: {exc}. "
+            "Fix it (e.g. memory_limit: 768MB) or remove the key, then run again."
+        ) from None
 
 
 def _selected_gateway(settings: Settings, config: Config) -> str:

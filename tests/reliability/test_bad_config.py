@@ -1,6 +1,6 @@
 """Bad configuration is refused at startup: the key and the fix named, exit code 1, no traceback.
 
-Each case goes through a real entry point (`core.cli run`, `scheduler.cli serve`) in this process
+Each case goes through a real entry point (`core.cli run`, `scheduler.cli serve` or `start`) in this process
 (their `main`, as `python -m` calls it), on a copy of config.yaml with the fault in it, or with
 the fault in the environment. Nothing may be written to the data folder.
 """
@@ -29,6 +29,14 @@ def _drop(*path):
     return edit
 
 
+def _gateway(**connector_config):
+    """An edit of the local gateway's DuckDB settings (not of `variables.platform`)."""
+    def edit(document):
+        document["gateways"]["local"]["connection"]["connector_config"] = connector_config
+    edit.whole_document = True
+    return edit
+
+
 def _set(*path, value):
     def edit(platform):
         node = platform
@@ -38,7 +46,7 @@ def _set(*path, value):
     return edit
 
 
-# (id, entry point, edit of variables.platform in config.yaml, environment, what the message must name)
+# (id, entry point, edit of variables.platform (or of the whole document) in config.yaml, environment, what the message must name)
 CASES = [
     ("missing key", "run", _drop("sources", "shop", "path"), {}, ["sources.shop.path", "required key is missing", FIX]),
     ("missing tables", "run", _drop("sources", "shop", "tables"), {}, ["sources.shop.tables", "required key is missing", FIX]),
@@ -68,6 +76,10 @@ CASES = [
      {"PLATFORM__ALERTS__CHANNELS": json.dumps({"email": {"kind": "email", "username": "ops", "to": ["ops@example.com"]}})},
      ["Alert channel 'email'", "ALERTS_EMAIL_SMTP_PASSWORD"]),
     ("not yaml", "run", "broken: [yaml", {}, ["config.yaml is not valid YAML"]),
+    ("bad duckdb memory limit", "run", _gateway(memory_limit="lots"), {},
+     ["gateways.local.connection.connector_config", "Memory must have a number", "memory_limit: 768MB"]),
+    ("unknown duckdb setting", "start", _gateway(threds=2), {}, ["gateways.local.connection.connector_config", "threds"]),
+    ("unknown gateway", "run", None, {"PLATFORM__TRANSFORM__GATEWAY": "lokal"}, ["No gateway 'lokal'", "transform.gateway"]),
 ]
 
 
@@ -78,10 +90,22 @@ def _project(tmp_path: Path, edit) -> Path:
         (project / "config.yaml").write_text((ROOT / "config.yaml").read_text() + "\n" + edit + "\n")
         return project
     document = yaml.safe_load((ROOT / "config.yaml").read_text())
-    if edit is not None:
+    if getattr(edit, "whole_document", False):
+        edit(document)
+    elif edit is not None:
         edit(document["variables"]["platform"])
-    (project / "config.yaml").write_text(yaml.safe_dump(document))
+    (project / "config.yaml").write_text(yaml.dump(document, Dumper=_JinjaSafeDumper))
     return project
+
+
+class _JinjaSafeDumper(yaml.SafeDumper):
+    """Writes `{{ env_var('X', 'y') }}` in double quotes: SQLMesh renders the file as Jinja before
+    it parses the YAML, and single-quoted YAML would double the quotes inside the template."""
+
+
+_JinjaSafeDumper.add_representer(
+    str, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style='"' if "{{" in text else None)
+)
 
 
 @pytest.mark.parametrize(("entry", "edit", "env", "named"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
