@@ -80,7 +80,7 @@ def _scale_table(key: str, scale: dict) -> list[str]:
         out.append(f"| transform: no-change plan | {_s(nc)} | | | {_mb(nc)} | | |")
         out.append(
             f"| transform: one day after demo-day | {_s(inc)} | | {transform['incremental_share_of_full'] * 100:.0f}% of the full build "
-            f"| {_mb(inc)} | | ingesting that day took {_s(ing)} |"
+            f"| {_mb(inc)} | | ingesting that day took {_s(ing)}{_daily_detail(inc['extra'])} |"
         )
     if publish := stages.get("publish"):
         p, d = publish["sides"]["platform"], publish["sides"]["duckdb"]
@@ -103,6 +103,16 @@ def _scale_table(key: str, scale: dict) -> list[str]:
         out.append(f"| end to end: `just run` after demo-day | {sides['after_day']['seconds']:.1f} s | | | {_mb(sides['after_day'])} | | |")
     out.append("")
     return out
+
+
+def _daily_detail(extra: dict) -> str:
+    """Where the one-day run went: the restated range and its slowest models (the last run's)."""
+    detail = ""
+    if extra.get("restated_from"):
+        detail += f"; restated from {extra['restated_from'][:10]} (the oldest order the day changed)"
+    if slowest := extra.get("slowest_models"):
+        detail += "; slowest: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in slowest.items())
+    return detail
 
 
 def _budget(transform: dict) -> str:

@@ -18,7 +18,14 @@ def sqlmesh_build(settings: Settings, params: dict) -> dict:
     from transform.build import build_prod
 
     result = build_prod(settings)
-    return {"models_built": len(result.tally.models_built), "audits_passed": result.tally.audits_passed, "marts": result.marts}
+    restated_from = result.restatement.start
+    return {
+        "models_built": len(result.tally.models_built),
+        "audits_passed": result.tally.audits_passed,
+        "marts": result.marts,
+        "restated_from": restated_from.isoformat() if restated_from else None,
+        "slowest_models": dict(result.tally.slowest()),
+    }
 
 
 def duckdb_build(settings: Settings, params: dict) -> dict:

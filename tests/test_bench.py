@@ -44,7 +44,11 @@ def test_bench_runs_every_stage_and_the_sides_agree(tmp_path: Path):
     assert 0 < live_orders <= 1_000
     assert stages["transform"]["sides"]["sqlmesh"]["extra"]["models_built"] == len(list((ROOT / "models").rglob("*.sql")))
     assert stages["transform"]["no_change_plan"]["extra"]["models_built"] == 0
-    assert stages["transform"]["incremental_day"]["extra"]["models_built"] > 0
+    day = stages["transform"]["incremental_day"]["extra"]
+    assert day["models_built"] > 0
+    # the day restated from the oldest order it changed, and says which models took longest
+    assert day["restated_from"] is not None
+    assert set(day["slowest_models"]) and all(seconds > 0 for seconds in day["slowest_models"].values())
     assert stages["transform"]["incremental_day_ingest"]["extra"]["rows"] > 0
 
     # publish, serve and end to end agree with the built marts
@@ -64,6 +68,7 @@ def test_bench_runs_every_stage_and_the_sides_agree(tmp_path: Path):
     }
     table = (results / "latest.md").read_text()
     assert "## Scale 0.01: 1,000 orders" in table and "## Targets" in table
+    assert f"restated from {day['restated_from'][:10]}" in table and "slowest: " in table
 
 
 def _side(seconds: float, rss: float) -> dict:

@@ -28,6 +28,11 @@ class PlanTally:
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     audits: list[AuditOutcome] = field(default_factory=list)
+    model_seconds: dict[str, float] = field(default_factory=dict)  # evaluation and audits, summed over batches
+
+    def slowest(self, count: int = 5) -> list[tuple[str, float]]:
+        """The models that took longest, slowest first."""
+        return sorted(self.model_seconds.items(), key=lambda item: (-item[1], item[0]))[:count]
 
 
 class TallyConsole(NoopConsole):
@@ -47,6 +52,7 @@ class TallyConsole(NoopConsole):
     ) -> None:
         name = snapshot.model.name if snapshot.is_model else snapshot.name
         self.tally.models_built.add(name)
+        self.tally.model_seconds[name] = self.tally.model_seconds.get(name, 0.0) + (duration_ms or 0) / 1000
         self.tally.audits_passed += num_audits_passed
         self.tally.audits_failed += num_audits_failed
         if snapshot.is_model and (num_audits_passed or num_audits_failed):
