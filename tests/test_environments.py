@@ -27,20 +27,20 @@ PROJECT_FILES = ("config.yaml", "external_models.yaml", "models", "audits", "see
 OLD_AOV = """  CASE
     WHEN per_day.count_orders > per_day.count_cancelled_orders
     THEN (per_day.amount_revenue / (per_day.count_orders - per_day.count_cancelled_orders))::DECIMAL(14, 2)
-  END AS amount_average_order_value -- Revenue per order not cancelled, in EUR; NULL on days without one"""
+  END AS amount_average_order_value, -- Revenue per order not cancelled, in EUR; NULL on days without one"""
 NEW_AOV = """  CASE
     WHEN per_day.count_orders > 0 THEN (per_day.amount_revenue / per_day.count_orders)::DECIMAL(14, 2)
   END AS amount_average_order_value, -- Revenue per order placed, in EUR; NULL on days without one
   CASE
     WHEN per_day.count_orders > 0 THEN (per_day.count_cancelled_orders / per_day.count_orders)::DECIMAL(7, 4) ELSE 0
-  END::DECIMAL(7, 4) AS rate_cancelled -- Share of the day's orders cancelled since (0 to 1)"""
+  END::DECIMAL(7, 4) AS rate_cancelled, -- Share of the day's orders cancelled since (0 to 1)"""
 
-OLD_EXPECTED = """        - {revenue_date: 2025-01-01, count_orders: 3, count_cancelled_orders: 1, amount_revenue: 30.00, amount_average_order_value: 15.00}
-        - {revenue_date: 2025-01-02, count_orders: 0, count_cancelled_orders: 0, amount_revenue: 0.00, amount_average_order_value: null}
-        - {revenue_date: 2025-01-03, count_orders: 1, count_cancelled_orders: 1, amount_revenue: 0.00, amount_average_order_value: null}"""
-NEW_EXPECTED = """        - {revenue_date: 2025-01-01, count_orders: 3, count_cancelled_orders: 1, amount_revenue: 30.00, amount_average_order_value: 10.00, rate_cancelled: 0.3333}
-        - {revenue_date: 2025-01-02, count_orders: 0, count_cancelled_orders: 0, amount_revenue: 0.00, amount_average_order_value: null, rate_cancelled: 0.0000}
-        - {revenue_date: 2025-01-03, count_orders: 1, count_cancelled_orders: 1, amount_revenue: 0.00, amount_average_order_value: 0.00, rate_cancelled: 1.0000}"""
+OLD_EXPECTED = """        - {revenue_date: 2025-01-01, count_orders: 3, count_cancelled_orders: 1, amount_revenue: 30.00, amount_average_order_value: 15.00, count_new_customers: 2}
+        - {revenue_date: 2025-01-02, count_orders: 0, count_cancelled_orders: 0, amount_revenue: 0.00, amount_average_order_value: null, count_new_customers: 0}
+        - {revenue_date: 2025-01-03, count_orders: 2, count_cancelled_orders: 2, amount_revenue: 0.00, amount_average_order_value: null, count_new_customers: 1}"""
+NEW_EXPECTED = """        - {revenue_date: 2025-01-01, count_orders: 3, count_cancelled_orders: 1, amount_revenue: 30.00, amount_average_order_value: 10.00, rate_cancelled: 0.3333, count_new_customers: 2}
+        - {revenue_date: 2025-01-02, count_orders: 0, count_cancelled_orders: 0, amount_revenue: 0.00, amount_average_order_value: null, rate_cancelled: 0.0000, count_new_customers: 0}
+        - {revenue_date: 2025-01-03, count_orders: 2, count_cancelled_orders: 2, amount_revenue: 0.00, amount_average_order_value: 0.00, rate_cancelled: 1.0000, count_new_customers: 1}"""
 
 
 def copy_project(target: Path) -> Path:
@@ -90,6 +90,7 @@ def test_changed_mart_plans_dev_diffs_and_promotes_without_rebuilding(project):
         plan_environment(settings, "dev")
     assert "test_daily_revenue_fills_days_and_excludes_cancelled" in str(caught.value)
     unit_test = root / "tests" / "sqlmesh" / "test_daily_revenue.yaml"
+    assert OLD_EXPECTED in unit_test.read_text()
     unit_test.write_text(unit_test.read_text().replace(OLD_EXPECTED, NEW_EXPECTED))
 
     report = plan_environment(settings, "dev")
