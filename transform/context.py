@@ -19,8 +19,7 @@ from transform.spark_gateway import anchored_spark_connection, anchored_state_co
 
 def sqlmesh_config(settings: Settings) -> Config:
     """`config.yaml` as SQLMesh reads it, with the warehouse and cache paths taken from settings."""
-    config = load_config_from_paths(Config, project_paths=[settings.project_dir / CONFIG_FILE])
-    gateway_name = _selected_gateway(settings, config)
+    config, gateway_name = _project_gateway(settings)
     gateway = config.gateways[gateway_name]
     if is_spark(gateway.connection):
         update = {
@@ -52,8 +51,8 @@ def warehouse_location(settings: Settings) -> str:
 
 def uses_spark(settings: Settings) -> bool:
     """Whether the models of these settings are built on the spark gateway."""
-    config = load_config_from_paths(Config, project_paths=[settings.project_dir / CONFIG_FILE])
-    return is_spark(config.gateways[_selected_gateway(settings, config)].connection)
+    config, name = _project_gateway(settings)
+    return is_spark(config.gateways[name].connection)
 
 
 def check_gateway(settings: Settings) -> None:
@@ -62,8 +61,7 @@ def check_gateway(settings: Settings) -> None:
     SQLMesh would only meet a bad `connector_config` when the build connects, after the ingest,
     and its connection pool then goes on without the setting (a `memory_limit: lots` was ignored).
     """
-    config = load_config_from_paths(Config, project_paths=[settings.project_dir / CONFIG_FILE])
-    name = _selected_gateway(settings, config)
+    config, name = _project_gateway(settings)
     connection = config.gateways[name].connection
     if is_spark(connection):
         return
@@ -76,12 +74,14 @@ def check_gateway(settings: Settings) -> None:
         ) from None
 
 
-def _selected_gateway(settings: Settings, config: Config) -> str:
-    """`transform.gateway` if set, else config.yaml's default gateway."""
+def _project_gateway(settings: Settings) -> tuple[Config, str]:
+    """`config.yaml` as written, and the gateway these settings select: `transform.gateway` if
+    set, else the file's default gateway."""
+    config = load_config_from_paths(Config, project_paths=[settings.project_dir / CONFIG_FILE])
     name = settings.transform.gateway or config.default_gateway or next(iter(config.gateways))
     if name not in config.gateways:
         raise PlatformError(f"No gateway {name!r} in {CONFIG_FILE} (transform.gateway); it has: {', '.join(config.gateways)}.")
-    return name
+    return config, name
 
 
 def _lake_access(settings: Settings) -> dict:
