@@ -1,7 +1,9 @@
 """Transform sides: the platform's SQLMesh build, and the same SQL as plain DuckDB `CREATE TABLE AS`.
 
-The plain side runs the SQL that SQLMesh itself renders for each model, in the
-DAG's order, so the comparison follows the models as they change.
+The plain sides run the SQL that SQLMesh itself renders for each model, in the
+DAG's order, so the comparison follows the models as they change: the whole
+history for a full build, and for a day the models that the platform's build
+evaluated, over the range it restated.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def sqlmesh_build(settings: Settings, params: dict) -> dict:
         "marts": result.marts,
         "restated_from": restated_from.isoformat() if restated_from else None,
         "slowest_models": dict(result.tally.slowest()),
+        "models_evaluated": sorted(result.tally.models_built),
     }
 
 
@@ -37,6 +40,29 @@ def duckdb_build(settings: Settings, params: dict) -> dict:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {model['schema']}")
             con.execute(f"CREATE TABLE {model['table']} AS {model['sql']}")
         return {"rows": {m["name"]: con.execute(f"SELECT count(*) FROM {m['table']}").fetchone()[0] for m in params["models"]}}
+
+
+DAY_SCHEMA = "bench_day"
+
+
+def duckdb_day(settings: Settings, params: dict) -> dict:
+    """A day by hand, next to the platform's: each model the platform's build evaluated, over the range it
+    restated, as `CREATE TABLE AS` in a scratch schema of the same warehouse (reading the tables that
+    build wrote). The floor of a day's run: the SQL alone, with no delete of the old rows and no audits.
+    The scratch schema is dropped at the end."""
+    with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
+        apply_duckdb_settings(con, params)
+        create_raw_views(con, settings)
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {DAY_SCHEMA}")
+        rows = {}
+        try:
+            for model in params["models"]:
+                table = f"{DAY_SCHEMA}.{model['name'].replace('.', '__')}"
+                con.execute(f"CREATE TABLE {table} AS {model['sql']}")
+                rows[model["name"]] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        finally:
+            con.execute(f"DROP SCHEMA {DAY_SCHEMA} CASCADE")
+        return {"rows": rows}
 
 
 def apply_duckdb_settings(con, params: dict) -> None:
@@ -56,8 +82,10 @@ def gateway_duckdb_settings(settings: Settings) -> dict[str, str]:
 FULL_RANGE_START = "2000-01-01"
 
 
-def render_models(settings: Settings) -> list[dict]:
-    """Each built model's SQL as SQLMesh renders it, in dependency order (run in the parent; not timed)."""
+def render_models(settings: Settings, *, start: str = FULL_RANGE_START, only: set[str] | None = None) -> list[dict]:
+    """Each built model's SQL as SQLMesh renders it from `start` to today, in dependency order; `only` keeps
+    the models of those names (run in the parent; not timed). From FULL_RANGE_START, an incremental
+    model's SQL covers its whole history, as a full build does."""
     from sqlmesh.core.console import NoopConsole
 
     from transform.context import open_context
@@ -67,15 +95,14 @@ def render_models(settings: Settings) -> list[dict]:
         models = []
         for fqn in context.dag.sorted:
             model = context.get_model(fqn)
-            if model.kind.is_external or model.kind.is_symbolic:
+            if model.kind.is_external or model.kind.is_symbolic or (only is not None and model.name not in only):
                 continue
             models.append(
                 {
                     "name": model.name,
                     "table": fqn,
                     "schema": fqn.rsplit(".", 1)[0],
-                    # the whole history at once, as a full build of an incremental model covers it
-                    "sql": context.render(fqn, start=FULL_RANGE_START, end=dt.date.today()).sql(dialect="duckdb"),
+                    "sql": context.render(fqn, start=start, end=dt.date.today()).sql(dialect="duckdb"),
                 }
             )
         return models

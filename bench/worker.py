@@ -21,6 +21,7 @@ SIDES = {
     "ingest.pandas": ("bench.sides_ingest:pandas_naive", ("pandas",)),
     "transform.sqlmesh": ("bench.sides_transform:sqlmesh_build", ("transform.build",)),
     "transform.duckdb": ("bench.sides_transform:duckdb_build", ()),
+    "transform.duckdb_day": ("bench.sides_transform:duckdb_day", ()),
     "publish.platform": ("bench.sides_publish:platform", ("publish.marts",)),
     "publish.duckdb": ("bench.sides_publish:duckdb_copy", ()),
     "serve.cold": ("bench.sides_serve:cold", ()),
