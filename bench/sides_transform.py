@@ -31,11 +31,18 @@ def sqlmesh_build(settings: Settings, params: dict) -> dict:
     }
 
 
-def duckdb_build(settings: Settings, params: dict) -> dict:
-    """Create every model as a table in a fresh warehouse, from SQLMesh's rendered SQL; return mart row counts."""
+@contextlib.contextmanager
+def _hand_run_warehouse(settings: Settings, params: dict):
+    """The warehouse as a hand-run side opens it: the gateway's DuckDB settings, and the raw views over the lake."""
     with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
         apply_duckdb_settings(con, params)
         create_raw_views(con, settings)
+        yield con
+
+
+def duckdb_build(settings: Settings, params: dict) -> dict:
+    """Create every model as a table in a fresh warehouse, from SQLMesh's rendered SQL; return mart row counts."""
+    with _hand_run_warehouse(settings, params) as con:
         for model in params["models"]:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {model['schema']}")
             con.execute(f"CREATE TABLE {model['table']} AS {model['sql']}")
@@ -50,9 +57,7 @@ def duckdb_day(settings: Settings, params: dict) -> dict:
     restated, as `CREATE TABLE AS` in a scratch schema of the same warehouse (reading the tables that
     build wrote). The floor of a day's run: the SQL alone, with no delete of the old rows and no audits.
     The scratch schema is dropped at the end."""
-    with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
-        apply_duckdb_settings(con, params)
-        create_raw_views(con, settings)
+    with _hand_run_warehouse(settings, params) as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {DAY_SCHEMA}")
         rows = {}
         try:
