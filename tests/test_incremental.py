@@ -13,6 +13,7 @@ import pytest
 from core.errors import PlatformError
 from core.pipeline import run_all
 from demo.day import advance_day
+from demo.shop import CATEGORIES
 from ingest.pipeline import ingest_source
 from tests.conftest import settings_for, source_rows
 from transform.audit_log import audit_rows
@@ -104,3 +105,40 @@ def test_a_failing_audit_is_recorded_with_its_model(tmp_path):
     assert [(row["model"], row["audit"], row["blocking"], row["failed_rows"]) for row in failed] == [
         ("staging.stg_shop__payments", "accepted_range(column := amount_paid, min_v := 0)", 1, 1)
     ]
+
+
+def test_a_category_change_moves_the_days_after_it_and_keeps_the_days_before(settings):
+    run_all(settings)
+    (products_high_water, last_day) = source_rows(
+        settings, "SELECT (SELECT max(updated_at) FROM products), (SELECT max(date(ordered_at)) FROM orders)"
+    )[0]
+    # The change is stamped three days before the last orders, after the products' last load: it arrives late,
+    # after days that were built with the old category.
+    changed_at = max(f"{dt.date.fromisoformat(last_day) - dt.timedelta(days=3)} 12:00:00", products_high_water)
+    (product, old_category) = source_rows(
+        settings,
+        "SELECT p.id, p.category FROM products p JOIN order_items i ON i.product_id = p.id GROUP BY p.id, p.category "
+        "ORDER BY count(*) DESC, p.id LIMIT 1",
+    )[0]
+    new_category = next(category for category in CATEGORIES if category != old_category)
+    with sqlite3.connect(settings.source_path("shop")) as src:
+        src.execute("UPDATE products SET category = ?, updated_at = ? WHERE id = ?", (new_category, changed_at, product))
+    ingest_source(settings, "shop")
+
+    result = build_prod(settings)
+
+    change_day = dt.date.fromisoformat(changed_at[:10])
+    assert result.restatement.start.date() <= change_day  # the days built before the change arrived are restated
+    with contextlib.closing(duckdb.connect(str(settings.warehouse_path), read_only=True)) as con:
+        days = dict(con.execute(
+            "SELECT order_date, product_category FROM marts.product_daily_sales WHERE product_id = ?", [product]
+        ).fetchall())
+        (current,) = con.execute("SELECT product_category FROM marts.dim_products WHERE product_id = ?", [product]).fetchone()
+        per_category = dict(con.execute("SELECT product_category, amount_revenue FROM marts.category_performance").fetchall())
+        (total,) = con.execute("SELECT sum(amount_revenue) FROM marts.product_daily_sales").fetchone()
+    # the day of the change began under the old category; every later day is under the new one
+    assert {category for day, category in days.items() if day <= change_day} == {old_category}
+    assert {category for day, category in days.items() if day > change_day} == {new_category}
+    assert current == new_category
+    assert per_category[new_category] > 0 and per_category[old_category] > 0
+    assert sum(per_category.values()) == total

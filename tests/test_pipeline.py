@@ -17,13 +17,13 @@ def test_first_run_builds_audits_and_publishes(built):
     orders = source_rows(settings, "SELECT count(*) FROM orders")[0][0]
     assert summary.generated_source["orders"] == orders
     assert summary.rows_loaded["shop"]["orders"] == orders
-    assert summary.models_built == sorted(summary.models_built) and len(summary.models_built) == summary.models_total == 24
+    assert summary.models_built == sorted(summary.models_built) and len(summary.models_built) == summary.models_total == 25
     assert summary.audits_passed >= 80
     assert summary.tests_run >= 15
     assert set(summary.published_rows) == {
         "fct_orders", "fct_order_items", "fct_payments", "dim_customers", "dim_products", "daily_revenue", "weekly_revenue",
         "monthly_revenue", "customer_cohorts", "repeat_purchase_rate", "product_performance", "category_performance",
-        "payment_method_mix", "product_daily_sales",
+        "payment_method_mix", "product_daily_sales", "category_daily_sales",
     }
     jobs = {run["job"]: run["status"] for run in runlog.last_runs(settings.meta_path)}
     assert jobs == {"generate:shop": "success", "ingest:shop": "success", "transform": "success", "publish": "success"}

@@ -92,15 +92,16 @@ def restate_new_data(context: Context, settings: Settings, built: set[str]) -> R
     restatement = find_restatement(fetchone, scopes, since=compared.latest).including(pending)
     if restatement.models:
         _record_transform_state(context, compared, restatement)
+        # History first: the restated marts read each day's product version from it.
+        refresh_history(context, built)
         context.plan(
             PROD,
-            restate_models=restatement.models,
+            restate_models=restatement.models + history_readers(context, restatement.models),
             start=restatement.start,
             auto_apply=True,
             no_prompts=True,
             skip_tests=True,
         )
-        refresh_history(context, built)
     _record_transform_state(context, raw, Restatement())
     return restatement
 
@@ -161,6 +162,18 @@ def refresh_history(context: Context, built: set[str]) -> None:
         return
     context.state_sync.remove_intervals(latest)
     context.run(PROD, select_models=[snapshot.name for snapshot, _ in latest], no_auto_upstream=True)
+
+
+def history_readers(context: Context, restated: list[str]) -> list[str]:
+    """The models that read an SCD type 2 model whose raw table a restated staging model reads too.
+
+    They keep each day's version of a row (a product's category that day), so a change restates
+    them from when it was made; the history model itself is merged, never restated.
+    """
+    models = context.models.values()
+    raw_read = {dep for model in models if model.name in restated for dep in model.depends_on}
+    histories = {model.fqn for model in models if model.kind.is_scd_type_2 and model.depends_on & raw_read}
+    return sorted(model.name for model in models if model.depends_on & histories)
 
 
 def _last_interval(snapshot) -> tuple[int, int]:

@@ -39,7 +39,7 @@ DROPS_DELETES = f"CASE WHEN raw._deleted THEN staged.{{cursor}} IS NOT NULL ELSE
 
 @dataclass(frozen=True)
 class StagingScope:
-    """How one staging model relates to its raw table: the keys, the cursor, deletes, and (if incremental) its time partition."""
+    """How one staging model relates to its raw table: the keys, the cursor, deletes, and the time its changes count from."""
 
     model: str
     source: str
@@ -47,7 +47,7 @@ class StagingScope:
     raw_key: str
     key: str
     cursor: str
-    time_sql: str | None = None  # None for FULL models, which are restated whole
+    time_sql: str  # the time from which a changed row touches the incremental models downstream
     stale_sql: str = DROPS_DELETES  # when a staged row (or its absence) no longer matches the latest raw row
 
 
@@ -75,9 +75,13 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
         if not (model.kind.is_full or model.kind.is_incremental_by_time_range) or not model.grains:
             continue  # history (SCD type 2) models are refreshed, not restated
         spec = declared.tables[table]
-        time_sql = None
+        cursor = spec.cursor or "updated_at"
         if model.kind.is_incremental_by_time_range:
             time_sql = PARTITION_TIME.get(model.name, f"changed.{model.time_column.column.name}::TIMESTAMP")
+        else:
+            # A FULL model is rebuilt whole, but the marts keep each day's version of its rows (a product's
+            # category in product_daily_sales): a change counts from when it was made, however late it arrives.
+            time_sql = f"changed.{cursor}::TIMESTAMP"
         scopes.append(
             StagingScope(
                 model=model.name,
@@ -85,7 +89,7 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
                 raw_table=f"raw_{source}.{table}",
                 raw_key=spec.primary_key,
                 key=model.grains[0].name,
-                cursor=spec.cursor or "updated_at",
+                cursor=cursor,
                 time_sql=time_sql,
                 # a model with `is_deleted` flags deleted rows; any other leaves them out
                 stale_sql=FLAGS_DELETES if "is_deleted" in model.columns_to_types else DROPS_DELETES,
@@ -116,7 +120,6 @@ def comparison_sql(scope: StagingScope, since: str | None) -> str:
     and deleted keys, are compared. dlt's load ids are epoch seconds with the same number of integer
     digits, so text order is time order.
     """
-    time_sql = scope.time_sql or "NULL"
     touched = ""
     if since is not None:
         touched = (
@@ -128,7 +131,7 @@ def comparison_sql(scope: StagingScope, since: str | None) -> str:
         f"QUALIFY row_number() OVER (PARTITION BY {scope.raw_key} ORDER BY {scope.cursor} DESC, _dlt_load_id DESC) = 1), "
         f"changed AS (SELECT raw.* FROM raw LEFT JOIN {scope.model} AS staged ON staged.{scope.key} = raw.{scope.raw_key} "
         f"WHERE {scope.stale_sql.format(cursor=scope.cursor)}) "
-        f"SELECT count(*), min({time_sql}) FROM changed"
+        f"SELECT count(*), min({scope.time_sql}) FROM changed"
     )
 
 

@@ -1,7 +1,8 @@
-"""Products and categories, from the daily product sales mart and the product dimension.
+"""Products and categories, from the daily product and category sales marts and the product dimension.
 
 Product performance needs `marts.product_daily_sales` (one row per day and product
-sold) and `marts.dim_products`. If a published version lacks them (an older publish),
+sold), `marts.category_daily_sales` (one row per day and category) and
+`marts.dim_products`. If a published version lacks them (an older publish),
 `missing_columns` says what is missing and the page explains it.
 """
 
@@ -14,6 +15,7 @@ from app.queries.business import Period
 
 REQUIRED_COLUMNS = {
     "product_daily_sales": ("order_date", "product_id", "count_units", "amount_revenue"),
+    "category_daily_sales": ("order_date", "product_category", "amount_revenue"),
     "dim_products": ("product_id", "product_name", "product_category"),
 }
 
@@ -52,13 +54,13 @@ def product_ranking(con: duckdb.DuckDBPyConnection, period: Period, limit: int =
 
 
 def category_trend(con: duckdb.DuckDBPyConnection, period: Period, grain: str) -> pd.DataFrame:
-    """Revenue per category and day, week or month."""
+    """Revenue per category and day, week or month; each day under the categories its products had that day."""
     return con.execute(
-        f"""
-        WITH sales AS ({_SALES})
+        """
         SELECT date_trunc($grain, order_date)::DATE AS period_start, product_category,
           sum(amount_revenue)::DOUBLE AS amount_revenue
-        FROM sales
+        FROM marts.category_daily_sales
+        WHERE order_date BETWEEN $start AND $end
         GROUP BY ALL ORDER BY period_start, product_category
         """,
         {"start": period.start, "end": period.end, "grain": grain},

@@ -1,4 +1,4 @@
-"""Products and categories: ranking, share of revenue and trend, from the order-line mart."""
+"""Products and categories: ranking, share of revenue and trend, from the daily product and category sales marts."""
 
 import altair as alt
 import streamlit as st
@@ -13,7 +13,8 @@ try:
     missing = ui.published_query(settings, env, products.missing_columns)
     if missing:
         raise ui.NoData(
-            "Product performance needs the marts `marts.product_daily_sales` (one row per day and product sold) and "
+            "Product performance needs the marts `marts.product_daily_sales` (one row per day and product sold), "
+            "`marts.category_daily_sales` (one row per day and category) and "
             f"`marts.dim_products`, which this published version lacks (missing: {', '.join(missing)}). "
             "Run `just run` to publish every mart again."
         )
