@@ -85,6 +85,8 @@ def gateway_duckdb_settings(settings: Settings) -> dict[str, str]:
 
 
 FULL_RANGE_START = "2000-01-01"
+# SQLMesh's SCD type 2 merge adds the validity columns; a first build makes every row valid from the epoch.
+FIRST_VALID_FROM = "TIMESTAMP '1970-01-01 00:00:00'"
 
 
 def render_models(settings: Settings, *, start: str = FULL_RANGE_START, only: set[str] | None = None) -> list[dict]:
@@ -102,14 +104,11 @@ def render_models(settings: Settings, *, start: str = FULL_RANGE_START, only: se
             model = context.get_model(fqn)
             if model.kind.is_external or model.kind.is_symbolic or (only is not None and model.name not in only):
                 continue
-            models.append(
-                {
-                    "name": model.name,
-                    "table": fqn,
-                    "schema": fqn.rsplit(".", 1)[0],
-                    "sql": context.render(fqn, start=start, end=dt.date.today()).sql(dialect="duckdb"),
-                }
-            )
+            # A restatement rebuilds whole intervals: a model whose intervals are months starts at its month.
+            sql = context.render(fqn, start=model.interval_unit.cron_floor(start), end=dt.date.today()).sql(dialect="duckdb")
+            if model.kind.is_scd_type_2:
+                sql = f"SELECT *, {FIRST_VALID_FROM} AS valid_from, NULL::TIMESTAMP AS valid_to FROM ({sql})"
+            models.append({"name": model.name, "table": fqn, "schema": fqn.rsplit(".", 1)[0], "sql": sql})
         return models
     finally:
         context.close()

@@ -56,10 +56,33 @@ def test_a_demo_day_restates_from_the_earliest_touched_order_day(settings):
     assert closed == changed_customers > 0  # one closed version per customer updated or deleted that day
     assert history_keys == source_rows(settings, "SELECT count(*) FROM customers")[0][0]
     assert price_versions == report.price_changes
+    assert _customer_months_rebuilt_differ(settings) == 0  # the restated month, built alone, matches a build from scratch
     outcomes = audit_rows(settings.meta_path, "prod")
     assert outcomes and all(row["status"] == "passed" for row in outcomes)
     assert {row["model"] for row in outcomes} >= {"marts.fct_orders", "staging.stg_shop__orders"}
     assert any(not row["blocking"] and row["audit"].startswith("assert_fresh(") for row in outcomes)
+
+
+# intermediate.int_customer_months_active as a full build computes it, from every order at once.
+_CUSTOMER_MONTHS_FROM_SCRATCH = """
+    WITH months AS (
+      SELECT customer_id, date_trunc('month', ordered_at)::DATE AS order_month, count(*) AS count_orders,
+        sum(amount_total)::DECIMAL(14, 2) AS amount_revenue
+      FROM intermediate.int_orders_totalled WHERE order_status <> 'cancelled' GROUP BY ALL
+    )
+    SELECT customer_id, order_month, min(order_month) OVER (PARTITION BY customer_id) AS cohort_month, count_orders, amount_revenue
+    FROM months
+"""
+
+
+def _customer_months_rebuilt_differ(settings) -> int:
+    built = "SELECT customer_id, order_month, cohort_month, count_orders, amount_revenue FROM intermediate.int_customer_months_active"
+    with contextlib.closing(duckdb.connect(str(settings.warehouse_path), read_only=True)) as con:
+        (count,) = con.execute(
+            f"SELECT count(*) FROM (({built}) EXCEPT ALL ({_CUSTOMER_MONTHS_FROM_SCRATCH})"
+            f" UNION ALL (({_CUSTOMER_MONTHS_FROM_SCRATCH}) EXCEPT ALL ({built})))"
+        ).fetchone()
+    return count
 
 
 def test_the_day_comparison_reads_new_loads_only_and_finds_what_comparing_everything_finds(settings):

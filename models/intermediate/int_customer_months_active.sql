@@ -1,10 +1,17 @@
 MODEL (
   name intermediate.int_customer_months_active,
-  kind FULL,
+  kind INCREMENTAL_BY_TIME_RANGE (
+    time_column order_month,
+    partition_by_time_column false
+  ),
+  -- Intervals are months, so a restated day rebuilds its whole month; the current month is
+  -- built partially each day.
+  interval_unit month,
+  allow_partials true,
   owner analytics,
   cron '@daily',
   grain (customer_id, order_month),
-  description 'One row per customer and calendar month in which they placed at least one order not cancelled, with their cohort (month of first such order).',
+  description 'One row per customer and calendar month in which they placed at least one order not cancelled, with their cohort (month of first such order). Built month by month: a customer''s cohort comes from their earlier orders too, so a restated month costs only that month.',
   audits (
     not_null(columns := (customer_id, order_month, cohort_month, months_since_first_order)),
     unique_combination_of_columns(columns := (customer_id, order_month)),
@@ -16,7 +23,7 @@ MODEL (
 WITH orders AS (
   SELECT customer_id, ordered_at, amount_total
   FROM intermediate.int_orders_totalled
-  WHERE order_status <> 'cancelled'
+  WHERE ordered_at BETWEEN @start_ts AND @end_ts AND order_status <> 'cancelled'
 ),
 
 order_months AS (
@@ -29,15 +36,29 @@ order_months AS (
   GROUP BY customer_id, date_trunc('month', ordered_at)::DATE
 ),
 
+-- The same customers' orders before these months: a customer seen before keeps that cohort.
+earlier_months AS (
+  SELECT customer_id, date_trunc('month', min(ordered_at))::DATE AS order_month
+  FROM intermediate.int_orders_totalled
+  WHERE ordered_at < @start_ts
+    AND order_status <> 'cancelled'
+    AND customer_id IN (SELECT customer_id FROM order_months)
+  GROUP BY customer_id
+),
+
 cohorts AS (
   SELECT customer_id, min(order_month) AS cohort_month
-  FROM order_months
+  FROM (
+    SELECT customer_id, order_month FROM order_months
+    UNION ALL
+    SELECT customer_id, order_month FROM earlier_months
+  ) AS months
   GROUP BY customer_id
 )
 
 SELECT
   order_months.customer_id AS customer_id, -- The customer
-  order_months.order_month AS order_month, -- First day of the month with orders
+  order_months.order_month AS order_month, -- First day of the month with orders; the time partition
   cohorts.cohort_month AS cohort_month, -- First day of the month of the customer's first order not cancelled
   date_diff('month', cohorts.cohort_month, order_months.order_month)::INTEGER AS months_since_first_order, -- 0 for the cohort month itself
   order_months.count_orders::INTEGER AS count_orders, -- Orders not cancelled placed that month
