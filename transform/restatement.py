@@ -81,7 +81,8 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
         else:
             # A FULL model is rebuilt whole, but the marts keep each day's version of its rows (a product's
             # category in product_daily_sales): a change counts from when it was made, however late it arrives.
-            time_sql = f"changed.{cursor}::TIMESTAMP"
+            # A hard delete changes no past day (its cursor is the last update's, maybe months old).
+            time_sql = f"CASE WHEN changed._deleted THEN NULL ELSE changed.{cursor}::TIMESTAMP END"
         scopes.append(
             StagingScope(
                 model=model.name,
