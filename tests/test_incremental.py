@@ -56,14 +56,17 @@ def test_a_demo_day_restates_from_the_earliest_touched_order_day(settings):
     assert closed == changed_customers > 0  # one closed version per customer updated or deleted that day
     assert history_keys == source_rows(settings, "SELECT count(*) FROM customers")[0][0]
     assert price_versions == report.price_changes
-    assert _customer_months_rebuilt_differ(settings) == 0  # the restated month, built alone, matches a build from scratch
+    # The restated months, built alone, match a build from scratch.
+    assert _rows_differing(settings, _CUSTOMER_MONTHS_BUILT, _CUSTOMER_MONTHS_FROM_SCRATCH) == 0
+    assert _rows_differing(settings, _PAYMENT_MIX_BUILT, _PAYMENT_MIX_FROM_SCRATCH) == 0
     outcomes = audit_rows(settings.meta_path, "prod")
     assert outcomes and all(row["status"] == "passed" for row in outcomes)
     assert {row["model"] for row in outcomes} >= {"marts.fct_orders", "staging.stg_shop__orders"}
     assert any(not row["blocking"] and row["audit"].startswith("assert_fresh(") for row in outcomes)
 
 
-# intermediate.int_customer_months_active as a full build computes it, from every order at once.
+# The monthly incremental models, and the same rows as a full build computes them, from every row at once.
+_CUSTOMER_MONTHS_BUILT = "SELECT customer_id, order_month, cohort_month, count_orders, amount_revenue FROM intermediate.int_customer_months_active"
 _CUSTOMER_MONTHS_FROM_SCRATCH = """
     WITH months AS (
       SELECT customer_id, date_trunc('month', ordered_at)::DATE AS order_month, count(*) AS count_orders,
@@ -73,14 +76,18 @@ _CUSTOMER_MONTHS_FROM_SCRATCH = """
     SELECT customer_id, order_month, min(order_month) OVER (PARTITION BY customer_id) AS cohort_month, count_orders, amount_revenue
     FROM months
 """
+_PAYMENT_MIX_BUILT = "SELECT paid_month, payment_method, count_payments, amount_paid FROM marts.payment_method_mix"
+_PAYMENT_MIX_FROM_SCRATCH = """
+    SELECT date_trunc('month', paid_date)::DATE AS paid_month, payment_method, count(*) AS count_payments,
+      sum(amount_paid)::DECIMAL(14, 2) AS amount_paid
+    FROM marts.fct_payments GROUP BY ALL
+"""
 
 
-def _customer_months_rebuilt_differ(settings) -> int:
-    built = "SELECT customer_id, order_month, cohort_month, count_orders, amount_revenue FROM intermediate.int_customer_months_active"
+def _rows_differing(settings, built: str, from_scratch: str) -> int:
     with contextlib.closing(duckdb.connect(str(settings.warehouse_path), read_only=True)) as con:
         (count,) = con.execute(
-            f"SELECT count(*) FROM (({built}) EXCEPT ALL ({_CUSTOMER_MONTHS_FROM_SCRATCH})"
-            f" UNION ALL (({_CUSTOMER_MONTHS_FROM_SCRATCH}) EXCEPT ALL ({built})))"
+            f"SELECT count(*) FROM (({built}) EXCEPT ALL ({from_scratch}) UNION ALL (({from_scratch}) EXCEPT ALL ({built})))"
         ).fetchone()
     return count
 
