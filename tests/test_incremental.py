@@ -59,6 +59,7 @@ def test_a_demo_day_restates_from_the_earliest_touched_order_day(settings):
     # The restated months, built alone, match a build from scratch.
     assert _rows_differing(settings, _CUSTOMER_MONTHS_BUILT, _CUSTOMER_MONTHS_FROM_SCRATCH) == 0
     assert _rows_differing(settings, _PAYMENT_MIX_BUILT, _PAYMENT_MIX_FROM_SCRATCH) == 0
+    assert _rows_differing(settings, _COHORTS_BUILT, _COHORTS_FROM_SCRATCH) == 0
     outcomes = audit_rows(settings.meta_path, "prod")
     assert outcomes and all(row["status"] == "passed" for row in outcomes)
     assert {row["model"] for row in outcomes} >= {"marts.fct_orders", "staging.stg_shop__orders"}
@@ -81,6 +82,22 @@ _PAYMENT_MIX_FROM_SCRATCH = """
     SELECT date_trunc('month', paid_date)::DATE AS paid_month, payment_method, count(*) AS count_payments,
       sum(amount_paid)::DECIMAL(14, 2) AS amount_paid
     FROM marts.fct_payments GROUP BY ALL
+"""
+_COHORTS_BUILT = (
+    "SELECT cohort_month, months_since_first_order, count_cohort_customers, count_active_customers, amount_revenue,"
+    " amount_lifetime_value_per_customer FROM marts.customer_cohorts"
+)
+_COHORTS_FROM_SCRATCH = """
+    WITH sizes AS (
+      SELECT cohort_month, count(DISTINCT customer_id) AS customers FROM intermediate.int_customer_months_active GROUP BY ALL
+    ),
+    months AS (
+      SELECT cohort_month, months_since_first_order, count(DISTINCT customer_id) AS active, sum(amount_revenue) AS revenue
+      FROM intermediate.int_customer_months_active GROUP BY ALL
+    )
+    SELECT cohort_month, months_since_first_order, sizes.customers, months.active, months.revenue::DECIMAL(14, 2),
+      (sum(months.revenue) OVER (PARTITION BY cohort_month ORDER BY months_since_first_order) / sizes.customers)::DECIMAL(14, 2)
+    FROM months JOIN sizes USING (cohort_month)
 """
 
 
