@@ -54,7 +54,10 @@ class _Day:
     def __init__(self, con, rng: np.random.Generator, today: dt.date) -> None:
         self.con, self.rng, self.today = con, rng, today
         self.customers = self.existing_customers = con.execute("SELECT count(*) FROM customers").fetchone()[0]
-        self.orders_per_day = max(5, con.execute("SELECT count(*) FROM orders").fetchone()[0] // 180)
+        # The source's own daily rate: its orders over the days since its first (history_days may be any length).
+        count, first = con.execute("SELECT count(*), min(ordered_at) FROM orders").fetchone()
+        days = (today - dt.date.fromisoformat(first[:10])).days if first else 1
+        self.orders_per_day = max(5, count // max(1, days))
 
     def at(self, size: int | None = None, *, after_hour: int = 0) -> list[str] | str:
         seconds = self.rng.integers(after_hour * 3600, 86_400, size)

@@ -6,6 +6,8 @@ import datetime as dt
 import hashlib
 import sqlite3
 
+import pytest
+
 from demo.day import advance_day
 from demo.shop import generate
 from tests.conftest import settings_for
@@ -84,6 +86,18 @@ def test_demo_day_adds_changes_after_every_earlier_timestamp(tmp_path):
         assert deleted == report.soft_deleted_customers
         today = con.execute("SELECT today FROM demo_clock").fetchone()[0]
     assert dt.date.fromisoformat(today) == dt.date.fromisoformat(report.day) + dt.timedelta(days=1)
+
+
+@pytest.mark.parametrize("history_days", [60, 180])
+def test_demo_day_adds_the_sources_own_daily_rate_of_orders(tmp_path, history_days):
+    path = tmp_path / "shop.db"
+    settings = settings_for(tmp_path)
+    generate(path, seed=42, scale=0.5, start_date=settings.demo.start_date, history_days=history_days)
+    with sqlite3.connect(path) as con:
+        (orders,) = con.execute("SELECT count(*) FROM orders").fetchone()
+    report = advance_day(path, seed=42)
+    rate = orders / history_days
+    assert 0.75 * rate <= report.new_orders <= 1.25 * rate  # a day draws 80-120% of the rate
 
 
 def test_demo_day_is_deterministic(tmp_path):
