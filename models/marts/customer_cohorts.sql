@@ -26,19 +26,16 @@ WITH activity AS (
   WHERE order_month BETWEEN @start_ds AND @end_ds
 ),
 
--- A customer's first month with an order not cancelled is their cohort month: one row each there.
-cohort_sizes AS (
-  SELECT cohort_month, count(*) AS count_cohort_customers
+-- These cohorts, read once: their size (a customer's first month with an order not cancelled is
+-- their cohort month, one row each there) and their revenue in the months before the range,
+-- where their lifetime value starts.
+cohorts AS (
+  SELECT
+    cohort_month,
+    count(*) FILTER (WHERE months_since_first_order = 0) AS count_cohort_customers,
+    coalesce(sum(amount_revenue) FILTER (WHERE order_month < @start_ds), 0) AS amount_revenue_before
   FROM intermediate.int_customer_months_active
-  WHERE months_since_first_order = 0 AND cohort_month IN (SELECT cohort_month FROM activity)
-  GROUP BY cohort_month
-),
-
--- The revenue of these cohorts in the months before the range, where their lifetime value starts.
-earlier_revenue AS (
-  SELECT cohort_month, sum(amount_revenue) AS amount_revenue
-  FROM intermediate.int_customer_months_active
-  WHERE order_month < @start_ds AND cohort_month IN (SELECT cohort_month FROM activity)
+  WHERE cohort_month IN (SELECT cohort_month FROM activity)
   GROUP BY cohort_month
 ),
 
@@ -58,18 +55,16 @@ SELECT
   per_month.cohort_month AS cohort_month, -- First day of the month of the customers' first order not cancelled
   per_month.months_since_first_order AS months_since_first_order, -- 0 for the cohort month itself
   per_month.order_month AS order_month, -- First day of the month counted (the cohort month plus the months since); the time partition
-  cohort_sizes.count_cohort_customers::INTEGER AS count_cohort_customers, -- Customers in the cohort
+  cohorts.count_cohort_customers::INTEGER AS count_cohort_customers, -- Customers in the cohort
   per_month.count_active_customers::INTEGER AS count_active_customers, -- Of those, customers with an order not cancelled that month
-  (per_month.count_active_customers / cohort_sizes.count_cohort_customers)::DECIMAL(7, 4) AS rate_retention, -- Active share of the cohort (0 to 1)
+  (per_month.count_active_customers / cohorts.count_cohort_customers)::DECIMAL(7, 4) AS rate_retention, -- Active share of the cohort (0 to 1)
   per_month.amount_revenue::DECIMAL(14, 2) AS amount_revenue, -- The cohort's revenue that month, in EUR
   (
     (
-      coalesce(earlier_revenue.amount_revenue, 0)
+      cohorts.amount_revenue_before
       + sum(per_month.amount_revenue) OVER (PARTITION BY per_month.cohort_month ORDER BY per_month.months_since_first_order)
-    ) / cohort_sizes.count_cohort_customers
+    ) / cohorts.count_cohort_customers
   )::DECIMAL(14, 2) AS amount_lifetime_value_per_customer -- Cumulative revenue per cohort customer up to this month, in EUR
 FROM per_month
-INNER JOIN cohort_sizes
-  ON per_month.cohort_month = cohort_sizes.cohort_month
-LEFT JOIN earlier_revenue
-  ON per_month.cohort_month = earlier_revenue.cohort_month
+INNER JOIN cohorts
+  ON per_month.cohort_month = cohorts.cohort_month
