@@ -13,15 +13,15 @@ default:
 
 # Run every stage end to end: demo source, ingest, transform + audits, publish (`just run --gateway spark`: build on Spark)
 run *args:
-    {{py}} -m core.cli run {{args}}
+    {{py}} -m pipeline.cli run {{args}}
 
 # Advance the demo source by one simulated day (new orders, updates, soft deletes)
 demo-day:
-    {{py}} -m core.cli demo-day
+    {{py}} -m pipeline.cli demo-day
 
 # (Re)generate the demo source, e.g. `just demo --scale 10 --force`
 demo *ARGS:
-    {{py}} -m core.cli demo {{ARGS}}
+    {{py}} -m pipeline.cli demo {{ARGS}}
 
 # Test files run on TEST_WORKERS processes (2 by default, 0 for one); a file's tests stay together.
 # Run the test suite: pytest, SQLMesh unit tests, audits on the demo build (TEST_WORKERS=0: one process)
@@ -46,23 +46,23 @@ envs:
 
 # Start a local MinIO for the s3 lake (data under data/minio), or say how to get one
 minio:
-    {{py}} -m core.lake_cli minio
+    {{py}} -m pipeline.lake_cli minio
 
 # Create the lake's buckets if missing; list them with object counts and sizes
 minio-buckets:
-    {{py}} -m core.lake_cli buckets
+    {{py}} -m pipeline.lake_cli buckets
 
 # Upload a small sample shop as CSV files to lake://raw/landing/
 minio-upload-sample *ARGS:
-    {{py}} -m core.lake_cli upload-sample {{ARGS}}
+    {{py}} -m pipeline.lake_cli upload-sample {{ARGS}}
 
 # Check the lake's buckets and layout; report what is missing and how to fix it
 minio-verify:
-    {{py}} -m core.lake_cli verify
+    {{py}} -m pipeline.lake_cli verify
 
 # Print the MinIO console URL
 minio-console:
-    {{py}} -m core.lake_cli console
+    {{py}} -m pipeline.lake_cli console
 
 # --- Operations: the scheduler service and friends (scheduler/cli.py) ---
 

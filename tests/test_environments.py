@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import PlatformError
-from core.pipeline import run_all
+from pipeline.run import run_all
 from core.settings import load_settings
 from publish.reader import connect_published
 from tests.conftest import ROOT, SMALL_SCALE

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from core.errors import PlatformError
-from core.pipeline import run_all
+from pipeline.run import run_all
 from demo.day import advance_day
 from demo.shop import CATEGORIES
 from ingest.pipeline import ingest_source

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.cli import _with_gateway, parser
+from pipeline.cli import _with_gateway, parser
 from core.errors import PlatformError
 from tests.conftest import settings_for
 from transform.context import sqlmesh_config, uses_spark

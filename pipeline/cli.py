@@ -1,4 +1,4 @@
-"""The platform's command line: thin commands over named functions (`python -m core.cli --help`)."""
+"""The platform's command line: thin commands over named functions (`python -m pipeline.cli --help`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ out = Console()
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
     """Run every stage end to end and print a summary."""
-    from core.pipeline import run_all
+    from pipeline.run import run_all
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as progress:
