@@ -30,19 +30,19 @@ test *ARGS:
 
 # Create or update a virtual SQLMesh environment and show its plan, e.g. `just plan dev`
 plan ENV:
-    {{py}} -m transform.cli plan {{ENV}}
+    {{py}} -m pipeline.env_cli plan {{ENV}}
 
 # Promote to prod what the environments built (failing audits block it); publish the marts
 promote:
-    {{py}} -m transform.cli promote
+    {{py}} -m pipeline.env_cli promote
 
 # Compare models between two environments, e.g. `just diff dev prod` (add --model marts.x)
 diff A B *ARGS:
-    {{py}} -m transform.cli diff {{A}} {{B}} {{ARGS}}
+    {{py}} -m pipeline.env_cli diff {{A}} {{B}} {{ARGS}}
 
 # List the SQLMesh environments; the janitor removes expired ones
 envs:
-    {{py}} -m transform.cli envs
+    {{py}} -m pipeline.env_cli envs
 
 # Start a local MinIO for the s3 lake (data under data/minio), or say how to get one
 minio:

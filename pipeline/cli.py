@@ -51,7 +51,8 @@ def _summary_table(summary) -> Table:
     table.add_row("models built", f"{len(summary.models_built)} of {summary.models_total}")
     table.add_row("audits passed", str(summary.audits_passed))
     table.add_row("unit tests passed", str(summary.tests_run))
-    table.add_row("published", f"{summary.published_version}: {_counts(summary.published_rows)}")
+    state = f"new version ({summary.publish_reason})" if summary.publish_reason else "up to date, not rewritten"
+    table.add_row("published", f"{summary.published_version}, {state}: {_counts(summary.published_rows)}")
     for name, path in summary.outputs.items():
         table.add_row(name, path)
     table.add_row("time", ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in summary.seconds.items()))

@@ -54,7 +54,7 @@ def test_jars_are_never_downloaded_at_run_time(tmp_path):
 
 
 def test_environments_say_they_run_on_duckdb_only(tmp_path):
-    from transform.environments import plan_environment
+    from pipeline.environments import plan_environment
 
     settings = settings_for(tmp_path / "data", PLATFORM__TRANSFORM__GATEWAY="spark")
     with pytest.raises(PlatformError, match="DuckDB gateway only"):
