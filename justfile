@@ -19,6 +19,14 @@ run *args:
 demo-day:
     {{py}} -m pipeline.cli demo-day
 
+# Check the lake, raw files, warehouse, published versions, run log and lock; repair what can be (`--check`: only look)
+doctor *ARGS:
+    {{py}} -m pipeline.cli doctor {{ARGS}}
+
+# Read one source (or `source.table`) again whole from its source, then build and publish, e.g. `just reingest shop.orders`
+reingest TARGET:
+    {{py}} -m pipeline.cli reingest {{TARGET}}
+
 # (Re)generate the demo source, e.g. `just demo --scale 10 --force`
 demo *ARGS:
     {{py}} -m pipeline.cli demo {{ARGS}}

@@ -21,6 +21,7 @@ from core.errors import PlatformError
 from core.lake import Lake
 from core.settings import Settings
 from ingest.pipeline import IngestResult, ingest_source
+from pipeline.raw_files import damaged_raw_files
 from publish.marts import PublishResult, marts_folder, publish_marts, record_loads
 from publish.staging import current_staging, publish_staging
 from publish.versions import Version, read_version, reading
@@ -42,13 +43,24 @@ class PublishOutcome:
     staging_rows: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-def ingest(settings: Settings, source: str) -> IngestResult:
-    """Load new and changed rows of one declared source into the raw layer (its warnings in the result)."""
+def ingest(settings: Settings, source: str, *, reload: list[str] | None = None) -> IngestResult:
+    """Load new and changed rows of one declared source into the raw layer (its warnings in the result);
+    `reload` names tables to read again whole instead."""
     declared = settings.sources[source]
     if declared.kind == "sqlite" and not settings.source_path(source).exists():
         hint = " (for the demo shop, run `just run` or `just demo`)" if source == settings.demo.source else ""
         raise PlatformError(f"Source {source!r}: {settings.source_path(source)} does not exist{hint}.")
-    return ingest_source(settings, source)
+    try:
+        return ingest_source(settings, source, reload=reload)
+    except Exception as exc:
+        damaged = [(path, table, error) for path, table, error in damaged_raw_files(settings, [source]) if table.split(".")[1] not in (reload or ())]
+        if not damaged:
+            raise
+        path, table, error = damaged[0]
+        raise PlatformError(
+            f"Loading {source} failed: its raw file {path} is damaged ({error}). Run `just reingest {table}` to read "
+            f"that table again from the source{f' ({len(damaged)} damaged files in all; `just doctor` lists them)' if len(damaged) > 1 else ''}."
+        ) from exc
 
 
 def transform(settings: Settings, on_model: Callable[[str, int], None] | None = None) -> BuildResult:
