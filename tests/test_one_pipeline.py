@@ -221,3 +221,19 @@ def test_plan_says_whom_it_waits_for(settings):
         )
     assert "waiting for the writer lock" in result.stderr and "a long build" in result.stderr, result.stderr
     assert result.returncode == 1 and "Traceback" not in result.stderr
+
+
+def test_a_read_only_data_folder_is_one_message(tmp_path):
+    where = tmp_path / "ro"
+    where.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("a read-only data folder needs root to mount a tmpfs (CI runs as root; root ignores file modes)")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=8m", "tmpfs", str(where)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a tmpfs was refused here: {mounted.stderr.strip()}")
+    try:
+        result = run_cli("run", data_dir=where / "data")
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "cannot write" in result.stderr and "writable" in result.stderr, result.stderr
