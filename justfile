@@ -36,6 +36,10 @@ demo *ARGS:
 test *ARGS:
     {{py}} -m pytest -n {{env_var_or_default("TEST_WORKERS", "2")}} --dist loadfile {{ARGS}}
 
+# The development loop: the tests not marked slow (no end-to-end builds, servers or browsers), stopping at the first failure
+test-fast *ARGS:
+    {{py}} -m pytest -n {{env_var_or_default("TEST_WORKERS", "2")}} --dist loadfile -m "not slow" -x {{ARGS}}
+
 # Create or update a virtual SQLMesh environment and show its plan, e.g. `just plan dev`
 plan ENV:
     {{py}} -m pipeline.env_cli plan {{ENV}}
