@@ -168,7 +168,7 @@ def test_empty_and_unreadable_files_are_rejected_with_a_reason(tmp_path):
     settings, landing = _drops(tmp_path)
     (landing / "orders-1.csv").write_text("")
     (landing / "orders-2.parquet").write_bytes(b"not parquet at all")
-    (landing / "orders-3.csv").write_text(HEADER)  # a header and no rows: nothing to load, not an error
+    (landing / "orders-3.csv").write_text(HEADER)  # a header and no rows: nothing to load
     (landing / "orders-4.csv").write_text(HEADER + _row(1))
     result = ingest_source(settings, "drops")
     assert result.rows == {"orders": 1}
@@ -180,21 +180,34 @@ def test_empty_and_unreadable_files_are_rejected_with_a_reason(tmp_path):
         outcome = dict(con.execute("SELECT path, status || ': ' || coalesce(reason, rows) FROM landing_files").fetchall())
     assert outcome["orders-1.csv"] == "rejected: empty file (0 bytes)"
     assert outcome["orders-2.parquet"].startswith("rejected: not a readable Parquet file")
-    assert outcome["orders-3.csv"] == "loaded: 0"
+    assert outcome["orders-3.csv"] == "rejected: no rows (a header only, or blank lines)"
     assert outcome["orders-4.csv"] == "loaded: 1"
     assert ingest_source(settings, "drops").total_rows == 0  # rejected files are not retried
 
 
-def test_too_many_bad_rows_refuse_the_load_and_keep_what_was_loaded(tmp_path):
+def test_too_many_bad_rows_reject_that_file_alone_and_a_fixed_file_loads_once(tmp_path):
     settings, landing = _drops(tmp_path, quality={"max_bad_share": 0.2})
     (landing / "orders-1.csv").write_text(HEADER + _row(1) + _row(2))
     ingest_source(settings, "drops")
     (landing / "orders-2.csv").write_text(HEADER + _row(3) + _row(4, status="lost") + _row(5, status="gone"))
-    with pytest.raises(PlatformError, match=r"drops\.orders: 2 of 3 rows .* above quality\.max_bad_share"):
-        ingest_source(settings, "drops")
-    assert _ids(settings) == [1, 2]
-    assert {path for path, _ in processed(settings.meta_path, "drops")} == {"orders-1.csv"}
-    # the file stays waiting; once fixed it loads once
-    (landing / "orders-2.csv").write_text(HEADER + _row(3) + _row(4) + _row(5))
+    (landing / "orders-3.csv").write_text(HEADER + _row(6) + _row(7))
+    result = ingest_source(settings, "drops")
+    assert result.rows == {"orders": 2}
+    assert _ids(settings) == [1, 2, 6, 7]
+    assert any("file orders-2.csv rejected: 2 of 3 rows (66.7%) are invalid, above quality.max_bad_share" in w for w in result.warnings)
+    assert _outcomes(settings)["orders-2.csv"][:2] == ("rejected", 0)
+    # once fixed (a new version of the file) it loads once
+    (landing / "orders-2.csv").write_text(HEADER + _row(3) + _row(4) + _row(5) + "\n")
     assert ingest_source(settings, "drops").rows == {"orders": 3}
-    assert _ids(settings) == [1, 2, 3, 4, 5]
+    assert _ids(settings) == [1, 2, 3, 4, 5, 6, 7]
+
+
+def _outcomes(settings) -> dict[str, tuple]:
+    """path -> (status, rows, rows_quarantined, reason) of the latest record of each file."""
+    import contextlib
+
+    from core import runlog
+
+    with contextlib.closing(runlog.connect(settings.meta_path)) as con:
+        rows = con.execute("SELECT path, status, rows, rows_quarantined, reason FROM landing_files ORDER BY processed_at").fetchall()
+    return {path: tuple(rest) for path, *rest in rows}

@@ -1,0 +1,157 @@
+"""Type drift in file drops: values whose type differs from what the table's column already holds.
+
+dlt makes variant columns for rows it normalises itself (JSON), but writes Arrow tables (CSV,
+Parquet) as they come: one text value in a numeric column would make that file's column text,
+and readers of the raw layer would then see the column as text in every load. So each batch is
+checked here against the column types already in the lake (and those of earlier files of the
+same run), following the table's `on_type_drift`:
+
+- `variant` (default): the values that fit keep the column's type; the others go to
+  `<column>__v_<type>` (e.g. `amount__v_text`), the name dlt gives its variant columns.
+- `refuse`: the file is rejected, naming the column, both types and the first value.
+- `coerce`: rows whose value does not fit are quarantined (check `type_drift`); the rest are cast.
+
+Earlier loads are never rewritten: every file keeps the column's type.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingest.contracts import text_columns
+from ingest.file_readers import FileRefused
+
+Policy = Literal["variant", "refuse", "coerce"]
+
+# dlt's data types whose Arrow type a drifted value can be checked against
+ARROW_OF = {"bigint": pa.int64(), "double": pa.float64(), "bool": pa.bool_(), "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32()}
+
+
+def dlt_type(arrow_type: pa.DataType) -> str | None:
+    """The dlt data type of an Arrow type (None for types dlt holds otherwise, e.g. decimals)."""
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "text"
+    if pa.types.is_integer(arrow_type):
+        return "bigint"
+    if pa.types.is_floating(arrow_type):
+        return "double"
+    if pa.types.is_boolean(arrow_type):
+        return "bool"
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
+    if pa.types.is_date(arrow_type):
+        return "date"
+    if pa.types.is_nested(arrow_type):
+        return "json"
+    return None
+
+
+@dataclass
+class Drift:
+    """What one batch held against one column's type."""
+
+    column: str
+    known: str
+    found: str
+    values: int
+    example: str
+    line: int | None
+
+    def describe(self, where: str) -> str:
+        at = f" at line {self.line}" if self.line is not None else ""
+        return f"{where}: column {self.column!r} is {self.known}, got {self.values:,} {self.found} value(s) (e.g. {self.example[:60]!r}{at})"
+
+
+@dataclass
+class Drifted:
+    """A batch after the policy: its rows, the rows set aside (coerce) and what drifted."""
+
+    rows: pa.Table
+    quarantined: pa.Table | None
+    drifts: list[Drift]
+
+
+def apply_policy(table: pa.Table, known: dict[str, str], policy: Policy, lines: list[int] | None, source_file: str) -> Drifted:
+    """Hold `table` to the column types in `known` (column -> dlt type) as `policy` says."""
+    drifts: list[Drift] = []
+    original = table
+    unfit: dict[int, list[dict]] = {}  # row -> its failures (coerce)
+    for name in table.column_names:
+        target = ARROW_OF.get(known.get(name, ""))
+        if target is None or table.schema.field(name).type == target:
+            continue
+        values = table[name].combine_chunks()
+        fits = _fits(values, target)
+        if fits is None:  # every value fits: the column takes the table's type
+            table = table.set_column(table.column_names.index(name), name, _cast(values, target))
+            continue
+        first = fits.to_pylist().index(False)
+        drift = Drift(name, known[name], dlt_type(values.type) or "text", fits.length() - pc.sum(fits.cast(pa.int64())).as_py(), _text(values[first].as_py()), lines[first] if lines else None)
+        drifts.append(drift)
+        if policy == "refuse":
+            raise FileRefused(
+                drift.describe("type drift")
+                + "; the table's on_type_drift is refuse. Fix the file and replay it, or set on_type_drift to variant or coerce"
+            )
+        kept = _cast(pc.if_else(fits, values, pa.nulls(len(values), values.type)), target)
+        table = table.set_column(table.column_names.index(name), name, kept)
+        if policy == "variant":
+            variant = f"{name}__v_{drift.found}"
+            table = table.append_column(variant, pc.if_else(fits, pa.nulls(len(values), values.type), values))
+        else:
+            for index, ok in enumerate(fits.to_pylist()):
+                if not ok:
+                    unfit.setdefault(index, []).append({"check": f"type_drift({drift.known})", "column": name, "value": _text(values[index].as_py())})
+    if not unfit:
+        return Drifted(table, None, drifts)
+    keep = pa.array([index not in unfit for index in range(table.num_rows)])
+    return Drifted(table.filter(keep), _set_aside(original, unfit, lines, source_file), drifts)
+
+
+def _fits(values: pa.Array, target: pa.DataType) -> pa.Array | None:
+    """Which values cast to `target` (nulls do); None when all of them do."""
+    try:
+        _cast(values, target)
+        return None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        pass
+    fits = []
+    for index in range(len(values)):
+        try:
+            _cast(values.slice(index, 1), target)
+            fits.append(True)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            fits.append(False)
+    return pa.array(fits)
+
+
+def _cast(values: pa.Array, target: pa.DataType) -> pa.Array:
+    if pa.types.is_timestamp(target) and target.tz is not None and not (pa.types.is_timestamp(values.type) and values.type.tz):
+        values = pc.cast(values, pa.timestamp(target.unit))  # naive values are UTC, as dlt stores them
+    return pc.cast(values, target)
+
+
+def _set_aside(original: pa.Table, unfit: dict[int, list[dict]], lines: list[int] | None, source_file: str) -> pa.Table:
+    """The rows the cast could not take, every value as text as it came, with why and where."""
+    positions = sorted(unfit)
+    rows = text_columns(original.take(pa.array(positions)))
+    first = [unfit[p][0] for p in positions]
+    extra = {
+        "_check": [f["check"] for f in first],
+        "_column": [f["column"] for f in first],
+        "_failure": [f["value"] for f in first],
+        "_failures": [json.dumps(unfit[p]) for p in positions],
+        "_source_file": [source_file] * len(positions),
+    }
+    for name, values in extra.items():
+        rows = rows.append_column(name, pa.array(values, pa.string()))
+    return rows.append_column("_line", pa.array([lines[p] for p in positions] if lines else [None] * len(positions), pa.int64()))
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else str(value)
