@@ -90,8 +90,9 @@ def apply_policy(table: pa.Table, known: dict[str, str], policy: Policy, lines: 
         if fits is None:  # every value fits: the column takes the table's type
             table = table.set_column(table.column_names.index(name), name, _cast(values, target))
             continue
-        first = fits.to_pylist().index(False)
-        drift = Drift(name, known[name], dlt_type(values.type) or "text", fits.length() - pc.sum(fits.cast(pa.int64())).as_py(), _text(values[first].as_py()), lines[first] if lines else None)
+        flags = fits.to_pylist()
+        first = flags.index(False)
+        drift = Drift(name, known[name], dlt_type(values.type) or "text", flags.count(False), _text(values[first].as_py()), lines[first] if lines else None)
         drifts.append(drift)
         if policy == "refuse":
             raise FileRefused(
@@ -104,7 +105,7 @@ def apply_policy(table: pa.Table, known: dict[str, str], policy: Policy, lines: 
             variant = f"{name}__v_{drift.found}"
             table = table.append_column(variant, pc.if_else(fits, pa.nulls(len(values), values.type), values))
         else:
-            for index, ok in enumerate(fits.to_pylist()):
+            for index, ok in enumerate(flags):
                 if not ok:
                     unfit.setdefault(index, []).append({"check": f"type_drift({drift.known})", "column": name, "value": _text(values[index].as_py())})
     if not unfit:
