@@ -14,7 +14,10 @@ import pytest
 
 from core.errors import PlatformError
 from ingest.landing import processed, wait_for_files
+from ingest import cli as ingest_cli
 from ingest.pipeline import ingest_source
+from ingest.quarantine import quarantined_rows
+from ingest.replay import replay_file
 from tests.sources_fixture import quarantine, raw, settings_with_sources
 
 HEADER = "id,customer_id,status,ordered_at,updated_at,deleted_at\n"
@@ -211,3 +214,29 @@ def _outcomes(settings) -> dict[str, tuple]:
     with contextlib.closing(runlog.connect(settings.meta_path)) as con:
         rows = con.execute("SELECT path, status, rows, rows_quarantined, reason FROM landing_files ORDER BY processed_at").fetchall()
     return {path: tuple(rest) for path, *rest in rows}
+
+
+def test_quarantine_lists_rows_by_file_and_a_replayed_file_loads_again(tmp_path, monkeypatch, capsys):
+    refunds = {"pattern": "refunds*", "primary_key": "id"}
+    settings, landing = _drops(tmp_path, tables={"refunds": refunds})
+    (landing / "refunds-1.csv").write_bytes("id,reason\n1,late\n2,déjà payé\n".encode("latin-1"))
+    assert ingest_source(settings, "drops").quarantined == {"refunds": 1}
+    rows = quarantined_rows(settings, "drops", file="refunds-1.csv")
+    assert [(r.table, r.source_file, r.line, r.check) for r in rows] == [("refunds", "refunds-1.csv", 3, "encoding")]
+    assert quarantined_rows(settings, "drops", file="other.csv") == []
+
+    monkeypatch.setenv("PLATFORM__DATA_DIR", str(settings.data_dir))
+    monkeypatch.delenv("PLATFORM__SOURCES__DROPS__QUALITY__MAX_BAD_SHARE", raising=False)
+    assert ingest_cli.main(["--project", str(settings.project_dir), "quarantine", "drops", "--table", "refunds"]) == 0
+    printed = capsys.readouterr().out
+    assert "refunds-1.csv" in printed and "encoding" in printed and "drops.refunds" in printed
+
+    # the table's encoding is declared, and the same file is taken again
+    settings, _ = _drops(tmp_path, tables={"refunds": {**refunds, "encoding": "latin-1"}})
+    replayed = replay_file(settings, "drops", "refunds-1.csv")
+    assert replayed.rows == {"refunds": 2}
+    assert any("refunds-1.csv was loaded before" in w for w in replayed.warnings)
+    assert raw(settings, "drops", "refunds", "SELECT id, reason FROM t WHERE id = 2") == [(2, "déjà payé")]
+    assert _outcomes(settings)["refunds-1.csv"][:3] == ("loaded", 2, 0)
+    with pytest.raises(PlatformError, match="No ready file 'refunds-9.csv' in the landing area of drops"):
+        replay_file(settings, "drops", "refunds-9.csv")
