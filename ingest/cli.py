@@ -10,7 +10,7 @@ from rich.console import Console
 from core.entrypoint import Command, command_parser, run_command
 from core.settings import Settings
 
-out = Console()
+out = Console(soft_wrap=True)  # one line per row, for grep
 
 
 def cmd_quarantine(settings: Settings, args: argparse.Namespace) -> None:
@@ -25,7 +25,7 @@ def cmd_quarantine(settings: Settings, args: argparse.Namespace) -> None:
     for row in rows:
         place = f"{row.source_file}:{row.line or '?'}" if row.source_file else "-"
         value = "-" if row.failure is None else repr(row.failure[:60])
-        out.print(f"{row.source}.{row.table}  {place}  {row.check}  {row.column or '-'}  {value}  {row.load_id}", highlight=False, soft_wrap=True)
+        out.print(f"{row.source}.{row.table}  {place}  {row.check}  {row.column or '-'}  {value}  {row.load_id}", highlight=False)
     out.print("Every failed check of a row is in its `_failures` column; the rows are in lake://raw/<source>/_quarantine/<table>/.")
 
 

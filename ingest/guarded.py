@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import pyarrow as pa
@@ -36,6 +35,13 @@ def _as_checked(item: Any) -> Any:
     return item
 
 
+def _table_check(guard: ContractGuard, table: str):
+    def check(item: Any) -> Any:  # dlt passes `meta` to a step whose function takes more than the item
+        return guard.check(table, item)
+
+    return check
+
+
 def _key_not_null(table: pa.Table, key: str) -> pa.Table:
     """Mark the key's Arrow field non-nullable, as dlt's primary key hint is (else dlt warns on every batch)."""
     if key not in table.column_names or table[key].null_count:
@@ -66,7 +72,7 @@ def guard_resources(resources: list, source, guard: ContractGuard, *, checked: b
         mode = (table.contract if table is not None else None) or source.contract
         resource.apply_hints(schema_contract=schema_contract(mode))
         if table is not None:
-            check = _as_checked if checked else functools.partial(guard.check, resource.name)
+            check = _as_checked if checked else _table_check(guard, resource.name)
             resource.add_step(_ContractStep(check, table.primary_key))
 
 

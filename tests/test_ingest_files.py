@@ -216,7 +216,7 @@ def _outcomes(settings) -> dict[str, tuple]:
     return {path: tuple(rest) for path, *rest in rows}
 
 
-def test_quarantine_lists_rows_by_file_and_a_replayed_file_loads_again(tmp_path, monkeypatch, capsys):
+def test_quarantine_lists_rows_by_file_and_a_replayed_file_loads_again(tmp_path):
     refunds = {"pattern": "refunds*", "primary_key": "id"}
     settings, landing = _drops(tmp_path, tables={"refunds": refunds})
     (landing / "refunds-1.csv").write_bytes("id,reason\n1,late\n2,déjà payé\n".encode("latin-1"))
@@ -224,12 +224,6 @@ def test_quarantine_lists_rows_by_file_and_a_replayed_file_loads_again(tmp_path,
     rows = quarantined_rows(settings, "drops", file="refunds-1.csv")
     assert [(r.table, r.source_file, r.line, r.check) for r in rows] == [("refunds", "refunds-1.csv", 3, "encoding")]
     assert quarantined_rows(settings, "drops", file="other.csv") == []
-
-    monkeypatch.setenv("PLATFORM__DATA_DIR", str(settings.data_dir))
-    monkeypatch.delenv("PLATFORM__SOURCES__DROPS__QUALITY__MAX_BAD_SHARE", raising=False)
-    assert ingest_cli.main(["--project", str(settings.project_dir), "quarantine", "drops", "--table", "refunds"]) == 0
-    printed = capsys.readouterr().out
-    assert "refunds-1.csv" in printed and "encoding" in printed and "drops.refunds" in printed
 
     # the table's encoding is declared, and the same file is taken again
     settings, _ = _drops(tmp_path, tables={"refunds": {**refunds, "encoding": "latin-1"}})
@@ -240,3 +234,13 @@ def test_quarantine_lists_rows_by_file_and_a_replayed_file_loads_again(tmp_path,
     assert _outcomes(settings)["refunds-1.csv"][:3] == ("loaded", 2, 0)
     with pytest.raises(PlatformError, match="No ready file 'refunds-9.csv' in the landing area of drops"):
         replay_file(settings, "drops", "refunds-9.csv")
+
+
+def test_just_quarantine_prints_file_line_and_check(tmp_path, monkeypatch, capsys):
+    settings, landing = _drops(tmp_path, tables={"refunds": {"pattern": "refunds*"}})
+    (landing / "refunds-1.csv").write_text("id,reason\n1,late\n2,early,extra\n3,lost\n")
+    ingest_source(settings, "drops")
+    monkeypatch.setenv("PLATFORM__DATA_DIR", str(settings.data_dir))
+    assert ingest_cli.main(["--project", str(settings.project_dir), "quarantine", "drops", "--table", "refunds"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1].startswith("drops.refunds  refunds-1.csv:3  csv  -  'expected 2 columns, got 3'  ")
