@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import fsspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
@@ -172,37 +173,43 @@ def _parse_csv(data: bytes, delimiter: str, encoding: str, rejects: list[dict], 
     return parts
 
 
-def _records(data: bytes) -> list[tuple[int, bytes]]:
-    """(line where it starts, text) of every non-empty record, header first; a quoted field may span lines."""
-    records = []
-    pending: list[bytes] = []
-    start = quotes = 0
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        if not pending:
-            start = number
-        pending.append(line)
-        quotes += line.count(b'"')
-        if quotes % 2 == 0:
-            text = b"\n".join(pending).rstrip(b"\r")
-            if text.strip():
-                records.append((start, text))
-            pending, quotes = [], 0
-    if pending:
-        records.append((start, b"\n".join(pending).rstrip(b"\r\n")))
-    return records
+def _records(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Line where each non-empty record starts (1-based), and its byte span, header first. A record ends
+    at the first line end with an even count of quotes before it (a quoted field may span lines); an
+    unbalanced quote runs to the end of the file. Empty lines are skipped, as the CSV parser skips them."""
+    raw = np.frombuffer(data, np.uint8)
+    newlines = np.flatnonzero(raw == ord("\n"))
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.concatenate((newlines, [len(data)]))
+    if starts[-1] == len(data):  # the file ends with a line end
+        starts, ends = starts[:-1], ends[:-1]
+    quotes = np.flatnonzero(raw == ord('"'))
+    closes = np.searchsorted(quotes, ends) % 2 == 0
+    closes[-1:] = True
+    last_lines = np.flatnonzero(closes)
+    first_lines = np.concatenate(([0], last_lines[:-1] + 1))
+    spans_from, spans_to = starts[first_lines], ends[last_lines]
+    length = spans_to - spans_from
+    carriage = raw[np.minimum(spans_from, max(len(data) - 1, 0))] == ord("\r") if len(data) else np.zeros(len(length), bool)
+    kept = (length > 1) | ((length == 1) & ~carriage)
+    return first_lines[kept] + 1, spans_from[kept], spans_to[kept]
 
 
 def _row_lines(data: bytes, encoding: str, ragged: list[str], rows: int, first_line: int) -> tuple[list[int] | None, list[int | None]]:
     """The file line of each parsed row and of each skipped (ragged) row, matched in order; None where
     the records found here disagree with the parser's."""
-    records = _records(data)[1:]
+    numbers, spans_from, spans_to = (part[1:] for part in _records(data))
+    numbers = numbers + (first_line - 1)
+    if not ragged:
+        return (numbers.tolist(), []) if len(numbers) == rows else (None, [])
     lines: list[int] = []
     ragged_lines: list[int | None] = []
-    for number, text in records:
-        if len(ragged_lines) < len(ragged) and text.decode(encoding, errors="replace").rstrip("\r\n") == ragged[len(ragged_lines)].rstrip("\r\n"):
-            ragged_lines.append(number + first_line - 1)
+    for number, start, end in zip(numbers.tolist(), spans_from.tolist(), spans_to.tolist()):
+        pending = len(ragged_lines) < len(ragged)
+        if pending and data[start:end].decode(encoding, errors="replace").rstrip("\r\n") == ragged[len(ragged_lines)].rstrip("\r\n"):
+            ragged_lines.append(number)
         else:
-            lines.append(number + first_line - 1)
+            lines.append(number)
     if len(lines) != rows or len(ragged_lines) != len(ragged):
         return None, [None] * len(ragged)
     return lines, ragged_lines
