@@ -28,7 +28,7 @@ from ingest.contracts import ContractGuard, TableTally, first_failures
 from ingest.file_readers import FileRefused, read_file
 from ingest.landing import LandedFile, new_files, ready_files, record
 from ingest.plan import SourcePlan
-from ingest.type_drift import apply_policy, dlt_type
+from ingest.type_drift import apply_policy, apply_policy_to_rows, dlt_type, row_types
 
 # Errors of a file's own content; anything else (the store, the disk) fails the run and the file waits.
 UNREADABLE = (FileRefused, PlatformError, ValueError, KeyError, TypeError, IndexError, UnicodeError, pa.ArrowException)
@@ -116,21 +116,24 @@ class _FileTable:
         return rows
 
     def _take(self, landed: LandedFile) -> Iterator:
-        where = f"{self.source_name}.{self.table}"
         try:
             read = self._read(landed)
-            refusal = self._refusal(read.tally)
         except UNREADABLE as exc:
-            read, refusal = None, str(exc) if isinstance(exc, (FileRefused, PlatformError)) else f"{type(exc).__name__}: {_first_line(exc)}"
-        if read is None or refusal:
-            self.outcomes.append(FileOutcome(self.table, landed.relative, landed.fingerprint, "rejected", reason=refusal))
-            self.warnings.append(f"{where}: file {landed.relative} rejected: {refusal}")
+            self._reject(landed, str(exc) if isinstance(exc, (FileRefused, PlatformError)) else f"{type(exc).__name__}: {_first_line(exc)}")
+            return
+        refusal = self._refusal(read.tally)
+        if refusal:
+            self._reject(landed, refusal)
             return
         self.guard.accept(self.table, read.tally)
         self.known.update({column: kind for column, kind in read.types.items() if column not in self.known})
         self.warnings += [f"{message} in file {landed.relative} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts]
         self.outcomes.append(FileOutcome(self.table, landed.relative, landed.fingerprint, "loaded", read.tally.rows_valid, read.tally.rows_quarantined))
         yield from read.batches
+
+    def _reject(self, landed: LandedFile, reason: str) -> None:
+        self.outcomes.append(FileOutcome(self.table, landed.relative, landed.fingerprint, "rejected", reason=reason))
+        self.warnings.append(f"{self.source_name}.{self.table}: file {landed.relative} rejected: {reason}")
 
     def _read(self, landed: LandedFile) -> _Taken:
         spec = self.spec
@@ -143,9 +146,12 @@ class _FileTable:
             if not batch.size:
                 continue
             valid = self.guard.check(self.table, batch.rows, into=read.tally, source_file=landed.relative, lines=batch.lines)
+            lines = batch.lines if valid is not None and len(valid) == batch.size else None
             if isinstance(valid, pa.Table):
-                valid = self._hold_types(valid, batch.lines if valid.num_rows == batch.size else None, landed.relative, read, where)
-            if valid is not None and (len(valid) if isinstance(valid, list) else valid.num_rows):
+                valid = self._hold_types(valid, lines, landed.relative, read, where)
+            elif isinstance(valid, list):
+                valid = self._hold_row_types(valid, lines, landed.relative, read, where)
+            if valid is not None and len(valid):
                 read.batches.append(valid)
         return read
 
@@ -159,6 +165,15 @@ class _FileTable:
             if kind is not None and not pa.types.is_null(column.type):
                 read.types.setdefault(column.name, kind)
         return drifted.rows
+
+    def _hold_row_types(self, rows: list[dict], lines: list[int] | None, relative: str, read: _Taken, where: str) -> list[dict]:
+        kept, quarantined, drifts = apply_policy_to_rows(rows, {**read.types, **self.known}, self.spec.on_type_drift, lines, relative)
+        if quarantined is not None:
+            self.guard.add_rejects(self.table, quarantined, 0, into=read.tally)
+        read.drifts += [drift.describe(where) for drift in drifts]
+        for column, kind in row_types(kept).items():
+            read.types.setdefault(column, kind)
+        return kept
 
     def _refusal(self, tally: TableTally) -> str | None:
         """Why the file is rejected as a whole, or None."""

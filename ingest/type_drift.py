@@ -4,7 +4,8 @@ dlt makes variant columns for rows it normalises itself (JSON), but writes Arrow
 Parquet) as they come: one text value in a numeric column would make that file's column text,
 and readers of the raw layer would then see the column as text in every load. So each batch is
 checked here against the column types already in the lake (and those of earlier files of the
-same run), following the table's `on_type_drift`:
+same run), following the table's `on_type_drift`. JSON rows are checked value by value; under
+`variant` dlt itself puts a value that does not fit into the variant column.
 
 - `variant` (default): the values that fit keep the column's type; the others go to
   `<column>__v_<type>` (e.g. `amount__v_text`), the name dlt gives its variant columns.
@@ -112,6 +113,76 @@ def apply_policy(table: pa.Table, known: dict[str, str], policy: Policy, lines: 
         return Drifted(table, None, drifts)
     keep = pa.array([index not in unfit for index in range(table.num_rows)])
     return Drifted(table.filter(keep), _set_aside(original, unfit, lines, source_file), drifts)
+
+
+def apply_policy_to_rows(rows: list[dict], known: dict[str, str], policy: Policy, lines: list[int] | None, source_file: str) -> tuple[list[dict], pa.Table | None, list[Drift]]:
+    """The same for JSON rows (dicts): (rows kept, rows set aside, drifts)."""
+    unfit: dict[int, list[dict]] = {}
+    drifts: dict[str, Drift] = {}
+    for index, row in enumerate(rows):
+        for name, value in row.items():
+            kind = known.get(name)
+            if kind not in ARROW_OF or _value_fits(value, kind):
+                continue
+            found = _value_type(value)
+            drift = drifts.setdefault(name, Drift(name, kind, found, 0, _text(value), lines[index] if lines else None))
+            drift.values += 1
+            unfit.setdefault(index, []).append({"check": f"type_drift({kind})", "column": name, "value": _text(value)})
+    if drifts and policy == "refuse":
+        first = next(iter(drifts.values()))
+        raise FileRefused(first.describe("type drift") + "; the table's on_type_drift is refuse. Fix the file and replay it, or set on_type_drift to variant or coerce")
+    if policy != "coerce" or not unfit:
+        return rows, None, list(drifts.values())
+    kept = [row for index, row in enumerate(rows) if index not in unfit]
+    set_aside = [rows[i] for i in sorted(unfit)]
+    names = list(dict.fromkeys(name for row in set_aside for name in row))
+    as_text = pa.table({name: pa.array([_json_text(row.get(name)) for row in set_aside], pa.string()) for name in names})
+    return kept, _set_aside(as_text, {n: unfit[i] for n, i in enumerate(sorted(unfit))}, [lines[i] for i in sorted(unfit)] if lines else None, source_file), list(drifts.values())
+
+
+def _value_fits(value, kind: str) -> bool:
+    """Whether dlt can hold a JSON value in a column of `kind` (as it coerces: "12" fits a bigint)."""
+    if value is None:
+        return True
+    if isinstance(value, (dict, list)):
+        return False
+    if kind in ("bigint", "double") and isinstance(value, bool):
+        return False
+    converters = {"bigint": lambda v: float(v).is_integer() if isinstance(v, float) else int(v), "double": float, "bool": _as_bool}
+    if kind in converters:
+        try:
+            return converters[kind](value) is not False
+        except (TypeError, ValueError):
+            return False
+    return isinstance(value, str) or isinstance(value, (int, float)) and not isinstance(value, bool)  # timestamps, dates
+
+
+def _as_bool(value) -> bool:
+    if isinstance(value, bool) or (isinstance(value, str) and value.lower() in ("true", "false")):
+        return True
+    raise ValueError(value)
+
+
+def row_types(rows: list[dict]) -> dict[str, str]:
+    """column -> dlt type of the first value of each column, as dlt infers a new column's type."""
+    found: dict[str, str] = {}
+    for row in rows:
+        for name, value in row.items():
+            if value is not None and name not in found:
+                found[name] = _value_type(value)
+    return found
+
+
+def _json_text(value) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value) if isinstance(value, (dict, list)) else _text(value)
+
+
+def _value_type(value) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    return {int: "bigint", float: "double", str: "text"}.get(type(value), "json")
 
 
 def _fits(values: pa.Array, target: pa.DataType) -> pa.Array | None:

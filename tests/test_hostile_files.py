@@ -45,6 +45,9 @@ TABLES = {
     "strict": {"on_type_drift": "refuse"},
     "coerced": {"on_type_drift": "coerce"},
     "typed": {},
+    "jamounts": {},
+    "jstrict": {"on_type_drift": "refuse"},
+    "jcoerced": {"on_type_drift": "coerce"},
 }
 
 
@@ -75,7 +78,17 @@ def _files() -> dict[str, bytes]:
         "coerced/drifted.csv": _numbers((2, 20), (3, "unknown"), (4, 40)).encode(),
         "typed/first.parquet": _parquet({"id": [1, 2], "amount": [10, 20]}),
         "typed/unexpected.parquet": _parquet({"id": [3, 4], "amount": ["30", "thirty"]}),
+        "jamounts/first.jsonl": _json_numbers((1, 10), (2, 20)),
+        "jamounts/drifted.jsonl": _json_numbers((3, "lots"), (4, 40)),
+        "jstrict/first.jsonl": _json_numbers((1, 10)),
+        "jstrict/drifted.jsonl": _json_numbers((2, "lots")),
+        "jcoerced/first.jsonl": _json_numbers((1, 10)),
+        "jcoerced/drifted.jsonl": _json_numbers((2, "lots"), (3, 30)),
     }
+
+
+def _json_numbers(*rows: tuple) -> bytes:
+    return "".join(json.dumps({"id": i, "amount": amount}) + "\n" for i, amount in rows).encode()
 
 
 def _parquet(columns: dict) -> bytes:
@@ -126,7 +139,7 @@ def _quarantined(battery, table: str, sql: str) -> list[tuple]:
 
 def test_every_good_row_loads_exactly_once_and_a_second_run_takes_nothing(battery):
     settings, first, again, outcomes, contract, seconds, later = battery
-    assert first.rows == {"orders": 10, "notes": 4, "wide": 3, "latin": 2, "amounts": 4, "strict": 2, "coerced": 3, "typed": 4}
+    assert first.rows == {"orders": 10, "notes": 4, "wide": 3, "latin": 2, "amounts": 4, "strict": 2, "coerced": 3, "typed": 4, "jamounts": 4, "jstrict": 1, "jcoerced": 2}
     assert _raw(battery, "orders", "SELECT id FROM t ORDER BY id") == [(i,) for i in (1, 2, 3, 4, 5, 7, 8, 11, 12, 13)]
     assert again.total_rows == 0 and set(again.rows) <= set()
     assert seconds < 60
@@ -193,3 +206,13 @@ def test_type_drift_follows_each_tables_policy_and_never_retypes_earlier_loads(b
     assert _raw(battery, "coerced", "SELECT id, amount FROM t ORDER BY id") == [(1, 10), (2, 20), (4, 40)]
     assert _quarantined(battery, "coerced", "SELECT id, amount, _check, _source_file, _line FROM q") == [("3", "unknown", "type_drift(bigint)", "coerced/drifted.csv", 3)]
     assert _raw(battery, "typed", "SELECT id, amount, amount__v_text FROM t ORDER BY id") == [(1, 10, None), (2, 20, None), (3, 30, None), (4, None, "thirty")]
+
+
+def test_type_drift_in_json_rows_follows_the_same_policies(battery):
+    settings, first, *_ = battery
+    assert _raw(battery, "jamounts", "SELECT id, amount, amount__v_text FROM t ORDER BY id") == [(1, 10, None), (2, 20, None), (3, None, "lots"), (4, 40, None)]
+    assert any("hostile.jamounts: column 'amount' is bigint, got 1 text value(s) (e.g. 'lots' at line 1) in file jamounts/drifted.jsonl" in w for w in first.warnings)
+    status, rows, bad, reason = outcomes_of(battery, "jstrict/drifted.jsonl")
+    assert status == "rejected" and "on_type_drift is refuse" in reason
+    assert _raw(battery, "jcoerced", "SELECT id, amount FROM t ORDER BY id") == [(1, 10), (3, 30)]
+    assert _quarantined(battery, "jcoerced", "SELECT id, amount, _check, _source_file, _line FROM q") == [("2", "lots", "type_drift(bigint)", "jcoerced/drifted.jsonl", 1)]
