@@ -30,7 +30,7 @@ from ingest.file_readers import FileRefused
 Policy = Literal["variant", "refuse", "coerce"]
 
 # dlt's data types whose Arrow type a drifted value can be checked against
-ARROW_OF = {"bigint": pa.int64(), "double": pa.float64(), "bool": pa.bool_(), "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32()}
+ARROW_OF = {"text": pa.string(), "bigint": pa.int64(), "double": pa.float64(), "bool": pa.bool_(), "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32()}
 
 
 def dlt_type(arrow_type: pa.DataType) -> str | None:

@@ -66,6 +66,7 @@ def _files() -> dict[str, bytes]:
         "orders/partial.jsonl": f"{_json_order(12)}\n{_json_order(13)}\n{_json_order(14)[:30]}".encode(),
         "notes/newlines.csv": b'id,note\r\n1,"first line\r\nsecond line"\r\n2,plain\r\n',
         "notes/repeated_header.csv": b"id,note,note\n5,a,b\n",
+        "notes/numbers_in_text.csv": b"id,note\n6,12345\n",
         "notes/big_field.csv": f"id,note\n3,{'n' * BIG}\n4,small\n".encode(),
         "wide/wide.csv": f"{wide_header}\n{wide_rows}".encode(),
         "latin/declared.csv": "id,name\n1,Zoë\n2,Ångström\n".encode("latin-1"),
@@ -139,7 +140,7 @@ def _quarantined(battery, table: str, sql: str) -> list[tuple]:
 
 def test_every_good_row_loads_exactly_once_and_a_second_run_takes_nothing(battery):
     settings, first, again, outcomes, contract, seconds, later = battery
-    assert first.rows == {"orders": 10, "notes": 4, "wide": 3, "latin": 2, "amounts": 4, "strict": 2, "coerced": 3, "typed": 4, "jamounts": 4, "jstrict": 1, "jcoerced": 2}
+    assert first.rows == {"orders": 10, "notes": 5, "wide": 3, "latin": 2, "amounts": 4, "strict": 2, "coerced": 3, "typed": 4, "jamounts": 4, "jstrict": 1, "jcoerced": 2}
     assert _raw(battery, "orders", "SELECT id FROM t ORDER BY id") == [(i,) for i in (1, 2, 3, 4, 5, 7, 8, 11, 12, 13)]
     assert again.total_rows == 0 and set(again.rows) <= set()
     assert seconds < 60
@@ -216,3 +217,13 @@ def test_type_drift_in_json_rows_follows_the_same_policies(battery):
     assert status == "rejected" and "on_type_drift is refuse" in reason
     assert _raw(battery, "jcoerced", "SELECT id, amount FROM t ORDER BY id") == [(1, 10), (3, 30)]
     assert _quarantined(battery, "jcoerced", "SELECT id, amount, _check, _source_file, _line FROM q") == [("2", "lots", "type_drift(bigint)", "jcoerced/drifted.jsonl", 1)]
+
+
+def test_a_text_column_stays_text_in_every_file(battery):
+    from pathlib import Path
+
+    from core.lake import Lake
+
+    folder = Path(Lake(battery[0]).url("raw", "hostile", "notes"))
+    assert {str(pq.read_schema(path).field("note").type) for path in folder.glob("*.parquet")} == {"string"}
+    assert _raw(battery, "notes", "SELECT note FROM t WHERE id = 6") == [("12345",)]
