@@ -122,7 +122,7 @@ def apply_policy_to_rows(rows: list[dict], known: dict[str, str], policy: Policy
     for index, row in enumerate(rows):
         for name, value in row.items():
             kind = known.get(name)
-            if kind not in ARROW_OF or _value_fits(value, kind):
+            if value is None or type(value) in PLAIN_FITS.get(kind, ()) or kind not in ARROW_OF or _value_fits(value, kind):
                 continue
             found = _value_type(value)
             drift = drifts.setdefault(name, Drift(name, kind, found, 0, _text(value), lines[index] if lines else None))
@@ -138,6 +138,10 @@ def apply_policy_to_rows(rows: list[dict], known: dict[str, str], policy: Policy
     names = list(dict.fromkeys(name for row in set_aside for name in row))
     as_text = pa.table({name: pa.array([_json_text(row.get(name)) for row in set_aside], pa.string()) for name in names})
     return kept, _set_aside(as_text, {n: unfit[i] for n, i in enumerate(sorted(unfit))}, [lines[i] for i in sorted(unfit)] if lines else None, source_file), list(drifts.values())
+
+
+# JSON values that fit a column of a dlt type as they are (the common case, checked first)
+PLAIN_FITS = {"bigint": (int,), "double": (float, int), "bool": (bool,), "text": (str,), "timestamp": (str,), "date": (str,)}
 
 
 def _value_fits(value, kind: str) -> bool:
