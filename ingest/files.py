@@ -28,7 +28,7 @@ from ingest.contracts import ContractGuard, TableTally, first_failures
 from ingest.file_readers import FileRefused, read_file
 from ingest.landing import LandedFile, new_files, ready_files, record
 from ingest.plan import SourcePlan
-from ingest.type_drift import apply_policy, apply_policy_to_rows, dlt_type, row_types
+from ingest.type_drift import apply_policy, apply_policy_to_rows, batch_types
 
 # Errors of a file's own content; anything else (the store, the disk) fails the run and the file waits.
 UNREADABLE = (FileRefused, PlatformError, ValueError, KeyError, TypeError, IndexError, UnicodeError, pa.ArrowException)
@@ -147,33 +147,22 @@ class _FileTable:
                 continue
             valid = self.guard.check(self.table, batch.rows, into=read.tally, source_file=landed.relative, lines=batch.lines)
             lines = batch.lines if valid is not None and len(valid) == batch.size else None
-            if isinstance(valid, pa.Table):
+            if valid is not None:
                 valid = self._hold_types(valid, lines, landed.relative, read, where)
-            elif isinstance(valid, list):
-                valid = self._hold_row_types(valid, lines, landed.relative, read, where)
             if valid is not None and len(valid):
                 read.batches.append(valid)
         return read
 
-    def _hold_types(self, rows: pa.Table, lines: list[int] | None, relative: str, read: _Taken, where: str) -> pa.Table:
-        drifted = apply_policy(rows, {**read.types, **self.known}, self.spec.on_type_drift, lines, relative)
+    def _hold_types(self, rows, lines: list[int] | None, relative: str, read: _Taken, where: str):
+        """Hold a batch (Arrow or JSON rows) to the column types loaded so far, under the table's policy."""
+        hold = apply_policy if isinstance(rows, pa.Table) else apply_policy_to_rows
+        drifted = hold(rows, {**read.types, **self.known}, self.spec.on_type_drift, lines, relative)
         if drifted.quarantined is not None:
             self.guard.add_rejects(self.table, drifted.quarantined, 0, into=read.tally)
         read.drifts += [drift.describe(where) for drift in drifted.drifts]
-        for column in drifted.rows.schema:
-            kind = dlt_type(column.type)
-            if kind is not None and not pa.types.is_null(column.type):
-                read.types.setdefault(column.name, kind)
-        return drifted.rows
-
-    def _hold_row_types(self, rows: list[dict], lines: list[int] | None, relative: str, read: _Taken, where: str) -> list[dict]:
-        kept, quarantined, drifts = apply_policy_to_rows(rows, {**read.types, **self.known}, self.spec.on_type_drift, lines, relative)
-        if quarantined is not None:
-            self.guard.add_rejects(self.table, quarantined, 0, into=read.tally)
-        read.drifts += [drift.describe(where) for drift in drifts]
-        for column, kind in row_types(kept).items():
+        for column, kind in batch_types(drifted.rows).items():
             read.types.setdefault(column, kind)
-        return kept
+        return drifted.rows
 
     def _refusal(self, tally: TableTally) -> str | None:
         """Why the file is rejected as a whole, or None."""

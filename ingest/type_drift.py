@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -70,9 +70,9 @@ class Drift:
 
 @dataclass
 class Drifted:
-    """A batch after the policy: its rows, the rows set aside (coerce) and what drifted."""
+    """A batch after the policy: its rows (an Arrow table, or JSON rows), the rows set aside (coerce) and what drifted."""
 
-    rows: pa.Table
+    rows: Any
     quarantined: pa.Table | None
     drifts: list[Drift]
 
@@ -96,10 +96,7 @@ def apply_policy(table: pa.Table, known: dict[str, str], policy: Policy, lines: 
         drift = Drift(name, known[name], dlt_type(values.type) or "text", flags.count(False), _text(values[first].as_py()), lines[first] if lines else None)
         drifts.append(drift)
         if policy == "refuse":
-            raise FileRefused(
-                drift.describe("type drift")
-                + "; the table's on_type_drift is refuse. Fix the file and replay it, or set on_type_drift to variant or coerce"
-            )
+            raise _refused(drift)
         kept = _cast(pc.if_else(fits, values, pa.nulls(len(values), values.type)), target)
         table = table.set_column(table.column_names.index(name), name, kept)
         if policy == "variant":
@@ -115,8 +112,8 @@ def apply_policy(table: pa.Table, known: dict[str, str], policy: Policy, lines: 
     return Drifted(table.filter(keep), _set_aside(original, unfit, lines, source_file), drifts)
 
 
-def apply_policy_to_rows(rows: list[dict], known: dict[str, str], policy: Policy, lines: list[int] | None, source_file: str) -> tuple[list[dict], pa.Table | None, list[Drift]]:
-    """The same for JSON rows (dicts): (rows kept, rows set aside, drifts)."""
+def apply_policy_to_rows(rows: list[dict], known: dict[str, str], policy: Policy, lines: list[int] | None, source_file: str) -> Drifted:
+    """The same for JSON rows (dicts); under `variant` they go on as they are, for dlt to make the variant."""
     unfit: dict[int, list[dict]] = {}
     drifts: dict[str, Drift] = {}
     for index, row in enumerate(rows):
@@ -129,15 +126,22 @@ def apply_policy_to_rows(rows: list[dict], known: dict[str, str], policy: Policy
             drift.values += 1
             unfit.setdefault(index, []).append({"check": f"type_drift({kind})", "column": name, "value": _text(value)})
     if drifts and policy == "refuse":
-        first = next(iter(drifts.values()))
-        raise FileRefused(first.describe("type drift") + "; the table's on_type_drift is refuse. Fix the file and replay it, or set on_type_drift to variant or coerce")
+        raise _refused(next(iter(drifts.values())))
     if policy != "coerce" or not unfit:
-        return rows, None, list(drifts.values())
+        return Drifted(rows, None, list(drifts.values()))
     kept = [row for index, row in enumerate(rows) if index not in unfit]
     set_aside = [rows[i] for i in sorted(unfit)]
     names = list(dict.fromkeys(name for row in set_aside for name in row))
     as_text = pa.table({name: pa.array([_json_text(row.get(name)) for row in set_aside], pa.string()) for name in names})
-    return kept, _set_aside(as_text, {n: unfit[i] for n, i in enumerate(sorted(unfit))}, [lines[i] for i in sorted(unfit)] if lines else None, source_file), list(drifts.values())
+    positions = sorted(unfit)
+    quarantined = _set_aside(as_text, {n: unfit[i] for n, i in enumerate(positions)}, [lines[i] for i in positions] if lines else None, source_file)
+    return Drifted(kept, quarantined, list(drifts.values()))
+
+
+def _refused(drift: Drift) -> FileRefused:
+    return FileRefused(
+        drift.describe("type drift") + "; the table's on_type_drift is refuse. Fix the file and replay it, or set on_type_drift to variant or coerce"
+    )
 
 
 # JSON values that fit a column of a dlt type as they are (the common case, checked first)
@@ -167,8 +171,10 @@ def _as_bool(value) -> bool:
     raise ValueError(value)
 
 
-def row_types(rows: list[dict]) -> dict[str, str]:
-    """column -> dlt type of the first value of each column, as dlt infers a new column's type."""
+def batch_types(rows: Any) -> dict[str, str]:
+    """column -> dlt type of a batch: of each Arrow column, or of the first value of each JSON key (as dlt infers it)."""
+    if isinstance(rows, pa.Table):
+        return {f.name: kind for f in rows.schema if not pa.types.is_null(f.type) and (kind := dlt_type(f.type)) is not None}
     found: dict[str, str] = {}
     for row in rows:
         for name, value in row.items():
