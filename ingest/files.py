@@ -145,12 +145,11 @@ class _FileTable:
                 self.guard.add_rejects(self.table, batch.rejects_table(landed.relative), len(batch.rejects), into=read.tally)
             if not batch.size:
                 continue
+            checked = len(read.tally.quarantined)
             valid = self.guard.check(self.table, batch.rows, into=read.tally, source_file=landed.relative, lines=batch.lines)
-            lines = batch.lines if valid is not None and len(valid) == batch.size else None
-            if valid is not None:
-                valid = self._hold_types(valid, lines, landed.relative, read, where)
-            if valid is not None and len(valid):
-                read.batches.append(valid)
+            if len(valid):
+                lines = batch.lines if len(valid) == batch.size else _lines_left(batch.lines, read.tally.quarantined[checked:])
+                read.batches.append(self._hold_types(valid, lines, landed.relative, read, where))
         return read
 
     def _hold_types(self, rows, lines: list[int] | None, relative: str, read: _Taken, where: str):
@@ -175,6 +174,14 @@ class _FileTable:
                 f"{self.source.quality.max_bad_share:.1%}; nothing of the file was loaded. First failures: {first_failures(tally)}"
             )
         return None
+
+
+def _lines_left(lines: list[int] | None, quarantined: list[pa.Table]) -> list[int] | None:
+    """The lines of a batch's valid rows: its lines less those of the rows the contract quarantined."""
+    if lines is None:
+        return None
+    out = {line for part in quarantined for line in part.column("_line").to_pylist()}
+    return [line for line in lines if line not in out]
 
 
 def _first_line(exc: BaseException) -> str:
