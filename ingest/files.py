@@ -128,7 +128,8 @@ class _FileTable:
         self.guard.accept(self.table, read.tally)
         self.known.update({column: kind for column, kind in read.types.items() if column not in self.known})
         self.warnings += [f"{message} in file {landed.relative} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts]
-        self.outcomes.append(FileOutcome(self.table, landed.relative, landed.fingerprint, "loaded", read.tally.rows_valid, read.tally.rows_quarantined))
+        noticed = "; ".join(f"{message} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts) or None
+        self.outcomes.append(FileOutcome(self.table, landed.relative, landed.fingerprint, "loaded", read.tally.rows_valid, read.tally.rows_quarantined, noticed))
         yield from read.batches
 
     def _reject(self, landed: LandedFile, reason: str) -> None:

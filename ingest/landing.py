@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS landing_files (
     status       TEXT NOT NULL,   -- loaded | rejected (unreadable, no rows, too many invalid rows, type drift refused)
     rows         INTEGER,         -- rows loaded (0 when rejected)
     rows_quarantined INTEGER,     -- rows set aside: unreadable, failing the contract, or of a drifted type (coerce)
-    reason       TEXT,            -- why the file was rejected, naming the problem
+    reason       TEXT,            -- why the file was rejected, naming the problem; for a loaded file, its type drift
     load_id      TEXT,
     processed_at TEXT NOT NULL,
     PRIMARY KEY (source, path, fingerprint)

@@ -201,6 +201,9 @@ def test_type_drift_follows_each_tables_policy_and_never_retypes_earlier_loads(b
     ]
     assert _raw(battery, "amounts", "SELECT DISTINCT typeof(amount) FROM t") == [("BIGINT",)]
     assert any("hostile.amounts: column 'amount' is bigint, got 1 text value(s) (e.g. 'unknown' at line 3) in file amounts/drifted.csv" in w for w in first.warnings)
+    assert outcomes_of(battery, "amounts/drifted.csv") == (
+        "loaded", 2, 0, "hostile.amounts: column 'amount' is bigint, got 1 text value(s) (e.g. 'unknown' at line 3) (on_type_drift: variant)"
+    )
     status, rows, bad, reason = outcomes_of(battery, "strict/drifted.csv")
     assert status == "rejected" and "column 'amount' is bigint, got 1 text value(s)" in reason and "on_type_drift is refuse" in reason
     assert _raw(battery, "strict", "SELECT id FROM t ORDER BY id") == [(1,), (4,)]
