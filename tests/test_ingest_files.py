@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -12,9 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from core import runlog
 from core.errors import PlatformError
-from ingest.landing import processed, wait_for_files
 from ingest import cli as ingest_cli
+from ingest.landing import processed, wait_for_files
 from ingest.pipeline import ingest_source
 from ingest.quarantine import quarantined_rows
 from ingest.replay import replay_file
@@ -175,10 +177,6 @@ def test_empty_and_unreadable_files_are_rejected_with_a_reason(tmp_path):
     (landing / "orders-4.csv").write_text(HEADER + _row(1))
     result = ingest_source(settings, "drops")
     assert result.rows == {"orders": 1}
-    import contextlib
-
-    from core import runlog
-
     with contextlib.closing(runlog.connect(settings.meta_path)) as con:
         outcome = dict(con.execute("SELECT path, status || ': ' || coalesce(reason, rows) FROM landing_files").fetchall())
     assert outcome["orders-1.csv"] == "rejected: empty file (0 bytes)"
@@ -207,10 +205,6 @@ def test_too_many_bad_rows_reject_that_file_alone_and_a_fixed_file_loads_once(tm
 
 def _outcomes(settings) -> dict[str, tuple]:
     """path -> (status, rows, rows_quarantined, reason) of the latest record of each file."""
-    import contextlib
-
-    from core import runlog
-
     with contextlib.closing(runlog.connect(settings.meta_path)) as con:
         rows = con.execute("SELECT path, status, rows, rows_quarantined, reason FROM landing_files ORDER BY processed_at").fetchall()
     return {path: tuple(rest) for path, *rest in rows}
