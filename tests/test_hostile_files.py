@@ -149,6 +149,8 @@ def test_every_good_row_loads_exactly_once_and_a_second_run_takes_nothing(batter
     settings, first, again, outcomes, contract, seconds, later = battery
     assert first.rows == {"orders": 10, "notes": 5, "wide": 3, "latin": 2, "amounts": 4, "strict": 2, "coerced": 3, "typed": 4, "jamounts": 4, "jstrict": 1, "jcoerced": 2}
     assert _raw(battery, "orders", "SELECT id FROM t ORDER BY id") == [(i,) for i in (1, 2, 3, 4, 5, 7, 8, 11, 12, 13)]
+    for table in TABLES:
+        assert _raw(battery, table, "SELECT count(*) - count(DISTINCT id) FROM t") == [(0,)], table
     assert again.total_rows == 0 and again.rows == {}
     assert seconds < 60
 
