@@ -40,6 +40,14 @@ test *ARGS:
 test-fast *ARGS:
     {{py}} -m pytest -n {{env_var_or_default("TEST_WORKERS", "2")}} --dist loadfile -m "not slow" -x {{ARGS}}
 
+# Quarantined rows with file, line and reason, e.g. `just quarantine drops --table orders --file orders/x.csv`
+quarantine *ARGS:
+    {{py}} -m ingest.cli quarantine {{ARGS}}
+
+# Take a landed file of a file-drop source again once it (or its table's settings) is fixed, e.g. `just replay drops orders/x.csv`
+replay SOURCE FILE:
+    {{py}} -m ingest.cli replay {{SOURCE}} {{FILE}}
+
 # Create or update a virtual SQLMesh environment and show its plan, e.g. `just plan dev`
 plan ENV:
     {{py}} -m pipeline.env_cli plan {{ENV}}

@@ -260,6 +260,10 @@ class FileTableSettings(_TableBase):
         description="A column whose larger value marks a newer version of a row. Without one, every key in a new drop "
         "counts as changed for the staging model named after the table.",
     )
+    on_type_drift: Literal["variant", "refuse", "coerce"] = Field(
+        "variant",
+        description="A value whose type differs from its loaded column: into `<column>__v_<type>`, reject the file, or quarantine the row.",
+    )
 
 
 class FilesSource(_SourceBase):
