@@ -37,7 +37,7 @@ def json_page(con: duckdb.DuckDBPyConnection, sql: str, params: list, limit: int
 
 def arrow_page(con: duckdb.DuckDBPyConnection, sql: str, params: list, limit: int, output: str) -> Page:
     """The page as CSV, Parquet or an Arrow IPC stream."""
-    table = con.execute(sql, params).fetch_arrow_table()
+    table = con.execute(sql, params).to_arrow_table()
     has_more = table.num_rows > limit
     table = table.slice(0, limit)
     sink = io.BytesIO()
