@@ -113,7 +113,7 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
         order: str | None = Query(None, description="Comma-separated columns, `-` for descending, e.g. `-order_date,order_id`."),
         limit: int = Query(api.page_size, ge=1, le=api.max_page_size, description="Rows per page."),
         offset: int = Query(0, ge=0, description="Rows to skip; follow `next` rather than counting."),
-        format: Literal["json", "csv", "parquet", "arrow"] = Query("json", description="Output format."),
+        output: Literal["json", "csv", "parquet", "arrow"] = Query("json", alias="format", description="Output format."),
         key: ApiKey = Depends(caller),
     ) -> Response:
         snap = snapshot(version)
@@ -123,22 +123,22 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
             query = parse_query(request.query_params.multi_items(), snap.columns[mart], limit=limit, offset=offset)
         except BadRequest as exc:
             raise ApiError(400, "bad_request", str(exc)) from None
-        etag = query.etag(pinned, mart, format)
+        etag = query.etag(pinned, mart, output)
         link = _next_link(request, pinned, offset + limit)
         headers = {}
-        if format != "json":
-            headers["Content-Disposition"] = f'attachment; filename="{mart}-{pinned}-{offset}.{format}"'
+        if output != "json":
+            headers["Content-Disposition"] = f'attachment; filename="{mart}-{pinned}-{offset}.{output}"'
         if _matches(request.headers.get("if-none-match"), etag):
             return answer(request, pinned, etag, headers=headers)
         con = snap.cursor()
         try:
             check_values(con, query, snap.columns[mart])
-            sql, params = page_sql(mart, query, snap.columns[mart], as_json=format == "json")
-            if format == "json":
+            sql, params = page_sql(mart, query, snap.columns[mart], as_json=output == "json")
+            if output == "json":
                 envelope = {"mart": mart, "version": pinned, "offset": offset, "limit": limit, "columns": list(query.columns)}
                 page = json_page(con, sql, params, limit, envelope, link)
             else:
-                page = arrow_page(con, sql, params, limit, format)
+                page = arrow_page(con, sql, params, limit, output)
         except BadRequest as exc:
             raise ApiError(400, "bad_request", str(exc)) from None
         except duckdb.IOException:
@@ -150,7 +150,7 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
             con.close()
         if page.has_more:
             headers["Link"] = f'<{link}>; rel="next"'
-        return answer(request, pinned, etag, page.body, MEDIA_TYPES[format], headers)
+        return answer(request, pinned, etag, page.body, MEDIA_TYPES[output], headers)
 
     return app
 

@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -25,8 +24,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
-import uvicorn
 
+from api.background import running
 from api.keys import hash_key, load_keys
 from api.server import create_app
 from core.errors import PlatformError
@@ -35,7 +34,7 @@ from core.settings import Settings
 from publish.marts import marts_folder, publish_marts
 from publish.reader import connect_published
 from publish.versions import read_sql, read_version
-from tests.conftest import ROOT, settings_for, wait_for
+from tests.conftest import ROOT, settings_for
 from tests.s3server import free_port, wait_until_listening
 
 pytestmark = pytest.mark.slow
@@ -73,20 +72,9 @@ def api_settings(data_dir: Path, **env: str) -> Settings:
     return settings_for(data_dir, **API_ENV, **env)
 
 
-@contextlib.contextmanager
-def serving(settings: Settings) -> Iterator[str]:
-    """The API app in a uvicorn server on a free loopback port, in a thread; yields its base URL."""
-    port = free_port()
-    app = create_app(settings, load_keys(settings, KEY_HASHES))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, timeout=30, what="the API server to start")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+def serving(settings: Settings):
+    """The API with the test keys, served on a free loopback port from a thread; yields its base URL."""
+    return running(create_app(settings, load_keys(settings, KEY_HASHES)))
 
 
 def copy_of_published(built_settings: Settings, tmp_path: Path) -> Path:
