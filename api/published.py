@@ -92,6 +92,7 @@ class PublishedMarts:
             self._snapshots.pop(version_id, None)
 
     def exists(self, version: Version) -> bool:
+        """Whether every table of `version` still has its folder in the lake."""
         return all(self.lake.exists(_version_folder(self.folder, name, version.version)) for name in version.files)
 
     def _retained(self, current: Version, version_id: str) -> Version:
@@ -105,7 +106,7 @@ class PublishedMarts:
         }
         if not files:
             raise VersionGone()
-        # Row counts of older versions are not recorded; the API counts none from the manifest for them.
+        # No manifest keeps an older version's row counts or time; the endpoints that show them read the current one.
         return dataclasses.replace(current, version=version_id, files=files, rows={}, loads=None, published_at="")
 
     def _open(self, version: Version) -> Snapshot:
