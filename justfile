@@ -174,6 +174,14 @@ reports-dev *ARGS:
 reports-check:
     {{py}} -m app.reports.cli check
 
+# Serve the read-only data API over the published marts on api.port, 8600 by default (docs at /docs)
+api *ARGS:
+    {{py}} -m api.cli serve {{ARGS}}
+
+# Make an API key and print it with its hash (put the hash in API_KEY_HASH_<NAME>), e.g. `just api-key reporting`
+api-key NAME:
+    {{py}} -m api.cli new-key {{NAME}}
+
 # Benchmark every stage against hand-written DuckDB, e.g. `just bench --scales 10,50 --repeats 3`
 bench *ARGS:
     {{py}} -m bench {{ARGS}}
