@@ -198,6 +198,11 @@ def test_start_serves_the_app_the_way_just_app_does(tmp_path):
     app = next(service for service in definitions(settings) if service.name == "app")
     assert app.command[1:] == ["-m", "app.cli", "--project", str(settings.project_dir), "serve"]
     assert load_settings(ROOT).app.users == {}  # no logins by default: app.cli binds to 127.0.0.1
+    api = next(service for service in definitions(settings) if service.name == "api")
+    assert api.command is None and "no API keys" in api.why
+    with_keys = settings_for(tmp_path / "data", PLATFORM__API__KEYS__REPORTING="business")
+    api = next(service for service in definitions(with_keys) if service.name == "api")
+    assert api.command[1:] == ["-m", "api.cli", "--project", str(settings.project_dir), "serve"]
 
 
 def test_two_demo_days_at_once_take_turns(settings, tmp_path):
