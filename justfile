@@ -154,6 +154,10 @@ reports-dev *ARGS:
 reports-check:
     {{py}} -m app.reports.cli check
 
+# List the business metrics, or query them: `just metrics query revenue --by month --where customer_city=Berlin`
+metrics *ARGS:
+    {{py}} -m metrics.cli {{ARGS}}
+
 # Benchmark every stage against hand-written DuckDB, e.g. `just bench --scales 10,50 --repeats 3`
 bench *ARGS:
     {{py}} -m bench {{ARGS}}

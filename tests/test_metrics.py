@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
+import subprocess
+import sys
 
 import pytest
 
 from core.errors import PlatformError
 from metrics import layer
 from publish.reader import connect_published
-from tests.conftest import source_rows
+from tests.conftest import ROOT, SMALL_SCALE, source_rows
 
 # Independent SQL over the SQLite source, per order: live orders with their total, customer city
 # and whether the order is its customer's first one not cancelled.
@@ -163,3 +166,27 @@ def test_queries_outside_the_definitions_are_refused(marts):
         layer.compile_sql(layer.Query(("revenue",), grain="hour; drop"))
     quoted = layer.run(marts, layer.Query(("orders",), where=(("customer_city", ("O'Brien'; DROP TABLE x; --",)),)))
     assert quoted["orders"].iloc[0] == 0
+
+
+def _metrics_cli(built, *args: str) -> subprocess.CompletedProcess:
+    settings, _ = built
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")}
+    environ.update({"PLATFORM__DATA_DIR": str(settings.data_dir), "PLATFORM__DEMO__SCALE": SMALL_SCALE, "COLUMNS": "200"})
+    return subprocess.run([sys.executable, "-m", "metrics.cli", *args], cwd=ROOT, env=environ,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_just_metrics_lists_and_queries(built, marts):
+    listed = _metrics_cli(built)
+    assert listed.returncode == 0, listed.stderr
+    for metric in layer.catalog().metrics.values():
+        assert metric.name in listed.stdout and metric.label in listed.stdout
+    by_month = layer.run(marts, layer.Query(("revenue",), grain="month", where=(("customer_city", ("Berlin",)),)))
+    queried = _metrics_cli(built, "query", "revenue", "--by", "month", "--where", "customer_city=Berlin")
+    assert queried.returncode == 0, queried.stderr
+    assert "Month" in queried.stdout and "Revenue" in queried.stdout
+    for row in by_month.to_dict("records"):
+        assert f"{row['period_start']:%Y-%m}" in queried.stdout and f"€{row['revenue']:,.2f}" in queried.stdout
+    refused = _metrics_cli(built, "query", "revenue", "--by", "payment_method")
+    assert refused.returncode == 1
+    assert "cannot be cut by `payment_method`" in refused.stderr and "Traceback" not in refused.stderr
