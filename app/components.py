@@ -17,6 +17,7 @@ from app.queries.business import GRAINS, Period
 from app.queries.catalog import Catalog, load_catalog, project_fingerprint
 from app.queries.environments import published_environments
 from core.errors import PlatformError
+from metrics import display, layer
 from core.settings import Settings, load_settings
 from publish.marts import ENVIRONMENT, PROD
 from publish.reader import Published, connect_published, current_version
@@ -138,6 +139,36 @@ def table(frame: pd.DataFrame, name: str, **kwargs: Any) -> None:
     """A table with a CSV download of exactly what it shows."""
     st.dataframe(frame, hide_index=True, width="stretch", **kwargs)
     download(frame, name)
+
+
+# Streamlit's named number formats, per metric format; dates by grain (moment.js patterns).
+NUMBER_FORMATS = {"money": "euro", "count": "localized", "ratio": "percent"}
+DATE_FORMATS = {"day": "YYYY-MM-DD", "week": "YYYY-MM-DD", "month": "MMM YYYY", "quarter": "YYYY [Q]Q", "year": "YYYY"}
+
+
+def metric_table(frame: pd.DataFrame, name: str, grain: str | None = None, extra: dict[str, tuple[str, str]] | None = None) -> None:
+    """A table of `metrics.layer.run` output: columns under their labels, values in their metric's format.
+
+    `extra` names other columns as `{column: (label, format)}`.
+    """
+    cat = layer.catalog()
+    labels: dict[str, str] = {}
+    config: dict[str, Any] = {}
+    for column in frame.columns:
+        if column == layer.PERIOD_COLUMN:
+            label = display.GRAIN_LABELS[grain or "day"]
+            config[label] = st.column_config.DateColumn(label, format=DATE_FORMATS[grain or "day"])
+        elif column in cat.metrics:
+            metric = cat.metrics[column]
+            label = metric.label
+            config[label] = st.column_config.NumberColumn(label, format=NUMBER_FORMATS[metric.format], help=metric.description)
+        elif extra and column in extra:
+            label, fmt = extra[column]
+            config[label] = st.column_config.NumberColumn(label, format=NUMBER_FORMATS[fmt])
+        else:
+            label = cat.dimensions[column].label if column in cat.dimensions else column.replace("_", " ").capitalize()
+        labels[column] = label
+    table(frame.rename(columns=labels), name, column_config=config)
 
 
 def chart(figure: Any, frame: pd.DataFrame, name: str) -> None:

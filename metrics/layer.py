@@ -178,10 +178,13 @@ def compile_sql(query: Query, cat: Catalog | None = None) -> str:
         literals = ", ".join(exp.Literal.string(str(v)).sql("duckdb") for v in values)
         filters.append(f"{cat.dimensions[name].reference} IN ({literals})")
     aliases.update({m.reference: m.name for m in metrics})
-    return cat.layer.compile(
+    sql = cat.layer.compile(
         metrics=[m.reference for m in metrics], dimensions=dimensions, filters=filters,
         order_by=dimensions or None, aliases=aliases,
     )
+    # Sidemantic ends its SQL with a `-- sidemantic: ...` comment; a tool that wraps the SQL in
+    # parentheses (Evidence does) would comment out the closing one.
+    return "\n".join(line for line in sql.splitlines() if not line.startswith("-- sidemantic")).strip()
 
 
 def _date(value: dt.date) -> str:
