@@ -150,6 +150,10 @@ reports:
 reports-dev *ARGS:
     {{py}} -m app.reports.cli dev {{ARGS}}
 
+# Regenerate the reports' metric sources (app/reports/sources/metrics/) from metrics/definitions.yml
+reports-sources:
+    {{py}} -m app.reports.cli sources
+
 # Check every report query against a fresh snapshot of the published marts (no Node needed)
 reports-check:
     {{py}} -m app.reports.cli check

@@ -182,9 +182,28 @@ def compile_sql(query: Query, cat: Catalog | None = None) -> str:
         metrics=[m.reference for m in metrics], dimensions=dimensions, filters=filters,
         order_by=dimensions or None, aliases=aliases,
     )
-    # Sidemantic ends its SQL with a `-- sidemantic: ...` comment; a tool that wraps the SQL in
-    # parentheses (Evidence does) would comment out the closing one.
-    return "\n".join(line for line in sql.splitlines() if not line.startswith("-- sidemantic")).strip()
+    return _canonical(sql)
+
+
+def _canonical(sql: str) -> str:
+    """The same SQL for the same query in every process.
+
+    Sidemantic lists CTEs and their columns in set order, which changes with Python's hash
+    seed, and ends with a `-- sidemantic: ...` comment (which, in a tool that wraps the SQL in
+    parentheses as Evidence does, would comment out the closing one). The outer query reads
+    CTE columns by name, so sorting them changes nothing but the text; CTEs are sorted only
+    when none reads another.
+    """
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    ctes = list(tree.find_all(exp.CTE))
+    for cte in ctes:
+        if isinstance(cte.this, exp.Select):
+            cte.this.set("expressions", sorted(cte.this.expressions, key=lambda e: e.alias_or_name))
+    names = {cte.alias for cte in ctes}
+    with_ = tree.args.get("with_")
+    if with_ is not None and not any(t.name in names for cte in ctes for t in cte.this.find_all(exp.Table)):
+        with_.set("expressions", sorted(with_.expressions, key=lambda cte: cte.alias))
+    return tree.sql(dialect="duckdb", pretty=True, comments=False)
 
 
 def _date(value: dt.date) -> str:
