@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import ROOT, settings_for
 
 ENTRY_POINT = ROOT / "app" / "streamlit_app.py"
-BUSINESS_PAGES = ["overview", "trends", "products", "customers"]
+BUSINESS_PAGES = ["overview", "trends", "products", "customers", "explore"]
 # The label of the `orders` metric on the KPI cards (metrics/definitions.yml)
 ORDERS = "Orders (not cancelled)"
 OPERATOR_PAGES = ["pipeline_health", "data_quality", "freshness", "lake", "catalog", "environments"]

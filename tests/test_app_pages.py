@@ -13,6 +13,7 @@ import pytest
 
 
 from app.auth import hash_password
+from metrics import layer
 from publish.marts import publish_marts
 from publish.reader import connect_published, current_version
 from tests.app_support import BUSINESS_PAGES, OPERATOR_PAGES, ORDERS, app_on, copy_build, independent_kpis, number
@@ -290,3 +291,31 @@ def test_a_malformed_environment_in_the_url_falls_back_to_prod(built, monkeypatc
     _no_errors(at)
     assert "not an environment name" in at.sidebar.warning[0].value
     assert at.title[0].value == "Overview" and len(at.metric) == 6
+
+
+def test_explore_answers_from_the_url_and_keeps_its_state_there(built, monkeypatch):
+    settings, _ = built
+    state = dict(metrics="revenue,average_order_value", grain="month", by="customer_city", compare="1",
+                 filter="customer_city", values="Berlin,Vienna", start="2025-02-01", end="2025-04-30")
+    at = app_on(settings.data_dir, monkeypatch, "explore", **state)
+    _no_errors(at)
+    assert at.title[0].value == "Explore"
+    con, _ = connect_published(settings)
+    with contextlib.closing(con):
+        where = (("customer_city", ("Berlin", "Vienna")),)
+        expected = layer.run(con, layer.Query(("revenue", "average_order_value"), by=("customer_city",), grain="month",
+                                              start=dt.date(2025, 2, 1), end=dt.date(2025, 4, 30), where=where))
+        total = layer.run(con, layer.Query(("revenue",), start=dt.date(2025, 2, 1), end=dt.date(2025, 4, 30), where=where))
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["Month", "City", "Revenue", "Average order value"]
+    assert len(table) == len(expected) == 6 and set(table["City"]) == {"Berlin", "Vienna"}
+    assert table["Revenue"].sum() == pytest.approx(expected["revenue"].sum())
+    assert number(next(m for m in at.metric if m.label == "Revenue").value) == pytest.approx(total["revenue"].iloc[0], abs=0.006)
+    assert len(_charts(at)) == 2
+    for key, value in state.items():
+        assert at.query_params[key] == [value]
+    assert any("Download explore" in b.label for b in at.get("download_button"))
+
+    at.query_params["metrics"] = "revenue,amount_paid"
+    at.run()
+    assert not at.exception and "query them apart" in at.warning[0].value
