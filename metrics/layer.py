@@ -145,17 +145,20 @@ class Query:
 
 
 def compile_sql(query: Query, cat: Catalog | None = None) -> str:
-    """The SQL that answers `query` on the published marts (views `marts.<table>`)."""
+    """The SQL that answers `query` on the published marts (views `marts.<table>`).
+
+    Metrics of several models dated by the same day (orders and ordering customers, by the day
+    the order was placed) are compiled per model and joined on the period and dimensions.
+    """
     cat = cat or catalog()
     metrics = [cat.metric(name) for name in query.metrics]
     if not metrics:
         raise PlatformError("Name at least one metric; `just metrics` lists them.")
-    time_dimensions = {m.time_dimension for m in metrics}
-    if len(time_dimensions) > 1:
+    dated_by = {m.time_dimension.split(".")[1] for m in metrics}
+    if len(dated_by) > 1:
         raise PlatformError(
-            f"Metrics {', '.join(query.metrics)} are dated by different days ({', '.join(sorted(time_dimensions))}); query them apart."
+            f"Metrics {', '.join(query.metrics)} are dated by different days ({', '.join(sorted(dated_by))}); query them apart."
         )
-    time_dimension = time_dimensions.pop()
     if query.grain is not None and query.grain not in GRAINS:
         raise PlatformError(f"Grain `{query.grain}` is not one of {', '.join(GRAINS)}.")
     for name in (*query.by, *(name for name, _ in query.where)):
@@ -163,6 +166,29 @@ def compile_sql(query: Query, cat: Catalog | None = None) -> str:
             if name not in metric.dimensions:
                 allowed = ", ".join(metric.dimensions) or "none"
                 raise PlatformError(f"Metric `{metric.name}` cannot be cut by `{name}`; its dimensions are: {allowed}.")
+    groups: dict[str, list[Metric]] = {}
+    for metric in metrics:
+        groups.setdefault(metric.time_dimension, []).append(metric)
+    parts = [_compile_group(cat, query, time_dimension, group) for time_dimension, group in groups.items()]
+    if len(parts) == 1:
+        return _canonical(parts[0])
+    keys = ([PERIOD_COLUMN] if query.grain else []) + list(query.by)
+    owner = {m.name: f"part_{i}" for i, group in enumerate(groups.values()) for m in group}
+    columns = [f"coalesce({', '.join(f'part_{i}.{k}' for i in range(len(parts)))}) AS {k}" for k in keys]
+    columns += [f"{owner[m.name]}.{m.name} AS {m.name}" for m in metrics]
+    joins = ""
+    for i in range(1, len(parts)):
+        if keys:
+            joins += f" FULL JOIN part_{i} ON " + " AND ".join(f"part_0.{k} IS NOT DISTINCT FROM part_{i}.{k}" for k in keys)
+        else:
+            joins += f" CROSS JOIN part_{i}"
+    ctes = ", ".join(f"part_{i} AS ({sql})" for i, sql in enumerate(parts))
+    order = f" ORDER BY {', '.join(str(n + 1) for n in range(len(keys)))}" if keys else ""
+    return _canonical(f"WITH {ctes} SELECT {', '.join(columns)} FROM part_0{joins}{order}")
+
+
+def _compile_group(cat: Catalog, query: Query, time_dimension: str, metrics: list[Metric]) -> str:
+    """Sidemantic's SQL for metrics of one model, without its closing `-- sidemantic: ...` comment."""
     dimensions = [cat.dimensions[name].reference for name in query.by]
     aliases = {cat.dimensions[name].reference: name for name in query.by}
     if query.grain is not None:
@@ -182,27 +208,26 @@ def compile_sql(query: Query, cat: Catalog | None = None) -> str:
         metrics=[m.reference for m in metrics], dimensions=dimensions, filters=filters,
         order_by=dimensions or None, aliases=aliases,
     )
-    return _canonical(sql)
+    return "\n".join(line for line in sql.splitlines() if not line.startswith("-- sidemantic"))
 
 
 def _canonical(sql: str) -> str:
     """The same SQL for the same query in every process.
 
     Sidemantic lists CTEs and their columns in set order, which changes with Python's hash
-    seed, and ends with a `-- sidemantic: ...` comment (which, in a tool that wraps the SQL in
-    parentheses as Evidence does, would comment out the closing one). The outer query reads
-    CTE columns by name, so sorting them changes nothing but the text; CTEs are sorted only
-    when none reads another.
+    seed, and its closing comment would, in a tool that wraps the SQL in parentheses as
+    Evidence does, comment out the closing one. Queries read CTE columns by name, so sorting
+    them changes nothing but the text (unless they are grouped or ordered by position); a WITH's CTEs are sorted only when none reads another.
     """
     tree = sqlglot.parse_one(sql, read="duckdb")
-    ctes = list(tree.find_all(exp.CTE))
-    for cte in ctes:
-        if isinstance(cte.this, exp.Select):
+    for cte in tree.find_all(exp.CTE):
+        # Only plain projections: positions in GROUP BY 1 or ORDER BY 1 must keep meaning.
+        if isinstance(cte.this, exp.Select) and not cte.this.args.get("group") and not cte.this.args.get("order"):
             cte.this.set("expressions", sorted(cte.this.expressions, key=lambda e: e.alias_or_name))
-    names = {cte.alias for cte in ctes}
-    with_ = tree.args.get("with_")
-    if with_ is not None and not any(t.name in names for cte in ctes for t in cte.this.find_all(exp.Table)):
-        with_.set("expressions", sorted(with_.expressions, key=lambda cte: cte.alias))
+    for with_ in tree.find_all(exp.With):
+        names = {cte.alias for cte in with_.expressions}
+        if not any(t.name in names for cte in with_.expressions for t in cte.this.find_all(exp.Table)):
+            with_.set("expressions", sorted(with_.expressions, key=lambda cte: cte.alias))
     return tree.sql(dialect="duckdb", pretty=True, comments=False)
 
 

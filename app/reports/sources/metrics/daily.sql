@@ -8,7 +8,7 @@ WITH customers_cte AS (
   SELECT
     CASE WHEN is_cancelled = TRUE THEN order_id ELSE NULL END AS cancelled_orders_raw,
     customer_id AS customer_id,
-    t.is_cancelled AS is_cancelled,
+    is_cancelled AS is_cancelled,
     CAST(DATE_TRUNC('DAY', order_date) AS DATE) AS order_date,
     CAST(DATE_TRUNC('DAY', order_date) AS DATE) AS order_date__day,
     order_id AS order_id,
@@ -16,18 +16,7 @@ WITH customers_cte AS (
     order_id AS orders_placed_raw,
     CASE WHEN is_cancelled = FALSE THEN order_id ELSE NULL END AS orders_raw,
     CASE WHEN is_cancelled = FALSE THEN amount_total ELSE NULL END AS revenue_raw
-  FROM (
-    SELECT
-      order_id,
-      customer_id,
-      order_status,
-      order_date,
-      amount_total,
-      is_cancelled,
-      NOT is_cancelled
-      AND ROW_NUMBER() OVER (PARTITION BY customer_id, is_cancelled ORDER BY ordered_at, order_id) = 1 AS is_first_order
-    FROM marts.fct_orders
-  ) AS t
+  FROM marts.fct_orders
 )
 SELECT
   orders_cte.order_date__day AS period_start,
