@@ -11,8 +11,11 @@ import sys
 import pytest
 
 from core.errors import PlatformError
+from core.pipeline import run_all
+from demo.day import advance_day
 from metrics import layer
 from publish.reader import connect_published
+from tests.app_support import copy_build
 from tests.conftest import ROOT, SMALL_SCALE, source_rows
 
 # Independent SQL over the SQLite source, per order: live orders with their total, customer city
@@ -190,3 +193,25 @@ def test_just_metrics_lists_and_queries(built, marts):
     refused = _metrics_cli(built, "query", "revenue", "--by", "payment_method")
     assert refused.returncode == 1
     assert "cannot be cut by `payment_method`" in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.mark.slow
+def test_metrics_still_equal_the_source_after_a_demo_day(built, tmp_path):
+    """A simulated day (new orders, updates, soft deletes) and an incremental run: every order metric still reconciles."""
+    settings = copy_build(built[0], tmp_path / "data")
+    advance_day(settings.source_path(settings.demo.source), seed=settings.demo.seed)
+    run_all(settings)
+    orders = [dict(zip(("id", "customer", "cancelled", "day", "at", "total", "city", "first_day"), r))
+              for r in source_rows(settings, SOURCE_ORDERS)]
+    con, _ = connect_published(settings)
+    with contextlib.closing(con):
+        for start, end in periods(orders):
+            got = layer.totals(con, ORDER_METRICS, dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+            assert got == pytest.approx(expected_order_metrics(orders, start, end), rel=1e-9, abs=0.005), (start, end)
+        by_month = layer.run(con, layer.Query(("revenue", "orders", "new_customers"), grain="month"))
+    for row in by_month.to_dict("records"):
+        month = row["period_start"]
+        end = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+        expected = expected_order_metrics(orders, month.isoformat(), end.isoformat())
+        assert (row["revenue"], row["orders"], row["new_customers"]) == (
+            pytest.approx(expected["revenue"], abs=0.005), expected["orders"], expected["new_customers"])
