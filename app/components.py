@@ -194,14 +194,28 @@ def _param_date(name: str) -> dt.date | None:
 
 
 def period_picker(first: dt.date, last: dt.date, default_days: int = 30) -> Period:
-    """A date range picker kept in the URL as `?start=&end=`; defaults to the last 30 days of data."""
-    start = _param_date("start") or max(first, last - dt.timedelta(days=default_days - 1))
-    end = _param_date("end") or last
+    """A date range picker; by default the last `default_days` days of data, relative to the newest data.
+
+    Dates the user picks go into the URL (`?start=&end=`) and the session, so a shared link shows
+    the same days and the next page keeps them. Until then the URL holds no dates, so a reload
+    after new data arrives shows the newest days.
+    """
+    relative = Period(max(first, last - dt.timedelta(days=default_days - 1)), last)
+    start, end = _param_date("start"), _param_date("end")
+    if start is None or end is None:
+        start, end = st.session_state.get("period", (relative.start, relative.end))
     start, end = min(max(start, first), last), min(max(end, first), last)
-    picked = st.date_input("Period", value=(start, min(max(end, start), last)), min_value=first, max_value=last, format="YYYY-MM-DD")
+    picked = st.date_input(
+        "Period", value=(start, max(end, start)), min_value=first, max_value=last, format="YYYY-MM-DD",
+        help=f"The last {default_days} days of data unless you pick dates",
+    )
     if isinstance(picked, (tuple, list)) and len(picked) == 2:
         start, end = picked
-    st.query_params["start"], st.query_params["end"] = start.isoformat(), end.isoformat()
+    if (start, end) == (relative.start, relative.end) and "start" not in st.query_params:
+        st.session_state.pop("period", None)
+    else:
+        st.query_params["start"], st.query_params["end"] = start.isoformat(), end.isoformat()
+        st.session_state["period"] = (start, end)
     return Period(start, end)
 
 

@@ -13,6 +13,8 @@ import pytest
 
 
 from app.auth import hash_password
+from core.pipeline import run_all
+from demo.day import advance_day
 from metrics import layer
 from publish.marts import publish_marts
 from publish.reader import connect_published, current_version
@@ -194,7 +196,8 @@ def test_environments_and_the_switch_to_a_dev_environment(built, tmp_path, monke
         orders = dev_con.execute("SELECT count(*) FROM marts.fct_orders WHERE NOT is_cancelled AND order_date BETWEEN '2025-02-01' AND '2025-02-28'").fetchone()[0]
     assert number(next(m for m in review.metric if m.label == ORDERS).value) == orders
     latest = app_on(settings.data_dir, monkeypatch, env="dev")  # default period: the last 30 days of dev's data
-    assert latest.query_params["end"] == ["2025-02-28"]
+    assert latest.date_input[0].value == (dt.date(2025, 1, 30), dt.date(2025, 2, 28))
+    assert "start" not in latest.query_params  # relative: a reload after new data shows the newest days
 
 
 @pytest.mark.parametrize("page", BUSINESS_PAGES + OPERATOR_PAGES)
@@ -319,3 +322,19 @@ def test_explore_answers_from_the_url_and_keeps_its_state_there(built, monkeypat
     at.query_params["metrics"] = "revenue,amount_paid"
     at.run()
     assert not at.exception and "query them apart" in at.warning[0].value
+
+
+def test_the_default_period_follows_new_data_and_a_picked_one_follows_the_user(built, tmp_path, monkeypatch):
+    settings = copy_build(built[0], tmp_path / "data")
+    at = app_on(settings.data_dir, monkeypatch)
+    first_window = at.date_input[0].value
+    assert "start" not in at.query_params and first_window[1] - first_window[0] == dt.timedelta(days=29)
+    advance_day(settings.source_path(settings.demo.source), seed=settings.demo.seed)
+    run_all(settings)
+    at.run()  # a reload: the window moves with the newest day
+    assert at.date_input[0].value[1] == first_window[1] + dt.timedelta(days=1)
+    picked = (first_window[0] - dt.timedelta(days=10), first_window[1] - dt.timedelta(days=10))
+    at.date_input[0].set_value(picked).run()
+    assert at.query_params["start"] == [picked[0].isoformat()] and at.query_params["end"] == [picked[1].isoformat()]
+    at.switch_page("views/trends.py").run()  # the next page keeps the chosen days
+    assert at.date_input[0].value == picked
