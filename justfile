@@ -170,6 +170,10 @@ reports:
 reports-dev *ARGS:
     {{py}} -m app.reports.cli dev {{ARGS}}
 
+# Regenerate the reports' metric sources (app/reports/sources/metrics/) from metrics/definitions.yml
+reports-sources:
+    {{py}} -m app.reports.cli sources
+
 # Check every report query against a fresh snapshot of the published marts (no Node needed)
 reports-check:
     {{py}} -m app.reports.cli check
@@ -181,6 +185,10 @@ api *ARGS:
 # Make an API key and print it with its hash (put the hash in API_KEY_HASH_<NAME>), e.g. `just api-key reporting`
 api-key NAME:
     {{py}} -m api.cli new-key {{NAME}}
+
+# List the business metrics, or query them: `just metrics query revenue --by month --where customer_city=Berlin`
+metrics *ARGS:
+    {{py}} -m metrics.cli {{ARGS}}
 
 # Benchmark every stage against hand-written DuckDB, e.g. `just bench --scales 10,50 --repeats 3`
 bench *ARGS:
