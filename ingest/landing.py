@@ -23,28 +23,12 @@ from pathlib import Path
 
 import fsspec
 
-from core import runlog
+from core import metastore
 from core.errors import PlatformError
 from core.lake import LANDING_PREFIX, Lake
 from core.settings import FilesSource, Settings
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS landing_files (
-    source       TEXT NOT NULL,
-    table_name   TEXT NOT NULL,
-    path         TEXT NOT NULL,   -- relative to the source's landing folder
-    fingerprint  TEXT NOT NULL,   -- size:mtime_ns; a file replaced under the same name is new
-    status       TEXT NOT NULL,   -- loaded | rejected
-    rows         INTEGER,
-    rows_quarantined INTEGER,
-    reason       TEXT,
-    load_id      TEXT,
-    processed_at TEXT NOT NULL,
-    PRIMARY KEY (source, path, fingerprint)
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -123,8 +107,7 @@ def _ignored(relative: str) -> bool:
 
 def processed(meta_path: Path, name: str) -> set[tuple[str, str]]:
     """(path, fingerprint) of every file already loaded or rejected."""
-    with contextlib.closing(runlog.connect(meta_path)) as con:
-        con.executescript(SCHEMA)
+    with contextlib.closing(metastore.connect(meta_path)) as con:
         rows = con.execute("SELECT path, fingerprint FROM landing_files WHERE source = ?", (name,)).fetchall()
     return {(path, fingerprint) for path, fingerprint in rows}
 
@@ -138,8 +121,7 @@ def new_files(settings: Settings, name: str) -> list[LandedFile]:
 def record(meta_path: Path, name: str, rows: list[tuple]) -> None:
     """rows: (table, relative path, fingerprint, status, rows, rows_quarantined, reason, load_id)."""
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-    with contextlib.closing(runlog.connect(meta_path)) as con, con:
-        con.executescript(SCHEMA)
+    with contextlib.closing(metastore.connect(meta_path)) as con, con:
         con.executemany(
             "INSERT OR REPLACE INTO landing_files (source, table_name, path, fingerprint, status, rows, rows_quarantined, "
             "reason, load_id, processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -174,9 +174,9 @@ def test_empty_and_unreadable_files_are_rejected_with_a_reason(tmp_path):
     assert result.rows == {"orders": 1}
     import contextlib
 
-    from core import runlog
+    from core import metastore
 
-    with contextlib.closing(runlog.connect(settings.meta_path)) as con:
+    with contextlib.closing(metastore.connect(settings.meta_path)) as con:
         outcome = dict(con.execute("SELECT path, status || ': ' || coalesce(reason, rows) FROM landing_files").fetchall())
     assert outcome["orders-1.csv"] == "rejected: empty file (0 bytes)"
     assert outcome["orders-2.parquet"].startswith("rejected: not a readable Parquet file")
