@@ -15,7 +15,8 @@ from typing import Iterator
 
 import dlt
 
-from core.settings import FileTableSettings, FilesSource, Settings
+from core.settings import Settings
+from core.settings_sources import FilesSource, FileTableSettings
 from ingest.contracts import ContractGuard
 from ingest.file_readers import FileRefused, read_file
 from ingest.landing import LandedFile, new_files, record

@@ -26,7 +26,8 @@ import fsspec
 from core import metastore
 from core.errors import PlatformError
 from core.lake import LANDING_PREFIX, Lake
-from core.settings import FilesSource, Settings
+from core.settings import Settings
+from core.settings_sources import FilesSource
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial")
 

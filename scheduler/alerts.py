@@ -18,7 +18,8 @@ from pathlib import Path
 
 from core import metastore
 from core.errors import PlatformError
-from core.settings import ChannelSettings, Settings
+from core.settings import Settings
+from core.settings_operations import ChannelSettings
 
 log = logging.getLogger("duckstack.alerts")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.errors import PlatformError
-from core.settings import FilesSource, PostgresSource, RestApiSource, SqliteSource, load_settings
+from core.settings import load_settings
+from core.settings_sources import FilesSource, PostgresSource, RestApiSource, SqliteSource
 from tests.conftest import ROOT
 from tests.sources_fixture import settings_with_sources
 
