@@ -15,7 +15,7 @@ import pytest
 from app.auth import hash_password
 from publish.marts import publish_marts
 from publish.reader import connect_published, current_version
-from tests.app_support import BUSINESS_PAGES, OPERATOR_PAGES, app_on, copy_build, independent_kpis, number
+from tests.support.app_pages import BUSINESS_PAGES, OPERATOR_PAGES, app_on, copy_build, independent_kpis, number
 
 pytestmark = pytest.mark.slow
 

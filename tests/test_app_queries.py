@@ -13,7 +13,7 @@ from app.queries import business, environments, freshness, lake_usage, pipeline_
 from app.queries.meta import read_meta
 from core import metastore
 from publish.reader import connect_published, current_version
-from tests.app_support import independent_kpis
+from tests.support.app_pages import independent_kpis
 
 
 @pytest.fixture

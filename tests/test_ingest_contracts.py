@@ -12,8 +12,8 @@ from core import metastore
 from core.errors import PlatformError
 from demo.shop import generate
 from ingest.pipeline import ingest_source
-from tests.conftest import settings_for
-from tests.sources_fixture import quarantine, raw, settings_with_sources
+from tests.support.project import settings_for
+from tests.support.sources import quarantine, raw, settings_with_sources
 
 
 def _shop(tmp_path, **env):

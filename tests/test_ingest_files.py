@@ -15,7 +15,7 @@ import pytest
 from core.errors import PlatformError
 from ingest.landing import processed, wait_for_files
 from ingest.pipeline import ingest_source
-from tests.sources_fixture import quarantine, raw, settings_with_sources
+from tests.support.sources import quarantine, raw, settings_with_sources
 
 HEADER = "id,customer_id,status,ordered_at,updated_at,deleted_at\n"
 

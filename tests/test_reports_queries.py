@@ -26,7 +26,7 @@ from core import metastore
 from core.errors import PlatformError
 from publish.reader import current_version
 from publish.snapshot import QUALITY_TABLES, write_snapshot
-from tests.conftest import settings_for, source_rows
+from tests.support.project import settings_for, source_rows
 
 PAGES = {"pages/index.md", "pages/sales.md", "pages/data-quality.md"}
 

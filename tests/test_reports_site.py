@@ -19,7 +19,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from app.reports import site
 from app.reports.queries import PROJECT
 from core.errors import PlatformError
-from tests.conftest import source_rows
+from tests.support.project import source_rows
 
 CHROMIUM = Path("/usr/bin/chromium")
 LIVE_ORDERS = """

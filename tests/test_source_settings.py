@@ -7,8 +7,8 @@ import pytest
 from core.errors import PlatformError
 from core.settings import load_settings
 from core.settings_sources import FilesSource, PostgresSource, RestApiSource, SqliteSource
-from tests.conftest import ROOT
-from tests.sources_fixture import settings_with_sources
+from tests.support.project import ROOT
+from tests.support.sources import settings_with_sources
 
 POSTGRES = {
     "kind": "postgres",
