@@ -166,7 +166,18 @@ def _apply_override(raw: dict[str, Any], name: str, value: str) -> None:
         if not isinstance(child, dict):
             child = node[key] = {}
         node = child
-    node[path[-1]] = yaml.safe_load(value) if value.strip() else value
+    node[path[-1]] = _scalar(value)
+
+
+def _scalar(value: str) -> Any:
+    """An override's value as YAML reads it (`true`, `5`, `[a, b]`), or the text itself where it is no
+    valid YAML: a cron such as `*/15 * * * *` starts with YAML's alias mark."""
+    if not value.strip():
+        return value
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
 
 
 def _describe(exc: ValidationError, config_file: Path, overrides: Mapping[str, str]) -> str:

@@ -105,6 +105,9 @@ class MonitoringSettings(Strict):
     anomaly_threshold: float = Field(3.5, gt=0, description="Robust z-score (median/MAD) that counts as an anomaly.")
     anomaly_window: int = Field(30, ge=2, description="How many previous loads form the baseline.")
     min_free_disk_gb: float = Field(1, ge=0)
+    publish_lag_minutes: float = Field(
+        60, gt=0, description="How long a completed load may wait for a transform before the published marts count as stale."
+    )
 
 
 class AppUser(Strict):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.pipeline import RunSummary, run_all
 from core.settings import Settings
+from pipeline.run import RunSummary, run_all
 from tests.support.project import settings_for
 
 

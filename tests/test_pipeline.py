@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from core import runlog
-from core.pipeline import run_all
+from pipeline.run import run_all
 from demo.day import advance_day
 from publish.reader import connect_published, current_version
 from tests.support.project import source_rows

@@ -10,12 +10,13 @@ import contextlib
 
 import pytest
 
-from core import cli, warehouse
-from core import lake_admin
+from core import warehouse
+from pipeline import cli
+from pipeline import lake_admin
 from core.buckets import ensure_buckets, missing_buckets
 from core.errors import PlatformError
 from core.lake import Lake
-from core.pipeline import run_all
+from pipeline.run import run_all
 from demo.day import advance_day
 from demo.shop import generate
 from ingest.pipeline import ingest_source

@@ -9,6 +9,7 @@ from sqlmesh import Context
 from sqlmesh.core.config import Config
 from sqlmesh.core.config.loader import load_config_from_paths
 from sqlmesh.core.console import Console, NoopConsole, set_console
+from sqlmesh.utils.errors import ConfigError
 
 from core import warehouse
 from core.errors import PlatformError
@@ -77,7 +78,14 @@ def check_gateway(settings: Settings) -> None:
 def _project_gateway(settings: Settings) -> tuple[Config, str]:
     """`config.yaml` as written, and the gateway these settings select: `transform.gateway` if
     set, else the file's default gateway."""
-    config = load_config_from_paths(Config, project_paths=[settings.project_dir / CONFIG_FILE])
+    try:
+        config = load_config_from_paths(Config, project_paths=[settings.project_dir / CONFIG_FILE])
+    except ConfigError as exc:
+        detail = " ".join(str(exc).split())
+        raise PlatformError(
+            f"{settings.project_dir / CONFIG_FILE}: SQLMesh rejects its settings (outside variables.platform): {detail[:600]} "
+            "Fix the key it names (SQLMesh's configuration reference lists them) and run again."
+        ) from None
     name = settings.transform.gateway or config.default_gateway or next(iter(config.gateways))
     if name not in config.gateways:
         raise PlatformError(f"No gateway {name!r} in {CONFIG_FILE} (transform.gateway); it has: {', '.join(config.gateways)}.")

@@ -9,17 +9,17 @@ so the restatement starts at the earliest such time among the touched rows -
 a status change on an old order reaches back to that order's day - and runs to
 the end. The comparison is by data, not bookkeeping, so a failed or repeated
 build never loses track of what is stale. It is skipped when the raw layer holds
-exactly the loads that the last successful comparison saw: the warehouse keeps
-that fingerprint, written only once the restatement it found has been applied.
-Otherwise only the keys that loads since then brought (or that are deleted) are
-compared: every other key was level with raw at that comparison, so a day's
-comparison reads the day's rows, not the whole history.
+exactly the completed loads that the last applied comparison saw: the warehouse
+keeps their names, written only once the restatement they led to has been
+applied. Otherwise only the keys that the loads not applied yet brought (or that
+are deleted) are compared, by their load ids: every other key was level with raw
+at that comparison. Which loads are new is a set difference, never a comparison
+of load ids, which dlt takes from the clock: a clock that jumps changes nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -35,6 +35,9 @@ _ORDER_TIME = "(SELECT min(orders.ordered_at)::TIMESTAMP FROM raw_shop.orders AS
 _VERSION_DIFFERS = "staged.{cursor} IS DISTINCT FROM raw.{cursor}::TIMESTAMP"
 FLAGS_DELETES = f"{_VERSION_DIFFERS} OR staged.is_deleted IS DISTINCT FROM (raw.deleted_at IS NOT NULL OR raw._deleted)"
 DROPS_DELETES = f"CASE WHEN raw._deleted THEN staged.{{cursor}} IS NOT NULL ELSE {_VERSION_DIFFERS} END"
+# A table with no cursor (a file drop without one) cannot say which version is newer: every key in a new
+# load counts as changed (the first comparison, which sees no applied loads, restates the model whole).
+STALE_WITHOUT_CURSOR = "TRUE"
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class StagingScope:
     raw_table: str
     raw_key: str
     key: str
-    cursor: str
+    cursor: str | None  # None: the table declares no cursor (STALE_WITHOUT_CURSOR)
     time_sql: str  # the time from which a changed row touches the incremental models downstream
     stale_sql: str = DROPS_DELETES  # when a staged row (or its absence) no longer matches the latest raw row
 
@@ -75,14 +78,14 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
         if not (model.kind.is_full or model.kind.is_incremental_by_time_range) or not model.grains:
             continue  # history (SCD type 2) models are refreshed, not restated
         spec = declared.tables[table]
-        cursor = spec.cursor or "updated_at"
+        cursor = spec.cursor
         if model.kind.is_incremental_by_time_range:
             time_sql = PARTITION_TIME.get(model.name, f"changed.{model.time_column.column.name}::TIMESTAMP")
         else:
             # A FULL model is rebuilt whole, but the marts keep each day's version of its rows (a product's
             # category in product_daily_sales): a change counts from when it was made, however late it arrives.
             # A hard delete changes no past day (its cursor is the last update's, maybe months old).
-            time_sql = f"CASE WHEN changed._deleted THEN NULL ELSE changed.{cursor}::TIMESTAMP END"
+            time_sql = f"CASE WHEN changed._deleted THEN NULL ELSE changed.{cursor}::TIMESTAMP END" if cursor else "NULL"
         scopes.append(
             StagingScope(
                 model=model.name,
@@ -93,7 +96,7 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
                 cursor=cursor,
                 time_sql=time_sql,
                 # a model with `is_deleted` flags deleted rows; any other leaves them out
-                stale_sql=FLAGS_DELETES if "is_deleted" in model.columns_to_types else DROPS_DELETES,
+                stale_sql=STALE_WITHOUT_CURSOR if cursor is None else FLAGS_DELETES if "is_deleted" in model.columns_to_types else DROPS_DELETES,
             )
         )
     return scopes
@@ -114,34 +117,35 @@ class Restatement:
         return Restatement(models=models, changed_rows=dict(self.changed_rows), start=min(starts) if starts else None)
 
 
-def comparison_sql(scope: StagingScope, since: str | None) -> str:
+def comparison_sql(scope: StagingScope, new_loads: list[str] | None) -> str:
     """Changed keys and their earliest time: the latest raw version of a key against its staged row.
 
-    With `since` (the source's latest load at the last applied comparison), only keys in later loads,
-    and deleted keys, are compared. dlt's load ids are epoch seconds with the same number of integer
-    digits, so text order is time order.
+    With `new_loads` (the source's completed loads that no applied comparison saw), only keys in
+    those loads, and deleted keys, are compared; None compares every key.
     """
     touched = ""
-    if since is not None:
+    if new_loads is not None:
+        loads = ", ".join(sql_literal(load_id) for load_id in new_loads) or "NULL"
         touched = (
             f"WHERE {scope.raw_key} IN (SELECT {scope.raw_key} FROM {scope.raw_table} "
-            f"WHERE _dlt_load_id > {sql_literal(since)} OR _deleted) "
+            f"WHERE _dlt_load_id IN ({loads}) OR _deleted) "
         )
+    latest = f"{scope.cursor} DESC, _dlt_load_id DESC" if scope.cursor else "_dlt_load_id DESC"
     return (
         f"WITH raw AS (SELECT * FROM {scope.raw_table} {touched}"
-        f"QUALIFY row_number() OVER (PARTITION BY {scope.raw_key} ORDER BY {scope.cursor} DESC, _dlt_load_id DESC) = 1), "
+        f"QUALIFY row_number() OVER (PARTITION BY {scope.raw_key} ORDER BY {latest}) = 1), "
         f"changed AS (SELECT raw.* FROM raw LEFT JOIN {scope.model} AS staged ON staged.{scope.key} = raw.{scope.raw_key} "
         f"WHERE {scope.stale_sql.format(cursor=scope.cursor)}) "
         f"SELECT count(*), min({scope.time_sql}) FROM changed"
     )
 
 
-def find_restatement(fetchone: Callable[[str], tuple], scopes: list[StagingScope], since: dict[str, str]) -> Restatement:
-    """Compare each scope's staging model with the raw layer through `fetchone(sql)`; `since` holds each
-    source's latest load at the last applied comparison (a source without one is compared whole)."""
+def find_restatement(fetchone: Callable[[str], tuple], scopes: list[StagingScope], new_loads: dict[str, list[str]]) -> Restatement:
+    """Compare each scope's staging model with the raw layer through `fetchone(sql)`; `new_loads` holds
+    each source's loads that no applied comparison saw (a source missing from it is compared whole)."""
     result = Restatement()
     for scope in scopes:
-        count, start = fetchone(comparison_sql(scope, since.get(scope.source)))
+        count, start = fetchone(comparison_sql(scope, new_loads.get(scope.source)))
         if not count:
             continue
         result.models.append(scope.model)
@@ -153,22 +157,32 @@ def find_restatement(fetchone: Callable[[str], tuple], scopes: list[StagingScope
 
 
 @dataclass(frozen=True)
-class RawState:
-    """The raw layer's completed loads: a fingerprint of them all, and each source's latest."""
+class RawLoads:
+    """The raw layer's completed loads, each named `<source>/<load id>`."""
 
-    fingerprint: str
-    latest: dict[str, str]
+    names: frozenset[str]
+
+    def new_since(self, applied: "RawLoads | None") -> dict[str, list[str]]:
+        """Per source, the load ids not in `applied`; a source that `applied` never saw is left out
+        (compared whole), and so is every source when nothing was applied yet."""
+        if applied is None:
+            return {}
+        seen = {name.split("/", 1)[0] for name in applied.names}
+        new: dict[str, list[str]] = {source: [] for source in seen}
+        for name in sorted(self.names - applied.names):
+            source, _, load_id = name.partition("/")
+            if source in seen:
+                new[source].append(load_id)
+        return new
 
 
-def raw_state(settings: Settings) -> RawState:
+def raw_loads(settings: Settings) -> RawLoads:
     """Raw only ever changes by a completed dlt load, and dlt records each completed load as one file,
-    `<source>/_dlt_loads/<schema>__<load id>.jsonl`, so their names say whether anything changed."""
+    `<source>/_dlt_loads/<schema>__<load id>.jsonl`: their names say which loads raw holds."""
     lake = Lake(settings)
-    names, latest = [], {}
+    names = set()
     for source in settings.sources:
         for path in lake.fs.glob(lake.url("raw", source, "_dlt_loads") + "/*.jsonl"):
-            name = path.rsplit("/", 1)[-1]
-            names.append(f"{source}/{name}")
-            load_id = name.removesuffix(".jsonl").rsplit("__", 1)[-1]
-            latest[source] = max(latest.get(source, load_id), load_id)
-    return RawState(fingerprint=hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest(), latest=latest)
+            load_id = path.rsplit("/", 1)[-1].removesuffix(".jsonl").rsplit("__", 1)[-1]
+            names.add(f"{source}/{load_id}")
+    return RawLoads(frozenset(names))

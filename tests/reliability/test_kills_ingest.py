@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from core.lake import Lake
-from core.pipeline import run_all
+from pipeline.run import run_all
 from demo.day import advance_day
 from demo.shop import generate
 from tests.support import s3server

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from core import lock
-from core.pipeline import run_all
+from pipeline.run import run_all
 from demo.day import advance_day
 from ingest.pipeline import ingest_source
 from tests.support.polling import wait_for

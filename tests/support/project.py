@@ -30,7 +30,7 @@ def run_cli(*args: str, data_dir: Path, timeout: float = 300, **env: str) -> sub
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")}
     environ.update({"PLATFORM__DATA_DIR": str(data_dir), "PLATFORM__DEMO__SCALE": SMALL_SCALE, **env})
     return subprocess.run(
-        [sys.executable, "-m", "core.cli", *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "pipeline.cli", *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=timeout
     )
 
 
