@@ -10,7 +10,8 @@ from pathlib import Path
 from api.keys import hash_key, hash_variable, load_keys, new_key
 from core.entrypoint import guarded
 from core.errors import PlatformError
-from core.settings import Identifier, load_settings
+from core.settings import load_settings
+from core.settings_fields import Identifier
 
 
 def serve(project: Path, port: int | None) -> None:

@@ -22,7 +22,8 @@ from typing import Any, Iterator
 import duckdb
 import fsspec
 
-from core.settings import S3Credentials, Settings
+from core.settings import Settings
+from core.settings_lake import S3Credentials
 from core.warehouse import load_extensions, sql_literal
 
 LAYERS = ("raw", "staging", "curated")

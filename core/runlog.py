@@ -10,23 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS job_runs (
-    run_id      INTEGER PRIMARY KEY AUTOINCREMENT,
-    job         TEXT NOT NULL,
-    trigger     TEXT NOT NULL,
-    attempt     INTEGER NOT NULL DEFAULT 1,
-    started_at  TEXT NOT NULL,
-    finished_at TEXT,
-    status      TEXT NOT NULL,
-    rows_in     INTEGER,
-    rows_out    INTEGER,
-    error       TEXT
-);
-CREATE INDEX IF NOT EXISTS job_runs_by_job ON job_runs (job, started_at);
-"""
-# Columns added after the first release: (name, type). Older meta.db files get them on connect.
-ADDED_COLUMNS = (("pid", "INTEGER"),)
+from core.metastore import connect
 
 STATUSES = ("running", "success", "failed", "skipped", "timed_out", "interrupted")
 
@@ -43,17 +27,6 @@ class JobRun:
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-
-
-def connect(meta_path: Path) -> sqlite3.Connection:
-    meta_path.parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(meta_path, timeout=30)
-    con.executescript(SCHEMA)
-    present = {row[1] for row in con.execute("PRAGMA table_info(job_runs)")}
-    for name, kind in ADDED_COLUMNS:
-        if name not in present:
-            con.execute(f"ALTER TABLE job_runs ADD COLUMN {name} {kind}")
-    return con
 
 
 def start_run(meta_path: Path, job: str, *, trigger: str, attempt: int = 1, status: str = "running") -> int:

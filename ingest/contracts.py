@@ -26,24 +26,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core import runlog
+from core import metastore
 from core.errors import PlatformError
 
 CONTRACTS_PACKAGE = "audits.contracts"
 MAX_PASSES = 3  # a failed coercion hides later checks on that column: validate what is left again
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS contract_results (
-    checked_at       TEXT NOT NULL,
-    source           TEXT NOT NULL,
-    table_name       TEXT NOT NULL,
-    load_id          TEXT,
-    rows_in          INTEGER NOT NULL,
-    rows_valid       INTEGER NOT NULL,
-    rows_quarantined INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS contract_results_by_table ON contract_results (source, table_name, checked_at);
-"""
 
 # pandera dtypes of a contract as Arrow types, to type text columns (CSV) once bad rows are out
 ARROW_TYPES = {
@@ -285,6 +273,5 @@ def record_results(meta_path: Path, guard: ContractGuard, load_id: str | None) -
         for table, t in guard.tallies.items()
         if t.rows_in
     ]
-    with contextlib.closing(runlog.connect(meta_path)) as con, con:
-        con.executescript(SCHEMA)
+    with contextlib.closing(metastore.connect(meta_path)) as con, con:
         con.executemany("INSERT INTO contract_results VALUES (?, ?, ?, ?, ?, ?, ?)", rows)

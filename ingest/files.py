@@ -23,7 +23,8 @@ import dlt
 import pyarrow as pa
 
 from core.errors import PlatformError
-from core.settings import FilesSource, FileTableSettings, Settings
+from core.settings import Settings
+from core.settings_sources import FilesSource, FileTableSettings
 from ingest.contracts import ContractGuard, TableTally, first_failures
 from ingest.file_readers import FileRefused, read_file
 from ingest.landing import LandedFile, new_files, ready_files, record

@@ -9,7 +9,7 @@ from dlt.common.schema.exceptions import DataValidationError
 from dlt.extract.items_transform import ItemTransform
 
 from core.errors import PlatformError
-from core.settings import SchemaContract
+from core.settings_sources import SchemaContract
 from ingest.contracts import ContractGuard
 
 

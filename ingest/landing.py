@@ -23,28 +23,13 @@ from pathlib import Path
 
 import fsspec
 
-from core import runlog
+from core import metastore
 from core.errors import PlatformError
 from core.lake import LANDING_PREFIX, Lake
-from core.settings import FilesSource, Settings
+from core.settings import Settings
+from core.settings_sources import FilesSource
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS landing_files (
-    source       TEXT NOT NULL,
-    table_name   TEXT NOT NULL,
-    path         TEXT NOT NULL,   -- relative to the source's landing folder
-    fingerprint  TEXT NOT NULL,   -- size:mtime_ns; a file replaced under the same name is new
-    status       TEXT NOT NULL,   -- loaded | rejected (unreadable, no rows, too many invalid rows, type drift refused)
-    rows         INTEGER,         -- rows loaded (0 when rejected)
-    rows_quarantined INTEGER,     -- rows set aside: unreadable, failing the contract, or of a drifted type (coerce)
-    reason       TEXT,            -- why the file was rejected, naming the problem; for a loaded file, its type drift
-    load_id      TEXT,
-    processed_at TEXT NOT NULL,
-    PRIMARY KEY (source, path, fingerprint)
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -123,8 +108,7 @@ def _ignored(relative: str) -> bool:
 
 def processed(meta_path: Path, name: str) -> set[tuple[str, str]]:
     """(path, fingerprint) of every file already loaded or rejected."""
-    with contextlib.closing(runlog.connect(meta_path)) as con:
-        con.executescript(SCHEMA)
+    with contextlib.closing(metastore.connect(meta_path)) as con:
         rows = con.execute("SELECT path, fingerprint FROM landing_files WHERE source = ?", (name,)).fetchall()
     return {(path, fingerprint) for path, fingerprint in rows}
 
@@ -138,8 +122,7 @@ def new_files(settings: Settings, name: str) -> list[LandedFile]:
 def record(meta_path: Path, name: str, rows: list[tuple]) -> None:
     """rows: (table, relative path, fingerprint, status, rows, rows_quarantined, reason, load_id)."""
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-    with contextlib.closing(runlog.connect(meta_path)) as con, con:
-        con.executescript(SCHEMA)
+    with contextlib.closing(metastore.connect(meta_path)) as con, con:
         con.executemany(
             "INSERT OR REPLACE INTO landing_files (source, table_name, path, fingerprint, status, rows, rows_quarantined, "
             "reason, load_id, processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

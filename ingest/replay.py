@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 
-from core import runlog
+from core import metastore
 from core.errors import PlatformError
 from core.lock import writer_lock
-from core.settings import FilesSource, Settings
-from ingest.landing import SCHEMA, ready_files
+from core.settings import Settings
+from core.settings_sources import FilesSource
+from ingest.landing import ready_files
 from ingest.pipeline import IngestResult, ingest_source
 
 
@@ -41,8 +42,7 @@ def replay_file(settings: Settings, source: str, relative: str) -> IngestResult:
 
 
 def _previous_loads(settings: Settings, source: str, relative: str) -> list[str]:
-    with contextlib.closing(runlog.connect(settings.meta_path)) as con:
-        con.executescript(SCHEMA)
+    with contextlib.closing(metastore.connect(settings.meta_path)) as con:
         rows = con.execute(
             "SELECT load_id FROM landing_files WHERE source = ? AND path = ? AND status = 'loaded' AND rows > 0 ORDER BY processed_at",
             (source, relative),

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.settings import EndpointSettings, PaginatorSettings, RestApiSource, Settings
+from core.settings import Settings
+from core.settings_sources import EndpointSettings, PaginatorSettings, RestApiSource
 
 
 def endpoint_resources(settings: Settings, name: str) -> list:

@@ -25,11 +25,11 @@ import pyarrow as pa
 from core import warehouse
 from core.errors import PlatformError
 from core.lake import DELETED_SUFFIX, Lake
+from core.settings import Settings
+from core.settings_sources import PostgresSource, SqliteSource, TableSettings
 from core.warehouse import sql_identifier
-from core.settings import PostgresSource, Settings, SqliteSource, TableSettings
 from ingest.read_ahead import read_ahead
 from ingest.sqlite_candidates import candidate_rows
-
 
 
 def sqlite_file(settings: Settings, name: str) -> Path:

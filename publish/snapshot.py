@@ -14,13 +14,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 
-from core import runlog, warehouse
+from core import metastore, warehouse
 from core.errors import PlatformError
 from core.lake import Lake
 from core.settings import Settings
@@ -70,7 +69,7 @@ QUALITY_TABLES: dict[str, dict[str, str]] = {
         "error": "VARCHAR",
     },
 }
-# Who adds each table, for the message a report shows while it is missing.
+# Who fills each table, for the message a report shows while it is empty.
 QUALITY_OWNERS = {
     "audit_results": "the SQLMesh audit log (transform/)",
     "contract_results": "the ingestion contracts (ingest/)",
@@ -127,14 +126,13 @@ def _copy_marts(con, lake: Lake, published: Published) -> dict[str, int]:
 
 
 def _copy_quality(con, meta_path: Path) -> tuple[dict[str, int], list[str]]:
-    """Copy each quality table that the store has; create the missing ones empty and list them."""
+    """Copy each quality table of the store; list those with nothing recorded yet."""
     counts, missing = {}, []
     rows_by_table = _read_meta(meta_path)
     for table, columns in QUALITY_TABLES.items():
-        rows = rows_by_table.get(table)
-        if rows is None:
+        rows = rows_by_table.get(table, [])
+        if not rows:
             missing.append(table)
-            rows = []
         raw = pa.table({name: pa.array([row[i] for row in rows], pa.string()) for i, name in enumerate(columns)})
         con.register("raw_rows", raw)
         casts = ", ".join(_cast(name, sql_type) for name, sql_type in columns.items())
@@ -154,20 +152,14 @@ def _cast(name: str, sql_type: str) -> str:
 
 
 def _read_meta(meta_path: Path) -> dict[str, list[tuple]]:
-    """The declared columns of each quality table present in the store, as text."""
+    """The declared columns of each quality table, as text; none before the store exists."""
     if not meta_path.exists():
         return {}
     found = {}
-    with contextlib.closing(runlog.connect(meta_path)) as con:
-        present = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    with contextlib.closing(metastore.connect(meta_path)) as con:
         for table, columns in QUALITY_TABLES.items():
-            if table not in present:
-                continue
             select = ", ".join(f"CAST({name} AS TEXT)" for name in columns)
-            try:
-                found[table] = con.execute(f"SELECT {select} FROM {table}").fetchall()
-            except sqlite3.OperationalError as exc:
-                raise PlatformError(f"{meta_path}: table {table} does not have the agreed columns ({exc}).") from None
+            found[table] = con.execute(f"SELECT {select} FROM {table}").fetchall()
     return found
 
 
@@ -181,7 +173,7 @@ def _write_status(con, settings: Settings, published, missing: list[str], now: d
     )
     con.execute("CREATE TABLE quality.availability (table_name VARCHAR, is_available BOOLEAN, detail VARCHAR)")
     for table in QUALITY_TABLES:
-        detail = f"not in the metadata store yet: added by {QUALITY_OWNERS[table]}" if table in missing else "available"
+        detail = f"nothing recorded yet: filled by {QUALITY_OWNERS[table]}" if table in missing else "available"
         con.execute("INSERT INTO quality.availability VALUES (?, ?, ?)", [table, table not in missing, detail])
     con.execute(
         """

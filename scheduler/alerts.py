@@ -16,29 +16,14 @@ import urllib.request
 from email.message import EmailMessage
 from pathlib import Path
 
-from core import runlog
+from core import metastore
 from core.errors import PlatformError
-from core.settings import ChannelSettings, Settings
+from core.settings import Settings
+from core.settings_operations import ChannelSettings
 
 log = logging.getLogger("duckstack.alerts")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS alerts (
-    alert_key    TEXT PRIMARY KEY,
-    opened_at    TEXT NOT NULL,
-    last_sent_at TEXT,
-    closed_at    TEXT,
-    severity     TEXT NOT NULL,
-    message      TEXT NOT NULL
-);
-"""
 SEND_TIMEOUT_SECONDS = 10
-
-
-def _connect(meta_path: Path):
-    con = runlog.connect(meta_path)
-    con.executescript(SCHEMA)
-    return con
 
 
 def _now() -> dt.datetime:
@@ -55,7 +40,7 @@ def check_channels(settings: Settings) -> None:
 def raise_alert(settings: Settings, key: str, message: str, *, severity: str = "error", now: dt.datetime | None = None) -> bool:
     """Open (or remind about) the problem `key`; returns True when a message was sent."""
     now = now or _now()
-    with contextlib.closing(_connect(settings.meta_path)) as con, con:
+    with contextlib.closing(metastore.connect(settings.meta_path)) as con, con:
         row = con.execute("SELECT last_sent_at FROM alerts WHERE alert_key = ? AND closed_at IS NULL", (key,)).fetchone()
         if row is None:
             con.execute(
@@ -75,7 +60,7 @@ def raise_alert(settings: Settings, key: str, message: str, *, severity: str = "
 def clear_alert(settings: Settings, key: str, message: str, *, now: dt.datetime | None = None) -> bool:
     """Close the problem `key` if open, with a recovery message; returns True when one was sent."""
     now = now or _now()
-    with contextlib.closing(_connect(settings.meta_path)) as con, con:
+    with contextlib.closing(metastore.connect(settings.meta_path)) as con, con:
         cursor = con.execute("UPDATE alerts SET closed_at = ? WHERE alert_key = ? AND closed_at IS NULL", (now.isoformat(), key))
         if cursor.rowcount == 0:
             return False
@@ -86,13 +71,13 @@ def clear_alert(settings: Settings, key: str, message: str, *, now: dt.datetime 
 def open_alerts(meta_path: Path) -> list[dict]:
     if not meta_path.exists():
         return []
-    with contextlib.closing(_connect(meta_path)) as con:
+    with contextlib.closing(metastore.connect(meta_path)) as con:
         rows = con.execute("SELECT alert_key, opened_at, severity, message FROM alerts WHERE closed_at IS NULL ORDER BY opened_at").fetchall()
     return [dict(zip(("alert_key", "opened_at", "severity", "message"), row)) for row in rows]
 
 
 def prune(meta_path: Path, older_than: dt.datetime) -> None:
-    with contextlib.closing(_connect(meta_path)) as con, con:
+    with contextlib.closing(metastore.connect(meta_path)) as con, con:
         con.execute("DELETE FROM alerts WHERE closed_at IS NOT NULL AND closed_at < ?", (older_than.isoformat(),))
 
 

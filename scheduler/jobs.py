@@ -10,7 +10,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from core.errors import PlatformError
-from core.settings import JobSettings, Settings
+from core.settings import Settings
+from core.settings_operations import JobSettings
 
 BUILTIN_TASKS = ("ingest", "transform", "publish", "monitor", "hello_world")
 WRITING_TASKS = ("ingest", "transform", "publish")

@@ -14,24 +14,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import runlog, warehouse
+from core import metastore, warehouse
 from core.buckets import probe
 from core.lake import LAYERS, Lake
 from core.settings import Settings
 from scheduler import alerts
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS monitor_results (
-    checked_at TEXT NOT NULL,
-    check_name TEXT NOT NULL,
-    subject    TEXT NOT NULL,
-    status     TEXT NOT NULL,
-    value      REAL,
-    threshold  REAL,
-    detail     TEXT
-);
-CREATE INDEX IF NOT EXISTS monitor_results_by_check ON monitor_results (check_name, subject, checked_at);
-"""
 MAD_TO_SIGMA = 1.4826  # scales the median absolute deviation to a standard deviation for normal data
 
 
@@ -65,8 +53,7 @@ def run_checks(settings: Settings, now: dt.datetime | None = None) -> list[Check
 
 
 def record(meta_path: Path, results: list[CheckResult], now: dt.datetime) -> None:
-    with contextlib.closing(runlog.connect(meta_path)) as con, con:
-        con.executescript(SCHEMA)
+    with contextlib.closing(metastore.connect(meta_path)) as con, con:
         con.executemany(
             "INSERT INTO monitor_results VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(now.isoformat(), r.check_name, r.subject, r.status, r.value, r.threshold, r.detail) for r in results],
@@ -74,14 +61,13 @@ def record(meta_path: Path, results: list[CheckResult], now: dt.datetime) -> Non
 
 
 def prune(meta_path: Path, older_than: dt.datetime) -> None:
-    with contextlib.closing(runlog.connect(meta_path)) as con, con:
-        con.executescript(SCHEMA)
+    with contextlib.closing(metastore.connect(meta_path)) as con, con:
         con.execute("DELETE FROM monitor_results WHERE checked_at < ?", (older_than.isoformat(),))
 
 
 def source_freshness(settings: Settings, now: dt.datetime) -> list[CheckResult]:
     """Hours since each source's last successful ingest (scheduled or `just run`), against its SLA."""
-    with contextlib.closing(runlog.connect(settings.meta_path)) as con:
+    with contextlib.closing(metastore.connect(settings.meta_path)) as con:
         last = dict(con.execute("SELECT job, max(finished_at) FROM job_runs WHERE job LIKE 'ingest:%' AND status = 'success' GROUP BY job"))
     results = []
     for name, source in settings.sources.items():

@@ -9,7 +9,7 @@ import shutil
 import signal
 from typing import Callable
 
-from core import runlog
+from core import metastore, runlog
 from core.errors import PlatformError
 from core.lake import LAYERS
 from core.settings import Settings
@@ -55,11 +55,9 @@ def reset(settings: Settings, report: Callable[[str], None]) -> None:
         raise PlatformError("The scheduler is running: `just stop` first, then reset.")
     store.store_path(settings).unlink(missing_ok=True)
     if settings.meta_path.exists():
-        with contextlib.closing(runlog.connect(settings.meta_path)) as con, con:
-            present = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        with contextlib.closing(metastore.connect(settings.meta_path)) as con, con:
             for table in RESET_TABLES:
-                if table in present:
-                    con.execute(f"DELETE FROM {table}")
+                con.execute(f"DELETE FROM {table}")
     report("run history, alerts, monitor results and scheduler state wiped")
 
 

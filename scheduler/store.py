@@ -17,18 +17,10 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from core import runlog
+from core import metastore
 from core.settings import Settings
 from scheduler.jobs import JobSpec
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS scheduled_jobs (
-    job_id      TEXT PRIMARY KEY,
-    next_run_at TEXT,
-    paused      INTEGER NOT NULL DEFAULT 0,
-    trigger     TEXT
-);
-"""
 FIRE = "scheduler.service:fire"  # a textual reference, so the persistent store can keep it
 
 
@@ -106,7 +98,7 @@ def write_snapshot(scheduler: BackgroundScheduler, specs: dict[str, JobSpec], se
         job = stored.get(job_id)
         next_run = job.next_run_time.astimezone(dt.timezone.utc).isoformat() if job and job.next_run_time else None
         rows.append((job_id, next_run, int(job_id in paused), spec.describe_trigger()))
-    with contextlib.closing(_connect(settings.meta_path)) as con, con:
+    with contextlib.closing(metastore.connect(settings.meta_path)) as con, con:
         con.execute("DELETE FROM scheduled_jobs")
         con.executemany("INSERT INTO scheduled_jobs VALUES (?, ?, ?, ?)", rows)
 
@@ -118,14 +110,14 @@ def set_paused(scheduler: BackgroundScheduler, specs: dict[str, JobSpec], settin
             scheduler.pause_job(job_id, jobstore="default")
         else:
             scheduler.resume_job(job_id, jobstore="default")
-    with contextlib.closing(_connect(settings.meta_path)) as con, con:
+    with contextlib.closing(metastore.connect(settings.meta_path)) as con, con:
         con.execute("INSERT OR IGNORE INTO scheduled_jobs (job_id, paused) VALUES (?, 0)", (job_id,))
         con.execute("UPDATE scheduled_jobs SET paused = ? WHERE job_id = ?", (int(paused), job_id))
     write_snapshot(scheduler, specs, settings)
 
 
 def paused_jobs(meta_path: Path) -> set[str]:
-    with contextlib.closing(_connect(meta_path)) as con:
+    with contextlib.closing(metastore.connect(meta_path)) as con:
         return {job_id for (job_id,) in con.execute("SELECT job_id FROM scheduled_jobs WHERE paused = 1")}
 
 
@@ -136,12 +128,7 @@ def is_paused(meta_path: Path, job_id: str) -> bool:
 def snapshot(meta_path: Path) -> list[dict]:
     if not meta_path.exists():
         return []
-    with contextlib.closing(_connect(meta_path)) as con:
+    with contextlib.closing(metastore.connect(meta_path)) as con:
         rows = con.execute("SELECT job_id, next_run_at, paused, trigger FROM scheduled_jobs ORDER BY job_id").fetchall()
     return [dict(zip(("job_id", "next_run_at", "paused", "trigger"), row)) for row in rows]
 
-
-def _connect(meta_path: Path):
-    con = runlog.connect(meta_path)
-    con.executescript(SCHEMA)
-    return con

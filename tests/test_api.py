@@ -34,8 +34,8 @@ from core.settings import Settings
 from publish.marts import marts_folder, publish_marts
 from publish.reader import connect_published
 from publish.versions import read_sql, read_version
-from tests.conftest import ROOT, settings_for
-from tests.s3server import free_port, wait_until_listening
+from tests.support.project import ROOT, settings_for
+from tests.support.s3server import free_port, wait_until_listening
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import pytest
 from app.auth import authenticate, hash_password, load_users, verify_password
 from app.cli import LOCALHOST, streamlit_command
 from core.errors import PlatformError
-from tests.conftest import settings_for
+from tests.support.project import settings_for
 
 
 def test_hashes_are_salted_and_verify():

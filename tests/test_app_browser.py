@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from demo.day import advance_day
-from tests.app_support import copy_build
-from tests.conftest import ROOT, SMALL_SCALE
+from tests.support.app_pages import copy_build
+from tests.support.project import ROOT, SMALL_SCALE
 
 pytestmark = pytest.mark.slow
 

@@ -13,12 +13,12 @@ import pytest
 
 
 from app.auth import hash_password
-from core.pipeline import run_all
+from pipeline.run import run_all
 from demo.day import advance_day
 from metrics import layer
 from publish.marts import publish_marts
 from publish.reader import connect_published, current_version
-from tests.app_support import BUSINESS_PAGES, OPERATOR_PAGES, ORDERS, app_on, copy_build, independent_kpis, number
+from tests.support.app_pages import BUSINESS_PAGES, OPERATOR_PAGES, ORDERS, app_on, copy_build, independent_kpis, number
 
 pytestmark = pytest.mark.slow
 

@@ -11,10 +11,10 @@ import pytest
 
 from app.queries import business, environments, freshness, lake_usage, pipeline_health, products, quality
 from app.queries.meta import read_meta
-from core import runlog
+from core import metastore, runlog
 from metrics import layer
 from publish.reader import connect_published, current_version
-from tests.app_support import ORDERS, independent_kpis
+from tests.support.app_pages import ORDERS, independent_kpis
 
 
 @pytest.fixture
@@ -106,16 +106,15 @@ def test_pipeline_health_reads_the_run_log(built):
     assert rates["failure_rate"].between(0, 1).all()
 
 
-def test_missing_store_and_tables_are_empty_states(tmp_path):
+def test_missing_store_and_empty_tables_are_empty_states(tmp_path):
     meta = tmp_path / "meta.db"
     assert read_meta(meta, "SELECT 1") is None
-    runlog.connect(meta).close()  # the run log alone: what a branch without the scheduler leaves
-    assert pipeline_health.scheduled_runs(meta) is None
-    assert pipeline_health.open_alerts(meta) is None
-    assert quality.anomalies(meta) is None and quality.audit_results(meta) is None
+    metastore.connect(meta).close()  # a store that nothing has written to yet
+    assert pipeline_health.scheduled_runs(meta).empty
+    assert pipeline_health.open_alerts(meta).empty
+    assert quality.anomalies(meta).empty and quality.audit_results(meta).empty
     assert pipeline_health.last_runs_per_job(meta).empty
     with contextlib.closing(sqlite3.connect(meta)) as con:
-        con.execute("CREATE TABLE alerts (alert_key TEXT PRIMARY KEY, opened_at TEXT, last_sent_at TEXT, closed_at TEXT, severity TEXT, message TEXT)")
         con.executemany("INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?)", [
             ("a", "2026-01-01T00:00:00", None, None, "error", "open one"),
             ("b", "2026-01-01T00:00:00", None, "2026-01-02T00:00:00", "error", "closed one")])

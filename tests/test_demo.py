@@ -10,7 +10,7 @@ import pytest
 
 from demo.day import advance_day
 from demo.shop import generate
-from tests.conftest import settings_for
+from tests.support.project import settings_for
 
 TABLES = ("customers", "products", "orders", "order_items", "payments")
 

@@ -14,7 +14,7 @@ from core.errors import PlatformError
 from pipeline.run import run_all
 from core.settings import load_settings
 from publish.reader import connect_published
-from tests.conftest import ROOT, SMALL_SCALE
+from tests.support.project import ROOT, SMALL_SCALE
 from transform.audit_log import audit_rows
 from transform.context import open_context
 from pipeline.environments import plan_environment, promote

@@ -9,7 +9,7 @@ import pytest
 from core.errors import PlatformError
 from pipeline.run import run_all
 from publish.reader import connect_published, current_version
-from tests.conftest import run_cli, settings_for
+from tests.support.project import run_cli, settings_for
 
 # These tests prove the SQLMesh audits; with pandera contracts on, ingestion would quarantine the bad row first.
 NO_CONTRACTS = {"PLATFORM__SOURCES__SHOP__QUALITY__ENABLED": "false"}

@@ -11,7 +11,7 @@ import yaml
 
 from core.settings import load_settings
 from pipeline.run import run_all
-from tests.conftest import ROOT, SMALL_SCALE
+from tests.support.project import ROOT, SMALL_SCALE
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,9 @@ import pytest
 
 from pipeline.run import run_all
 from publish.reader import connect_published
-from tests.conftest import settings_for
-from tests.reconcile import assert_marts_match_source
-from tests.sources_fixture import raw
+from tests.support.project import settings_for
+from tests.support.reconcile import assert_marts_match_source
+from tests.support.sources import raw
 
 pytestmark = pytest.mark.slow  # three end-to-end runs on the small demo shop
 
@@ -88,7 +88,7 @@ def test_on_s3_a_key_is_flagged_while_gone_and_reported_again_when_it_goes_again
     from core.lake import Lake
     from demo.shop import generate
     from ingest.pipeline import ingest_source
-    from tests import s3server
+    from tests.support import s3server
     from transform.raw_views import create_raw_views
 
     server = s3server.start_moto()

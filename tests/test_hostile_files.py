@@ -17,7 +17,7 @@ import pytest
 from core import runlog
 from core.lake import Lake
 from ingest.pipeline import ingest_source
-from tests.sources_fixture import quarantine, raw, settings_with_sources
+from tests.support.sources import quarantine, raw, settings_with_sources
 
 HEADER = "id,customer_id,status,ordered_at,updated_at,deleted_at"
 

@@ -14,7 +14,7 @@ from pipeline.run import run_all
 from demo.day import advance_day
 from demo.shop import CATEGORIES
 from ingest.pipeline import ingest_source
-from tests.conftest import settings_for, source_rows
+from tests.support.project import settings_for, source_rows
 from transform.audit_log import audit_rows
 from core import warehouse
 from transform.build import build_prod

@@ -7,7 +7,7 @@ import duckdb
 from demo.day import advance_day
 from demo.shop import generate
 from ingest.pipeline import ingest_source
-from tests.conftest import source_rows
+from tests.support.project import source_rows
 
 TABLES = ("customers", "products", "orders", "order_items", "payments")
 

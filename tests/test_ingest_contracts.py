@@ -8,12 +8,12 @@ import sqlite3
 
 import pytest
 
-from core import runlog
+from core import metastore
 from core.errors import PlatformError
 from demo.shop import generate
 from ingest.pipeline import ingest_source
-from tests.conftest import settings_for
-from tests.sources_fixture import quarantine, raw, settings_with_sources
+from tests.support.project import settings_for
+from tests.support.sources import quarantine, raw, settings_with_sources
 
 
 def _shop(tmp_path, **env):
@@ -52,7 +52,7 @@ def test_invalid_shop_rows_are_quarantined_with_check_column_and_value(tmp_path)
     assert quarantine(settings, "shop", "payments", "SELECT id, _column, _failure FROM q") == [("7", "amount", "-5.0")]
     assert raw(settings, "shop", "orders", "SELECT count(*) FILTER (WHERE id IN (3, 4) AND status = 'lost' OR ordered_at < '2000-01-01') FROM t") == [(0,)]
 
-    with contextlib.closing(runlog.connect(settings.meta_path)) as con:
+    with contextlib.closing(metastore.connect(settings.meta_path)) as con:
         recorded = con.execute(
             "SELECT table_name, rows_in, rows_valid, rows_quarantined FROM contract_results WHERE load_id = ? ORDER BY table_name",
             (result.load_ids[0],),

@@ -20,7 +20,7 @@ from ingest.landing import processed, wait_for_files
 from ingest.pipeline import ingest_source
 from ingest.quarantine import quarantined_rows
 from ingest.replay import replay_file
-from tests.sources_fixture import quarantine, raw, settings_with_sources
+from tests.support.sources import quarantine, raw, settings_with_sources
 
 HEADER = "id,customer_id,status,ordered_at,updated_at,deleted_at\n"
 
@@ -177,7 +177,11 @@ def test_empty_and_unreadable_files_are_rejected_with_a_reason(tmp_path):
     (landing / "orders-4.csv").write_text(HEADER + _row(1))
     result = ingest_source(settings, "drops")
     assert result.rows == {"orders": 1}
-    with contextlib.closing(runlog.connect(settings.meta_path)) as con:
+    import contextlib
+
+    from core import metastore
+
+    with contextlib.closing(metastore.connect(settings.meta_path)) as con:
         outcome = dict(con.execute("SELECT path, status || ': ' || coalesce(reason, rows) FROM landing_files").fetchall())
     assert outcome["orders-1.csv"] == "rejected: empty file (0 bytes)"
     assert outcome["orders-2.parquet"].startswith("rejected: not a readable Parquet file")

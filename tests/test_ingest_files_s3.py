@@ -12,8 +12,8 @@ from core.buckets import client
 from core.lake import Lake
 from ingest.landing import landing_root, processed, ready_files
 from ingest.pipeline import ingest_source
-from tests import s3server
-from tests.sources_fixture import settings_with_sources
+from tests.support import s3server
+from tests.support.sources import settings_with_sources
 
 HEADER = "id,customer_id,status,ordered_at,updated_at,deleted_at\n"
 

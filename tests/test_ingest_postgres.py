@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from ingest.pipeline import ingest_source
-from tests.sources_fixture import raw, settings_with_sources
+from tests.support.sources import raw, settings_with_sources
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PASSWORD = "pg-test-password"

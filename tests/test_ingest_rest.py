@@ -12,7 +12,7 @@ import pytest
 
 from core.errors import PlatformError
 from ingest.pipeline import ingest_source
-from tests.sources_fixture import raw, settings_with_sources
+from tests.support.sources import raw, settings_with_sources
 
 TOKEN = "s3cret-token"
 PAGE = 10

@@ -23,8 +23,8 @@ from pipeline import stages
 from pipeline.run import run_all
 from scheduler.jobs import job_specs
 from scheduler.runner import Runner
-from tests.conftest import wait_for
-from tests.reconcile import assert_marts_match_source
+from tests.support.polling import wait_for
+from tests.support.reconcile import assert_marts_match_source
 from tests.reliability import harness
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ import pytest
 
 from core.errors import PlatformError
 from core.lock import holder, writer_lock
-from tests.conftest import run_cli
+from tests.support.project import run_cli
 
 
 def test_second_writer_times_out_naming_the_holder(tmp_path):

@@ -11,12 +11,12 @@ import sys
 import pytest
 
 from core.errors import PlatformError
-from core.pipeline import run_all
+from pipeline.run import run_all
 from demo.day import advance_day
 from metrics import layer
 from publish.reader import connect_published
-from tests.app_support import copy_build
-from tests.conftest import ROOT, SMALL_SCALE, source_rows
+from tests.support.app_pages import copy_build
+from tests.support.project import ROOT, SMALL_SCALE, source_rows
 
 # Independent SQL over the SQLite source, per order: live orders with their total, customer city
 # and whether the order is its customer's first one not cancelled.

@@ -13,8 +13,8 @@ from core import runlog
 from core.lake import Lake
 from scheduler import alerts
 from scheduler.monitor import run_checks
-from tests.conftest import settings_for
-from tests.receivers import channel_env
+from tests.support.project import settings_for
+from tests.support.receivers import channel_env
 
 pytestmark = pytest.mark.slow  # real SMTP and HTTP receivers, real Parquet
 NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.timezone.utc)

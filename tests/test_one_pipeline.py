@@ -32,10 +32,11 @@ from publish.reader import connect_published, current_version
 from scheduler.jobs import job_specs
 from scheduler.runner import Runner
 from scheduler.services import definitions
-from tests.conftest import ROOT, run_cli, settings_for, wait_for
-from tests.reconcile import assert_marts_match_source
+from tests.support.polling import wait_for
+from tests.support.project import ROOT, run_cli, settings_for
+from tests.support.reconcile import assert_marts_match_source
 from tests.reliability import harness
-from tests.sources_fixture import settings_with_sources
+from tests.support.sources import settings_with_sources
 
 pytestmark = pytest.mark.slow
 

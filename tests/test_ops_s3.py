@@ -13,9 +13,9 @@ from core.lake import Lake
 from scheduler import alerts, cli, connections
 from scheduler.cli import main
 from scheduler.monitor import run_checks, storage_health
-from tests import s3server
-from tests.conftest import ROOT, settings_for
-from tests.receivers import WebhookReceiver
+from tests.support import s3server
+from tests.support.project import ROOT, settings_for
+from tests.support.receivers import WebhookReceiver
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_a_job_process_gets_the_alert_secrets(tmp_path):
 
 
 def test_connections_check_every_source_kind(tmp_path):
-    from tests.sources_fixture import settings_with_sources
+    from tests.support.sources import settings_with_sources
 
     api = WebhookReceiver()  # something listening on loopback
     closed = s3server.free_port()

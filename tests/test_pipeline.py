@@ -8,8 +8,8 @@ from core import runlog
 from pipeline.run import run_all
 from demo.day import advance_day
 from publish.reader import connect_published, current_version
-from tests.conftest import source_rows
-from tests.reconcile import assert_marts_match_source
+from tests.support.project import source_rows
+from tests.support.reconcile import assert_marts_match_source
 
 
 def test_first_run_builds_audits_and_publishes(built):

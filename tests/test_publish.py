@@ -13,7 +13,7 @@ from core.lake import Lake
 from publish.marts import MANIFEST, marts_folder, publish_marts
 from publish.reader import connect_published, current_version
 from publish.staging import current_staging
-from tests.conftest import source_rows
+from tests.support.project import source_rows
 
 
 

@@ -6,8 +6,8 @@ import contextlib
 import logging
 
 from core import warehouse
-from tests.conftest import settings_for
-from tests.sources_fixture import settings_with_sources
+from tests.support.project import settings_for
+from tests.support.sources import settings_with_sources
 from transform.context import open_context
 from transform.raw_views import create_raw_views, declared_columns
 

@@ -24,11 +24,11 @@ from app.reports.queries import (
 )
 from app.queries import business
 from app.reports import metric_sources
-from core import runlog
+from core import metastore, runlog
 from core.errors import PlatformError
 from publish.reader import connect_published, current_version
 from publish.snapshot import QUALITY_TABLES, write_snapshot
-from tests.conftest import settings_for, source_rows
+from tests.support.project import settings_for, source_rows
 
 PAGES = {"pages/index.md", "pages/sales.md", "pages/data-quality.md"}
 
@@ -190,18 +190,15 @@ def test_snapshot_holds_the_published_marts_without_a_version_column(snapshot):
     assert float(revenue) == pytest.approx(expected)
 
 
-def test_snapshot_copies_the_health_tables_and_lists_the_missing_ones(tmp_path, built):
+def test_snapshot_copies_the_health_tables_and_lists_the_empty_ones(tmp_path, built):
     source_settings, _ = built
     settings = settings_for(tmp_path / "data")
     shutil.copytree(source_settings.data_dir / "lake", settings.data_dir / "lake")
     ingest_done = "2026-01-10T08:00:00.000+00:00"
-    with contextlib.closing(runlog.connect(settings.meta_path)) as con, con:
+    with contextlib.closing(metastore.connect(settings.meta_path)) as con, con:
         con.execute(
             "INSERT INTO job_runs (job, trigger, started_at, finished_at, status) VALUES ('ingest:shop', 'manual', ?, ?, 'success')",
             ("2026-01-10T07:59:00.000+00:00", ingest_done),
-        )
-        con.execute(
-            "CREATE TABLE audit_results (checked_at TEXT, environment TEXT, model TEXT, audit TEXT, blocking INTEGER, status TEXT, failed_rows INTEGER)"
         )
         con.execute(
             "INSERT INTO audit_results VALUES ('2026-01-10T08:01:00+00:00', 'prod', 'marts.fct_orders', 'not_null', 1, 'failed', 3)"

@@ -24,7 +24,7 @@ from app.reports.queries import PROJECT
 from core.errors import PlatformError
 from metrics import display
 from publish.reader import connect_published
-from tests.conftest import source_rows
+from tests.support.project import source_rows
 
 CHROMIUM = Path("/usr/bin/chromium")
 LIVE_ORDERS = """

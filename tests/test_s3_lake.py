@@ -23,10 +23,10 @@ from ingest.pipeline import ingest_source
 from publish.marts import marts_folder, publish_marts
 from publish.reader import connect_published, current_version
 from publish.staging import current_staging
-from tests import s3server
-from tests.conftest import ROOT, settings_for, source_rows
+from tests.support import s3server
+from tests.support.project import ROOT, settings_for, source_rows
 from transform.raw_views import create_raw_views
-from tests.reconcile import assert_marts_match_source
+from tests.support.reconcile import assert_marts_match_source
 
 MARTS = ("fct_orders", "dim_customers", "daily_revenue")
 

@@ -13,8 +13,8 @@ from core import runlog
 from scheduler import ops, store
 from scheduler import cli
 from scheduler.cli import main
-from tests.conftest import ROOT, SMALL_SCALE, settings_for
-from tests.test_scheduler_runs import OFF
+from tests.support.project import ROOT, SMALL_SCALE, settings_for
+from tests.support.scheduler import OFF
 
 
 def ops_cli(*args: str, data_dir, **env: str) -> subprocess.CompletedProcess:
@@ -72,7 +72,7 @@ def test_operator_commands(tmp_path, ops_main):
 
 @pytest.mark.slow
 def test_connections_check_live_and_mask_secrets(tmp_path):
-    from tests.receivers import WebhookReceiver
+    from tests.support.receivers import WebhookReceiver
 
     webhook = WebhookReceiver()
     try:

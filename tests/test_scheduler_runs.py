@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from pathlib import Path
 
 import pytest
 
-from core import runlog
 from scheduler import alerts
 from scheduler.runner import Runner
 from scheduler.jobs import job_specs
 from scheduler.service import Service
-from tests.conftest import settings_for, wait_for
-from tests.receivers import channel_env
+from tests.support.polling import wait_for
+from tests.support.receivers import channel_env
+from tests.support.scheduler import TASKS, job_settings, runs
 
 pytestmark = pytest.mark.slow  # job processes, real SMTP and HTTP receivers
-TASKS = "tests.scheduler_tasks"
-OFF = {"ingest:shop": {"enabled": False}}  # the demo source's ingest job stays out of these tests
-
-
-def job_settings(data_dir: Path, jobs: dict, **env: str):
-    """Settings whose job list is exactly `jobs` (plus a disabled ingest job)."""
-    return settings_for(data_dir, PLATFORM__JOBS__DEFINE=json.dumps({**OFF, **jobs}), **env)
-
-
-def runs(settings, job: str | None = None) -> list[dict]:
-    return list(reversed(runlog.last_runs(settings.meta_path, 100, job=job)))
 
 
 def test_scheduled_chain_runs_in_dependency_order(tmp_path):

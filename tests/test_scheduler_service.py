@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from scheduler import store
 from scheduler.service import Service, running_scheduler
-from tests.conftest import ROOT, SMALL_SCALE, wait_for
-from tests.test_scheduler_runs import OFF, TASKS, job_settings, runs
+from tests.support.polling import wait_for
+from tests.support.scheduler import TASKS, job_settings, runs, serve
 
 PERIOD = 3.0
 pytestmark = pytest.mark.slow  # real service processes and real waiting
-
-
-def serve(data_dir, jobs: dict, **env: str) -> subprocess.Popen:
-    """`python -m scheduler.cli serve` as `just serve` runs it, on `data_dir` with the given jobs."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")}
-    environ.update({
-        "PLATFORM__DATA_DIR": str(data_dir), "PLATFORM__DEMO__SCALE": SMALL_SCALE,
-        "PLATFORM__JOBS__DEFINE": json.dumps({**OFF, **jobs}), **env,
-    })
-    return subprocess.Popen(
-        [sys.executable, "-m", "scheduler.cli", "serve"], cwd=ROOT, env=environ,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
 
 
 def test_restart_after_three_missed_periods_runs_once_and_keeps_one_job(tmp_path):

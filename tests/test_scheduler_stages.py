@@ -9,8 +9,8 @@ from demo.shop import generate
 from publish.reader import current_version
 from scheduler.jobs import job_specs
 from scheduler.runner import Runner
-from tests.conftest import settings_for
-from tests.reconcile import assert_marts_match_source
+from tests.support.project import settings_for
+from tests.support.reconcile import assert_marts_match_source
 
 
 @pytest.mark.slow

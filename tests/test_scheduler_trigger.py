@@ -11,8 +11,9 @@ import pytest
 
 from scheduler.runner import job_log_path
 from scheduler.service import Service
-from tests.conftest import ROOT, SMALL_SCALE, wait_for
-from tests.test_scheduler_runs import OFF, TASKS, job_settings, runs
+from tests.support.polling import wait_for
+from tests.support.project import ROOT, SMALL_SCALE
+from tests.support.scheduler import OFF, TASKS, job_settings, runs
 
 pytestmark = pytest.mark.slow  # a real service, job processes and a CLI process
 

@@ -10,7 +10,7 @@ import yaml
 
 from core.errors import PlatformError
 from core.settings import load_settings
-from tests.conftest import ROOT, run_cli
+from tests.support.project import ROOT, run_cli
 
 
 def _project_with(tmp_path: Path, edit) -> Path:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from core.errors import PlatformError
-from core.settings import FilesSource, PostgresSource, RestApiSource, SqliteSource, load_settings
-from tests.conftest import ROOT
-from tests.sources_fixture import settings_with_sources
+from core.settings import load_settings
+from core.settings_sources import FilesSource, PostgresSource, RestApiSource, SqliteSource
+from tests.support.project import ROOT
+from tests.support.sources import settings_with_sources
 
 POSTGRES = {
     "kind": "postgres",

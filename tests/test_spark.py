@@ -19,7 +19,7 @@ from sqlmesh import Context
 
 from pipeline.run import run_all
 from publish.reader import connect_published
-from tests.conftest import settings_for
+from tests.support.project import settings_for
 from transform.context import sqlmesh_config, uses_spark
 from transform.spark_gateway import spark_session
 

@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.cli import _with_gateway, parser
 from core.errors import PlatformError
-from tests.conftest import settings_for
+from tests.support.project import settings_for
 from transform.context import sqlmesh_config, uses_spark
 from transform.spark_gateway import anchored_spark_connection
 

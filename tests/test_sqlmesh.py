@@ -11,7 +11,7 @@ from transform.context import open_context
 
 @pytest.fixture(scope="module")
 def context(tmp_path_factory):
-    from tests.conftest import settings_for
+    from tests.support.project import settings_for
 
     context = open_context(settings_for(tmp_path_factory.mktemp("sqlmesh") / "data"))
     with contextlib.closing(context):

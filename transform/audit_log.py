@@ -7,20 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import runlog
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit_results (
-    checked_at  TEXT NOT NULL,
-    environment TEXT NOT NULL,
-    model       TEXT NOT NULL,
-    audit       TEXT NOT NULL,
-    blocking    INTEGER NOT NULL,
-    status      TEXT NOT NULL,  -- passed | failed | warned
-    failed_rows INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_results_by_model ON audit_results (model, checked_at);
-"""
+from core import metastore
 
 STATUSES = ("passed", "failed", "warned")
 
@@ -41,8 +28,7 @@ def record_audits(meta_path: Path, environment: str, outcomes: list[AuditOutcome
     if not outcomes:
         return
     checked_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-    with contextlib.closing(runlog.connect(meta_path)) as con, con:
-        con.executescript(SCHEMA)
+    with contextlib.closing(metastore.connect(meta_path)) as con, con:
         con.executemany(
             "INSERT INTO audit_results (checked_at, environment, model, audit, blocking, status, failed_rows) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -54,8 +40,7 @@ def audit_rows(meta_path: Path, environment: str | None = None) -> list[dict]:
     """Recorded outcomes, oldest first; optionally of one environment."""
     if not meta_path.exists():
         return []
-    with contextlib.closing(runlog.connect(meta_path)) as con:
-        con.executescript(SCHEMA)
+    with contextlib.closing(metastore.connect(meta_path)) as con:
         con.row_factory = lambda cursor, row: {col[0]: value for col, value in zip(cursor.description, row)}
         where, params = ("WHERE environment = ?", (environment,)) if environment else ("", ())
         return con.execute(f"SELECT * FROM audit_results {where} ORDER BY rowid", params).fetchall()

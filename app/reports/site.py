@@ -78,7 +78,7 @@ def prepare(settings: Settings, say: Say = print) -> tuple[SnapshotResult, list[
     """Check the generated metric sources, write the snapshot of the published marts, then run every report query against it."""
     metric_sources.check()
     snapshot = write_snapshot(settings)
-    missing = f"; not in the metadata store yet: {', '.join(snapshot.missing)}" if snapshot.missing else ""
+    missing = f"; nothing recorded yet in: {', '.join(snapshot.missing)}" if snapshot.missing else ""
     say(f"Snapshot of published version {snapshot.version} at {snapshot.path}{missing}")
     checked = validate(snapshot.path)
     say(f"Checked {len(checked)} report queries against it")

@@ -25,7 +25,7 @@ from core import warehouse
 from core.settings import Settings
 from publish.staging import current_staging
 from publish.versions import read_sql
-from tests.conftest import ROOT, SMALL_SCALE, source_rows
+from tests.support.project import ROOT, SMALL_SCALE, source_rows
 from transform.raw_views import create_raw_views
 
 SEED = int(os.environ.get("RELIABILITY_SEED", "20261127"))

@@ -15,7 +15,7 @@ import yaml
 
 from pipeline import cli
 from scheduler import cli as scheduler_cli
-from tests.conftest import ROOT
+from tests.support.project import ROOT
 
 FIX = "Fix the keys above in config.yaml"
 

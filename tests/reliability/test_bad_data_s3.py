@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 
 from core.lake import Lake
-from tests import s3server, sources_fixture
+from tests.support import s3server, sources
 from tests import test_ingest_contracts as contracts
 from tests import test_ingest_files as files
-from tests.conftest import settings_for
+from tests.support.project import settings_for
 
 CASES = [
     contracts.test_invalid_shop_rows_are_quarantined_with_check_column_and_value,
@@ -35,7 +35,7 @@ def moto():
 @pytest.mark.parametrize("case", CASES, ids=[case.__name__.removeprefix("test_") for case in CASES])
 def test_bad_input_on_the_s3_lake(case, moto, tmp_path, monkeypatch):
     env = moto.lake_env()
-    monkeypatch.setattr(sources_fixture, "LAKE_ENV", env)
+    monkeypatch.setattr(sources, "LAKE_ENV", env)
     monkeypatch.setattr(contracts, "settings_for", lambda data_dir, **more: settings_for(data_dir, **env, **more))
     Lake(settings_for(tmp_path / "data", **env)).ensure_layers()  # as `just run` does before ingesting
     case(tmp_path)

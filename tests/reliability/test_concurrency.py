@@ -20,10 +20,11 @@ from core import lock
 from pipeline.run import run_all
 from demo.day import advance_day
 from publish.reader import current_version
-from tests.conftest import settings_for, wait_for
-from tests.reconcile import assert_marts_match_source
+from tests.support.polling import wait_for
+from tests.support.project import settings_for
+from tests.support.reconcile import assert_marts_match_source
 from tests.reliability import harness
-from tests.test_scheduler_service import serve
+from tests.support.scheduler import serve
 
 pytestmark = pytest.mark.slow
 KEEP = "PLATFORM__RUN__PUBLISH_KEEP_VERSIONS"

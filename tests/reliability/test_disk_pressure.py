@@ -17,8 +17,8 @@ import pytest
 
 from demo.day import advance_day
 from publish.reader import current_version
-from tests.conftest import ROOT, settings_for
-from tests.reconcile import assert_marts_match_source
+from tests.support.project import ROOT, settings_for
+from tests.support.reconcile import assert_marts_match_source
 from tests.reliability import harness
 
 pytestmark = pytest.mark.slow

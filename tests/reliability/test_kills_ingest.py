@@ -15,9 +15,9 @@ from core.lake import Lake
 from pipeline.run import run_all
 from demo.day import advance_day
 from demo.shop import generate
-from tests import s3server
-from tests.conftest import settings_for
-from tests.reconcile import assert_marts_match_source
+from tests.support import s3server
+from tests.support.project import settings_for
+from tests.support.reconcile import assert_marts_match_source
 from tests.reliability import harness
 
 pytestmark = pytest.mark.slow

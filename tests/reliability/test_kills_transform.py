@@ -17,8 +17,9 @@ from core import lock
 from pipeline.run import run_all
 from demo.day import advance_day
 from ingest.pipeline import ingest_source
-from tests.conftest import settings_for, wait_for
-from tests.reconcile import assert_marts_match_source
+from tests.support.polling import wait_for
+from tests.support.project import settings_for
+from tests.support.reconcile import assert_marts_match_source
 from tests.reliability import harness
 
 pytestmark = pytest.mark.slow

@@ -19,10 +19,10 @@ import pytest
 
 from core import runlog
 from scheduler import store
-from tests.conftest import wait_for
+from tests.support.polling import wait_for
 from tests.reliability import harness
-from tests.test_scheduler_runs import TASKS, job_settings
-from tests.test_scheduler_service import serve
+from tests.support.scheduler import TASKS, job_settings
+from tests.support.scheduler import serve
 
 pytestmark = pytest.mark.slow
 PERIOD = 2.5

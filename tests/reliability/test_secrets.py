@@ -18,9 +18,9 @@ import sys
 import botocore.session
 import pytest
 
-from tests import s3server
-from tests.conftest import ROOT
-from tests.receivers import SmtpReceiver, WebhookReceiver
+from tests.support import s3server
+from tests.support.project import ROOT
+from tests.support.receivers import SmtpReceiver, WebhookReceiver
 from tests.reliability import harness
 
 pytestmark = pytest.mark.slow

@@ -12,9 +12,9 @@ import sys
 import pytest
 
 from demo.day import advance_day
-from tests import s3server
-from tests.conftest import ROOT, settings_for
-from tests.reconcile import assert_marts_match_source
+from tests.support import s3server
+from tests.support.project import ROOT, settings_for
+from tests.support.reconcile import assert_marts_match_source
 from tests.reliability import harness
 from tests.reliability.tcp_proxy import FaultyProxy
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT, settings_for
+from tests.support.project import ROOT, settings_for
 
 ENTRY_POINT = ROOT / "app" / "streamlit_app.py"
 BUSINESS_PAGES = ["overview", "trends", "products", "customers", "explore"]

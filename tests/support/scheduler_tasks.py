@@ -1,4 +1,4 @@
-"""Small tasks for the scheduler tests, configured as `tests.scheduler_tasks:<name>` jobs.
+"""Small tasks for the scheduler tests, configured as `tests.support.scheduler_tasks:<name>` jobs.
 
 They run in the scheduler's real worker processes; files are how they report back.
 """

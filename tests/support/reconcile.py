@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from core.settings import Settings
 from publish.reader import connect_published
-from tests.conftest import source_rows
+from tests.support.project import source_rows
 
 
 def _money(value) -> Decimal:

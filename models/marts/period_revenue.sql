@@ -1,17 +1,30 @@
+-- Two marts from one definition, one per blueprint: marts.weekly_revenue and marts.monthly_revenue.
 MODEL (
-  name marts.weekly_revenue,
+  name marts.@{cadence}_revenue,
   kind FULL,
   owner analytics,
   cron '@daily',
-  grain week_start_date,
-  description 'One row per ISO week (Monday to Sunday) from the first to the last order: orders placed, cancellations, revenue, average order value and cancellation rate.',
+  grain @{period}_start_date,
+  description @description,
   audits (
-    not_null(columns := (week_start_date, count_orders, amount_revenue, rate_cancelled)),
-    unique_values(columns := (week_start_date)),
+    not_null(columns := (@{period}_start_date, count_orders, amount_revenue, rate_cancelled)),
+    unique_values(columns := (@{period}_start_date)),
     accepted_range(column := rate_cancelled, min_v := 0, max_v := 1),
     accepted_range(column := amount_revenue, min_v := 0),
     assert_sum_matches(column := amount_revenue, source_model := marts.daily_revenue),
     assert_sum_matches(column := count_orders, source_model := marts.daily_revenue)
+  ),
+  blueprints (
+    (
+      cadence := weekly,
+      period := week,
+      description := 'One row per ISO week (Monday to Sunday) from the first to the last order: orders placed, cancellations, revenue, average order value and cancellation rate.'
+    ),
+    (
+      cadence := monthly,
+      period := month,
+      description := 'One row per calendar month from the first to the last order: orders placed, cancellations, revenue, average order value and cancellation rate.'
+    )
   )
 );
 
@@ -21,24 +34,24 @@ WITH days AS (
 ),
 
 calendar AS (
-  SELECT calendar_date, week_start_date
+  SELECT calendar_date, @{period}_start_date
   FROM staging.stg_ref__calendar
 ),
 
 per_period AS (
   SELECT
-    calendar.week_start_date AS week_start_date,
+    calendar.@{period}_start_date AS @{period}_start_date,
     sum(days.count_orders) AS count_orders,
     sum(days.count_cancelled_orders) AS count_cancelled_orders,
     sum(days.amount_revenue) AS amount_revenue
   FROM days
   INNER JOIN calendar
     ON days.revenue_date = calendar.calendar_date
-  GROUP BY calendar.week_start_date
+  GROUP BY calendar.@{period}_start_date
 )
 
 SELECT
-  week_start_date, -- First day of the period
+  @{period}_start_date, -- First day of the period
   count_orders::INTEGER AS count_orders, -- Orders placed, cancelled or not
   count_cancelled_orders::INTEGER AS count_cancelled_orders, -- Of those, cancelled since
   amount_revenue::DECIMAL(14, 2) AS amount_revenue, -- Totals of orders not cancelled, in EUR

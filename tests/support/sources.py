@@ -11,7 +11,7 @@ from core import warehouse
 from core.lake import Lake
 from core.settings import Settings, load_settings
 from core.warehouse import sql_literal
-from tests.conftest import ROOT
+from tests.support.project import ROOT
 
 
 # Extra settings for every project made here: the reliability battery puts the lake on S3 with it.

@@ -1,0 +1,185 @@
+"""The sources declared in config.yaml: one entry per source, with its kind, connection, tables and contract."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from core.settings_fields import ColumnName, Cron, EnvName, Identifier, Strict
+
+ContractMode = Literal["evolve", "freeze", "discard_row", "discard_value"]
+
+
+class DemoSettings(Strict):
+    """The generated demo shop database."""
+
+    seed: int = 42
+    scale: float = Field(1.0, gt=0, description="1.0 is 100,000 orders.")
+    source: str = Field("shop", description="The declared source that the demo generates.")
+    start_date: dt.date = dt.date(2025, 1, 1)
+    history_days: int = Field(180, ge=7)
+
+
+class SchemaContract(Strict):
+    """dlt's schema contract: what happens to new tables, new columns and changed types."""
+
+    tables: ContractMode = "evolve"
+    columns: ContractMode = "evolve"
+    data_type: ContractMode = "evolve"
+
+
+class QualitySettings(Strict):
+    """The pandera contract at the ingestion boundary (audits/contracts/<source>__<table>.py)."""
+
+    enabled: bool = True
+    max_bad_share: float = Field(0.01, ge=0, le=1, description="Share of quarantined rows above which a load fails.")
+
+
+class _TableBase(Strict):
+    primary_key: ColumnName = "id"
+    write_disposition: Literal["append", "replace"] = "append"
+    contract: ContractMode | SchemaContract | None = Field(None, description="Overrides the source's contract.")
+    pandera: Identifier | None = Field(None, description="Contract module in audits/contracts/; default <source>__<table>.")
+
+
+class TableSettings(_TableBase):
+    """One table of a SQL source: its key, its incremental cursor, and whether hard deletes are detected."""
+
+    cursor: ColumnName | None = "updated_at"
+    detect_hard_deletes: bool = False
+
+
+class _SourceBase(Strict):
+    schedule: Cron = "0 * * * *"
+    freshness_sla_hours: float = Field(26, gt=0)
+    contract: ContractMode | SchemaContract = "evolve"
+    quality: QualitySettings = QualitySettings()
+
+    def secret_envs(self) -> list[str]:
+        """The environment variables this source needs at startup."""
+        return []
+
+
+class SqliteSource(_SourceBase):
+    """A SQLite database file, read through DuckDB's sqlite scanner as Arrow batches."""
+
+    kind: Literal["sqlite"]
+    path: str = Field(description="Database file; relative paths are under data_dir.")
+    tables: dict[Identifier, TableSettings]
+    chunk_size: int = Field(100_000, ge=1_000)
+
+
+class PostgresSource(_SourceBase):
+    """A PostgreSQL database, read through dlt's sql_database with the pyarrow backend."""
+
+    kind: Literal["postgres"]
+    host: str = "localhost"
+    port: int = Field(5432, ge=1, le=65535)
+    database: str
+    user: str
+    password_env: EnvName
+    db_schema: str = "public"
+    tables: dict[Identifier, TableSettings]
+    chunk_size: int = Field(100_000, ge=1_000)
+
+    def secret_envs(self) -> list[str]:
+        return [self.password_env]
+
+
+class AuthSettings(Strict):
+    """How a REST API is authenticated: a bearer token or an API key header, from the environment."""
+
+    type: Literal["bearer", "api_key"] = "bearer"
+    token_env: EnvName
+    header: str = Field("X-API-Key", description="Header name for type api_key.")
+
+
+class PaginatorSettings(Strict):
+    """Page-number, offset or cursor pagination (dlt rest_api paginators)."""
+
+    type: Literal["page_number", "offset", "cursor", "single_page"] = "single_page"
+    page_param: str = "page"
+    base_page: int = 1
+    limit: int = Field(100, ge=1, description="Page size for offset pagination.")
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    cursor_path: str = Field("next_cursor", description="Where the next cursor is in the response body.")
+    cursor_param: str = "cursor"
+    total_path: str | None = Field(None, description="Where the total count (or page count) is, if the API sends one.")
+
+
+class IncrementalParam(Strict):
+    """Send the highest cursor value seen so far as a query parameter."""
+
+    param: str
+    cursor_path: str
+    initial_value: str
+
+
+class EndpointSettings(_TableBase):
+    """One REST endpoint: its path, parameters, where the records are, pagination, incremental parameter."""
+
+    path: str
+    params: dict[str, str | int | float | bool] = {}
+    data_selector: str | None = Field(None, description="JSON path of the records, e.g. `data`.")
+    paginator: PaginatorSettings | None = Field(None, description="Overrides the source's paginator.")
+    incremental: IncrementalParam | None = None
+
+
+class RestApiSource(_SourceBase):
+    """A REST API, configured rather than coded (dlt rest_api)."""
+
+    kind: Literal["rest_api"]
+    base_url: str
+    auth: AuthSettings | None = None
+    paginator: PaginatorSettings = PaginatorSettings()
+    endpoints: dict[Identifier, EndpointSettings]
+    timeout_seconds: float = Field(60, gt=0)
+    max_attempts: int = Field(5, ge=1, description="Tries per request on 429, 5xx and connection errors.")
+    backoff_seconds: float = Field(1, ge=0, description="Exponential backoff base between tries.")
+    max_retry_delay_seconds: float = Field(300, ge=0, description="Upper bound of one wait, Retry-After included.")
+
+    @property
+    def tables(self) -> dict[str, EndpointSettings]:
+        return self.endpoints
+
+    def secret_envs(self) -> list[str]:
+        return [self.auth.token_env] if self.auth else []
+
+
+class FileTableSettings(_TableBase):
+    """Files of one table in the landing area, matched by a glob pattern."""
+
+    pattern: str = Field(description="Glob relative to the source's landing folder, e.g. `orders/*.csv`.")
+    format: Literal["csv", "jsonl", "parquet"] | None = Field(None, description="Defaults to the file extension.")
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    encoding: str = "utf-8"
+    cursor: ColumnName | None = Field(
+        None,
+        description="A column whose larger value marks a newer version of a row. Without one, every key in a new drop "
+        "counts as changed for the staging model named after the table.",
+    )
+    on_type_drift: Literal["variant", "refuse", "coerce"] = Field(
+        "variant",
+        description="A value whose type differs from its loaded column: into `<column>__v_<type>`, reject the file, or quarantine the row.",
+    )
+
+
+class FilesSource(_SourceBase):
+    """CSV, JSONL and Parquet files dropped in a landing folder; each is loaded exactly once."""
+
+    kind: Literal["files"]
+    landing: str | None = Field(
+        None,
+        description="Landing folder (relative to data_dir) or lake address (`lake://raw/...`); default `landing/<source>` "
+        "under data_dir on the local backend, `lake://raw/landing/<source>` on s3.",
+    )
+    tables: dict[Identifier, FileTableSettings]
+    settle_seconds: float = Field(5, ge=0, description="A file is taken once its size and mtime held this long.")
+    batch_rows: int = Field(100_000, ge=1_000)
+
+
+SOURCE_KINDS = ("sqlite", "postgres", "rest_api", "files")
+SourceSettings = Annotated[SqliteSource | PostgresSource | RestApiSource | FilesSource, Field(discriminator="kind")]
