@@ -24,7 +24,8 @@ from core.settings import Settings
 from core.warehouse import sql_literal
 from publish.versions import NAME
 from transform.context import uses_spark
-from transform.spark_gateway import spark_dir, spark_session
+from transform.context import spark_session
+from transform.spark_gateway import spark_dir
 
 EXPORTED_SCHEMAS = ("marts", "staging")
 

@@ -19,9 +19,8 @@ from sqlmesh import Context
 
 from core.pipeline import run_all
 from publish.reader import connect_published
-from tests.conftest import settings_for
-from transform.context import sqlmesh_config, uses_spark
-from transform.spark_gateway import spark_session
+from tests.conftest import ROOT, settings_for
+from transform.context import spark_session, sqlmesh_config, uses_spark
 
 pytestmark = pytest.mark.slow
 
@@ -66,6 +65,15 @@ def test_the_setting_selects_the_spark_gateway(spark_run, built):
     assert config.gateways["spark"].state_connection.type_ == "duckdb"
     assert (settings.data_dir / "spark" / "state.duckdb").exists()
     assert not settings.warehouse_path.exists(), "the spark run must not build into DuckDB"
+
+
+def test_spark_and_its_metastore_write_only_in_the_data_folder(spark_run):
+    settings, _ = spark_run
+    spark = settings.data_dir / "spark"
+    assert {path.name for path in spark.iterdir()} >= {"warehouse", "metastore_db", "derby.log", "state.duckdb"}
+    # Spark's and Derby's defaults, relative to the working directory (the repository in tests and `just`).
+    strays = [name for name in ("spark-warehouse", "metastore_db", "derby.log", "spark") if (ROOT / name).exists()]
+    assert strays == []
 
 
 def test_spark_builds_every_model_and_passes_every_audit(spark_run, built):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 
 import duckdb
@@ -64,6 +65,11 @@ def check_gateway(settings: Settings) -> None:
     config, name = _project_gateway(settings)
     connection = config.gateways[name].connection
     if is_spark(connection):
+        if importlib.util.find_spec("pyspark") is None:
+            raise PlatformError(
+                f"The {name!r} gateway builds on Spark, and pyspark (an optional extra, about 320 MB) is not installed: "
+                "run `uv sync --extra spark` in the project folder, then run again."
+            )
         return
     try:
         duckdb.connect(":memory:", config=dict(connection.connector_config)).close()
@@ -77,7 +83,10 @@ def check_gateway(settings: Settings) -> None:
 def _project_gateway(settings: Settings) -> tuple[Config, str]:
     """`config.yaml` as written, and the gateway these settings select: `transform.gateway` if
     set, else the file's default gateway."""
-    config = load_config_from_paths(Config, project_paths=[settings.project_dir / CONFIG_FILE])
+    # config.yaml starts every path with `var('data_dir')`: this run's data folder, wherever the cwd is.
+    config = load_config_from_paths(
+        Config, project_paths=[settings.project_dir / CONFIG_FILE], variables={"data_dir": str(settings.data_dir)}
+    )
     name = settings.transform.gateway or config.default_gateway or next(iter(config.gateways))
     if name not in config.gateways:
         raise PlatformError(f"No gateway {name!r} in {CONFIG_FILE} (transform.gateway); it has: {', '.join(config.gateways)}.")
@@ -91,6 +100,12 @@ def _lake_access(settings: Settings) -> dict:
     # SQLMesh quotes each value as '...' itself: double the quotes inside.
     secret = {key: value.replace("'", "''") for key, value in Lake(settings).duckdb_secret().items()}
     return {"extensions": ["httpfs"], "secrets": {"lake_s3": secret}}
+
+
+def spark_session(settings: Settings):
+    """The gateway's SparkSession (the one SQLMesh uses: a process has one), started if needed."""
+    config = sqlmesh_config(settings)
+    return config.gateways[config.default_gateway].connection.create_engine_adapter().spark
 
 
 def open_context(settings: Settings, console: Console | None = None) -> Context:

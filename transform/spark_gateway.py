@@ -1,7 +1,7 @@
 """The `spark` gateway: the same SQLMesh models built by Spark instead of DuckDB.
 
-config.yaml states the Spark settings with paths relative to the data folder;
-here they are anchored in it, so that a test's data folder holds its own Spark
+config.yaml states the Spark settings with paths in the data folder; a relative
+path is anchored in it here, so that a test's data folder holds its own Spark
 warehouse, Hive metastore (Derby, embedded) and SQLMesh state (a DuckDB file).
 No jar is downloaded: Spark runs on what the pyspark wheel ships.
 """
@@ -58,10 +58,3 @@ def _anchored(settings: Settings, path: str) -> Path:
     candidate = Path(path)
     return candidate if candidate.is_absolute() else settings.data_dir / candidate
 
-
-def spark_session(settings: Settings):
-    """The gateway's SparkSession (the one SQLMesh uses: a process has one), started if needed."""
-    from transform.context import sqlmesh_config
-
-    config = sqlmesh_config(settings)
-    return config.gateways[config.default_gateway].connection.create_engine_adapter().spark
