@@ -26,7 +26,15 @@ demo *ARGS:
 # Test files run on TEST_WORKERS processes (2 by default, 0 for one); a file's tests stay together.
 # Run the test suite: pytest, SQLMesh unit tests, audits on the demo build (TEST_WORKERS=0: one process)
 test *ARGS:
-    {{py}} -m pytest -n {{env_var_or_default("TEST_WORKERS", "2")}} --dist loadfile {{ARGS}}
+    uv run --frozen --extra spark python -m pytest -n {{env_var_or_default("TEST_WORKERS", "2")}} --dist loadfile {{ARGS}}
+
+# The quality gate CI runs before the tests: ruff, mypy, import layers, SQL and Python formatting (`ruff format .` fixes the last)
+lint:
+    uv run --frozen ruff check .
+    uv run --frozen mypy
+    uv run --frozen lint-imports
+    uv run --frozen sqlmesh format --check
+    uv run --frozen ruff format --check .
 
 # Create or update a virtual SQLMesh environment and show its plan, e.g. `just plan dev`
 plan ENV:

@@ -67,7 +67,7 @@ def check_gateway(settings: Settings) -> None:
     if is_spark(connection):
         if importlib.util.find_spec("pyspark") is None:
             raise PlatformError(
-                f"The {name!r} gateway builds on Spark, and pyspark (an optional extra, about 320 MB) is not installed: "
+                f"The {name!r} gateway builds on Spark, and pyspark (an optional extra, about 340 MB installed) is not installed: "
                 "run `uv sync --extra spark` in the project folder, then run again."
             )
         return
