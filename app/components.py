@@ -6,8 +6,9 @@ import contextlib
 import datetime as dt
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import duckdb
 import pandas as pd

@@ -17,14 +17,15 @@ STAGES = ("ingest", "transform", "publish", "serve", "e2e")
 
 def run_bench(settings: Settings, *, scales: list[float], stages: list[str], repeats: int, warmup: int, out_dir: Path, profile: bool = False) -> dict:
     """Every selected stage at every scale; returns the result that `bench.report.write` records."""
-    from bench import report, stages as bench_stages
+    from bench import report
+    from bench import stages as bench_stages
     from bench.harness import Workspace
 
     # Users' Pythons cache bytecode; a PYTHONDONTWRITEBYTECODE=1 shell would make every child compile its imports.
     dropped = ("PLATFORM__DATA_DIR", "PLATFORM__DEMO__SCALE", "PYTHONDONTWRITEBYTECODE")
     base_env = {k: v for k, v in os.environ.items() if k not in dropped}
     result = {
-        "started_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "started_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": report.machine(),
         "load_before": report.load_average(),
         "options": {"scales": scales, "stages": stages, "repeats": repeats, "warmup": warmup},

@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from rich.console import Console
 

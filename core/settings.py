@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal
 
 import yaml
 from dotenv import dotenv_values
@@ -56,7 +57,7 @@ class S3Settings(_Strict):
     console_port: int = Field(9001, ge=1, le=65535, description="Port of the MinIO web console (`just minio`, `just minio-console`).")
 
     @model_validator(mode="after")
-    def _scheme_agrees_with_tls(self) -> "S3Settings":
+    def _scheme_agrees_with_tls(self) -> S3Settings:
         scheme = self.endpoint.split("://", 1)[0] if "://" in self.endpoint else None
         if scheme is not None and scheme != ("https" if self.use_tls else "http"):
             raise ValueError(f"endpoint {self.endpoint!r} says {scheme} but use_tls is {str(self.use_tls).lower()}")
@@ -341,7 +342,7 @@ class ChannelSettings(_Strict):
     to: list[str] = []
 
     @model_validator(mode="after")
-    def _secret_fits_kind(self) -> "ChannelSettings":
+    def _secret_fits_kind(self) -> ChannelSettings:
         if self.url_env and self.kind != "webhook":
             raise ValueError(f"url_env is for webhook channels, not {self.kind}")
         if self.password_env and self.kind != "email":

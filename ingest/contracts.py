@@ -251,7 +251,7 @@ def _first_failures(tally: TableTally, limit: int = 3) -> str:
 
 def record_results(meta_path: Path, guard: ContractGuard, load_id: str | None) -> None:
     """One row per table that had rows, for the health views."""
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     rows = [
         (now, guard.source, table, load_id, t.rows_in, t.rows_valid, t.rows_quarantined)
         for table, t in guard.tallies.items()

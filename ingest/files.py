@@ -10,12 +10,12 @@ read at all (empty, corrupt) is recorded as rejected with the reason and skipped
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import PurePosixPath
-from typing import Iterator
 
 import dlt
 
-from core.settings import FileTableSettings, FilesSource, Settings
+from core.settings import FilesSource, FileTableSettings, Settings
 from ingest.contracts import ContractGuard
 from ingest.file_readers import FileRefused, read_file
 from ingest.landing import LandedFile, new_files, record

@@ -137,7 +137,7 @@ def new_files(settings: Settings, name: str) -> list[LandedFile]:
 
 def record(meta_path: Path, name: str, rows: list[tuple]) -> None:
     """rows: (table, relative path, fingerprint, status, rows, rows_quarantined, reason, load_id)."""
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     with contextlib.closing(runlog.connect(meta_path)) as con, con:
         con.executescript(SCHEMA)
         con.executemany(

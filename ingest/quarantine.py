@@ -27,7 +27,7 @@ def write_quarantine(lake: Lake, source: str, table: str, parts: list[pa.Table],
     if not parts:
         return None
     rows = pa.concat_tables(parts, promote_options="permissive")
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = rows.append_column("_dlt_load_id", pa.array([load_id] * rows.num_rows, pa.string()))
     rows = rows.append_column("_quarantined_at", pa.array([now] * rows.num_rows, pa.timestamp("us")))
     folder = quarantine_url(lake, source, table)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import dlt
 import pyarrow as pa
@@ -25,11 +25,10 @@ import pyarrow as pa
 from core import warehouse
 from core.errors import PlatformError
 from core.lake import DELETED_SUFFIX, Lake
-from core.warehouse import sql_identifier
 from core.settings import PostgresSource, Settings, SqliteSource, TableSettings
+from core.warehouse import sql_identifier
 from ingest.read_ahead import read_ahead
 from ingest.sqlite_candidates import candidate_rows
-
 
 
 def sqlite_file(settings: Settings, name: str) -> Path:
@@ -134,7 +133,7 @@ def _postgres_table(url: str, source: PostgresSource, table: str, spec: TableSet
 def _naive(value):
     """dlt keeps cursor values timezone-aware (UTC); the source's timestamps are naive."""
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
     return value
 
 
@@ -176,7 +175,7 @@ def _deleted_keys(lake: Lake, source: str, table: str, key: str, keys_of):
             con.register("current_keys", current)
             gone_keys = con.execute(sql, params).to_arrow_table()
         if gone_keys.num_rows:
-            noticed = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+            noticed = dt.datetime.now(dt.UTC).replace(tzinfo=None)
             yield gone_keys.append_column("deleted_detected_at", pa.array([noticed] * gone_keys.num_rows, pa.timestamp("us")))
 
     return dlt.resource(deleted, name=table + DELETED_SUFFIX, primary_key=key, write_disposition="append")

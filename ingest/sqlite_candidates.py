@@ -24,8 +24,8 @@ import contextlib
 import datetime as dt
 import sqlite3
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from core.warehouse import sql_identifier
 

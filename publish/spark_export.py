@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 
@@ -23,8 +23,7 @@ from core import warehouse
 from core.settings import Settings
 from core.warehouse import sql_literal
 from publish.versions import NAME
-from transform.context import uses_spark
-from transform.context import spark_session
+from transform.context import spark_session, uses_spark
 from transform.spark_gateway import spark_dir
 
 EXPORTED_SCHEMAS = ("marts", "staging")

@@ -15,9 +15,9 @@ import datetime as dt
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 
@@ -52,7 +52,7 @@ class Version:
 
 def new_version_id() -> str:
     """Version ids sort by time."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
 
 
 @contextlib.contextmanager
@@ -90,7 +90,7 @@ def write_version(
         path = f"{table.name}/version={version}/{pattern}"
         rows = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(folder + '/' + path)}, hive_partitioning := false)").fetchone()[0]
         entries[table.name] = {"path": path, "rows": rows, "partitioned_by": [column for column, _ in table.partitions]}
-    manifest = {"version": version, "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **extra}
+    manifest = {"version": version, "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **extra}
     manifest["tables"] = entries
     lake.write_text_atomic(f"{folder}/{MANIFEST}", json.dumps(manifest, indent=2))
     prune(lake, folder, keep=keep, current=version)

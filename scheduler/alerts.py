@@ -42,7 +42,7 @@ def _connect(meta_path: Path):
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def check_channels(settings: Settings) -> None:

@@ -47,7 +47,7 @@ class CheckResult:
 
 def run_checks(settings: Settings, now: dt.datetime | None = None) -> list[CheckResult]:
     """Run every check, record the results, and open or close the matching alerts."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     storage = storage_health(settings)
     # With the lake unreachable the checks that read it cannot run: the lake_reachable failure is the alert.
     lake_ok = all(r.status == "ok" for r in storage if r.check_name == "lake_reachable")

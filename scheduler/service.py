@@ -10,8 +10,8 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from core import runlog
 from core.errors import PlatformError
@@ -23,7 +23,7 @@ from scheduler.runner import Runner
 log = logging.getLogger("duckstack.scheduler")
 
 PRUNE_EVERY_SECONDS = 3600
-_active: "Service | None" = None  # the running service in this process; APScheduler calls `fire` by name
+_active: Service | None = None  # the running service in this process; APScheduler calls `fire` by name
 
 
 def fire(job_id: str) -> None:
@@ -139,7 +139,7 @@ class Service:
 
     def prune_history(self) -> None:
         self._pruned_at = time.monotonic()
-        cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=self.settings.jobs.history_days)
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.settings.jobs.history_days)
         removed = runlog.prune(self.settings.meta_path, cutoff)
         monitor.prune(self.settings.meta_path, cutoff)
         alerts.prune(self.settings.meta_path, cutoff)

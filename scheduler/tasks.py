@@ -6,8 +6,8 @@ Heavy imports (dlt, SQLMesh) happen inside the task, so a worker only pays for t
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from core import runlog
 from core.errors import PlatformError

@@ -19,9 +19,9 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
@@ -82,7 +82,7 @@ class MotoServer(S3Server):
     stop_when: Callable[[str, str], bool] | None = None
     stopped: threading.Event = field(default_factory=threading.Event)
 
-    def start(self) -> "MotoServer":
+    def start(self) -> MotoServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.stopped.clear()
         self._moto = DomainDispatcherApplication(create_backend_app)  # moto's buckets are global: they outlive a restart
@@ -134,7 +134,7 @@ def minio_binary() -> str | None:
 class MinioServer(S3Server):
     """A real MinIO server in a child process, on a temporary data folder."""
 
-    def start(self) -> "MinioServer":
+    def start(self) -> MinioServer:
         self._dir = tempfile.mkdtemp(prefix="minio-test-")
         env = {**os.environ, "MINIO_ROOT_USER": self.access_key, "MINIO_ROOT_PASSWORD": self.secret_key}
         console = free_port()

@@ -11,7 +11,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-
 from app.auth import hash_password
 from publish.marts import publish_marts
 from publish.reader import connect_published, current_version

@@ -135,7 +135,7 @@ def test_freshness_of_sources_and_marts(built):
     assert published >= {"marts.daily_revenue", "marts.dim_customers", "marts.fct_orders"}
     assert set(frame["name"]) == {"shop"} | published
     assert set(frame["status"]) == {freshness.GREEN}
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=27)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=27)
     assert set(freshness.freshness(settings, now=later)["status"]) == {freshness.RED}
 
 

@@ -10,6 +10,7 @@ import sqlite3
 import duckdb
 import pytest
 
+from core import warehouse
 from core.errors import PlatformError
 from core.pipeline import run_all
 from demo.day import advance_day
@@ -17,7 +18,6 @@ from demo.shop import CATEGORIES
 from ingest.pipeline import ingest_source
 from tests.conftest import settings_for, source_rows
 from transform.audit_log import audit_rows
-from core import warehouse
 from transform.build import TRANSFORM_STATE, build_prod
 from transform.context import open_context
 from transform.raw_views import create_raw_views

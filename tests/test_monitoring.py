@@ -17,7 +17,7 @@ from tests.conftest import settings_for
 from tests.receivers import channel_env
 
 pytestmark = pytest.mark.slow  # real SMTP and HTTP receivers, real Parquet
-NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
 
 
 def test_one_alert_per_open_problem_with_reminder_then_recovery(tmp_path, receivers):
@@ -96,7 +96,7 @@ def test_freshness_against_the_source_sla_and_storage_health(tmp_path):
 
     run_id = runlog.start_run(settings.meta_path, "ingest:shop", trigger="scheduled")
     runlog.finish_run(settings.meta_path, run_id, "success", rows_out=10)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     fresh = {(r.check_name, r.subject): r for r in run_checks(settings, now=now + dt.timedelta(hours=25))}
     stale = {(r.check_name, r.subject): r for r in run_checks(settings, now=now + dt.timedelta(hours=27))}
     assert fresh[("source_freshness", "shop")].status == "ok"

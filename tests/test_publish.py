@@ -9,12 +9,10 @@ import pytest
 
 from core.errors import PlatformError
 from core.lake import Lake
-
 from publish.marts import MANIFEST, marts_folder, publish_marts
 from publish.reader import connect_published, current_version
 from publish.staging import current_staging
 from tests.conftest import source_rows
-
 
 
 def test_each_publish_is_a_complete_new_version(built, tmp_path):

@@ -202,7 +202,7 @@ def test_snapshot_copies_the_health_tables_and_lists_the_missing_ones(tmp_path, 
         con.execute(
             "INSERT INTO audit_results VALUES ('2026-01-10T08:01:00+00:00', 'prod', 'marts.fct_orders', 'not_null', 1, 'failed', 3)"
         )
-    result = write_snapshot(settings, now=dt.datetime(2026, 1, 11, 14, 0, tzinfo=dt.timezone.utc))
+    result = write_snapshot(settings, now=dt.datetime(2026, 1, 11, 14, 0, tzinfo=dt.UTC))
     assert result.missing == ["contract_results", "monitor_results"]
     assert result.quality["audit_results"] == 1
     with contextlib.closing(duckdb.connect(str(result.path), read_only=True)) as con:

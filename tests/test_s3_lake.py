@@ -10,8 +10,7 @@ import contextlib
 
 import pytest
 
-from core import cli, warehouse
-from core import lake_admin
+from core import cli, lake_admin, warehouse
 from core.buckets import ensure_buckets, missing_buckets
 from core.errors import PlatformError
 from core.lake import Lake
@@ -24,8 +23,8 @@ from publish.reader import connect_published, current_version
 from publish.staging import current_staging
 from tests import s3server
 from tests.conftest import ROOT, settings_for, source_rows
-from transform.raw_views import create_raw_views
 from tests.reconcile import assert_marts_match_source
+from transform.raw_views import create_raw_views
 
 MARTS = ("fct_orders", "dim_customers", "daily_revenue")
 

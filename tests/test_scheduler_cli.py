@@ -10,8 +10,7 @@ import sys
 import pytest
 
 from core import runlog
-from scheduler import ops, store
-from scheduler import cli
+from scheduler import cli, ops, store
 from scheduler.cli import main
 from tests.conftest import ROOT, SMALL_SCALE, settings_for
 from tests.test_scheduler_runs import OFF

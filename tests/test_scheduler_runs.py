@@ -11,8 +11,8 @@ import pytest
 
 from core import runlog
 from scheduler import alerts
-from scheduler.runner import Runner
 from scheduler.jobs import job_specs
+from scheduler.runner import Runner
 from scheduler.service import Service
 from tests.conftest import settings_for, wait_for
 from tests.receivers import channel_env

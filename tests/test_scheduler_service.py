@@ -49,8 +49,8 @@ def test_restart_after_three_missed_periods_runs_once_and_keeps_one_job(tmp_path
 
     # Stay down until three planned runs (next_run, +1, +2 periods) have been missed.
     missed_until = next_run + dt.timedelta(seconds=2 * PERIOD + 0.3)
-    time.sleep(max(0.0, (missed_until - dt.datetime.now(dt.timezone.utc)).total_seconds()))
-    restarted_at = dt.datetime.now(dt.timezone.utc)
+    time.sleep(max(0.0, (missed_until - dt.datetime.now(dt.UTC)).total_seconds()))
+    restarted_at = dt.datetime.now(dt.UTC)
     second = Service(settings)
     second.start()
     try:

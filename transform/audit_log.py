@@ -40,7 +40,7 @@ def record_audits(meta_path: Path, environment: str, outcomes: list[AuditOutcome
     """Append the outcomes, all stamped with the same time."""
     if not outcomes:
         return
-    checked_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    checked_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     with contextlib.closing(runlog.connect(meta_path)) as con, con:
         con.executescript(SCHEMA)
         con.executemany(

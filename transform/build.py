@@ -5,17 +5,17 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from sqlglot import exp, parse_one
 from sqlmesh import Context
 from sqlmesh.utils.errors import SQLMeshError
 
 from core import warehouse
-from core.warehouse import sql_literal
 from core.errors import PlatformError
 from core.settings import Settings
+from core.warehouse import sql_literal
 from transform.audit_log import record_audits
 from transform.console import PlanTally, TallyConsole
 from transform.context import open_context, uses_spark

@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 from sqlmesh import Context
 from sqlmesh.core.plan import Plan
@@ -174,7 +174,7 @@ def _category(snapshot) -> str:
 
 
 def _day(epoch_ms: int) -> str:
-    return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.timezone.utc).date().isoformat()
+    return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC).date().isoformat()
 
 
 def diff_environments(settings: Settings, source: str, target: str, model: str | None = None) -> list[ModelDiff]:
@@ -241,7 +241,7 @@ def list_environments(settings: Settings) -> tuple[list[EnvironmentInfo], list[s
 def _stamp(epoch_ms: int | None) -> str | None:
     if epoch_ms is None:
         return None
-    return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.timezone.utc).isoformat(timespec="minutes")
+    return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC).isoformat(timespec="minutes")
 
 
 def _failure(purpose: str, exc: SQLMeshError, tally: PlanTally) -> str:

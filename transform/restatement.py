@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from core.lake import Lake
 from core.settings import Settings
@@ -107,7 +107,7 @@ class Restatement:
     changed_rows: dict[str, int] = field(default_factory=dict)
     start: dt.datetime | None = None
 
-    def including(self, other: "Restatement") -> "Restatement":
+    def including(self, other: Restatement) -> Restatement:
         """This restatement widened to cover `other` too (its models, and the earlier start)."""
         starts = [start for start in (self.start, other.start) if start is not None]
         models = self.models + [name for name in other.models if name not in self.models]

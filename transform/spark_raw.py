@@ -49,8 +49,8 @@ def completed_loads(lake: Lake, source_name: str) -> list[str]:
 
 def create_spark_raw_views(spark, settings: Settings) -> list[str]:
     """(Re)create `raw_<source>.<table>` in Spark for every declared table; return the view names."""
-    from pyspark.errors import AnalysisException
     from py4j.protocol import Py4JJavaError
+    from pyspark.errors import AnalysisException
 
     lake = Lake(settings)
     views = []

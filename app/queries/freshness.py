@@ -25,13 +25,13 @@ def _age_hours(when: str | None, now: dt.datetime) -> float | None:
         return None
     moment = dt.datetime.fromisoformat(when)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
+        moment = moment.replace(tzinfo=dt.UTC)
     return round((now - moment).total_seconds() / 3600, 2)
 
 
 def freshness(settings: Settings, now: dt.datetime | None = None) -> pd.DataFrame:
     """One row per source (last successful ingest) and per published prod mart (publish time)."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     warn = settings.app.freshness_warn_ratio
     loaded = read_meta(
         settings.meta_path,

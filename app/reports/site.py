@@ -14,9 +14,9 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from app.reports.queries import PROJECT, Checked, validate
 from core.errors import PlatformError

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from app import components as ui
-from core.errors import PlatformError
 from app.queries.environments import compare, published_environments, versions
+from core.errors import PlatformError
 from publish.marts import PROD
 
 settings = ui.app_settings()

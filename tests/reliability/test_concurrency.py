@@ -128,11 +128,12 @@ def test_reader_saw_only_complete_versions_across_rebuilds(platform):
 
 def _totals_of(settings, version: str) -> list:
     """A published version's answer, computed from that version's own files (kept: publish_keep_versions=20)."""
-    from tests.reliability.reader import QUESTION
+    import contextlib
+
     from core import warehouse
     from core.lake import Lake
     from publish.versions import read_sql
-    import contextlib
+    from tests.reliability.reader import QUESTION
 
     current = current_version(settings)
     files = {name: path.replace(f"version={current.version}", f"version={version}") for name, path in current.files.items()}

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 PERIOD = 2.5
 RESTARTS = 3
 WORK = 0.3
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _runs(settings) -> list[dict]:
