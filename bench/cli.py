@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import os
 import sys
 import time
@@ -15,8 +16,10 @@ from core.settings import Settings, load_settings
 STAGES = ("ingest", "transform", "publish", "serve", "e2e")
 
 
-def run_bench(settings: Settings, *, scales: list[float], stages: list[str], repeats: int, warmup: int, out_dir: Path, profile: bool = False) -> dict:
-    """Every selected stage at every scale; returns the result that `bench.report.write` records."""
+def run_bench(
+    settings: Settings, *, scales: list[float], stages: list[str], repeats: int, warmup: int, out_dir: Path, profile: bool = False
+) -> dict:
+    """Every selected stage at every scale; returns the result that `bench.markdown.write` records."""
     from bench import report
     from bench import stages as bench_stages
     from bench.harness import Workspace
@@ -34,7 +37,7 @@ def run_bench(settings: Settings, *, scales: list[float], stages: list[str], rep
     for scale in scales:
         started = time.perf_counter()
         ws = Workspace(out_dir, settings.project_dir, scale, settings.demo.source, base_env, profile=profile)
-        say = lambda message: print(f"[bench {scale:g} {time.perf_counter() - started:6.0f}s] {message}", file=sys.stderr, flush=True)  # noqa: E731
+        say = functools.partial(_progress, scale, started)
         run = bench_stages.ScaleRun(settings=settings, ws=ws, warmup=warmup, repeats=repeats, say=say)
         source_rows = bench_stages.ensure_source(run)
         entry = result["scales"][f"{scale:g}"] = {"source_rows": source_rows, "stages": {}}
@@ -66,6 +69,10 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _progress(scale: float, started: float, message: str) -> None:
+    print(f"[bench {scale:g} {time.perf_counter() - started:6.0f}s] {message}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -77,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.repeats < 1 or args.warmup < 0 or min(scales) <= 0:
             raise PlatformError("--repeats must be at least 1, --warmup at least 0, and every scale above 0")
         out_dir = (args.out or settings.data_dir / "bench").resolve()
-        result = run_bench(settings, scales=scales, stages=stages, repeats=args.repeats, warmup=args.warmup, out_dir=out_dir, profile=args.profile)
-        from bench.report import write
+        result = run_bench(
+            settings, scales=scales, stages=stages, repeats=args.repeats, warmup=args.warmup, out_dir=out_dir, profile=args.profile
+        )
+        from bench.markdown import write
 
         json_path, md_path = write(result, out_dir / "results")
     except ValueError as exc:

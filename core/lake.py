@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 import fsspec
 
+from core.buckets import ensure_buckets
 from core.settings import S3Credentials, Settings
 from core.warehouse import load_extensions, sql_literal
 
@@ -69,8 +70,6 @@ class Lake:
             for layer in LAYERS:
                 Path(self.url(layer)).mkdir(parents=True, exist_ok=True)
             return
-        from core.buckets import ensure_buckets
-
         ensure_buckets(self)
 
     # --- DuckDB, dlt and fsspec access -----------------------------------------------------

@@ -547,7 +547,8 @@ def _describe(exc: ValidationError, config_file: Path, overrides: Mapping[str, s
         else:
             message = error["msg"]
         lines.append(f"  - {key}{origin}: {message}")
-    lines.append("Fix the keys above in config.yaml (or the environment variables named), then run again; the README's Configuration and Sources sections list every key.")
+    lines.append("Fix the keys above in config.yaml (or the environment variables named), then run again; "
+        "the README's Configuration and Sources sections list every key.")
     return "\n".join(lines)
 
 

@@ -62,7 +62,7 @@ class _Day:
     def at(self, size: int | None = None, *, after_hour: int = 0) -> list[str] | str:
         seconds = self.rng.integers(after_hour * 3600, 86_400, size)
         base = dt.datetime.combine(self.today, dt.time())
-        stamp = lambda s: (base + dt.timedelta(seconds=int(s))).strftime("%Y-%m-%d %H:%M:%S")  # noqa: E731
+        stamp = lambda s: (base + dt.timedelta(seconds=int(s))).strftime("%Y-%m-%d %H:%M:%S")
         return [stamp(s) for s in np.sort(np.atleast_1d(seconds))] if size is not None else stamp(seconds)
 
     def _max_id(self, table: str) -> int:

@@ -120,7 +120,7 @@ class ContractGuard:
             try:
                 return pa.Table.from_pandas(valid, preserve_index=False)
             except (pa.ArrowInvalid, pa.ArrowTypeError):  # ... unless a column outside it mixes types: dlt makes variants
-                return [row for row, ok in zip(item, ~frame.index.isin(bad.index)) if ok]
+                return [row for row, ok in zip(item, ~frame.index.isin(bad.index), strict=True) if ok]
         if bad.empty:
             return _typed(item, schema)
         return _typed(item.filter(pa.array(~frame.index.isin(bad.index))), schema)

@@ -63,7 +63,7 @@ def table_resources(settings: Settings, name: str) -> list:
     else:
         url = postgres_url(settings, source)
         resources = [_postgres_table(url, source, table, spec) for table, spec in source.tables.items()]
-        keys_of = lambda table, key: _postgres_keys(url, source.db_schema, table, key)  # noqa: E731
+        keys_of = lambda table, key: _postgres_keys(url, source.db_schema, table, key)
     lake = Lake(settings)
     for table, spec in source.tables.items():
         if spec.detect_hard_deletes:
@@ -168,7 +168,10 @@ def _deleted_keys(lake: Lake, source: str, table: str, key: str, keys_of):
         if lake.fs.glob(reported):
             # load ids are epoch seconds of equal width: text order is time order
             gone = f"SELECT {column} AS key, max(_dlt_load_id) AS gone_in FROM read_parquet(?) GROUP BY 1"
-            seen = f"SELECT seen.* FROM ({seen}) AS seen LEFT JOIN ({gone}) AS gone USING (key) WHERE gone.gone_in IS NULL OR gone.gone_in < seen.seen_in"
+            seen = (
+                f"SELECT seen.* FROM ({seen}) AS seen LEFT JOIN ({gone}) AS gone USING (key) "
+                "WHERE gone.gone_in IS NULL OR gone.gone_in < seen.seen_in"
+            )
             params.append(reported)
         sql = f"SELECT seen.key AS {column} FROM ({seen}) AS seen ANTI JOIN current_keys ON current_keys.key = seen.key ORDER BY 1"
         with contextlib.closing(lake.attach(warehouse.connect())) as con:

@@ -125,7 +125,8 @@ def read_sql(version: Version, table: str) -> str:
     partitions = version.partitions.get(table, ())
     if not partitions:
         return f"SELECT * FROM read_parquet({sql_literal(version.files[table])}, hive_partitioning := false)"
-    return f"SELECT * EXCLUDE (version, {', '.join(partitions)}) FROM read_parquet({sql_literal(version.files[table])}, hive_partitioning := true)"
+    files = sql_literal(version.files[table])
+    return f"SELECT * EXCLUDE (version, {', '.join(partitions)}) FROM read_parquet({files}, hive_partitioning := true)"
 
 
 def prune(lake: Lake, folder: str, *, keep: int, current: str) -> None:

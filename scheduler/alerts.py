@@ -88,7 +88,7 @@ def open_alerts(meta_path: Path) -> list[dict]:
         return []
     with contextlib.closing(_connect(meta_path)) as con:
         rows = con.execute("SELECT alert_key, opened_at, severity, message FROM alerts WHERE closed_at IS NULL ORDER BY opened_at").fetchall()
-    return [dict(zip(("alert_key", "opened_at", "severity", "message"), row)) for row in rows]
+    return [dict(zip(("alert_key", "opened_at", "severity", "message"), row, strict=True)) for row in rows]
 
 
 def prune(meta_path: Path, older_than: dt.datetime) -> None:

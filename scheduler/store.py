@@ -138,7 +138,7 @@ def snapshot(meta_path: Path) -> list[dict]:
         return []
     with contextlib.closing(_connect(meta_path)) as con:
         rows = con.execute("SELECT job_id, next_run_at, paused, trigger FROM scheduled_jobs ORDER BY job_id").fetchall()
-    return [dict(zip(("job_id", "next_run_at", "paused", "trigger"), row)) for row in rows]
+    return [dict(zip(("job_id", "next_run_at", "paused", "trigger"), row, strict=True)) for row in rows]
 
 
 def _connect(meta_path: Path):

@@ -19,7 +19,8 @@ def source_figures(settings: Settings) -> dict:
         settings,
         "SELECT o.id, o.customer_id, o.status, coalesce(i.total, 0), coalesce(i.lines, 0), coalesce(p.paid, 0) "
         "FROM orders o "
-        "LEFT JOIN (SELECT order_id, sum(quantity * unit_price) AS total, count(*) AS lines FROM order_items GROUP BY order_id) i ON i.order_id = o.id "
+        "LEFT JOIN (SELECT order_id, sum(quantity * unit_price) AS total, count(*) AS lines FROM order_items GROUP BY order_id) i "
+        "ON i.order_id = o.id "
         "LEFT JOIN (SELECT order_id, sum(amount) AS paid FROM payments GROUP BY order_id) p ON p.order_id = o.id "
         "WHERE o.deleted_at IS NULL",
     )

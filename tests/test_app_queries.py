@@ -113,7 +113,8 @@ def test_missing_store_and_tables_are_empty_states(tmp_path):
     assert quality.anomalies(meta) is None and quality.audit_results(meta) is None
     assert pipeline_health.last_runs_per_job(meta).empty
     with contextlib.closing(sqlite3.connect(meta)) as con:
-        con.execute("CREATE TABLE alerts (alert_key TEXT PRIMARY KEY, opened_at TEXT, last_sent_at TEXT, closed_at TEXT, severity TEXT, message TEXT)")
+        con.execute("CREATE TABLE alerts (alert_key TEXT PRIMARY KEY, opened_at TEXT, last_sent_at TEXT, closed_at TEXT, "
+            "severity TEXT, message TEXT)")
         con.executemany("INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?)", [
             ("a", "2026-01-01T00:00:00", None, None, "error", "open one"),
             ("b", "2026-01-01T00:00:00", None, "2026-01-02T00:00:00", "error", "closed one")])
@@ -155,4 +156,4 @@ def test_environments_compare_rows(built):
     found = environments.published_environments(settings)
     assert "prod" in found
     table = environments.compare(found)
-    assert dict(zip(table["table"], table["rows_prod"])) == found["prod"].rows
+    assert dict(zip(table["table"], table["rows_prod"], strict=True)) == found["prod"].rows

@@ -14,7 +14,13 @@ from tests.conftest import ROOT, settings_for
 # Written by Python and pytest themselves.
 NOT_RUN_OUTPUT = ("__pycache__", ".pytest_cache")
 # The environment, and the Evidence project's own output (app/reports/.gitignore; tests of `just reports` may run meanwhile).
-SKIPPED_DIRS = {ROOT / ".git", ROOT / ".venv", ROOT / "app/reports/node_modules", ROOT / "app/reports/.evidence", ROOT / "app/reports/build"}
+SKIPPED_DIRS = {
+    ROOT / ".git",
+    ROOT / ".venv",
+    ROOT / "app/reports/node_modules",
+    ROOT / "app/reports/.evidence",
+    ROOT / "app/reports/build",
+}
 
 
 def _files(root: Path, outside: Path) -> dict[str, int]:

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.slow
 
 def test_a_demo_day_restates_from_the_earliest_touched_order_day(settings):
     run_all(settings)
-    high_water = source_rows(settings, "SELECT max(updated_at) FROM (SELECT updated_at FROM orders UNION ALL SELECT updated_at FROM payments UNION ALL SELECT updated_at FROM order_items)")[0][0]
+    high_water = source_rows(settings, "SELECT max(updated_at) FROM (SELECT updated_at FROM orders UNION ALL SELECT updated_at FROM payments "
+        "UNION ALL SELECT updated_at FROM order_items)")[0][0]
     customers_before = source_rows(settings, "SELECT max(updated_at) FROM customers")[0][0]
     report = advance_day(settings.source_path("shop"), seed=settings.demo.seed)
     (expected_start,) = source_rows(

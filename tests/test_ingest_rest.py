@@ -59,7 +59,7 @@ def api():
     shop = ShopApi()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
             url = urlparse(self.path)
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             with shop.lock:

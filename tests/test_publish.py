@@ -22,7 +22,7 @@ def test_each_publish_is_a_complete_new_version(built, tmp_path):
     after = current_version(settings)
     assert after.version == result.version != before.version
     assert after.rows == before.rows == summary.published_rows
-    for name, files in after.files.items():
+    for files in after.files.values():
         assert Lake(settings).fs.glob(files) and f"version={after.version}" in files
     manifest = json.loads(Lake(settings).read_text(f"{marts_folder(settings)}/{MANIFEST}"))
     assert set(manifest["tables"]) == set(summary.published_rows) >= {"daily_revenue", "dim_customers", "fct_orders"}

@@ -197,7 +197,8 @@ def test_snapshot_copies_the_health_tables_and_lists_the_missing_ones(tmp_path, 
             ("2026-01-10T07:59:00.000+00:00", ingest_done),
         )
         con.execute(
-            "CREATE TABLE audit_results (checked_at TEXT, environment TEXT, model TEXT, audit TEXT, blocking INTEGER, status TEXT, failed_rows INTEGER)"
+            "CREATE TABLE audit_results (checked_at TEXT, environment TEXT, model TEXT, audit TEXT, blocking INTEGER, "
+            "status TEXT, failed_rows INTEGER)"
         )
         con.execute(
             "INSERT INTO audit_results VALUES ('2026-01-10T08:01:00+00:00', 'prod', 'marts.fct_orders', 'not_null', 1, 'failed', 3)"

@@ -152,7 +152,7 @@ def test_a_load_stopped_midway_stays_invisible_to_staging(tmp_path):
         changed = source_rows(settings, "SELECT count(*) FROM orders WHERE updated_at > ?", (high_water,))[0][0]
 
         server.stop_when = lambda method, path: method == "PUT" and "/_dlt_loads/" in path
-        with pytest.raises(Exception):
+        with pytest.raises(Exception):  # noqa: B017 - what fails depends on the request the store drops; the data is checked below
             ingest_source(settings, "shop")
         assert server.stopped.is_set()
         server = s3server.start_moto(server.port)  # the store is back, with what it held

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -68,7 +69,7 @@ def test_trigger_runs_the_scheduled_path_and_waits_for_the_services_writer(tmp_p
     recorded = _spans(spans)
     (long_span, quick_first) = recorded[0], next(span for span in recorded if span[0] == "quick")
     assert long_span[0] == "long" and quick_first[1] >= long_span[2]  # it worked only once `long` had let go
-    for (_, start_a, end_a), (_, start_b, end_b) in zip(recorded, recorded[1:]):
+    for (_, _, end_a), (_, start_b, _) in itertools.pairwise(recorded):
         assert end_a <= start_b  # no two writers ever overlapped
     assert "waiting for the writer lock (pid" in quick_log.read_text() and "running 'scheduled job long'" in quick_log.read_text()
     (dependant,) = runs(settings, "after_quick")

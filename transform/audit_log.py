@@ -56,6 +56,6 @@ def audit_rows(meta_path: Path, environment: str | None = None) -> list[dict]:
         return []
     with contextlib.closing(runlog.connect(meta_path)) as con:
         con.executescript(SCHEMA)
-        con.row_factory = lambda cursor, row: {col[0]: value for col, value in zip(cursor.description, row)}
+        con.row_factory = lambda cursor, row: {col[0]: value for col, value in zip(cursor.description, row, strict=True)}
         where, params = ("WHERE environment = ?", (environment,)) if environment else ("", ())
         return con.execute(f"SELECT * FROM audit_results {where} ORDER BY rowid", params).fetchall()

@@ -88,7 +88,7 @@ def restate_new_data(context: Context, settings: Settings, built: set[str]) -> R
         return Restatement()
     scopes = [scope for scope in staging_scopes(context.models.values(), settings) if scope.model not in built]
     # The comparison is written in DuckDB's SQL; SQLMesh renders it in the gateway's dialect.
-    fetchone = lambda sql: context.engine_adapter.fetchone(parse_one(sql, read="duckdb"))  # noqa: E731
+    fetchone = lambda sql: context.engine_adapter.fetchone(parse_one(sql, read="duckdb"))
     restatement = find_restatement(fetchone, scopes, since=compared.latest).including(pending)
     if restatement.models:
         _record_transform_state(context, compared, restatement)
@@ -135,7 +135,7 @@ def _record_transform_state(context: Context, raw: RawState, pending: Restatemen
               pending.start.isoformat() if pending.start else "")
     adapter.replace_query(
         TRANSFORM_STATE,
-        parse_one("SELECT " + ", ".join(f"{sql_literal(value)} AS {name}" for name, value in zip(STATE_COLUMNS, values)), read="duckdb"),
+        parse_one("SELECT " + ", ".join(f"{sql_literal(value)} AS {name}" for name, value in zip(STATE_COLUMNS, values, strict=True)), read="duckdb"),
         columns_to_types={name: exp.DataType.build("text") for name in STATE_COLUMNS},
     )
 

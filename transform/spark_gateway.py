@@ -57,4 +57,3 @@ def anchored_state_connection(settings: Settings, connection: ConnectionConfig |
 def _anchored(settings: Settings, path: str) -> Path:
     candidate = Path(path)
     return candidate if candidate.is_absolute() else settings.data_dir / candidate
-

@@ -38,7 +38,7 @@ def freshness(settings: Settings, now: dt.datetime | None = None) -> pd.DataFram
         "SELECT substr(job, 8) AS source, max(finished_at) AS finished_at FROM job_runs "
         "WHERE job LIKE 'ingest:%' AND status = 'success' GROUP BY job",
     )
-    last_load = dict(zip(loaded["source"], loaded["finished_at"])) if loaded is not None else {}
+    last_load = dict(zip(loaded["source"], loaded["finished_at"], strict=True)) if loaded is not None else {}
     rows = []
     for name, source in settings.sources.items():
         age = _age_hours(last_load.get(name), now)

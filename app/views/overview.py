@@ -22,7 +22,7 @@ previous = period.previous()
 st.caption(f"{period.start} to {period.end} ({period.days} days), compared with {previous.start} to {previous.end}.")
 FORMATS = {"eur": "€{:,.2f}", "count": "{:,.0f}", "ratio": "{:.1%}"}
 for row in (kpis[:3], kpis[3:]):
-    for column, kpi in zip(st.columns(3), row):
+    for column, kpi in zip(st.columns(3), row, strict=False):  # the second row may be shorter
         value = "–" if kpi.value is None else FORMATS[kpi.unit].format(kpi.value)
         if kpi.change is None:
             delta = None

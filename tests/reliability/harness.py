@@ -139,7 +139,7 @@ class KillLog:
 def kill_ingest_in(settings: Settings, child: subprocess.Popen, target: str, random_: random.Random) -> str | None:
     """Wait until the child reaches `target`, freeze it (SIGSTOP), read the phase it is really in, SIGKILL it."""
     watch = PhaseWatch(settings)
-    reached = lambda: watch.fresh(target)  # noqa: E731
+    reached = lambda: watch.fresh(target)
     deadline = time.monotonic() + 300
     while child.poll() is None and not reached() and time.monotonic() < deadline:
         time.sleep(0.001)

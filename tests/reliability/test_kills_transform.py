@@ -43,7 +43,8 @@ def test_transform_killed_at_random_points_keeps_the_published_marts(tmp_path):
                 advance_day(settings.source_path("shop"), seed=settings.demo.seed + attempts)
                 ingest_source(settings, "shop")
             child = harness.spawn_job(settings, "transform", tmp_path / "logs" / f"build-{attempts}.log")
-            wait_for(lambda: (lock.holder(settings.data_dir) or {}).get("pid") == child.pid or child.poll() is not None,
+            # wait_for calls the lambda only within this iteration, so it always sees this `child`.
+            wait_for(lambda: (lock.holder(settings.data_dir) or {}).get("pid") == child.pid or child.poll() is not None,  # noqa: B023
                      timeout=120, step=0.01, what="the build to take the writer lock")
             time.sleep(random_.uniform(0.05, 0.9) * build_seconds)
             alive = child.poll() is None
