@@ -28,12 +28,11 @@ demo *ARGS:
 test *ARGS:
     uv run --frozen --extra spark python -m pytest -n {{env_var_or_default("TEST_WORKERS", "2")}} --dist loadfile {{ARGS}}
 
-# The quality gate CI runs before the tests: ruff, mypy, import layers, SQL and Python formatting (`ruff format .` fixes the last)
+# The quality gate CI runs before the tests: ruff, mypy, the import layers, then formatting (`ruff format .` fixes that)
 lint:
     uv run --frozen ruff check .
     uv run --frozen mypy
     uv run --frozen lint-imports
-    uv run --frozen sqlmesh format --check
     uv run --frozen ruff format --check .
 
 # Create or update a virtual SQLMesh environment and show its plan, e.g. `just plan dev`
