@@ -62,7 +62,7 @@ def _get(scale: dict, *path: str):
 
 
 def targets(result: dict) -> list[dict]:
-    """Each target of issue 9 at each scale: the measured figure and whether it is met."""
+    """Each performance target at each scale: the measured figure and whether it is met."""
     rows = []
 
     def add(scale: str, target: str, value, met: bool | None, shown: str) -> None:

@@ -152,7 +152,7 @@ def refresh_history(context: Context, built: set[str]) -> None:
     history); merging the current source rows again is safe and records the changes of today's loads.
     """
     history = {m.fqn for m in context.models.values() if m.kind.is_scd_type_2 and m.name not in built}
-    # Prod's versions of just these models: `context.snapshots` would load every model's (1 s at 24 models).
+    # Prod's versions of just these models: `context.snapshots` would load every model's (about a second).
     prod = context.state_sync.get_environment(PROD)
     ids = [info.snapshot_id for info in (prod.snapshots if prod else []) if info.name in history]
     snapshots = list(context.state_sync.get_snapshots(ids).values())
