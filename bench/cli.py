@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from core.errors import PlatformError
 from core.settings import Settings, load_settings
@@ -27,7 +28,7 @@ def run_bench(
     # Users' Pythons cache bytecode; a PYTHONDONTWRITEBYTECODE=1 shell would make every child compile its imports.
     dropped = ("PLATFORM__DATA_DIR", "PLATFORM__DEMO__SCALE", "PYTHONDONTWRITEBYTECODE")
     base_env = {k: v for k, v in os.environ.items() if k not in dropped}
-    result = {
+    result: dict[str, Any] = {
         "started_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": report.machine(),
         "load_before": report.load_average(),
@@ -40,7 +41,8 @@ def run_bench(
         say = functools.partial(_progress, scale, started)
         run = bench_stages.ScaleRun(settings=settings, ws=ws, warmup=warmup, repeats=repeats, say=say)
         source_rows = bench_stages.ensure_source(run)
-        entry = result["scales"][f"{scale:g}"] = {"source_rows": source_rows, "stages": {}}
+        entry: dict[str, Any] = {"source_rows": source_rows, "stages": {}}
+        result["scales"][f"{scale:g}"] = entry
         if "ingest" in stages:
             entry["stages"]["ingest"] = bench_stages.ingest(run, sum(source_rows.values()))
         if "transform" in stages:

@@ -87,7 +87,7 @@ def targets(result: dict) -> list[dict]:
         add(key, "dashboard p95 cold <= 1 s", r := s("serve", "cold", "p95_ms"), r is not None and r <= 1000, f"{r or 0:.0f} ms")
         peaks = {stage: node["peak_rss_mb"] for stage, path in PLATFORM_MEMORY.items() if (node := s(*path))}
         if peaks:
-            worst = max(peaks, key=peaks.get)
+            worst = max(peaks, key=lambda stage: peaks[stage])
             add(key, "peak RSS < 1.5 GB (at 5M orders)", peaks[worst], peaks[worst] < MB_LIMIT, f"{peaks[worst]:.0f} MB ({worst})")
     for row in memory_scaling(result):
         add(

@@ -60,5 +60,5 @@ def duckdb_pipeline(settings: Settings, params: dict) -> dict:
                 con.execute(
                     f"COPY {model['table']} TO {warehouse.sql_literal(marts / f'{name}.parquet')} (FORMAT parquet, COMPRESSION zstd)"
                 )
-                rows[name] = con.execute(f"SELECT count(*) FROM {model['table']}").fetchone()[0]
+                [(rows[name],)] = con.execute(f"SELECT count(*) FROM {model['table']}").fetchall()
     return {"rows": rows}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from typing import Any
 
 from app.queries.business import order_date_range
 from bench.queries import DASHBOARD_QUERIES, result_rows
@@ -13,7 +14,9 @@ from publish.reader import connect_published
 
 def cold(settings: Settings, params: dict) -> dict:
     """Each query in a fresh connection (this process is fresh too): connect, query, fetch."""
-    timings, rows, dates = {}, {}, (None, None)
+    timings: dict[str, list[float]] = {}
+    rows: dict[str, Any] = {}
+    dates: tuple[Any, ...] = (None, None)
     for name, query in DASHBOARD_QUERIES.items():
         started = time.perf_counter()
         con, _ = connect_published(settings)
@@ -31,7 +34,9 @@ def cached(settings: Settings, params: dict) -> dict:
     con, _ = connect_published(settings)
     timings: dict[str, list[float]] = {}
     with contextlib.closing(con):
-        first, last = order_date_range(con)
+        dates = order_date_range(con)
+        assert dates is not None, "the benchmark's demo shop has orders"
+        first, last = dates
         for name, query in DASHBOARD_QUERIES.items():
             query(con, first, last)
             timings[name] = []

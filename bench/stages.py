@@ -187,7 +187,7 @@ def _daily(run: ScaleRun) -> dict[str, list[Sample]]:
 def _mart_rows(path: Path, models: list[dict]) -> dict[str, int]:
     with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
         return {
-            m["name"]: con.execute(f"SELECT count(*) FROM {m['table']}").fetchone()[0] for m in models if m["name"].startswith("marts.")
+            m["name"]: con.execute(f"SELECT count(*) FROM {m['table']}").fetchall()[0][0] for m in models if m["name"].startswith("marts.")
         }
 
 

@@ -19,7 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
 from core.errors import PlatformError
-from core.settings import S3Credentials, S3Settings
+from core.settings import S3Settings
 
 T = TypeVar("T")
 AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidClientTokenId", "AccessDenied", "403", "Forbidden"}
@@ -31,9 +31,10 @@ class Store(Protocol):
     """What the bucket operations need of the lake: core.lake.Lake on the s3 backend (which calls them)."""
 
     s3: S3Settings
-    credentials: S3Credentials | None
 
     def buckets(self) -> dict[str, str]: ...
+
+    def fsspec_options(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)

@@ -106,10 +106,10 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
         if build.tally.models_built or published is None or owed:
             events("publish", "publishing the marts", None, None)
             with _stage(summary, settings, "publish", "publish") as job, publish_source(settings) as source:
-                result = publish_marts(settings, build.marts, source=source)
-                job.rows_out = sum(result.rows.values())
+                marts = publish_marts(settings, build.marts, source=source)
+                job.rows_out = sum(marts.rows.values())
                 summary.staging_rows = publish_staging(settings, source=source)
-            summary.published_version, summary.published_rows = result.version, result.rows
+            summary.published_version, summary.published_rows = marts.version, marts.rows
         else:
             summary.published_version, summary.published_rows = published.version, published.rows
         unpublished.unlink()

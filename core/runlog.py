@@ -63,6 +63,7 @@ def start_run(meta_path: Path, job: str, *, trigger: str, attempt: int = 1, stat
             "INSERT INTO job_runs (job, trigger, attempt, started_at, status, pid) VALUES (?, ?, ?, ?, ?, ?)",
             (job, trigger, attempt, _now(), status, os.getpid()),
         )
+        assert cursor.lastrowid is not None  # an INSERT always sets it
         return cursor.lastrowid
 
 
@@ -132,6 +133,7 @@ def record(meta_path: Path, job: str, *, trigger: str = "manual", attempt: int =
             "INSERT INTO job_runs (job, trigger, attempt, started_at, status, pid) VALUES (?, ?, ?, ?, 'running', ?)",
             (job, trigger, attempt, _now(), os.getpid()),
         )
+        assert cursor.lastrowid is not None  # an INSERT always sets it
         run = JobRun(run_id=cursor.lastrowid, job=job)
     status, error = "failed", None
     try:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from dotenv import dotenv_values
@@ -274,6 +274,7 @@ class FilesSource(_SourceBase):
 
 SOURCE_KINDS = ("sqlite", "postgres", "rest_api", "files")
 SourceSettings = Annotated[SqliteSource | PostgresSource | RestApiSource | FilesSource, Field(discriminator="kind")]
+SourceT = TypeVar("SourceT", SqliteSource, PostgresSource, RestApiSource, FilesSource)
 
 
 class RunSettings(_Strict):
@@ -436,19 +437,26 @@ class Settings(_Strict):
     def lake_root(self) -> Path:
         return self.data_dir / self.lake.root
 
+    def source_of_kind(self, name: str, kind: type[SourceT]) -> SourceT:
+        """Source `name` as the kind the caller handles (callers dispatch on `kind` first)."""
+        source = self.sources[name]
+        if not isinstance(source, kind):
+            raise TypeError(f"source {name!r} is a {source.kind} source, not a {kind.__name__}")
+        return source
+
     def source_path(self, name: str) -> Path:
-        return self.data_dir / self.sources[name].path
+        return self.data_dir / self.source_of_kind(name, SqliteSource).path
 
     def landing_path(self, name: str) -> Path:
         """The local landing folder (see ingest.landing.landing_root for lake addresses and the s3 backend)."""
-        landing = self.sources[name].landing or f"landing/{name}"
+        landing = self.source_of_kind(name, FilesSource).landing or f"landing/{name}"
         return self.data_dir / landing
 
     def secret(self, env_name: str) -> str:
         return self.secrets[env_name].get_secret_value()
 
 
-def load_settings(project_dir: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(project_dir: Path | None = None, env: Mapping[str, str | None] | None = None) -> Settings:
     """Read `config.yaml` in `project_dir`, apply `.env` and `PLATFORM__` overrides, validate."""
     project_dir = (project_dir or Path.cwd()).resolve()
     config_file = project_dir / CONFIG_FILE
@@ -492,16 +500,16 @@ def _read_secrets(settings: Settings, env: Mapping[str, str | None]) -> dict[str
                 )
             secrets[env_name] = SecretStr(value)
     for name, channel in settings.alerts.channels.items():
-        env_name = channel.secret_env(name)
-        if env_name is None:
+        channel_env = channel.secret_env(name)
+        if channel_env is None:
             continue
-        if not env.get(env_name):
+        if not env.get(channel_env):
             what = "webhook URL" if channel.kind == "webhook" else "SMTP password"
             raise PlatformError(
-                f"Alert channel '{name}' ({channel.kind}) needs its {what} in the environment variable {env_name}: "
+                f"Alert channel '{name}' ({channel.kind}) needs its {what} in the environment variable {channel_env}: "
                 "set it in the environment or in .env."
             )
-        secrets[env_name] = SecretStr(str(env[env_name]))
+        secrets[channel_env] = SecretStr(str(env[channel_env]))
     return secrets
 
 

@@ -24,7 +24,7 @@ from ingest.sources import SourcePlan
 
 def landing_plan(settings: Settings, name: str, guard: ContractGuard) -> SourcePlan:
     """One resource per declared table over its new files; the files are recorded once the load is done."""
-    source: FilesSource = settings.sources[name]
+    source = settings.source_of_kind(name, FilesSource)
     by_table: dict[str, list[LandedFile]] = defaultdict(list)
     for landed in new_files(settings, name):
         by_table[landed.table].append(landed)

@@ -65,7 +65,7 @@ LAKE_SCHEME = "lake://"
 
 def landing_root(settings: Settings, name: str) -> str:
     """Where source `name`'s files land: a local folder, or a lake address (an `s3://` URL on the s3 backend)."""
-    landing = settings.sources[name].landing
+    landing = settings.source_of_kind(name, FilesSource).landing
     if landing is not None and landing.startswith(LAKE_SCHEME):
         layer, _, rest = landing[len(LAKE_SCHEME) :].strip("/").partition("/")
         return Lake(settings).url(layer, *[part for part in rest.split("/") if part])

@@ -18,8 +18,10 @@ import datetime as dt
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dlt
+import duckdb
 import pyarrow as pa
 
 from core import warehouse
@@ -61,6 +63,7 @@ def table_resources(settings: Settings, name: str) -> list:
         resources = [_sqlite_table(scanner, table, spec, source.chunk_size) for table, spec in source.tables.items()]
         keys_of = scanner.keys
     else:
+        source = settings.source_of_kind(name, PostgresSource)
         url = postgres_url(settings, source)
         resources = [_postgres_table(url, source, table, spec) for table, spec in source.tables.items()]
         keys_of = lambda table, key: _postgres_keys(url, source.db_schema, table, key)
@@ -76,7 +79,7 @@ class _SqliteScanner:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._con = None
+        self._con: duckdb.DuckDBPyConnection | None = None
         self._opening = threading.Lock()  # tables are read on their own read-ahead threads
 
     def query(self, sql: str, params: list, path: Path | None = None):
@@ -92,13 +95,13 @@ class _SqliteScanner:
 
 
 def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chunk_size: int):
-    cursor = dlt.sources.incremental(spec.cursor) if spec.cursor else None
+    cursor: dlt.sources.incremental[Any] | None = dlt.sources.incremental(spec.cursor) if spec.cursor else None
 
     def rows(incremental=cursor) -> Iterator[pa.Table]:
         sql = "SELECT * FROM sqlite_scan(?, ?)"
         params: list = [table]
         last_value = None
-        if incremental is not None and incremental.last_value is not None:
+        if incremental is not None and incremental.last_value is not None and spec.cursor:
             last_value = _naive(incremental.last_value)
             # >= keeps rows that share the last cursor value; dlt drops the ones it already has by key
             sql += f" WHERE {sql_identifier(spec.cursor)} >= ?"

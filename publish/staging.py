@@ -27,10 +27,10 @@ def publish_staging(settings: Settings, *, source: duckdb.DuckDBPyConnection | N
     published: dict[str, dict[str, int]] = {}
     with reading(lake, settings.warehouse_path, source) as con:
         built = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'staging'").fetchall()}
-        for source_name, source in settings.sources.items():
+        for source_name, declared in settings.sources.items():
             tables = [
                 Table(table, f"staging.stg_{source_name}__{table}")
-                for table in source.tables
+                for table in declared.tables
                 if f"stg_{source_name}__{table}" in built
             ]
             if tables:

@@ -88,7 +88,7 @@ def write_version(
             con.execute(f"COPY (SELECT * FROM {table.relation}) TO {sql_literal(target + '/data.parquet')} (FORMAT parquet, COMPRESSION zstd)")
             pattern = "data.parquet"
         path = f"{table.name}/version={version}/{pattern}"
-        rows = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(folder + '/' + path)}, hive_partitioning := false)").fetchone()[0]
+        [(rows,)] = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(folder + '/' + path)}, hive_partitioning := false)").fetchall()
         entries[table.name] = {"path": path, "rows": rows, "partitioned_by": [column for column, _ in table.partitions]}
     manifest = {"version": version, "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **extra}
     manifest["tables"] = entries

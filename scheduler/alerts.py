@@ -13,8 +13,10 @@ import logging
 import smtplib
 import socket
 import urllib.request
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 from core import runlog
 from core.errors import PlatformError
@@ -132,4 +134,4 @@ def _to_email(channel: ChannelSettings, password: str | None, text: str, key: st
         smtp.send_message(message)
 
 
-SENDERS = {"log": _to_log, "webhook": _to_webhook, "email": _to_email}
+SENDERS: dict[str, Callable[[ChannelSettings, Any, str, str], None]] = {"log": _to_log, "webhook": _to_webhook, "email": _to_email}

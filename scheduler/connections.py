@@ -101,7 +101,7 @@ def _channels(settings: Settings) -> list[Connection]:
             found.append(Connection("alerts", name, "structured log", True, "data/logs/scheduler.log"))
             continue
         if channel.kind == "webhook":
-            url = settings.secret(channel.secret_env(name))
+            url = settings.secret(f"{channel.secret_env(name)}")
             parts = urllib.parse.urlsplit(url)
             host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
             endpoint = mask(url)

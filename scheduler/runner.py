@@ -107,6 +107,7 @@ class Runner:
                 [sys.executable, "-m", "scheduler.worker", str(result_path)],
                 cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True,
             )
+            assert child.stdin is not None  # stdin=PIPE
             child.stdin.write(payload)
             child.stdin.close()
             ended = self._wait(child, spec)

@@ -97,6 +97,7 @@ def start(settings: Settings, report: Callable[[str], None]) -> None:
 
 
 def _launch(settings: Settings, service: ServiceDef) -> str:
+    assert service.command is not None, "start() skips the services that are unavailable"
     out_path = output_file(settings, service.name)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     pid_file(settings, service.name).parent.mkdir(parents=True, exist_ok=True)
@@ -143,7 +144,7 @@ def status(settings: Settings) -> list[dict]:
         if service.name == "scheduler" and pid is None and (holder := running_scheduler(settings.data_dir)):
             pid = holder.get("pid")  # e.g. a `just serve` in a terminal
         state = "running" if pid else ("unavailable: " + service.why if service.command is None else "stopped")
-        healthy = bool(pid) and service.healthy(pid)
+        healthy = service.healthy(pid) if pid else False
         rows.append({"service": service.name, "state": state, "pid": pid, "healthy": healthy})
     return rows
 

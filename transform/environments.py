@@ -181,10 +181,10 @@ def diff_environments(settings: Settings, source: str, target: str, model: str |
     """Compare `model` (or every model whose version differs) between two environments, row by row by grain."""
     source, target = check_environment(source), check_environment(target)
     with _lock(settings, f"diff {source} {target}"), _sqlmesh(settings, f"diff {source} {target}") as (context, _):
-        envs = {name: context.state_reader.get_environment(name) for name in (source, target)}
-        for name, env in envs.items():
-            if env is None:
-                raise PlatformError(f"No environment named {name!r}: create it with `just plan {name}`.")
+        found = {name: context.state_reader.get_environment(name) for name in (source, target)}
+        envs = {name: env for name, env in found.items() if env is not None}
+        for name in found.keys() - envs.keys():
+            raise PlatformError(f"No environment named {name!r}: create it with `just plan {name}`.")
         if model is None:
             versions = {name: {s.name: s.fingerprint for s in env.snapshots} for name, env in envs.items()}
             models = sorted(

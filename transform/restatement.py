@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from core.lake import Lake
-from core.settings import Settings
+from core.settings import Settings, TableSettings
 from core.warehouse import sql_literal
 
 # The time of the order a row belongs to: the partition of the incremental order facts.
@@ -75,7 +75,7 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
         if not (model.kind.is_full or model.kind.is_incremental_by_time_range) or not model.grains:
             continue  # history (SCD type 2) models are refreshed, not restated
         spec = declared.tables[table]
-        cursor = spec.cursor or "updated_at"
+        cursor = (spec.cursor if isinstance(spec, TableSettings) else None) or "updated_at"
         if model.kind.is_incremental_by_time_range:
             time_sql = PARTITION_TIME.get(model.name, f"changed.{model.time_column.column.name}::TIMESTAMP")
         else:
@@ -136,12 +136,12 @@ def comparison_sql(scope: StagingScope, since: str | None) -> str:
     )
 
 
-def find_restatement(fetchone: Callable[[str], tuple], scopes: list[StagingScope], since: dict[str, str]) -> Restatement:
+def find_restatement(fetchone: Callable[[str], tuple | None], scopes: list[StagingScope], since: dict[str, str]) -> Restatement:
     """Compare each scope's staging model with the raw layer through `fetchone(sql)`; `since` holds each
     source's latest load at the last applied comparison (a source without one is compared whole)."""
     result = Restatement()
     for scope in scopes:
-        count, start = fetchone(comparison_sql(scope, since.get(scope.source)))
+        count, start = fetchone(comparison_sql(scope, since.get(scope.source))) or (0, None)
         if not count:
             continue
         result.models.append(scope.model)
@@ -164,7 +164,8 @@ def raw_state(settings: Settings) -> RawState:
     """Raw only ever changes by a completed dlt load, and dlt records each completed load as one file,
     `<source>/_dlt_loads/<schema>__<load id>.jsonl`, so their names say whether anything changed."""
     lake = Lake(settings)
-    names, latest = [], {}
+    names: list[str] = []
+    latest: dict[str, str] = {}
     for source in settings.sources:
         for path in lake.fs.glob(lake.url("raw", source, "_dlt_loads") + "/*.jsonl"):
             name = path.rsplit("/", 1)[-1]

@@ -9,8 +9,9 @@ No jar is downloaded: Spark runs on what the pyspark wheel ships.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeGuard
 
-from sqlmesh.core.config.connection import ConnectionConfig, DuckDBConnectionConfig
+from sqlmesh.core.config.connection import ConnectionConfig, DuckDBConnectionConfig, SparkConnectionConfig
 
 from core.errors import PlatformError
 from core.settings import Settings
@@ -20,7 +21,7 @@ SPARK = "spark"
 _PATH_KEYS = ("spark.sql.warehouse.dir",)
 
 
-def is_spark(connection: ConnectionConfig) -> bool:
+def is_spark(connection: ConnectionConfig) -> TypeGuard[SparkConnectionConfig]:
     return connection.type_ == SPARK
 
 
@@ -28,7 +29,7 @@ def spark_dir(settings: Settings) -> Path:
     return settings.data_dir / "spark"
 
 
-def anchored_spark_connection(settings: Settings, connection: ConnectionConfig) -> ConnectionConfig:
+def anchored_spark_connection(settings: Settings, connection: SparkConnectionConfig) -> SparkConnectionConfig:
     """The Spark connection with its warehouse and metastore inside the data folder."""
     folder = spark_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)

@@ -56,7 +56,7 @@ class Kpi:
 
 def order_date_range(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date] | None:
     """The first and last order dates published, or None when there are no orders."""
-    first, last = con.execute("SELECT min(order_date), max(order_date) FROM marts.fct_orders").fetchone()
+    [(first, last)] = con.execute("SELECT min(order_date), max(order_date) FROM marts.fct_orders").fetchall()
     return None if first is None else (first, last)
 
 
@@ -67,7 +67,7 @@ def period_totals(con: duckdb.DuckDBPyConnection, period: Period) -> dict[str, f
     one day only); returning customers are the others who ordered in the period. Only that
     distinct count reads `fct_orders`, and only the period's days of it.
     """
-    row = con.execute(
+    rows = con.execute(
         """
         WITH days AS (
           SELECT
@@ -83,8 +83,8 @@ def period_totals(con: duckdb.DuckDBPyConnection, period: Period) -> dict[str, f
         SELECT revenue, orders, cancelled, new, customers - new FROM days, ordering
         """,
         {"start": period.start, "end": period.end},
-    ).fetchone()
-    revenue, orders, cancelled, new, returning = row
+    ).fetchall()
+    [(revenue, orders, cancelled, new, returning)] = rows
     kept = orders - cancelled
     return {
         "revenue": revenue,

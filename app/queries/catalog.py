@@ -66,12 +66,12 @@ def load_catalog(settings: Settings) -> Catalog:
     from sqlmesh import Context
     from sqlmesh.core.console import NoopConsole, set_console
 
-    from transform.context import sqlmesh_config
+    from transform.context import gateway_connection, sqlmesh_config
 
     config = sqlmesh_config(settings)
     gateway_name = config.default_gateway or next(iter(config.gateways))
     gateway = config.gateways[gateway_name]
-    in_memory = gateway.connection.model_copy(update={"database": ":memory:"})
+    in_memory = gateway_connection(config, gateway_name).model_copy(update={"database": ":memory:"})
     with tempfile.TemporaryDirectory(prefix="catalog-") as cache:
         config = config.model_copy(
             update={

@@ -44,9 +44,10 @@ def freshness(settings: Settings, now: dt.datetime | None = None) -> pd.DataFram
         age = _age_hours(last_load.get(name), now)
         rows.append(_row("source", name, last_load.get(name), age, source.freshness_sla_hours, warn))
     published = current_version(settings)
-    for table in sorted(published.files) if published else []:
+    if published is not None:
         age = _age_hours(published.published_at, now)
-        rows.append(_row("mart", f"marts.{table}", published.published_at, age, settings.monitoring.marts_freshness_sla_hours, warn))
+        for table in sorted(published.files):
+            rows.append(_row("mart", f"marts.{table}", published.published_at, age, settings.monitoring.marts_freshness_sla_hours, warn))
     return pd.DataFrame(rows, columns=["kind", "name", "last_updated_at", "age_hours", "sla_hours", "status"])
 
 

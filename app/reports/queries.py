@@ -190,7 +190,7 @@ def _as_evidence_types(con: duckdb.DuckDBPyConnection) -> str:
             target = "BOOLEAN"
         else:
             target = "VARCHAR"
-        if target in ("TIMESTAMP", "BOOLEAN") and con.execute(f"SELECT count({quoted}) FROM source_result").fetchone()[0] == 0:
+        if target in ("TIMESTAMP", "BOOLEAN") and con.execute(f"SELECT count({quoted}) FROM source_result").fetchall() == [(0,)]:
             target = "DOUBLE"
         columns.append(f"CAST({quoted} AS {target}) AS {quoted}")
     return ", ".join(columns)

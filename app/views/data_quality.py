@@ -21,7 +21,8 @@ else:
     st.metric("Audits failing or warning now", len(failed), border=True)
     ui.table(latest, "latest_audits")
     history = quality.audit_results(meta)
-    per_run = history.assign(failed=history["status"] != "passed").groupby(["checked_at", "model"], as_index=False)["failed"].sum()
+    assert history is not None  # the table `latest` came from
+    per_run = history.assign(failed=history["status"] != "passed").groupby(["checked_at", "model"])["failed"].sum().reset_index()
     ui.chart(
         alt.Chart(per_run).mark_circle(size=60).encode(
             alt.X("checked_at:T", title="Checked at"), alt.Y("model:N", title=None),

@@ -9,9 +9,10 @@ settings = ui.app_settings()
 env = ui.environment_picker(settings)
 st.title("Overview")
 try:
-    first, last = ui.published_query(settings, env, business.order_date_range) or (None, None)
-    if first is None:
+    dates = ui.published_query(settings, env, business.order_date_range)
+    if dates is None:
         raise ui.NoData("The published marts have no orders yet. " + ui.RUN_HINT)
+    first, last = dates
     period = ui.period_picker(first, last)
     kpis = ui.published_query(settings, env, business.kpis, period)
 except ui.NoData as exc:

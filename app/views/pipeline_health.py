@@ -27,6 +27,7 @@ st.subheader("Last run per job")
 ui.table(last, "last_runs_per_job")
 
 runs = health.recent_runs(meta)
+assert runs is not None  # the table `last` came from
 st.subheader("Timeline")
 timeline = runs.assign(
     started=pd.to_datetime(runs["started_at"], utc=True, format="ISO8601"),
@@ -41,7 +42,9 @@ bars = alt.Chart(timeline).mark_bar().encode(
 ui.chart(bars, runs, "recent_runs")
 
 st.subheader("Failure and retry rate")
-ui.table(health.failure_rates(meta), "failure_rates", column_config={
+rates = health.failure_rates(meta)
+assert rates is not None  # the table `last` came from
+ui.table(rates, "failure_rates", column_config={
     "failure_rate": st.column_config.NumberColumn(format="percent"),
     "retry_rate": st.column_config.NumberColumn(format="percent"),
 })

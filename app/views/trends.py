@@ -10,9 +10,10 @@ settings = ui.app_settings()
 env = ui.environment_picker(settings)
 st.title("Trends")
 try:
-    first, last = ui.published_query(settings, env, business.order_date_range) or (None, None)
-    if first is None:
+    dates = ui.published_query(settings, env, business.order_date_range)
+    if dates is None:
         raise ui.NoData("The published marts have no orders yet. " + ui.RUN_HINT)
+    first, last = dates
     left, right = st.columns([2, 1])
     with left:
         period = ui.period_picker(first, last, default_days=90)
