@@ -13,15 +13,23 @@ default:
 
 # Run every stage end to end: demo source, ingest, transform + audits, publish (`just run --gateway spark`: build on Spark)
 run *args:
-    {{py}} -m core.cli run {{args}}
+    {{py}} -m pipeline.cli run {{args}}
 
 # Advance the demo source by one simulated day (new orders, updates, soft deletes)
 demo-day:
-    {{py}} -m core.cli demo-day
+    {{py}} -m pipeline.cli demo-day
+
+# Check the lake, raw files, warehouse, published versions, run log and lock; repair what can be (`--check`: only look)
+doctor *ARGS:
+    {{py}} -m pipeline.cli doctor {{ARGS}}
+
+# Read one source (or `source.table`) again whole from its source, then build and publish, e.g. `just reingest shop.orders`
+reingest TARGET:
+    {{py}} -m pipeline.cli reingest {{TARGET}}
 
 # (Re)generate the demo source, e.g. `just demo --scale 10 --force`
 demo *ARGS:
-    {{py}} -m core.cli demo {{ARGS}}
+    {{py}} -m pipeline.cli demo {{ARGS}}
 
 # Test files run on TEST_WORKERS processes (2 by default, 0 for one); a file's tests stay together.
 # Run the test suite: pytest, SQLMesh unit tests, audits on the demo build (TEST_WORKERS=0: one process)
@@ -37,39 +45,39 @@ lint:
 
 # Create or update a virtual SQLMesh environment and show its plan, e.g. `just plan dev`
 plan ENV:
-    {{py}} -m transform.cli plan {{ENV}}
+    {{py}} -m pipeline.env_cli plan {{ENV}}
 
 # Promote to prod what the environments built (failing audits block it); publish the marts
 promote:
-    {{py}} -m transform.cli promote
+    {{py}} -m pipeline.env_cli promote
 
 # Compare models between two environments, e.g. `just diff dev prod` (add --model marts.x)
 diff A B *ARGS:
-    {{py}} -m transform.cli diff {{A}} {{B}} {{ARGS}}
+    {{py}} -m pipeline.env_cli diff {{A}} {{B}} {{ARGS}}
 
 # List the SQLMesh environments; the janitor removes expired ones
 envs:
-    {{py}} -m transform.cli envs
+    {{py}} -m pipeline.env_cli envs
 
 # Start a local MinIO for the s3 lake (data under data/minio), or say how to get one
 minio:
-    {{py}} -m core.lake_cli minio
+    {{py}} -m pipeline.lake_cli minio
 
 # Create the lake's buckets if missing; list them with object counts and sizes
 minio-buckets:
-    {{py}} -m core.lake_cli buckets
+    {{py}} -m pipeline.lake_cli buckets
 
 # Upload a small sample shop as CSV files to lake://raw/landing/
 minio-upload-sample *ARGS:
-    {{py}} -m core.lake_cli upload-sample {{ARGS}}
+    {{py}} -m pipeline.lake_cli upload-sample {{ARGS}}
 
 # Check the lake's buckets and layout; report what is missing and how to fix it
 minio-verify:
-    {{py}} -m core.lake_cli verify
+    {{py}} -m pipeline.lake_cli verify
 
 # Print the MinIO console URL
 minio-console:
-    {{py}} -m core.lake_cli console
+    {{py}} -m pipeline.lake_cli console
 
 # --- Operations: the scheduler service and friends (scheduler/cli.py) ---
 

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import functools
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -68,6 +69,7 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--warmup", type=int, default=1, help="unmeasured rounds first")
     root.add_argument("--out", type=Path, help="results folder (default <data_dir>/bench)")
     root.add_argument("--profile", action="store_true", help="write a pyinstrument profile of every side next to its log")
+    root.add_argument("--docs", action="store_true", help="also rewrite docs/benchmarks.md, the committed benchmark page, from this run")
     return root
 
 
@@ -92,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         from bench.markdown import write
 
         json_path, md_path = write(result, out_dir / "results")
+        if args.docs:
+            from bench.docs_page import write as write_page
+
+            typed = sys.argv[1:] if argv is None else argv
+            print(f"Wrote {write_page(result, shlex.join(['just', 'bench', *typed]))}", file=sys.stderr)
     except ValueError as exc:
         print(f"error: bad --scales: {exc}", file=sys.stderr)
         return 2

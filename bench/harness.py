@@ -104,7 +104,7 @@ class Workspace:
 
     def run_cli(self, label: str, args: list[str], env: dict[str, str]) -> Sample:
         """Run the platform's own command line in a fresh process; the whole process is the work."""
-        argv = [sys.executable, "-m", "core.cli", "--project", str(self.project), *args]
+        argv = [sys.executable, "-m", "pipeline.cli", "--project", str(self.project), *args]
         wall, cpu, rss = run_process(argv, env=env, log=self.logs / f"{label}.log")
         return self._record(Sample(side=label, seconds=wall, process_seconds=wall, cpu_seconds=cpu, peak_rss_mb=rss))
 

@@ -6,12 +6,16 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import signal
+import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
+from core import runlog
 from core.errors import PlatformError
 from core.settings import Settings, load_settings
 
@@ -46,9 +50,26 @@ def run_command(
     argv: list[str] | None,
     settings_for: Callable[[argparse.Namespace], Settings] = lambda args: load_settings(args.project),
 ) -> int:
-    """Parse `argv`, load the settings and run the chosen command, guarded."""
+    """Parse `argv`, load the settings and run the chosen command, guarded.
+
+    Every command first marks the recorded runs whose process is gone (a kill -9, a power cut) as
+    interrupted, so that no status shows work that is not running."""
     args = parser.parse_args(argv)
-    return guarded(lambda: commands[args.command].run(settings_for(args), args))
+
+    def work() -> int | None:
+        settings = settings_for(args)
+        runlog.close_orphans(settings.meta_path)
+        return commands[args.command].run(settings, args)
+
+    return guarded(work)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C, so that locks and run records unwind."""
+
+
+def _terminated(signum, frame) -> None:
+    raise Terminated()
 
 
 def guarded(work: Callable[[], int | None]) -> int:
@@ -57,37 +78,96 @@ def guarded(work: Callable[[], int | None]) -> int:
     # s3fs's background tasks that died with a failing store are reported by asyncio at exit, with a
     # traceback, after the platform has already said what failed and where.
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         code = work()
     except PlatformError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 1
-    except KeyboardInterrupt:
-        err.print("[bold red]interrupted[/]")
-        return 130
+    except KeyboardInterrupt as exc:
+        err.print("[bold red]interrupted[/]" + (" (SIGTERM)" if isinstance(exc, Terminated) else ""))
+        return 143 if isinstance(exc, Terminated) else 130
     except Exception as exc:
-        cause = out_of_space(exc)
-        if cause is None:
+        message = expected_failure(exc)
+        if message is None:
             raise
-        err.print(
-            f"[bold red]error:[/] out of disk space ({type(cause).__name__}: {str(cause).strip().splitlines()[0][:300]}). "
-            "Free space on the data folder's disk and run again: what was published is unchanged, "
-            "and the next run completes what this one started.",
-            highlight=False,
-        )
+        err.print(f"[bold red]error:[/] {message}", highlight=False)
         return 1
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return code if isinstance(code, int) else 0
 
 
-def out_of_space(exc: BaseException) -> BaseException | None:
-    """The error in `exc`'s chain that says the disk is full, if any."""
+def expected_failure(exc: BaseException) -> str | None:
+    """One paragraph for the failures that a user, not the code, can fix: a full disk, a data folder
+    this user may not write, a damaged file. None for anything else (a bug: its traceback helps)."""
+    cause = out_of_space(exc)
+    if cause is not None:
+        return (
+            f"out of disk space ({type(cause).__name__}: {_first_line(cause)}). "
+            "Free space on the data folder's disk and run again: what was published is unchanged, "
+            "and the next run completes what this one started."
+        )
+    cause = _in_chain(exc, _is_read_only)
+    if cause is not None:
+        where = getattr(cause, "filename", None)
+        return (
+            f"cannot write {where or 'the data folder'} ({_first_line(cause)}). The data folder must be "
+            "writable by the user running the platform: fix its owner or permissions (or set data_dir / "
+            "PLATFORM__DATA_DIR to a writable folder) and run again."
+        )
+    cause = _in_chain(exc, lambda e: any(text in str(e) for text in DAMAGED))
+    if cause is not None:
+        return (
+            f"a file is damaged ({_first_line(cause)}). `just doctor` finds every damaged file and says how "
+            "to recover: a raw table is re-read from its source with `just reingest`, a damaged warehouse is "
+            "moved aside and rebuilt from the raw layer by the next `just run`."
+        )
+    return None
+
+
+# How DuckDB and SQLite say that a file is not what it should be (truncated, overwritten, half-written).
+DAMAGED = (
+    "No magic bytes found",
+    "not a valid DuckDB database",
+    "Corrupt",
+    "corrupt",
+    "file is not a database",
+    "database disk image is malformed",
+    "Invalid Input Error: File",
+    "Could not read enough bytes",
+    "is not a parquet file",
+)
+
+
+def _is_read_only(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+        return True
+    if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc):
+        return True
+    return "Permission denied" in str(exc) or "Read-only file system" in str(exc)
+
+
+def _in_chain(exc: BaseException, test: Callable[[BaseException], bool]) -> BaseException | None:
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if (isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
-            text in str(current) for text in OUT_OF_SPACE
-        ):
+        if test(current):
             return current
         current = current.__cause__ or current.__context__
     return None
+
+
+def _first_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
+
+
+def out_of_space(exc: BaseException) -> BaseException | None:
+    """The error in `exc`'s chain that says the disk is full, if any."""
+    return _in_chain(
+        exc,
+        lambda e: (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or any(text in str(e) for text in OUT_OF_SPACE),
+    )

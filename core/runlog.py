@@ -161,19 +161,3 @@ def last_runs(meta_path: Path, limit: int = 20, job: str | None = None) -> list[
             "SELECT * FROM job_runs WHERE ? IS NULL OR job = ? ORDER BY run_id DESC LIMIT ?", (job, job, limit)
         ).fetchall()
     return [dict(row) for row in rows]
-
-
-def produced_since_success(meta_path: Path, job: str, upstream_like: str) -> bool:
-    """Did a run of an upstream job (name LIKE `upstream_like`) produce rows since `job` last succeeded?
-
-    True before `job` ever succeeded. This is how a publish that failed or was killed after its
-    build is caught up by the next run, although that run builds nothing new.
-    """
-    with contextlib.closing(connect(meta_path)) as con:
-        last = con.execute("SELECT max(started_at) FROM job_runs WHERE job = ? AND status = 'success'", (job,)).fetchone()[0]
-        changed = con.execute(
-            "SELECT count(*) FROM job_runs WHERE job LIKE ? AND status = 'success' AND coalesce(rows_out, 0) > 0 AND started_at > ?",
-            (upstream_like, last or ""),
-        ).fetchone()[0]
-    return last is None or changed > 0
-

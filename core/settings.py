@@ -374,6 +374,9 @@ class MonitoringSettings(_Strict):
     anomaly_threshold: float = Field(3.5, gt=0, description="Robust z-score (median/MAD) that counts as an anomaly.")
     anomaly_window: int = Field(30, ge=2, description="How many previous loads form the baseline.")
     min_free_disk_gb: float = Field(1, ge=0)
+    publish_lag_minutes: float = Field(
+        60, gt=0, description="How long a completed load may wait for a transform before the published marts count as stale."
+    )
 class AppUser(_Strict):
     """One login of the Streamlit app; the password hash comes from the environment or `.env`."""
 
@@ -534,7 +537,18 @@ def _apply_override(raw: dict[str, Any], name: str, value: str) -> None:
         if not isinstance(child, dict):
             child = node[key] = {}
         node = child
-    node[path[-1]] = yaml.safe_load(value) if value.strip() else value
+    node[path[-1]] = _scalar(value)
+
+
+def _scalar(value: str) -> Any:
+    """An override's value as YAML reads it (`true`, `5`, `[a, b]`), or the text itself where it is no
+    valid YAML: a cron such as `*/15 * * * *` starts with YAML's alias mark."""
+    if not value.strip():
+        return value
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
 
 
 def _describe(exc: ValidationError, config_file: Path, overrides: Mapping[str, str]) -> str:

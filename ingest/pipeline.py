@@ -38,11 +38,13 @@ class IngestResult:
         return sum(self.rows.values())
 
 
-def ingest_source(settings: Settings, name: str) -> IngestResult:
+def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = None) -> IngestResult:
     """Load new and changed rows of source `name` as Parquet into the raw layer.
 
     Every batch passes the table's pandera contract (bad rows to quarantine) and the
     source's dlt schema contract. A refused load leaves raw and dlt's state as they were.
+    `reload` names tables to read again whole: their raw files and incremental state are
+    dropped and replaced by this load (and no other table is loaded).
     """
     source = settings.sources[name]
     lake = Lake(settings)
@@ -66,8 +68,9 @@ def ingest_source(settings: Settings, name: str) -> IngestResult:
     before = {t: set(cols) for t, cols in _columns(pipeline).items()}
     try:
         plan = source_plan(settings, name, guard)
-        guard_resources(plan.resources, source, guard)
-        pipeline.extract(plan.resources, loader_file_format="parquet")
+        resources = plan.resources if reload is None else [r for r in plan.resources if r.name in reload]
+        guard_resources(resources, source, guard)
+        pipeline.extract(resources, loader_file_format="parquet", refresh="drop_resources" if reload else None)
         guard.enforce_share()
         pipeline.normalize()
         info = pipeline.load()

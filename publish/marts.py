@@ -9,6 +9,7 @@ that readers filtering on time read only the months they need.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ from core.lake import Lake
 from core.settings import Settings
 from publish.versions import MANIFEST, Table, reading, write_version
 
-__all__ = ["MANIFEST", "PROD", "PublishResult", "marts_folder", "marts_schema", "publish_marts"]
+__all__ = ["MANIFEST", "PROD", "PublishResult", "marts_folder", "marts_schema", "publish_marts", "record_loads"]
 
 MART_NAME = re.compile(r"^marts\.([a-z_][a-z0-9_]*)$")
 ENVIRONMENT = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -49,21 +50,37 @@ def marts_folder(settings: Settings, environment: str = PROD) -> str:
 
 
 def publish_marts(
-    settings: Settings, marts: list[str], environment: str = PROD, *, source: duckdb.DuckDBPyConnection | None = None
+    settings: Settings,
+    marts: list[str],
+    environment: str = PROD,
+    *,
+    source: duckdb.DuckDBPyConnection | None = None,
+    loads: list[str] | None = None,
 ) -> PublishResult:
     """Copy each mart (`marts.<name>`) of `environment` to a new version, then switch the manifest.
 
     The marts are read from the warehouse, or from `source` (a DuckDB connection with the same relations,
-    e.g. the Spark gateway's export: publish/spark_export.py)."""
+    e.g. the Spark gateway's export: transform/spark_export.py). `loads`, the completed raw loads the
+    marts reflect, is kept in the manifest."""
     lake = Lake(settings)
     folder = marts_folder(settings, environment)
     schema = marts_schema(environment)
     tables = [Table(name, f"{schema}.{name}", PARTITIONS.get(name, ())) for name in map(_table_name, marts)]
     with reading(lake, settings.warehouse_path, source) as con:
         version, rows = write_version(
-            lake, con, folder, tables, extra={"environment": environment}, keep=settings.run.publish_keep_versions
+            lake, con, folder, tables, extra={"environment": environment, **({"loads": loads} if loads is not None else {})}, keep=settings.run.publish_keep_versions
         )
     return PublishResult(version=version, rows=rows, manifest=f"{folder}/{MANIFEST}")
+
+
+def record_loads(settings: Settings, loads: list[str], environment: str = PROD) -> None:
+    """Name `loads` in the current manifest without copying the marts again: for a build that found
+    the new loads changed nothing, so the published tables reflect them as they are."""
+    lake = Lake(settings)
+    path = f"{marts_folder(settings, environment)}/{MANIFEST}"
+    manifest = json.loads(lake.read_text(path) or "{}")
+    manifest["loads"] = loads
+    lake.write_text_atomic(path, json.dumps(manifest, indent=2))
 
 
 def _table_name(mart: str) -> str:

@@ -48,6 +48,7 @@ class Version:
     files: dict[str, str]
     partitions: dict[str, tuple[str, ...]]
     rows: dict[str, int]
+    loads: tuple[str, ...] | None = None  # the completed raw loads its tables reflect, where the publisher named them
 
 
 def new_version_id() -> str:
@@ -111,9 +112,13 @@ def read_version(lake: Lake, folder: str) -> Version | None:
             files={name: f"{folder}/{table['path']}" for name, table in tables.items()},
             partitions={name: tuple(table.get("partitioned_by", ())) for name, table in tables.items()},
             rows={name: table["rows"] for name, table in tables.items()},
+            loads=tuple(manifest["loads"]) if isinstance(manifest.get("loads"), list) else None,
         )
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise PlatformError(f"The publish manifest {folder}/{MANIFEST} is unreadable ({exc}); run `just run` to publish again.") from None
+        raise PlatformError(
+            f"The publish manifest {folder}/{MANIFEST} is unreadable ({type(exc).__name__}: {exc}); "
+            "`just run` (or `just doctor`) publishes it again from the warehouse."
+        ) from None
 
 
 def read_sql(version: Version, table: str) -> str:

@@ -51,7 +51,7 @@ def run_checks(settings: Settings, now: dt.datetime | None = None) -> list[Check
     storage = storage_health(settings)
     # With the lake unreachable the checks that read it cannot run: the lake_reachable failure is the alert.
     lake_ok = all(r.status == "ok" for r in storage if r.check_name == "lake_reachable")
-    lake_checks = mart_freshness(settings, now) + row_anomalies(settings) if lake_ok else []
+    lake_checks = mart_freshness(settings, now) + published_loads(settings, now) + row_anomalies(settings) if lake_ok else []
     results = source_freshness(settings, now) + lake_checks + storage
     record(settings.meta_path, results, now)
     for result in results:
@@ -102,6 +102,31 @@ def mart_freshness(settings: Settings, now: dt.datetime) -> list[CheckResult]:
         _freshness("mart_freshness", f"marts.{table}", published.published_at, sla, now, "never published")
         for table in sorted(published.files)
     ]
+
+
+def published_loads(settings: Settings, now: dt.datetime) -> list[CheckResult]:
+    """Do the published marts reflect every completed raw load? A load may wait for the next transform
+    for up to monitoring.publish_lag_minutes; one older than that fails (the marts are stale)."""
+    from pipeline.stages import unreflected_loads
+
+    waiting = unreflected_loads(settings)
+    lag = settings.monitoring.publish_lag_minutes
+    oldest = min((_load_time(name) for name in waiting), default=None)
+    minutes = (now.timestamp() - oldest) / 60 if oldest is not None else 0.0
+    if not waiting:
+        detail = "the published marts reflect every completed load"
+    else:
+        detail = f"{len(waiting)} completed load(s) not in the published marts, the oldest {minutes:.0f} min old: {', '.join(waiting[:3])}"
+    status = "ok" if minutes <= lag else "fail"
+    return [CheckResult("published_loads", "marts", status, round(minutes, 1), lag, detail)]
+
+
+def _load_time(name: str) -> float:
+    """When a load completed, from its dlt load id (epoch seconds; `<source>/<load id>`)."""
+    try:
+        return float(name.rpartition("/")[2])
+    except ValueError:
+        return dt.datetime.now(dt.UTC).timestamp()
 
 
 def _freshness(check: str, subject: str, at: str | None, sla_hours: float, now: dt.datetime, never: str) -> CheckResult:

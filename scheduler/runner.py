@@ -104,7 +104,7 @@ class Runner:
             out.write(f"--- run {run_id}, attempt {attempt}, {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
             out.flush()
             child = subprocess.Popen(
-                [sys.executable, "-m", "scheduler.worker", str(result_path)],
+                [sys.executable, "-m", "scheduler.worker", str(result_path), str(os.getpid())],
                 cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True,
             )
             assert child.stdin is not None  # stdin=PIPE

@@ -22,7 +22,6 @@ from core.errors import PlatformError
 from core.settings import Settings
 from scheduler.service import running_scheduler
 
-APP_PORT = 8501
 MINIO_ADDRESS = "127.0.0.1:9000"
 HEALTH_WAIT_SECONDS = 60
 
@@ -50,8 +49,11 @@ def definitions(settings: Settings) -> list[ServiceDef]:
     elif importlib.util.find_spec("streamlit") is None:
         services.append(ServiceDef("app", None, _never, "streamlit is not installed"))
     else:
-        command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true", "--server.port", str(APP_PORT)]
-        services.append(ServiceDef("app", command, lambda pid: _http_ok(f"http://127.0.0.1:{APP_PORT}/_stcore/health")))
+        # The same entry point as `just app`: it binds to app.address only when logins are configured.
+        command = [sys.executable, "-m", "app.cli", "--project", str(project), "serve"]
+        bound = settings.app.address if settings.app.users and settings.app.address not in ("0.0.0.0", "::") else "127.0.0.1"
+        health = f"http://{bound}:{settings.app.port}/_stcore/health"
+        services.append(ServiceDef("app", command, lambda pid: _http_ok(health)))
     minio = shutil.which("minio")
     if minio is None:
         services.append(ServiceDef("minio", None, _never, "no `minio` binary on PATH"))

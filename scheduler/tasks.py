@@ -1,17 +1,21 @@
 """The built-in tasks a job can run. Each takes the settings and the job's args, returns rows in/out.
 
+They are the stages of `just run` (pipeline/stages.py), so a scheduled, triggered or tested job
+builds and publishes exactly as a run does, and prints the same warnings to the job's log.
 Heavy imports (dlt, SQLMesh) happen inside the task, so a worker only pays for the task it runs.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core import runlog
 from core.errors import PlatformError
 from core.settings import Settings
+
+log = logging.getLogger("duckstack.jobs")
 
 
 @dataclass
@@ -20,47 +24,42 @@ class TaskResult:
     rows_out: int | None = None
 
 
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        print(f"warning: {warning}", flush=True)
+        log.warning(warning)
+
+
 def ingest(settings: Settings, source: str) -> TaskResult:
     """Load new and changed rows of one source into the raw layer."""
-    from ingest.pipeline import ingest_source
+    from pipeline import stages
 
-    path = settings.source_path(source)
-    if settings.sources[source].kind == "sqlite" and not path.exists():
-        raise PlatformError(f"Source {source!r}: {path} does not exist (for the demo shop, run `just run` or `just demo`).")
-    result = ingest_source(settings, source)
+    result = stages.ingest(settings, source)
+    _warn(result.warnings)
     return TaskResult(rows_out=result.total_rows)
 
 
 def transform(settings: Settings) -> TaskResult:
-    """Build prod; staging models whose raw data changed are restated."""
-    from transform.build import build_prod
+    """Build prod (restating what new loads changed) and publish it, then check that the published
+    marts reflect every completed load."""
+    from pipeline import stages
 
-    build = build_prod(settings)
+    build, outcome = stages.build_and_publish(settings)
+    _warn(build.tally.warnings)
+    if outcome.reason:
+        print(f"published version {outcome.version} ({outcome.reason})", flush=True)
     return TaskResult(rows_out=len(build.tally.models_built))
 
 
 def publish(settings: Settings) -> TaskResult:
-    """Publish prod's marts when the last transform built models, or when nothing is published yet."""
-    from core.lake import Lake
-    from publish.marts import publish_marts
-    from publish.reader import current_version
-    from publish.spark_export import publish_source
-    from publish.versions import reading
+    """Publish prod when the published version is behind the warehouse, missing or damaged."""
+    from pipeline import stages
 
-    if current_version(settings) is not None and not runlog.produced_since_success(settings.meta_path, "publish", "transform"):
-        return TaskResult(rows_out=0)
-    # On the spark gateway the source is Spark's Parquet; else the DuckDB warehouse.
-    with publish_source(settings) as source:
-        if source is None and not settings.warehouse_path.exists():
-            raise PlatformError(f"No warehouse at {settings.warehouse_path}: run the transform job first.")
-        with reading(Lake(settings), settings.warehouse_path, source) as con:
-            names = con.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' ORDER BY 1"
-            ).fetchall()
-        if not names:
-            raise PlatformError("The warehouse has no marts yet: run the transform job first.")
-        result = publish_marts(settings, [f"marts.{name}" for (name,) in names], source=source)
-    return TaskResult(rows_out=sum(result.rows.values()))
+    outcome = stages.publish(settings)
+    waiting = stages.unreflected_loads(settings)
+    if waiting:
+        _warn([f"{len(waiting)} completed load(s) wait for the transform job: {', '.join(waiting[:5])}"])
+    return TaskResult(rows_out=sum(outcome.rows.values()) if outcome.reason else 0)
 
 
 def monitor(settings: Settings) -> TaskResult:

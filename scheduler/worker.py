@@ -1,14 +1,17 @@
 """One job attempt in its own process, so that a hung job can be stopped for real.
 
-The runner starts `python -m scheduler.worker RESULT_FILE`, writes the settings and
+The runner starts `python -m scheduler.worker RESULT_FILE RUNNER_PID`, writes the settings and
 the job to stdin, and reads the outcome from RESULT_FILE. Output goes to the job's log.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
+import threading
+import time
 import traceback
 from dataclasses import asdict
 from pathlib import Path
@@ -41,9 +44,32 @@ def run(payload: dict) -> dict:
     return dict(outcome or {})
 
 
-def main(result_file: str) -> int:
+PARENT_POLL_SECONDS = 0.5
+ORPHAN_GRACE_SECONDS = 10
+
+
+def die_with_parent(parent: int) -> None:
+    """End this worker when the process that started it is gone (a scheduler or `just trigger` killed
+    with -9 cannot stop it): SIGTERM first, so locks and `finally` blocks unwind, then exit for sure.
+
+    A worker runs in its own session so that a terminal's Ctrl-C reaches the runner, which gives it a
+    grace period; without this, it would outlive its runner and keep the writer lock."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        print("error: the scheduler that started this job is gone; stopping", file=sys.stderr, flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(ORPHAN_GRACE_SECONDS)
+        os._exit(143)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+def main(result_file: str, parent: int) -> int:
     # The runner stops a job with SIGTERM: turn it into an exception so `finally` blocks and locks unwind.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    die_with_parent(parent)
     result_path = Path(result_file)
     try:
         outcome = {"status": "success", **run(json.loads(sys.stdin.read()))}
@@ -58,4 +84,4 @@ def main(result_file: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else os.getppid()))

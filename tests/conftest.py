@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core.pipeline import RunSummary, run_all
 from core.settings import Settings, load_settings
+from pipeline.run import RunSummary, run_all
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_SCALE = "0.03"  # 3,000 orders: the whole DAG builds in seconds
@@ -34,7 +34,7 @@ def run_cli(*args: str, data_dir: Path, timeout: float = 300, **env: str) -> sub
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")}
     environ.update({"PLATFORM__DATA_DIR": str(data_dir), "PLATFORM__DEMO__SCALE": SMALL_SCALE, **env})
     return subprocess.run(
-        [sys.executable, "-m", "core.cli", *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "pipeline.cli", *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=timeout
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlmesh.core.config import Config
 from sqlmesh.core.config.loader import load_config_from_paths
 
-from core.pipeline import run_all
+from pipeline.run import run_all
 from tests.conftest import ROOT, settings_for
 
 # Written by Python and pytest themselves.

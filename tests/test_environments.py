@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from core.errors import PlatformError
-from core.pipeline import run_all
 from core.settings import load_settings
+from pipeline.environments import plan_environment, promote
+from pipeline.run import run_all
 from publish.reader import connect_published
 from tests.conftest import ROOT, SMALL_SCALE
 from transform.audit_log import audit_rows
 from transform.context import open_context
-from transform.environments import diff_environments, list_environments, plan_environment, promote
+from transform.environments import diff_environments, list_environments
 
 pytestmark = pytest.mark.slow
 
@@ -156,7 +157,7 @@ def test_envs_lists_environments_and_the_janitor_removes_expired_ones(project):
 def test_cli_plan_shows_the_plan_and_rejects_prod(project):
     root, _, env = project
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")} | env
-    command = [sys.executable, "-m", "transform.cli", "--project", str(root)]
+    command = [sys.executable, "-m", "pipeline.env_cli", "--project", str(root)]
     shown = subprocess.run([*command, "plan", "dev"], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
     assert shown.returncode == 0, shown.stderr
     assert "Plan for dev" in shown.stdout and "Built:" in shown.stdout

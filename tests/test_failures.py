@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from core.errors import PlatformError
-from core.pipeline import run_all
+from pipeline.run import run_all
 from publish.reader import connect_published, current_version
 from tests.conftest import run_cli, settings_for
 

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from core.pipeline import run_all
+from pipeline.run import run_all
 from publish.reader import connect_published
 from tests.conftest import settings_for
 from tests.reconcile import assert_marts_match_source

@@ -5,8 +5,8 @@ from __future__ import annotations
 import duckdb
 
 from core import runlog
-from core.pipeline import run_all
 from demo.day import advance_day
+from pipeline.run import run_all
 from publish.reader import connect_published, current_version
 from tests.conftest import source_rows
 from tests.reconcile import assert_marts_match_source

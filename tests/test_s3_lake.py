@@ -10,14 +10,15 @@ import contextlib
 
 import pytest
 
-from core import cli, lake_admin, warehouse
+from core import warehouse
 from core.buckets import ensure_buckets, missing_buckets
 from core.errors import PlatformError
 from core.lake import Lake
-from core.pipeline import run_all
 from demo.day import advance_day
 from demo.shop import generate
 from ingest.pipeline import ingest_source
+from pipeline import cli, lake_admin
+from pipeline.run import run_all
 from publish.marts import marts_folder, publish_marts
 from publish.reader import connect_published, current_version
 from publish.staging import current_staging

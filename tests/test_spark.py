@@ -17,7 +17,7 @@ import shutil
 import pytest
 from sqlmesh import Context
 
-from core.pipeline import run_all
+from pipeline.run import run_all
 from publish.reader import connect_published
 from tests.conftest import ROOT, settings_for
 from transform.context import spark_session, sqlmesh_config, uses_spark

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.cli import _with_gateway, parser
 from core.errors import PlatformError
+from pipeline.cli import _with_gateway, parser
 from tests.conftest import settings_for
 from transform.context import sqlmesh_config, uses_spark
 from transform.spark_gateway import anchored_spark_connection
@@ -54,7 +54,7 @@ def test_jars_are_never_downloaded_at_run_time(tmp_path):
 
 
 def test_environments_say_they_run_on_duckdb_only(tmp_path):
-    from transform.environments import plan_environment
+    from pipeline.environments import plan_environment
 
     settings = settings_for(tmp_path / "data", PLATFORM__TRANSFORM__GATEWAY="spark")
     with pytest.raises(PlatformError, match="DuckDB gateway only"):

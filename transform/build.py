@@ -3,30 +3,25 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlglot import exp, parse_one
+from sqlglot import parse_one
 from sqlmesh import Context
 from sqlmesh.utils.errors import SQLMeshError
 
 from core import warehouse
 from core.errors import PlatformError
 from core.settings import Settings
-from core.warehouse import sql_literal
+from transform import state
 from transform.audit_log import record_audits
 from transform.console import PlanTally, TallyConsole
 from transform.context import open_context, uses_spark
 from transform.raw_views import create_raw_views
-from transform.restatement import RawState, Restatement, find_restatement, raw_state, staging_scopes
+from transform.restatement import Restatement, find_restatement, raw_loads, staging_scopes
 from transform.spark_raw import create_spark_raw_views
 
 PROD = "prod"
-# The raw layer's loads at the last comparison with staging that was fully applied (a fingerprint of
-# them all, and each source's latest), and the restatement being applied (empty once it is).
-TRANSFORM_STATE = "sqlmesh_platform.transform_state"
 
 
 @dataclass
@@ -80,18 +75,18 @@ def restate_new_data(context: Context, settings: Settings, built: set[str]) -> R
     would otherwise find staging level with raw. Nothing is compared when no load completed since
     the last comparison that was fully applied.
     """
-    raw = raw_state(settings)
-    compared, pending = _transform_state(context)
+    raw = raw_loads(settings)
+    applied, pending = state.read(context.engine_adapter)
     known = {model.name for model in context.models.values()}
     pending.models = [name for name in pending.models if name in known]  # a model removed since is dropped
-    if raw.fingerprint == compared.fingerprint and not pending.models:
+    if applied is not None and raw.names == applied.names and not pending.models:
         return Restatement()
     scopes = [scope for scope in staging_scopes(context.models.values(), settings) if scope.model not in built]
     # The comparison is written in DuckDB's SQL; SQLMesh renders it in the gateway's dialect.
     fetchone = lambda sql: context.engine_adapter.fetchone(parse_one(sql, read="duckdb"))
-    restatement = find_restatement(fetchone, scopes, since=compared.latest).including(pending)
+    restatement = find_restatement(fetchone, scopes, raw.new_since(applied)).including(pending)
     if restatement.models:
-        _record_transform_state(context, compared, restatement)
+        state.write(context.engine_adapter, applied, restatement)
         # History first: the restated marts read each day's product version from it.
         refresh_history(context, built)
         context.plan(
@@ -102,47 +97,15 @@ def restate_new_data(context: Context, settings: Settings, built: set[str]) -> R
             no_prompts=True,
             skip_tests=True,
         )
-    _record_transform_state(context, raw, Restatement())
+    state.write(context.engine_adapter, raw, Restatement())
     return restatement
 
 
-STATE_COLUMNS = ("fingerprint", "latest_loads", "pending_models", "pending_start")
-NOTHING_COMPARED = RawState(fingerprint="", latest={})
-
-
-def _transform_state(context: Context) -> tuple[RawState, Restatement]:
-    """The raw layer at the last applied comparison, and a restatement begun but not finished."""
-    adapter = context.engine_adapter
-    if not adapter.table_exists(TRANSFORM_STATE):
-        return NOTHING_COMPARED, Restatement()
-    if _outdated(context):  # written by an older version: compare everything once
-        return NOTHING_COMPARED, Restatement()
-    row = adapter.fetchone(parse_one(f"SELECT {', '.join(STATE_COLUMNS)} FROM {TRANSFORM_STATE}", read="duckdb"))
-    if not row:
-        return NOTHING_COMPARED, Restatement()
-    fingerprint, latest, models, start = row
-    pending = Restatement(models=[m for m in (models or "").split(",") if m])
-    pending.start = dt.datetime.fromisoformat(start) if start else None
-    return RawState(fingerprint=fingerprint or "", latest=json.loads(latest or "{}")), pending
-
-
-def _record_transform_state(context: Context, raw: RawState, pending: Restatement) -> None:
-    adapter = context.engine_adapter
-    adapter.create_schema(TRANSFORM_STATE.split(".")[0])
-    if adapter.table_exists(TRANSFORM_STATE) and _outdated(context):
-        adapter.drop_table(TRANSFORM_STATE)  # replacing keeps an existing table's columns
-    values = (raw.fingerprint, json.dumps(raw.latest, sort_keys=True), ",".join(pending.models),
-              pending.start.isoformat() if pending.start else "")
-    adapter.replace_query(
-        TRANSFORM_STATE,
-        parse_one("SELECT " + ", ".join(f"{sql_literal(value)} AS {name}" for name, value in zip(STATE_COLUMNS, values, strict=True)), read="duckdb"),
-        columns_to_types={name: exp.DataType.build("text") for name in STATE_COLUMNS},
-    )
-
-
-def _outdated(context: Context) -> bool:
-    """The state table lacks a column that this version keeps."""
-    return bool(set(STATE_COLUMNS) - {name.lower() for name in context.engine_adapter.columns(TRANSFORM_STATE)})
+def forget_applied_loads(context: Context) -> None:
+    """Make the next build compare every key of raw with staging (after prod was pointed at tables
+    that another environment built, from whatever raw held then)."""
+    _, pending = state.read(context.engine_adapter)
+    state.write(context.engine_adapter, None, pending)
 
 
 def refresh_history(context: Context, built: set[str]) -> None:

@@ -11,6 +11,7 @@ from sqlmesh.core.config import Config
 from sqlmesh.core.config.connection import ConnectionConfig, DuckDBConnectionConfig
 from sqlmesh.core.config.loader import load_config_from_paths
 from sqlmesh.core.console import Console, NoopConsole, set_console
+from sqlmesh.utils.errors import ConfigError
 
 from core import warehouse
 from core.errors import PlatformError
@@ -88,10 +89,17 @@ def check_gateway(settings: Settings) -> None:
 def _project_gateway(settings: Settings) -> tuple[Config, str]:
     """`config.yaml` as written, and the gateway these settings select: `transform.gateway` if
     set, else the file's default gateway."""
-    # config.yaml starts every path with `var('data_dir')`: this run's data folder, wherever the cwd is.
-    config = load_config_from_paths(
-        Config, project_paths=[settings.project_dir / CONFIG_FILE], variables={"data_dir": str(settings.data_dir)}
-    )
+    try:
+        # config.yaml starts every path with `var('data_dir')`: this run's data folder, wherever the cwd is.
+        config = load_config_from_paths(
+            Config, project_paths=[settings.project_dir / CONFIG_FILE], variables={"data_dir": str(settings.data_dir)}
+        )
+    except ConfigError as exc:
+        detail = " ".join(str(exc).split())
+        raise PlatformError(
+            f"{settings.project_dir / CONFIG_FILE}: SQLMesh rejects its settings (outside variables.platform): {detail[:600]} "
+            "Fix the key it names (SQLMesh's configuration reference lists them) and run again."
+        ) from None
     name = settings.transform.gateway or config.default_gateway or next(iter(config.gateways))
     if name not in config.gateways:
         raise PlatformError(f"No gateway {name!r} in {CONFIG_FILE} (transform.gateway); it has: {', '.join(config.gateways)}.")

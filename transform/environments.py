@@ -22,9 +22,8 @@ from core import warehouse
 from core.errors import PlatformError
 from core.lock import writer_lock
 from core.settings import Settings
-from publish.marts import publish_marts
 from transform.audit_log import record_audits
-from transform.build import PROD, schema_of
+from transform.build import PROD, forget_applied_loads, schema_of
 from transform.console import PlanTally, TallyConsole
 from transform.context import open_context, uses_spark
 from transform.raw_views import create_raw_views
@@ -80,8 +79,8 @@ def check_environment(name: str) -> str:
     return name
 
 
-def _lock(settings: Settings, purpose: str):
-    return writer_lock(settings.data_dir, purpose=purpose, wait_seconds=settings.run.lock_wait_seconds)
+def _lock(settings: Settings, purpose: str, on_wait: Callable[[dict], None] | None = None):
+    return writer_lock(settings.data_dir, purpose=purpose, wait_seconds=settings.run.lock_wait_seconds, on_wait=on_wait)
 
 
 @contextlib.contextmanager
@@ -104,28 +103,26 @@ def _sqlmesh(settings: Settings, purpose: str, on_model=None) -> Iterator[tuple[
         context.close()
 
 
-def plan_environment(settings: Settings, environment: str, on_model: Callable[[str, int], None] | None = None) -> PlanReport:
-    """Create or update `environment` (any name but prod), show what changed, build it, publish its marts."""
+def plan_environment(settings: Settings, environment: str, on_model: Callable[[str, int], None] | None = None) -> tuple[PlanReport, list[str]]:
+    """Create or update `environment` (any name but prod), show what changed, build it; return the
+    report and the environment's marts. The caller holds the writer lock and publishes."""
     environment = check_environment(environment)
     if environment == PROD:
         raise PlatformError("Plan prod with `just promote`; `just plan` is for virtual environments such as dev or staging.")
-    with _lock(settings, f"plan {environment}"):
-        with _sqlmesh(settings, f"plan {environment}", on_model) as (context, console):
-            report = _apply(context, console, environment, settings)
-            marts = _marts(context)
-        report.published_version = publish_marts(settings, marts, environment=environment).version
-    return report
+    with _sqlmesh(settings, f"plan {environment}", on_model) as (context, console):
+        return _apply(context, console, environment, settings), _marts(context)
 
 
 def promote(settings: Settings, on_model: Callable[[str, int], None] | None = None) -> PlanReport:
-    """Plan prod: point it at what the virtual environments already built, build only what is missing
-    (failing audits block it), and publish the prod marts if anything changed."""
-    with _lock(settings, "promote"):
-        with _sqlmesh(settings, "promote", on_model) as (context, console):
-            report = _apply(context, console, PROD, settings)
-            marts = _marts(context)
+    """Plan prod: point it at what the virtual environments already built and build only what is missing
+    (failing audits block it). The caller holds the writer lock, builds and publishes.
+
+    The environments built their tables from whatever raw held then, so a promotion that changed prod
+    makes the next build compare every key of raw with staging."""
+    with _sqlmesh(settings, "promote", on_model) as (context, console):
+        report = _apply(context, console, PROD, settings)
         if report.has_changes or report.built:
-            report.published_version = publish_marts(settings, marts).version
+            forget_applied_loads(context)
     return report
 
 

@@ -9,17 +9,17 @@ so the restatement starts at the earliest such time among the touched rows -
 a status change on an old order reaches back to that order's day - and runs to
 the end. The comparison is by data, not bookkeeping, so a failed or repeated
 build never loses track of what is stale. It is skipped when the raw layer holds
-exactly the loads that the last successful comparison saw: the warehouse keeps
-that fingerprint, written only once the restatement it found has been applied.
-Otherwise only the keys that loads since then brought (or that are deleted) are
-compared: every other key was level with raw at that comparison, so a day's
-comparison reads the day's rows, not the whole history.
+exactly the completed loads that the last applied comparison saw: the warehouse
+keeps their names, written only once the restatement they led to has been
+applied. Otherwise only the keys that the loads not applied yet brought (or that
+are deleted) are compared, by their load ids: every other key was level with raw
+at that comparison. Which loads are new is a set difference, never a comparison
+of load ids, which dlt takes from the clock: a clock that jumps changes nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -114,18 +114,18 @@ class Restatement:
         return Restatement(models=models, changed_rows=dict(self.changed_rows), start=min(starts) if starts else None)
 
 
-def comparison_sql(scope: StagingScope, since: str | None) -> str:
+def comparison_sql(scope: StagingScope, new_loads: list[str] | None) -> str:
     """Changed keys and their earliest time: the latest raw version of a key against its staged row.
 
-    With `since` (the source's latest load at the last applied comparison), only keys in later loads,
-    and deleted keys, are compared. dlt's load ids are epoch seconds with the same number of integer
-    digits, so text order is time order.
+    With `new_loads` (the source's completed loads that no applied comparison saw), only keys in
+    those loads, and deleted keys, are compared; None compares every key.
     """
     touched = ""
-    if since is not None:
+    if new_loads is not None:
+        loads = ", ".join(sql_literal(load_id) for load_id in new_loads) or "NULL"
         touched = (
             f"WHERE {scope.raw_key} IN (SELECT {scope.raw_key} FROM {scope.raw_table} "
-            f"WHERE _dlt_load_id > {sql_literal(since)} OR _deleted) "
+            f"WHERE _dlt_load_id IN ({loads}) OR _deleted) "
         )
     return (
         f"WITH raw AS (SELECT * FROM {scope.raw_table} {touched}"
@@ -136,12 +136,12 @@ def comparison_sql(scope: StagingScope, since: str | None) -> str:
     )
 
 
-def find_restatement(fetchone: Callable[[str], tuple | None], scopes: list[StagingScope], since: dict[str, str]) -> Restatement:
-    """Compare each scope's staging model with the raw layer through `fetchone(sql)`; `since` holds each
-    source's latest load at the last applied comparison (a source without one is compared whole)."""
+def find_restatement(fetchone: Callable[[str], tuple | None], scopes: list[StagingScope], new_loads: dict[str, list[str]]) -> Restatement:
+    """Compare each scope's staging model with the raw layer through `fetchone(sql)`; `new_loads` holds
+    each source's loads that no applied comparison saw (a source missing from it is compared whole)."""
     result = Restatement()
     for scope in scopes:
-        count, start = fetchone(comparison_sql(scope, since.get(scope.source))) or (0, None)
+        count, start = fetchone(comparison_sql(scope, new_loads.get(scope.source))) or (0, None)
         if not count:
             continue
         result.models.append(scope.model)
@@ -153,23 +153,32 @@ def find_restatement(fetchone: Callable[[str], tuple | None], scopes: list[Stagi
 
 
 @dataclass(frozen=True)
-class RawState:
-    """The raw layer's completed loads: a fingerprint of them all, and each source's latest."""
+class RawLoads:
+    """The raw layer's completed loads, each named `<source>/<load id>`."""
 
-    fingerprint: str
-    latest: dict[str, str]
+    names: frozenset[str]
+
+    def new_since(self, applied: RawLoads | None) -> dict[str, list[str]]:
+        """Per source, the load ids not in `applied`; a source that `applied` never saw is left out
+        (compared whole), and so is every source when nothing was applied yet."""
+        if applied is None:
+            return {}
+        seen = {name.split("/", 1)[0] for name in applied.names}
+        new: dict[str, list[str]] = {source: [] for source in seen}
+        for name in sorted(self.names - applied.names):
+            source, _, load_id = name.partition("/")
+            if source in seen:
+                new[source].append(load_id)
+        return new
 
 
-def raw_state(settings: Settings) -> RawState:
+def raw_loads(settings: Settings) -> RawLoads:
     """Raw only ever changes by a completed dlt load, and dlt records each completed load as one file,
-    `<source>/_dlt_loads/<schema>__<load id>.jsonl`, so their names say whether anything changed."""
+    `<source>/_dlt_loads/<schema>__<load id>.jsonl`: their names say which loads raw holds."""
     lake = Lake(settings)
-    names: list[str] = []
-    latest: dict[str, str] = {}
+    names = set()
     for source in settings.sources:
         for path in lake.fs.glob(lake.url("raw", source, "_dlt_loads") + "/*.jsonl"):
-            name = path.rsplit("/", 1)[-1]
-            names.append(f"{source}/{name}")
-            load_id = name.removesuffix(".jsonl").rsplit("__", 1)[-1]
-            latest[source] = max(latest.get(source, load_id), load_id)
-    return RawState(fingerprint=hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest(), latest=latest)
+            load_id = path.rsplit("/", 1)[-1].removesuffix(".jsonl").rsplit("__", 1)[-1]
+            names.add(f"{source}/{load_id}")
+    return RawLoads(frozenset(names))

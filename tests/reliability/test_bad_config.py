@@ -1,6 +1,6 @@
 """Bad configuration is refused at startup: the key and the fix named, exit code 1, no traceback.
 
-Each case goes through a real entry point (`core.cli run`, `scheduler.cli serve` or `start`) in this process
+Each case goes through a real entry point (`pipeline.cli run`, `scheduler.cli serve` or `start`) in this process
 (their `main`, as `python -m` calls it), on a copy of config.yaml with the fault in it, or with
 the fault in the environment. Nothing may be written to the data folder.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core import cli
+from pipeline import cli
 from scheduler import cli as scheduler_cli
 from tests.conftest import ROOT
 

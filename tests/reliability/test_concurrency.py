@@ -1,6 +1,6 @@
 """Writers at once, and a reader throughout.
 
-- Two `python -m core.cli run` at once: one runs, the other waits for the writer lock and says so;
+- Two `python -m pipeline.cli run` at once: one runs, the other waits for the writer lock and says so;
   a third with a short wait refuses clearly.
 - The scheduler service running its ingest → transform → publish chain, and a manual run at once:
   the same.
@@ -17,8 +17,8 @@ import time
 import pytest
 
 from core import lock
-from core.pipeline import run_all
 from demo.day import advance_day
+from pipeline.run import run_all
 from publish.reader import current_version
 from tests.conftest import settings_for, wait_for
 from tests.reconcile import assert_marts_match_source
@@ -44,7 +44,7 @@ def platform(tmp_path_factory):
 
 
 def _run(settings, log, wait: str):
-    return harness.spawn(["core.cli", "run"], settings.data_dir, log, PLATFORM__RUN__LOCK_WAIT_SECONDS=wait, **{KEEP: "20"})
+    return harness.spawn(["pipeline.cli", "run"], settings.data_dir, log, PLATFORM__RUN__LOCK_WAIT_SECONDS=wait, **{KEEP: "20"})
 
 
 def _held_by(settings, purpose: str):

@@ -45,7 +45,7 @@ def tiny_fs(tmp_path):
 
 
 def _run(settings) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core.cli", "run"], cwd=ROOT, capture_output=True, text=True, timeout=900,
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", "run"], cwd=ROOT, capture_output=True, text=True, timeout=900,
                           env=harness.child_env(settings.data_dir))
 
 

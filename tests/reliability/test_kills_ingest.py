@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 
 from core.lake import Lake
-from core.pipeline import run_all
 from demo.day import advance_day
 from demo.shop import generate
+from pipeline.run import run_all
 from tests import s3server
 from tests.conftest import settings_for
 from tests.reconcile import assert_marts_match_source

@@ -14,9 +14,9 @@ import time
 import pytest
 
 from core import lock
-from core.pipeline import run_all
 from demo.day import advance_day
 from ingest.pipeline import ingest_source
+from pipeline.run import run_all
 from tests.conftest import settings_for, wait_for
 from tests.reconcile import assert_marts_match_source
 from tests.reliability import harness

@@ -73,17 +73,17 @@ def test_fake_secrets_appear_in_no_output(tmp_path):
                     "auth": {"type": "bearer", "token_env": "HELPDESK_TOKEN"}, "max_attempts": 2, "backoff_seconds": 0,
                     "endpoints": {"tickets": {"path": "tickets"}}}
         outputs = {}
-        ok = _run("core.cli", ["run"], base)
+        ok = _run("pipeline.cli", ["run"], base)
         outputs["run (success)"] = ok.stdout + ok.stderr
         assert ok.returncode == 0, ok.stderr[-3000:]
 
         failing_pg = {**base, "PLATFORM__SOURCES__ERP": json.dumps(erp)}
-        bad = _run("core.cli", ["run"], failing_pg)
+        bad = _run("pipeline.cli", ["run"], failing_pg)
         outputs["run (postgres unreachable)"] = bad.stdout + bad.stderr
         assert bad.returncode == 1 and "erp" in bad.stderr and "Traceback" not in bad.stderr
 
         failing_api = {**base, "PLATFORM__SOURCES__HELPDESK": json.dumps(helpdesk)}
-        bad = _run("core.cli", ["run"], failing_api)
+        bad = _run("pipeline.cli", ["run"], failing_api)
         outputs["run (api errors)"] = bad.stdout + bad.stderr
         assert bad.returncode == 1 and "helpdesk" in bad.stderr and "Traceback" not in bad.stderr
 

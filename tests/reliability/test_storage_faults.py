@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 def _run(settings, env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core.cli", "run"], cwd=ROOT, capture_output=True, text=True, timeout=900,
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", "run"], cwd=ROOT, capture_output=True, text=True, timeout=900,
                           env=harness.child_env(settings.data_dir, **env))
 
 

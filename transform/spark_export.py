@@ -12,6 +12,7 @@ written out by Spark to a scratch folder under `data/spark/` first.
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -22,11 +23,12 @@ import duckdb
 from core import warehouse
 from core.settings import Settings
 from core.warehouse import sql_literal
-from publish.versions import NAME
 from transform.context import spark_session, uses_spark
 from transform.spark_gateway import spark_dir
 
-EXPORTED_SCHEMAS = ("marts", "staging")
+NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+# The models that are published, and the warehouse's record of the loads they reflect (transform/state.py).
+EXPORTED_SCHEMAS = ("marts", "staging", "sqlmesh_platform")
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""Environment commands: `plan ENV`, `promote`, `diff A B`, `envs` (`python -m transform.cli --help`)."""
+"""Environment commands: `plan ENV`, `promote`, `diff A B`, `envs` (`python -m pipeline.env_cli --help`)."""
 
 from __future__ import annotations
 
@@ -9,27 +9,27 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from core.entrypoint import Command, command_parser, run_command
+from core.entrypoint import Command, command_parser, err, run_command
+from core.lock import describe_holder
 from core.settings import Settings
-from transform.environments import (
-    PlanReport,
-    diff_environments,
-    list_environments,
-    plan_environment,
-    promote,
-)
+from pipeline.environments import plan_environment, promote
+from transform.environments import PlanReport, diff_environments, list_environments
 
 out = Console()
 
 
 def cmd_plan(settings: Settings, args: argparse.Namespace) -> None:
     """Create or update a virtual environment and show its plan."""
-    show_plan(plan_environment(settings, args.environment))
+    show_plan(plan_environment(settings, args.environment, on_wait=_waiting))
 
 
 def cmd_promote(settings: Settings, args: argparse.Namespace) -> None:
     """Plan prod from what the environments built; publish the prod marts."""
-    show_plan(promote(settings))
+    show_plan(promote(settings, on_wait=_waiting))
+
+
+def _waiting(holder: dict) -> None:
+    err.print(f"lock: waiting for the writer lock ({describe_holder(holder)})", highlight=False)
 
 
 def cmd_diff(settings: Settings, args: argparse.Namespace) -> None:

@@ -1,6 +1,6 @@
 """Operating the lake's object store: a local MinIO, its buckets, sample uploads and a structure check.
 
-These back the `just minio*` recipes (core/lake_cli.py). They speak plain S3 to
+These back the `just minio*` recipes (pipeline/lake_cli.py). They speak plain S3 to
 whatever `variables.platform.lake.s3` points at, so they serve a real MinIO or
 any S3-compatible store alike; `verify_lake` also checks a local lake.
 """

@@ -1,4 +1,4 @@
-"""The platform's command line: thin commands over named functions (`python -m core.cli --help`)."""
+"""The platform's command line: thin commands over named functions (`python -m pipeline.cli --help`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ out = Console()
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
     """Run every stage end to end and print a summary."""
-    from core.pipeline import run_all
+    from pipeline.run import run_all
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as progress:
@@ -51,7 +51,8 @@ def _summary_table(summary) -> Table:
     table.add_row("models built", f"{len(summary.models_built)} of {summary.models_total}")
     table.add_row("audits passed", str(summary.audits_passed))
     table.add_row("unit tests passed", str(summary.tests_run))
-    table.add_row("published", f"{summary.published_version}: {_counts(summary.published_rows)}")
+    state = f"new version ({summary.publish_reason})" if summary.publish_reason else "up to date, not rewritten"
+    table.add_row("published", f"{summary.published_version}, {state}: {_counts(summary.published_rows)}")
     for name, path in summary.outputs.items():
         table.add_row(name, path)
     table.add_row("time", ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in summary.seconds.items()))
@@ -63,10 +64,15 @@ def _counts(rows: dict[str, int]) -> str:
 
 
 def cmd_demo_day(settings: Settings, args: argparse.Namespace) -> None:
-    """Advance the demo source by one simulated day."""
+    """Advance the demo source by one simulated day (one at a time: a second waits for the first)."""
+    from core.lock import writer_lock
     from demo.day import advance_day
 
-    report = advance_day(settings.source_path(settings.demo.source), seed=settings.demo.seed)
+    path = settings.source_path(settings.demo.source)
+    if not path.exists():
+        raise PlatformError(f"No demo source at {path}: run `just run` (or `just demo`) first.")
+    with writer_lock(path.parent, purpose="demo-day", wait_seconds=settings.run.lock_wait_seconds):
+        report = advance_day(path, seed=settings.demo.seed)
     changes = {k: v for k, v in report.as_dict().items() if k != "day" and v}
     out.print(f"Simulated {report.day}: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in changes.items()))
 
@@ -85,6 +91,39 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     out.print(f"Wrote {path}: {_counts(counts)}")
 
 
+def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
+    """Check the lake, raw files, warehouse, published versions, run log and lock; repair what can be."""
+    from pipeline.recovery import doctor
+
+    findings = doctor(settings, repair=not args.check, report=lambda line: err.print(line, highlight=False))
+    table = Table(title="Doctor", title_justify="left")
+    for column in ("check", "state", "detail"):
+        table.add_column(column)
+    for finding in findings:
+        table.add_row(finding.what, "ok" if finding.ok else "[red]PROBLEM[/]", finding.detail)
+    out.print(table)
+    problems = [f for f in findings if not f.ok]
+    repaired = any(f.what.startswith("repair:") for f in findings)
+    return 1 if problems and (args.check or not repaired) else 0
+
+
+def cmd_reingest(settings: Settings, args: argparse.Namespace) -> None:
+    """Read a source (or `source.table`) again whole from its source, then build and publish."""
+    from pipeline.recovery import reingest
+
+    source, _, table = args.target.partition(".")
+    rows = reingest(settings, source, table or None)
+    out.print(f"Reingested {args.target}: {_counts(rows)}; built and published.")
+
+
+def _doctor_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--check", action="store_true", help="only check; repair nothing")
+
+
+def _reingest_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", help="a source, or source.table, e.g. shop.orders")
+
+
 def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gateway", help="the config.yaml gateway that builds the models, e.g. spark (default: default_gateway)")
 
@@ -98,6 +137,8 @@ COMMANDS = {
     "run": Command(cmd_run, "run every stage end to end", _run_arguments),
     "demo-day": Command(cmd_demo_day, "advance the demo source by one simulated day"),
     "demo": Command(cmd_demo, "generate the demo source", _demo_arguments),
+    "doctor": Command(cmd_doctor, "check the lake, warehouse, published versions, run log and lock; repair", _doctor_arguments),
+    "reingest": Command(cmd_reingest, "read a source or one table again whole, then build and publish", _reingest_arguments),
 }
 
 

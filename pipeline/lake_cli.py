@@ -1,4 +1,4 @@
-"""The object-store commands behind the `just minio*` recipes (`python -m core.lake_cli --help`)."""
+"""The object-store commands behind the `just minio*` recipes (`python -m pipeline.lake_cli --help`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from core import lake_admin
 from core.entrypoint import Command, command_parser, run_command
 from core.settings import Settings
+from pipeline import lake_admin
 
 out = Console()
 

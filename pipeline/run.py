@@ -12,12 +12,8 @@ from core.lake import Lake
 from core.lock import describe_holder, writer_lock
 from core.settings import Settings
 from demo.shop import generate
-from ingest.pipeline import ingest_source
-from publish.marts import marts_folder, publish_marts
-from publish.reader import current_version
-from publish.spark_export import publish_source
-from publish.staging import publish_staging
-from transform.build import build_prod
+from pipeline import stages
+from publish.marts import marts_folder
 from transform.context import check_gateway, warehouse_location
 
 # (stage, message, done, total): how the pipeline reports progress to whoever displays it.
@@ -40,6 +36,7 @@ class RunSummary:
     tests_run: int = 0
     warnings: list[str] = field(default_factory=list)
     published_version: str | None = None
+    publish_reason: str | None = None  # why a new version was published; None: the current one was up to date
     published_rows: dict[str, int] = field(default_factory=dict)
     staging_rows: dict[str, dict[str, int]] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
@@ -60,7 +57,7 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
     """Run every stage once; each is recorded in the run log. Raises PlatformError on expected failures."""
     check_gateway(settings)
     summary = RunSummary()
-    waiting = lambda holder: events("lock", f"waiting for the writer lock ({describe_holder(holder)})", None, None)  # noqa: E731
+    waiting = lambda holder: events("lock", f"waiting for the writer lock ({describe_holder(holder)})", None, None)
     with writer_lock(settings.data_dir, purpose="just run", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting):
         lake = Lake(settings)
         events("lake", f"checking the lake's {settings.lake.backend} storage", None, None)
@@ -81,20 +78,15 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
         for name in settings.sources:
             events("ingest", f"loading new and changed rows of {name}", None, None)
             with _stage(summary, settings, "ingest", f"ingest:{name}") as job:
-                result = ingest_source(settings, name)
+                result = stages.ingest(settings, name)
                 job.rows_out = result.total_rows
             summary.rows_loaded[name] = result.rows
             summary.warnings.extend(result.warnings)
 
-        # Set while a build may have changed prod without a publish: a run that fails after its build
-        # (even one that cannot write the run log, on a full disk) leaves it, and the next run publishes.
-        unpublished = settings.data_dir / ".publish-pending"
-        owed = unpublished.exists()
-        unpublished.touch()
         events("transform", "planning prod", 0, None)
         with _stage(summary, settings, "transform", "transform") as job:
-            on_model = lambda model, total: events("transform", f"built {model}", None, total)  # noqa: E731
-            build = build_prod(settings, on_model=on_model)
+            on_model = lambda model, total: events("transform", f"built {model}", None, total)
+            build = stages.transform(settings, on_model=on_model)
             job.rows_out = len(build.tally.models_built)
         summary.models_built = sorted(build.tally.models_built)
         summary.models_total = build.models_total
@@ -102,17 +94,14 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
         summary.tests_run = build.tally.tests_run
         summary.warnings.extend(build.tally.warnings)
 
-        published = current_version(settings)
-        if build.tally.models_built or published is None or owed:
-            events("publish", "publishing the marts", None, None)
-            with _stage(summary, settings, "publish", "publish") as job, publish_source(settings) as source:
-                marts = publish_marts(settings, build.marts, source=source)
-                job.rows_out = sum(marts.rows.values())
-                summary.staging_rows = publish_staging(settings, source=source)
-            summary.published_version, summary.published_rows = marts.version, marts.rows
-        else:
-            summary.published_version, summary.published_rows = published.version, published.rows
-        unpublished.unlink()
+        events("publish", "publishing the marts", None, None)
+        with _stage(summary, settings, "publish", "publish") as job:
+            outcome = stages.publish(settings)
+            job.rows_out = sum(outcome.rows.values()) if outcome.reason else 0
+            stages.check_published(settings)
+        summary.published_version, summary.published_rows = outcome.version, outcome.rows
+        summary.publish_reason = outcome.reason
+        summary.staging_rows = outcome.staging_rows
 
     summary.outputs = {
         "raw lake": lake.url("raw"),

@@ -1,0 +1,41 @@
+"""Planning a virtual environment and promoting to prod, with their publishes, under the writer lock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from core.lock import writer_lock
+from core.settings import Settings
+from pipeline import stages
+from publish.marts import publish_marts
+from transform import environments
+from transform.environments import PlanReport
+
+Waiting = Callable[[dict], None]
+
+
+def plan_environment(
+    settings: Settings, environment: str, on_model: Callable[[str, int], None] | None = None, on_wait: Waiting | None = None
+) -> PlanReport:
+    """Create or update `environment` (any name but prod), show what changed, build it, publish its marts."""
+    purpose = f"plan {environment}"
+    with writer_lock(settings.data_dir, purpose=purpose, wait_seconds=settings.run.lock_wait_seconds, on_wait=on_wait):
+        report, marts = environments.plan_environment(settings, environment, on_model)
+        report.published_version = publish_marts(settings, marts, environment=environment).version
+    return report
+
+
+def promote(settings: Settings, on_model: Callable[[str, int], None] | None = None, on_wait: Waiting | None = None) -> PlanReport:
+    """Plan prod from what the environments built (failing audits block it); then build what raw holds
+    that those tables miss, and publish prod the way every run does."""
+    with writer_lock(settings.data_dir, purpose="promote", wait_seconds=settings.run.lock_wait_seconds, on_wait=on_wait):
+        report = environments.promote(settings, on_model)
+        if report.has_changes or report.built:
+            build, outcome = stages.build_and_publish(settings, on_model)
+            report.built = sorted(set(report.built) | build.tally.models_built)
+            report.warnings += build.tally.warnings
+        else:
+            outcome = stages.publish(settings)
+            stages.check_published(settings)
+        report.published_version = outcome.version if outcome.reason else None
+    return report

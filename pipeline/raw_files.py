@@ -1,0 +1,28 @@
+"""Which raw Parquet files cannot be read: what `just doctor` reports and a failed ingest names."""
+
+from __future__ import annotations
+
+import contextlib
+
+import duckdb
+
+from core import warehouse
+from core.lake import Lake
+from core.settings import Settings
+from core.warehouse import sql_literal
+
+
+def damaged_raw_files(settings: Settings, sources: list[str] | None = None) -> list[tuple[str, str, str]]:
+    """(file, `source.table`, error) for every raw Parquet file whose footer cannot be read."""
+    lake = Lake(settings)
+    damaged = []
+    with contextlib.closing(lake.attach(warehouse.connect())) as con:
+        for source in sources or list(settings.sources):
+            for table in settings.sources[source].tables:
+                for path in lake.fs.glob(lake.url("raw", source, table) + "/*.parquet"):
+                    url = f"s3://{path}" if lake.backend == "s3" and "://" not in path else path
+                    try:
+                        con.execute(f"SELECT count(*) FROM parquet_metadata({sql_literal(url)})").fetchone()
+                    except duckdb.Error as exc:
+                        damaged.append((url, f"{source}.{table}", (str(exc).strip().splitlines() or [""])[0][:200]))
+    return damaged

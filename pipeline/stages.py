@@ -1,0 +1,160 @@
+"""The stages, defined once: ingest a source, build prod, publish its marts and staging, and check
+that what is published reflects every completed load.
+
+`just run`, every scheduler job, `just trigger` and `just test-job`, `just promote` and the
+recovery commands reach the stages through these functions, so every path publishes the same way.
+The callers hold the writer lock.
+
+Whether to publish is decided from data, not from what one process remembers: a build that may
+have changed prod leaves a marker in the data folder until a publish clears it, and a published
+version names the completed loads its marts reflect (the warehouse's own record, read beside the
+marts it copies). A missing, damaged or half-deleted published version is published again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core.errors import PlatformError
+from core.lake import Lake
+from core.settings import Settings
+from ingest.pipeline import IngestResult, ingest_source
+from pipeline.raw_files import damaged_raw_files
+from publish.marts import PublishResult, marts_folder, publish_marts, record_loads
+from publish.staging import current_staging, publish_staging
+from publish.versions import Version, read_version, reading
+from transform.build import BuildResult, build_prod
+from transform.restatement import raw_loads
+from transform.spark_export import publish_source
+from transform.state import applied_loads
+
+PENDING_MARKER = ".publish-pending"
+
+
+@dataclass
+class PublishOutcome:
+    """What a publish did: the version now current, and why it was (re)written, or None if it was not."""
+
+    version: str
+    rows: dict[str, int]
+    reason: str | None = None
+    staging_rows: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def ingest(settings: Settings, source: str, *, reload: list[str] | None = None) -> IngestResult:
+    """Load new and changed rows of one declared source into the raw layer (its warnings in the result);
+    `reload` names tables to read again whole instead."""
+    declared = settings.sources[source]
+    if declared.kind == "sqlite" and not settings.source_path(source).exists():
+        hint = " (for the demo shop, run `just run` or `just demo`)" if source == settings.demo.source else ""
+        raise PlatformError(f"Source {source!r}: {settings.source_path(source)} does not exist{hint}.")
+    try:
+        return ingest_source(settings, source, reload=reload)
+    except Exception as exc:
+        damaged = [(path, table, error) for path, table, error in damaged_raw_files(settings, [source]) if table.split(".")[1] not in (reload or ())]
+        if not damaged:
+            raise
+        path, table, error = damaged[0]
+        others = f" ({len(damaged)} damaged files in all; `just doctor` lists them)" if len(damaged) > 1 else ""
+        raise PlatformError(
+            f"Loading {source} failed: its raw file {path} is damaged ({error}). Run `just reingest {table}` to read "
+            f"that table again from the source{others}."
+        ) from exc
+
+
+def transform(settings: Settings, on_model: Callable[[str, int], None] | None = None) -> BuildResult:
+    """Build prod; restate what the completed loads changed. Leaves the publish marker while prod may
+    differ from what is published."""
+    marker = settings.data_dir / PENDING_MARKER
+    owed = marker.exists()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    marker.touch()  # before the build: a build killed half-way has changed prod for all we know
+    build = build_prod(settings, on_model=on_model)
+    if not owed and not build.tally.models_built and not build.restatement.models:
+        marker.unlink()
+    return build
+
+
+def publish(settings: Settings, *, force: bool = False) -> PublishOutcome:
+    """Publish prod's staging models and marts when the published version is behind the warehouse,
+    missing or damaged (or when `force`); the marts' manifest, written last, names the loads they reflect."""
+    reason = "asked for" if force else publish_reason(settings)
+    with publish_source(settings) as source:
+        if source is None and not settings.warehouse_path.exists():
+            raise PlatformError(f"No warehouse at {settings.warehouse_path}: build it first (`just run`, or the transform job).")
+        with reading(Lake(settings), settings.warehouse_path, source) as con:
+            loads = applied_loads(con)
+            marts = [
+                f"marts.{name}"
+                for (name,) in con.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' ORDER BY 1"
+                ).fetchall()
+            ]
+        if not marts:
+            raise PlatformError("The warehouse has no marts yet: build it first (`just run`, or the transform job).")
+        published = _current(settings)
+        if reason is None and published is not None:
+            # No build changed prod since this version was published: it reflects what the warehouse does.
+            if list(published.loads or ()) != loads:
+                record_loads(settings, loads)
+            return PublishOutcome(version=published.version, rows=published.rows)
+        staging_rows = publish_staging(settings, source=source)
+        result: PublishResult = publish_marts(settings, marts, source=source, loads=loads)
+    (settings.data_dir / PENDING_MARKER).unlink(missing_ok=True)
+    return PublishOutcome(version=result.version, rows=result.rows, reason=reason, staging_rows=staging_rows)
+
+
+def publish_reason(settings: Settings) -> str | None:
+    """Why the published marts or staging must be written again, or None when they are intact and no
+    build is waiting to be published."""
+    lake = Lake(settings)
+    try:
+        marts = read_version(lake, marts_folder(settings))
+        staging = {name: current_staging(settings, name) for name in settings.sources}
+    except PlatformError as exc:
+        return f"damaged: {exc}"
+    if marts is None:
+        return "nothing is published yet"
+    if (settings.data_dir / PENDING_MARKER).exists():
+        return "a build has not been published yet"
+    if marts.loads is None:
+        return "the published version does not name the loads it reflects"
+    for version in [marts, *(v for v in staging.values() if v is not None)]:
+        missing = [name for name, files in version.files.items() if not lake.fs.glob(files)]
+        if missing:
+            return f"the files of published version {version.version} are missing for {', '.join(missing)}"
+    return None
+
+
+def unreflected_loads(settings: Settings) -> list[str]:
+    """The completed raw loads that the published marts do not reflect (`<source>/<load id>`)."""
+    published = _current(settings)
+    reflected = set(published.loads or ()) if published is not None else set()
+    return sorted(raw_loads(settings).names - reflected)
+
+
+def check_published(settings: Settings) -> None:
+    """Fail, loudly, when the published marts miss a completed load: nothing may report success then."""
+    missing = unreflected_loads(settings)
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise PlatformError(
+            f"The published marts do not reflect {len(missing)} completed load(s): {shown}. "
+            "Run `just run` to build and publish them; if it fails again, `just doctor` says what is wrong."
+        )
+
+
+def build_and_publish(settings: Settings, on_model: Callable[[str, int], None] | None = None) -> tuple[BuildResult, PublishOutcome]:
+    """Build prod, publish it if anything changed (or is owed), and check that every completed load is reflected."""
+    build = transform(settings, on_model)
+    outcome = publish(settings)
+    check_published(settings)
+    return build, outcome
+
+
+def _current(settings: Settings) -> Version | None:
+    with contextlib.suppress(PlatformError):
+        return read_version(Lake(settings), marts_folder(settings))
+    return None

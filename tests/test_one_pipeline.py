@@ -1,0 +1,199 @@
+"""Every path into the stages publishes what `just run` publishes, or fails loudly (issue 19).
+
+Each test replays what an operator saw: a job run alone, a clock that jumped, a scheduler killed
+with -9, a damaged manifest, raw file or warehouse. After each, the published marts must equal
+the source, and every successful path must leave no completed load unreflected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.lake import Lake
+from core.lock import holder
+from core.settings import load_settings
+from demo.day import advance_day
+from pipeline import stages
+from pipeline.raw_files import damaged_raw_files
+from pipeline.recovery import doctor, reingest
+from pipeline.run import run_all
+from publish.marts import marts_folder
+from publish.reader import connect_published, current_version
+from scheduler.jobs import job_specs
+from scheduler.runner import Runner
+from scheduler.services import definitions
+from tests.conftest import ROOT, run_cli, settings_for, wait_for
+from tests.reconcile import assert_marts_match_source
+from tests.reliability import harness
+from tests.sources_fixture import settings_with_sources
+
+pytestmark = pytest.mark.slow
+
+
+def _day(settings) -> None:
+    advance_day(settings.source_path("shop"), seed=settings.demo.seed)
+
+
+def _job(settings, job_id: str) -> str:
+    """One job alone, as `just test-job` runs it: a worker process, one attempt, no dependants."""
+    return Runner(settings, job_specs(settings)).run(job_id, "manual", retries=False, cascade=False, alert=False)
+
+
+def _alive(pid: int) -> bool:
+    """A process that runs (a zombie left for an init that does not reap it has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _running_rows(settings) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(settings.meta_path)) as con:
+        return con.execute("SELECT job, pid FROM job_runs WHERE status = 'running'").fetchall()
+
+
+def test_jobs_run_alone_a_jumping_clock_and_a_damaged_manifest_all_end_with_the_marts_equal_to_the_source(settings, monkeypatch):
+    first = run_all(settings)
+
+    # `just test-job ingest:shop` then `just test-job transform`: the transform job publishes what it built
+    _day(settings)
+    assert _job(settings, "ingest:shop") == "success"
+    assert _job(settings, "transform") == "success"
+    assert current_version(settings).version != first.published_version
+    assert stages.unreflected_loads(settings) == []
+    assert_marts_match_source(settings)
+    after_jobs = run_all(settings)
+    assert after_jobs.models_built == [] and after_jobs.publish_reason is None
+
+    # one run with the clock two days ahead: dlt takes its load ids from it
+    from dlt.common.storages import load_package
+
+    real = load_package.increasing_precise_time
+    _day(settings)
+    monkeypatch.setattr(load_package, "increasing_precise_time", lambda: real() + 2 * 86400)
+    ahead = run_all(settings)
+    monkeypatch.setattr(load_package, "increasing_precise_time", real)
+    assert ahead.models_built
+    _day(settings)
+    back = run_all(settings)  # its load id sorts before the one made two days ahead
+    assert back.rows_loaded["shop"] and back.models_built and back.publish_reason is not None
+    assert_marts_match_source(settings)
+
+    # an empty manifest, then a published version folder deleted: the next run publishes again
+    lake = Lake(settings)
+    manifest = f"{marts_folder(settings)}/_manifest.json"
+    Path(manifest).write_text("")
+    assert stages.publish_reason(settings).startswith("damaged")
+    repaired = run_all(settings)
+    assert repaired.publish_reason.startswith("damaged")
+    shutil.rmtree(Path(current_version(settings).files["fct_orders"].split("/version=")[0]))
+    assert "missing for fct_orders" in stages.publish_reason(settings)
+    again = run_all(settings)
+    assert again.publish_reason and again.models_built == []
+    con, _ = connect_published(settings)
+    with con:
+        assert con.execute("SELECT count(*) FROM marts.fct_orders").fetchone()[0] > 0
+    assert_marts_match_source(settings)
+    assert lake.exists(manifest)
+
+
+def test_a_killed_trigger_takes_its_worker_with_it_and_history_tells_the_truth(settings, tmp_path):
+    run_all(settings)
+    _day(settings)
+    log = tmp_path / "trigger.log"
+    trigger = harness.spawn(["scheduler.cli", "trigger", "ingest:shop"], settings.data_dir, log)
+    wait_for(lambda: (holder(settings.data_dir) or {}).get("purpose") == "scheduled job transform", timeout=180, step=0.05,
+             what=f"the transform job to hold the lock ({log})")
+    worker = holder(settings.data_dir)["pid"]
+    os.kill(trigger.pid, signal.SIGKILL)  # the trigger only: its worker runs in a session of its own
+    trigger.wait(timeout=30)
+    wait_for(lambda: holder(settings.data_dir) is None, timeout=30, what="the orphaned worker to stop and free the lock")
+    wait_for(lambda: not _alive(worker), timeout=30, what="the orphaned worker to exit")
+    assert "the scheduler that started this job is gone" in (settings.data_dir / "logs" / "jobs" / "transform.log").read_text()
+    assert _running_rows(settings)  # the killed trigger could not close its rows ...
+    status = run_cli("doctor", "--check", data_dir=settings.data_dir)
+    assert "Traceback" not in status.stderr
+    assert _running_rows(settings) == []  # ... any command's start marks them interrupted
+
+    # `just run` killed with -9 during its build: the next command tells the truth, the next run catches up
+    run = harness.spawn(["pipeline.cli", "run"], settings.data_dir, tmp_path / "run.log")
+    wait_for(lambda: (holder(settings.data_dir) or {}).get("purpose") == "just run", timeout=120, step=0.05, what="just run to start")
+    time.sleep(3)
+    harness.sigkill(run)
+    run_cli("doctor", "--check", data_dir=settings.data_dir)
+    assert _running_rows(settings) == []
+    run_all(settings)
+    assert stages.unreflected_loads(settings) == []
+    assert_marts_match_source(settings)
+
+
+def test_a_damaged_raw_file_and_a_truncated_warehouse_are_named_and_recovered(settings):
+    run_all(settings)
+    raw_file = sorted(Path(Lake(settings).url("raw", "shop", "orders")).glob("*.parquet"))[0]
+    raw_file.write_bytes(raw_file.read_bytes()[: raw_file.stat().st_size // 2])
+    assert [table for _, table, _ in damaged_raw_files(settings)] == ["shop.orders"]
+    _day(settings)
+    failed = run_cli("run", data_dir=settings.data_dir)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert f"raw file {raw_file} is damaged" in failed.stderr and "just reingest shop.orders" in failed.stderr, failed.stderr
+    reingest(settings, "shop", "orders")
+    assert damaged_raw_files(settings) == []
+    assert stages.unreflected_loads(settings) == []
+    assert_marts_match_source(settings)
+
+    data = settings.warehouse_path.read_bytes()
+    settings.warehouse_path.write_bytes(data[: len(data) // 3])
+    failed = run_cli("run", data_dir=settings.data_dir)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr and "damaged" in failed.stderr, failed.stderr
+    findings = doctor(settings, repair=True)
+    assert any(f.what.startswith("repair:") for f in findings)
+    assert list(settings.warehouse_path.parent.glob("*.damaged-*"))
+    assert_marts_match_source(settings)
+
+
+def test_a_file_drop_source_ingests_in_the_scheduler(tmp_path):
+    declaration = {"kind": "files", "landing": "landing/drops", "settle_seconds": 0, "tables": {"orders": {"pattern": "orders*"}}}
+    settings = settings_with_sources(tmp_path, {"drops": declaration})
+    landing = settings.landing_path("drops")
+    landing.mkdir(parents=True)
+    (landing / "orders-1.csv").write_text("id,status,updated_at\n1,placed,2025-03-01 10:00:00\n2,paid,2025-03-01 11:00:00\n")
+    assert _job(settings, "ingest:drops") == "success"
+    assert stages.ingest(settings, "drops").rows == {}  # loaded once, by the job
+
+
+def test_an_env_override_that_is_not_yaml_is_taken_as_text(tmp_path):
+    settings = settings_for(tmp_path / "data", PLATFORM__SOURCES__SHOP__SCHEDULE="*/15 * * * *")
+    assert settings.sources["shop"].schedule == "*/15 * * * *"
+    assert job_specs(settings)["ingest:shop"].describe_trigger() == "cron */15 * * * *"
+
+
+def test_a_typo_in_the_sqlmesh_part_of_config_yaml_is_one_message(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("models", "audits", "seeds", "linter", "config.yaml", "external_models.yaml"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, project / name)
+    config = project / "config.yaml"
+    config.write_text(config.read_text().replace("default_gateway: local", "default_gatewy: local"))
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "--project", str(project), "run"], cwd=ROOT, capture_output=True, text=True,
+        env=harness.child_env(tmp_path / "data"), timeout=300,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "default_gatewy" in result.stderr and "config.yaml" in result.stderr
+
+
+def test_start_serves_the_app_the_way_just_app_does(tmp_path):
+    settings = settings_for(tmp_path / "data", PLATFORM__APP__PORT="8611")
+    app = next(service for service in definitions(settings) if service.name == "app")
+    assert app.command[1:] == ["-m", "app.cli", "--project", str(settings.project_dir), "serve"]
+    assert load_settings(ROOT).app.users == {}  # no logins by default: app.cli binds to 127.0.0.1
