@@ -139,6 +139,8 @@ DAMAGED = (
     "Invalid Input Error: File",
     "Could not read enough bytes",
     "is not a parquet file",
+    "Failed to read file",
+    "decompression failure",
 )
 
 

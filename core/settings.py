@@ -256,6 +256,11 @@ class FileTableSettings(_TableBase):
     format: Literal["csv", "jsonl", "parquet"] | None = Field(None, description="Defaults to the file extension.")
     delimiter: str = Field(",", min_length=1, max_length=1)
     encoding: str = "utf-8"
+    cursor: ColumnName | None = Field(
+        None,
+        description="A column whose larger value marks a newer version of a row. Without one, every key in a new drop "
+        "counts as changed for the staging model named after the table.",
+    )
 
 
 class FilesSource(_SourceBase):

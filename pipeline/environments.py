@@ -29,12 +29,15 @@ def promote(settings: Settings, on_model: Callable[[str, int], None] | None = No
     """Plan prod from what the environments built (failing audits block it); then build what raw holds
     that those tables miss, and publish prod the way every run does."""
     with writer_lock(settings.data_dir, purpose="promote", wait_seconds=settings.run.lock_wait_seconds, on_wait=on_wait):
+        owed = stages.mark_unpublished(settings)
         report = environments.promote(settings, on_model)
         if report.has_changes or report.built:
             build, outcome = stages.build_and_publish(settings, on_model)
             report.built = sorted(set(report.built) | build.tally.models_built)
             report.warnings += build.tally.warnings
         else:
+            if not owed:
+                (settings.data_dir / stages.PENDING_MARKER).unlink()
             outcome = stages.publish(settings)
             stages.check_published(settings)
         report.published_version = outcome.version if outcome.reason else None

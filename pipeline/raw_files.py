@@ -13,7 +13,8 @@ from core.warehouse import sql_literal
 
 
 def damaged_raw_files(settings: Settings, sources: list[str] | None = None) -> list[tuple[str, str, str]]:
-    """(file, `source.table`, error) for every raw Parquet file whose footer cannot be read."""
+    """(file, `source.table`, error) for every raw Parquet file that cannot be read whole: a truncated
+    file, or one whose pages were overwritten. Every file is decoded, streaming, one at a time."""
     lake = Lake(settings)
     damaged = []
     with contextlib.closing(lake.attach(warehouse.connect())) as con:
@@ -22,7 +23,8 @@ def damaged_raw_files(settings: Settings, sources: list[str] | None = None) -> l
                 for path in lake.fs.glob(lake.url("raw", source, table) + "/*.parquet"):
                     url = f"s3://{path}" if lake.backend == "s3" and "://" not in path else path
                     try:
-                        con.execute(f"SELECT count(*) FROM parquet_metadata({sql_literal(url)})").fetchone()
+                        for _ in con.execute(f"SELECT * FROM read_parquet({sql_literal(url)})").fetch_record_batch():
+                            pass
                     except duckdb.Error as exc:
                         damaged.append((url, f"{source}.{table}", (str(exc).strip().splitlines() or [""])[0][:200]))
     return damaged

@@ -36,7 +36,7 @@ def doctor(settings: Settings, *, repair: bool = True, report: Report = lambda l
     """Check everything a run depends on; with `repair`, move a damaged warehouse aside and build and
     publish again where the published marts are missing, damaged or behind the completed loads."""
     findings = [_run_log(settings), _lock(settings)]
-    findings += [Finding(check.what, check.ok, check.fix) for check in verify_lake(settings)]
+    findings += [Finding(check.what, check.ok, "" if check.ok else check.fix) for check in verify_lake(settings)]
     damaged = damaged_raw_files(settings)
     findings += [
         Finding(f"raw file {path}", False, f"unreadable ({error}); run `just reingest {table}` to read it again from the source")

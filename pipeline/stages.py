@@ -46,35 +46,47 @@ class PublishOutcome:
 def ingest(settings: Settings, source: str, *, reload: list[str] | None = None) -> IngestResult:
     """Load new and changed rows of one declared source into the raw layer (its warnings in the result);
     `reload` names tables to read again whole instead."""
-    declared = settings.sources[source]
-    if declared.kind == "sqlite" and not settings.source_path(source).exists():
-        hint = " (for the demo shop, run `just run` or `just demo`)" if source == settings.demo.source else ""
-        raise PlatformError(f"Source {source!r}: {settings.source_path(source)} does not exist{hint}.")
     try:
         return ingest_source(settings, source, reload=reload)
     except Exception as exc:
-        damaged = [(path, table, error) for path, table, error in damaged_raw_files(settings, [source]) if table.split(".")[1] not in (reload or ())]
+        damaged = [found for found in damaged_raw_files(settings, [source]) if found[1].split(".")[1] not in (reload or ())]
         if not damaged:
             raise
-        path, table, error = damaged[0]
-        others = f" ({len(damaged)} damaged files in all; `just doctor` lists them)" if len(damaged) > 1 else ""
-        raise PlatformError(
-            f"Loading {source} failed: its raw file {path} is damaged ({error}). Run `just reingest {table}` to read "
-            f"that table again from the source{others}."
-        ) from exc
+        raise _damaged(f"Loading {source}", damaged) from exc
 
 
 def transform(settings: Settings, on_model: Callable[[str, int], None] | None = None) -> BuildResult:
     """Build prod; restate what the completed loads changed. Leaves the publish marker while prod may
     differ from what is published."""
+    owed = mark_unpublished(settings)  # before the build: one killed half-way has changed prod for all we know
+    try:
+        build = build_prod(settings, on_model=on_model)
+    except Exception as exc:
+        damaged = damaged_raw_files(settings)
+        if not damaged:
+            raise
+        raise _damaged("The build of prod", damaged) from exc
+    if not owed and not build.tally.models_built and not build.restatement.models:
+        (settings.data_dir / PENDING_MARKER).unlink()
+    return build
+
+
+def _damaged(what: str, damaged: list[tuple[str, str, str]]) -> PlatformError:
+    path, table, error = damaged[0]
+    more = f" ({len(damaged)} damaged files in all; `just doctor` lists them)" if len(damaged) > 1 else ""
+    return PlatformError(
+        f"{what} failed: the raw file {path} is damaged ({error}). Run `just reingest {table}` to read that table "
+        f"again from the source{more}; what is published is unchanged."
+    )
+
+
+def mark_unpublished(settings: Settings) -> bool:
+    """Record, durably, that prod may differ from what is published; return whether it already was."""
     marker = settings.data_dir / PENDING_MARKER
     owed = marker.exists()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    marker.touch()  # before the build: a build killed half-way has changed prod for all we know
-    build = build_prod(settings, on_model=on_model)
-    if not owed and not build.tally.models_built and not build.restatement.models:
-        marker.unlink()
-    return build
+    marker.touch()
+    return owed
 
 
 def publish(settings: Settings, *, force: bool = False) -> PublishOutcome:

@@ -2,8 +2,8 @@
 
 Each sequence mixes `demo-day`, `just run`, jobs run alone, triggered chains, and `just run`s or
 triggers killed with -9 at a random moment. Whenever a path that publishes reports success, the
-published marts must reflect every completed load and equal the source; after each sequence a
-final `just run` must leave them equal to the source.
+published marts must reflect every completed load (and equal the source, when that path loaded it
+first); after each sequence a final `just run` must leave them equal to the source.
 
 CI runs INTERLEAVING_SEQUENCES sequences (3 by default, about a minute each); set it higher (e.g.
 30) for the full battery. The seed is printed: RELIABILITY_SEED repeats a failing draw.
@@ -30,7 +30,8 @@ from tests.reliability import harness
 pytestmark = pytest.mark.slow
 
 SEQUENCES = int(os.environ.get("INTERLEAVING_SEQUENCES", "3"))
-PUBLISHING = {"run", "job transform", "trigger"}
+PUBLISHING = {"run", "job transform", "trigger"}  # a success must leave no completed load unreflected
+INGESTING = {"run", "trigger"}  # ... and these load the source first, so the marts must equal it
 
 
 def test_random_interleavings_never_report_success_with_stale_marts(tmp_path):
@@ -72,6 +73,7 @@ def test_random_interleavings_never_report_success_with_stale_marts(tmp_path):
             tally[name] += 1
             if succeeded and name in PUBLISHING:
                 assert stages.unreflected_loads(settings) == [], (sequence, drawn, name)
+            if succeeded and name in INGESTING:
                 assert_marts_match_source(settings)
         run_all(settings)
         assert stages.unreflected_loads(settings) == [], (sequence, drawn)

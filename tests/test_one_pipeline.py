@@ -145,7 +145,7 @@ def test_a_damaged_raw_file_and_a_truncated_warehouse_are_named_and_recovered(se
     _day(settings)
     failed = run_cli("run", data_dir=settings.data_dir)
     assert failed.returncode == 1 and "Traceback" not in failed.stderr
-    assert f"raw file {raw_file} is damaged" in failed.stderr and "just reingest shop.orders" in failed.stderr, failed.stderr
+    assert f"the raw file {raw_file} is damaged" in failed.stderr and "just reingest shop.orders" in failed.stderr, failed.stderr
     reingest(settings, "shop", "orders")
     assert damaged_raw_files(settings) == []
     assert stages.unreflected_loads(settings) == []
@@ -197,3 +197,43 @@ def test_start_serves_the_app_the_way_just_app_does(tmp_path):
     app = next(service for service in definitions(settings) if service.name == "app")
     assert app.command[1:] == ["-m", "app.cli", "--project", str(settings.project_dir), "serve"]
     assert load_settings(ROOT).app.users == {}  # no logins by default: app.cli binds to 127.0.0.1
+
+
+def test_two_demo_days_at_once_take_turns(settings, tmp_path):
+    from demo.shop import generate
+
+    demo = settings.demo
+    generate(settings.source_path("shop"), seed=demo.seed, scale=demo.scale, start_date=demo.start_date, history_days=demo.history_days)
+    (days_before,) = sqlite3.connect(settings.source_path("shop")).execute("SELECT count(DISTINCT date(ordered_at)) FROM orders").fetchone()
+    both = [harness.spawn(["pipeline.cli", "demo-day"], settings.data_dir, tmp_path / f"day{i}.log") for i in (1, 2)]
+    assert [child.wait(timeout=120) for child in both] == [0, 0], [(tmp_path / f"day{i}.log").read_text() for i in (1, 2)]
+    (days_after,) = sqlite3.connect(settings.source_path("shop")).execute("SELECT count(DISTINCT date(ordered_at)) FROM orders").fetchone()
+    assert days_after == days_before + 2
+
+
+def test_plan_says_whom_it_waits_for(settings):
+    from core.lock import writer_lock
+
+    with writer_lock(settings.data_dir, purpose="a long build", wait_seconds=0):
+        result = subprocess.run(
+            [sys.executable, "-m", "pipeline.env_cli", "plan", "dev"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+            env=harness.child_env(settings.data_dir, PLATFORM__RUN__LOCK_WAIT_SECONDS="2"),
+        )
+    assert "waiting for the writer lock" in result.stderr and "a long build" in result.stderr, result.stderr
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+
+
+def test_a_read_only_data_folder_is_one_message(tmp_path):
+    where = tmp_path / "ro"
+    where.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("a read-only data folder needs root to mount a tmpfs (CI runs as root; root ignores file modes)")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=8m", "tmpfs", str(where)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a tmpfs was refused here: {mounted.stderr.strip()}")
+    try:
+        result = run_cli("run", data_dir=where / "data")
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "cannot write" in result.stderr and "writable" in result.stderr, result.stderr

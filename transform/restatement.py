@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from core.lake import Lake
-from core.settings import Settings, TableSettings
+from core.settings import EndpointSettings, Settings
 from core.warehouse import sql_literal
 
 # The time of the order a row belongs to: the partition of the incremental order facts.
@@ -35,6 +35,9 @@ _ORDER_TIME = "(SELECT min(orders.ordered_at)::TIMESTAMP FROM raw_shop.orders AS
 _VERSION_DIFFERS = "staged.{cursor} IS DISTINCT FROM raw.{cursor}::TIMESTAMP"
 FLAGS_DELETES = f"{_VERSION_DIFFERS} OR staged.is_deleted IS DISTINCT FROM (raw.deleted_at IS NOT NULL OR raw._deleted)"
 DROPS_DELETES = f"CASE WHEN raw._deleted THEN staged.{{cursor}} IS NOT NULL ELSE {_VERSION_DIFFERS} END"
+# A table with no cursor (a file drop without one) cannot say which version is newer: every key in a new
+# load counts as changed (the first comparison, which sees no applied loads, restates the model whole).
+STALE_WITHOUT_CURSOR = "TRUE"
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class StagingScope:
     raw_table: str
     raw_key: str
     key: str
-    cursor: str
+    cursor: str | None  # None: the table declares no cursor (STALE_WITHOUT_CURSOR)
     time_sql: str  # the time from which a changed row touches the incremental models downstream
     stale_sql: str = DROPS_DELETES  # when a staged row (or its absence) no longer matches the latest raw row
 
@@ -75,14 +78,14 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
         if not (model.kind.is_full or model.kind.is_incremental_by_time_range) or not model.grains:
             continue  # history (SCD type 2) models are refreshed, not restated
         spec = declared.tables[table]
-        cursor = (spec.cursor if isinstance(spec, TableSettings) else None) or "updated_at"
+        cursor = None if isinstance(spec, EndpointSettings) else spec.cursor  # REST endpoints declare no cursor column
         if model.kind.is_incremental_by_time_range:
             time_sql = PARTITION_TIME.get(model.name, f"changed.{model.time_column.column.name}::TIMESTAMP")
         else:
             # A FULL model is rebuilt whole, but the marts keep each day's version of its rows (a product's
             # category in product_daily_sales): a change counts from when it was made, however late it arrives.
             # A hard delete changes no past day (its cursor is the last update's, maybe months old).
-            time_sql = f"CASE WHEN changed._deleted THEN NULL ELSE changed.{cursor}::TIMESTAMP END"
+            time_sql = f"CASE WHEN changed._deleted THEN NULL ELSE changed.{cursor}::TIMESTAMP END" if cursor else "NULL"
         scopes.append(
             StagingScope(
                 model=model.name,
@@ -93,7 +96,7 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
                 cursor=cursor,
                 time_sql=time_sql,
                 # a model with `is_deleted` flags deleted rows; any other leaves them out
-                stale_sql=FLAGS_DELETES if "is_deleted" in model.columns_to_types else DROPS_DELETES,
+                stale_sql=STALE_WITHOUT_CURSOR if cursor is None else FLAGS_DELETES if "is_deleted" in model.columns_to_types else DROPS_DELETES,
             )
         )
     return scopes
@@ -127,9 +130,10 @@ def comparison_sql(scope: StagingScope, new_loads: list[str] | None) -> str:
             f"WHERE {scope.raw_key} IN (SELECT {scope.raw_key} FROM {scope.raw_table} "
             f"WHERE _dlt_load_id IN ({loads}) OR _deleted) "
         )
+    latest = f"{scope.cursor} DESC, _dlt_load_id DESC" if scope.cursor else "_dlt_load_id DESC"
     return (
         f"WITH raw AS (SELECT * FROM {scope.raw_table} {touched}"
-        f"QUALIFY row_number() OVER (PARTITION BY {scope.raw_key} ORDER BY {scope.cursor} DESC, _dlt_load_id DESC) = 1), "
+        f"QUALIFY row_number() OVER (PARTITION BY {scope.raw_key} ORDER BY {latest}) = 1), "
         f"changed AS (SELECT raw.* FROM raw LEFT JOIN {scope.model} AS staged ON staged.{scope.key} = raw.{scope.raw_key} "
         f"WHERE {scope.stale_sql.format(cursor=scope.cursor)}) "
         f"SELECT count(*), min({scope.time_sql}) FROM changed"
