@@ -43,6 +43,18 @@ lint:
     uv run --frozen lint-imports
     uv run --frozen ruff format --check .
 
+# The development loop: the tests not marked slow (no end-to-end builds, servers or browsers), stopping at the first failure
+test-fast *ARGS:
+    {{py}} -m pytest -n {{env_var_or_default("TEST_WORKERS", "2")}} --dist loadfile -m "not slow" -x {{ARGS}}
+
+# Quarantined rows with file, line and reason, e.g. `just quarantine drops --table orders --file orders/x.csv`
+quarantine *ARGS:
+    {{py}} -m ingest.cli quarantine {{ARGS}}
+
+# Take a landed file of a file-drop source again once it (or its table's settings) is fixed, e.g. `just replay drops orders/x.csv`
+replay SOURCE FILE:
+    {{py}} -m ingest.cli replay {{SOURCE}} {{FILE}}
+
 # Create or update a virtual SQLMesh environment and show its plan, e.g. `just plan dev`
 plan ENV:
     {{py}} -m pipeline.env_cli plan {{ENV}}
@@ -165,9 +177,25 @@ reports:
 reports-dev *ARGS:
     {{py}} -m app.reports.cli dev {{ARGS}}
 
+# Regenerate the reports' metric sources (app/reports/sources/metrics/) from metrics/definitions.yml
+reports-sources:
+    {{py}} -m app.reports.cli sources
+
 # Check every report query against a fresh snapshot of the published marts (no Node needed)
 reports-check:
     {{py}} -m app.reports.cli check
+
+# Serve the read-only data API over the published marts on api.port, 8600 by default (docs at /docs)
+api *ARGS:
+    {{py}} -m api.cli serve {{ARGS}}
+
+# Make an API key and print it with its hash (put the hash in API_KEY_HASH_<NAME>), e.g. `just api-key reporting`
+api-key NAME:
+    {{py}} -m api.cli new-key {{NAME}}
+
+# List the business metrics, or query them: `just metrics query revenue --by month --where customer_city=Berlin`
+metrics *ARGS:
+    {{py}} -m metrics.cli {{ARGS}}
 
 # Benchmark every stage against hand-written DuckDB, e.g. `just bench --scales 10,50 --repeats 3`
 bench *ARGS:

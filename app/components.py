@@ -19,6 +19,7 @@ from app.queries.catalog import Catalog, load_catalog, project_fingerprint
 from app.queries.environments import published_environments
 from core.errors import PlatformError
 from core.settings import Settings, load_settings
+from metrics import display, layer
 from publish.marts import ENVIRONMENT, PROD
 from publish.reader import Published, connect_published, current_version
 
@@ -141,6 +142,36 @@ def table(frame: pd.DataFrame, name: str, **kwargs: Any) -> None:
     download(frame, name)
 
 
+# Streamlit's named number formats, per metric format; dates by grain (moment.js patterns).
+NUMBER_FORMATS = {"money": "euro", "count": "localized", "ratio": "percent"}
+DATE_FORMATS = {"day": "YYYY-MM-DD", "week": "YYYY-MM-DD", "month": "MMM YYYY", "quarter": "YYYY [Q]Q", "year": "YYYY"}
+
+
+def metric_table(frame: pd.DataFrame, name: str, grain: str | None = None, extra: dict[str, tuple[str, str]] | None = None) -> None:
+    """A table of `metrics.layer.run` output: columns under their labels, values in their metric's format.
+
+    `extra` names other columns as `{column: (label, format)}`.
+    """
+    cat = layer.catalog()
+    labels: dict[str, str] = {}
+    config: dict[str, Any] = {}
+    for column in frame.columns:
+        if column == layer.PERIOD_COLUMN:
+            label = display.GRAIN_LABELS[grain or "day"]
+            config[label] = st.column_config.DateColumn(label, format=DATE_FORMATS[grain or "day"])
+        elif column in cat.metrics:
+            metric = cat.metrics[column]
+            label = metric.label
+            config[label] = st.column_config.NumberColumn(label, format=NUMBER_FORMATS[metric.format], help=metric.description)
+        elif extra and column in extra:
+            label, fmt = extra[column]
+            config[label] = st.column_config.NumberColumn(label, format=NUMBER_FORMATS[fmt])
+        else:
+            label = cat.dimensions[column].label if column in cat.dimensions else column.replace("_", " ").capitalize()
+        labels[column] = label
+    table(frame.rename(columns=labels), name, column_config=config)
+
+
 def chart(figure: Any, frame: pd.DataFrame, name: str) -> None:
     """An Altair chart with a CSV download of the data behind it."""
     st.altair_chart(figure, width="stretch")
@@ -164,14 +195,28 @@ def _param_date(name: str) -> dt.date | None:
 
 
 def period_picker(first: dt.date, last: dt.date, default_days: int = 30) -> Period:
-    """A date range picker kept in the URL as `?start=&end=`; defaults to the last 30 days of data."""
-    start = _param_date("start") or max(first, last - dt.timedelta(days=default_days - 1))
-    end = _param_date("end") or last
+    """A date range picker; by default the last `default_days` days of data, relative to the newest data.
+
+    Dates the user picks go into the URL (`?start=&end=`) and the session, so a shared link shows
+    the same days and the next page keeps them. Until then the URL holds no dates, so a reload
+    after new data arrives shows the newest days.
+    """
+    relative = Period(max(first, last - dt.timedelta(days=default_days - 1)), last)
+    start, end = _param_date("start"), _param_date("end")
+    if start is None or end is None:
+        start, end = st.session_state.get("period", (relative.start, relative.end))
     start, end = min(max(start, first), last), min(max(end, first), last)
-    picked = st.date_input("Period", value=(start, min(max(end, start), last)), min_value=first, max_value=last, format="YYYY-MM-DD")
+    picked = st.date_input(
+        "Period", value=(start, max(end, start)), min_value=first, max_value=last, format="YYYY-MM-DD",
+        help=f"The last {default_days} days of data unless you pick dates",
+    )
     if isinstance(picked, (tuple, list)) and len(picked) == 2:
         start, end = picked
-    st.query_params["start"], st.query_params["end"] = start.isoformat(), end.isoformat()
+    if (start, end) == (relative.start, relative.end) and "start" not in st.query_params:
+        st.session_state.pop("period", None)
+    else:
+        st.query_params["start"], st.query_params["end"] = start.isoformat(), end.isoformat()
+        st.session_state["period"] = (start, end)
     return Period(start, end)
 
 

@@ -5,6 +5,7 @@ BUSINESS_PAGES = [
     ("trends.py", "Trends", ":material/trending_up:"),
     ("products.py", "Products and categories", ":material/category:"),
     ("customers.py", "Customers", ":material/group:"),
+    ("explore.py", "Explore", ":material/query_stats:"),
 ]
 OPERATOR_PAGES = [
     ("pipeline_health.py", "Pipeline health", ":material/monitor_heart:"),

@@ -121,6 +121,15 @@ def _scale_table(key: str, scale: dict) -> list[str]:
                 f"| serve: dashboard queries, {mode} | p50 {node['p50_ms']:.0f} ms, p95 {node['p95_ms']:.0f} ms | | | {_mb(node)} | "
                 f"| {len(node['queries'])} queries, {node['samples']} samples; slowest p95: {slowest} |"
             )
+        if api := serve.get("api"):
+            for mode in ("cold", "cached"):
+                node = api[mode]
+                out.append(
+                    f"| serve: a filtered mart read through the API, {mode} "
+                    f"| p50 {node['p50_ms']:.0f} ms, p95 {node['p95_ms']:.0f} ms | | | | "
+                    f"| `GET /marts/fct_orders/rows`, two filters, {api['rows']} rows as JSON over loopback HTTP; "
+                    f"{node['samples']} samples |"
+                )
     if e2e := stages.get("end_to_end"):
         sides, d = e2e["sides"], e2e["sides"]["duckdb"]
         out.append(

@@ -1,11 +1,16 @@
-"""Serve sides: the dashboard's queries on the published marts, cold (fresh connection) and cached."""
+"""Serve sides: the dashboard's queries on the published marts, and a read through the data API; cold and cached."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import time
+import urllib.request
 from typing import Any
 
+from api.background import running
+from api.keys import ApiKey, hash_key, new_key
+from api.server import create_app
 from app.queries.business import order_date_range
 from bench.queries import DASHBOARD_QUERIES, result_rows
 from core.settings import Settings
@@ -45,3 +50,30 @@ def cached(settings: Settings, params: dict) -> dict:
                 query(con, first, last)
                 timings[name].append(time.perf_counter() - started)
     return {"timings": timings}
+
+
+# A filtered read of the largest mart, as a program would ask for it.
+API_READ = (
+    "/marts/fct_orders/rows?order_status=delivered&order_date__gte={since}"
+    "&columns=order_id,order_date,amount_total&order=-amount_total&limit=100"
+)
+
+
+def api(settings: Settings, params: dict) -> dict:
+    """A filtered mart read through the data API over loopback HTTP: the first read of a fresh server
+    (cold: it opens the published version), then the same read repeated (cached)."""
+    key = new_key()
+    app = create_app(settings, [ApiKey(name="bench", role="operator", key_hash=hash_key(key))])
+    con, _ = connect_published(settings)
+    with contextlib.closing(con):
+        [(since,)] = con.execute("SELECT strftime(max(order_date) - INTERVAL 30 DAY, '%Y-%m-%d') FROM marts.fct_orders").fetchall()
+    timings: dict[str, list[float]] = {"cold": [], "cached": []}
+    with running(app) as url:
+        request = urllib.request.Request(url + API_READ.format(since=since), headers={"X-API-Key": key})
+        for mode, count in (("cold", 1), ("cached", params.get("repeats", 20))):
+            for _ in range(count):
+                started = time.perf_counter()
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    rows = len(json.loads(response.read())["rows"])
+                timings[mode].append(time.perf_counter() - started)
+    return {"timings": timings, "rows": rows}

@@ -26,6 +26,7 @@ SIDES = {
     "publish.duckdb": ("bench.sides_publish:duckdb_copy", ()),
     "serve.cold": ("bench.sides_serve:cold", ()),
     "serve.cached": ("bench.sides_serve:cached", ()),
+    "serve.api": ("bench.sides_serve:api", ()),
     "e2e.duckdb": ("bench.sides_publish:duckdb_pipeline", ()),
 }
 

@@ -261,6 +261,10 @@ class FileTableSettings(_TableBase):
         description="A column whose larger value marks a newer version of a row. Without one, every key in a new drop "
         "counts as changed for the staging model named after the table.",
     )
+    on_type_drift: Literal["variant", "refuse", "coerce"] = Field(
+        "variant",
+        description="A value whose type differs from its loaded column: into `<column>__v_<type>`, reject the file, or quarantine the row.",
+    )
 
 
 class FilesSource(_SourceBase):
@@ -399,6 +403,22 @@ class AppSettings(_Strict):
     users: dict[Identifier, AppUser] = Field(default_factory=dict)
     freshness_warn_ratio: float = Field(0.8, gt=0, le=1, description="Amber once data is this share of its SLA old.")
     small_file_bytes: int = Field(1_048_576, ge=1, description="Lake files below this size count as small.")
+
+
+class ApiSettings(_Strict):
+    """The read-only data API (`just api`). Key hashes come from API_KEY_HASH_<KEY> in the environment or `.env`."""
+
+    address: str = "127.0.0.1"
+    port: int = Field(8600, ge=1, le=65535)
+    keys: dict[Identifier, Literal["business", "operator"]] = Field({}, description="API key name -> its role.")
+    marts: dict[Literal["business", "operator"], list[Identifier]] = Field(
+        {}, description="Per role, the marts it may read; a role not listed reads every mart."
+    )
+    rate_limit_per_minute: int = Field(600, ge=1, description="Requests per key and minute (bursts up to as many).")
+    page_size: int = Field(1000, ge=1, description="Rows per page when a request names no limit.")
+    max_page_size: int = Field(100_000, ge=1, description="The largest limit a request may ask for.")
+
+
 class ReportsSettings(_Strict):
     """The Evidence reports (`app/reports/`): their data snapshot and how long each Node step may take."""
 
@@ -423,6 +443,7 @@ class Settings(_Strict):
     monitoring: MonitoringSettings = MonitoringSettings()
     app: AppSettings = AppSettings()
     reports: ReportsSettings = ReportsSettings()
+    api: ApiSettings = ApiSettings()
     secrets: dict[str, SecretStr] = Field({}, description="Filled from the environment, never from config.yaml.")
 
     @property

@@ -2,9 +2,12 @@
 
 A table's contract is `schema` in `audits/contracts/<source>__<table>.py`. Each batch
 (an Arrow table or a list of dicts) is validated lazily and vectorised; rows named in
-the failure cases are split off with the failed check, column and value. A load fails
-only when a table's share of quarantined rows exceeds `quality.max_bad_share`.
-Counts are written to `contract_results` in the metadata store.
+the failure cases are split off with the most telling failed check, its column and
+value (`_check`, `_column`, `_failure`), every failure of the row (`_failures`, a JSON
+list), and where the row came from (`_source_file`, `_line`) when it came from a file.
+A database or API load fails when a table's share of quarantined rows exceeds
+`quality.max_bad_share`; a file is refused alone (ingest/files.py). Counts are written
+to `contract_results` in the metadata store.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import contextlib
 import copy
 import datetime as dt
 import importlib
+import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,17 +95,29 @@ class ContractGuard:
     def uncovered(self) -> list[str]:
         return sorted(t for t, schema in self.contracts.items() if schema is None)
 
-    def add_rejects(self, table: str, rejects: pa.Table, rows_seen: int) -> None:
+    def add_rejects(self, table: str, rejects: pa.Table, rows_seen: int, *, into: TableTally | None = None) -> None:
         """Rows refused before validation (unparseable input), already carrying _check/_column/_failure."""
-        tally = self.tallies.setdefault(table, TableTally())
+        tally = into if into is not None else self.tallies.setdefault(table, TableTally())
         tally.rows_in += rows_seen
         tally.rows_quarantined += rejects.num_rows
         if rejects.num_rows:
             tally.quarantined.append(rejects)
 
-    def check(self, table: str, item: Any) -> Any:
-        """Validate one batch; return its valid rows in the batch's own shape."""
-        tally = self.tallies.setdefault(table, TableTally())
+    def accept(self, table: str, tally: TableTally) -> None:
+        """Count a file's tally (kept apart by `check(..., into=)`) into its table's, once the file is taken."""
+        total = self.tallies.setdefault(table, TableTally())
+        total.rows_in += tally.rows_in
+        total.batches += tally.batches
+        total.rows_quarantined += tally.rows_quarantined
+        total.quarantined += tally.quarantined
+
+    def check(self, table: str, item: Any, *, into: TableTally | None = None, source_file: str | None = None, lines: list[int] | None = None) -> Any:
+        """Validate one batch; return its valid rows in the batch's own shape.
+
+        into: the tally to count in (a file's own; default the table's). source_file, lines: where
+        the batch's rows came from, kept with the quarantined ones.
+        """
+        tally = into if into is not None else self.tallies.setdefault(table, TableTally())
         rows = len(item) if isinstance(item, list) else item.num_rows
         tally.rows_in += rows
         tally.batches += 1
@@ -114,7 +130,7 @@ class ContractGuard:
         bad, valid = _failures(schema, frame, f"{self.source}.{table}")
         if not bad.empty:
             tally.rows_quarantined += len(bad)
-            tally.quarantined.append(_quarantine_rows(item, frame, bad))
+            tally.quarantined.append(_quarantine_rows(item, frame, bad, source_file, lines))
         if isinstance(item, list):
             # JSON rows take the contract's types (timestamps as timestamps, not text) ...
             try:
@@ -133,12 +149,13 @@ class ContractGuard:
                 raise PlatformError(
                     f"Contract failed for {self.source}.{table}: {tally.rows_quarantined:,} of {tally.rows_in:,} rows "
                     f"({share:.1%}) are invalid, above quality.max_bad_share = {self.max_bad_share:.1%}. "
-                    f"Nothing was loaded. First failures: {_first_failures(tally)}"
+                    f"Nothing was loaded. First failures: {first_failures(tally)}"
                 )
 
 
 def _failures(schema, frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The bad rows of `frame` (indexed like it: _check, _column, _failure of the first failure), and the rest as validated."""
+    """The bad rows of `frame` (indexed like it: _check, _column, _failure of the most telling failure,
+    _failures of them all), and the rest as validated."""
     import pandera.errors
 
     found = []
@@ -160,13 +177,15 @@ def _failures(schema, frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, pd
             ) from None
         # a missing value also fails its type: name the more telling check
         rank = row_level["check"].astype(str).map(lambda c: 0 if c == "not_nullable" else 2 if c.startswith(("coerce_dtype", "dtype(")) else 1)
-        per_row = row_level.assign(_rank=rank).sort_values("_rank", kind="stable").drop_duplicates("index").set_index("index")
+        ranked = row_level.assign(_rank=rank).sort_values("_rank", kind="stable")
+        per_row = ranked.drop_duplicates("index").set_index("index")
         found.append(
             pd.DataFrame(
                 {
                     "_check": per_row["check"].astype(str),
                     "_column": per_row["column"].astype(str),
                     "_failure": per_row["failure_case"].map(_text),
+                    "_failures": _every_failure(ranked).reindex(per_row.index),
                 },
                 index=per_row.index.astype(frame.index.dtype),
             )
@@ -174,8 +193,16 @@ def _failures(schema, frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, pd
         remaining = remaining.drop(index=per_row.index, errors="ignore")
     else:
         raise PlatformError(f"Contract check of {where} did not settle after {MAX_PASSES} passes; check the contract.")
-    bad = pd.concat(found) if found else pd.DataFrame(columns=["_check", "_column", "_failure"])
+    bad = pd.concat(found) if found else pd.DataFrame(columns=["_check", "_column", "_failure", "_failures"])
     return bad, valid
+
+
+def _every_failure(cases: pd.DataFrame) -> pd.Series:
+    """Per row index: every failed check as a JSON list of {check, column, value}, the most telling first."""
+    every: dict[Any, list[dict]] = {}
+    for index, check, column, value in zip(cases["index"], cases["check"], cases["column"], cases["failure_case"], strict=True):
+        every.setdefault(index, []).append({"check": str(check), "column": str(column), "value": _text(value)})
+    return pd.Series({index: json.dumps(failures) for index, failures in every.items()}, dtype=object)
 
 
 def _has_types(schema, frame: pd.DataFrame) -> bool:
@@ -215,17 +242,18 @@ def _typed(item: Any, schema) -> Any:
     return item
 
 
-def _quarantine_rows(item: Any, frame: pd.DataFrame, bad: pd.DataFrame) -> pa.Table:
-    """The bad rows, every value as text (stable across batches), with why they were refused."""
+def _quarantine_rows(item: Any, frame: pd.DataFrame, bad: pd.DataFrame, source_file: str | None, lines: list[int] | None) -> pa.Table:
+    """The bad rows, every value as text (stable across batches), with why they were refused and where they came from."""
     positions = frame.index.get_indexer(bad.index)
     if isinstance(item, list):
         rows = [{k: _text(v) for k, v in item[p].items()} for p in positions]
         table = pa.Table.from_pylist(rows) if rows else pa.table({})
     else:
         table = text_columns(item.take(pa.array(positions)))
-    for name in ("_check", "_column", "_failure"):
+    for name in ("_check", "_column", "_failure", "_failures"):
         table = table.append_column(name, pa.array(bad[name].tolist(), pa.string()))
-    return table
+    table = table.append_column("_source_file", pa.array([source_file] * table.num_rows, pa.string()))
+    return table.append_column("_line", pa.array([lines[p] for p in positions] if lines is not None else [None] * table.num_rows, pa.int64()))
 
 
 def text_columns(table: pa.Table) -> pa.Table:
@@ -244,7 +272,7 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
-def _first_failures(tally: TableTally, limit: int = 3) -> str:
+def first_failures(tally: TableTally, limit: int = 3) -> str:
     rows = pa.concat_tables(tally.quarantined, promote_options="permissive").slice(0, limit).to_pylist()
     return "; ".join(f"{row['_column']}: {row['_check']} ({str(row['_failure'])[:60]!r})" for row in rows)
 

@@ -2,9 +2,11 @@
 
 Each reader yields `Batch`es: rows (an Arrow table for CSV and Parquet, a list of dicts
 for JSONL, so that dlt's schema contracts and variant columns apply to JSON as they
-do to APIs) and rejects (an Arrow table: the raw text of each unreadable row, its line,
-`_check`, `_column` and `_failure`). A file that cannot be read at all raises
-`FileRefused` with the reason; it is recorded and skipped.
+do to APIs), the line of each row (where its record starts in a CSV or JSONL file; the
+row number in a Parquet file) and rejects (the raw text of each unreadable row, its
+line, `_check`, `_column` and `_failure`). A file that cannot be read at all (empty, a
+repeated column name, not the declared format) raises `FileRefused` with the reason;
+it is recorded and skipped.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
@@ -33,13 +36,20 @@ class FileRefused(Exception):
 class Batch:
     rows: Any
     rejects: list[dict] = field(default_factory=list)
+    lines: list[int] | None = None  # of each row; None when unknown
+
+    @property
+    def size(self) -> int:
+        return len(self.rows) if isinstance(self.rows, list) else self.rows.num_rows
 
     def rejects_table(self, relative: str) -> pa.Table:
         table = pa.Table.from_pylist(
             self.rejects,
             schema=pa.schema([("_raw", pa.string()), ("_line", pa.int64()), ("_check", pa.string()), ("_failure", pa.string())]),
         )
+        every = [json.dumps([{"check": r["_check"], "column": None, "value": r["_failure"]}]) for r in self.rejects]
         table = table.append_column("_column", pa.array([None] * table.num_rows, pa.string()))
+        table = table.append_column("_failures", pa.array(every, pa.string()))
         return table.append_column("_source_file", pa.array([relative] * table.num_rows, pa.string()))
 
 
@@ -70,12 +80,16 @@ def _parquet(fs: fsspec.AbstractFileSystem, path: str, batch_rows: int) -> Itera
             reader = pq.ParquetFile(handle)
         except (pa.ArrowInvalid, OSError) as exc:
             raise FileRefused(f"not a readable Parquet file: {exc}") from None
+        _refuse_repeated_names(reader.schema_arrow.names)
+        start = 1
         for batch in reader.iter_batches(batch_size=batch_rows):
-            yield Batch(pa.Table.from_batches([batch]))
+            yield Batch(pa.Table.from_batches([batch]), lines=list(range(start, start + batch.num_rows)))
+            start += batch.num_rows
 
 
 def _jsonl(fs: fsspec.AbstractFileSystem, path: str, batch_rows: int, encoding: str) -> Iterator[Batch]:
     rows: list[dict] = []
+    lines: list[int] = []
     rejects: list[dict] = []
     with fs.open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
@@ -93,28 +107,42 @@ def _jsonl(fs: fsspec.AbstractFileSystem, path: str, batch_rows: int, encoding: 
                 rejects.append(_reject(raw, number, "json", f"a JSON {type(value).__name__}, not an object"))
                 continue
             rows.append(value)
+            lines.append(number)
             if len(rows) >= batch_rows:
-                yield Batch(rows, rejects)
-                rows, rejects = [], []
+                yield Batch(rows, rejects, lines)
+                rows, lines, rejects = [], [], []
     if rows or rejects:
-        yield Batch(rows, rejects)
+        yield Batch(rows, rejects, lines)
 
 
 def _csv(data: bytes, batch_rows: int, delimiter: str, encoding: str) -> Iterator[Batch]:
     rejects: list[dict] = []
     if not _decodes(data, encoding):
-        data, rejects = _drop_undecodable_lines(data, encoding)
-    tables = _parse_csv(data, delimiter, encoding, rejects)
-    table = tables[0] if len(tables) == 1 else _concat(tables)
+        data, rejects = _blank_undecodable_lines(data, encoding)
+    parts = _parse_csv(data, delimiter, encoding, rejects)
+    table = parts[0][0] if len(parts) == 1 else _concat([t for t, _ in parts])
+    _refuse_repeated_names(table.column_names)
+    known = [part_lines for _, part_lines in parts if part_lines is not None]
+    lines = [n for part_lines in known for n in part_lines] if len(known) == len(parts) else None
     if table.num_rows == 0:
-        yield Batch(table, rejects)
+        yield Batch(table, rejects, lines)
         return
     for start in range(0, table.num_rows, batch_rows):
-        yield Batch(table.slice(start, batch_rows), rejects if start == 0 else [])
+        batch_lines = lines[start : start + batch_rows] if lines is not None else None
+        yield Batch(table.slice(start, batch_rows), rejects if start == 0 else [], batch_lines)
 
 
-def _parse_csv(data: bytes, delimiter: str, encoding: str, rejects: list[dict], depth: int = 0) -> list[pa.Table]:
-    """Parse; a row swallowed by an unbalanced quote is refused alone and the lines after it are parsed again."""
+def _refuse_repeated_names(names: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if name in seen:
+            raise FileRefused(f"the header repeats column {name!r} (columns {seen[name]} and {position}); rename one and drop the file again")
+        seen[name] = position
+
+
+def _parse_csv(data: bytes, delimiter: str, encoding: str, rejects: list[dict], first_line: int = 1, depth: int = 0) -> list[tuple[pa.Table, list[int] | None]]:
+    """Parse into (table, line of each row) parts; a row swallowed by an unbalanced quote is refused
+    alone and the lines after it are parsed again. `first_line`: the line of the header in the file."""
     ragged: list = []
 
     def on_invalid_row(row) -> str:
@@ -131,18 +159,62 @@ def _parse_csv(data: bytes, delimiter: str, encoding: str, rejects: list[dict], 
         if "Empty CSV file" in str(exc):
             raise FileRefused("no header row (empty CSV)") from None
         raise FileRefused(f"not readable as CSV: {str(exc).splitlines()[0]}") from None
-    tables = [table]
+    lines, ragged_lines = _row_lines(data, encoding, [row.text or "" for row in ragged], table.num_rows, first_line)
+    parts = [(table, lines)]
     header = data.split(b"\n", 1)[0] + b"\n"
-    for row in ragged:
+    for row, line in zip(ragged, ragged_lines, strict=True):
         text = row.text or ""
         first, _, rest = text.partition("\n")
         if rest and depth < 100:
-            rejects.append(_reject(first, row.number, "csv", "unbalanced quote: the field never ends on this line"))
-            again = _parse_csv(header + rest.encode(encoding) + b"\n", delimiter, encoding, rejects, depth + 1)
-            tables += [t for t in again if t.num_rows]
+            rejects.append(_reject(first, line, "csv", "unbalanced quote: the field never ends on this line"))
+            # parsed again under the header, which stands in for the refused line
+            again = _parse_csv(header + rest.encode(encoding) + b"\n", delimiter, encoding, rejects, line or 1, depth + 1)
+            parts += [(t, part_lines if line is not None else None) for t, part_lines in again if t.num_rows]
         else:
-            rejects.append(_reject(text, row.number, "csv", f"expected {row.expected_columns} columns, got {row.actual_columns}"))
-    return tables
+            rejects.append(_reject(text, line, "csv", f"expected {row.expected_columns} columns, got {row.actual_columns}"))
+    return parts
+
+
+def _records(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Line where each non-empty record starts (1-based), and its byte span, header first. A record ends
+    at the first line end with an even count of quotes before it (a quoted field may span lines); an
+    unbalanced quote runs to the end of the file. Empty lines are skipped, as the CSV parser skips them."""
+    raw = np.frombuffer(data, np.uint8)
+    newlines = np.flatnonzero(raw == ord("\n"))
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.concatenate((newlines, [len(data)]))
+    if starts[-1] == len(data):  # the file ends with a line end
+        starts, ends = starts[:-1], ends[:-1]
+    quotes = np.flatnonzero(raw == ord('"'))
+    closes = np.searchsorted(quotes, ends) % 2 == 0
+    closes[-1:] = True
+    last_lines = np.flatnonzero(closes)
+    first_lines = np.concatenate(([0], last_lines[:-1] + 1))
+    spans_from, spans_to = starts[first_lines], ends[last_lines]
+    length = spans_to - spans_from
+    carriage = raw[np.minimum(spans_from, max(len(data) - 1, 0))] == ord("\r") if len(data) else np.zeros(len(length), bool)
+    kept = (length > 1) | ((length == 1) & ~carriage)
+    return first_lines[kept] + 1, spans_from[kept], spans_to[kept]
+
+
+def _row_lines(data: bytes, encoding: str, ragged: list[str], rows: int, first_line: int) -> tuple[list[int] | None, list[int | None]]:
+    """The file line of each parsed row and of each skipped (ragged) row, matched in order; None where
+    the records found here disagree with the parser's."""
+    numbers, spans_from, spans_to = (part[1:] for part in _records(data))
+    numbers = numbers + (first_line - 1)
+    if not ragged:
+        return (numbers.tolist(), []) if len(numbers) == rows else (None, [])
+    lines: list[int] = []
+    ragged_lines: list[int | None] = []
+    for number, start, end in zip(numbers.tolist(), spans_from.tolist(), spans_to.tolist(), strict=True):
+        pending = len(ragged_lines) < len(ragged)
+        if pending and data[start:end].decode(encoding, errors="replace").rstrip("\r\n") == ragged[len(ragged_lines)].rstrip("\r\n"):
+            ragged_lines.append(number)
+        else:
+            lines.append(number)
+    if len(lines) != rows or len(ragged_lines) != len(ragged):
+        return None, [None] * len(ragged)
+    return lines, ragged_lines
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
@@ -162,7 +234,8 @@ def _decodes(data: bytes, encoding: str) -> bool:
         return False
 
 
-def _drop_undecodable_lines(data: bytes, encoding: str) -> tuple[bytes, list[dict]]:
+def _blank_undecodable_lines(data: bytes, encoding: str) -> tuple[bytes, list[dict]]:
+    """Refuse every line that does not decode; a blank line takes its place, so the lines after keep their numbers."""
     kept, rejects = [], []
     for number, line in enumerate(data.splitlines(keepends=True), start=1):
         try:
@@ -170,4 +243,5 @@ def _drop_undecodable_lines(data: bytes, encoding: str) -> tuple[bytes, list[dic
             kept.append(line)
         except UnicodeDecodeError as exc:
             rejects.append(_reject(line.rstrip(b"\r\n"), number, "encoding", f"not {encoding}: {exc.reason} at byte {exc.start}"))
+            kept.append(b"\n")
     return b"".join(kept), rejects

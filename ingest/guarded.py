@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import pyarrow as pa
@@ -32,6 +31,17 @@ class _ContractStep(ItemTransform):
         return _utc(_key_not_null(checked, self.primary_key))
 
 
+def _as_checked(item: Any) -> Any:
+    return item
+
+
+def _table_check(guard: ContractGuard, table: str):
+    def check(item: Any) -> Any:  # dlt passes `meta` to a step whose function takes more than the item
+        return guard.check(table, item)
+
+    return check
+
+
 def _key_not_null(table: pa.Table, key: str) -> pa.Table:
     """Mark the key's Arrow field non-nullable, as dlt's primary key hint is (else dlt warns on every batch)."""
     if key not in table.column_names or table[key].null_count:
@@ -52,14 +62,18 @@ def schema_contract(mode) -> str | dict:
     return mode.model_dump() if isinstance(mode, SchemaContract) else mode
 
 
-def guard_resources(resources: list, source, guard: ContractGuard) -> None:
-    """Apply each table's schema contract and put its pandera check into the resource's pipe."""
+def guard_resources(resources: list, source, guard: ContractGuard, *, checked: bool = False) -> None:
+    """Apply each table's schema contract and put its pandera check into the resource's pipe.
+
+    checked: the rows were validated before they were yielded (file drops); only the hints are applied.
+    """
     for resource in resources:
         table = source.tables.get(resource.name)
         mode = (table.contract if table is not None else None) or source.contract
         resource.apply_hints(schema_contract=schema_contract(mode))
         if table is not None:
-            resource.add_step(_ContractStep(functools.partial(guard.check, resource.name), table.primary_key))
+            check = _as_checked if checked else _table_check(guard, resource.name)
+            resource.add_step(_ContractStep(check, table.primary_key))
 
 
 def failure_message(source: str, exc: BaseException, store: str | None = None) -> PlatformError:
@@ -112,7 +126,7 @@ def _root(exc: BaseException) -> BaseException:
         seen = nxt
 
 
-def schema_changes(before: dict[str, set[str]], after: dict[str, list[str]]) -> dict[str, list[str]]:
+def schema_changes(before: dict[str, dict[str, str]], after: dict[str, dict[str, str]]) -> dict[str, list[str]]:
     """Columns that appeared in tables that already existed (dlt's own columns aside)."""
     return {
         table: added

@@ -36,10 +36,10 @@ CREATE TABLE IF NOT EXISTS landing_files (
     table_name   TEXT NOT NULL,
     path         TEXT NOT NULL,   -- relative to the source's landing folder
     fingerprint  TEXT NOT NULL,   -- size:mtime_ns; a file replaced under the same name is new
-    status       TEXT NOT NULL,   -- loaded | rejected
-    rows         INTEGER,
-    rows_quarantined INTEGER,
-    reason       TEXT,
+    status       TEXT NOT NULL,   -- loaded | rejected (unreadable, no rows, too many invalid rows, type drift refused)
+    rows         INTEGER,         -- rows loaded (0 when rejected)
+    rows_quarantined INTEGER,     -- rows set aside: unreadable, failing the contract, or of a drifted type (coerce)
+    reason       TEXT,            -- why the file was rejected, naming the problem; for a loaded file, its type drift
     load_id      TEXT,
     processed_at TEXT NOT NULL,
     PRIMARY KEY (source, path, fingerprint)

@@ -38,13 +38,14 @@ class IngestResult:
         return sum(self.rows.values())
 
 
-def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = None) -> IngestResult:
+def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = None, replay: frozenset[str] = frozenset()) -> IngestResult:
     """Load new and changed rows of source `name` as Parquet into the raw layer.
 
     Every batch passes the table's pandera contract (bad rows to quarantine) and the
     source's dlt schema contract. A refused load leaves raw and dlt's state as they were.
     `reload` names tables to read again whole: their raw files and incremental state are
-    dropped and replaced by this load (and no other table is loaded).
+    dropped and replaced by this load (and no other table is loaded). `replay` names files of a
+    file-drop source to take again, although they were taken before.
     """
     source = settings.sources[name]
     lake = Lake(settings)
@@ -65,11 +66,12 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
         pipeline.load().raise_on_failed_jobs()
     contracts = {table: spec.pandera or f"{name}__{table}" for table, spec in source.tables.items()}
     guard = ContractGuard(name, contracts, enabled=source.quality.enabled, max_bad_share=source.quality.max_bad_share)
-    before = {t: set(cols) for t, cols in _columns(pipeline).items()}
+    before = _columns(pipeline)
     try:
-        plan = source_plan(settings, name, guard)
+        known_types = {table: columns for table, columns in before.items() if reload is None or table not in reload}
+        plan = source_plan(settings, name, guard, known_types, replay)
         resources = plan.resources if reload is None else [r for r in plan.resources if r.name in reload]
-        guard_resources(resources, source, guard)
+        guard_resources(resources, source, guard, checked=plan.checked)
         pipeline.extract(resources, loader_file_format="parquet", refresh="drop_resources" if reload else None)
         guard.enforce_share()
         pipeline.normalize()
@@ -98,6 +100,7 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
             result.warnings.append(f"{name}.{table}: {tally.rows_quarantined:,} invalid rows quarantined at {where}")
     for table, count in result.discarded.items():
         result.warnings.append(f"{name}.{table}: {count:,} rows discarded by the schema contract")
+    result.warnings += plan.warnings
     result.new_columns = schema_changes(before, _columns(pipeline))
     for table, columns in result.new_columns.items():
         result.warnings.append(f"{name}.{table}: new columns {', '.join(columns)}")
@@ -146,9 +149,14 @@ def drop_committed_leftovers(working_dir: Path) -> list[str]:
     return dropped
 
 
-def _columns(pipeline) -> dict[str, list[str]]:
+def _columns(pipeline) -> dict[str, dict[str, str]]:
+    """table -> column -> dlt data type, of what the pipeline loaded so far."""
     try:
         schema = pipeline.default_schema
     except Exception:  # no schema before the first run
         return {}
-    return {name: list(table.get("columns", {})) for name, table in schema.tables.items() if not name.startswith("_dlt")}
+    return {
+        name: {column: spec.get("data_type") for column, spec in table.get("columns", {}).items()}
+        for name, table in schema.tables.items()
+        if not name.startswith("_dlt")
+    }

@@ -1,23 +1,16 @@
-"""Which resources a source kind contributes to a load, and what to do once the load is done."""
+"""Which plan each source kind makes for a load."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from core.settings import Settings
 from ingest.contracts import ContractGuard
+from ingest.files import landing_plan
+from ingest.plan import SourcePlan
 
 
-@dataclass
-class SourcePlan:
-    """The dlt resources of one run, and a hook called with the load id once it completed."""
-
-    resources: list
-    after_load: Callable[[str], None] = lambda load_id: None
-
-
-def source_plan(settings: Settings, name: str, guard: ContractGuard) -> SourcePlan:
+def source_plan(settings: Settings, name: str, guard: ContractGuard, known_types: dict[str, dict[str, str]], replay: frozenset[str] = frozenset()) -> SourcePlan:
+    """known_types: table -> column -> dlt data type already in the lake (file drops check new files against it).
+    replay: files of a file-drop source to take again although they were taken before."""
     kind = settings.sources[name].kind
     if kind in ("sqlite", "postgres"):
         from ingest.sql_database import table_resources
@@ -27,6 +20,4 @@ def source_plan(settings: Settings, name: str, guard: ContractGuard) -> SourcePl
         from ingest.rest_api import endpoint_resources
 
         return SourcePlan(endpoint_resources(settings, name))
-    from ingest.files import landing_plan
-
-    return landing_plan(settings, name, guard)
+    return landing_plan(settings, name, guard, known_types, replay)

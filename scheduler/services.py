@@ -1,7 +1,7 @@
 """The long-lived services behind `just start/stop/restart`: pid files under data/run, logs under data/logs.
 
-The scheduler always; the Streamlit app once app/streamlit_app.py exists; a local
-MinIO only when a `minio` binary is on PATH.
+The scheduler always; the Streamlit app once app/streamlit_app.py exists; the data API
+once API keys are configured; a local MinIO only when a `minio` binary is on PATH.
 """
 
 from __future__ import annotations
@@ -54,6 +54,17 @@ def definitions(settings: Settings) -> list[ServiceDef]:
         bound = settings.app.address if settings.app.users and settings.app.address not in ("0.0.0.0", "::") else "127.0.0.1"
         health = f"http://{bound}:{settings.app.port}/_stcore/health"
         services.append(ServiceDef("app", command, lambda pid: _http_ok(health)))
+    if not settings.api.keys:
+        services.append(ServiceDef("api", None, _never, "no API keys under api.keys (see docs/api.md)"))
+    else:
+        api_host = settings.api.address if settings.api.address not in ("0.0.0.0", "::") else "127.0.0.1"
+        services.append(
+            ServiceDef(
+                "api",
+                [sys.executable, "-m", "api.cli", "--project", str(project), "serve"],
+                lambda pid: _http_ok(f"http://{api_host}:{settings.api.port}/openapi.json"),
+            )
+        )
     minio = shutil.which("minio")
     if minio is None:
         services.append(ServiceDef("minio", None, _never, "no `minio` binary on PATH"))

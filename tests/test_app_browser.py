@@ -34,6 +34,7 @@ PAGES = {
     "trends": ("Trends", "Orders", CHART),
     "products": ("Products and categories", "Top products by revenue", CHART),
     "customers": ("Customers", "Cohort retention", CHART),
+    "explore": ("Explore", "Cut by", CHART),
     "pipeline_health": ("Pipeline health", "Last run per job", CHART),
     "data_quality": ("Data quality", "SQLMesh audits", None),
     "freshness": ("Freshness", "marts.fct_orders", '[data-testid="stDataFrame"]'),

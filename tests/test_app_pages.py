@@ -12,9 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from app.auth import hash_password
+from core.pipeline import run_all
+from demo.day import advance_day
+from metrics import layer
 from publish.marts import publish_marts
 from publish.reader import connect_published, current_version
-from tests.app_support import BUSINESS_PAGES, OPERATOR_PAGES, app_on, copy_build, independent_kpis, number
+from tests.app_support import BUSINESS_PAGES, OPERATOR_PAGES, ORDERS, app_on, copy_build, independent_kpis, number
 
 pytestmark = pytest.mark.slow
 
@@ -36,6 +39,8 @@ def test_overview_kpis_equal_sql_on_the_marts_and_the_period_is_in_the_url(built
         start, end = last - dt.timedelta(days=13), last
         expected = independent_kpis(con, start, end)
         before = independent_kpis(con, start - dt.timedelta(days=14), start - dt.timedelta(days=1))
+        paid, payments = con.execute(
+            "SELECT sum(amount_paid)::DOUBLE, count(*) FROM marts.fct_payments WHERE paid_at::DATE BETWEEN ? AND ?", (start, end)).fetchone()
     at = app_on(settings.data_dir, monkeypatch, start=start.isoformat(), end=end.isoformat())
     _no_errors(at)
     assert at.title[0].value == "Overview"
@@ -43,10 +48,19 @@ def test_overview_kpis_equal_sql_on_the_marts_and_the_period_is_in_the_url(built
     assert set(shown) == set(expected)
     for name, value in expected.items():
         assert number(shown[name].value) == pytest.approx(value, abs=0.006 if name != "Cancellation rate" else 0.0006)
-    assert shown["Orders"].delta == f"{(expected['Orders'] - before['Orders']) / before['Orders']:+.1%}"
+    assert shown[ORDERS].delta == f"{(expected[ORDERS] - before[ORDERS]) / before[ORDERS]:+.1%}"
     assert shown["Cancellation rate"].delta == f"{(expected['Cancellation rate'] - before['Cancellation rate']) * 100:+.1f} pts"
     assert at.query_params["start"] == [start.isoformat()] and at.query_params["end"] == [end.isoformat()]
     assert any("Download overview kpis" in b.label for b in at.get("download_button"))
+    kpi_table = at.dataframe[0].value.set_index("KPI")
+    assert list(kpi_table.columns) == ["This period", "Previous period", "Change"]
+    assert kpi_table.loc["Revenue", "This period"] == f"€{expected['Revenue']:,.2f}"
+    assert kpi_table.loc["Cancellation rate", "Change"] == shown["Cancellation rate"].delta
+    assert [s.value for s in at.subheader] == ["How customers paid"]
+    mix = at.dataframe[1].value
+    assert list(mix.columns) == ["Payment method", "Amount paid", "Payments", "Share of amount paid"]
+    assert mix["Amount paid"].sum() == pytest.approx(paid) and mix["Payments"].sum() == payments
+    assert mix["Share of amount paid"].sum() == pytest.approx(1)
 
 
 def test_trends_by_week_cover_the_period(built, monkeypatch):
@@ -61,7 +75,8 @@ def test_trends_by_week_cover_the_period(built, monkeypatch):
     assert at.title[0].value == "Trends"
     assert len(_charts(at)) == 2
     frame = at.dataframe[0].value
-    assert len(frame) == weeks and frame["count_orders"].sum() == orders
+    assert len(frame) == weeks and frame["Orders placed (incl. cancelled)"].sum() == orders
+    assert list(frame.columns) == ["Week starting", "Revenue", "Orders (not cancelled)", "Orders placed (incl. cancelled)", "Cancelled orders"]
     assert at.query_params["grain"] == ["week"]
 
 
@@ -177,10 +192,11 @@ def test_environments_and_the_switch_to_a_dev_environment(built, tmp_path, monke
     assert "Showing the **dev** environment" in review.sidebar.info[0].value
     dev_con, _ = connect_published(settings, "dev")
     with contextlib.closing(dev_con):
-        orders = dev_con.execute("SELECT count(*) FROM marts.fct_orders WHERE order_date BETWEEN '2025-02-01' AND '2025-02-28'").fetchone()[0]
-    assert number(next(m for m in review.metric if m.label == "Orders").value) == orders
+        orders = dev_con.execute("SELECT count(*) FROM marts.fct_orders WHERE NOT is_cancelled AND order_date BETWEEN '2025-02-01' AND '2025-02-28'").fetchone()[0]
+    assert number(next(m for m in review.metric if m.label == ORDERS).value) == orders
     latest = app_on(settings.data_dir, monkeypatch, env="dev")  # default period: the last 30 days of dev's data
-    assert latest.query_params["end"] == ["2025-02-28"]
+    assert latest.date_input[0].value == (dt.date(2025, 1, 30), dt.date(2025, 2, 28))
+    assert "start" not in latest.query_params  # relative: a reload after new data shows the newest days
 
 
 @pytest.mark.parametrize("page", BUSINESS_PAGES + OPERATOR_PAGES)
@@ -244,14 +260,14 @@ def test_a_configured_user_without_a_hash_stops_the_app_with_the_variable_name(b
 def test_a_new_publish_invalidates_the_cached_queries(built, tmp_path, monkeypatch):
     settings = copy_build(built[0], tmp_path / "data")
     at = app_on(settings.data_dir, monkeypatch, start="2025-01-01", end="2025-06-30")
-    orders_before = number(next(m for m in at.metric if m.label == "Orders").value)
+    orders_before = number(next(m for m in at.metric if m.label == ORDERS).value)
     with contextlib.closing(duckdb.connect(str(settings.warehouse_path))) as con:
         con.execute("CREATE TABLE main.fewer_orders AS SELECT * FROM marts.fct_orders WHERE order_date < DATE '2025-03-01'")
         con.execute("CREATE OR REPLACE VIEW marts.fct_orders AS SELECT * FROM main.fewer_orders")
-        expected = con.execute("SELECT count(*) FROM main.fewer_orders").fetchone()[0]
+        expected = con.execute("SELECT count(*) FROM main.fewer_orders WHERE NOT is_cancelled").fetchone()[0]
     publish_marts(settings, ["marts.fct_orders", "marts.daily_revenue", "marts.dim_customers"])
     at.run()  # same filters, so the same query arguments: only the published version differs
-    assert number(next(m for m in at.metric if m.label == "Orders").value) == expected < orders_before
+    assert number(next(m for m in at.metric if m.label == ORDERS).value) == expected < orders_before
 
 
 def test_products_page_ranks_products_from_the_published_marts(built, monkeypatch):
@@ -277,3 +293,47 @@ def test_a_malformed_environment_in_the_url_falls_back_to_prod(built, monkeypatc
     _no_errors(at)
     assert "not an environment name" in at.sidebar.warning[0].value
     assert at.title[0].value == "Overview" and len(at.metric) == 6
+
+
+def test_explore_answers_from_the_url_and_keeps_its_state_there(built, monkeypatch):
+    settings, _ = built
+    state = dict(metrics="revenue,average_order_value", grain="month", by="customer_city", compare="1",
+                 filter="customer_city", values="Berlin,Vienna", start="2025-02-01", end="2025-04-30")
+    at = app_on(settings.data_dir, monkeypatch, "explore", **state)
+    _no_errors(at)
+    assert at.title[0].value == "Explore"
+    con, _ = connect_published(settings)
+    with contextlib.closing(con):
+        where = (("customer_city", ("Berlin", "Vienna")),)
+        expected = layer.run(con, layer.Query(("revenue", "average_order_value"), by=("customer_city",), grain="month",
+                                              start=dt.date(2025, 2, 1), end=dt.date(2025, 4, 30), where=where))
+        total = layer.run(con, layer.Query(("revenue",), start=dt.date(2025, 2, 1), end=dt.date(2025, 4, 30), where=where))
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["Month", "City", "Revenue", "Average order value"]
+    assert len(table) == len(expected) == 6 and set(table["City"]) == {"Berlin", "Vienna"}
+    assert table["Revenue"].sum() == pytest.approx(expected["revenue"].sum())
+    assert number(next(m for m in at.metric if m.label == "Revenue").value) == pytest.approx(total["revenue"].iloc[0], abs=0.006)
+    assert len(_charts(at)) == 2
+    for key, value in state.items():
+        assert at.query_params[key] == [value]
+    assert any("Download explore" in b.label for b in at.get("download_button"))
+
+    at.query_params["metrics"] = "revenue,amount_paid"
+    at.run()
+    assert not at.exception and "query them apart" in at.warning[0].value
+
+
+def test_the_default_period_follows_new_data_and_a_picked_one_follows_the_user(built, tmp_path, monkeypatch):
+    settings = copy_build(built[0], tmp_path / "data")
+    at = app_on(settings.data_dir, monkeypatch)
+    first_window = at.date_input[0].value
+    assert "start" not in at.query_params and first_window[1] - first_window[0] == dt.timedelta(days=29)
+    advance_day(settings.source_path(settings.demo.source), seed=settings.demo.seed)
+    run_all(settings)
+    at.run()  # a reload: the window moves with the newest day
+    assert at.date_input[0].value[1] == first_window[1] + dt.timedelta(days=1)
+    picked = (first_window[0] - dt.timedelta(days=10), first_window[1] - dt.timedelta(days=10))
+    at.date_input[0].set_value(picked).run()
+    assert at.query_params["start"] == [picked[0].isoformat()] and at.query_params["end"] == [picked[1].isoformat()]
+    at.switch_page("views/trends.py").run()  # the next page keeps the chosen days
+    assert at.date_input[0].value == picked

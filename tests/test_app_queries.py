@@ -12,8 +12,9 @@ import pytest
 from app.queries import business, environments, freshness, lake_usage, pipeline_health, products, quality
 from app.queries.meta import read_meta
 from core import runlog
+from metrics import layer
 from publish.reader import connect_published, current_version
-from tests.app_support import independent_kpis
+from tests.app_support import ORDERS, independent_kpis
 
 
 @pytest.fixture
@@ -33,10 +34,10 @@ def test_kpis_equal_independent_sql(marts):
     period = _last_30_days(marts)
     for current in (period, period.previous()):
         expected = independent_kpis(marts, current.start, current.end)
-        got = {k.name: k.value for k in business.kpis(marts, current)}
+        got = {k.label: k.value for k in business.kpis(marts, current)}
         assert got == pytest.approx(expected, rel=1e-9)
-        assert expected["Orders"] > 0 and expected["New customers"] + expected["Returning customers"] > 0
-    kpis = {k.name: k for k in business.kpis(marts, period)}
+        assert expected[ORDERS] > 0 and expected["New customers"] + expected["Returning customers"] > 0
+    kpis = {k.label: k for k in business.kpis(marts, period)}
     previous = independent_kpis(marts, period.previous().start, period.previous().end)
     assert kpis["Revenue"].previous == pytest.approx(previous["Revenue"])
     assert kpis["Revenue"].change == pytest.approx((kpis["Revenue"].value - previous["Revenue"]) / previous["Revenue"])
@@ -56,8 +57,9 @@ def test_trends_add_up_to_the_period(marts, grain):
     revenue, orders = marts.execute(
         "SELECT sum(amount_total) FILTER (WHERE NOT is_cancelled)::DOUBLE, count(*) FROM marts.fct_orders "
         "WHERE order_date BETWEEN ? AND ?", (period.start, period.end)).fetchone()
-    assert frame["amount_revenue"].sum() == pytest.approx(revenue)
-    assert frame["count_orders"].sum() == orders
+    assert frame["revenue"].sum() == pytest.approx(revenue)
+    assert frame["orders_placed"].sum() == orders
+    assert (frame["orders"] + frame["cancelled_orders"] == frame["orders_placed"]).all()
     assert frame["period_start"].is_unique
     if grain == "week":
         assert all(day.weekday() == 0 for day in frame["period_start"].iloc[1:])
@@ -157,3 +159,27 @@ def test_environments_compare_rows(built):
     assert "prod" in found
     table = environments.compare(found)
     assert dict(zip(table["table"], table["rows_prod"], strict=True)) == found["prod"].rows
+
+
+def test_new_customers_are_the_cohort_sizes(marts):
+    """One definition: a month's new customers on Overview are that month's cohort on Customers."""
+    by_month = layer.run(marts, layer.Query(("new_customers",), grain="month"))
+    cohorts = business.cohort_retention(marts)
+    sizes = cohorts[cohorts["months_since_first"] == 0]
+    assert dict(zip(by_month["period_start"], by_month["new_customers"], strict=True)) == {
+        month.date(): size for month, size in zip(sizes["cohort_month"], sizes["cohort_customers"], strict=True)}
+
+
+def test_payment_mix_of_a_month_equals_the_payment_method_mix_mart(marts):
+    month = marts.execute("SELECT min(paid_month) FROM marts.payment_method_mix").fetchone()[0]
+    end = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    mix = business.payment_mix(marts, business.Period(month, end))
+    mart = {r[0]: r[1:] for r in marts.execute(
+        "SELECT payment_method, amount_paid::DOUBLE, count_payments, share_of_amount::DOUBLE FROM marts.payment_method_mix "
+        "WHERE paid_month = ?", (month,)).fetchall()}
+    assert set(mix["payment_method"]) == set(mart) and len(mart) >= 2
+    for row in mix.to_dict("records"):
+        amount, count, share = mart[row["payment_method"]]
+        assert (row["amount_paid"], row["payments"]) == (pytest.approx(amount), count)
+        assert row["share_of_amount"] == pytest.approx(share, abs=0.00005)
+    assert mix["amount_paid"].is_monotonic_decreasing

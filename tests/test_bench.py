@@ -62,6 +62,9 @@ def test_bench_runs_every_stage_and_the_sides_agree(tmp_path: Path):
     assert served["rows"]["order_date_range"] == 1 and served["rows"]["overview_kpis"] == 6
     assert served["rows"]["top_customers"] == 20 and served["rows"]["trends_by_day"] >= 1 and served["rows"]["product_ranking"] >= 1
     assert served["cold"]["samples"] >= 8 and served["cached"]["p95_ms"] > 0
+    # the filtered read through the data API: one cold read per fresh server, 20 cached reads after each
+    assert 1 <= served["api"]["rows"] <= 100 and served["api"]["cold"]["samples"] == 3 and served["api"]["cached"]["samples"] == 60
+    assert served["api"]["cached"]["p95_ms"] > 0
     e2e = stages["end_to_end"]["sides"]
     assert e2e["duckdb"]["extra"]["rows"]["fct_orders"] == live_orders
     assert all(e2e[side]["peak_rss_mb"] > 20 for side in ("cold", "warm", "after_day"))

@@ -26,8 +26,8 @@ from transform.state import applied_loads
 pytestmark = pytest.mark.slow
 
 
-def test_a_demo_day_restates_from_the_earliest_touched_order_day(settings):
-    run_all(settings)
+def test_a_demo_day_restates_from_the_earliest_touched_order_day(built_copy):
+    settings = built_copy
     high_water = source_rows(settings, "SELECT max(updated_at) FROM (SELECT updated_at FROM orders UNION ALL SELECT updated_at FROM payments "
         "UNION ALL SELECT updated_at FROM order_items)")[0][0]
     customers_before = source_rows(settings, "SELECT max(updated_at) FROM customers")[0][0]
@@ -110,8 +110,8 @@ def _rows_differing(settings, built: str, from_scratch: str) -> int:
     return count
 
 
-def test_the_day_comparison_reads_new_loads_only_and_finds_what_comparing_everything_finds(settings):
-    run_all(settings)
+def test_the_day_comparison_reads_new_loads_only_and_finds_what_comparing_everything_finds(built_copy):
+    settings = built_copy
     with contextlib.closing(duckdb.connect(str(settings.warehouse_path), read_only=True)) as con:
         applied = RawLoads(frozenset(applied_loads(con)))
     assert applied == raw_loads(settings) and {name.split("/")[0] for name in applied.names} == {"shop"}
@@ -156,8 +156,8 @@ def test_a_failing_audit_is_recorded_with_its_model(tmp_path):
     ]
 
 
-def test_a_category_change_moves_the_days_after_it_and_keeps_the_days_before(settings):
-    run_all(settings)
+def test_a_category_change_moves_the_days_after_it_and_keeps_the_days_before(built_copy):
+    settings = built_copy
     (products_high_water, last_day) = source_rows(
         settings, "SELECT (SELECT max(updated_at) FROM products), (SELECT max(date(ordered_at)) FROM orders)"
     )[0]

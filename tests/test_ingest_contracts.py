@@ -147,3 +147,36 @@ def test_discard_value_keeps_rows_and_drops_new_columns(tmp_path):
     result = ingest_source(settings, "feed")
     assert result.rows == {"events": 1} and result.discarded == {}
     assert raw(settings, "feed", "events", "SELECT count(*) FROM (DESCRIBE t) WHERE column_name = 'coupon'") == [(0,)]
+
+
+def test_text_and_uuid_keys_quarantine_blank_malformed_and_repeated_keys():
+    import pandera.pandas as pandera
+    import pyarrow as pa
+
+    from audits.contracts import TEXT, UUID, text_key, text_reference, uuid_key, uuid_reference
+    from ingest.contracts import ContractGuard
+
+    guard = ContractGuard("drops", {}, enabled=True, max_bad_share=1)
+    guard.contracts["tickets"] = pandera.DataFrameSchema(
+        {"id": uuid_key(), "customer_id": uuid_reference(), "code": text_key(pattern=r"T-\d+"), "queue": text_reference(), "note": pandera.Column(TEXT)},
+        coerce=True,
+    )
+    good = ["0b7e7dd2-6e3c-4a53-9f57-1d7c4b1b6f0e", "5f0c0a52-1c87-4d3e-8a6b-2c5b1f1d9a11", "9d4b2a8e-3f1c-4e7a-b5d6-7c8e9f0a1b2c"]
+    batch = pa.table(
+        {
+            "id": [good[0], good[1], "not-a-uuid", good[0], good[2], good[2].upper()],
+            "customer_id": [good[1], good[2], good[0], good[1], "", good[0]],
+            "code": ["T-1", "T-2", "T-3", "T-4", "T-5", "X-6"],
+            "queue": ["a", "b", "c", "d", "e", "  "],
+            "note": ["", "", "", "", "", ""],
+        }
+    )
+    valid = guard.check("tickets", batch, source_file="tickets.csv", lines=[2, 3, 4, 5, 6, 7])
+    assert valid.column("id").to_pylist() == [good[0], good[1]]
+    quarantined = pa.concat_tables(guard.tallies["tickets"].quarantined).to_pylist()
+    failed = {row["_line"]: {(f["check"], f["column"]) for f in json.loads(row["_failures"])} for row in quarantined}
+    assert failed[4] == {(f"matches({UUID})", "id")}
+    assert failed[5] == {("field_uniqueness", "id")}
+    assert ("not_blank", "customer_id") in failed[6]
+    assert failed[7] == {(r"matches(T-\d+)", "code"), ("not_blank", "queue")}
+    assert {row["_source_file"] for row in quarantined} == {"tickets.csv"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -12,9 +13,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from core import runlog
 from core.errors import PlatformError
+from ingest import cli as ingest_cli
 from ingest.landing import processed, wait_for_files
 from ingest.pipeline import ingest_source
+from ingest.quarantine import quarantined_rows
+from ingest.replay import replay_file
 from tests.sources_fixture import quarantine, raw, settings_with_sources
 
 HEADER = "id,customer_id,status,ordered_at,updated_at,deleted_at\n"
@@ -168,33 +173,68 @@ def test_empty_and_unreadable_files_are_rejected_with_a_reason(tmp_path):
     settings, landing = _drops(tmp_path)
     (landing / "orders-1.csv").write_text("")
     (landing / "orders-2.parquet").write_bytes(b"not parquet at all")
-    (landing / "orders-3.csv").write_text(HEADER)  # a header and no rows: nothing to load, not an error
+    (landing / "orders-3.csv").write_text(HEADER)  # a header and no rows: nothing to load
     (landing / "orders-4.csv").write_text(HEADER + _row(1))
     result = ingest_source(settings, "drops")
     assert result.rows == {"orders": 1}
-    import contextlib
-
-    from core import runlog
-
     with contextlib.closing(runlog.connect(settings.meta_path)) as con:
         outcome = dict(con.execute("SELECT path, status || ': ' || coalesce(reason, rows) FROM landing_files").fetchall())
     assert outcome["orders-1.csv"] == "rejected: empty file (0 bytes)"
     assert outcome["orders-2.parquet"].startswith("rejected: not a readable Parquet file")
-    assert outcome["orders-3.csv"] == "loaded: 0"
+    assert outcome["orders-3.csv"] == "rejected: no rows (a header only, or blank lines)"
     assert outcome["orders-4.csv"] == "loaded: 1"
     assert ingest_source(settings, "drops").total_rows == 0  # rejected files are not retried
 
 
-def test_too_many_bad_rows_refuse_the_load_and_keep_what_was_loaded(tmp_path):
+def test_too_many_bad_rows_reject_that_file_alone_and_a_fixed_file_loads_once(tmp_path):
     settings, landing = _drops(tmp_path, quality={"max_bad_share": 0.2})
     (landing / "orders-1.csv").write_text(HEADER + _row(1) + _row(2))
     ingest_source(settings, "drops")
     (landing / "orders-2.csv").write_text(HEADER + _row(3) + _row(4, status="lost") + _row(5, status="gone"))
-    with pytest.raises(PlatformError, match=r"drops\.orders: 2 of 3 rows .* above quality\.max_bad_share"):
-        ingest_source(settings, "drops")
-    assert _ids(settings) == [1, 2]
-    assert {path for path, _ in processed(settings.meta_path, "drops")} == {"orders-1.csv"}
-    # the file stays waiting; once fixed it loads once
-    (landing / "orders-2.csv").write_text(HEADER + _row(3) + _row(4) + _row(5))
+    (landing / "orders-3.csv").write_text(HEADER + _row(6) + _row(7))
+    result = ingest_source(settings, "drops")
+    assert result.rows == {"orders": 2}
+    assert _ids(settings) == [1, 2, 6, 7]
+    assert any("file orders-2.csv rejected: 2 of 3 rows (66.7%) are invalid, above quality.max_bad_share" in w for w in result.warnings)
+    assert _outcomes(settings)["orders-2.csv"][:2] == ("rejected", 0)
+    # once fixed (a new version of the file) it loads once
+    (landing / "orders-2.csv").write_text(HEADER + _row(3) + _row(4) + _row(5) + "\n")
     assert ingest_source(settings, "drops").rows == {"orders": 3}
-    assert _ids(settings) == [1, 2, 3, 4, 5]
+    assert _ids(settings) == [1, 2, 3, 4, 5, 6, 7]
+
+
+def _outcomes(settings) -> dict[str, tuple]:
+    """path -> (status, rows, rows_quarantined, reason) of the latest record of each file."""
+    with contextlib.closing(runlog.connect(settings.meta_path)) as con:
+        rows = con.execute("SELECT path, status, rows, rows_quarantined, reason FROM landing_files ORDER BY processed_at").fetchall()
+    return {path: tuple(rest) for path, *rest in rows}
+
+
+def test_quarantine_lists_rows_by_file_and_a_replayed_file_loads_again(tmp_path):
+    refunds = {"pattern": "refunds*", "primary_key": "id"}
+    settings, landing = _drops(tmp_path, tables={"refunds": refunds})
+    (landing / "refunds-1.csv").write_bytes("id,reason\n1,late\n2,déjà payé\n".encode("latin-1"))
+    assert ingest_source(settings, "drops").quarantined == {"refunds": 1}
+    rows = quarantined_rows(settings, "drops", file="refunds-1.csv")
+    assert [(r.table, r.source_file, r.line, r.check) for r in rows] == [("refunds", "refunds-1.csv", 3, "encoding")]
+    assert quarantined_rows(settings, "drops", file="other.csv") == []
+
+    # the table's encoding is declared, and the same file is taken again
+    settings, _ = _drops(tmp_path, tables={"refunds": {**refunds, "encoding": "latin-1"}})
+    replayed = replay_file(settings, "drops", "refunds-1.csv")
+    assert replayed.rows == {"refunds": 2}
+    assert any("refunds-1.csv was loaded before" in w for w in replayed.warnings)
+    assert raw(settings, "drops", "refunds", "SELECT id, reason FROM t WHERE id = 2") == [(2, "déjà payé")]
+    assert _outcomes(settings)["refunds-1.csv"][:3] == ("loaded", 2, 0)
+    with pytest.raises(PlatformError, match="No ready file 'refunds-9.csv' in the landing area of drops"):
+        replay_file(settings, "drops", "refunds-9.csv")
+
+
+def test_just_quarantine_prints_file_line_and_check(tmp_path, monkeypatch, capsys):
+    settings, landing = _drops(tmp_path, tables={"refunds": {"pattern": "refunds*"}})
+    (landing / "refunds-1.csv").write_text("id,reason\n1,late\n2,early,extra\n3,lost\n")
+    ingest_source(settings, "drops")
+    monkeypatch.setenv("PLATFORM__DATA_DIR", str(settings.data_dir))
+    assert ingest_cli.main(["--project", str(settings.project_dir), "quarantine", "drops", "--table", "refunds"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1].startswith("drops.refunds  refunds-1.csv:3  csv  -  'expected 2 columns, got 3'  ")

@@ -23,7 +23,7 @@ from pipeline import stages
 from pipeline.run import run_all
 from scheduler.jobs import job_specs
 from scheduler.runner import Runner
-from tests.conftest import settings_for, wait_for
+from tests.conftest import wait_for
 from tests.reconcile import assert_marts_match_source
 from tests.reliability import harness
 
@@ -34,9 +34,8 @@ PUBLISHING = {"run", "job transform", "trigger"}  # a success must leave no comp
 INGESTING = {"run", "trigger"}  # ... and these load the source first, so the marts must equal it
 
 
-def test_random_interleavings_never_report_success_with_stale_marts(tmp_path):
-    settings = settings_for(tmp_path / "data")
-    run_all(settings)
+def test_random_interleavings_never_report_success_with_stale_marts(built_copy, tmp_path):
+    settings = built_copy
     rng = harness.rng("interleaving")
     runner = Runner(settings, job_specs(settings))
     tally: Counter[str] = Counter()

@@ -62,14 +62,15 @@ def _running_rows(settings) -> list[tuple]:
         return con.execute("SELECT job, pid FROM job_runs WHERE status = 'running'").fetchall()
 
 
-def test_jobs_run_alone_a_jumping_clock_and_a_damaged_manifest_all_end_with_the_marts_equal_to_the_source(settings, monkeypatch):
-    first = run_all(settings)
+def test_jobs_run_alone_a_jumping_clock_and_a_damaged_manifest_all_end_with_the_marts_equal_to_the_source(built_copy, monkeypatch):
+    settings = built_copy
+    first = current_version(settings)
 
     # `just test-job ingest:shop` then `just test-job transform`: the transform job publishes what it built
     _day(settings)
     assert _job(settings, "ingest:shop") == "success"
     assert _job(settings, "transform") == "success"
-    assert current_version(settings).version != first.published_version
+    assert current_version(settings).version != first.version
     assert stages.unreflected_loads(settings) == []
     assert_marts_match_source(settings)
     after_jobs = run_all(settings)
@@ -107,8 +108,8 @@ def test_jobs_run_alone_a_jumping_clock_and_a_damaged_manifest_all_end_with_the_
     assert lake.exists(manifest)
 
 
-def test_a_killed_trigger_takes_its_worker_with_it_and_history_tells_the_truth(settings, tmp_path):
-    run_all(settings)
+def test_a_killed_trigger_takes_its_worker_with_it_and_history_tells_the_truth(built_copy, tmp_path):
+    settings = built_copy
     _day(settings)
     log = tmp_path / "trigger.log"
     trigger = harness.spawn(["scheduler.cli", "trigger", "ingest:shop"], settings.data_dir, log)
@@ -137,8 +138,8 @@ def test_a_killed_trigger_takes_its_worker_with_it_and_history_tells_the_truth(s
     assert_marts_match_source(settings)
 
 
-def test_a_damaged_raw_file_and_a_truncated_warehouse_are_named_and_recovered(settings):
-    run_all(settings)
+def test_a_damaged_raw_file_and_a_truncated_warehouse_are_named_and_recovered(built_copy):
+    settings = built_copy
     raw_file = sorted(Path(Lake(settings).url("raw", "shop", "orders")).glob("*.parquet"))[0]
     raw_file.write_bytes(raw_file.read_bytes()[: raw_file.stat().st_size // 2])
     assert [table for _, table, _ in damaged_raw_files(settings)] == ["shop.orders"]
@@ -197,6 +198,11 @@ def test_start_serves_the_app_the_way_just_app_does(tmp_path):
     app = next(service for service in definitions(settings) if service.name == "app")
     assert app.command[1:] == ["-m", "app.cli", "--project", str(settings.project_dir), "serve"]
     assert load_settings(ROOT).app.users == {}  # no logins by default: app.cli binds to 127.0.0.1
+    api = next(service for service in definitions(settings) if service.name == "api")
+    assert api.command is None and "no API keys" in api.why
+    with_keys = settings_for(tmp_path / "data", PLATFORM__API__KEYS__REPORTING="business")
+    api = next(service for service in definitions(with_keys) if service.name == "api")
+    assert api.command[1:] == ["-m", "api.cli", "--project", str(settings.project_dir), "serve"]
 
 
 def test_two_demo_days_at_once_take_turns(settings, tmp_path):

@@ -11,6 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from app.queries import business
+from app.reports import metric_sources
 from app.reports.queries import (
     PROJECT,
     ReportQuery,
@@ -24,7 +26,7 @@ from app.reports.queries import (
 )
 from core import runlog
 from core.errors import PlatformError
-from publish.reader import current_version
+from publish.reader import connect_published, current_version
 from publish.snapshot import QUALITY_TABLES, write_snapshot
 from tests.conftest import settings_for, source_rows
 
@@ -64,7 +66,8 @@ def test_every_report_query_runs_on_the_published_demo_data(snapshot):
     assert len(checked) == expected
     rows = {c.query.label(): c.rows for c in checked}
     assert rows["sources/marts/fct_orders.sql, query `marts.fct_orders`"] == result.marts["fct_orders"]
-    assert rows["sources/marts/daily_revenue.sql, query `marts.daily_revenue`"] == result.marts["daily_revenue"]
+    assert rows["sources/metrics/totals.sql, query `metrics.totals`"] == 1
+    assert rows["sources/metrics/monthly.sql, query `metrics.monthly`"] == result.marts["monthly_revenue"]
 
 
 def test_executive_summary_numbers_match_the_source(snapshot):
@@ -72,12 +75,13 @@ def test_executive_summary_numbers_match_the_source(snapshot):
     ((revenue, orders),) = source_rows(
         settings, f"SELECT round(sum(total), 2), count(*) FROM ({LIVE_ORDERS}) WHERE status != 'cancelled'"
     )
-    ((customers,),) = source_rows(settings, "SELECT count(*) FROM customers WHERE deleted_at IS NULL")
+    ((customers, placed),) = source_rows(
+        settings, f"SELECT count(DISTINCT customer_id) FILTER (WHERE status != 'cancelled'), count(*) FROM ({LIVE_ORDERS})")
     (totals,) = _result(result.path, "pages/index.md", "totals")
     assert round(totals[0], 2) == pytest.approx(revenue)
-    assert totals[1] == orders
-    (summary,) = _result(result.path, "pages/index.md", "customers")
-    assert summary[0] == customers
+    assert totals[1:3] == (orders, placed)
+    assert totals[3] == pytest.approx(revenue / orders, abs=0.005)
+    assert totals[5] == customers
 
 
 def test_sales_filters_narrow_the_numbers_as_the_source_does(snapshot):
@@ -95,10 +99,10 @@ def test_sales_filters_narrow_the_numbers_as_the_source_does(snapshot):
     assert count > 0, "the demo shop should have orders from Berlin in that period"
     inputs = {"city": {"value": city}, "period": {"start": first_day, "end": last_day}}
     (kpis,) = _result(result.path, "pages/sales.md", "kpis", **inputs)
-    assert kpis[0] == count
-    assert round(kpis[2], 2) == pytest.approx(revenue)
+    assert kpis[2] == count
+    assert round(kpis[0], 2) == pytest.approx(revenue)
     (all_kpis,) = _result(result.path, "pages/sales.md", "kpis")
-    assert all_kpis[0] == result.marts["fct_orders"]
+    assert all_kpis[2] == result.marts["fct_orders"]
 
 
 def test_a_query_broken_by_a_model_change_fails_with_page_and_query_named(snapshot, tmp_path):
@@ -106,15 +110,15 @@ def test_a_query_broken_by_a_model_change_fails_with_page_and_query_named(snapsh
     changed = tmp_path / "changed.duckdb"
     shutil.copy(result.path, changed)
     with contextlib.closing(duckdb.connect(str(changed))) as con:
-        con.execute("ALTER TABLE marts.daily_revenue RENAME COLUMN amount_revenue TO amount_revenue_eur")
+        con.execute("ALTER TABLE marts.fct_payments RENAME COLUMN payment_method TO method")
     with pytest.raises(PlatformError) as caught:
         validate(changed)
     message = str(caught.value)
-    assert "sources/marts/daily_revenue.sql, query `marts.daily_revenue`" in message
-    assert "amount_revenue" in message
+    assert "sources/metrics/payments_monthly.sql, query `metrics.payments_monthly`" in message
+    assert "payment_method" in message
     # Pages that read the broken source fail too, each named.
-    assert "pages/index.md, query `totals`" in message
-    assert "pages/sales.md" not in message
+    assert "pages/index.md, query `payment_mix`" in message
+    assert "pages/index.md, query `totals`" not in message and "pages/sales.md" not in message
 
 
 def test_a_broken_page_query_is_named(snapshot, tmp_path):
@@ -123,8 +127,8 @@ def test_a_broken_page_query_is_named(snapshot, tmp_path):
     shutil.copytree(PROJECT / "sources", project / "sources")
     shutil.copytree(PROJECT / "pages", project / "pages")
     page = project / "pages" / "sales.md"
-    page.write_text(page.read_text().replace("count(distinct customer_id) as customers", "count(distinct customer_key) as customers"))
-    with pytest.raises(PlatformError, match=r"pages/sales\.md, query `kpis`: .*customer_key"):
+    page.write_text(page.read_text().replace("coalesce(sum(orders_placed), 0)", "coalesce(sum(orders_total), 0)"))
+    with pytest.raises(PlatformError, match=r"pages/sales\.md, query `kpis`: .*orders_total"):
         validate(result.path, project)
 
 
@@ -248,3 +252,32 @@ def test_meta_store_with_a_table_missing_agreed_columns_is_named(tmp_path, built
         con.execute("CREATE TABLE contract_results (checked_at TEXT, source TEXT)")
     with pytest.raises(PlatformError, match="table contract_results does not have the agreed columns"):
         write_snapshot(settings)
+
+
+def test_generated_metric_sources_are_what_the_definitions_compile_to(tmp_path):
+    metric_sources.check()
+    copy = tmp_path / "metrics"
+    shutil.copytree(metric_sources.FOLDER, copy)
+    (copy / "totals.sql").write_text((copy / "totals.sql").read_text().replace("is_cancelled = FALSE", "TRUE"))
+    (copy / "monthly.sql").unlink()
+    with pytest.raises(PlatformError, match=r"\(monthly\.sql, totals\.sql\): run `just reports-sources`"):
+        metric_sources.check(copy)
+    metric_sources.write(copy)
+    metric_sources.check(copy)
+
+
+def test_the_same_kpi_is_the_same_number_in_the_report_and_in_the_app(snapshot):
+    settings, result = snapshot
+    con, _ = connect_published(settings)
+    with contextlib.closing(con):
+        first, last = business.order_date_range(con)
+        app = {k.metric: k.value for k in business.kpis(con, business.Period(first, last))}
+        app_months = business.trends(con, business.Period(first, last), "month")
+    (totals,) = _result(result.path, "pages/index.md", "totals")
+    report = dict(zip(("revenue", "orders", "orders_placed", "average_order_value", "cancellation_rate", "customers"), totals, strict=True))
+    for name in ("revenue", "orders", "average_order_value", "cancellation_rate"):
+        assert report[name] == pytest.approx(app[name], rel=1e-12), name
+    assert report["customers"] == app["new_customers"] + app["returning_customers"]
+    monthly = _result(result.path, "pages/index.md", "monthly")
+    assert [(m.date(), r, o) for m, r, o, *_ in monthly] == [
+        (row.period_start, pytest.approx(row.revenue), row.orders) for row in app_months.itertuples()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import json
@@ -13,12 +14,16 @@ import threading
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from app.queries import business
 from app.reports import site
 from app.reports.queries import PROJECT
 from core.errors import PlatformError
+from metrics import display
+from publish.reader import connect_published
 from tests.conftest import source_rows
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -192,10 +197,20 @@ def _wait_for_text(page, expected: list[str]) -> str:
 def test_built_site_shows_the_published_numbers_offline(built_site, browser):
     settings, result, url = built_site
     ((revenue, orders),) = source_rows(settings, f"SELECT round(sum(total)), count(*) FROM ({LIVE_ORDERS}) WHERE status != 'cancelled'")
+    con, _ = connect_published(settings)
+    with contextlib.closing(con):
+        first, last = business.order_date_range(con)
+        app = {k.metric: k for k in business.kpis(con, business.Period(first, last))}
     context, page, outside = _open(browser, url + "/")
     try:
         _wait_for_big_value(page, "Revenue", f"€{int(revenue):,}")
-        _wait_for_big_value(page, "Orders", f"{orders:,}")
+        _wait_for_big_value(page, "Orders (not cancelled)", f"{orders:,}")
+        # The same KPIs as the app shows them over the same days: one definition, one number.
+        for name, title in (("revenue", "Revenue"), ("orders", "Orders (not cancelled)"),
+                            ("average_order_value", "Average order value"), ("cancellation_rate", "Cancellation rate")):
+            kpi = app[name]
+            shown = f"€{kpi.value:,.0f}" if name == "revenue" else display.format_value(kpi.unit, kpi.value)
+            _wait_for_big_value(page, title, shown)
         assert result.snapshot.version in _wait_for_text(page, [result.snapshot.version])
     finally:
         context.close()
@@ -213,11 +228,11 @@ def test_sales_filter_runs_in_the_browser_database(built_site, browser):
     )
     context, page, outside = _open(browser, url + "/sales")
     try:
-        _wait_for_big_value(page, "Orders", f"{result.snapshot.marts['fct_orders']:,}")
+        _wait_for_big_value(page, "Orders placed (incl. cancelled)", f"{result.snapshot.marts['fct_orders']:,}")
         _pick(page, "City", city)
         page.keyboard.press("Escape")
         # The filtered query runs in the browser's DuckDB-Wasm, on the Parquet the build wrote.
-        _wait_for_big_value(page, "Orders", f"{city_orders:,}")
+        _wait_for_big_value(page, "Orders placed (incl. cancelled)", f"{city_orders:,}")
     finally:
         context.close()
     assert not outside, f"the site requested {outside}"
@@ -228,8 +243,12 @@ def test_data_quality_page_says_what_is_not_reported_yet(built_site, browser):
     settings, result, url = built_site
     context, page, outside = _open(browser, url + "/data-quality")
     try:
-        text = _wait_for_text(page, ["Not reported yet", "ingest:shop", *result.snapshot.missing])
-        assert "Not reported yet" in text
+        with contextlib.closing(duckdb.connect(str(result.snapshot.path), read_only=True)) as con:
+            (quarantining,) = con.execute("SELECT count(*) FROM quality.contract_results WHERE rows_quarantined > 0").fetchone()
+        good_news = [] if quarantining else ["No load had rows quarantined."]
+        text = _wait_for_text(page, ["Not reported yet", "ingest:shop", *good_news, *result.snapshot.missing])
+        assert "Not reported yet" in text and "Dataset is empty" not in text
+        assert all(line in text for line in good_news)
         for table in result.snapshot.missing:
             assert table in text
         assert "ingest:shop" in text

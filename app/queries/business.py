@@ -1,14 +1,9 @@
-"""Business metrics on the published marts: KPIs with their change, trends, customers.
+"""Business figures on the published marts: KPIs with their change, trends, payment mix, customers.
 
 Every function takes a connection from `publish.reader.connect_published` (views
-`marts.<table>`) and returns plain values or DataFrames. Definitions, used
-everywhere in the app:
-- revenue: totals of orders placed in the period and not cancelled;
-- orders: orders placed in the period, cancelled or not;
-- average order value: revenue per order not cancelled;
-- new customers: customers whose first order falls in the period; returning: who
-  ordered in the period and had ordered before it;
-- cancellation rate: cancelled orders per order placed.
+`marts.<table>`) and returns plain values or DataFrames. The metrics themselves
+(revenue, orders, average order value, new customers, ...) are defined once, in
+`metrics/definitions.yml`, and read through `metrics.layer`.
 """
 
 from __future__ import annotations
@@ -18,6 +13,8 @@ from dataclasses import dataclass
 
 import duckdb
 import pandas as pd
+
+from metrics import display, layer
 
 GRAINS = ("day", "week", "month")
 
@@ -39,10 +36,12 @@ class Period:
 
 @dataclass(frozen=True)
 class Kpi:
-    name: str
+    metric: str  # the metric's name in metrics/definitions.yml
+    label: str
+    description: str
     value: float | None
     previous: float | None
-    unit: str  # "eur", "count" or "ratio"
+    unit: str  # the metric's format: money, count or ratio
 
     @property
     def change(self) -> float | None:
@@ -60,82 +59,47 @@ def order_date_range(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date] 
     return None if first is None else (first, last)
 
 
-def period_totals(con: duckdb.DuckDBPyConnection, period: Period) -> dict[str, float | None]:
-    """The raw KPI values of one period.
-
-    Sums `daily_revenue`'s days, whose new customers add up over a period (a customer is new on
-    one day only); returning customers are the others who ordered in the period. Only that
-    distinct count reads `fct_orders`, and only the period's days of it.
-    """
-    rows = con.execute(
-        """
-        WITH days AS (
-          SELECT
-            coalesce(sum(amount_revenue), 0)::DOUBLE AS revenue,
-            coalesce(sum(count_orders), 0) AS orders,
-            coalesce(sum(count_cancelled_orders), 0) AS cancelled,
-            coalesce(sum(count_new_customers), 0) AS new
-          FROM marts.daily_revenue WHERE revenue_date BETWEEN $start AND $end
-        ),
-        ordering AS (
-          SELECT count(DISTINCT customer_id) AS customers FROM marts.fct_orders WHERE order_date BETWEEN $start AND $end
-        )
-        SELECT revenue, orders, cancelled, new, customers - new FROM days, ordering
-        """,
-        {"start": period.start, "end": period.end},
-    ).fetchall()
-    [(revenue, orders, cancelled, new, returning)] = rows
-    kept = orders - cancelled
-    return {
-        "revenue": revenue,
-        "orders": orders,
-        "average_order_value": revenue / kept if kept else None,
-        "new_customers": new,
-        "returning_customers": returning,
-        "cancellation_rate": cancelled / orders if orders else None,
-    }
-
-
-KPI_LABELS = {
-    "revenue": ("Revenue", "eur"),
-    "orders": ("Orders", "count"),
-    "average_order_value": ("Average order value", "eur"),
-    "new_customers": ("New customers", "count"),
-    "returning_customers": ("Returning customers", "count"),
-    "cancellation_rate": ("Cancellation rate", "ratio"),
-}
+OVERVIEW_METRICS = ("revenue", "orders", "average_order_value", "new_customers", "returning_customers", "cancellation_rate")
+TREND_METRICS = ("revenue", "orders", "orders_placed", "cancelled_orders")
+PAYMENT_METRICS = ("amount_paid", "payments")
 
 
 def kpis(con: duckdb.DuckDBPyConnection, period: Period) -> list[Kpi]:
-    """The overview's KPIs for `period`, each with its value in the previous period."""
-    now, before = period_totals(con, period), period_totals(con, period.previous())
-    return [Kpi(label, now[key], before[key], unit) for key, (label, unit) in KPI_LABELS.items()]
+    """The overview's KPIs for `period`, each with its value in the previous period, from the semantic layer."""
+    before = period.previous()
+    now = layer.totals(con, OVERVIEW_METRICS, period.start, period.end)
+    then = layer.totals(con, OVERVIEW_METRICS, before.start, before.end)
+    metrics = layer.catalog().metrics
+    return [Kpi(name, metrics[name].label, metrics[name].description, now[name], then[name], metrics[name].format)
+            for name in OVERVIEW_METRICS]
 
 
 def kpi_table(items: list[Kpi]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [{"kpi": k.name, "value": k.value, "previous_period": k.previous, "change": k.change} for k in items]
-    )
+    """The KPIs as a table a reader can scan: formatted values, the change in % (points for ratios)."""
+    rows = []
+    for k in items:
+        if k.change is None:
+            change = "–"
+        else:
+            change = f"{k.change * 100:+.1f} pts" if k.unit == "ratio" else f"{k.change:+.1%}"
+        rows.append({"KPI": k.label, "This period": display.format_value(k.unit, k.value),
+                     "Previous period": display.format_value(k.unit, k.previous), "Change": change})
+    return pd.DataFrame(rows)
 
 
 def trends(con: duckdb.DuckDBPyConnection, period: Period, grain: str) -> pd.DataFrame:
-    """Revenue, orders and cancellations per day, week (starting Monday) or month of `period`."""
+    """Revenue and orders per day, week (starting Monday) or month of `period`, from the semantic layer."""
     if grain not in GRAINS:
         raise ValueError(f"grain must be one of {GRAINS}, not {grain!r}")
-    return con.execute(
-        f"""
-        SELECT
-          date_trunc('{grain}', revenue_date)::DATE AS period_start,
-          sum(amount_revenue)::DOUBLE AS amount_revenue,
-          sum(count_orders)::BIGINT AS count_orders,
-          sum(count_cancelled_orders)::BIGINT AS count_cancelled_orders
-        FROM marts.daily_revenue
-        WHERE revenue_date BETWEEN $start AND $end
-        GROUP BY ALL
-        ORDER BY period_start
-        """,
-        {"start": period.start, "end": period.end},
-    ).df()
+    return layer.run(con, layer.Query(TREND_METRICS, grain=grain, start=period.start, end=period.end))
+
+
+def payment_mix(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
+    """Payments taken in `period` per payment method, with each method's share of the amount paid."""
+    frame = layer.run(con, layer.Query(PAYMENT_METRICS, by=("payment_method",), start=period.start, end=period.end))
+    total = frame["amount_paid"].sum()
+    frame["share_of_amount"] = frame["amount_paid"] / total if total else None
+    return frame.sort_values("amount_paid", ascending=False, ignore_index=True)
 
 
 def cohort_retention(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("build", help="install from the lockfile, refresh the sources, check every query, build the site")
     sub.add_parser("dev", help="refresh the sources and serve the reports with live reload; other options go to `evidence dev`")
     sub.add_parser("check", help="refresh the snapshot and run every report query against it (no Node needed)")
+    sub.add_parser("sources", help="write sources/metrics/*.sql from the metric definitions (metrics/definitions.yml)")
     args, evidence_args = parser.parse_known_args(argv)
     if evidence_args and args.command != "dev":
         parser.error(f"unrecognized arguments: {' '.join(evidence_args)}")
@@ -32,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, evidence_args: list[str]) -> None:
+    if args.command == "sources":
+        from app.reports import metric_sources
+
+        written = metric_sources.write()
+        say(f"Wrote {len(written)} metric sources to {metric_sources.FOLDER}")
+        return
     settings = load_settings(args.project)
     from app.reports import site
 

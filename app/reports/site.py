@@ -18,12 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.reports import metric_sources
 from app.reports.queries import PROJECT, Checked, validate
 from core.errors import PlatformError
 from core.settings import Settings
 from publish.snapshot import SnapshotResult, write_snapshot
 
-SOURCES = ("marts", "quality")  # sources/<name>/connection.yaml, each reading the snapshot
+SOURCES = ("marts", "metrics", "quality")  # sources/<name>/connection.yaml, each reading the snapshot
 BUILD_DIR = PROJECT / "build"
 # Why a Node step can stall on an offline machine: npm waits on its registry; DuckDB-Wasm
 # (inside Evidence) waits forever on an extension download that fails.
@@ -74,7 +75,8 @@ def serve_dev(settings: Settings, args: list[str], say: Say = print) -> None:
 
 
 def prepare(settings: Settings, say: Say = print) -> tuple[SnapshotResult, list[Checked]]:
-    """Write the snapshot of the published marts, then run every report query against it."""
+    """Check the generated metric sources, write the snapshot of the published marts, then run every report query against it."""
+    metric_sources.check()
     snapshot = write_snapshot(settings)
     missing = f"; not in the metadata store yet: {', '.join(snapshot.missing)}" if snapshot.missing else ""
     say(f"Snapshot of published version {snapshot.version} at {snapshot.path}{missing}")

@@ -22,11 +22,16 @@ if cohorts.empty:
     st.stop()
 st.subheader("Cohort retention")
 st.caption("Share of each month's new customers who ordered again N months later (orders not cancelled).")
+later = cohorts[cohorts["months_since_first"] > 0]
 heatmap = alt.Chart(cohorts).mark_rect().encode(
     alt.X("months_since_first:O", title="Months since first order"),
     alt.Y("yearmonth(cohort_month):O", title="Cohort"),
-    alt.Color("retention:Q", title="Retention", scale=alt.Scale(scheme="blues", domain=[0, 1])),
-    tooltip=["cohort_month:T", "months_since_first", "cohort_customers", "count_active_customers", alt.Tooltip("retention:Q", format=".0%")],
+    # Month 0 is 100% by definition; the scale spans the later months, where cohorts differ.
+    alt.Color("retention:Q", title="Retention", legend=alt.Legend(format=".0%"),
+              scale=alt.Scale(scheme="blues", domain=[later["retention"].min() if not later.empty else 0, 1], clamp=True)),
+    tooltip=[alt.Tooltip("cohort_month:T", title="Cohort", format="%b %Y"), alt.Tooltip("months_since_first:O", title="Months since first order"),
+             alt.Tooltip("cohort_customers:Q", title="Customers in cohort", format=","),
+             alt.Tooltip("count_active_customers:Q", title="Still ordering", format=","), alt.Tooltip("retention:Q", title="Retention", format=".0%")],
 ).properties(height=max(200, 36 * cohorts["cohort_month"].nunique()))
 ui.chart(heatmap, cohorts, "cohort_retention")
 

@@ -1,10 +1,12 @@
 """Trends: revenue and orders by day, week or month over a date range."""
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
 from app import components as ui
 from app.queries import business
+from metrics import display, layer
 
 settings = ui.app_settings()
 env = ui.environment_picker(settings)
@@ -27,13 +29,17 @@ except ui.NoData as exc:
 if frame.empty:
     st.info("No days in this period.")
     st.stop()
-x = alt.X("period_start:T", title=grain.capitalize())
-revenue = alt.Chart(frame).mark_line(point=True).encode(
-    x, alt.Y("amount_revenue:Q", title="Revenue (EUR)"), tooltip=list(frame.columns)
-)
-orders = alt.Chart(frame).mark_bar().encode(x, alt.Y("count_orders:Q", title="Orders"), tooltip=list(frame.columns))
+labels = {name: layer.catalog().metrics[name].label for name in business.TREND_METRICS}
+date_format = "%b %Y" if grain == "month" else "%Y-%m-%d"
+x = alt.X(f"{layer.PERIOD_COLUMN}:T", title=display.GRAIN_LABELS[grain], axis=alt.Axis(format=date_format))
+tooltip = [alt.Tooltip(f"{layer.PERIOD_COLUMN}:T", title=display.GRAIN_LABELS[grain], format=date_format)] + [
+    alt.Tooltip(f"{name}:Q", title=label, format=",.2f" if name == "revenue" else ",") for name, label in labels.items()]
+# Altair reads dates as time only from datetime columns.
+dated = frame.assign(**{layer.PERIOD_COLUMN: pd.to_datetime(frame[layer.PERIOD_COLUMN])})
+revenue = alt.Chart(dated).mark_line(point=True).encode(x, alt.Y("revenue:Q", title="Revenue (EUR)", axis=alt.Axis(format=",.0f")), tooltip=tooltip)
+orders = alt.Chart(dated).mark_bar().encode(x, alt.Y("orders:Q", title=labels["orders"]), tooltip=tooltip)
 st.subheader("Revenue")
 ui.chart(revenue, frame, f"revenue_by_{grain}")
-st.subheader("Orders")
+st.subheader(labels["orders"])
 st.altair_chart(orders, width="stretch")
-ui.table(frame, f"trends_by_{grain}")
+ui.metric_table(frame, f"trends_by_{grain}", grain)

@@ -29,6 +29,37 @@ def reference() -> pa.Column:
     return pa.Column("int64", pa.Check.gt(0), nullable=False)
 
 
+UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+
+def _text_checks(pattern: str | None) -> list[pa.Check]:
+    not_blank = pa.Check(lambda values: values.str.strip().str.len() > 0, name="not_blank", error="not_blank")
+    if pattern is None:
+        return [not_blank]
+    return [not_blank, pa.Check(lambda values: values.str.fullmatch(pattern), name="matches", error=f"matches({pattern})")]
+
+
+def text_key(*, pattern: str | None = None) -> pa.Column:
+    """A text primary key (e.g. `ORD-0001`): present, not blank, matching `pattern` (a regular expression for
+    the whole value) when given, and unique within the batch (the first of a duplicate is kept)."""
+    return pa.Column(TEXT, _text_checks(pattern), nullable=False, unique=True, report_duplicates="exclude_first")
+
+
+def uuid_key() -> pa.Column:
+    """A UUID primary key, as text in its 8-4-4-4-12 hex form."""
+    return text_key(pattern=UUID)
+
+
+def text_reference(*, pattern: str | None = None) -> pa.Column:
+    """A text foreign key: present, not blank, matching `pattern` when given."""
+    return pa.Column(TEXT, _text_checks(pattern), nullable=False)
+
+
+def uuid_reference() -> pa.Column:
+    """A foreign key to a UUID key."""
+    return text_reference(pattern=UUID)
+
+
 def timestamp(*, nullable: bool = False) -> pa.Column:
     """A point in time in the plausible window; a nullable one may also be absent (e.g. from JSON)."""
     return pa.Column("datetime64[us]", pa.Check.in_range(EARLIEST, LATEST), nullable=nullable, required=not nullable)

@@ -20,7 +20,8 @@ CASES = [
     files.test_bad_csv_rows_are_quarantined_with_reasons_and_good_rows_load,
     files.test_broken_json_lines_and_a_10_mb_field,
     files.test_empty_and_unreadable_files_are_rejected_with_a_reason,
-    files.test_too_many_bad_rows_refuse_the_load_and_keep_what_was_loaded,
+    files.test_too_many_bad_rows_reject_that_file_alone_and_a_fixed_file_loads_once,
+    files.test_quarantine_lists_rows_by_file_and_a_replayed_file_loads_again,
 ]
 
 

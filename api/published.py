@@ -1,0 +1,135 @@
+"""The prod marts as published: the current version, or an older one while publish still retains it.
+
+A page of a read names the version it came from, and the next page asks for that version
+again, so a publish between two pages changes nothing for that reader. Older versions have
+no manifest of their own; their tables sit beside the current ones, in `version=<id>` folders
+of the same layout, until publish prunes them (`run.publish_keep_versions`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+from dataclasses import dataclass
+
+import duckdb
+
+from core import warehouse
+from core.lake import Lake
+from core.settings import Settings
+from publish.marts import marts_folder
+from publish.versions import Version, read_sql, read_version
+
+VERSION_ID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{6}$")
+
+
+class NotPublished(Exception):
+    """Nothing has been published yet."""
+
+
+class VersionGone(Exception):
+    """The requested version is not (or no longer) in the lake."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+
+
+@dataclass
+class Snapshot:
+    """One published version with its own DuckDB connection (views `marts.<table>`) and the marts' columns."""
+
+    version: Version
+    connection: duckdb.DuckDBPyConnection
+    columns: dict[str, list[Column]]
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection of its own for one request (DuckDB connections are not shared between threads)."""
+        return self.connection.cursor()
+
+
+class PublishedMarts:
+    """Snapshots of the retained versions, opened on first use and kept while they are retained."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.lake = Lake(settings)
+        self.folder = marts_folder(settings)
+        self._snapshots: dict[str, Snapshot] = {}
+        self._lock = threading.Lock()
+
+    def snapshot(self, version_id: str | None = None) -> Snapshot:
+        """The current version, or `version_id` when given; raises NotPublished or VersionGone."""
+        for _ in range(2):
+            current = read_version(self.lake, self.folder)
+            if current is None:
+                raise NotPublished()
+            wanted = version_id or current.version
+            with self._lock:
+                if wanted in self._snapshots:
+                    return self._snapshots[wanted]
+            version = current if wanted == current.version else self._retained(current, wanted)
+            try:
+                snapshot = self._open(version)
+                break
+            except VersionGone:
+                if version_id is not None:
+                    raise
+                # a publish pruned the version just read from the manifest: the manifest has moved on
+        else:
+            raise VersionGone()
+        with self._lock:
+            snapshot = self._snapshots.setdefault(wanted, snapshot)
+            self._forget_beyond(self.settings.run.publish_keep_versions + 1)
+        return snapshot
+
+    def forget(self, version_id: str) -> None:
+        """Drop a snapshot whose files have gone (publish pruned them)."""
+        with self._lock:
+            self._snapshots.pop(version_id, None)
+
+    def exists(self, version: Version) -> bool:
+        """Whether every table of `version` still has its folder in the lake."""
+        return all(self.lake.exists(_version_folder(self.folder, name, version.version)) for name in version.files)
+
+    def _retained(self, current: Version, version_id: str) -> Version:
+        """An older version, laid out as the current one; only tables that still have its folder."""
+        if not VERSION_ID.match(version_id):
+            raise VersionGone()
+        files = {
+            name: path.replace(f"/version={current.version}/", f"/version={version_id}/")
+            for name, path in current.files.items()
+            if self.lake.exists(_version_folder(self.folder, name, version_id))
+        }
+        if not files:
+            raise VersionGone()
+        # No manifest keeps an older version's row counts or time; the endpoints that show them read the current one.
+        return dataclasses.replace(current, version=version_id, files=files, rows={}, loads=None, published_at="")
+
+    def _open(self, version: Version) -> Snapshot:
+        con = self.lake.attach(warehouse.connect())
+        con.execute("CREATE SCHEMA marts")
+        try:
+            for name in version.files:
+                con.execute(f"CREATE VIEW marts.{name} AS {read_sql(version, name)}")
+            columns = {
+                name: [Column(row[0], row[1]) for row in con.execute(f"DESCRIBE marts.{name}").fetchall()] for name in version.files
+            }
+        except duckdb.IOException:
+            con.close()
+            if not self.exists(version):
+                raise VersionGone() from None
+            raise
+        return Snapshot(version=version, connection=con, columns=columns)
+
+    def _forget_beyond(self, keep: int) -> None:
+        # version ids sort by time; a forgotten connection closes once its last request is done with it
+        for old in sorted(self._snapshots)[:-keep]:
+            del self._snapshots[old]
+
+
+def _version_folder(folder: str, table: str, version_id: str) -> str:
+    return f"{folder}/{table}/version={version_id}"

@@ -1,0 +1,99 @@
+"""Explore: any metrics of the definitions, by a time grain, cut by a dimension, filtered, compared with the period before.
+
+Every choice is kept in the URL, so a view can be bookmarked and shared.
+"""
+
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from app import components as ui
+from app.queries import business, explore
+from core.errors import PlatformError
+from metrics import display, layer
+
+settings = ui.app_settings()
+env = ui.environment_picker(settings)
+st.title("Explore")
+cat = layer.catalog()
+names = list(cat.metrics)
+
+
+def _url_list(key: str, allowed: list[str]) -> list[str]:
+    return [v for v in st.query_params.get(key, "").split(",") if v in allowed]
+
+
+try:
+    dates = ui.published_query(settings, env, business.order_date_range)
+    if dates is None:
+        raise ui.NoData("The published marts have no orders yet. " + ui.RUN_HINT)
+    first, last = dates
+    chosen = st.multiselect("Metrics", names, default=_url_list("metrics", names) or ["revenue"],
+                            format_func=lambda n: cat.metrics[n].label)
+    st.query_params["metrics"] = ",".join(chosen)
+    if not chosen:
+        st.info("Pick at least one metric.")
+        st.stop()
+    left, middle, right = st.columns([2, 1, 1])
+    with left:
+        period = ui.period_picker(first, last, default_days=90)
+    with middle:
+        grain = ui.grain_picker()
+    with right:
+        compare = st.toggle("Compare with the period before", value=st.query_params.get("compare") == "1")
+        st.query_params["compare"] = "1" if compare else "0"
+    dimensions = explore.shared_dimensions(tuple(chosen))
+    by_options = ["", *dimensions]
+    by_url = st.query_params.get("by", "")
+    by = st.selectbox("Cut by", by_options, index=by_options.index(by_url) if by_url in by_options else 0,
+                      format_func=lambda d: cat.dimensions[d].label if d else "Nothing")
+    st.query_params["by"] = by
+    filter_url = st.query_params.get("filter", "")
+    filter_dimension = st.selectbox("Filter on", by_options, index=by_options.index(filter_url) if filter_url in by_options else 0,
+                                    format_func=lambda d: cat.dimensions[d].label if d else "Nothing")
+    st.query_params["filter"] = filter_dimension
+    values: list[str] = []
+    if filter_dimension:
+        options = ui.published_query(settings, env, explore.dimension_values, chosen[0], filter_dimension)
+        values = st.multiselect(f"{cat.dimensions[filter_dimension].label} is one of", options,
+                                default=_url_list("values", options))
+        st.query_params["values"] = ",".join(values)
+    question = explore.Exploration(tuple(chosen), grain, period, by or None, filter_dimension or None, tuple(values))
+    layer.compile_sql(question.query(grain=grain))  # refuses what the definitions do not allow, saying why
+    frame = ui.published_query(settings, env, explore.series, question)
+    compared = ui.published_query(settings, env, explore.comparison, question) if compare else None
+except ui.NoData as exc:
+    ui.show_no_data(exc)
+    st.stop()
+except PlatformError as exc:
+    st.warning(str(exc))
+    st.stop()
+
+if frame.empty:
+    st.info("No data for these choices.")
+    st.stop()
+if compared is not None:
+    previous = period.previous()
+    st.caption(f"{period.start} to {period.end}, compared with {previous.start} to {previous.end}.")
+    for column, row in zip(st.columns(min(len(compared), 4)), compared.to_dict("records"), strict=False):  # four at most
+        metric = cat.metrics[row["metric"]]
+        change = row["change"]
+        delta = None if change is None or pd.isna(change) else (
+            f"{change * 100:+.1f} pts" if metric.format == "ratio" else f"{change:+.1%}")
+        column.metric(metric.label, display.format_value(metric.format, row["value"]), delta, border=True, help=metric.description)
+
+date_format = "%b %Y" if grain == "month" else "%Y-%m-%d"
+dated = frame.assign(**{layer.PERIOD_COLUMN: pd.to_datetime(frame[layer.PERIOD_COLUMN])})
+for name in chosen:
+    metric = cat.metrics[name]
+    encoding: list[Any] = [
+        alt.X(f"{layer.PERIOD_COLUMN}:T", title=display.GRAIN_LABELS[grain], axis=alt.Axis(format=date_format)),
+        alt.Y(f"{name}:Q", title=metric.label, axis=alt.Axis(format={"money": ",.0f", "count": ",.0f", "ratio": ".0%"}[metric.format])),
+    ]
+    if by:
+        encoding.append(alt.Color(f"{by}:N", title=cat.dimensions[by].label))
+    st.subheader(metric.label)
+    st.altair_chart(alt.Chart(dated).mark_line(point=True).encode(*encoding), width="stretch")
+ui.metric_table(frame, "explore", grain)

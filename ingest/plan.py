@@ -1,0 +1,20 @@
+"""What one source kind contributes to a load: its resources, and what to do once the load is done."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SourcePlan:
+    """The dlt resources of one run, and a hook called with the load id once it completed.
+
+    checked: the plan validated its rows itself (file drops, file by file), so no contract step is
+    added to its resources. warnings: what the plan noticed while its resources were extracted.
+    """
+
+    resources: list
+    after_load: Callable[[str], None] = lambda load_id: None
+    checked: bool = False
+    warnings: list[str] = field(default_factory=list)

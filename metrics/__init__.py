@@ -1,0 +1,1 @@
+"""The business metrics: one definition each (definitions.yml), served by the semantic layer (layer.py)."""
