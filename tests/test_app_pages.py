@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from app.auth import hash_password
-from core.pipeline import run_all
 from demo.day import advance_day
 from metrics import layer
+from pipeline.run import run_all
 from publish.marts import publish_marts
 from publish.reader import connect_published, current_version
 from tests.app_support import BUSINESS_PAGES, OPERATOR_PAGES, ORDERS, app_on, copy_build, independent_kpis, number

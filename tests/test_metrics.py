@@ -11,9 +11,9 @@ import sys
 import pytest
 
 from core.errors import PlatformError
-from core.pipeline import run_all
 from demo.day import advance_day
 from metrics import layer
+from pipeline.run import run_all
 from publish.reader import connect_published
 from tests.app_support import copy_build
 from tests.conftest import ROOT, SMALL_SCALE, source_rows
