@@ -43,7 +43,9 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
         wait = limiter.acquire(key.name)
         if wait:
             raise ApiError(
-                429, "rate_limited", f"Key '{key.name}' may make {api.rate_limit_per_minute} requests a minute; retry in {wait} s.",
+                429,
+                "rate_limited",
+                f"Key '{key.name}' may make {api.rate_limit_per_minute} requests a minute; retry in {wait} s.",
                 {"Retry-After": str(wait)},
             )
         return key
@@ -62,7 +64,8 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
 
     def gone(version: str | None) -> ApiError:
         return ApiError(
-            410, "version_gone",
+            410,
+            "version_gone",
             f"Version {version} is no longer published (publish keeps the newest {settings.run.publish_keep_versions}); "
             "start again from the first page.",
         )
@@ -81,7 +84,14 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
             "columns": [{"name": column.name, "type": column.type} for column in snap.columns[mart]],
         }
 
-    def answer(request: Request, version: str, etag: str, body: bytes | None = None, media_type: str = MEDIA_TYPES["json"], headers: dict | None = None) -> Response:
+    def answer(
+        request: Request,
+        version: str,
+        etag: str,
+        body: bytes | None = None,
+        media_type: str = MEDIA_TYPES["json"],
+        headers: dict | None = None,
+    ) -> Response:
         headers = {"X-Data-Version": version, "ETag": etag, "Cache-Control": "private, no-cache", **(headers or {})}
         if body is None or _matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)

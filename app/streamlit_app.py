@@ -9,9 +9,9 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` puts only app/ on the path
 
-from app import auth, components  # noqa: E402
-from app.sitemap import BUSINESS_PAGES, OPERATOR_PAGES  # noqa: E402
-from core.errors import PlatformError  # noqa: E402
+from app import auth, components  # noqa: E402 - importable only after the sys.path line above
+from app.sitemap import BUSINESS_PAGES, OPERATOR_PAGES  # noqa: E402 - as above
+from core.errors import PlatformError  # noqa: E402 - as above
 
 VIEWS = Path(__file__).with_name("views")
 

@@ -14,8 +14,8 @@ marts it copies). A missing, damaged or half-deleted published version is publis
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from core.errors import PlatformError
 from core.lake import Lake

@@ -15,9 +15,9 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import pyarrow as pa
@@ -116,7 +116,8 @@ def test_every_auth_case_has_its_status_and_a_clear_body(api):
     assert wrong.status == 401 and wrong.json()["message"] == "The API key is not valid."
     forbidden = get(f"{url}/marts/dim_customers/rows", key=BUSINESS_KEY)
     assert forbidden.status == 403 and forbidden.json() == {
-        "error": "forbidden", "message": "Key 'biz' (role business) may not read mart 'dim_customers'."
+        "error": "forbidden",
+        "message": "Key 'biz' (role business) may not read mart 'dim_customers'.",
     }
     assert get(f"{url}/marts/dim_customers", key=BUSINESS_KEY).status == 403
     assert get(f"{url}/marts/dim_customers/rows?limit=1", key=OPERATOR_KEY).status == 200
@@ -141,7 +142,12 @@ def test_the_listing_shows_each_role_its_marts_with_the_published_schemas(api):
     business = get(f"{url}/marts", key=BUSINESS_KEY).json()
     assert [mart["name"] for mart in business["marts"]] == BUSINESS_MARTS
     one = get(f"{url}/marts/fct_orders", key=BUSINESS_KEY).json()
-    assert one == {"version": published.version, "name": "fct_orders", "rows": published.rows["fct_orders"], "columns": expected["fct_orders"]}
+    assert one == {
+        "version": published.version,
+        "name": "fct_orders",
+        "rows": published.rows["fct_orders"],
+        "columns": expected["fct_orders"],
+    }
 
 
 def test_filters_columns_and_order_select_what_the_published_mart_holds(api):
@@ -165,7 +171,10 @@ def test_filters_columns_and_order_select_what_the_published_mart_holds(api):
     assert page["next"] is None
     not_equal = get(f"{url}/marts/daily_revenue/rows?count_orders__ne=10&limit=100000", key=BUSINESS_KEY).json()["rows"]
     assert sorted(row["revenue_date"] for row in not_equal) == [
-        row[0] for row in published_rows(settings, "SELECT strftime(revenue_date, '%Y-%m-%d') FROM marts.daily_revenue WHERE count_orders <> 10 ORDER BY 1")
+        row[0]
+        for row in published_rows(
+            settings, "SELECT strftime(revenue_date, '%Y-%m-%d') FROM marts.daily_revenue WHERE count_orders <> 10 ORDER BY 1"
+        )
     ]
 
 
@@ -299,7 +308,9 @@ def test_just_api_serves_on_the_configured_port_and_refuses_to_start_without_key
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PLATFORM__", "API_KEY_HASH_"))}
     environ.update({"PLATFORM__DATA_DIR": str(built[0].data_dir), "PLATFORM__API__PORT": str(port), **API_ENV, **KEY_HASHES})
-    process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         wait_until_listening(port)
         reply = get(f"http://127.0.0.1:{port}/marts", key=BUSINESS_KEY)

@@ -21,9 +21,12 @@ def test_hashes_are_salted_and_verify():
 
 
 def test_users_come_from_config_with_hashes_from_env(tmp_path):
-    settings = settings_for(tmp_path, PLATFORM__APP__USERS__ANNA__ROLE="business",
-                            PLATFORM__APP__USERS__OLEG__ROLE="operator",
-                            PLATFORM__APP__USERS__OLEG__PASSWORD_HASH_ENV="OLEG_HASH")
+    settings = settings_for(
+        tmp_path,
+        PLATFORM__APP__USERS__ANNA__ROLE="business",
+        PLATFORM__APP__USERS__OLEG__ROLE="operator",
+        PLATFORM__APP__USERS__OLEG__PASSWORD_HASH_ENV="OLEG_HASH",
+    )
     env = {"APP_PASSWORD_HASH_ANNA": hash_password("a"), "OLEG_HASH": hash_password("o")}
     users = load_users(settings, env)
     assert {name: user.role for name, user in users.items()} == {"anna": "business", "oleg": "operator"}

@@ -65,8 +65,14 @@ def served(built, tmp_path_factory):
     settings = copy_build(built[0], tmp_path_factory.mktemp("browser") / "data")
     port = _free_port()
     log = open(tmp_path_factory.mktemp("logs") / "app.log", "w+")
-    server = subprocess.Popen([str(JUST), "app", "--port", str(port)], cwd=ROOT, env=_app_env(settings), stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [str(JUST), "app", "--port", str(port)],
+        cwd=ROOT,
+        env=_app_env(settings),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -94,7 +100,8 @@ def browser():
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
+            executable_path=str(CHROMIUM),
+            headless=True,
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         yield chromium
@@ -142,8 +149,15 @@ def test_pages_stay_up_while_just_run_rebuilds(served, browser):
     pages = ["", "trends", "customers", "pipeline_health", "freshness"]
     for path in pages:  # warm: the loop below should be limited by the rebuild, not by first imports
         load(page, f"{base}/{path}", *PAGES[path])
-    rebuild = subprocess.Popen([str(JUST), "run"], cwd=ROOT, env=_app_env(settings), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    rebuild = subprocess.Popen(
+        [str(JUST), "run"],
+        cwd=ROOT,
+        env=_app_env(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     loads = overlapping = 0
     try:
         while rebuild.poll() is None or loads < len(pages):

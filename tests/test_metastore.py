@@ -75,7 +75,10 @@ def _assert_current_with_rows(meta_path, runs: list[tuple], current: dict[str, o
     with contextlib.closing(metastore.connect(meta_path)) as con:
         assert metastore.version(con) == metastore.VERSION
         assert _schema(con) == current
-        assert con.execute("SELECT job, trigger, attempt, started_at, finished_at, status, rows_in, rows_out, error FROM job_runs").fetchall() == runs
+        assert (
+            con.execute("SELECT job, trigger, attempt, started_at, finished_at, status, rows_in, rows_out, error FROM job_runs").fetchall()
+            == runs
+        )
         for table, row in ROWS.items():
             assert con.execute(f"SELECT * FROM {table}").fetchall() == ([row] if others else [])
 
@@ -102,8 +105,11 @@ def test_an_unversioned_store_is_migrated_keeping_its_rows(tmp_path, with_pid):
         con.executescript(UNVERSIONED_JOB_RUNS + UNVERSIONED_OTHERS)
         if with_pid:
             con.execute("ALTER TABLE job_runs ADD COLUMN pid INTEGER")
-        con.execute("INSERT INTO job_runs (job, trigger, attempt, started_at, finished_at, status, rows_in, rows_out, error) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", RUN)
+        con.execute(
+            "INSERT INTO job_runs (job, trigger, attempt, started_at, finished_at, status, rows_in, rows_out, error) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            RUN,
+        )
         for table, row in ROWS.items():
             con.execute(f"INSERT INTO {table} VALUES ({', '.join('?' * len(row))})", row)
     _assert_current_with_rows(meta, [RUN], _current_schema(tmp_path))
@@ -118,8 +124,11 @@ def test_an_unversioned_store_with_the_run_log_alone_gains_the_other_tables(tmp_
     meta = tmp_path / "meta.db"
     with contextlib.closing(sqlite3.connect(meta)) as con, con:
         con.executescript(UNVERSIONED_JOB_RUNS)
-        con.execute("INSERT INTO job_runs (job, trigger, attempt, started_at, finished_at, status, rows_in, rows_out, error) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", RUN)
+        con.execute(
+            "INSERT INTO job_runs (job, trigger, attempt, started_at, finished_at, status, rows_in, rows_out, error) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            RUN,
+        )
     _assert_current_with_rows(meta, [RUN], _current_schema(tmp_path), others=False)
 
 
@@ -130,8 +139,11 @@ def test_every_versioned_store_is_migrated_keeping_its_rows(tmp_path, version):
         metastore.migrate(con, target=version)
         assert metastore.version(con) == version
         with con:
-            con.execute("INSERT INTO job_runs (job, trigger, attempt, started_at, finished_at, status, rows_in, rows_out, error) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", RUN)
+            con.execute(
+                "INSERT INTO job_runs (job, trigger, attempt, started_at, finished_at, status, rows_in, rows_out, error) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                RUN,
+            )
             for table, row in ROWS.items():
                 con.execute(f"INSERT INTO {table} VALUES ({', '.join('?' * len(row))})", row)
     _assert_current_with_rows(meta, [RUN], _current_schema(tmp_path))
@@ -141,7 +153,9 @@ def test_a_table_without_its_columns_is_named(tmp_path):
     meta = tmp_path / "meta.db"
     with contextlib.closing(sqlite3.connect(meta)) as con, con:
         con.execute("CREATE TABLE contract_results (checked_at TEXT, source TEXT)")
-    with pytest.raises(PlatformError, match=r"meta\.db: table contract_results does not have the agreed columns \(missing table_name, load_id"):
+    with pytest.raises(
+        PlatformError, match=r"meta\.db: table contract_results does not have the agreed columns \(missing table_name, load_id"
+    ):
         metastore.connect(meta).close()
     # Nothing was half-migrated: the file is still at version 0 with its one table.
     with contextlib.closing(sqlite3.connect(meta)) as con:

@@ -21,13 +21,19 @@ else:
     st.metric("Audits failing or warning now", len(failed), border=True)
     ui.table(latest, "latest_audits")
     history = quality.audit_results(meta)
-    per_run = history.assign(failed=history["status"] != "passed").groupby(["checked_at", "model"], as_index=False)["failed"].sum()
+    assert history is not None  # the table `latest` came from
+    per_run = history.assign(failed=history["status"] != "passed").groupby(["checked_at", "model"])["failed"].sum().reset_index()
     ui.chart(
-        alt.Chart(per_run).mark_circle(size=60).encode(
-            alt.X("checked_at:T", title="Checked at"), alt.Y("model:N", title=None),
-            alt.Color("failed:Q", title="Audits not passed", scale=alt.Scale(scheme="reds")), tooltip=list(per_run.columns),
+        alt.Chart(per_run)
+        .mark_circle(size=60)
+        .encode(
+            alt.X("checked_at:T", title="Checked at"),
+            alt.Y("model:N", title=None),
+            alt.Color("failed:Q", title="Audits not passed", scale=alt.Scale(scheme="reds")),
+            tooltip=list(per_run.columns),
         ),
-        per_run, "audit_history",
+        per_run,
+        "audit_history",
     )
 
 st.subheader("Contracts and quarantine")
@@ -39,11 +45,16 @@ elif contracts.empty:
 else:
     contracts = contracts.assign(table=contracts["source"] + "." + contracts["table_name"])
     ui.chart(
-        alt.Chart(contracts).mark_line(point=True).encode(
-            alt.X("checked_at:T", title="Checked at"), alt.Y("rows_quarantined:Q", title="Rows quarantined"),
-            alt.Color("table:N"), tooltip=list(contracts.columns),
+        alt.Chart(contracts)
+        .mark_line(point=True)
+        .encode(
+            alt.X("checked_at:T", title="Checked at"),
+            alt.Y("rows_quarantined:Q", title="Rows quarantined"),
+            alt.Color("table:N"),
+            tooltip=list(contracts.columns),
         ),
-        contracts, "contract_results",
+        contracts,
+        "contract_results",
     )
 tables = quality.quarantined_tables(settings)
 if tables:
@@ -55,4 +66,6 @@ else:
     st.caption("No quarantined rows in the lake.")
 
 st.subheader("Monitoring anomalies")
-ui.meta_table(quality.anomalies(meta), "anomalies", source="monitor_results", owner="the scheduler's monitoring", empty="No anomalies flagged.")
+ui.meta_table(
+    quality.anomalies(meta), "anomalies", source="monitor_results", owner="the scheduler's monitoring", empty="No anomalies flagged."
+)

@@ -18,7 +18,7 @@ except PlatformError as exc:
     st.stop()
 counts = frame["status"].value_counts()
 columns = st.columns(3)
-for column, state in zip(columns, COLOURS):
+for column, state in zip(columns, COLOURS, strict=True):
     column.metric(f":{COLOURS[state][0]}[●] {state.capitalize()}", int(counts.get(state, 0)), border=True)
 if not settings.meta_path.exists():
     st.info("Nothing has been loaded yet, so every source is red. " + ui.RUN_HINT)
@@ -26,6 +26,5 @@ st.caption(
     f"Green under {settings.app.freshness_warn_ratio:.0%} of the SLA, amber up to it, red past it or never loaded. "
     "Sources: last successful ingest; marts: last publish."
 )
-st.dataframe(frame.style.map(lambda state: f"background-color: {COLOURS[state][1]}", subset=["status"]),
-             hide_index=True, width="stretch")
+st.dataframe(frame.style.map(lambda state: f"background-color: {COLOURS[state][1]}", subset=["status"]), hide_index=True, width="stretch")
 ui.download(frame, "freshness")

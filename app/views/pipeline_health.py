@@ -27,24 +27,42 @@ st.subheader("Last run per job")
 ui.table(last, "last_runs_per_job")
 
 runs = health.recent_runs(meta)
+assert runs is not None  # the table `last` came from
 st.subheader("Timeline")
 timeline = runs.assign(
     started=pd.to_datetime(runs["started_at"], utc=True, format="ISO8601"),
     finished=pd.to_datetime(runs["finished_at"].fillna(pd.Timestamp.now(tz="UTC").isoformat()), utc=True, format="ISO8601"),
 )
-bars = alt.Chart(timeline).mark_bar().encode(
-    alt.X("started:T", title="Time (UTC)"), alt.X2("finished:T"), alt.Y("job:N", title=None),
-    alt.Color("status:N", scale=alt.Scale(domain=["success", "failed", "running", "skipped", "timed_out", "interrupted"],
-                                          range=["#2e7d32", "#c62828", "#1565c0", "#9e9e9e", "#ef6c00", "#6a1b9a"])),
-    tooltip=["job", "status", "started_at", "finished_at", "duration_seconds", "rows_out", "error"],
+bars = (
+    alt.Chart(timeline)
+    .mark_bar()
+    .encode(
+        alt.X("started:T", title="Time (UTC)"),
+        alt.X2("finished:T"),
+        alt.Y("job:N", title=None),
+        alt.Color(
+            "status:N",
+            scale=alt.Scale(
+                domain=["success", "failed", "running", "skipped", "timed_out", "interrupted"],
+                range=["#2e7d32", "#c62828", "#1565c0", "#9e9e9e", "#ef6c00", "#6a1b9a"],
+            ),
+        ),
+        tooltip=["job", "status", "started_at", "finished_at", "duration_seconds", "rows_out", "error"],
+    )
 )
 ui.chart(bars, runs, "recent_runs")
 
 st.subheader("Failure and retry rate")
-ui.table(health.failure_rates(meta), "failure_rates", column_config={
-    "failure_rate": st.column_config.NumberColumn(format="percent"),
-    "retry_rate": st.column_config.NumberColumn(format="percent"),
-})
+rates = health.failure_rates(meta)
+assert rates is not None  # the table `last` came from
+ui.table(
+    rates,
+    "failure_rates",
+    column_config={
+        "failure_rate": st.column_config.NumberColumn(format="percent"),
+        "retry_rate": st.column_config.NumberColumn(format="percent"),
+    },
+)
 
 st.subheader("Next scheduled runs")
 ui.meta_table(health.scheduled_runs(meta), "scheduled_runs", source="scheduled_jobs", owner="the scheduler (`just start`)")

@@ -28,15 +28,27 @@ except ui.NoData as exc:
     st.stop()
 
 st.subheader("Top products by revenue")
-bars = alt.Chart(ranking).mark_bar().encode(
-    alt.X("amount_revenue:Q", title="Revenue (EUR)"), alt.Y("product_name:N", sort="-x", title=None),
-    alt.Color("product_category:N", title="Category"), tooltip=list(ranking.columns),
+bars = (
+    alt.Chart(ranking)
+    .mark_bar()
+    .encode(
+        alt.X("amount_revenue:Q", title="Revenue (EUR)"),
+        alt.Y("product_name:N", sort="-x", title=None),
+        alt.Color("product_category:N", title="Category"),
+        tooltip=list(ranking.columns),
+    )
 )
 st.altair_chart(bars, width="stretch")
 ui.table(ranking, "product_ranking", column_config={"share_of_revenue": st.column_config.NumberColumn(format="percent")})
 st.subheader("Category revenue over time")
-lines = alt.Chart(trend).mark_area().encode(
-    alt.X("period_start:T", title=grain.capitalize()), alt.Y("amount_revenue:Q", stack=True, title="Revenue (EUR)"),
-    alt.Color("product_category:N", title="Category"), tooltip=list(trend.columns),
+lines = (
+    alt.Chart(trend)
+    .mark_area()
+    .encode(
+        alt.X("period_start:T", title=grain.capitalize()),
+        alt.Y("amount_revenue:Q", stack=True, title="Revenue (EUR)"),
+        alt.Color("product_category:N", title="Category"),
+        tooltip=list(trend.columns),
+    )
 )
 ui.chart(lines, trend, f"category_revenue_by_{grain}")

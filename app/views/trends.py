@@ -12,9 +12,10 @@ settings = ui.app_settings()
 env = ui.environment_picker(settings)
 st.title("Trends")
 try:
-    first, last = ui.published_query(settings, env, business.order_date_range) or (None, None)
-    if first is None:
+    dates = ui.published_query(settings, env, business.order_date_range)
+    if dates is None:
         raise ui.NoData("The published marts have no orders yet. " + ui.RUN_HINT)
+    first, last = dates
     left, right = st.columns([2, 1])
     with left:
         period = ui.period_picker(first, last, default_days=90)
@@ -32,10 +33,15 @@ labels = {name: layer.catalog().metrics[name].label for name in business.TREND_M
 date_format = "%b %Y" if grain == "month" else "%Y-%m-%d"
 x = alt.X(f"{layer.PERIOD_COLUMN}:T", title=display.GRAIN_LABELS[grain], axis=alt.Axis(format=date_format))
 tooltip = [alt.Tooltip(f"{layer.PERIOD_COLUMN}:T", title=display.GRAIN_LABELS[grain], format=date_format)] + [
-    alt.Tooltip(f"{name}:Q", title=label, format=",.2f" if name == "revenue" else ",") for name, label in labels.items()]
+    alt.Tooltip(f"{name}:Q", title=label, format=",.2f" if name == "revenue" else ",") for name, label in labels.items()
+]
 # Altair reads dates as time only from datetime columns.
 dated = frame.assign(**{layer.PERIOD_COLUMN: pd.to_datetime(frame[layer.PERIOD_COLUMN])})
-revenue = alt.Chart(dated).mark_line(point=True).encode(x, alt.Y("revenue:Q", title="Revenue (EUR)", axis=alt.Axis(format=",.0f")), tooltip=tooltip)
+revenue = (
+    alt.Chart(dated)
+    .mark_line(point=True)
+    .encode(x, alt.Y("revenue:Q", title="Revenue (EUR)", axis=alt.Axis(format=",.0f")), tooltip=tooltip)
+)
 orders = alt.Chart(dated).mark_bar().encode(x, alt.Y("orders:Q", title=labels["orders"]), tooltip=tooltip)
 st.subheader("Revenue")
 ui.chart(revenue, frame, f"revenue_by_{grain}")
