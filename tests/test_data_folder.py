@@ -9,7 +9,7 @@ from sqlmesh.core.config import Config
 from sqlmesh.core.config.loader import load_config_from_paths
 
 from pipeline.run import run_all
-from tests.conftest import ROOT, settings_for
+from tests.support.project import ROOT, settings_for
 
 # Written by Python and pytest themselves.
 NOT_RUN_OUTPUT = ("__pycache__", ".pytest_cache")
