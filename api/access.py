@@ -28,9 +28,11 @@ def note(request: Request, **fields: object) -> None:
     state.access.update(fields)
 
 
-def rows_detail(query: MartQuery, output: str) -> str:
-    """What the access log keeps of a mart read: format, columns, order and filter columns; never a filter value."""
-    parts = [f"format={output}", f"columns={','.join(query.columns)}"]
+def rows_detail(query: MartQuery, output: str, every_column: list[str]) -> str:
+    """What the access log keeps of a mart read: format, chosen columns, order and filter columns; never a filter value."""
+    parts = [f"format={output}"]
+    if list(query.columns) != every_column:
+        parts.append(f"columns={','.join(query.columns)}")
     if query.order:
         parts.append("order=" + ",".join(("-" if descending else "") + name for name, descending in query.order))
     if query.filters:

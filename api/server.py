@@ -134,7 +134,7 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
             query = parse_query(request.query_params.multi_items(), snap.columns[mart], limit=limit, offset=offset)
         except BadRequest as exc:
             raise ApiError(400, "bad_request", str(exc)) from None
-        access.note(request, detail=access.rows_detail(query, output), rows=0)
+        access.note(request, detail=access.rows_detail(query, output, [c.name for c in snap.columns[mart]]), rows=0)
         etag = query.etag(pinned, mart, output)
         link = _next_link(request, pinned, offset + limit)
         headers = {}

@@ -67,7 +67,7 @@ def test_every_api_call_is_logged_once_by_key_name_with_rows_and_status(built_co
     assert strip == [
         {"channel": "api", "principal": "biz", "action": "GET /marts", "subject": None, "rows": None, "status": 200, "detail": None},
         {"channel": "api", "principal": "biz", "action": "GET /marts/{mart}/rows", "subject": "fct_orders", "rows": 50, "status": 200,
-         "detail": "format=csv; columns=" + ",".join(_columns(settings, "fct_orders")) + "; filters=order_date__gte,order_status__eq"},
+         "detail": "format=csv; filters=order_date__gte,order_status__eq"},
         {"channel": "api", "principal": "ops", "action": "GET /marts/{mart}/rows", "subject": "dim_customers", "rows": 0, "status": 200,
          "detail": "format=json; columns=customer_id; filters=customer_email__eq"},
         {"channel": "api", "principal": "ops", "action": "GET /metrics/{name}", "subject": "revenue", "rows": len(metric.json()["rows"]),
@@ -84,14 +84,6 @@ def test_every_api_call_is_logged_once_by_key_name_with_rows_and_status(built_co
     assert all(dt.datetime.fromisoformat(row["accessed_at"]).tzinfo is not None for row in rows)
     assert_no_secret_or_value(rows, BUSINESS_KEY, OPERATOR_KEY, "dsk_a-wrong-key", *KEY_HASHES.values(), EMAIL, "Berlin", "Hamburg",
                               "delivered", "2025-03-01")
-
-
-def _columns(settings, mart: str) -> list[str]:
-    from publish.reader import connect_published
-
-    con, _ = connect_published(settings)
-    with contextlib.closing(con):
-        return [row[0] for row in con.execute(f"DESCRIBE marts.{mart}").fetchall()]
 
 
 def test_page_views_are_logged_once_per_visit_by_user_and_shown_to_operators(built_copy, monkeypatch):
