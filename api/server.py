@@ -173,10 +173,14 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
         metric = metrics[name]
         marts_read = [table.removeprefix("marts.") for table in metric.tables]
         if not all(allowed(key, mart) for mart in marts_read):
-            raise ApiError(403, "forbidden", f"Key '{key.name}' (role {key.role}) may not read metric '{name}' (it reads {', '.join(marts_read)}).")
+            raise ApiError(
+                403, "forbidden", f"Key '{key.name}' (role {key.role}) may not read metric '{name}' (it reads {', '.join(marts_read)})."
+            )
         missing = [mart for mart in marts_read if mart not in snap.columns]
         if missing:
-            raise ApiError(503, "not_published", f"Metric '{name}' reads {', '.join(missing)}, which version {snap.version.version} does not publish.")
+            raise ApiError(
+                503, "not_published", f"Metric '{name}' reads {', '.join(missing)}, which version {snap.version.version} does not publish."
+            )
         return metric
 
     @app.get("/metrics", tags=["metrics"], summary="The metrics this key may query: label, description, format, dimensions")
