@@ -14,6 +14,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
+from app import access
 from app.queries.business import GRAINS, Period
 from app.queries.catalog import Catalog, load_catalog, project_fingerprint
 from app.queries.environments import published_environments
@@ -192,6 +193,8 @@ def download(frame: pd.DataFrame, name: str) -> None:
         file_name=f"{name}.csv",
         mime="text/csv",
         key=f"download_{name}",
+        on_click=access.downloaded,
+        args=(name, len(frame)),
     )
 
 

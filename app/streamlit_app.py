@@ -9,7 +9,7 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` puts only app/ on the path
 
-from app import auth, components  # noqa: E402 - importable only after the sys.path line above
+from app import access, auth, components  # noqa: E402 - importable only after the sys.path line above
 from app.sitemap import BUSINESS_PAGES, OPERATOR_PAGES  # noqa: E402 - as above
 from core.errors import PlatformError  # noqa: E402 - as above
 
@@ -64,7 +64,9 @@ def main() -> None:
         if st.sidebar.button("Log out"):
             st.session_state.pop("user", None)
             st.rerun()
-    st.navigation(navigation).run()
+    page = st.navigation(navigation)
+    access.page_viewed(settings, page.title)
+    page.run()
 
 
 main()

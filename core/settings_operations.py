@@ -57,6 +57,7 @@ class JobsSettings(Strict):
     shutdown_grace_seconds: float = Field(30, ge=0, description="How long a running job may finish on SIGTERM.")
     poll_seconds: float = Field(10, gt=0, description="How often the service refreshes scheduled_jobs and reads pauses.")
     history_days: float = Field(90, gt=0, description="Retention of job_runs, monitor_results and closed alerts.")
+    access_log_days: float = Field(365, gt=0, description="Retention of access_log: API calls, app page views and downloads.")
     max_workers: int = Field(4, ge=1)
 
 

@@ -16,7 +16,7 @@ from typing import IO
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from core import runlog
+from core import accesslog, runlog
 from core.errors import PlatformError
 from core.settings import Settings
 from scheduler import alerts, logs, monitor, store
@@ -144,10 +144,12 @@ class Service:
 
     def prune_history(self) -> None:
         self._pruned_at = time.monotonic()
-        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.settings.jobs.history_days)
+        now = dt.datetime.now(dt.UTC)
+        cutoff = now - dt.timedelta(days=self.settings.jobs.history_days)
         removed = runlog.prune(self.settings.meta_path, cutoff)
         monitor.prune(self.settings.meta_path, cutoff)
         alerts.prune(self.settings.meta_path, cutoff)
+        accesslog.prune(self.settings.meta_path, now - dt.timedelta(days=self.settings.jobs.access_log_days))
         logs.rotate(self.settings.data_dir)
         if removed:
             log.info("history retention: removed %d run(s) older than %g days", removed, self.settings.jobs.history_days)

@@ -7,11 +7,20 @@ import sqlite3
 
 import pytest
 
-from core import metastore, runlog
+from core import accesslog, metastore, runlog
 from core.errors import PlatformError
 
-TABLES = {"job_runs", "scheduled_jobs", "alerts", "monitor_results", "audit_results", "contract_results", "landing_files"}
-INDEXES = {"job_runs_by_job", "monitor_results_by_check", "audit_results_by_model", "contract_results_by_table"}
+TABLES = {
+    "job_runs",
+    "scheduled_jobs",
+    "alerts",
+    "monitor_results",
+    "audit_results",
+    "contract_results",
+    "landing_files",
+    "access_log",
+}
+INDEXES = {"job_runs_by_job", "monitor_results_by_check", "audit_results_by_model", "contract_results_by_table", "access_log_by_time"}
 
 # What the modules wrote before the store was versioned (version 0): each feature's own DDL, run when it first ran.
 UNVERSIONED_JOB_RUNS = """
@@ -81,6 +90,11 @@ def _assert_current_with_rows(meta_path, runs: list[tuple], current: dict[str, o
         )
         for table, row in ROWS.items():
             assert con.execute(f"SELECT * FROM {table}").fetchall() == ([row] if others else [])
+        # The access log arrived with version 3: no earlier file has one, so it starts empty and takes rows.
+        assert con.execute("SELECT count(*) FROM access_log").fetchone() == (0,)
+    accesslog.record(meta_path, channel="api", principal="biz", action="GET /marts", status=200)
+    with contextlib.closing(metastore.connect(meta_path)) as con:
+        assert con.execute("SELECT channel, principal, action FROM access_log").fetchall() == [("api", "biz", "GET /marts")]
 
 
 def test_a_new_store_has_every_table_and_index_at_the_current_version(tmp_path):
@@ -89,7 +103,17 @@ def test_a_new_store_has_every_table_and_index_at_the_current_version(tmp_path):
     assert set(current["indexes"]) == INDEXES
     assert [column[0] for column in current["tables"]["job_runs"]][-1] == "pid"
     with contextlib.closing(sqlite3.connect(tmp_path / "fresh" / "meta.db")) as con:
-        assert metastore.version(con) == metastore.VERSION >= 2
+        assert metastore.version(con) == metastore.VERSION >= 3
+    assert [column[0] for column in current["tables"]["access_log"]] == [
+        "accessed_at",
+        "channel",
+        "principal",
+        "action",
+        "subject",
+        "rows",
+        "status",
+        "detail",
+    ]
 
 
 def test_an_empty_file_is_migrated(tmp_path):
