@@ -31,6 +31,9 @@ Send your key in the `X-API-Key` header. Rows: filter with `column=value` or `co
 (op: eq, ne, gt, gte, lt, lte, in with comma-separated values), e.g. `order_date__gte=2025-03-01`.
 Metrics (one definition each, metrics/definitions.yml): `GET /metrics/revenue?grain=month&by=customer_city`."""
 
+# The grains of metrics.layer.GRAINS, spelled out for the OpenAPI schema.
+Grain = Literal["day", "week", "month", "quarter", "year"]
+
 
 def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
     """The API over `settings`' published marts, for `keys` (see api/keys.py)."""
@@ -218,7 +221,7 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
     def metric_values(
         request: Request,
         name: str,
-        grain: Literal["day", "week", "month", "quarter", "year"] | None = Query(None, description="Cut by period: day, week, month, quarter or year."),
+        grain: Grain | None = Query(None, description="Cut by period: day, week, month, quarter or year."),
         by: str | None = Query(None, description="Comma-separated dimensions to cut by (GET /metrics lists each metric's)."),
         start: dt.date | None = Query(None, alias="from", description="First day, YYYY-MM-DD."),
         end: dt.date | None = Query(None, alias="to", description="Last day, YYYY-MM-DD."),

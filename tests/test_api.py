@@ -426,3 +426,12 @@ def test_metric_queries_answer_304_when_unchanged_and_400_or_404_with_a_clear_me
         assert reply.status == 400, path
         assert reply.json()["error"] == "bad_request" and message in reply.json()["message"], (path, reply.json())
         assert not any(leak in reply.body.decode() for leak in LEAKS), reply.body
+
+
+def test_the_api_grains_are_the_layers():
+    from typing import get_args
+
+    from api.server import Grain
+    from metrics import layer
+
+    assert get_args(Grain) == layer.GRAINS
