@@ -6,6 +6,7 @@ import importlib.util
 import warnings
 
 import duckdb
+import jinja2
 from sqlmesh import Context
 from sqlmesh.core.config import Config
 from sqlmesh.core.config.connection import ConnectionConfig, DuckDBConnectionConfig
@@ -94,7 +95,7 @@ def _project_gateway(settings: Settings) -> tuple[Config, str]:
         config = load_config_from_paths(
             Config, project_paths=[settings.project_dir / CONFIG_FILE], variables={"data_dir": str(settings.data_dir)}
         )
-    except ConfigError as exc:
+    except (ConfigError, jinja2.TemplateError) as exc:
         detail = " ".join(str(exc).split())
         raise PlatformError(
             f"{settings.project_dir / CONFIG_FILE}: SQLMesh rejects its settings (outside variables.platform): {detail[:600]} "

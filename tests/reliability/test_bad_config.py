@@ -173,7 +173,8 @@ def _project(tmp_path: Path, edit) -> Path:
         edit(document)
     elif edit is not None:
         edit(document["variables"]["platform"])
-    (project / "config.yaml").write_text(yaml.dump(document, Dumper=_JinjaSafeDumper))
+    # wide lines: a folded double-quoted string would put a backslash inside the template
+    (project / "config.yaml").write_text(yaml.dump(document, Dumper=_JinjaSafeDumper, width=100_000))
     return project
 
 
