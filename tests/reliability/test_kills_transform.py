@@ -3,8 +3,9 @@
 The build runs as the scheduler runs it (`python -m scheduler.worker`, task transform). Each kill
 comes at a seeded random delay, spread over the measured duration of a build, after the worker
 took the writer lock. After every kill the warehouse opens again; the reader, polling every
-200 ms, only ever sees the version published before the kills, complete. Then a normal run
-finishes, publishes once, and the marts equal the source.
+200 ms, only ever sees complete published versions: the one before the kills, or one a build
+published when it finished before its kill came. Then a normal run finishes, publishes once, and
+the marts equal the source.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def test_transform_killed_at_random_points_keeps_the_published_marts(tmp_path):
     settings = settings_for(tmp_path / "data")
     first = run_all(settings)
     versions = dict([harness.published_totals(settings)])
+    published = [first.published_version]
     build_seconds = first.seconds["transform"]
 
     reads = tmp_path / "reads.jsonl"
@@ -56,6 +58,10 @@ def test_transform_killed_at_random_points_keeps_the_published_marts(tmp_path):
             harness.sigkill(child)
             print(f"build {attempts}: {'killed' if alive else 'had finished'} (exit {child.returncode})")
             landed += alive
+            if child.returncode == 0:  # the job built and published before the kill came
+                version, totals = harness.published_totals(settings)
+                versions[version] = totals
+                published.append(version)
             attempts += 1
             assert harness.warehouse_opens(settings)
             assert lock.holder(settings.data_dir) is None, "a killed build left the writer lock held"
@@ -67,10 +73,10 @@ def test_transform_killed_at_random_points_keeps_the_published_marts(tmp_path):
     finally:
         results = harness.stop_reader(reader, reads)
 
-    assert final.published_version != first.published_version and len(versions) == 2
+    assert final.published_version not in published and len(versions) == len(set(published)) + 1
     errors, wrong = harness.check_reads(results, versions)
     assert (errors, wrong) == (0, 0), results[:5]
-    assert {r["version"] for r in results[:during_kills]} == {first.published_version}, "a reader saw a change during the kills"
+    assert {r["version"] for r in results[:during_kills]} <= set(published), "a reader saw a killed build's output"
     assert results[-1]["version"] == final.published_version
     assert_marts_match_source(settings)
     dupes = harness.staging_duplicate_keys(settings)
