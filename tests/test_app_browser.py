@@ -5,6 +5,7 @@ Screenshots and page render times go to data/test-artifacts/ (git-ignored).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -59,14 +60,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def served(built, tmp_path_factory):
-    """`just app` on a private copy of the demo build; yields (settings, base URL)."""
-    settings = copy_build(built[0], tmp_path_factory.mktemp("browser") / "data")
+@contextlib.contextmanager
+def _just_app(settings, logs: Path, **env: str):
+    """`just app` on `settings`' data folder with `env` added; yields its base URL once it answers."""
     port = _free_port()
-    log = open(tmp_path_factory.mktemp("logs") / "app.log", "w+")
-    server = subprocess.Popen([str(JUST), "app", "--port", str(port)], cwd=ROOT, env=_app_env(settings), stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    log = open(logs / "app.log", "w+")
+    server = subprocess.Popen([str(JUST), "app", "--port", str(port)], cwd=ROOT, env={**_app_env(settings), **env}, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -81,11 +81,19 @@ def served(built, tmp_path_factory):
                 log.seek(0)
                 pytest.fail(f"`just app` did not come up on {base}:\n{log.read()}")
             time.sleep(0.5)
-        yield settings, base
+        yield base
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def served(built, tmp_path_factory):
+    """`just app` on a private copy of the demo build; yields (settings, base URL)."""
+    settings = copy_build(built[0], tmp_path_factory.mktemp("browser") / "data")
+    with _just_app(settings, tmp_path_factory.mktemp("logs")) as base:
+        yield settings, base
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +167,57 @@ def test_pages_stay_up_while_just_run_rebuilds(served, browser):
     assert after != before
     load(page, f"{base}/environments", "Environments", after, '[data-testid="stDataFrame"]')  # the new publish shows at once
     page.close()
+
+
+SECRET = "browser-test-session-secret-0123456789"
+
+
+def _login_form(page) -> bool:
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000)
+    return page.get_by_role("button", name="Log in").count() == 1
+
+
+def test_a_login_survives_a_reload_a_new_tab_and_a_shared_link(built, browser, tmp_path_factory):
+    """Logged in once, a reload and a new tab on a deep link stay in; an expired or tampered cookie asks again."""
+    from app import session
+    from app.auth import User, hash_password
+
+    settings = copy_build(built[0], tmp_path_factory.mktemp("login") / "data")
+    password_hash = hash_password("oleg-secret")
+    env = {"PLATFORM__APP__USERS__OLEG__ROLE": "operator", "APP_PASSWORD_HASH_OLEG": password_hash, "APP_SESSION_SECRET": SECRET}
+    with _just_app(settings, tmp_path_factory.mktemp("login-logs"), **env) as base:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.goto(f"{base}/trends?grain=week")
+        page.get_by_role("button", name="Log in").wait_for(timeout=180_000)
+        page.get_by_role("textbox", name="User").fill("oleg")
+        page.get_by_role("textbox", name="Password").fill("oleg-secret")
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("heading", name="Trends").first.wait_for(timeout=180_000)  # the page asked for, not Overview
+        assert page.url == f"{base}/trends?grain=week"
+        cookie = next(c for c in context.cookies() if c["name"] == session.COOKIE)
+        assert 11 * 3600 < cookie["expires"] - time.time() <= 12 * 3600
+
+        page.reload()
+        page.get_by_role("heading", name="Trends").first.wait_for(timeout=180_000)
+        assert not _login_form(page)
+        shared = context.new_page()
+        load(shared, f"{base}/freshness", *PAGES["freshness"])
+        assert not _login_form(shared) and shared.url == f"{base}/freshness"
+
+        oleg = User("oleg", "operator", password_hash)
+        expired = session.issue(oleg, SECRET.encode(), now=time.time() - 13 * 3600)
+        name, expires, signature = session.issue(oleg, SECRET.encode()).split(".")
+        for value in (expired, f"{name}.{int(expires) + 86400}.{signature}", f"anna.{expires}.{signature}"):
+            stranger = browser.new_context()
+            stranger.add_cookies([{"name": session.COOKIE, "value": value, "url": base}])
+            tab = stranger.new_page()
+            tab.goto(f"{base}/freshness")
+            tab.get_by_role("button", name="Log in").wait_for(timeout=180_000)
+            assert tab.get_by_role("heading", name="Freshness").count() == 0
+            stranger.close()
+
+        shared.get_by_role("button", name="Log out").click()
+        shared.get_by_role("button", name="Log in").wait_for(timeout=60_000)
+        assert session.COOKIE not in {c["name"] for c in context.cookies()}
+        context.close()

@@ -228,6 +228,7 @@ def test_login_shows_each_role_its_pages(built, monkeypatch):
     monkeypatch.setenv("PLATFORM__APP__USERS__OLEG__ROLE", "operator")
     monkeypatch.setenv("APP_PASSWORD_HASH_ANNA", hash_password("anna-secret"))
     monkeypatch.setenv("APP_PASSWORD_HASH_OLEG", hash_password("oleg-secret"))
+    monkeypatch.setenv("APP_SESSION_SECRET", "s" * 32)
     at = app_on(settings.data_dir, monkeypatch)
     assert not at.metric and [t.label for t in at.text_input] == ["User", "Password"]
     at.text_input[0].input("anna")
@@ -235,7 +236,7 @@ def test_login_shows_each_role_its_pages(built, monkeypatch):
     at.button[0].click().run()
     assert "wrong password" in at.error[0].value and not at.metric
     at.text_input[1].input("anna-secret")
-    at.button[0].click().run()
+    at.button[0].click().run().run()  # the browser reloads once the session cookie is set
     assert at.title[0].value == "Overview" and len(at.metric) == 6
     assert "Logged in as **anna** (business)" in at.sidebar.caption[0].value
     at.switch_page("views/lake.py").run()
@@ -244,7 +245,7 @@ def test_login_shows_each_role_its_pages(built, monkeypatch):
     operator = app_on(settings.data_dir, monkeypatch)
     operator.text_input[0].input("oleg")
     operator.text_input[1].input("oleg-secret")
-    operator.button[0].click().run()
+    operator.button[0].click().run().run()
     operator.switch_page("views/lake.py").run()
     assert operator.title[0].value == "Lake"
 
@@ -256,6 +257,16 @@ def test_a_configured_user_without_a_hash_stops_the_app_with_the_variable_name(b
     at = app_on(settings.data_dir, monkeypatch)
     assert not at.exception
     assert "APP_PASSWORD_HASH_ZOE" in at.error[0].value
+
+
+def test_configured_users_without_a_session_secret_stop_the_app_naming_it(built, monkeypatch):
+    settings, _ = built
+    monkeypatch.setenv("PLATFORM__APP__USERS__ZOE__ROLE", "operator")
+    monkeypatch.setenv("APP_PASSWORD_HASH_ZOE", hash_password("zoe-secret"))
+    monkeypatch.setenv("APP_SESSION_SECRET", "too-short")
+    at = app_on(settings.data_dir, monkeypatch)
+    assert not at.exception and not at.text_input
+    assert "APP_SESSION_SECRET is shorter than 32 characters" in at.error[0].value and "too-short" not in at.error[0].value
 
 
 def test_a_new_publish_invalidates_the_cached_queries(built, tmp_path, monkeypatch):
