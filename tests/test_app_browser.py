@@ -1,6 +1,8 @@
 """End to end: `just app` serves the app, headless Chromium loads every page, also while a run rebuilds.
 
-Screenshots and page render times go to data/test-artifacts/ (git-ignored).
+A screenshot of every page as a whole (app-<page>.png, also app-trends-week.png) and the
+pages' cold render times go to data/test-artifacts/ under the project (git-ignored), where
+CI keeps them; a page that fails to load leaves app-failed-load.png there.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -28,10 +31,17 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "data" / "test-artifacts"
 JUST = Path(sys.executable).with_name("just")  # the rust-just wheel's binary, beside the venv's python
 ERROR = '[data-testid="stException"]'
+NOT_FOUND = "Page not found"
+TABLE = '[data-testid="stDataFrame"]'
+SNAKE_CASE = re.compile(r"^_?[a-z0-9]+(_[a-z0-9]+)+$")
+DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DAY_HEADERS = re.compile(r"^(Day|Week starting)$|\bdate$")
 CHART = '[data-testid="stVegaLiteChart"]'
 # page url path: (title, text that must show, selector of a chart that must render)
 PAGES = {
     "": ("Overview", "Average order value", '[data-testid="stMetric"]'),
+    "overview": ("Overview", "Average order value", '[data-testid="stMetric"]'),  # the default page by its name too
+    "trends?grain=week": ("Trends", "Week starting", CHART),
     "trends": ("Trends", "Orders", CHART),
     "products": ("Products and categories", "Top products by revenue", CHART),
     "customers": ("Customers", "Cohort retention", CHART),
@@ -129,16 +139,51 @@ def load(page, url: str, title: str, text: str, selector: str | None) -> float:
     return elapsed
 
 
+def screenshot(page, name: str) -> None:
+    """The whole page, not only the window: Streamlit scrolls inside its main block, so the window grows to fit it first."""
+    size = page.viewport_size
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(height, 12_000))})
+    page.wait_for_timeout(500)  # charts redraw at the new size
+    page.screenshot(path=str(ARTIFACTS / f"app-{name}.png"))
+    page.set_viewport_size(size)
+
+
+def shown_tables(page) -> list[tuple[list[str], list[list[str]]]]:
+    """Each table's headers and its rendered rows, as the grid's accessible cells read."""
+    found = []
+    for grid in page.locator(TABLE).all():
+        headers = grid.locator('[role="columnheader"]').evaluate_all("cells => cells.map(c => c.textContent.trim())")
+        rows = grid.locator('[role="row"]').evaluate_all(
+            "rows => rows.map(r => Array.from(r.querySelectorAll('[role=\"gridcell\"]')).map(c => c.textContent.trim()))")
+        found.append((headers, [row for row in rows if row]))
+    return found
+
+
+def assert_tables_read_well(page, url: str) -> None:
+    """No snake_case header; a day is a date without a time of day."""
+    for headers, rows in shown_tables(page):
+        assert not [h for h in headers if SNAKE_CASE.match(h)], f"{url}: snake_case headers {headers}"
+        for i, header in enumerate(headers):
+            if DAY_HEADERS.search(header):
+                cells = [row[i] for row in rows if len(row) > i and row[i]]
+                assert cells and all(DAY.match(cell) for cell in cells), f"{url}: {header} shows {cells[:3]}"
+
+
 def test_every_page_renders_in_chromium(served, browser):
     settings, base = served
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     seconds = {}
     for path, (title, text, selector) in PAGES.items():
-        name = path or "overview"
+        name = path.replace("?grain=", "-") or "home"
         seconds[name] = round(load(page, f"{base}/{path}", title, text, selector), 3)  # the first, cold load
-        page.screenshot(path=str(ARTIFACTS / f"app-{name}.png"), full_page=True)
+        assert page.get_by_text(NOT_FOUND).count() == 0, f"{base}/{path}: {NOT_FOUND}"
+        assert_tables_read_well(page, f"{base}/{path}")
+        screenshot(page, name)
     (ARTIFACTS / "app-page-seconds-cold.json").write_text(json.dumps(seconds, indent=2))
+    page.goto(f"{base}/no_such_page")  # the check above would see the dialog
+    page.get_by_text(NOT_FOUND).first.wait_for(timeout=60_000)
     page.close()
 
 

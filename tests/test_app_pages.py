@@ -98,7 +98,7 @@ def test_customers_page_shows_cohorts_ltv_and_top_customers(built, monkeypatch):
     _no_errors(at)
     assert [s.value for s in at.subheader] == ["Cohort retention", "Lifetime value distribution", "Top customers"]
     assert len(_charts(at)) == 2
-    assert at.dataframe[0].value["customer_id"].iloc[0] == best
+    assert at.dataframe[0].value["Customer ID"].iloc[0] == best
     assert len(at.get("download_button")) == 3
 
 
@@ -109,20 +109,20 @@ def test_operator_pages_on_the_demo_build(built, monkeypatch):
     at = app_on(settings.data_dir, monkeypatch, "pipeline_health")
     _no_errors(at)
     assert number(next(m for m in at.metric if m.label == "Jobs").value) == jobs
-    assert set(at.dataframe[0].value["job"]) >= {"ingest:shop", "transform", "publish"}
+    assert set(at.dataframe[0].value["Job"]) >= {"ingest:shop", "transform", "publish"}
     assert len(_charts(at)) == 1
 
     at.switch_page("views/freshness.py").run()
     _no_errors(at)
     marts = len(current_version(settings).files)
     assert {m.label: m.value for m in at.metric}[":green[●] Green"] == str(len(settings.sources) + marts)
-    assert set(at.dataframe[0].value["status"]) == {"green"}
+    assert set(at.dataframe[0].value["Status"]) == {"green"}
 
     at.switch_page("views/lake.py").run()
     _no_errors(at)
     assert [m.label for m in at.metric] == ["raw", "staging", "curated"]
     usage = at.dataframe[0].value
-    assert usage.loc[usage["layer"] == "curated", "count_files"].sum() >= 4  # three marts and a manifest
+    assert usage.loc[usage["Layer"] == "curated", "Files"].sum() >= 4  # three marts and a manifest
 
     at.switch_page("views/data_quality.py").run()
     _no_errors(at)
@@ -134,13 +134,13 @@ def test_catalog_lists_every_model_and_searches(built, monkeypatch):
     at = app_on(settings.data_dir, monkeypatch, "catalog")
     _no_errors(at)
     models = at.dataframe[0].value
-    assert {"marts.fct_orders", "marts.dim_customers", "marts.daily_revenue", "staging.stg_shop__orders", "raw_shop.orders"} <= set(models["model"])
-    fct = models.set_index("model").loc["marts.fct_orders"]
-    assert (fct["owner"], fct["grain"], fct["kind"]) == ("analytics", "order_id", "INCREMENTAL_BY_TIME_RANGE")
-    assert "unique_values" in fct["audits"]
+    assert {"marts.fct_orders", "marts.dim_customers", "marts.daily_revenue", "staging.stg_shop__orders", "raw_shop.orders"} <= set(models["Model"])
+    fct = models.set_index("Model").loc["marts.fct_orders"]
+    assert (fct["Owner"], fct["Grain"], fct["Kind"]) == ("analytics", "order_id", "INCREMENTAL_BY_TIME_RANGE")
+    assert "unique_values" in fct["Audits"]
     assert at.get("graphviz_chart")
     at.text_input[0].input("reconcil").run()
-    assert at.dataframe[0].value["model"].tolist() == ["marts.daily_revenue"]  # the one audited by assert_revenue_reconciles
+    assert at.dataframe[0].value["Model"].tolist() == ["marts.daily_revenue"]  # the one audited by assert_revenue_reconciles
     assert at.query_params["q"] == ["reconcil"]
 
 
@@ -165,9 +165,9 @@ def test_data_quality_shows_contracts_and_a_quarantine_sample(built, tmp_path, m
     _no_errors(at)
     assert number(at.metric[0].value) == 1
     frames = [d.value for d in at.dataframe]
-    assert frames[0]["failed_rows"].tolist() == [3]
+    assert frames[0]["Failed rows"].tolist() == [3]
     sample = frames[-1]
-    assert sorted(sample["id"]) == [7, 8] and set(sample["_failure"]) == {"lost", "??"}
+    assert sorted(sample["ID"]) == [7, 8] and set(sample["Failure"]) == {"lost", "??"}
     assert len(_charts(at)) == 2
 
 
@@ -183,9 +183,9 @@ def test_environments_and_the_switch_to_a_dev_environment(built, tmp_path, monke
     at = app_on(settings.data_dir, monkeypatch, "environments")
     _no_errors(at)
     versions, rows = at.dataframe[0].value, at.dataframe[1].value
-    assert versions["environment"].tolist() == ["prod", "dev"] and versions["version"].iloc[1] == dev.version
-    fct = rows.set_index("table").loc["fct_orders"]
-    assert fct["rows_dev"] == dev.rows["fct_orders"] and fct["difference_dev"] == dev.rows["fct_orders"] - fct["rows_prod"] < 0
+    assert versions["Environment"].tolist() == ["prod", "dev"] and versions["Version"].iloc[1] == dev.version
+    fct = rows.set_index("Table").loc["fct_orders"]
+    assert fct["Rows dev"] == dev.rows["fct_orders"] and fct["Difference dev"] == dev.rows["fct_orders"] - fct["Rows prod"] < 0
     assert [link.label for link in at.get("page_link")] == ["Business pages on prod", "Business pages on dev"]
 
     review = app_on(settings.data_dir, monkeypatch, env="dev", start="2025-02-01", end="2025-02-28")
@@ -296,9 +296,9 @@ def test_products_page_ranks_products_from_the_published_marts(built, monkeypatc
     assert not at.info and len(_charts(at)) == 2
     assert [s.value for s in at.subheader] == ["Top products by revenue", "Category revenue over time"]
     ranking = at.dataframe[0].value
-    assert ranking["product_id"].iloc[0] == best
-    assert ranking["amount_revenue"].iloc[0] == pytest.approx(revenue)
-    assert ranking["share_of_revenue"].iloc[0] == pytest.approx(revenue / total)
+    assert ranking["Product ID"].iloc[0] == best
+    assert ranking["Revenue"].iloc[0] == pytest.approx(revenue)
+    assert ranking["Share of revenue"].iloc[0] == pytest.approx(revenue / total)
 def test_a_malformed_environment_in_the_url_falls_back_to_prod(built, monkeypatch):
     settings, _ = built
     at = app_on(settings.data_dir, monkeypatch, env="dev; drop")

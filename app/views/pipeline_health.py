@@ -4,6 +4,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from app import charts
 from app import components as ui
 from app.queries import pipeline_health as health
 
@@ -32,19 +33,19 @@ timeline = runs.assign(
     started=pd.to_datetime(runs["started_at"], utc=True, format="ISO8601"),
     finished=pd.to_datetime(runs["finished_at"].fillna(pd.Timestamp.now(tz="UTC").isoformat()), utc=True, format="ISO8601"),
 )
-bars = alt.Chart(timeline).mark_bar().encode(
-    alt.X("started:T", title="Time (UTC)"), alt.X2("finished:T"), alt.Y("job:N", title=None),
+timeline = timeline.assign(**{"started (UTC)": timeline["started"].dt.strftime(charts.MOMENT),
+                              "finished (UTC)": timeline["finished"].dt.strftime(charts.MOMENT)})
+bars = alt.Chart(timeline.drop(columns=["started_at", "finished_at"])).mark_bar().encode(
+    charts.utc_time("started", timeline["started"], "Time (UTC)"), alt.X2("finished:T"), alt.Y("job:N", title=None),
     alt.Color("status:N", scale=alt.Scale(domain=["success", "failed", "running", "skipped", "timed_out", "interrupted"],
                                           range=["#2e7d32", "#c62828", "#1565c0", "#9e9e9e", "#ef6c00", "#6a1b9a"])),
-    tooltip=["job", "status", "started_at", "finished_at", "duration_seconds", "rows_out", "error"],
+    tooltip=["job", "status", "started (UTC)", "finished (UTC)", alt.Tooltip("duration_seconds:Q", title="seconds", format=",.1f"),
+             alt.Tooltip("rows_out:Q", title="rows out", format=","), "error"],
 )
 ui.chart(bars, runs, "recent_runs")
 
 st.subheader("Failure and retry rate")
-ui.table(health.failure_rates(meta), "failure_rates", column_config={
-    "failure_rate": st.column_config.NumberColumn(format="percent"),
-    "retry_rate": st.column_config.NumberColumn(format="percent"),
-})
+ui.table(health.failure_rates(meta), "failure_rates")
 
 st.subheader("Next scheduled runs")
 ui.meta_table(health.scheduled_runs(meta), "scheduled_runs", source="scheduled_jobs", owner="the scheduler (`just start`)")
