@@ -13,9 +13,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-# Words that read in capitals, and whole names that the prefix and suffix rules would read wrongly.
+# Words that read in capitals; columns that hold 0/1 flags or counts without the `is_` or `count_` prefix.
 _UPPER = {"id": "ID", "sla": "SLA", "utc": "UTC"}
 _FLAGS = {"blocking", "paused"}
+_COUNTS = ("count_", "rows_", "failed_rows")
 _SUFFIX_UNITS = {"_hours": ("hours", "%.1f"), "_seconds": ("s", "%.1f"), "_bytes": (None, "bytes"), "_days": ("days", "localized")}
 
 
@@ -26,7 +27,7 @@ def label(column: str) -> str:
     if name.endswith("_at"):
         name, unit = name[: -len("_at")], "UTC"
     for suffix, (suffix_unit, _) in _SUFFIX_UNITS.items():
-        if name.endswith(suffix) and name != suffix[1:]:
+        if name.endswith(suffix):
             name, unit = name[: -len(suffix)], suffix_unit
     for prefix in ("count_", "amount_", "is_", "has_"):
         if name.startswith(prefix) and len(name) > len(prefix):
@@ -53,6 +54,8 @@ def column_config(column: str, series: pd.Series) -> Any:
         return st.column_config.DateColumn(header, format="MMM YYYY" if column.endswith("_month") else "YYYY-MM-DD")
     if column.startswith(("is_", "has_")) or column in _FLAGS:
         return st.column_config.CheckboxColumn(header)
+    if column.startswith(_COUNTS):
+        return st.column_config.NumberColumn(header, format="localized")
     if column.startswith("amount_"):
         return st.column_config.NumberColumn(header, format="euro")
     if column.endswith("_rate") or column.startswith("share_") or column == "retention":
@@ -74,6 +77,8 @@ def readable(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
     for column in shown.columns:
         if column.endswith("_at") and not pd.api.types.is_datetime64_any_dtype(shown[column]):
             shown[column] = pd.to_datetime(shown[column], utc=True, format="ISO8601", errors="coerce")
+        elif column.startswith(_COUNTS):
+            shown[column] = pd.to_numeric(shown[column], errors="coerce")
         elif (column.startswith(("is_", "has_")) or column in _FLAGS) and pd.api.types.is_numeric_dtype(shown[column]):
             shown[column] = shown[column].astype("boolean")
     return shown, {column: column_config(column, shown[column]) for column in shown.columns}

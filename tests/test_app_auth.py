@@ -67,7 +67,8 @@ def test_a_session_cookie_logs_its_user_in_until_it_expires():
     assert session.user_of(token, users, secret, now=1_000_000 + 3599) == anna
     assert session.user_of(token, users, secret, now=1_000_000 + 3600) is None  # expired
     name, expires, signature = token.split(".")
-    tampered = [f"oleg.{expires}.{signature}", f"{name}.{int(expires) + 86400}.{signature}", f"{name}.{expires}.{signature[:-1]}{'B' if signature[-1] == 'A' else 'A'}",
+    other_last = "B" if signature[-1] == "A" else "A"
+    tampered = [f"oleg.{expires}.{signature}", f"{name}.{int(expires) + 86400}.{signature}", f"{name}.{expires}.{signature[:-1]}{other_last}",
                 "anna", "", None, "anna.soon.sig"]
     for forged in tampered:
         assert session.user_of(forged, users, secret, now=1_000_000) is None, forged
