@@ -72,7 +72,7 @@ def column_config(column: str, series: pd.Series) -> Any:
 
 
 def readable(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """`frame` with timestamps parsed and flags as booleans, and the column configuration that labels and formats it."""
+    """`frame` with timestamps parsed, flags as booleans and missing text as "–", and the column configuration for it."""
     shown = frame.copy()
     for column in shown.columns:
         if column.endswith("_at") and not pd.api.types.is_datetime64_any_dtype(shown[column]):
@@ -81,6 +81,8 @@ def readable(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
             shown[column] = pd.to_numeric(shown[column], errors="coerce")
         elif (column.startswith(("is_", "has_")) or column in _FLAGS) and pd.api.types.is_numeric_dtype(shown[column]):
             shown[column] = shown[column].astype("boolean")
+        elif shown[column].dtype == object:
+            shown[column] = shown[column].fillna("–")  # the grid would print "None"
     return shown, {column: column_config(column, shown[column]) for column in shown.columns}
 
 
