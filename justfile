@@ -34,7 +34,14 @@ demo *ARGS:
 # Test files run on TEST_WORKERS processes (2 by default, 0 for one); a file's tests stay together.
 # Run the test suite: pytest, SQLMesh unit tests, audits on the demo build (TEST_WORKERS=0: one process)
 test *ARGS:
-    {{py}} -m pytest -n {{env_var_or_default("TEST_WORKERS", "2")}} --dist loadfile {{ARGS}}
+    uv run --frozen --extra spark python -m pytest -n {{env_var_or_default("TEST_WORKERS", "2")}} --dist loadfile {{ARGS}}
+
+# The quality gate CI runs before the tests: ruff, mypy, the import layers, then formatting (`ruff format .` fixes that)
+lint:
+    uv run --frozen ruff check .
+    uv run --frozen mypy
+    uv run --frozen lint-imports
+    uv run --frozen ruff format --check .
 
 # The development loop: the tests not marked slow (no end-to-end builds, servers or browsers), stopping at the first failure
 test-fast *ARGS:

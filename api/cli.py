@@ -43,7 +43,10 @@ def print_new_key(name: str) -> None:
         raise PlatformError(f"{name!r} is not a key name: use lower-case letters, digits and underscores.") from None
     key = new_key()
     print(f"API key for '{name}' (give it to its user; it is not stored anywhere):\n  {key}")
-    print(f"Put its hash in the environment or .env, and `{name}: business` (or operator) under api.keys:\n  {hash_variable(name)}={hash_key(key)}")
+    print(
+        f"Put its hash in the environment or .env, and `{name}: business` (or operator) under api.keys:\n"
+        f"  {hash_variable(name)}={hash_key(key)}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

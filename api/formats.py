@@ -23,6 +23,7 @@ MEDIA_TYPES = {
 class Page:
     body: bytes
     has_more: bool
+    rows: int
 
 
 def json_page(con: duckdb.DuckDBPyConnection, sql: str, params: list, limit: int, envelope: dict, next_link: str) -> Page:
@@ -32,7 +33,7 @@ def json_page(con: duckdb.DuckDBPyConnection, sql: str, params: list, limit: int
     head = json.dumps({**envelope, "next": next_link if has_more else None})
     # DuckDB wrote each row's JSON (exact decimals, ISO dates); splice them in rather than parse them again.
     body = head[:-1] + ', "rows": [' + ",".join(rows[:limit]) + "]}"
-    return Page(body.encode(), has_more)
+    return Page(body.encode(), has_more, min(len(rows), limit))
 
 
 def arrow_page(con: duckdb.DuckDBPyConnection, sql: str, params: list, limit: int, output: str) -> Page:
@@ -48,4 +49,4 @@ def arrow_page(con: duckdb.DuckDBPyConnection, sql: str, params: list, limit: in
     else:
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
-    return Page(sink.getvalue(), has_more)
+    return Page(sink.getvalue(), has_more, table.num_rows)

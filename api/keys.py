@@ -12,8 +12,9 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Literal
 
 from core.errors import PlatformError
 from core.settings import Settings
@@ -26,7 +27,7 @@ PREFIX = "dsk_"
 @dataclass(frozen=True)
 class ApiKey:
     name: str
-    role: str
+    role: Literal["business", "operator"]
     key_hash: str
 
 

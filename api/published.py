@@ -115,9 +115,7 @@ class PublishedMarts:
         try:
             for name in version.files:
                 con.execute(f"CREATE VIEW marts.{name} AS {read_sql(version, name)}")
-            columns = {
-                name: [Column(row[0], row[1]) for row in con.execute(f"DESCRIBE marts.{name}").fetchall()] for name in version.files
-            }
+            columns = {name: [Column(row[0], row[1]) for row in con.execute(f"DESCRIBE marts.{name}").fetchall()] for name in version.files}
         except duckdb.IOException:
             con.close()
             if not self.exists(version):

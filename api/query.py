@@ -84,9 +84,7 @@ def check_values(con: duckdb.DuckDBPyConnection, query: MartQuery, columns: list
             try:
                 con.execute(f"SELECT CAST(? AS {types[item.column]})", [value]).fetchall()
             except duckdb.Error:
-                raise BadRequest(
-                    f"{item.column}__{item.operator}: {value!r} is not a valid {types[item.column]}."
-                ) from None
+                raise BadRequest(f"{item.column}__{item.operator}: {value!r} is not a valid {types[item.column]}.") from None
 
 
 def page_sql(mart: str, query: MartQuery, columns: list[Column], *, as_json: bool) -> tuple[str, list]:
@@ -113,7 +111,8 @@ def page_sql(mart: str, query: MartQuery, columns: list[Column], *, as_json: boo
     sql = (
         f"SELECT {select} FROM marts.{mart}"
         + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
-        + " ORDER BY " + ", ".join(f"{_quote(name)}{' DESC' if descending else ''}" for name, descending in order)
+        + " ORDER BY "
+        + ", ".join(f"{_quote(name)}{' DESC' if descending else ''}" for name, descending in order)
         + " LIMIT ? OFFSET ?"
     )
     return sql, [*params, query.limit + 1, query.offset]

@@ -1,7 +1,11 @@
-"""The API's routes: list the published marts, describe one, read its rows; every answer names its version."""
+"""The API's routes: list the published marts, describe one, read its rows; list and query the metrics.
+
+Every answer names its published version, and every request to a route goes to the access log.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from typing import Literal
@@ -11,6 +15,7 @@ import duckdb
 from fastapi import Depends, FastAPI, Query, Request, Response, Security
 from fastapi.security import APIKeyHeader
 
+from api import access, metric_query
 from api.errors import ApiError, install_handlers
 from api.formats import MEDIA_TYPES, arrow_page, json_page
 from api.keys import ApiKey, identify
@@ -18,11 +23,16 @@ from api.limits import RateLimiter
 from api.published import VERSION_ID, NotPublished, PublishedMarts, Snapshot, VersionGone
 from api.query import BadRequest, check_values, page_sql, parse_query
 from core.settings import Settings
+from metrics import layer
 
 DESCRIPTION = """Read-only access to the published marts. Every response names the published version it
 came from (`X-Data-Version`) and carries an `ETag`; send it back in `If-None-Match` to get 304.
 Send your key in the `X-API-Key` header. Rows: filter with `column=value` or `column__op=value`
-(op: eq, ne, gt, gte, lt, lte, in with comma-separated values), e.g. `order_date__gte=2025-03-01`."""
+(op: eq, ne, gt, gte, lt, lte, in with comma-separated values), e.g. `order_date__gte=2025-03-01`.
+Metrics (one definition each, metrics/definitions.yml): `GET /metrics/revenue?grain=month&by=customer_city`."""
+
+# The grains of metrics.layer.GRAINS, spelled out for the OpenAPI schema.
+Grain = Literal["day", "week", "month", "quarter", "year"]
 
 
 def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
@@ -32,18 +42,23 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
     limiter = RateLimiter(api.rate_limit_per_minute)
     app = FastAPI(title="duckstack data API", description=DESCRIPTION, version="1", docs_url="/docs", redoc_url=None)
     install_handlers(app)
+    access.install(app, settings.meta_path)
     key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key made by `just api-key NAME`.")
 
-    def caller(presented: str | None = Security(key_header)) -> ApiKey:
+    def caller(request: Request, presented: str | None = Security(key_header)) -> ApiKey:
         if not presented:
             raise ApiError(401, "unauthorized", "No API key: send one in the X-API-Key header.", {"WWW-Authenticate": "X-API-Key"})
         key = identify(keys, presented)
         if key is None:
+            access.note(request, principal=access.INVALID_KEY)
             raise ApiError(401, "unauthorized", "The API key is not valid.", {"WWW-Authenticate": "X-API-Key"})
+        access.note(request, principal=key.name)
         wait = limiter.acquire(key.name)
         if wait:
             raise ApiError(
-                429, "rate_limited", f"Key '{key.name}' may make {api.rate_limit_per_minute} requests a minute; retry in {wait} s.",
+                429,
+                "rate_limited",
+                f"Key '{key.name}' may make {api.rate_limit_per_minute} requests a minute; retry in {wait} s.",
                 {"Retry-After": str(wait)},
             )
         return key
@@ -62,14 +77,16 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
 
     def gone(version: str | None) -> ApiError:
         return ApiError(
-            410, "version_gone",
+            410,
+            "version_gone",
             f"Version {version} is no longer published (publish keeps the newest {settings.run.publish_keep_versions}); "
             "start again from the first page.",
         )
 
-    def mart_of(snap: Snapshot, key: ApiKey, mart: str) -> str:
+    def mart_of(request: Request, snap: Snapshot, key: ApiKey, mart: str) -> str:
         if mart not in snap.columns:
             raise ApiError(404, "not_found", f"There is no published mart '{mart}'; GET /marts lists them.")
+        access.note(request, subject=mart)
         if not allowed(key, mart):
             raise ApiError(403, "forbidden", f"Key '{key.name}' (role {key.role}) may not read mart '{mart}'.")
         return mart
@@ -81,7 +98,14 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
             "columns": [{"name": column.name, "type": column.type} for column in snap.columns[mart]],
         }
 
-    def answer(request: Request, version: str, etag: str, body: bytes | None = None, media_type: str = MEDIA_TYPES["json"], headers: dict | None = None) -> Response:
+    def answer(
+        request: Request,
+        version: str,
+        etag: str,
+        body: bytes | None = None,
+        media_type: str = MEDIA_TYPES["json"],
+        headers: dict | None = None,
+    ) -> Response:
         headers = {"X-Data-Version": version, "ETag": etag, "Cache-Control": "private, no-cache", **(headers or {})}
         if body is None or _matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
@@ -101,7 +125,7 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
     @app.get("/marts/{mart}", tags=["marts"], summary="One mart's columns and row count")
     def mart_schema(request: Request, mart: str, key: ApiKey = Depends(caller)) -> Response:
         snap = snapshot()
-        body = json.dumps({"version": snap.version.version, **describe(snap, mart_of(snap, key, mart))}).encode()
+        body = json.dumps({"version": snap.version.version, **describe(snap, mart_of(request, snap, key, mart))}).encode()
         return answer(request, snap.version.version, _etag(body), body)
 
     @app.get("/marts/{mart}/rows", tags=["marts"], summary="Read a mart: filters, columns, order, pages; JSON, CSV, Parquet or Arrow")
@@ -117,12 +141,13 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
         key: ApiKey = Depends(caller),
     ) -> Response:
         snap = snapshot(version)
-        mart_of(snap, key, mart)
+        mart_of(request, snap, key, mart)
         pinned = snap.version.version
         try:
             query = parse_query(request.query_params.multi_items(), snap.columns[mart], limit=limit, offset=offset)
         except BadRequest as exc:
             raise ApiError(400, "bad_request", str(exc)) from None
+        access.note(request, detail=access.rows_detail(query, output, [c.name for c in snap.columns[mart]]), rows=0)
         etag = query.etag(pinned, mart, output)
         link = _next_link(request, pinned, offset + limit)
         headers = {}
@@ -150,7 +175,91 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
             con.close()
         if page.has_more:
             headers["Link"] = f'<{link}>; rel="next"'
+        access.note(request, rows=page.rows)
         return answer(request, pinned, etag, page.body, MEDIA_TYPES[output], headers)
+
+    def metric_of(request: Request, snap: Snapshot, key: ApiKey, name: str) -> layer.Metric:
+        metrics = layer.catalog().metrics
+        if name not in metrics:
+            raise ApiError(404, "not_found", f"There is no metric '{name}'; GET /metrics lists them.")
+        access.note(request, subject=name)
+        metric = metrics[name]
+        marts_read = [table.removeprefix("marts.") for table in metric.tables]
+        if not all(allowed(key, mart) for mart in marts_read):
+            raise ApiError(
+                403, "forbidden", f"Key '{key.name}' (role {key.role}) may not read metric '{name}' (it reads {', '.join(marts_read)})."
+            )
+        missing = [mart for mart in marts_read if mart not in snap.columns]
+        if missing:
+            raise ApiError(
+                503, "not_published", f"Metric '{name}' reads {', '.join(missing)}, which version {snap.version.version} does not publish."
+            )
+        return metric
+
+    @app.get("/metrics", tags=["metrics"], summary="The metrics this key may query: label, description, format, dimensions")
+    def list_metrics(request: Request, key: ApiKey = Depends(caller)) -> Response:
+        snap = snapshot()
+        cat = layer.catalog()
+        metrics: list[dict] = []
+        listing = {"version": snap.version.version, "grains": list(layer.GRAINS), "metrics": metrics}
+        for metric in cat.metrics.values():
+            if all(allowed(key, table.removeprefix("marts.")) for table in metric.tables):
+                metrics.append(
+                    {
+                        "name": metric.name,
+                        "label": metric.label,
+                        "description": metric.description,
+                        "format": metric.format,
+                        "owner": metric.owner,
+                        "dimensions": [{"name": d, "label": cat.dimensions[d].label} for d in metric.dimensions],
+                    }
+                )
+        body = json.dumps(listing).encode()
+        return answer(request, snap.version.version, _etag(body), body)
+
+    @app.get("/metrics/{name}", tags=["metrics"], summary="Query a metric by grain, dimensions and period; JSON or CSV")
+    def metric_values(
+        request: Request,
+        name: str,
+        grain: Grain | None = Query(None, description="Cut by period: day, week, month, quarter or year."),
+        by: str | None = Query(None, description="Comma-separated dimensions to cut by (GET /metrics lists each metric's)."),
+        start: dt.date | None = Query(None, alias="from", description="First day, YYYY-MM-DD."),
+        end: dt.date | None = Query(None, alias="to", description="Last day, YYYY-MM-DD."),
+        where: list[str] = Query([], description="DIMENSION=VALUE[,VALUE]: keep only these values; repeatable."),
+        output: Literal["json", "csv"] = Query("json", alias="format", description="Output format."),
+        key: ApiKey = Depends(caller),
+    ) -> Response:
+        snap = snapshot()
+        metric = metric_of(request, snap, key, name)
+        try:
+            query = metric_query.parse_metric_query(metric, request.query_params.multi_items(), grain=grain, start=start, end=end)
+        except BadRequest as exc:
+            raise ApiError(400, "bad_request", str(exc)) from None
+        access.note(request, detail=metric_query.detail(query, output), rows=0)
+        version = snap.version.version
+        etag = metric_query.etag(version, query, output)
+        headers = {"Content-Disposition": f'attachment; filename="{name}-{version}.csv"'} if output == "csv" else {}
+        if _matches(request.headers.get("if-none-match"), etag):
+            return answer(request, version, etag, headers=headers)
+        con = snap.cursor()
+        try:
+            frame = layer.run(con, query)
+        finally:
+            con.close()
+        access.note(request, rows=len(frame))
+        if output == "csv":
+            return answer(request, version, etag, metric_query.csv_body(frame), MEDIA_TYPES["csv"], headers)
+        envelope = {
+            "metric": name,
+            "label": metric.label,
+            "format": metric.format,
+            "version": version,
+            "grain": grain,
+            "by": list(query.by),
+            "from": start and start.isoformat(),
+            "to": end and end.isoformat(),
+        }
+        return answer(request, version, etag, metric_query.json_body(frame, envelope))
 
     return app
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from core.errors import PlatformError
 from core.settings import Settings
@@ -61,8 +61,7 @@ def load_users(settings: Settings, env: Mapping[str, str | None]) -> dict[str, U
         value = env.get(variable)
         if not value:
             raise PlatformError(
-                f"App user '{name}' has no password hash: set {variable} in the environment or .env "
-                "(make one with `just app-password`)."
+                f"App user '{name}' has no password hash: set {variable} in the environment or .env (make one with `just app-password`)."
             )
         if not value.startswith(SCHEME + "$") or value.count("$") != 5:
             raise PlatformError(f"{variable} is not a password hash made by `just app-password`.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import altair as alt
 import pandas as pd
 
@@ -28,8 +30,12 @@ def moments(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, format="ISO8601").dt.strftime(MOMENT)
 
 
-_GRAIN_STEP = {"week": pd.DateOffset(weeks=1), "month": pd.DateOffset(months=1), "quarter": pd.DateOffset(months=3),
-               "year": pd.DateOffset(years=1)}
+_GRAIN_STEP = {
+    "week": pd.DateOffset(weeks=1),
+    "month": pd.DateOffset(months=1),
+    "quarter": pd.DateOffset(months=3),
+    "year": pd.DateOffset(years=1),
+}
 _TICK_FORMATS = {"day": "%Y-%m-%d", "week": "%Y-%m-%d", "month": "%b %Y", "quarter": "%Y Q%q", "year": "%Y"}
 
 
@@ -38,12 +44,13 @@ def period_axis(field: str, starts: pd.Series, grain: str, title: str) -> alt.X:
     axis = alt.Axis(format=_TICK_FORMATS[grain], labelOverlap="greedy")
     if grain != "day":
         days = sorted(pd.to_datetime(starts).dt.date.unique())
-        axis = alt.Axis(format=_TICK_FORMATS[grain], labelOverlap="greedy",
-                        values=[alt.DateTime(year=d.year, month=d.month, date=d.day) for d in days])
+        axis = alt.Axis(
+            format=_TICK_FORMATS[grain], labelOverlap="greedy", values=[alt.DateTime(year=d.year, month=d.month, date=d.day) for d in days]
+        )
     return alt.X(f"{field}:T", title=title, axis=axis)
 
 
-def partial_periods(starts: pd.Series, grain: str, first: pd.Timestamp, last: pd.Timestamp) -> pd.Series:
+def partial_periods(starts: pd.Series, grain: str, first: dt.date, last: dt.date) -> pd.Series:
     """True for a period that the days `first`..`last` cover only in part (a week cut by the date range or the data's end)."""
     if grain not in _GRAIN_STEP:
         return pd.Series(False, index=starts.index)
@@ -56,13 +63,13 @@ def line_marking_partial(frame: pd.DataFrame, field: str, x: alt.X, y: alt.Y, to
     """A line whose segments into a partial period (bool column `partial`) are dashed and whose partial points are hollow."""
     starts = sorted(frame[field].unique())
     partial = set(frame.loc[frame["partial"], field])
-    near = {s for i, s in enumerate(starts) if partial & set(starts[max(i - 1, 0): i + 2])}
+    near = {s for i, s in enumerate(starts) if partial & set(starts[max(i - 1, 0) : i + 2])}
     encoding = [x, y, *extra]
     solid = alt.Chart(frame[~frame["partial"]]).mark_line().encode(*encoding)
     dashed = alt.Chart(frame[frame[field].isin(near)]).mark_line(strokeDash=[5, 4], opacity=0.7).encode(*encoding)
     complete = alt.Chart(frame[~frame["partial"]]).mark_point(filled=True, size=40).encode(*encoding, tooltip=tooltip)
     hollow = alt.Chart(frame[frame["partial"]]).mark_point(filled=False, size=60).encode(*encoding, tooltip=tooltip)
-    return alt.layer(solid, dashed, complete, hollow)
+    return alt.LayerChart(layer=[solid, dashed, complete, hollow])
 
 
 def partial_bands(frame: pd.DataFrame, field: str, grain: str, title: str) -> alt.Chart:
@@ -72,11 +79,12 @@ def partial_bands(frame: pd.DataFrame, field: str, grain: str, title: str) -> al
     return alt.Chart(bands).mark_rect(color="#9e9e9e", opacity=0.15).encode(alt.X("band_start:T", title=title), alt.X2("band_end:T"))
 
 
-def partial_note(frame: pd.DataFrame, field: str, grain: str, first, last, drawn: str = "drawn hollow with a dashed line") -> str | None:
+def partial_note(
+    frame: pd.DataFrame, field: str, grain: str, first: dt.date, last: dt.date, drawn: str = "drawn hollow with a dashed line"
+) -> str | None:
     """A caption naming the partial periods, or None when every period is whole."""
     cut = sorted(pd.to_datetime(frame.loc[frame["partial"], field]).dt.date.unique())
     if not cut:
         return None
     named = ", ".join(d.isoformat() for d in cut)
-    return (f"Partial {grain}s (the period shown is {first} to {last}): starting {named}; "
-            f"{drawn}, so their lower totals are not a drop.")
+    return f"Partial {grain}s (the period shown is {first} to {last}): starting {named}; {drawn}, so their lower totals are not a drop."

@@ -22,9 +22,23 @@ def streamlit_command(settings, port: int | None = None) -> tuple[list[str], str
     address = settings.app.address if settings.app.users else LOCALHOST
     port = port or settings.app.port
     command = [
-        sys.executable, "-m", "streamlit", "run", str(ENTRY_POINT),
-        "--server.port", str(port), "--server.address", address, "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ENTRY_POINT),
+        "--server.port",
+        str(port),
+        "--server.address",
+        address,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--client.toolbarMode",
+        "viewer",
     ]
     if settings.app.users:
         notice = f"Serving http://{address}:{port} with login ({len(settings.app.users)} users)."

@@ -6,20 +6,21 @@ import contextlib
 import datetime as dt
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import duckdb
 import pandas as pd
 import streamlit as st
 
-from app import tables
+from app import access, tables
 from app.queries.business import GRAINS, Period
 from app.queries.catalog import Catalog, load_catalog, project_fingerprint
 from app.queries.environments import published_environments
 from core.errors import PlatformError
-from metrics import display, layer
 from core.settings import Settings, load_settings
+from metrics import display, layer
 from publish.marts import ENVIRONMENT, PROD
 from publish.reader import Published, connect_published, current_version
 
@@ -82,8 +83,15 @@ def published_query(settings: Settings, env: str, query: Callable[..., Any], *ar
     """`query(con, *args)` on the environment's published marts, cached until the next publish."""
     published = published_version(settings, env)
     try:
-        return _cached(str(settings.data_dir), env, published.version, f"{query.__module__}.{query.__qualname__}", args,
-                       _settings=settings, _query=query)
+        return _cached(
+            str(settings.data_dir),
+            env,
+            published.version,
+            f"{query.__module__}.{query.__qualname__}",
+            args,
+            _settings=settings,
+            _query=query,
+        )
     except (duckdb.Error, OSError, PlatformError) as exc:
         raise NoData(f"The published data of {env} (version {published.version}) could not be read: {exc}") from None
 
@@ -198,6 +206,8 @@ def download(frame: pd.DataFrame, name: str) -> None:
         file_name=f"{name}.csv",
         mime="text/csv",
         key=f"download_{name}",
+        on_click=access.downloaded,
+        args=(name, len(frame)),
     )
 
 
@@ -220,7 +230,11 @@ def period_picker(first: dt.date, last: dt.date, default_days: int = 30) -> Peri
         start, end = st.session_state.get("period", (relative.start, relative.end))
     start, end = min(max(start, first), last), min(max(end, first), last)
     picked = st.date_input(
-        "Period", value=(start, max(end, start)), min_value=first, max_value=last, format="YYYY-MM-DD",
+        "Period",
+        value=(start, max(end, start)),
+        min_value=first,
+        max_value=last,
+        format="YYYY-MM-DD",
         help=f"The last {default_days} days of data unless you pick dates",
     )
     if isinstance(picked, (tuple, list)) and len(picked) == 2:

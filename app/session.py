@@ -12,7 +12,7 @@ import base64
 import hashlib
 import hmac
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 from app.auth import User
 from core.errors import PlatformError

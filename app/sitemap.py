@@ -14,4 +14,5 @@ OPERATOR_PAGES = [
     ("lake.py", "Lake", ":material/storage:"),
     ("catalog.py", "Catalog and lineage", ":material/account_tree:"),
     ("environments.py", "Environments", ":material/compare_arrows:"),
+    ("access_log.py", "Access log", ":material/visibility:"),
 ]

@@ -10,9 +10,9 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` puts only app/ on the path
 
-from app import auth, components, session  # noqa: E402
-from app.sitemap import BUSINESS_PAGES, OPERATOR_PAGES  # noqa: E402
-from core.errors import PlatformError  # noqa: E402
+from app import access, auth, components, session  # noqa: E402 - importable only after the sys.path line above
+from app.sitemap import BUSINESS_PAGES, OPERATOR_PAGES  # noqa: E402 - as above
+from core.errors import PlatformError  # noqa: E402 - as above
 
 VIEWS = Path(__file__).with_name("views")
 
@@ -37,6 +37,11 @@ def _set_cookie_and_reload(value: str, max_age: int) -> None:
     st.stop()
 
 
+def _forget_login() -> None:
+    st.session_state.pop("session", None)
+    st.session_state.pop("user", None)
+
+
 def current_user(settings) -> auth.User | None:
     """The logged-in user, from the session cookie; with users configured and no valid cookie, the login form."""
     try:
@@ -51,9 +56,9 @@ def current_user(settings) -> auth.User | None:
     token = st.session_state.get("session") or st.context.cookies.get(session.COOKIE)
     user = session.user_of(token, users, secret)
     if user is not None:
-        st.session_state["session"] = token
+        st.session_state["session"], st.session_state["user"] = token, user.name  # the access log reads "user"
         return user
-    st.session_state.pop("session", None)
+    _forget_login()
     st.title("duckstack")
     with st.form("login"):
         username = st.text_input("User")
@@ -82,9 +87,11 @@ def main() -> None:
     else:
         st.sidebar.caption(f"Logged in as **{user.name}** ({user.role})")
         if st.sidebar.button("Log out"):
-            st.session_state.pop("session", None)
+            _forget_login()
             _set_cookie_and_reload("", 0)
-    st.navigation(navigation).run()
+    page = st.navigation(navigation)
+    access.page_viewed(settings, page.title)
+    page.run()
 
 
 main()

@@ -31,7 +31,7 @@ def label(column: str) -> str:
             name, unit = name[: -len(suffix)], suffix_unit
     for prefix in ("count_", "amount_", "is_", "has_"):
         if name.startswith(prefix) and len(name) > len(prefix):
-            name = name[len(prefix):]
+            name = name[len(prefix) :]
     words = [_UPPER.get(word, word) for word in name.split("_")]
     text = " ".join(words)
     text = text[:1].upper() + text[1:]
@@ -61,7 +61,11 @@ def column_config(column: str, series: pd.Series) -> Any:
     if column.endswith("_rate") or column.startswith("share_") or column == "retention":
         return st.column_config.NumberColumn(header, format="percent")
     if column.endswith("_id") or column == "attempt":
-        return st.column_config.NumberColumn(header, format="%d") if pd.api.types.is_numeric_dtype(series) else st.column_config.TextColumn(header)
+        return (
+            st.column_config.NumberColumn(header, format="%d")
+            if pd.api.types.is_numeric_dtype(series)
+            else st.column_config.TextColumn(header)
+        )
     for suffix, (_, fmt) in _SUFFIX_UNITS.items():
         if column.endswith(suffix):
             return st.column_config.NumberColumn(header, format=fmt)

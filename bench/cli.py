@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import os
 import shlex
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from core.errors import PlatformError
 from core.settings import Settings, load_settings
@@ -16,16 +18,19 @@ from core.settings import Settings, load_settings
 STAGES = ("ingest", "transform", "publish", "serve", "e2e")
 
 
-def run_bench(settings: Settings, *, scales: list[float], stages: list[str], repeats: int, warmup: int, out_dir: Path, profile: bool = False) -> dict:
-    """Every selected stage at every scale; returns the result that `bench.report.write` records."""
-    from bench import report, stages as bench_stages
+def run_bench(
+    settings: Settings, *, scales: list[float], stages: list[str], repeats: int, warmup: int, out_dir: Path, profile: bool = False
+) -> dict:
+    """Every selected stage at every scale; returns the result that `bench.markdown.write` records."""
+    from bench import report
+    from bench import stages as bench_stages
     from bench.harness import Workspace
 
     # Users' Pythons cache bytecode; a PYTHONDONTWRITEBYTECODE=1 shell would make every child compile its imports.
     dropped = ("PLATFORM__DATA_DIR", "PLATFORM__DEMO__SCALE", "PYTHONDONTWRITEBYTECODE")
     base_env = {k: v for k, v in os.environ.items() if k not in dropped}
-    result = {
-        "started_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    result: dict[str, Any] = {
+        "started_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": report.machine(),
         "load_before": report.load_average(),
         "options": {"scales": scales, "stages": stages, "repeats": repeats, "warmup": warmup},
@@ -34,10 +39,11 @@ def run_bench(settings: Settings, *, scales: list[float], stages: list[str], rep
     for scale in scales:
         started = time.perf_counter()
         ws = Workspace(out_dir, settings.project_dir, scale, settings.demo.source, base_env, profile=profile)
-        say = lambda message: print(f"[bench {scale:g} {time.perf_counter() - started:6.0f}s] {message}", file=sys.stderr, flush=True)  # noqa: E731
+        say = functools.partial(_progress, scale, started)
         run = bench_stages.ScaleRun(settings=settings, ws=ws, warmup=warmup, repeats=repeats, say=say)
         source_rows = bench_stages.ensure_source(run)
-        entry = result["scales"][f"{scale:g}"] = {"source_rows": source_rows, "stages": {}}
+        entry: dict[str, Any] = {"source_rows": source_rows, "stages": {}}
+        result["scales"][f"{scale:g}"] = entry
         if "ingest" in stages:
             entry["stages"]["ingest"] = bench_stages.ingest(run, sum(source_rows.values()))
         if "transform" in stages:
@@ -67,6 +73,10 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _progress(scale: float, started: float, message: str) -> None:
+    print(f"[bench {scale:g} {time.perf_counter() - started:6.0f}s] {message}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -78,8 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.repeats < 1 or args.warmup < 0 or min(scales) <= 0:
             raise PlatformError("--repeats must be at least 1, --warmup at least 0, and every scale above 0")
         out_dir = (args.out or settings.data_dir / "bench").resolve()
-        result = run_bench(settings, scales=scales, stages=stages, repeats=args.repeats, warmup=args.warmup, out_dir=out_dir, profile=args.profile)
-        from bench.report import write
+        result = run_bench(
+            settings, scales=scales, stages=stages, repeats=args.repeats, warmup=args.warmup, out_dir=out_dir, profile=args.profile
+        )
+        from bench.markdown import write
 
         json_path, md_path = write(result, out_dir / "results")
         if args.docs:

@@ -13,9 +13,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from core.errors import PlatformError
 
@@ -98,7 +98,9 @@ class Workspace:
         argv = [sys.executable, "-m", "bench.worker", side, str(params_path), str(result_path), str(self.project)]
         wall, cpu, rss = run_process(argv, env=env, log=self.logs / f"{side}.log")
         result = json.loads(result_path.read_text())
-        return self._record(Sample(side=side, seconds=result["seconds"], process_seconds=wall, cpu_seconds=cpu, peak_rss_mb=rss, extra=result["extra"]))
+        return self._record(
+            Sample(side=side, seconds=result["seconds"], process_seconds=wall, cpu_seconds=cpu, peak_rss_mb=rss, extra=result["extra"])
+        )
 
     def run_cli(self, label: str, args: list[str], env: dict[str, str]) -> Sample:
         """Run the platform's own command line in a fresh process; the whole process is the work."""
@@ -113,9 +115,7 @@ class Workspace:
         return sample
 
 
-def alternate(
-    sides: dict[str, Callable[[], Sample | dict[str, Sample]]], *, warmup: int, repeats: int
-) -> dict[str, list[Sample]]:
+def alternate(sides: dict[str, Callable[[], Sample | dict[str, Sample]]], *, warmup: int, repeats: int) -> dict[str, list[Sample]]:
     """Run the sides in turn, round after round, reversing the order each round; drop the warm-up rounds.
 
     A side may return several named samples (e.g. a cold run and the warm run after it).

@@ -1,6 +1,9 @@
-"""The benchmark result as Markdown: one table per scale, the targets, memory scaling, the machine."""
+"""The benchmark result as Markdown (one table per scale, the targets, memory scaling, the machine), written beside its JSON."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 from bench.report import ORDERS_PER_SCALE, memory_scaling, targets
 
@@ -29,13 +32,30 @@ def render(result: dict) -> str:
         lines.append("")
     scaling = memory_scaling(result)
     if scaling:
-        lines += ["## Memory scaling (platform side, peak RSS)", "", "| stage | scales | small | large | rows grew | RSS ~ rows^k |", "|---|---|---|---|---|---|"]
         lines += [
-            f"| {r['stage']} | {r['scales']} | {r['small_mb']:.0f} MB | {r['large_mb']:.0f} MB | {r['rows_growth']:.1f}x | k = {r['exponent']:.2f} |"
+            "## Memory scaling (platform side, peak RSS)",
+            "",
+            "| stage | scales | small | large | rows grew | RSS ~ rows^k |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['stage']} | {r['scales']} | {r['small_mb']:.0f} MB | {r['large_mb']:.0f} MB "
+            f"| {r['rows_growth']:.1f}x | k = {r['exponent']:.2f} |"
             for r in scaling
         ]
         lines.append("")
     return "\n".join(lines)
+
+
+def write(result: dict, out_dir: Path) -> tuple[Path, Path]:
+    """Write `bench-<time>.json` and `.md`, and the same as `latest.json` and `latest.md`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = result["started_at"].replace(":", "").replace("-", "")
+    text, document = render(result), json.dumps(result, indent=2, default=str)
+    for name in (f"bench-{stamp}", "latest"):
+        (out_dir / f"{name}.json").write_text(document)
+        (out_dir / f"{name}.md").write_text(text)
+    return out_dir / f"bench-{stamp}.json", out_dir / f"bench-{stamp}.md"
 
 
 def _s(node: dict) -> str:
@@ -61,26 +81,27 @@ def _scale_table(key: str, scale: dict) -> list[str]:
     stages = scale["stages"]
     if ingest := stages.get("ingest"):
         p, d, pd = (ingest["sides"][n] for n in ("platform", "duckdb", "pandas"))
-        notes = lambda x: f"{x['extra']['files']} files, {x['extra']['rows_per_row_group']:,} rows/row group, smallest non-final group {x['extra'].get('smallest_full_row_group') or 0:,}"  # noqa: E731
         out.append(
             f"| ingest: dlt vs sqlite_scan COPY | {_s(p)}, {p['rows_per_second']:,} rows/s | {_s(d)}, {d['rows_per_second']:,} rows/s "
-            f"| {ingest['ratio_vs_duckdb']:.2f}x | {_mb(p)} | {_mb(d)} | platform {notes(p)}; DuckDB {notes(d)} |"
+            f"| {ingest['ratio_vs_duckdb']:.2f}x | {_mb(p)} | {_mb(d)} | platform {_files(p)}; DuckDB {_files(d)} |"
         )
         out.append(
             f"| ingest: dlt vs naive pandas | {_s(p)} | pandas {_s(pd)}, {pd['rows_per_second']:,} rows/s "
-            f"| {_speedup(ingest['speedup_vs_pandas'])} | {_mb(p)} | pandas {_mb(pd)} | pandas {notes(pd)} |"
+            f"| {_speedup(ingest['speedup_vs_pandas'])} | {_mb(p)} | pandas {_mb(pd)} | pandas {_files(pd)} |"
         )
     if transform := stages.get("transform"):
         sq, d = transform["sides"]["sqlmesh"], transform["sides"]["duckdb"]
         out.append(
             f"| transform: SQLMesh full build vs CREATE TABLE AS | {_s(sq)} | {_s(d)} | {transform['ratio_vs_duckdb']:.2f}x "
-            f"| {_mb(sq)} | {_mb(d)} | {sq['extra']['models_built']} models, {sq['extra']['audits_passed']} audits and the unit tests on the platform side{_budget(transform)} |"
+            f"| {_mb(sq)} | {_mb(d)} | {sq['extra']['models_built']} models, {sq['extra']['audits_passed']} audits "
+            f"and the unit tests on the platform side{_budget(transform)} |"
         )
         nc, inc, ing = transform["no_change_plan"], transform["incremental_day"], transform["incremental_day_ingest"]
         hand = transform["incremental_day_by_hand"]
         out.append(f"| transform: no-change plan | {_s(nc)} | | | {_mb(nc)} | | |")
         out.append(
-            f"| transform: one day after demo-day vs that day's SQL | {_s(inc)} | {_s(hand)} | {transform['incremental_ratio_vs_duckdb']:.2f}x "
+            f"| transform: one day after demo-day vs that day's SQL | {_s(inc)} | {_s(hand)} "
+            f"| {transform['incremental_ratio_vs_duckdb']:.2f}x "
             f"| {_mb(inc)} | {_mb(hand)} | the platform's day is {transform['incremental_share_of_full'] * 100:.0f}% of its full build; "
             f"by hand, the {len(hand['extra']['rows'])} models that day evaluated, over its range, as CREATE TABLE AS with no audits: "
             f"{transform['by_hand_share_of_full'] * 100:.0f}% of the hand-run full build; "
@@ -88,7 +109,10 @@ def _scale_table(key: str, scale: dict) -> list[str]:
         )
     if publish := stages.get("publish"):
         p, d = publish["sides"]["platform"], publish["sides"]["duckdb"]
-        out.append(f"| publish marts vs plain COPY | {_s(p)} | {_s(d)} | {publish['ratio_vs_duckdb']:.2f}x | {_mb(p)} | {_mb(d)} | versioned files + manifest switch |")
+        out.append(
+            f"| publish marts vs plain COPY | {_s(p)} | {_s(d)} | {publish['ratio_vs_duckdb']:.2f}x | {_mb(p)} | {_mb(d)} "
+            "| versioned files + manifest switch |"
+        )
     if serve := stages.get("serve"):
         for mode in ("cold", "cached"):
             node = serve[mode]
@@ -101,8 +125,10 @@ def _scale_table(key: str, scale: dict) -> list[str]:
             for mode in ("cold", "cached"):
                 node = api[mode]
                 out.append(
-                    f"| serve: a filtered mart read through the API, {mode} | p50 {node['p50_ms']:.0f} ms, p95 {node['p95_ms']:.0f} ms | | | | "
-                    f"| `GET /marts/fct_orders/rows`, two filters, {api['rows']} rows as JSON over loopback HTTP; {node['samples']} samples |"
+                    f"| serve: a filtered mart read through the API, {mode} "
+                    f"| p50 {node['p50_ms']:.0f} ms, p95 {node['p95_ms']:.0f} ms | | | | "
+                    f"| `GET /marts/fct_orders/rows`, two filters, {api['rows']} rows as JSON over loopback HTTP; "
+                    f"{node['samples']} samples |"
                 )
     if e2e := stages.get("end_to_end"):
         sides, d = e2e["sides"], e2e["sides"]["duckdb"]
@@ -114,6 +140,14 @@ def _scale_table(key: str, scale: dict) -> list[str]:
         out.append(f"| end to end: `just run` after demo-day | {sides['after_day']['seconds']:.1f} s | | | {_mb(sides['after_day'])} | | |")
     out.append("")
     return out
+
+
+def _files(side: dict) -> str:
+    extra = side["extra"]
+    return (
+        f"{extra['files']} files, {extra['rows_per_row_group']:,} rows/row group, "
+        f"smallest non-final group {extra.get('smallest_full_row_group') or 0:,}"
+    )
 
 
 def _daily_detail(extra: dict) -> str:

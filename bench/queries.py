@@ -9,7 +9,8 @@ them on a connection from `publish.reader.connect_published`, as the pages open 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import duckdb
 

@@ -1,9 +1,9 @@
-"""The benchmark's record: machine and versions, targets met or missed, and the Markdown table."""
+"""The benchmark's record: machine and versions, targets met or missed, memory scaling."""
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
-import json
 import math
 import os
 import platform
@@ -52,7 +52,7 @@ def _lines(path: str) -> list[str]:
         return []
 
 
-def _get(scale: dict, path: tuple[str, ...]):
+def _get(scale: dict, *path: str):
     node = scale["stages"]
     for key in path:
         if not isinstance(node, dict) or key not in node:
@@ -62,7 +62,7 @@ def _get(scale: dict, path: tuple[str, ...]):
 
 
 def targets(result: dict) -> list[dict]:
-    """Each target of issue 9 at each scale: the measured figure and whether it is met."""
+    """Each performance target at each scale: the measured figure and whether it is met."""
     rows = []
 
     def add(scale: str, target: str, value, met: bool | None, shown: str) -> None:
@@ -70,22 +70,33 @@ def targets(result: dict) -> list[dict]:
             rows.append({"scale": scale, "target": target, "value": value, "met": met, "shown": shown})
 
     for key, scale in result["scales"].items():
-        s = lambda *p: _get(scale, p)  # noqa: E731
+        s = functools.partial(_get, scale)
         add(key, "ingest <= 2.0x DuckDB", r := s("ingest", "ratio_vs_duckdb"), r is not None and r <= 2.0, f"{r or 0:.2f}x")
         add(key, "ingest >= 3x faster than pandas", r := s("ingest", "speedup_vs_pandas"), r is not None and r >= 3.0, f"{r or 0:.2f}x")
         add(key, "SQLMesh full build <= 1.5x DuckDB", r := s("transform", "ratio_vs_duckdb"), r is not None and r <= 1.5, f"{r or 0:.2f}x")
         hand = s("transform", "by_hand_share_of_full")
-        add(key, "one-day incremental <= 10% of full build", r := s("transform", "incremental_share_of_full"), r is not None and r <= 0.10,
-            f"{(r or 0) * 100:.0f}%" + (f" (the same SQL by hand: {hand * 100:.0f}% of its full build)" if hand is not None else ""))
+        add(
+            key,
+            "one-day incremental <= 10% of full build",
+            r := s("transform", "incremental_share_of_full"),
+            r is not None and r <= 0.10,
+            f"{(r or 0) * 100:.0f}%" + (f" (the same SQL by hand: {hand * 100:.0f}% of its full build)" if hand is not None else ""),
+        )
         add(key, "no-change plan <= 5 s", r := s("transform", "no_change_plan", "seconds"), r is not None and r <= 5.0, f"{r or 0:.1f} s")
         add(key, "dashboard p95 cached <= 200 ms", r := s("serve", "cached", "p95_ms"), r is not None and r <= 200, f"{r or 0:.0f} ms")
         add(key, "dashboard p95 cold <= 1 s", r := s("serve", "cold", "p95_ms"), r is not None and r <= 1000, f"{r or 0:.0f} ms")
         peaks = {stage: node["peak_rss_mb"] for stage, path in PLATFORM_MEMORY.items() if (node := s(*path))}
         if peaks:
-            worst = max(peaks, key=peaks.get)
+            worst = max(peaks, key=lambda stage: peaks[stage])
             add(key, "peak RSS < 1.5 GB (at 5M orders)", peaks[worst], peaks[worst] < MB_LIMIT, f"{peaks[worst]:.0f} MB ({worst})")
     for row in memory_scaling(result):
-        add(row["scales"], f"peak RSS sub-linear: {row['stage']}", row["exponent"], row["exponent"] <= 0.5, f"RSS ~ rows^{row['exponent']:.2f}")
+        add(
+            row["scales"],
+            f"peak RSS sub-linear: {row['stage']}",
+            row["exponent"],
+            row["exponent"] <= 0.5,
+            f"RSS ~ rows^{row['exponent']:.2f}",
+        )
     return rows
 
 
@@ -98,21 +109,17 @@ def memory_scaling(result: dict) -> list[dict]:
     growth = sum(large["source_rows"].values()) / sum(small["source_rows"].values())
     rows = []
     for stage, path in PLATFORM_MEMORY.items():
-        a, b = _get(small, path), _get(large, path)
+        a, b = _get(small, *path), _get(large, *path)
         if a and b:
             exponent = math.log(b["peak_rss_mb"] / a["peak_rss_mb"]) / math.log(growth)
-            rows.append({"stage": stage, "scales": f"{small_key}->{large_key}", "small_mb": a["peak_rss_mb"], "large_mb": b["peak_rss_mb"], "rows_growth": growth, "exponent": exponent})
+            rows.append(
+                {
+                    "stage": stage,
+                    "scales": f"{small_key}->{large_key}",
+                    "small_mb": a["peak_rss_mb"],
+                    "large_mb": b["peak_rss_mb"],
+                    "rows_growth": growth,
+                    "exponent": exponent,
+                }
+            )
     return rows
-
-
-def write(result: dict, out_dir: Path) -> tuple[Path, Path]:
-    """Write `bench-<time>.json` and `.md`, and the same as `latest.json` and `latest.md`."""
-    from bench.markdown import render
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = result["started_at"].replace(":", "").replace("-", "")
-    text, document = render(result), json.dumps(result, indent=2, default=str)
-    for name in (f"bench-{stamp}", "latest"):
-        (out_dir / f"{name}.json").write_text(document)
-        (out_dir / f"{name}.md").write_text(text)
-    return out_dir / f"bench-{stamp}.json", out_dir / f"bench-{stamp}.md"

@@ -33,7 +33,8 @@ def duckdb_copy(settings: Settings, params: dict) -> dict:
                 f"COPY (SELECT * FROM sqlite_scan({warehouse.sql_literal(path)}, {warehouse.sql_literal(table)})) "
                 f"TO {warehouse.sql_literal(target)} (FORMAT parquet)"
             )
-            rows += con.execute(f"SELECT count(*) FROM read_parquet({warehouse.sql_literal(target)})").fetchone()[0]
+            [(count,)] = con.execute(f"SELECT count(*) FROM read_parquet({warehouse.sql_literal(target)})").fetchall()
+            rows += count
     return {"rows": rows}
 
 

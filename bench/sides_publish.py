@@ -47,7 +47,9 @@ def duckdb_pipeline(settings: Settings, params: dict) -> dict:
                 f"COPY (SELECT * FROM sqlite_scan({warehouse.sql_literal(source)}, {warehouse.sql_literal(table)})) "
                 f"TO {target} (FORMAT parquet)"
             )
-            con.execute(f"CREATE VIEW raw_{source_name}.{table} AS SELECT *, '0' AS _dlt_load_id, false AS _deleted FROM read_parquet({target})")
+            con.execute(
+                f"CREATE VIEW raw_{source_name}.{table} AS SELECT *, '0' AS _dlt_load_id, false AS _deleted FROM read_parquet({target})"
+            )
         for model in params["models"]:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {model['schema']}")
             con.execute(f"CREATE TABLE {model['table']} AS {model['sql']}")
@@ -55,6 +57,8 @@ def duckdb_pipeline(settings: Settings, params: dict) -> dict:
         for model in params["models"]:
             if model["name"].startswith("marts."):
                 name = model["name"].split(".")[-1]
-                con.execute(f"COPY {model['table']} TO {warehouse.sql_literal(marts / f'{name}.parquet')} (FORMAT parquet, COMPRESSION zstd)")
-                rows[name] = con.execute(f"SELECT count(*) FROM {model['table']}").fetchone()[0]
+                con.execute(
+                    f"COPY {model['table']} TO {warehouse.sql_literal(marts / f'{name}.parquet')} (FORMAT parquet, COMPRESSION zstd)"
+                )
+                [(rows[name],)] = con.execute(f"SELECT count(*) FROM {model['table']}").fetchall()
     return {"rows": rows}

@@ -6,6 +6,7 @@ import contextlib
 import json
 import time
 import urllib.request
+from typing import Any
 
 from api.background import running
 from api.keys import ApiKey, hash_key, new_key
@@ -18,7 +19,9 @@ from publish.reader import connect_published
 
 def cold(settings: Settings, params: dict) -> dict:
     """Each query in a fresh connection (this process is fresh too): connect, query, fetch."""
-    timings, rows, dates = {}, {}, (None, None)
+    timings: dict[str, list[float]] = {}
+    rows: dict[str, Any] = {}
+    dates: tuple[Any, ...] = (None, None)
     for name, query in DASHBOARD_QUERIES.items():
         started = time.perf_counter()
         con, _ = connect_published(settings)
@@ -36,7 +39,9 @@ def cached(settings: Settings, params: dict) -> dict:
     con, _ = connect_published(settings)
     timings: dict[str, list[float]] = {}
     with contextlib.closing(con):
-        first, last = order_date_range(con)
+        dates = order_date_range(con)
+        assert dates is not None, "the benchmark's demo shop has orders"
+        first, last = dates
         for name, query in DASHBOARD_QUERIES.items():
             query(con, first, last)
             timings[name] = []
@@ -48,7 +53,10 @@ def cached(settings: Settings, params: dict) -> dict:
 
 
 # A filtered read of the largest mart, as a program would ask for it.
-API_READ = "/marts/fct_orders/rows?order_status=delivered&order_date__gte={since}&columns=order_id,order_date,amount_total&order=-amount_total&limit=100"
+API_READ = (
+    "/marts/fct_orders/rows?order_status=delivered&order_date__gte={since}"
+    "&columns=order_id,order_date,amount_total&order=-amount_total&limit=100"
+)
 
 
 def api(settings: Settings, params: dict) -> dict:
@@ -58,7 +66,7 @@ def api(settings: Settings, params: dict) -> dict:
     app = create_app(settings, [ApiKey(name="bench", role="operator", key_hash=hash_key(key))])
     con, _ = connect_published(settings)
     with contextlib.closing(con):
-        since = con.execute("SELECT strftime(max(order_date) - INTERVAL 30 DAY, '%Y-%m-%d') FROM marts.fct_orders").fetchone()[0]
+        [(since,)] = con.execute("SELECT strftime(max(order_date) - INTERVAL 30 DAY, '%Y-%m-%d') FROM marts.fct_orders").fetchall()
     timings: dict[str, list[float]] = {"cold": [], "cached": []}
     with running(app) as url:
         request = urllib.request.Request(url + API_READ.format(since=since), headers={"X-API-Key": key})

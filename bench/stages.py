@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import duckdb
 
@@ -129,7 +129,9 @@ def transform(run: ScaleRun) -> dict:
         return ws.run_side("transform.sqlmesh", ws.env(ws.fresh("transform-sqlmesh"), lake_root=lake_root))
 
     def plain() -> Sample:
-        return ws.run_side("transform.duckdb", ws.env(ws.fresh("transform-duckdb"), lake_root=lake_root), {"models": models, "duckdb": run.duckdb_settings})
+        return ws.run_side(
+            "transform.duckdb", ws.env(ws.fresh("transform-duckdb"), lake_root=lake_root), {"models": models, "duckdb": run.duckdb_settings}
+        )
 
     run.say("transform: SQLMesh full build vs the rendered SQL as DuckDB CREATE TABLE AS")
     full = {name: summarize(s) for name, s in run.rounds({"sqlmesh": sqlmesh, "duckdb": plain}).items()}
@@ -184,7 +186,9 @@ def _daily(run: ScaleRun) -> dict[str, list[Sample]]:
 
 def _mart_rows(path: Path, models: list[dict]) -> dict[str, int]:
     with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
-        return {m["name"]: con.execute(f"SELECT count(*) FROM {m['table']}").fetchone()[0] for m in models if m["name"].startswith("marts.")}
+        return {
+            m["name"]: con.execute(f"SELECT count(*) FROM {m['table']}").fetchall()[0][0] for m in models if m["name"].startswith("marts.")
+        }
 
 
 def publish(run: ScaleRun) -> dict:

@@ -8,21 +8,33 @@ an unreachable endpoint with backoff for `lake.s3.retry_seconds`.
 from __future__ import annotations
 
 import copy
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
 from core.errors import PlatformError
-from core.lake import Lake
+from core.settings_lake import S3Settings
 
 T = TypeVar("T")
 AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidClientTokenId", "AccessDenied", "403", "Forbidden"}
 MISSING_CODES = {"NoSuchBucket", "404", "NotFound"}
 UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ConnectionClosedError, ReadTimeoutError)
+
+
+class Store(Protocol):
+    """What the bucket operations need of the lake: core.lake.Lake on the s3 backend (which calls them)."""
+
+    s3: S3Settings
+
+    def buckets(self) -> dict[str, str]: ...
+
+    def fsspec_options(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -52,7 +64,7 @@ class StoreProbe:
     buckets: list[BucketUsage]
 
 
-def client(lake: Lake) -> Any:
+def client(lake: Store) -> Any:
     """A botocore S3 client for the lake's endpoint; botocore's own retries are off, `_call` does them."""
     options = lake.fsspec_options()
     config = Config(
@@ -69,15 +81,15 @@ def client(lake: Lake) -> Any:
     )
 
 
-def ensure_buckets(lake: Lake, on_create: Callable[[str], None] | None = None) -> list[str]:
+def ensure_buckets(lake: Store, on_create: Callable[[str], None] | None = None) -> list[str]:
     """Create each layer's bucket unless it exists; return the buckets created."""
     s3 = client(lake)
     created = []
-    for layer, bucket in lake.buckets().items():
+    for bucket in lake.buckets().values():
         if _bucket_exists(lake, s3, bucket):
             continue
         try:
-            _call(lake, bucket, lambda: s3.create_bucket(Bucket=bucket, **_location(lake)))
+            _call(lake, bucket, functools.partial(s3.create_bucket, Bucket=bucket, **_location(lake)))
         except PlatformError as exc:
             raise PlatformError(f"{exc}\nThe bucket could not be created; create it yourself, e.g. `mc mb <alias>/{bucket}`.") from None
         if on_create is not None:
@@ -86,7 +98,7 @@ def ensure_buckets(lake: Lake, on_create: Callable[[str], None] | None = None) -
     return created
 
 
-def usage(lake: Lake) -> list[BucketUsage]:
+def usage(lake: Store) -> list[BucketUsage]:
     """Object count and total size of each layer's bucket (below the prefix)."""
     s3 = client(lake)
     result = []
@@ -94,14 +106,14 @@ def usage(lake: Lake) -> list[BucketUsage]:
         objects = size = 0
         present = _bucket_exists(lake, s3, bucket)
         if present:
-            for page in _call(lake, bucket, lambda: list(_pages(s3, bucket, lake.s3.prefix))):
+            for page in _call(lake, bucket, functools.partial(_pages, s3, bucket, lake.s3.prefix)):
                 objects += len(page)
                 size += sum(item["Size"] for item in page)
         result.append(BucketUsage(layer, bucket, objects, size, present))
     return result
 
 
-def probe(lake: Lake) -> StoreProbe:
+def probe(lake: Store) -> StoreProbe:
     """Is the store reachable, are the keys accepted, is each layer's bucket there and how full is it?
 
     Made for health checks: no retries (an unreachable endpoint is reported at once), never raises,
@@ -123,13 +135,13 @@ def probe(lake: Lake) -> StoreProbe:
     return StoreProbe(endpoint, "ok", detail, buckets)
 
 
-def missing_buckets(lake: Lake) -> list[str]:
+def missing_buckets(lake: Store) -> list[str]:
     """The layers' buckets that do not exist on the store."""
     s3 = client(lake)
     return [bucket for bucket in lake.buckets().values() if not _bucket_exists(lake, s3, bucket)]
 
 
-def _bucket_exists(lake: Lake, s3: Any, bucket: str) -> bool:
+def _bucket_exists(lake: Store, s3: Any, bucket: str) -> bool:
     try:
         _call(lake, bucket, lambda: s3.list_objects_v2(Bucket=bucket, MaxKeys=1))
         return True
@@ -137,12 +149,11 @@ def _bucket_exists(lake: Lake, s3: Any, bucket: str) -> bool:
         return False
 
 
-def _pages(s3: Any, bucket: str, prefix: str):
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        yield page.get("Contents", [])
+def _pages(s3: Any, bucket: str, prefix: str) -> list[list[dict[str, Any]]]:
+    return [page.get("Contents", []) for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)]
 
 
-def _location(lake: Lake) -> dict:
+def _location(lake: Store) -> dict:
     # us-east-1 is S3's default and must not be sent as a location constraint.
     if lake.s3.region == "us-east-1":
         return {}
@@ -153,7 +164,7 @@ class _Missing(Exception):
     pass
 
 
-def _call(lake: Lake, bucket: str, request: Callable[[], T]) -> T:
+def _call(lake: Store, bucket: str, request: Callable[[], T]) -> T:
     """Run one request; retry an unreachable endpoint with backoff, translate every failure."""
     endpoint = lake.s3.endpoint_url
     deadline = time.monotonic() + lake.s3.retry_seconds
@@ -181,5 +192,6 @@ def _call(lake: Lake, bucket: str, request: Callable[[], T]) -> T:
                     f"The S3 store at {endpoint} refused the lake's credentials for bucket '{bucket}' ({code}). "
                     f"Check {lake.s3.access_key_env} and {lake.s3.secret_key_env} in the environment or `.env`."
                 ) from None
-            raise PlatformError(f"The S3 store at {endpoint} failed on bucket '{bucket}': {code} {error.get('Message', '')}".rstrip()) from None
-
+            raise PlatformError(
+                f"The S3 store at {endpoint} failed on bucket '{bucket}': {code} {error.get('Message', '')}".rstrip()
+            ) from None

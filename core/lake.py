@@ -15,13 +15,15 @@ import datetime as dt
 import functools
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 import fsspec
 
+from core.buckets import ensure_buckets
 from core.settings import Settings
 from core.settings_lake import S3Credentials
 from core.warehouse import load_extensions, sql_literal
@@ -69,8 +71,6 @@ class Lake:
             for layer in LAYERS:
                 Path(self.url(layer)).mkdir(parents=True, exist_ok=True)
             return
-        from core.buckets import ensure_buckets
-
         ensure_buckets(self)
 
     # --- DuckDB, dlt and fsspec access -----------------------------------------------------
@@ -218,5 +218,5 @@ def list_files(settings: Settings, layer: str) -> Iterator[LakeFile]:
     for name, info in entries.items():
         modified = info.get("mtime") or info.get("LastModified") or info.get("last_modified")
         if isinstance(modified, (int, float)):
-            modified = dt.datetime.fromtimestamp(modified, tz=dt.timezone.utc)
+            modified = dt.datetime.fromtimestamp(modified, tz=dt.UTC)
         yield LakeFile(name.removeprefix("s3://").removeprefix(prefix), int(info.get("size") or 0), modified)

@@ -7,8 +7,8 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from core.errors import PlatformError
 
@@ -37,9 +37,7 @@ def holder(data_dir: Path) -> dict | None:
 
 
 @contextlib.contextmanager
-def writer_lock(
-    data_dir: Path, *, purpose: str, wait_seconds: float, on_wait: Callable[[dict], None] | None = None
-) -> Iterator[None]:
+def writer_lock(data_dir: Path, *, purpose: str, wait_seconds: float, on_wait: Callable[[dict], None] | None = None) -> Iterator[None]:
     """Hold the writer lock for the block; wait up to `wait_seconds` for the current holder.
 
     The kernel releases a flock when its process dies, so a killed run never

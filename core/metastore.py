@@ -138,8 +138,27 @@ def _add_job_runs_pid(con: sqlite3.Connection) -> None:
         con.execute("ALTER TABLE job_runs ADD COLUMN pid INTEGER")
 
 
+def _create_access_log(con: sqlite3.Connection) -> None:
+    """Version 3: who read what and when, from the API and the app (core/accesslog.py writes it).
+
+    It never holds a secret (no key, no hash) nor a value read or filtered on: only names.
+    """
+    con.execute("""
+        CREATE TABLE access_log (
+            accessed_at TEXT NOT NULL,    -- UTC, ISO 8601
+            channel     TEXT NOT NULL,    -- api | app
+            principal   TEXT NOT NULL,    -- the API key's name or the app user's ('anonymous' without logins)
+            action      TEXT NOT NULL,    -- api: the route, e.g. GET /marts/{mart}/rows; app: view | download
+            subject     TEXT,             -- the mart, metric, page or download read, when the request named a known one
+            rows        INTEGER,          -- rows returned
+            status      INTEGER,          -- the API's HTTP status
+            detail      TEXT              -- parameter and column names (filters, grain, format), never their values
+        )""")
+    con.execute("CREATE INDEX access_log_by_time ON access_log (accessed_at)")
+
+
 # Append only: the step at index i takes a file from version i to version i + 1.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_first_tables, _add_job_runs_pid)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_first_tables, _add_job_runs_pid, _create_access_log)
 VERSION = len(MIGRATIONS)
 
 

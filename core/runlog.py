@@ -6,9 +6,9 @@ import contextlib
 import datetime as dt
 import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from core.metastore import connect
 
@@ -26,7 +26,7 @@ class JobRun:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 def start_run(meta_path: Path, job: str, *, trigger: str, attempt: int = 1, status: str = "running") -> int:
@@ -36,6 +36,7 @@ def start_run(meta_path: Path, job: str, *, trigger: str, attempt: int = 1, stat
             "INSERT INTO job_runs (job, trigger, attempt, started_at, status, pid) VALUES (?, ?, ?, ?, ?, ?)",
             (job, trigger, attempt, _now(), status, os.getpid()),
         )
+        assert cursor.lastrowid is not None  # an INSERT always sets it
         return cursor.lastrowid
 
 
@@ -91,9 +92,7 @@ def latest_per_job(meta_path: Path) -> dict[str, dict]:
         return {}
     with contextlib.closing(connect(meta_path)) as con:
         con.row_factory = sqlite3.Row
-        rows = con.execute(
-            "SELECT * FROM job_runs WHERE run_id IN (SELECT max(run_id) FROM job_runs GROUP BY job) ORDER BY job"
-        ).fetchall()
+        rows = con.execute("SELECT * FROM job_runs WHERE run_id IN (SELECT max(run_id) FROM job_runs GROUP BY job) ORDER BY job").fetchall()
     return {row["job"]: dict(row) for row in rows}
 
 
@@ -105,6 +104,7 @@ def record(meta_path: Path, job: str, *, trigger: str = "manual", attempt: int =
             "INSERT INTO job_runs (job, trigger, attempt, started_at, status, pid) VALUES (?, ?, ?, ?, 'running', ?)",
             (job, trigger, attempt, _now(), os.getpid()),
         )
+        assert cursor.lastrowid is not None  # an INSERT always sets it
         run = JobRun(run_id=cursor.lastrowid, job=job)
     status, error = "failed", None
     try:
@@ -128,7 +128,5 @@ def last_runs(meta_path: Path, limit: int = 20, job: str | None = None) -> list[
         return []
     with contextlib.closing(connect(meta_path)) as con:
         con.row_factory = sqlite3.Row
-        rows = con.execute(
-            "SELECT * FROM job_runs WHERE ? IS NULL OR job = ? ORDER BY run_id DESC LIMIT ?", (job, job, limit)
-        ).fetchall()
+        rows = con.execute("SELECT * FROM job_runs WHERE ? IS NULL OR job = ? ORDER BY run_id DESC LIMIT ?", (job, job, limit)).fetchall()
     return [dict(row) for row in rows]

@@ -14,8 +14,9 @@ sources and their tables), `settings_lake` (where the data lives),
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, TypeVar
 
 import yaml
 from dotenv import dotenv_values
@@ -34,8 +35,17 @@ from core.settings_operations import (
     RunSettings,
     TransformSettings,
 )
-from core.settings_sources import SOURCE_KINDS, DemoSettings, SourceSettings
+from core.settings_sources import (
+    SOURCE_KINDS,
+    DemoSettings,
+    FilesSource,
+    PostgresSource,
+    RestApiSource,
+    SourceSettings,
+    SqliteSource,
+)
 
+SourceT = TypeVar("SourceT", SqliteSource, PostgresSource, RestApiSource, FilesSource)
 ENV_PREFIX = "PLATFORM__"
 CONFIG_FILE = "config.yaml"
 
@@ -78,12 +88,19 @@ class Settings(Strict):
     def lake_root(self) -> Path:
         return self.data_dir / self.lake.root
 
+    def source_of_kind(self, name: str, kind: type[SourceT]) -> SourceT:
+        """Source `name` as the kind the caller handles (callers dispatch on `kind` first)."""
+        source = self.sources[name]
+        if not isinstance(source, kind):
+            raise TypeError(f"source {name!r} is a {source.kind} source, not a {kind.__name__}")
+        return source
+
     def source_path(self, name: str) -> Path:
-        return self.data_dir / self.sources[name].path
+        return self.data_dir / self.source_of_kind(name, SqliteSource).path
 
     def landing_path(self, name: str) -> Path:
         """The local landing folder (see ingest.landing.landing_root for lake addresses and the s3 backend)."""
-        landing = self.sources[name].landing or f"landing/{name}"
+        landing = self.source_of_kind(name, FilesSource).landing or f"landing/{name}"
         return self.data_dir / landing
 
     def secret(self, env_name: str) -> str:
@@ -95,7 +112,7 @@ def load_settings(project_dir: Path | None = None, env: Mapping[str, str] | None
     project_dir = (project_dir or Path.cwd()).resolve()
     config_file = project_dir / CONFIG_FILE
     if env is None:
-        env = {**dotenv_values(project_dir / ".env"), **os.environ}
+        env = {name: value for name, value in {**dotenv_values(project_dir / ".env"), **os.environ}.items() if value is not None}
     raw = _read_platform_section(config_file)
     overrides = {k: v for k, v in env.items() if k.startswith(ENV_PREFIX) and v is not None}
     for name, value in sorted(overrides.items()):
@@ -129,21 +146,20 @@ def _read_secrets(settings: Settings, env: Mapping[str, str | None]) -> dict[str
             value = env.get(env_name)
             if not value:
                 raise PlatformError(
-                    f"Source '{name}' needs the environment variable {env_name} (a secret): "
-                    "set it in the environment or in .env."
+                    f"Source '{name}' needs the environment variable {env_name} (a secret): set it in the environment or in .env."
                 )
             secrets[env_name] = SecretStr(value)
     for name, channel in settings.alerts.channels.items():
-        env_name = channel.secret_env(name)
-        if env_name is None:
+        channel_env = channel.secret_env(name)
+        if channel_env is None:
             continue
-        if not env.get(env_name):
+        if not env.get(channel_env):
             what = "webhook URL" if channel.kind == "webhook" else "SMTP password"
             raise PlatformError(
-                f"Alert channel '{name}' ({channel.kind}) needs its {what} in the environment variable {env_name}: "
+                f"Alert channel '{name}' ({channel.kind}) needs its {what} in the environment variable {channel_env}: "
                 "set it in the environment or in .env."
             )
-        secrets[env_name] = SecretStr(str(env[env_name]))
+        secrets[channel_env] = SecretStr(str(env[channel_env]))
     return secrets
 
 
@@ -191,7 +207,9 @@ def _describe(exc: ValidationError, config_file: Path, overrides: Mapping[str, s
         key = ".".join(str(part) for part in loc)
         env_name = ENV_PREFIX + "__".join(str(part).upper() for part in loc)
         # an unknown section set from the environment (PLATFORM__LAKEE__BACKEND) is reported at `lakee`
-        from_env = sorted(name for name in overrides if name == env_name or (name + "__").startswith(env_name + "__") or env_name.startswith(name + "__"))
+        from_env = sorted(
+            name for name in overrides if name == env_name or (name + "__").startswith(env_name + "__") or env_name.startswith(name + "__")
+        )
         origin = f" (from environment variable {', '.join(from_env)})" if from_env else ""
         if error["type"] == "extra_forbidden":
             message = "unknown key; remove it or check its spelling"
@@ -200,7 +218,10 @@ def _describe(exc: ValidationError, config_file: Path, overrides: Mapping[str, s
         else:
             message = error["msg"]
         lines.append(f"  - {key}{origin}: {message}")
-    lines.append("Fix the keys above in config.yaml (or the environment variables named), then run again; the README's Configuration and Sources sections list every key.")
+    lines.append(
+        "Fix the keys above in config.yaml (or the environment variables named), then run again; "
+        "the README's Configuration section and docs/sources.md list every key."
+    )
     return "\n".join(lines)
 
 

@@ -1,4 +1,5 @@
-"""How the platform runs and is watched: `just run`, the transform gateway, the scheduler's jobs, alerts, monitoring, the app and the reports."""
+"""How the platform runs and is watched: `just run`, the transform gateway, the scheduler's jobs, alerts,
+monitoring, the app, the reports and the API."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class TransformSettings(Strict):
 
     # A gateway of config.yaml: `local` (DuckDB) or `spark`; None means its `default_gateway`.
     gateway: Identifier | None = None
+
 
 JobName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*(:[a-z0-9_]+)?$")]
 
@@ -55,6 +57,7 @@ class JobsSettings(Strict):
     shutdown_grace_seconds: float = Field(30, ge=0, description="How long a running job may finish on SIGTERM.")
     poll_seconds: float = Field(10, gt=0, description="How often the service refreshes scheduled_jobs and reads pauses.")
     history_days: float = Field(90, gt=0, description="Retention of job_runs, monitor_results and closed alerts.")
+    access_log_days: float = Field(365, gt=0, description="Retention of access_log: API calls, app page views and downloads.")
     max_workers: int = Field(4, ge=1)
 
 
@@ -114,9 +117,7 @@ class AppUser(Strict):
     """One login of the Streamlit app; the password hash comes from the environment or `.env`."""
 
     role: Literal["business", "operator"] = "business"
-    password_hash_env: str | None = Field(
-        None, description="Variable holding the password hash; default APP_PASSWORD_HASH_<USER>."
-    )
+    password_hash_env: str | None = Field(None, description="Variable holding the password hash; default APP_PASSWORD_HASH_<USER>.")
 
 
 class AppSettings(Strict):

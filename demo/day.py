@@ -62,7 +62,7 @@ class _Day:
     def at(self, size: int | None = None, *, after_hour: int = 0) -> list[str] | str:
         seconds = self.rng.integers(after_hour * 3600, 86_400, size)
         base = dt.datetime.combine(self.today, dt.time())
-        stamp = lambda s: (base + dt.timedelta(seconds=int(s))).strftime("%Y-%m-%d %H:%M:%S")  # noqa: E731
+        stamp = lambda s: (base + dt.timedelta(seconds=int(s))).strftime("%Y-%m-%d %H:%M:%S")
         return [stamp(s) for s in np.sort(np.atleast_1d(seconds))] if size is not None else stamp(seconds)
 
     def _max_id(self, table: str) -> int:
@@ -114,9 +114,7 @@ class _Day:
         return changes, payments
 
     def _order_total(self, order_id: int) -> float:
-        total = self.con.execute(
-            "SELECT sum(quantity * unit_price) FROM order_items WHERE order_id = ?", (order_id,)
-        ).fetchone()[0]
+        total = self.con.execute("SELECT sum(quantity * unit_price) FROM order_items WHERE order_id = ?", (order_id,)).fetchone()[0]
         return round(total, 2)
 
     def new_orders(self) -> tuple[int, int]:

@@ -119,6 +119,7 @@ def generate(path: Path, *, seed: int, scale: float, start_date: dt.date, histor
                 [CITIES[c] for c in rng.integers(0, len(CITIES), n_customers).tolist()],
                 timestamps(customer_created),
                 timestamps(customer_created),
+                strict=True,
             ),
         )
         pids = np.arange(1, n_products + 1)
@@ -132,11 +133,12 @@ def generate(path: Path, *, seed: int, scale: float, start_date: dt.date, histor
                 products_price.tolist(),
                 listed,
                 listed,
+                strict=True,
             ),
         )
         con.executemany(
             "INSERT INTO orders VALUES (?, ?, ?, ?, ?, NULL)",
-            zip(range(1, n_orders + 1), customer_id.tolist(), status.tolist(), timestamps(ordered_at), timestamps(updated)),
+            zip(range(1, n_orders + 1), customer_id.tolist(), status.tolist(), timestamps(ordered_at), timestamps(updated), strict=True),
         )
         item_time = timestamps(ordered_at)
         con.executemany(
@@ -148,6 +150,7 @@ def generate(path: Path, *, seed: int, scale: float, start_date: dt.date, histor
                 quantity.tolist(),
                 unit_price.tolist(),
                 (item_time[o - 1] for o in item_order.tolist()),
+                strict=True,
             ),
         )
         paid_orders = np.flatnonzero(is_paid)
@@ -162,6 +165,7 @@ def generate(path: Path, *, seed: int, scale: float, start_date: dt.date, histor
                 [PAYMENT_METHODS[m] for m in methods.tolist()],
                 paid_text,
                 paid_text,
+                strict=True,
             ),
         )
         con.execute("INSERT INTO demo_clock VALUES (?)", (str(now.astype("datetime64[D]")),))

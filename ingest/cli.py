@@ -21,7 +21,9 @@ def cmd_quarantine(settings: Settings, args: argparse.Namespace) -> None:
     if not rows:
         out.print("No quarantined rows.")
         return
-    out.print(f"Quarantined rows, newest loads first (at most {args.limit}): source.table  file:line  check  column  value  load", highlight=False)
+    out.print(
+        f"Quarantined rows, newest loads first (at most {args.limit}): source.table  file:line  check  column  value  load", highlight=False
+    )
     for row in rows:
         place = f"{row.source_file}:{row.line or '?'}" if row.source_file else "-"
         value = "-" if row.failure is None else repr(row.failure[:60])

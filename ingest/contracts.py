@@ -99,7 +99,9 @@ class ContractGuard:
         total.rows_quarantined += tally.rows_quarantined
         total.quarantined += tally.quarantined
 
-    def check(self, table: str, item: Any, *, into: TableTally | None = None, source_file: str | None = None, lines: list[int] | None = None) -> Any:
+    def check(
+        self, table: str, item: Any, *, into: TableTally | None = None, source_file: str | None = None, lines: list[int] | None = None
+    ) -> Any:
         """Validate one batch; return its valid rows in the batch's own shape.
 
         into: the tally to count in (a file's own; default the table's). source_file, lines: where
@@ -124,7 +126,7 @@ class ContractGuard:
             try:
                 return pa.Table.from_pandas(valid, preserve_index=False)
             except (pa.ArrowInvalid, pa.ArrowTypeError):  # ... unless a column outside it mixes types: dlt makes variants
-                return [row for row, ok in zip(item, ~frame.index.isin(bad.index)) if ok]
+                return [row for row, ok in zip(item, ~frame.index.isin(bad.index), strict=True) if ok]
         if bad.empty:
             return _typed(item, schema)
         return _typed(item.filter(pa.array(~frame.index.isin(bad.index))), schema)
@@ -164,7 +166,9 @@ def _failures(schema, frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, pd
                 f"(e.g. {first['failure_case']!r}). Nothing was loaded."
             ) from None
         # a missing value also fails its type: name the more telling check
-        rank = row_level["check"].astype(str).map(lambda c: 0 if c == "not_nullable" else 2 if c.startswith(("coerce_dtype", "dtype(")) else 1)
+        rank = (
+            row_level["check"].astype(str).map(lambda c: 0 if c == "not_nullable" else 2 if c.startswith(("coerce_dtype", "dtype(")) else 1)
+        )
         ranked = row_level.assign(_rank=rank).sort_values("_rank", kind="stable")
         per_row = ranked.drop_duplicates("index").set_index("index")
         found.append(
@@ -188,7 +192,7 @@ def _failures(schema, frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, pd
 def _every_failure(cases: pd.DataFrame) -> pd.Series:
     """Per row index: every failed check as a JSON list of {check, column, value}, the most telling first."""
     every: dict[Any, list[dict]] = {}
-    for index, check, column, value in zip(cases["index"], cases["check"], cases["column"], cases["failure_case"]):
+    for index, check, column, value in zip(cases["index"], cases["check"], cases["column"], cases["failure_case"], strict=True):
         every.setdefault(index, []).append({"check": str(check), "column": str(column), "value": _text(value)})
     return pd.Series({index: json.dumps(failures) for index, failures in every.items()}, dtype=object)
 
@@ -241,7 +245,9 @@ def _quarantine_rows(item: Any, frame: pd.DataFrame, bad: pd.DataFrame, source_f
     for name in ("_check", "_column", "_failure", "_failures"):
         table = table.append_column(name, pa.array(bad[name].tolist(), pa.string()))
     table = table.append_column("_source_file", pa.array([source_file] * table.num_rows, pa.string()))
-    return table.append_column("_line", pa.array([lines[p] for p in positions] if lines is not None else [None] * table.num_rows, pa.int64()))
+    return table.append_column(
+        "_line", pa.array([lines[p] for p in positions] if lines is not None else [None] * table.num_rows, pa.int64())
+    )
 
 
 def text_columns(table: pa.Table) -> pa.Table:
@@ -267,11 +273,9 @@ def first_failures(tally: TableTally, limit: int = 3) -> str:
 
 def record_results(meta_path: Path, guard: ContractGuard, load_id: str | None) -> None:
     """One row per table that had rows, for the health views."""
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     rows = [
-        (now, guard.source, table, load_id, t.rows_in, t.rows_valid, t.rows_quarantined)
-        for table, t in guard.tallies.items()
-        if t.rows_in
+        (now, guard.source, table, load_id, t.rows_in, t.rows_valid, t.rows_quarantined) for table, t in guard.tallies.items() if t.rows_in
     ]
     with contextlib.closing(metastore.connect(meta_path)) as con, con:
         con.executemany("INSERT INTO contract_results VALUES (?, ?, ?, ?, ?, ?, ?)", rows)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import codecs
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import fsspec
 import numpy as np
@@ -121,7 +122,8 @@ def _csv(data: bytes, batch_rows: int, delimiter: str, encoding: str) -> Iterato
     parts = _parse_csv(data, delimiter, encoding, rejects)
     table = parts[0][0] if len(parts) == 1 else _concat([t for t, _ in parts])
     _refuse_repeated_names(table.column_names)
-    lines = None if any(part_lines is None for _, part_lines in parts) else [n for _, part_lines in parts for n in part_lines]
+    known = [part_lines for _, part_lines in parts if part_lines is not None]
+    lines = [n for part_lines in known for n in part_lines] if len(known) == len(parts) else None
     if table.num_rows == 0:
         yield Batch(table, rejects, lines)
         return
@@ -134,11 +136,15 @@ def _refuse_repeated_names(names: list[str]) -> None:
     seen: dict[str, int] = {}
     for position, name in enumerate(names, start=1):
         if name in seen:
-            raise FileRefused(f"the header repeats column {name!r} (columns {seen[name]} and {position}); rename one and drop the file again")
+            raise FileRefused(
+                f"the header repeats column {name!r} (columns {seen[name]} and {position}); rename one and drop the file again"
+            )
         seen[name] = position
 
 
-def _parse_csv(data: bytes, delimiter: str, encoding: str, rejects: list[dict], first_line: int = 1, depth: int = 0) -> list[tuple[pa.Table, list[int] | None]]:
+def _parse_csv(
+    data: bytes, delimiter: str, encoding: str, rejects: list[dict], first_line: int = 1, depth: int = 0
+) -> list[tuple[pa.Table, list[int] | None]]:
     """Parse into (table, line of each row) parts; a row swallowed by an unbalanced quote is refused
     alone and the lines after it are parsed again. `first_line`: the line of the header in the file."""
     ragged: list = []
@@ -160,7 +166,7 @@ def _parse_csv(data: bytes, delimiter: str, encoding: str, rejects: list[dict], 
     lines, ragged_lines = _row_lines(data, encoding, [row.text or "" for row in ragged], table.num_rows, first_line)
     parts = [(table, lines)]
     header = data.split(b"\n", 1)[0] + b"\n"
-    for row, line in zip(ragged, ragged_lines):
+    for row, line in zip(ragged, ragged_lines, strict=True):
         text = row.text or ""
         first, _, rest = text.partition("\n")
         if rest and depth < 100:
@@ -204,7 +210,7 @@ def _row_lines(data: bytes, encoding: str, ragged: list[str], rows: int, first_l
         return (numbers.tolist(), []) if len(numbers) == rows else (None, [])
     lines: list[int] = []
     ragged_lines: list[int | None] = []
-    for number, start, end in zip(numbers.tolist(), spans_from.tolist(), spans_to.tolist()):
+    for number, start, end in zip(numbers.tolist(), spans_from.tolist(), spans_to.tolist(), strict=True):
         pending = len(ragged_lines) < len(ragged)
         if pending and data[start:end].decode(encoding, errors="replace").rstrip("\r\n") == ragged[len(ragged_lines)].rstrip("\r\n"):
             ragged_lines.append(number)

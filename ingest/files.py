@@ -15,9 +15,9 @@ when its types drift under `on_type_drift: refuse`; the other files and tables s
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Iterator
 
 import dlt
 import pyarrow as pa
@@ -65,7 +65,7 @@ def landing_plan(
     settings: Settings, name: str, guard: ContractGuard, known_types: dict[str, dict[str, str]], replay: frozenset[str] = frozenset()
 ) -> SourcePlan:
     """One resource per declared table over its new files (and those to replay); the files are recorded once the load is done."""
-    source: FilesSource = settings.sources[name]
+    source = settings.source_of_kind(name, FilesSource)
     by_table: dict[str, list[LandedFile]] = defaultdict(list)
     fresh = new_files(settings, name)
     again = [f for f in ready_files(settings, name) if f.relative in replay and f not in fresh]
@@ -130,7 +130,11 @@ class _FileTable:
         self.known.update({column: kind for column, kind in read.types.items() if column not in self.known})
         self.warnings += [f"{message} in file {landed.relative} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts]
         noticed = "; ".join(f"{message} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts) or None
-        self.outcomes.append(FileOutcome(self.table, landed.relative, landed.fingerprint, "loaded", read.tally.rows_valid, read.tally.rows_quarantined, noticed))
+        self.outcomes.append(
+            FileOutcome(
+                self.table, landed.relative, landed.fingerprint, "loaded", read.tally.rows_valid, read.tally.rows_quarantined, noticed
+            )
+        )
         yield from read.batches
 
     def _reject(self, landed: LandedFile, reason: str) -> None:
@@ -142,7 +146,9 @@ class _FileTable:
         fmt = spec.format or PurePosixPath(landed.relative).suffix.lstrip(".").lower()
         read = _Taken()
         where = f"{self.source_name}.{self.table}"
-        for batch in read_file(landed.path, fmt, fs=landed.fs, batch_rows=self.source.batch_rows, delimiter=spec.delimiter, encoding=spec.encoding):
+        for batch in read_file(
+            landed.path, fmt, fs=landed.fs, batch_rows=self.source.batch_rows, delimiter=spec.delimiter, encoding=spec.encoding
+        ):
             if batch.rejects:
                 self.guard.add_rejects(self.table, batch.rejects_table(landed.relative), len(batch.rejects), into=read.tally)
             if not batch.size:

@@ -53,7 +53,9 @@ def _key_not_null(table: pa.Table, key: str) -> pa.Table:
 
 def _utc(table: pa.Table) -> pa.Table:
     """Naive timestamps labelled UTC, as dlt stores them: a metadata-only cast (dlt's own relabelling scans every value)."""
-    fields = [f.with_type(pa.timestamp(f.type.unit, tz="UTC")) if pa.types.is_timestamp(f.type) and f.type.tz is None else f for f in table.schema]
+    fields = [
+        f.with_type(pa.timestamp(f.type.unit, tz="UTC")) if pa.types.is_timestamp(f.type) and f.type.tz is None else f for f in table.schema
+    ]
     return table if fields == list(table.schema) else table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 

@@ -50,7 +50,7 @@ LAKE_SCHEME = "lake://"
 
 def landing_root(settings: Settings, name: str) -> str:
     """Where source `name`'s files land: a local folder, or a lake address (an `s3://` URL on the s3 backend)."""
-    landing = settings.sources[name].landing
+    landing = settings.source_of_kind(name, FilesSource).landing
     if landing is not None and landing.startswith(LAKE_SCHEME):
         layer, _, rest = landing[len(LAKE_SCHEME) :].strip("/").partition("/")
         return Lake(settings).url(layer, *[part for part in rest.split("/") if part])
@@ -121,7 +121,7 @@ def new_files(settings: Settings, name: str) -> list[LandedFile]:
 
 def record(meta_path: Path, name: str, rows: list[tuple]) -> None:
     """rows: (table, relative path, fingerprint, status, rows, rows_quarantined, reason, load_id)."""
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     with contextlib.closing(metastore.connect(meta_path)) as con, con:
         con.executemany(
             "INSERT OR REPLACE INTO landing_files (source, table_name, path, fingerprint, status, rows, rows_quarantined, "

@@ -59,7 +59,6 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
         destination=lake.dlt_destination("raw", RAW_LAYOUT),
         dataset_name=name,
         pipelines_dir=str(settings.data_dir / "dlt"),
-        progress=None,
     )
     drop_committed_leftovers(Path(pipeline.working_dir))
     if pipeline.has_pending_data:  # a run that stopped half-way: finish it first, as `pipeline.run` would
@@ -83,8 +82,10 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
         store = settings.lake.s3.endpoint_url if settings.lake.backend == "s3" else None
         raise failure_message(name, exc, store) from exc
 
-    load_id = info.loads_ids[0] if info.loads_ids else pipeline.last_trace.last_extract_info.loads_ids[0]
-    normalize = pipeline.last_trace.last_normalize_info
+    trace = pipeline.last_trace
+    assert trace is not None and trace.last_extract_info is not None, "the extract above left its trace"
+    load_id = info.loads_ids[0] if info.loads_ids else trace.last_extract_info.loads_ids[0]
+    normalize = trace.last_normalize_info
     rows = {table: count for table, count in (normalize.row_counts if normalize else {}).items() if count and not table.startswith("_dlt")}
     result = IngestResult(source=name, rows=rows, load_ids=list(info.loads_ids))
     for table, tally in guard.tallies.items():

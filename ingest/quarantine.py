@@ -36,7 +36,7 @@ def write_quarantine(lake: Lake, source: str, table: str, parts: list[pa.Table],
     if not parts:
         return None
     rows = pa.concat_tables(parts, promote_options="permissive")
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = rows.append_column("_dlt_load_id", pa.array([load_id] * rows.num_rows, pa.string()))
     rows = rows.append_column("_quarantined_at", pa.array([now] * rows.num_rows, pa.timestamp("us")))
     folder = quarantine_url(lake, source, table)
@@ -63,7 +63,9 @@ class QuarantinedRow:
     load_id: str
 
 
-def quarantined_rows(settings: Settings, source: str | None = None, table: str | None = None, file: str | None = None, limit: int = 100) -> list[QuarantinedRow]:
+def quarantined_rows(
+    settings: Settings, source: str | None = None, table: str | None = None, file: str | None = None, limit: int = 100
+) -> list[QuarantinedRow]:
     """The quarantined rows of the declared sources (or one source, table or landed file), newest loads first."""
     if source is not None and source not in settings.sources:
         raise PlatformError(f"No source {source!r} in config.yaml; declared: {', '.join(settings.sources)}.")

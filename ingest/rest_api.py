@@ -8,7 +8,7 @@ honouring `Retry-After`, up to `max_attempts` tries per request.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from core.settings import Settings
 from core.settings_sources import EndpointSettings, PaginatorSettings, RestApiSource
@@ -16,9 +16,11 @@ from core.settings_sources import EndpointSettings, PaginatorSettings, RestApiSo
 
 def endpoint_resources(settings: Settings, name: str) -> list:
     """One dlt resource per declared endpoint."""
-    from dlt.sources.rest_api import rest_api_resources
+    from dlt.sources.rest_api import RESTAPIConfig, rest_api_resources
 
-    return rest_api_resources(rest_api_config(settings, settings.sources[name]))
+    # A plain dict built from the validated declaration; dlt checks it against RESTAPIConfig again.
+    config = cast(RESTAPIConfig, rest_api_config(settings, settings.source_of_kind(name, RestApiSource)))
+    return rest_api_resources(config)
 
 
 def rest_api_config(settings: Settings, source: RestApiSource) -> dict[str, Any]:

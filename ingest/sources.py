@@ -8,7 +8,9 @@ from ingest.files import landing_plan
 from ingest.plan import SourcePlan
 
 
-def source_plan(settings: Settings, name: str, guard: ContractGuard, known_types: dict[str, dict[str, str]], replay: frozenset[str] = frozenset()) -> SourcePlan:
+def source_plan(
+    settings: Settings, name: str, guard: ContractGuard, known_types: dict[str, dict[str, str]], replay: frozenset[str] = frozenset()
+) -> SourcePlan:
     """known_types: table -> column -> dlt data type already in the lake (file drops check new files against it).
     replay: files of a file-drop source to take again although they were taken before."""
     kind = settings.sources[name].kind

@@ -16,10 +16,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 import dlt
+import duckdb
 import pyarrow as pa
 
 from core import warehouse
@@ -62,9 +64,10 @@ def table_resources(settings: Settings, name: str) -> list:
         resources = [_sqlite_table(scanner, table, spec, source.chunk_size) for table, spec in source.tables.items()]
         keys_of = scanner.keys
     else:
+        source = settings.source_of_kind(name, PostgresSource)
         url = postgres_url(settings, source)
         resources = [_postgres_table(url, source, table, spec) for table, spec in source.tables.items()]
-        keys_of = lambda table, key: _postgres_keys(url, source.db_schema, table, key)  # noqa: E731
+        keys_of = lambda table, key: _postgres_keys(url, source.db_schema, table, key)
     lake = Lake(settings)
     for table, spec in source.tables.items():
         if spec.detect_hard_deletes:
@@ -77,7 +80,7 @@ class _SqliteScanner:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._con = None
+        self._con: duckdb.DuckDBPyConnection | None = None
         self._opening = threading.Lock()  # tables are read on their own read-ahead threads
 
     def query(self, sql: str, params: list, path: Path | None = None):
@@ -93,13 +96,13 @@ class _SqliteScanner:
 
 
 def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chunk_size: int):
-    cursor = dlt.sources.incremental(spec.cursor) if spec.cursor else None
+    cursor: dlt.sources.incremental[Any] | None = dlt.sources.incremental(spec.cursor) if spec.cursor else None
 
     def rows(incremental=cursor) -> Iterator[pa.Table]:
         sql = "SELECT * FROM sqlite_scan(?, ?)"
         params: list = [table]
         last_value = None
-        if incremental is not None and incremental.last_value is not None:
+        if incremental is not None and incremental.last_value is not None and spec.cursor:
             last_value = _naive(incremental.last_value)
             # >= keeps rows that share the last cursor value; dlt drops the ones it already has by key
             sql += f" WHERE {sql_identifier(spec.cursor)} >= ?"
@@ -134,7 +137,7 @@ def _postgres_table(url: str, source: PostgresSource, table: str, spec: TableSet
 def _naive(value):
     """dlt keeps cursor values timezone-aware (UTC); the source's timestamps are naive."""
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
     return value
 
 
@@ -144,7 +147,9 @@ def _postgres_keys(url: str, schema: str, table: str, key: str) -> pa.Table:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as con:
-            keys = con.execute(sa.text(f"SELECT {sql_identifier(key)} FROM {sql_identifier(schema)}.{sql_identifier(table)}")).scalars().all()
+            keys = (
+                con.execute(sa.text(f"SELECT {sql_identifier(key)} FROM {sql_identifier(schema)}.{sql_identifier(table)}")).scalars().all()
+            )
     finally:
         engine.dispose()
     return pa.table({"key": keys})
@@ -169,14 +174,17 @@ def _deleted_keys(lake: Lake, source: str, table: str, key: str, keys_of):
         if lake.fs.glob(reported):
             # load ids are epoch seconds of equal width: text order is time order
             gone = f"SELECT {column} AS key, max(_dlt_load_id) AS gone_in FROM read_parquet(?) GROUP BY 1"
-            seen = f"SELECT seen.* FROM ({seen}) AS seen LEFT JOIN ({gone}) AS gone USING (key) WHERE gone.gone_in IS NULL OR gone.gone_in < seen.seen_in"
+            seen = (
+                f"SELECT seen.* FROM ({seen}) AS seen LEFT JOIN ({gone}) AS gone USING (key) "
+                "WHERE gone.gone_in IS NULL OR gone.gone_in < seen.seen_in"
+            )
             params.append(reported)
         sql = f"SELECT seen.key AS {column} FROM ({seen}) AS seen ANTI JOIN current_keys ON current_keys.key = seen.key ORDER BY 1"
         with contextlib.closing(lake.attach(warehouse.connect())) as con:
             con.register("current_keys", current)
             gone_keys = con.execute(sql, params).to_arrow_table()
         if gone_keys.num_rows:
-            noticed = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+            noticed = dt.datetime.now(dt.UTC).replace(tzinfo=None)
             yield gone_keys.append_column("deleted_detected_at", pa.array([noticed] * gone_keys.num_rows, pa.timestamp("us")))
 
     return dlt.resource(deleted, name=table + DELETED_SUFFIX, primary_key=key, write_disposition="append")

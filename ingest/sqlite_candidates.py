@@ -24,8 +24,8 @@ import contextlib
 import datetime as dt
 import sqlite3
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from core.warehouse import sql_identifier
 
@@ -35,13 +35,13 @@ ODD_TEXTS = "{c} >= :odd AND {c} < :since AND substr({c}, 5, 1) != '-'"
 
 
 @contextlib.contextmanager
-def candidate_rows(source: Path, table: str, cursor: str, last_value) -> Iterator[Path]:
+def candidate_rows(source: Path, table: str, cursor: str | None, last_value) -> Iterator[Path]:
     """A SQLite file holding `table` with only the rows that `cursor >= last_value` may select.
 
     Yields `source` itself, to be read whole, where no copy helps: a cursor that is not a
-    date or timestamp, no index leading with it, or a table SQLite cannot copy as declared.
+    date or timestamp (or none), no index leading with it, or a table SQLite cannot copy as declared.
     """
-    if not isinstance(last_value, dt.date):
+    if cursor is None or not isinstance(last_value, dt.date):
         yield source
         return
     day = last_value.date() if isinstance(last_value, dt.datetime) else last_value

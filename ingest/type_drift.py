@@ -18,6 +18,7 @@ Earlier loads are never rewritten: every file keeps the column's type.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,7 +31,14 @@ from ingest.file_readers import FileRefused
 Policy = Literal["variant", "refuse", "coerce"]
 
 # dlt's data types whose Arrow type a drifted value can be checked against
-ARROW_OF = {"text": pa.string(), "bigint": pa.int64(), "double": pa.float64(), "bool": pa.bool_(), "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32()}
+ARROW_OF = {
+    "text": pa.string(),
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "bool": pa.bool_(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "date": pa.date32(),
+}
 
 
 def dlt_type(arrow_type: pa.DataType) -> str | None:
@@ -65,7 +73,9 @@ class Drift:
 
     def describe(self, where: str) -> str:
         at = f" at line {self.line}" if self.line is not None else ""
-        return f"{where}: column {self.column!r} is {self.known}, got {self.values:,} {self.found} value(s) (e.g. {self.example[:60]!r}{at})"
+        return (
+            f"{where}: column {self.column!r} is {self.known}, got {self.values:,} {self.found} value(s) (e.g. {self.example[:60]!r}{at})"
+        )
 
 
 @dataclass
@@ -93,7 +103,14 @@ def apply_policy(table: pa.Table, known: dict[str, str], policy: Policy, lines: 
             continue
         flags = fits.to_pylist()
         first = flags.index(False)
-        drift = Drift(name, known[name], dlt_type(values.type) or "text", flags.count(False), _text(values[first].as_py()), lines[first] if lines else None)
+        drift = Drift(
+            name,
+            known[name],
+            dlt_type(values.type) or "text",
+            flags.count(False),
+            _text(values[first].as_py()),
+            lines[first] if lines else None,
+        )
         drifts.append(drift)
         if policy == "refuse":
             raise _refused(drift)
@@ -105,7 +122,9 @@ def apply_policy(table: pa.Table, known: dict[str, str], policy: Policy, lines: 
         else:
             for index, ok in enumerate(flags):
                 if not ok:
-                    unfit.setdefault(index, []).append({"check": f"type_drift({drift.known})", "column": name, "value": _text(values[index].as_py())})
+                    unfit.setdefault(index, []).append(
+                        {"check": f"type_drift({drift.known})", "column": name, "value": _text(values[index].as_py())}
+                    )
     if not unfit:
         return Drifted(table, None, drifts)
     keep = pa.array([index not in unfit for index in range(table.num_rows)])
@@ -119,7 +138,7 @@ def apply_policy_to_rows(rows: list[dict], known: dict[str, str], policy: Policy
     for index, row in enumerate(rows):
         for name, value in row.items():
             kind = known.get(name)
-            if value is None or type(value) in PLAIN_FITS.get(kind, ()) or kind not in ARROW_OF or _value_fits(value, kind):
+            if value is None or type(value) in PLAIN_FITS.get(kind or "", ()) or kind not in ARROW_OF or _value_fits(value, kind):
                 continue
             found = _value_type(value)
             drift = drifts.setdefault(name, Drift(name, kind, found, 0, _text(value), lines[index] if lines else None))
@@ -134,13 +153,16 @@ def apply_policy_to_rows(rows: list[dict], known: dict[str, str], policy: Policy
     names = list(dict.fromkeys(name for row in set_aside for name in row))
     as_text = pa.table({name: pa.array([_json_text(row.get(name)) for row in set_aside], pa.string()) for name in names})
     positions = sorted(unfit)
-    quarantined = _set_aside(as_text, {n: unfit[i] for n, i in enumerate(positions)}, [lines[i] for i in positions] if lines else None, source_file)
+    quarantined = _set_aside(
+        as_text, {n: unfit[i] for n, i in enumerate(positions)}, [lines[i] for i in positions] if lines else None, source_file
+    )
     return Drifted(kept, quarantined, list(drifts.values()))
 
 
 def _refused(drift: Drift) -> FileRefused:
     return FileRefused(
-        drift.describe("type drift") + "; the table's on_type_drift is refuse. Fix the file and replay it, or set on_type_drift to variant or coerce"
+        drift.describe("type drift")
+        + "; the table's on_type_drift is refuse. Fix the file and replay it, or set on_type_drift to variant or coerce"
     )
 
 
@@ -156,7 +178,11 @@ def _value_fits(value, kind: str) -> bool:
         return False
     if kind in ("bigint", "double") and isinstance(value, bool):
         return False
-    converters = {"bigint": lambda v: float(v).is_integer() if isinstance(v, float) else int(v), "double": float, "bool": _as_bool}
+    converters: dict[str, Callable[[Any], object]] = {
+        "bigint": lambda v: float(v).is_integer() if isinstance(v, float) else int(v),
+        "double": float,
+        "bool": _as_bool,
+    }
     if kind in converters:
         try:
             return converters[kind](value) is not False

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import typing as t
-
 from sqlmesh.core.linter.rule import Rule, RuleViolation
 from sqlmesh.core.model import Model
 
@@ -11,7 +9,7 @@ from sqlmesh.core.model import Model
 class NoMissingOwner(Rule):
     """Every model names an owner, so a failing audit reaches a person."""
 
-    def check_model(self, model: Model) -> t.Optional[RuleViolation]:
+    def check_model(self, model: Model) -> RuleViolation | None:
         if model.owner or model.kind.is_symbolic:
             return None
         return self.violation(f"Model '{model.name}' has no owner.")

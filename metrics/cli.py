@@ -24,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project", type=Path, default=Path.cwd(), help="folder holding config.yaml")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("list", help="every metric: label, format, owner, dimensions, description (the default)")
-    query = sub.add_parser("query", help="query metrics on the published marts, e.g. `query revenue orders --by month --where customer_city=Berlin`")
+    query = sub.add_parser(
+        "query", help="query metrics on the published marts, e.g. `query revenue orders --by month --where customer_city=Berlin`"
+    )
     query.add_argument("metrics", nargs="+", help="metric names, from `just metrics`")
     query.add_argument("--by", action="append", default=[], help=f"a time grain ({', '.join(layer.GRAINS)}) or a dimension; repeatable")
     query.add_argument("--where", action="append", default=[], metavar="DIMENSION=VALUE[,VALUE]", help="keep only these values; repeatable")
@@ -57,8 +59,12 @@ def parse_query(args: argparse.Namespace) -> layer.Query:
             raise PlatformError(f"--where {clause!r}: write DIMENSION=VALUE, or DIMENSION=A,B for several values.")
         where.append((name.strip(), tuple(v.strip() for v in values.split(","))))
     return layer.Query(
-        tuple(args.metrics), by=tuple(b for b in args.by if b not in layer.GRAINS), grain=grains[0] if grains else None,
-        start=args.start, end=args.end, where=tuple(where),
+        tuple(args.metrics),
+        by=tuple(b for b in args.by if b not in layer.GRAINS),
+        grain=grains[0] if grains else None,
+        start=args.start,
+        end=args.end,
+        where=tuple(where),
     )
 
 

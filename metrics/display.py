@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pandas as pd
@@ -41,7 +42,7 @@ def labelled(frame: pd.DataFrame, cat: Catalog, grain: str | None = None) -> pd.
             shown[GRAIN_LABELS[grain or "day"]] = frame[column].map(lambda d: period_label(grain or "day", d))
         elif column in cat.metrics:
             metric = cat.metrics[column]
-            shown[metric.label] = frame[column].map(lambda v, f=metric.format: format_value(f, v))
+            shown[metric.label] = frame[column].map(functools.partial(format_value, metric.format))
         else:
             shown[cat.dimensions[column].label if column in cat.dimensions else column] = frame[column].fillna("–")
     return shown

@@ -75,7 +75,7 @@ def catalog(path: Path = DEFINITIONS) -> Catalog:
     dimensions: dict[str, Dimension] = {}
     model_tables: dict[str, tuple[str, ...]] = {}
     for model in graph.models.values():
-        model_tables[model.name] = _tables(model.table or model.sql)
+        model_tables[model.name] = _tables(model.table or model.sql or "")
         for dim in model.dimensions:
             if dim.type == "time":
                 continue
@@ -112,13 +112,17 @@ def _metric(path: Path, metric, reference: str, models: set[str], model_tables: 
     if len(models) != 1:
         raise PlatformError(f"{path}: metric `{metric.name}` combines models {sorted(models)}; a metric reads one model.")
     (time_model,) = models
-    tables = model_tables[time_model] + tuple(
-        t for d in meta["dimensions"] for t in model_tables[dimensions[d].reference.split(".")[0]]
-    )
+    tables = model_tables[time_model] + tuple(t for d in meta["dimensions"] for t in model_tables[dimensions[d].reference.split(".")[0]])
     return Metric(
-        name=metric.name, label=metric.label, description=metric.description, owner=meta["owner"], format=meta["format"],
-        time_dimension=f"{time_model}.{meta['time_dimension']}", dimensions=tuple(meta["dimensions"]),
-        reference=reference, tables=tuple(dict.fromkeys(tables)),
+        name=metric.name,
+        label=metric.label,
+        description=metric.description,
+        owner=meta["owner"],
+        format=meta["format"],
+        time_dimension=f"{time_model}.{meta['time_dimension']}",
+        dimensions=tuple(meta["dimensions"]),
+        reference=reference,
+        tables=tuple(dict.fromkeys(tables)),
     )
 
 
@@ -205,8 +209,11 @@ def _compile_group(cat: Catalog, query: Query, time_dimension: str, metrics: lis
         filters.append(f"{cat.dimensions[name].reference} IN ({literals})")
     aliases.update({m.reference: m.name for m in metrics})
     sql = cat.layer.compile(
-        metrics=[m.reference for m in metrics], dimensions=dimensions, filters=filters,
-        order_by=dimensions or None, aliases=aliases,
+        metrics=[m.reference for m in metrics],
+        dimensions=dimensions,
+        filters=filters,
+        order_by=dimensions or None,
+        aliases=aliases,
     )
     return "\n".join(line for line in sql.splitlines() if not line.startswith("-- sidemantic"))
 
@@ -217,7 +224,8 @@ def _canonical(sql: str) -> str:
     Sidemantic lists CTEs and their columns in set order, which changes with Python's hash
     seed, and its closing comment would, in a tool that wraps the SQL in parentheses as
     Evidence does, comment out the closing one. Queries read CTE columns by name, so sorting
-    them changes nothing but the text (unless they are grouped or ordered by position); a WITH's CTEs are sorted only when none reads another.
+    them changes nothing but the text (unless they are grouped or ordered by position); a WITH's CTEs are
+    sorted only when none reads another.
     """
     tree = sqlglot.parse_one(sql, read="duckdb")
     for cte in tree.find_all(exp.CTE):

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from core.entrypoint import Command, command_parser, err, run_command
@@ -22,7 +22,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_event(stage: str, message: str, done: int | None, total: int | None) -> None:
             if stage == "lock":  # also when stderr is no terminal (a live progress bar then shows nothing)

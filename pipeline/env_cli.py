@@ -39,7 +39,15 @@ def cmd_diff(settings: Settings, args: argparse.Namespace) -> None:
         out.print(f"No model differs between {args.source} and {args.target}.")
         return
     table = Table(title=f"{args.source} vs {args.target}", title_justify="left")
-    for column in ("model", f"rows {args.source}", f"rows {args.target}", "changed", f"only {args.source}", f"only {args.target}", "schema"):
+    for column in (
+        "model",
+        f"rows {args.source}",
+        f"rows {args.target}",
+        "changed",
+        f"only {args.source}",
+        f"only {args.target}",
+        "schema",
+    ):
         table.add_column(column, justify="left" if column in ("model", "schema") else "right")
     for diff in diffs:
         schema = "; ".join(

@@ -90,7 +90,9 @@ def upload_sample(settings: Settings, scale: float = 0.01) -> list[str]:
     urls = []
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "sample.db"
-        counts = generate(db, seed=settings.demo.seed, scale=scale, start_date=settings.demo.start_date, history_days=settings.demo.history_days)
+        counts = generate(
+            db, seed=settings.demo.seed, scale=scale, start_date=settings.demo.start_date, history_days=settings.demo.history_days
+        )
         with contextlib.closing(lake.attach(warehouse.connect(extensions=("sqlite_scanner",)))) as con:
             con.execute(f"ATTACH {sql_literal(db)} AS sample (TYPE sqlite, READ_ONLY)")
             for table in counts:
@@ -115,7 +117,9 @@ def verify_lake(settings: Settings) -> list[Check]:
     if lake.backend == "s3":
         missing = set(missing_buckets(lake))
         for layer, bucket in lake.buckets().items():
-            checks.append(Check(f"bucket {bucket} ({layer})", bucket not in missing, "run `just minio-buckets` (or `just run`) to create it"))
+            checks.append(
+                Check(f"bucket {bucket} ({layer})", bucket not in missing, "run `just minio-buckets` (or `just run`) to create it")
+            )
         if missing:
             return checks
     else:
@@ -126,7 +130,13 @@ def verify_lake(settings: Settings) -> list[Check]:
         checks.append(Check(f"{lake.url('raw', source_name, '_dlt_loads')}: completed loads", bool(loads), "run `just run` to ingest"))
         for table in source.tables:
             files = lake.files(lake.url("raw", source_name, table))
-            checks.append(Check(f"{lake.url('raw', source_name, table)}: Parquet", any(f.endswith(".parquet") for f in files), "run `just run` to ingest"))
+            checks.append(
+                Check(
+                    f"{lake.url('raw', source_name, table)}: Parquet",
+                    any(f.endswith(".parquet") for f in files),
+                    "run `just run` to ingest",
+                )
+            )
         staged = current_staging(settings, source_name)
         checks.append(_manifest_check(lake, lake.url("staging", source_name), staged, list(source.tables)))
     folder = marts_folder(settings)
@@ -141,5 +151,7 @@ def _manifest_check(lake: Lake, folder: str, version, tables: list[str] | None) 
     absent = [name for name, files in version.files.items() if not lake.fs.glob(files)]
     absent += [name for name in tables or [] if name not in version.files]
     if absent:
-        return Check(f"{what}: version {version.version}", False, f"tables {', '.join(absent)} are missing; run `just run` to publish again")
+        return Check(
+            f"{what}: version {version.version}", False, f"tables {', '.join(absent)} are missing; run `just run` to publish again"
+        )
     return Check(f"{what}: version {version.version}", True)

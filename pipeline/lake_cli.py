@@ -8,9 +8,9 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from pipeline import lake_admin
 from core.entrypoint import Command, command_parser, run_command
 from core.settings import Settings
+from pipeline import lake_admin
 
 out = Console()
 
@@ -60,7 +60,7 @@ def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _size(count: int) -> str:
+def _size(count: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if count < 1024 or unit == "GiB":
             return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"

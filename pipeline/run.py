@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 from core import runlog
 from core.lake import Lake
@@ -57,7 +57,7 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
     """Run every stage once; each is recorded in the run log. Raises PlatformError on expected failures."""
     check_gateway(settings)
     summary = RunSummary()
-    waiting = lambda holder: events("lock", f"waiting for the writer lock ({describe_holder(holder)})", None, None)  # noqa: E731
+    waiting = lambda holder: events("lock", f"waiting for the writer lock ({describe_holder(holder)})", None, None)
     with writer_lock(settings.data_dir, purpose="just run", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting):
         lake = Lake(settings)
         events("lake", f"checking the lake's {settings.lake.backend} storage", None, None)
@@ -85,7 +85,7 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
 
         events("transform", "planning prod", 0, None)
         with _stage(summary, settings, "transform", "transform") as job:
-            on_model = lambda model, total: events("transform", f"built {model}", None, total)  # noqa: E731 - one-line adapter
+            on_model = lambda model, total: events("transform", f"built {model}", None, total)
             build = stages.transform(settings, on_model=on_model)
             job.rows_out = len(build.tally.models_built)
         summary.models_built = sorted(build.tally.models_built)

@@ -14,8 +14,8 @@ marts it copies). A missing, damaged or half-deleted published version is publis
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from core.errors import PlatformError
 from core.lake import Lake
@@ -49,7 +49,7 @@ def ingest(settings: Settings, source: str, *, reload: list[str] | None = None) 
     try:
         return ingest_source(settings, source, reload=reload)
     except Exception as exc:
-        damaged = [found for found in damaged_raw_files(settings, [source]) if found[1].split(".")[1] not in (reload or ())]
+        damaged = [found for found in _damaged_files(settings, [source]) if found[1].split(".")[1] not in (reload or ())]
         if not damaged:
             raise
         raise _damaged(f"Loading {source}", damaged) from exc
@@ -62,13 +62,24 @@ def transform(settings: Settings, on_model: Callable[[str, int], None] | None = 
     try:
         build = build_prod(settings, on_model=on_model)
     except Exception as exc:
-        damaged = damaged_raw_files(settings)
+        if isinstance(exc, PlatformError) and ".parquet" not in str(exc):
+            raise  # a failing audit or test: already said; no need to read every raw file
+        damaged = _damaged_files(settings, list(settings.sources))
         if not damaged:
             raise
         raise _damaged("The build of prod", damaged) from exc
     if not owed and not build.tally.models_built and not build.restatement.models:
         (settings.data_dir / PENDING_MARKER).unlink()
     return build
+
+
+def _damaged_files(settings: Settings, sources: list[str]) -> list[tuple[str, str, str]]:
+    """The damaged raw files behind a failure, if the lake can be read at all: an unreachable store
+    (or anything else that stops the search) leaves the original error to speak."""
+    try:
+        return damaged_raw_files(settings, sources)
+    except Exception:  # noqa: BLE001 - the failure being explained is the one to report
+        return []
 
 
 def _damaged(what: str, damaged: list[tuple[str, str, str]]) -> PlatformError:

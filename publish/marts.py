@@ -68,7 +68,12 @@ def publish_marts(
     tables = [Table(name, f"{schema}.{name}", PARTITIONS.get(name, ())) for name in map(_table_name, marts)]
     with reading(lake, settings.warehouse_path, source) as con:
         version, rows = write_version(
-            lake, con, folder, tables, extra={"environment": environment, **({"loads": loads} if loads is not None else {})}, keep=settings.run.publish_keep_versions
+            lake,
+            con,
+            folder,
+            tables,
+            extra={"environment": environment, **({"loads": loads} if loads is not None else {})},
+            keep=settings.run.publish_keep_versions,
         )
     return PublishResult(version=version, rows=rows, manifest=f"{folder}/{MANIFEST}")
 

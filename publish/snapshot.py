@@ -96,7 +96,7 @@ def write_snapshot(settings: Settings, environment: str = PROD, now: dt.datetime
     published = current_version(settings, environment)
     if published is None:
         raise PlatformError(f"Nothing has been published for {environment} yet: run `just run` first.")
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     target = snapshot_path(settings)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -165,8 +165,8 @@ def _read_meta(meta_path: Path) -> dict[str, list[tuple]]:
 
 def _write_status(con, settings: Settings, published, missing: list[str], now: dt.datetime) -> None:
     """`quality.snapshot` (one row), `quality.availability` and `quality.freshness` (one row per source)."""
-    snapshot_at = now.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    published_at = dt.datetime.fromisoformat(published.published_at).astimezone(dt.timezone.utc).replace(tzinfo=None)
+    snapshot_at = now.astimezone(dt.UTC).replace(tzinfo=None)
+    published_at = dt.datetime.fromisoformat(published.published_at).astimezone(dt.UTC).replace(tzinfo=None)
     con.execute(
         "CREATE TABLE quality.snapshot AS SELECT ?::TIMESTAMP AS snapshot_at, ?::VARCHAR AS version, ?::TIMESTAMP AS published_at",
         [snapshot_at, published.version, published_at],
@@ -187,6 +187,4 @@ def _write_status(con, settings: Settings, published, missing: list[str], now: d
         ).fetchone()[0]
         hours = None if last is None else (snapshot_at - last).total_seconds() / 3600
         status = "never loaded" if hours is None else ("fresh" if hours <= source.freshness_sla_hours else "stale")
-        con.execute(
-            "INSERT INTO quality.freshness VALUES (?, ?, ?, ?, ?)", [name, last, hours, source.freshness_sla_hours, status]
-        )
+        con.execute("INSERT INTO quality.freshness VALUES (?, ?, ?, ?, ?)", [name, last, hours, source.freshness_sla_hours, status])

@@ -26,16 +26,21 @@ def publish_staging(settings: Settings, *, source: duckdb.DuckDBPyConnection | N
     lake = Lake(settings)
     published: dict[str, dict[str, int]] = {}
     with reading(lake, settings.warehouse_path, source) as con:
-        built = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'staging'").fetchall()}
-        for source_name, source in settings.sources.items():
+        built = {
+            row[0] for row in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'staging'").fetchall()
+        }
+        for source_name, declared in settings.sources.items():
             tables = [
-                Table(table, f"staging.stg_{source_name}__{table}")
-                for table in source.tables
-                if f"stg_{source_name}__{table}" in built
+                Table(table, f"staging.stg_{source_name}__{table}") for table in declared.tables if f"stg_{source_name}__{table}" in built
             ]
             if tables:
                 _, rows = write_version(
-                    lake, con, staging_folder(settings, source_name), tables, extra={"source": source_name}, keep=settings.run.publish_keep_versions
+                    lake,
+                    con,
+                    staging_folder(settings, source_name),
+                    tables,
+                    extra={"source": source_name},
+                    keep=settings.run.publish_keep_versions,
                 )
                 published[source_name] = rows
     return published

@@ -15,9 +15,9 @@ import datetime as dt
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 
@@ -53,7 +53,7 @@ class Version:
 
 def new_version_id() -> str:
     """Version ids sort by time."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
 
 
 @contextlib.contextmanager
@@ -86,12 +86,16 @@ def write_version(
             )
             pattern = "/".join(["*"] * len(table.partitions) + ["*.parquet"])
         else:
-            con.execute(f"COPY (SELECT * FROM {table.relation}) TO {sql_literal(target + '/data.parquet')} (FORMAT parquet, COMPRESSION zstd)")
+            con.execute(
+                f"COPY (SELECT * FROM {table.relation}) TO {sql_literal(target + '/data.parquet')} (FORMAT parquet, COMPRESSION zstd)"
+            )
             pattern = "data.parquet"
         path = f"{table.name}/version={version}/{pattern}"
-        rows = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(folder + '/' + path)}, hive_partitioning := false)").fetchone()[0]
+        [(rows,)] = con.execute(
+            f"SELECT count(*) FROM read_parquet({sql_literal(folder + '/' + path)}, hive_partitioning := false)"
+        ).fetchall()
         entries[table.name] = {"path": path, "rows": rows, "partitioned_by": [column for column, _ in table.partitions]}
-    manifest = {"version": version, "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **extra}
+    manifest = {"version": version, "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **extra}
     manifest["tables"] = entries
     lake.write_text_atomic(f"{folder}/{MANIFEST}", json.dumps(manifest, indent=2))
     prune(lake, folder, keep=keep, current=version)
@@ -130,7 +134,8 @@ def read_sql(version: Version, table: str) -> str:
     partitions = version.partitions.get(table, ())
     if not partitions:
         return f"SELECT * FROM read_parquet({sql_literal(version.files[table])}, hive_partitioning := false)"
-    return f"SELECT * EXCLUDE (version, {', '.join(partitions)}) FROM read_parquet({sql_literal(version.files[table])}, hive_partitioning := true)"
+    files = sql_literal(version.files[table])
+    return f"SELECT * EXCLUDE (version, {', '.join(partitions)}) FROM read_parquet({files}, hive_partitioning := true)"
 
 
 def prune(lake: Lake, folder: str, *, keep: int, current: str) -> None:

@@ -13,8 +13,10 @@ import logging
 import smtplib
 import socket
 import urllib.request
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 from core import metastore
 from core.errors import PlatformError
@@ -27,7 +29,7 @@ SEND_TIMEOUT_SECONDS = 10
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def check_channels(settings: Settings) -> None:
@@ -72,8 +74,10 @@ def open_alerts(meta_path: Path) -> list[dict]:
     if not meta_path.exists():
         return []
     with contextlib.closing(metastore.connect(meta_path)) as con:
-        rows = con.execute("SELECT alert_key, opened_at, severity, message FROM alerts WHERE closed_at IS NULL ORDER BY opened_at").fetchall()
-    return [dict(zip(("alert_key", "opened_at", "severity", "message"), row)) for row in rows]
+        rows = con.execute(
+            "SELECT alert_key, opened_at, severity, message FROM alerts WHERE closed_at IS NULL ORDER BY opened_at"
+        ).fetchall()
+    return [dict(zip(("alert_key", "opened_at", "severity", "message"), row, strict=True)) for row in rows]
 
 
 def prune(meta_path: Path, older_than: dt.datetime) -> None:
@@ -117,4 +121,4 @@ def _to_email(channel: ChannelSettings, password: str | None, text: str, key: st
         smtp.send_message(message)
 
 
-SENDERS = {"log": _to_log, "webhook": _to_webhook, "email": _to_email}
+SENDERS: dict[str, Callable[[ChannelSettings, Any, str, str], None]] = {"log": _to_log, "webhook": _to_webhook, "email": _to_email}

@@ -88,9 +88,13 @@ def _lake(settings: Settings) -> list[Connection]:
     for bucket in store.buckets:
         where = lake.url(bucket.layer)
         if bucket.present:
-            found.append(Connection("storage", f"lake.{bucket.layer}", where, True, f"{bucket.objects:,} objects, {bucket.bytes / 1e6:.1f} MB"))
+            found.append(
+                Connection("storage", f"lake.{bucket.layer}", where, True, f"{bucket.objects:,} objects, {bucket.bytes / 1e6:.1f} MB")
+            )
         else:
-            found.append(Connection("storage", f"lake.{bucket.layer}", where, False, "bucket missing: `just minio-buckets` or `just run` creates it"))
+            found.append(
+                Connection("storage", f"lake.{bucket.layer}", where, False, "bucket missing: `just minio-buckets` or `just run` creates it")
+            )
     return found
 
 
@@ -101,7 +105,7 @@ def _channels(settings: Settings) -> list[Connection]:
             found.append(Connection("alerts", name, "structured log", True, "data/logs/scheduler.log"))
             continue
         if channel.kind == "webhook":
-            url = settings.secret(channel.secret_env(name))
+            url = settings.secret(f"{channel.secret_env(name)}")
             parts = urllib.parse.urlsplit(url)
             host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
             endpoint = mask(url)

@@ -10,8 +10,8 @@ import logging.handlers
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 FIELDS = ("job", "run_id", "status", "alert_key")
 MAX_LOG_BYTES = 50_000_000
@@ -24,7 +24,7 @@ def log_path(data_dir: Path) -> Path:
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),

@@ -35,7 +35,7 @@ class CheckResult:
 
 def run_checks(settings: Settings, now: dt.datetime | None = None) -> list[CheckResult]:
     """Run every check, record the results, and open or close the matching alerts."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     storage = storage_health(settings)
     # With the lake unreachable the checks that read it cannot run: the lake_reachable failure is the alert.
     lake_ok = all(r.status == "ok" for r in storage if r.check_name == "lake_reachable")
@@ -112,7 +112,7 @@ def _load_time(name: str) -> float:
     try:
         return float(name.rpartition("/")[2])
     except ValueError:
-        return dt.datetime.now(dt.timezone.utc).timestamp()
+        return dt.datetime.now(dt.UTC).timestamp()
 
 
 def _freshness(check: str, subject: str, at: str | None, sla_hours: float, now: dt.datetime, never: str) -> CheckResult:
@@ -157,7 +157,9 @@ def _judge(subject: str, series: list[int], min_history: int, window: int, thres
     score = (latest - median) / spread
     status = "warn" if abs(score) > threshold else "ok"
     direction = "drop" if score < 0 else "rise"
-    detail = f"latest load {latest:,} rows vs median {median:,.0f} (robust z {score:+.1f}" + (f", a {direction})" if status != "ok" else ")")
+    detail = f"latest load {latest:,} rows vs median {median:,.0f} (robust z {score:+.1f}" + (
+        f", a {direction})" if status != "ok" else ")"
+    )
     return CheckResult("row_anomaly", subject, status, round(score, 3), threshold, detail)
 
 
@@ -189,7 +191,9 @@ def _free_disk(settings: Settings) -> CheckResult:
     free_gb = shutil.disk_usage(settings.data_dir).free / 1e9
     minimum = settings.monitoring.min_free_disk_gb
     status = "ok" if free_gb >= minimum else "fail"
-    return CheckResult("free_disk", str(settings.data_dir), status, round(free_gb, 2), minimum, f"{free_gb:.1f} GB free (minimum {minimum:g} GB)")
+    return CheckResult(
+        "free_disk", str(settings.data_dir), status, round(free_gb, 2), minimum, f"{free_gb:.1f} GB free (minimum {minimum:g} GB)"
+    )
 
 
 def _store_health(settings: Settings) -> list[CheckResult]:
@@ -200,6 +204,24 @@ def _store_health(settings: Settings) -> list[CheckResult]:
     results = [CheckResult("lake_reachable", store.endpoint, "ok", 1, None, store.detail)]
     for bucket in store.buckets:
         present = "ok" if bucket.present else "fail"
-        results.append(CheckResult("bucket_present", bucket.layer, present, int(bucket.present), None, f"bucket {bucket.bucket}" + ("" if bucket.present else " is missing")))
-        results.append(CheckResult("layer_size", bucket.layer, "ok", bucket.bytes, None, f"{bucket.objects:,} objects, {bucket.bytes / 1e6:.1f} MB in s3://{bucket.bucket}"))
+        results.append(
+            CheckResult(
+                "bucket_present",
+                bucket.layer,
+                present,
+                int(bucket.present),
+                None,
+                f"bucket {bucket.bucket}" + ("" if bucket.present else " is missing"),
+            )
+        )
+        results.append(
+            CheckResult(
+                "layer_size",
+                bucket.layer,
+                "ok",
+                bucket.bytes,
+                None,
+                f"{bucket.objects:,} objects, {bucket.bytes / 1e6:.1f} MB in s3://{bucket.bucket}",
+            )
+        )
     return results

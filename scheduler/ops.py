@@ -7,7 +7,7 @@ import datetime as dt
 import os
 import shutil
 import signal
-from typing import Callable
+from collections.abc import Callable
 
 from core import metastore, runlog
 from core.errors import PlatformError
@@ -76,7 +76,7 @@ def job_overview(settings: Settings) -> list[dict]:
     specs = job_specs(settings)
     latest = runlog.latest_per_job(settings.meta_path)
     planned = {row["job_id"]: row for row in store.snapshot(settings.meta_path)}
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     rows = []
     for job_id, spec in specs.items():
         last = latest.get(job_id, {})

@@ -64,7 +64,9 @@ class Runner:
         elif status != "interrupted":
             if alert:
                 tries = spec.retries + 1 if retries else 1
-                alerts.raise_alert(self.settings, f"job:{job_id}", f"Job {job_id} {status.replace('_', ' ')} after {tries} attempt(s): {error}")
+                alerts.raise_alert(
+                    self.settings, f"job:{job_id}", f"Job {job_id} {status.replace('_', ' ')} after {tries} attempt(s): {error}"
+                )
             if cascade:
                 self._skip_dependants(spec, trigger, f"upstream {job_id} {status.replace('_', ' ')}")
         return status
@@ -74,7 +76,9 @@ class Runner:
         status, error = "failed", None
         for attempt in range(1, last + 1):
             run_id = runlog.start_run(self.settings.meta_path, spec.job_id, trigger=trigger if attempt == 1 else "retry", attempt=attempt)
-            log.info("job %s started (attempt %d of %d, %s)", spec.job_id, attempt, last, trigger, extra={"job": spec.job_id, "run_id": run_id})
+            log.info(
+                "job %s started (attempt %d of %d, %s)", spec.job_id, attempt, last, trigger, extra={"job": spec.job_id, "run_id": run_id}
+            )
             status, outcome = self._attempt(spec, run_id, attempt)
             error = outcome.get("error")
             runlog.finish_run(
@@ -82,7 +86,10 @@ class Runner:
             )
             log.log(
                 logging.INFO if status == "success" else logging.ERROR,
-                "job %s %s%s", spec.job_id, status, f": {error}" if error else "",
+                "job %s %s%s",
+                spec.job_id,
+                status,
+                f": {error}" if error else "",
                 extra={"job": spec.job_id, "run_id": run_id, "status": status},
             )
             if status in ("success", "interrupted") or attempt == last:
@@ -105,8 +112,14 @@ class Runner:
             out.flush()
             child = subprocess.Popen(
                 [sys.executable, "-m", "scheduler.worker", str(result_path), str(os.getpid())],
-                cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                cwd=REPO_ROOT,
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
             )
+            assert child.stdin is not None  # stdin=PIPE
             child.stdin.write(payload)
             child.stdin.close()
             ended = self._wait(child, spec)

@@ -10,26 +10,30 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import IO
 
-from core import runlog
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from core import accesslog, runlog
 from core.errors import PlatformError
 from core.settings import Settings
 from scheduler import alerts, logs, monitor, store
-from scheduler.jobs import job_specs
+from scheduler.jobs import JobSpec, job_specs
 from scheduler.runner import Runner
 
 log = logging.getLogger("duckstack.scheduler")
 
 PRUNE_EVERY_SECONDS = 3600
-_active: "Service | None" = None  # the running service in this process; APScheduler calls `fire` by name
+_active: Service | None = None  # the running service in this process; APScheduler calls `fire` by name
 
 
 def fire(job_id: str) -> None:
     """What the job store calls when a job is due."""
     if _active is None:
         raise RuntimeError("no scheduler service is running in this process")
+    assert _active.runner is not None, "start() sets the runner before the service is active"
     _active.runner.run(job_id, "scheduled")
 
 
@@ -61,9 +65,9 @@ class Service:
         self.settings = settings
         self.reload_settings = reload_settings
         self.stopping = threading.Event()
-        self._lock_handle = None
-        self.scheduler = None
-        self.specs = {}
+        self._lock_handle: IO[str] | None = None
+        self.scheduler: BackgroundScheduler | None = None
+        self.specs: dict[str, JobSpec] = {}
         self.runner: Runner | None = None
         self._pruned_at = 0.0
 
@@ -79,12 +83,12 @@ class Service:
             self.prune_history()
             self.runner = Runner(self.settings, self.specs, self.stopping)
             _active = self
-            self.scheduler = store.new_scheduler(self.settings)
-            self.scheduler.start(paused=True)
-            for change in store.sync_jobs(self.scheduler, self.specs, self.settings):
+            scheduler = self.scheduler = store.new_scheduler(self.settings)
+            scheduler.start(paused=True)
+            for change in store.sync_jobs(scheduler, self.specs, self.settings):
                 log.info("job store: %s", change)
-            self.scheduler.add_job(self._heartbeat, "interval", seconds=self.settings.jobs.poll_seconds, id="_heartbeat", jobstore="internal")
-            self.scheduler.resume()
+            scheduler.add_job(self._heartbeat, "interval", seconds=self.settings.jobs.poll_seconds, id="_heartbeat", jobstore="internal")
+            scheduler.resume()
         except BaseException:
             if self.scheduler is not None and self.scheduler.running:
                 self.scheduler.shutdown(wait=False)
@@ -104,6 +108,7 @@ class Service:
         except PlatformError as exc:
             log.error("reload refused, keeping the current jobs: %s", exc)
             return
+        assert self.runner is not None and self.scheduler is not None, "reload() runs after start()"
         self.settings, self.specs = settings, specs
         self.runner.update(settings, specs)
         changes = store.sync_jobs(self.scheduler, specs, settings)
@@ -139,15 +144,18 @@ class Service:
 
     def prune_history(self) -> None:
         self._pruned_at = time.monotonic()
-        cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=self.settings.jobs.history_days)
+        now = dt.datetime.now(dt.UTC)
+        cutoff = now - dt.timedelta(days=self.settings.jobs.history_days)
         removed = runlog.prune(self.settings.meta_path, cutoff)
         monitor.prune(self.settings.meta_path, cutoff)
         alerts.prune(self.settings.meta_path, cutoff)
+        accesslog.prune(self.settings.meta_path, now - dt.timedelta(days=self.settings.jobs.access_log_days))
         logs.rotate(self.settings.data_dir)
         if removed:
             log.info("history retention: removed %d run(s) older than %g days", removed, self.settings.jobs.history_days)
 
     def _heartbeat(self) -> None:
+        assert self.scheduler is not None, "the heartbeat is a job of the running scheduler"
         store.write_snapshot(self.scheduler, self.specs, self.settings)
         if time.monotonic() - self._pruned_at >= PRUNE_EVERY_SECONDS:
             self.prune_history()

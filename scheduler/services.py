@@ -14,9 +14,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from core.errors import PlatformError
 from core.settings import Settings
@@ -105,17 +105,25 @@ def start(settings: Settings, report: Callable[[str], None]) -> None:
             report(f"{service.name}: already running (pid {pid})")
             continue
         if service.name == "scheduler" and (holder := running_scheduler(settings.data_dir)):
-            raise PlatformError(f"A scheduler not started by `just start` runs on {settings.data_dir} (pid {holder.get('pid')}); stop it first.")
+            raise PlatformError(
+                f"A scheduler not started by `just start` runs on {settings.data_dir} (pid {holder.get('pid')}); stop it first."
+            )
         report(f"{service.name}: {_launch(settings, service)}")
 
 
 def _launch(settings: Settings, service: ServiceDef) -> str:
+    assert service.command is not None, "start() skips the services that are unavailable"
     out_path = output_file(settings, service.name)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     pid_file(settings, service.name).parent.mkdir(parents=True, exist_ok=True)
     with open(out_path, "a") as out:
         process = subprocess.Popen(
-            service.command, cwd=settings.project_dir, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            service.command,
+            cwd=settings.project_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     pid_file(settings, service.name).write_text(str(process.pid))
     deadline = time.monotonic() + HEALTH_WAIT_SECONDS
@@ -156,7 +164,7 @@ def status(settings: Settings) -> list[dict]:
         if service.name == "scheduler" and pid is None and (holder := running_scheduler(settings.data_dir)):
             pid = holder.get("pid")  # e.g. a `just serve` in a terminal
         state = "running" if pid else ("unavailable: " + service.why if service.command is None else "stopped")
-        healthy = bool(pid) and service.healthy(pid)
+        healthy = service.healthy(pid) if pid else False
         rows.append({"service": service.name, "state": state, "pid": pid, "healthy": healthy})
     return rows
 

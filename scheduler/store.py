@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -40,7 +40,7 @@ def new_scheduler(settings: Settings) -> BackgroundScheduler:
         jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{store_path(settings)}"), "internal": MemoryJobStore()},
         executors={"default": ThreadPoolExecutor(settings.jobs.max_workers)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(settings.jobs.misfire_grace_seconds)},
-        timezone=dt.timezone.utc,
+        timezone=dt.UTC,
     )
 
 
@@ -96,7 +96,7 @@ def write_snapshot(scheduler: BackgroundScheduler, specs: dict[str, JobSpec], se
     rows = []
     for job_id, spec in specs.items():
         job = stored.get(job_id)
-        next_run = job.next_run_time.astimezone(dt.timezone.utc).isoformat() if job and job.next_run_time else None
+        next_run = job.next_run_time.astimezone(dt.UTC).isoformat() if job and job.next_run_time else None
         rows.append((job_id, next_run, int(job_id in paused), spec.describe_trigger()))
     with contextlib.closing(metastore.connect(settings.meta_path)) as con, con:
         con.execute("DELETE FROM scheduled_jobs")
@@ -130,5 +130,4 @@ def snapshot(meta_path: Path) -> list[dict]:
         return []
     with contextlib.closing(metastore.connect(meta_path)) as con:
         rows = con.execute("SELECT job_id, next_run_at, paused, trigger FROM scheduled_jobs ORDER BY job_id").fetchall()
-    return [dict(zip(("job_id", "next_run_at", "paused", "trigger"), row)) for row in rows]
-
+    return [dict(zip(("job_id", "next_run_at", "paused", "trigger"), row, strict=True)) for row in rows]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from core.errors import PlatformError
 from core.settings import Settings

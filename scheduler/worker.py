@@ -34,8 +34,10 @@ def run(payload: dict) -> dict:
     job = payload["job"]
     function = resolve(job["task"])
     if job["writes"]:
-        waiting = lambda holder: print(f"waiting for the writer lock ({describe_holder(holder)})", flush=True)  # noqa: E731
-        with writer_lock(settings.data_dir, purpose=f"scheduled job {job['job_id']}", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting):
+        waiting = lambda holder: print(f"waiting for the writer lock ({describe_holder(holder)})", flush=True)
+        with writer_lock(
+            settings.data_dir, purpose=f"scheduled job {job['job_id']}", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting
+        ):
             outcome = function(settings, **job["args"])
     else:
         outcome = function(settings, **job["args"])

@@ -7,6 +7,7 @@ session's `built` stays as other tests expect it.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import json
 import os
@@ -15,9 +16,9 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import pyarrow as pa
@@ -31,6 +32,7 @@ from api.server import create_app
 from core.errors import PlatformError
 from core.lake import Lake
 from core.settings import Settings
+from metrics import layer
 from publish.marts import marts_folder, publish_marts
 from publish.reader import connect_published
 from publish.versions import read_sql, read_version
@@ -116,7 +118,8 @@ def test_every_auth_case_has_its_status_and_a_clear_body(api):
     assert wrong.status == 401 and wrong.json()["message"] == "The API key is not valid."
     forbidden = get(f"{url}/marts/dim_customers/rows", key=BUSINESS_KEY)
     assert forbidden.status == 403 and forbidden.json() == {
-        "error": "forbidden", "message": "Key 'biz' (role business) may not read mart 'dim_customers'."
+        "error": "forbidden",
+        "message": "Key 'biz' (role business) may not read mart 'dim_customers'.",
     }
     assert get(f"{url}/marts/dim_customers", key=BUSINESS_KEY).status == 403
     assert get(f"{url}/marts/dim_customers/rows?limit=1", key=OPERATOR_KEY).status == 200
@@ -141,7 +144,12 @@ def test_the_listing_shows_each_role_its_marts_with_the_published_schemas(api):
     business = get(f"{url}/marts", key=BUSINESS_KEY).json()
     assert [mart["name"] for mart in business["marts"]] == BUSINESS_MARTS
     one = get(f"{url}/marts/fct_orders", key=BUSINESS_KEY).json()
-    assert one == {"version": published.version, "name": "fct_orders", "rows": published.rows["fct_orders"], "columns": expected["fct_orders"]}
+    assert one == {
+        "version": published.version,
+        "name": "fct_orders",
+        "rows": published.rows["fct_orders"],
+        "columns": expected["fct_orders"],
+    }
 
 
 def test_filters_columns_and_order_select_what_the_published_mart_holds(api):
@@ -165,7 +173,10 @@ def test_filters_columns_and_order_select_what_the_published_mart_holds(api):
     assert page["next"] is None
     not_equal = get(f"{url}/marts/daily_revenue/rows?count_orders__ne=10&limit=100000", key=BUSINESS_KEY).json()["rows"]
     assert sorted(row["revenue_date"] for row in not_equal) == [
-        row[0] for row in published_rows(settings, "SELECT strftime(revenue_date, '%Y-%m-%d') FROM marts.daily_revenue WHERE count_orders <> 10 ORDER BY 1")
+        row[0]
+        for row in published_rows(
+            settings, "SELECT strftime(revenue_date, '%Y-%m-%d') FROM marts.daily_revenue WHERE count_orders <> 10 ORDER BY 1"
+        )
     ]
 
 
@@ -299,7 +310,9 @@ def test_just_api_serves_on_the_configured_port_and_refuses_to_start_without_key
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PLATFORM__", "API_KEY_HASH_"))}
     environ.update({"PLATFORM__DATA_DIR": str(built[0].data_dir), "PLATFORM__API__PORT": str(port), **API_ENV, **KEY_HASHES})
-    process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         wait_until_listening(port)
         reply = get(f"http://127.0.0.1:{port}/marts", key=BUSINESS_KEY)
@@ -312,3 +325,113 @@ def test_just_api_serves_on_the_configured_port_and_refuses_to_start_without_key
     environ.pop("PLATFORM__API__KEYS")
     refused = subprocess.run([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and "No API keys are configured" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def _metric_rows(frame) -> list[dict]:
+    """metrics.layer's frame as the API's JSON rows: ISO days, plain numbers, null where a value is undefined."""
+    return [{column: _plain(value) for column, value in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def _plain(value):
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if value != value:  # NaN: a ratio over zero
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def test_metrics_are_listed_with_their_dimensions_for_the_marts_a_key_may_read(api, built):
+    url, _ = api
+    cat = layer.catalog()
+    everything = get(f"{url}/metrics", key=OPERATOR_KEY)
+    assert everything.status == 200 and everything.headers["x-data-version"] == everything.json()["version"]
+    listed = {metric["name"]: metric for metric in everything.json()["metrics"]}
+    assert list(listed) == list(cat.metrics)
+    assert listed["revenue"] == {
+        "name": "revenue",
+        "label": "Revenue",
+        "description": cat.metrics["revenue"].description,
+        "format": "money",
+        "owner": "analytics",
+        "dimensions": [{"name": "order_status", "label": "Order status"}, {"name": "customer_city", "label": "City"}],
+    }
+    # The business role reads fct_orders but not dim_customers, which every order metric's city dimension reads.
+    assert get(f"{url}/metrics", key=BUSINESS_KEY).json()["metrics"] == []
+    forbidden = get(f"{url}/metrics/revenue", key=BUSINESS_KEY)
+    assert forbidden.status == 403 and forbidden.json() == {
+        "error": "forbidden",
+        "message": "Key 'biz' (role business) may not read metric 'revenue' (it reads fct_orders, dim_customers).",
+    }
+    payments_only = settings_for(built[0].data_dir, **{**API_ENV, "PLATFORM__API__MARTS": "{business: [fct_payments]}"})
+    with serving(payments_only) as other:
+        assert [m["name"] for m in get(f"{other}/metrics", key=BUSINESS_KEY).json()["metrics"]] == ["amount_paid", "payments"]
+        assert get(f"{other}/metrics/payments?grain=month", key=BUSINESS_KEY).status == 200
+        assert get(f"{other}/metrics/orders", key=BUSINESS_KEY).status == 403
+
+
+def test_a_metric_through_the_api_equals_the_semantic_layer_on_the_same_version(api):
+    url, settings = api
+    con, published = connect_published(settings)
+    with contextlib.closing(con):
+        first, last = con.execute("SELECT min(order_date), max(order_date) FROM marts.fct_orders").fetchone()
+        start, end = first + dt.timedelta(days=20), last - dt.timedelta(days=10)
+        by_city = layer.run(con, layer.Query(("revenue",), by=("customer_city",), grain="month", start=start, end=end))
+        kept = layer.run(con, layer.Query(("orders",), grain="week", where=(("order_status", ("delivered", "shipped")),)))
+        total = layer.run(con, layer.Query(("new_customers",)))
+    reply = get(f"{url}/metrics/revenue?grain=month&by=customer_city&from={start}&to={end}", key=OPERATOR_KEY)
+    assert reply.status == 200 and reply.headers["x-data-version"] == published.version
+    body = reply.json()
+    assert body["columns"] == ["period_start", "customer_city", "revenue"] and len(body["rows"]) > 20
+    assert body["rows"] == _metric_rows(by_city)
+    assert {k: body[k] for k in ("metric", "version", "grain", "by", "from", "to")} == {
+        "metric": "revenue",
+        "version": published.version,
+        "grain": "month",
+        "by": ["customer_city"],
+        "from": str(start),
+        "to": str(end),
+    }
+    filtered = get(f"{url}/metrics/orders?grain=week&where=order_status=delivered,shipped", key=OPERATOR_KEY).json()
+    assert filtered["rows"] == _metric_rows(kept) and len(kept) > 5
+    assert get(f"{url}/metrics/new_customers", key=OPERATOR_KEY).json()["rows"] == _metric_rows(total)
+    csv = get(f"{url}/metrics/revenue?grain=month&by=customer_city&from={start}&to={end}&format=csv", key=OPERATOR_KEY)
+    assert csv.headers["content-type"].startswith("text/csv") and csv.headers["x-data-version"] == published.version
+    assert csv.body.decode().splitlines() == by_city.to_csv(index=False).splitlines()
+
+
+def test_metric_queries_answer_304_when_unchanged_and_400_or_404_with_a_clear_message(api):
+    url, _ = api
+    query = f"{url}/metrics/orders?grain=month&by=order_status"
+    first = get(query, key=OPERATOR_KEY)
+    again = get(query, key=OPERATOR_KEY, **{"If-None-Match": first.headers["etag"]})
+    assert again.status == 304 and again.body == b"" and again.headers["x-data-version"] == first.headers["x-data-version"]
+    assert get(query + "&format=csv", key=OPERATOR_KEY).headers["etag"] != first.headers["etag"]
+    unknown = get(f"{url}/metrics/profit", key=OPERATOR_KEY)
+    assert unknown.status == 404 and unknown.json() == {
+        "error": "not_found",
+        "message": "There is no metric 'profit'; GET /metrics lists them.",
+    }
+    cases = {
+        "/metrics/customers?by=order_status": "by: metric 'customers' cannot be cut by 'order_status'; its dimensions are: customer_city.",
+        "/metrics/revenue?where=customer_email=a@example.com": "where: metric 'revenue' cannot be cut by 'customer_email'",
+        "/metrics/revenue?where=customer_city": "where: write DIMENSION=VALUE",
+        "/metrics/revenue?grain=fortnight": "grain:",
+        "/metrics/revenue?from=2025-03-01&to=2025-02-01": "from: 2025-03-01 is after to (2025-02-01).",
+        "/metrics/revenue?from=March": "from:",
+        "/metrics/revenue?grian=month": "grian: not a parameter of a metric query",
+        "/metrics/revenue?format=parquet": "format:",
+    }
+    for path, message in cases.items():
+        reply = get(url + path, key=OPERATOR_KEY)
+        assert reply.status == 400, path
+        assert reply.json()["error"] == "bad_request" and message in reply.json()["message"], (path, reply.json())
+        assert not any(leak in reply.body.decode() for leak in LEAKS), reply.body
+
+
+def test_the_api_grains_are_the_layers():
+    from typing import get_args
+
+    from api.server import Grain
+    from metrics import layer
+
+    assert get_args(Grain) == layer.GRAINS

@@ -22,9 +22,12 @@ def test_hashes_are_salted_and_verify():
 
 
 def test_users_come_from_config_with_hashes_from_env(tmp_path):
-    settings = settings_for(tmp_path, PLATFORM__APP__USERS__ANNA__ROLE="business",
-                            PLATFORM__APP__USERS__OLEG__ROLE="operator",
-                            PLATFORM__APP__USERS__OLEG__PASSWORD_HASH_ENV="OLEG_HASH")
+    settings = settings_for(
+        tmp_path,
+        PLATFORM__APP__USERS__ANNA__ROLE="business",
+        PLATFORM__APP__USERS__OLEG__ROLE="operator",
+        PLATFORM__APP__USERS__OLEG__PASSWORD_HASH_ENV="OLEG_HASH",
+    )
     env = {"APP_PASSWORD_HASH_ANNA": hash_password("a"), "OLEG_HASH": hash_password("o")}
     users = load_users(settings, env)
     assert {name: user.role for name, user in users.items()} == {"anna": "business", "oleg": "operator"}
@@ -68,8 +71,15 @@ def test_a_session_cookie_logs_its_user_in_until_it_expires():
     assert session.user_of(token, users, secret, now=1_000_000 + 3600) is None  # expired
     name, expires, signature = token.split(".")
     other_last = "B" if signature[-1] == "A" else "A"
-    tampered = [f"oleg.{expires}.{signature}", f"{name}.{int(expires) + 86400}.{signature}", f"{name}.{expires}.{signature[:-1]}{other_last}",
-                "anna", "", None, "anna.soon.sig"]
+    tampered = [
+        f"oleg.{expires}.{signature}",
+        f"{name}.{int(expires) + 86400}.{signature}",
+        f"{name}.{expires}.{signature[:-1]}{other_last}",
+        "anna",
+        "",
+        None,
+        "anna.soon.sig",
+    ]
     for forged in tampered:
         assert session.user_of(forged, users, secret, now=1_000_000) is None, forged
     assert session.user_of(token, users, b"x" * 32, now=1_000_000) is None  # another secret

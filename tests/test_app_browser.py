@@ -52,6 +52,7 @@ PAGES = {
     "lake": ("Lake", "curated", CHART),
     "catalog": ("Catalog and lineage", "Lineage", '[data-testid="stGraphVizChart"] svg'),
     "environments": ("Environments", "Published versions", '[data-testid="stDataFrame"]'),
+    "access_log": ("Access log", "Reads, newest first", TABLE),
 }
 
 if not CHROMIUM.exists():
@@ -75,8 +76,14 @@ def _just_app(settings, logs: Path, **env: str):
     """`just app` on `settings`' data folder with `env` added; yields its base URL once it answers."""
     port = _free_port()
     log = open(logs / "app.log", "w+")
-    server = subprocess.Popen([str(JUST), "app", "--port", str(port)], cwd=ROOT, env={**_app_env(settings), **env}, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [str(JUST), "app", "--port", str(port)],
+        cwd=ROOT,
+        env={**_app_env(settings), **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -112,7 +119,8 @@ def browser():
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
+            executable_path=str(CHROMIUM),
+            headless=True,
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         yield chromium
@@ -155,7 +163,8 @@ def shown_tables(page) -> list[tuple[list[str], list[list[str]]]]:
     for grid in page.locator(TABLE).all():
         headers = grid.locator('[role="columnheader"]').evaluate_all("cells => cells.map(c => c.textContent.trim())")
         rows = grid.locator('[role="row"]').evaluate_all(
-            "rows => rows.map(r => Array.from(r.querySelectorAll('[role=\"gridcell\"]')).map(c => c.textContent.trim()))")
+            "rows => rows.map(r => Array.from(r.querySelectorAll('[role=\"gridcell\"]')).map(c => c.textContent.trim()))"
+        )
         found.append((headers, [row for row in rows if row]))
     return found
 
@@ -195,8 +204,15 @@ def test_pages_stay_up_while_just_run_rebuilds(served, browser):
     pages = ["", "trends", "customers", "pipeline_health", "freshness"]
     for path in pages:  # warm: the loop below should be limited by the rebuild, not by first imports
         load(page, f"{base}/{path}", *PAGES[path])
-    rebuild = subprocess.Popen([str(JUST), "run"], cwd=ROOT, env=_app_env(settings), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    rebuild = subprocess.Popen(
+        [str(JUST), "run"],
+        cwd=ROOT,
+        env=_app_env(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     loads = overlapping = 0
     try:
         while rebuild.poll() is None or loads < len(pages):

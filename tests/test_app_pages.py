@@ -14,11 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-
 from app.auth import hash_password
-from pipeline.run import run_all
 from demo.day import advance_day
 from metrics import layer
+from pipeline.run import run_all
 from publish.marts import publish_marts
 from publish.reader import connect_published, current_version
 from tests.support.app_pages import BUSINESS_PAGES, OPERATOR_PAGES, ORDERS, app_on, copy_build, independent_kpis, number
@@ -44,7 +43,8 @@ def test_overview_kpis_equal_sql_on_the_marts_and_the_period_is_in_the_url(built
         expected = independent_kpis(con, start, end)
         before = independent_kpis(con, start - dt.timedelta(days=14), start - dt.timedelta(days=1))
         paid, payments = con.execute(
-            "SELECT sum(amount_paid)::DOUBLE, count(*) FROM marts.fct_payments WHERE paid_at::DATE BETWEEN ? AND ?", (start, end)).fetchone()
+            "SELECT sum(amount_paid)::DOUBLE, count(*) FROM marts.fct_payments WHERE paid_at::DATE BETWEEN ? AND ?", (start, end)
+        ).fetchone()
     at = app_on(settings.data_dir, monkeypatch, start=start.isoformat(), end=end.isoformat())
     _no_errors(at)
     assert at.title[0].value == "Overview"
@@ -80,8 +80,16 @@ def test_trends_by_week_cover_the_period(built, monkeypatch):
     assert len(_charts(at)) == 2
     frame = at.dataframe[0].value
     assert len(frame) == weeks and frame["Orders placed (incl. cancelled)"].sum() == orders
-    assert list(frame.columns) == ["Week starting", "Revenue", "Orders (not cancelled)", "Orders placed (incl. cancelled)", "Cancelled orders"]
-    cut = [day - dt.timedelta(days=day.weekday()) for day, whole in ((first, first.weekday() == 0), (last, last.weekday() == 6)) if not whole]
+    assert list(frame.columns) == [
+        "Week starting",
+        "Revenue",
+        "Orders (not cancelled)",
+        "Orders placed (incl. cancelled)",
+        "Cancelled orders",
+    ]
+    cut = [
+        day - dt.timedelta(days=day.weekday()) for day, whole in ((first, first.weekday() == 0), (last, last.weekday() == 6)) if not whole
+    ]
     notes = [c.value for c in at.caption if c.value.startswith("Partial weeks")]
     if cut:  # a week the range covers in part is named, not left as an unexplained dip
         assert notes and all(monday.isoformat() in notes[0] for monday in cut), notes
@@ -102,7 +110,9 @@ def test_customers_page_shows_cohorts_ltv_and_top_customers(built, monkeypatch):
     settings, _ = built
     con, _ = connect_published(settings)
     with contextlib.closing(con):
-        best = con.execute("SELECT customer_id FROM marts.dim_customers ORDER BY amount_lifetime_value DESC, customer_id LIMIT 1").fetchone()[0]
+        best = con.execute(
+            "SELECT customer_id FROM marts.dim_customers ORDER BY amount_lifetime_value DESC, customer_id LIMIT 1"
+        ).fetchone()[0]
     at = app_on(settings.data_dir, monkeypatch, "customers")
     _no_errors(at)
     assert [s.value for s in at.subheader] == ["Cohort retention", "Lifetime value distribution", "Top customers"]
@@ -143,7 +153,9 @@ def test_catalog_lists_every_model_and_searches(built, monkeypatch):
     at = app_on(settings.data_dir, monkeypatch, "catalog")
     _no_errors(at)
     models = at.dataframe[0].value
-    assert {"marts.fct_orders", "marts.dim_customers", "marts.daily_revenue", "staging.stg_shop__orders", "raw_shop.orders"} <= set(models["Model"])
+    assert {"marts.fct_orders", "marts.dim_customers", "marts.daily_revenue", "staging.stg_shop__orders", "raw_shop.orders"} <= set(
+        models["Model"]
+    )
     fct = models.set_index("Model").loc["marts.fct_orders"]
     assert (fct["Owner"], fct["Grain"], fct["Kind"]) == ("analytics", "order_id", "INCREMENTAL_BY_TIME_RANGE")
     assert "unique_values" in fct["Audits"]
@@ -157,18 +169,35 @@ def test_data_quality_shows_contracts_and_a_quarantine_sample(built, tmp_path, m
     settings = copy_build(built[0], tmp_path / "data")
     folder = settings.lake_root / "raw" / "shop" / "_quarantine" / "orders"
     folder.mkdir(parents=True)
-    pq.write_table(pa.table({"id": [7, 8], "status": ["lost", "??"], "_check": ["accepted_values"] * 2, "_column": ["status"] * 2,
-                             "_failure": ["lost", "??"], "_dlt_load_id": ["1", "2"]}), folder / "1.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "id": [7, 8],
+                "status": ["lost", "??"],
+                "_check": ["accepted_values"] * 2,
+                "_column": ["status"] * 2,
+                "_failure": ["lost", "??"],
+                "_dlt_load_id": ["1", "2"],
+            }
+        ),
+        folder / "1.parquet",
+    )
     with contextlib.closing(sqlite3.connect(settings.meta_path)) as con, con:
         # replace what the build recorded with known rows
         con.execute("DROP TABLE IF EXISTS contract_results")
         con.execute("DROP TABLE IF EXISTS audit_results")
-        con.execute("CREATE TABLE contract_results (checked_at TEXT, source TEXT, table_name TEXT, load_id TEXT, "
-                    "rows_in INTEGER, rows_valid INTEGER, rows_quarantined INTEGER)")
-        con.executemany("INSERT INTO contract_results VALUES (?, 'shop', 'orders', ?, ?, ?, ?)",
-                        [("2026-01-01T00:00:00", "1", 100, 99, 1), ("2026-01-02T00:00:00", "2", 50, 49, 1)])
-        con.execute("CREATE TABLE audit_results (checked_at TEXT, environment TEXT, model TEXT, audit TEXT, blocking INTEGER, "
-                    "status TEXT, failed_rows INTEGER)")
+        con.execute(
+            "CREATE TABLE contract_results (checked_at TEXT, source TEXT, table_name TEXT, load_id TEXT, "
+            "rows_in INTEGER, rows_valid INTEGER, rows_quarantined INTEGER)"
+        )
+        con.executemany(
+            "INSERT INTO contract_results VALUES (?, 'shop', 'orders', ?, ?, ?, ?)",
+            [("2026-01-01T00:00:00", "1", 100, 99, 1), ("2026-01-02T00:00:00", "2", 50, 49, 1)],
+        )
+        con.execute(
+            "CREATE TABLE audit_results (checked_at TEXT, environment TEXT, model TEXT, audit TEXT, blocking INTEGER, "
+            "status TEXT, failed_rows INTEGER)"
+        )
         con.execute("INSERT INTO audit_results VALUES ('2026-01-02T00:00:00', 'prod', 'marts.fct_orders', 'not_null', 1, 'failed', 3)")
     at = app_on(settings.data_dir, monkeypatch, "data_quality")
     _no_errors(at)
@@ -202,7 +231,9 @@ def test_environments_and_the_switch_to_a_dev_environment(built, tmp_path, monke
     assert "Showing the **dev** environment" in review.sidebar.info[0].value
     dev_con, _ = connect_published(settings, "dev")
     with contextlib.closing(dev_con):
-        orders = dev_con.execute("SELECT count(*) FROM marts.fct_orders WHERE NOT is_cancelled AND order_date BETWEEN '2025-02-01' AND '2025-02-28'").fetchone()[0]
+        orders = dev_con.execute(
+            "SELECT count(*) FROM marts.fct_orders WHERE NOT is_cancelled AND order_date BETWEEN '2025-02-01' AND '2025-02-28'"
+        ).fetchone()[0]
     assert number(next(m for m in review.metric if m.label == ORDERS).value) == orders
     latest = app_on(settings.data_dir, monkeypatch, env="dev")  # default period: the last 30 days of dev's data
     assert latest.date_input[0].value == (dt.date(2025, 1, 30), dt.date(2025, 2, 28))
@@ -298,7 +329,8 @@ def test_products_page_ranks_products_from_the_published_marts(built, monkeypatc
         first, last = con.execute("SELECT min(order_date), max(order_date) FROM marts.fct_orders").fetchone()
         best, revenue = con.execute(
             "SELECT product_id, sum(amount_line)::DOUBLE AS revenue FROM marts.fct_order_items WHERE NOT is_cancelled "
-            "GROUP BY product_id ORDER BY revenue DESC, product_id LIMIT 1").fetchone()
+            "GROUP BY product_id ORDER BY revenue DESC, product_id LIMIT 1"
+        ).fetchone()
         total = con.execute("SELECT sum(amount_line)::DOUBLE FROM marts.fct_order_items WHERE NOT is_cancelled").fetchone()[0]
     at = app_on(settings.data_dir, monkeypatch, "products", start=first.isoformat(), end=last.isoformat(), grain="month")
     _no_errors(at)
@@ -308,6 +340,8 @@ def test_products_page_ranks_products_from_the_published_marts(built, monkeypatc
     assert ranking["Product ID"].iloc[0] == best
     assert ranking["Revenue"].iloc[0] == pytest.approx(revenue)
     assert ranking["Share of revenue"].iloc[0] == pytest.approx(revenue / total)
+
+
 def test_a_malformed_environment_in_the_url_falls_back_to_prod(built, monkeypatch):
     settings, _ = built
     at = app_on(settings.data_dir, monkeypatch, env="dev; drop")
@@ -318,16 +352,33 @@ def test_a_malformed_environment_in_the_url_falls_back_to_prod(built, monkeypatc
 
 def test_explore_answers_from_the_url_and_keeps_its_state_there(built, monkeypatch):
     settings, _ = built
-    state = dict(metrics="revenue,average_order_value", grain="month", by="customer_city", compare="1",
-                 filter="customer_city", values="Berlin,Vienna", start="2025-02-01", end="2025-04-30")
+    state = dict(
+        metrics="revenue,average_order_value",
+        grain="month",
+        by="customer_city",
+        compare="1",
+        filter="customer_city",
+        values="Berlin,Vienna",
+        start="2025-02-01",
+        end="2025-04-30",
+    )
     at = app_on(settings.data_dir, monkeypatch, "explore", **state)
     _no_errors(at)
     assert at.title[0].value == "Explore"
     con, _ = connect_published(settings)
     with contextlib.closing(con):
         where = (("customer_city", ("Berlin", "Vienna")),)
-        expected = layer.run(con, layer.Query(("revenue", "average_order_value"), by=("customer_city",), grain="month",
-                                              start=dt.date(2025, 2, 1), end=dt.date(2025, 4, 30), where=where))
+        expected = layer.run(
+            con,
+            layer.Query(
+                ("revenue", "average_order_value"),
+                by=("customer_city",),
+                grain="month",
+                start=dt.date(2025, 2, 1),
+                end=dt.date(2025, 4, 30),
+                where=where,
+            ),
+        )
         total = layer.run(con, layer.Query(("revenue",), start=dt.date(2025, 2, 1), end=dt.date(2025, 4, 30), where=where))
     table = at.dataframe[0].value
     assert list(table.columns) == ["Month", "City", "Revenue", "Average order value"]
@@ -366,7 +417,7 @@ def test_every_table_reads_as_a_user_sees_it(built, monkeypatch):
     snake_case = re.compile(r"^_?[a-z0-9]+(_[a-z0-9]+)+$")
     at = app_on(settings.data_dir, monkeypatch)
     checked = 0
-    for page in [*BUSINESS_PAGES, "trends?grain=week", *OPERATOR_PAGES]:
+    for page in [*BUSINESS_PAGES, "trends?grain=week", *OPERATOR_PAGES, "access_log"]:
         name, _, grain = page.partition("?grain=")
         if grain:
             at.query_params["grain"] = grain

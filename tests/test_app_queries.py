@@ -11,7 +11,7 @@ import pytest
 
 from app.queries import business, environments, freshness, lake_usage, pipeline_health, products, quality
 from app.queries.meta import read_meta
-from core import metastore, runlog
+from core import metastore
 from metrics import layer
 from publish.reader import connect_published, current_version
 from tests.support.app_pages import ORDERS, independent_kpis
@@ -55,8 +55,9 @@ def test_trends_add_up_to_the_period(marts, grain):
     period = business.Period(first + dt.timedelta(days=10), last)
     frame = business.trends(marts, period, grain)
     revenue, orders = marts.execute(
-        "SELECT sum(amount_total) FILTER (WHERE NOT is_cancelled)::DOUBLE, count(*) FROM marts.fct_orders "
-        "WHERE order_date BETWEEN ? AND ?", (period.start, period.end)).fetchone()
+        "SELECT sum(amount_total) FILTER (WHERE NOT is_cancelled)::DOUBLE, count(*) FROM marts.fct_orders WHERE order_date BETWEEN ? AND ?",
+        (period.start, period.end),
+    ).fetchone()
     assert frame["revenue"].sum() == pytest.approx(revenue)
     assert frame["orders_placed"].sum() == orders
     assert (frame["orders"] + frame["cancelled_orders"] == frame["orders_placed"]).all()
@@ -79,7 +80,8 @@ def test_cohorts_start_at_full_retention_and_cover_every_buyer(marts):
 def test_ltv_distribution_and_top_customers(marts):
     ltv = business.ltv_distribution(marts)
     buyers, best = marts.execute(
-        "SELECT count(*), max(amount_lifetime_value)::DOUBLE FROM marts.dim_customers WHERE count_orders > 0").fetchone()
+        "SELECT count(*), max(amount_lifetime_value)::DOUBLE FROM marts.dim_customers WHERE count_orders > 0"
+    ).fetchone()
     assert ltv["count_customers"].sum() == buyers
     assert ltv["ltv_from"].min() >= 0 and ltv["ltv_to"].max() > best
     top = business.top_customers(marts, 5)
@@ -115,9 +117,13 @@ def test_missing_store_and_empty_tables_are_empty_states(tmp_path):
     assert quality.anomalies(meta).empty and quality.audit_results(meta).empty
     assert pipeline_health.last_runs_per_job(meta).empty
     with contextlib.closing(sqlite3.connect(meta)) as con:
-        con.executemany("INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?)", [
-            ("a", "2026-01-01T00:00:00", None, None, "error", "open one"),
-            ("b", "2026-01-01T00:00:00", None, "2026-01-02T00:00:00", "error", "closed one")])
+        con.executemany(
+            "INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                ("a", "2026-01-01T00:00:00", None, None, "error", "open one"),
+                ("b", "2026-01-01T00:00:00", None, "2026-01-02T00:00:00", "error", "closed one"),
+            ],
+        )
         con.commit()
     assert pipeline_health.open_alerts(meta)["message"].tolist() == ["open one"]
 
@@ -136,7 +142,7 @@ def test_freshness_of_sources_and_marts(built):
     assert published >= {"marts.daily_revenue", "marts.dim_customers", "marts.fct_orders"}
     assert set(frame["name"]) == {"shop"} | published
     assert set(frame["status"]) == {freshness.GREEN}
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=27)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=27)
     assert set(freshness.freshness(settings, now=later)["status"]) == {freshness.RED}
 
 
@@ -156,7 +162,7 @@ def test_environments_compare_rows(built):
     found = environments.published_environments(settings)
     assert "prod" in found
     table = environments.compare(found)
-    assert dict(zip(table["table"], table["rows_prod"])) == found["prod"].rows
+    assert dict(zip(table["table"], table["rows_prod"], strict=True)) == found["prod"].rows
 
 
 def test_new_customers_are_the_cohort_sizes(marts):
@@ -164,17 +170,23 @@ def test_new_customers_are_the_cohort_sizes(marts):
     by_month = layer.run(marts, layer.Query(("new_customers",), grain="month"))
     cohorts = business.cohort_retention(marts)
     sizes = cohorts[cohorts["months_since_first"] == 0]
-    assert dict(zip(by_month["period_start"], by_month["new_customers"])) == {
-        month.date(): size for month, size in zip(sizes["cohort_month"], sizes["cohort_customers"])}
+    assert dict(zip(by_month["period_start"], by_month["new_customers"], strict=True)) == {
+        month.date(): size for month, size in zip(sizes["cohort_month"], sizes["cohort_customers"], strict=True)
+    }
 
 
 def test_payment_mix_of_a_month_equals_the_payment_method_mix_mart(marts):
     month = marts.execute("SELECT min(paid_month) FROM marts.payment_method_mix").fetchone()[0]
     end = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
     mix = business.payment_mix(marts, business.Period(month, end))
-    mart = {r[0]: r[1:] for r in marts.execute(
-        "SELECT payment_method, amount_paid::DOUBLE, count_payments, share_of_amount::DOUBLE FROM marts.payment_method_mix "
-        "WHERE paid_month = ?", (month,)).fetchall()}
+    mart = {
+        r[0]: r[1:]
+        for r in marts.execute(
+            "SELECT payment_method, amount_paid::DOUBLE, count_payments, share_of_amount::DOUBLE FROM marts.payment_method_mix "
+            "WHERE paid_month = ?",
+            (month,),
+        ).fetchall()
+    }
     assert set(mix["payment_method"]) == set(mart) and len(mart) >= 2
     for row in mix.to_dict("records"):
         amount, count, share = mart[row["payment_method"]]

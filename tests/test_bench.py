@@ -18,7 +18,11 @@ def test_bench_runs_every_stage_and_the_sides_agree(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")} | {"PLATFORM__DATA_DIR": str(tmp_path / "data")}
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--scales", "0.01", "--repeats", "1", "--warmup", "0"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = tmp_path / "data" / "bench" / "results"
@@ -72,7 +76,10 @@ def test_bench_runs_every_stage_and_the_sides_agree(tmp_path: Path):
 
     # the record: every target has a verdict, and the Markdown table shows the scale
     assert {row["target"] for row in result["targets"]} >= {
-        "ingest <= 2.0x DuckDB", "SQLMesh full build <= 1.5x DuckDB", "no-change plan <= 5 s", "dashboard p95 cold <= 1 s",
+        "ingest <= 2.0x DuckDB",
+        "SQLMesh full build <= 1.5x DuckDB",
+        "no-change plan <= 5 s",
+        "dashboard p95 cold <= 1 s",
     }
     table = (results / "latest.md").read_text()
     assert "## Scale 0.01: 1,000 orders" in table and "## Targets" in table

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from core.errors import PlatformError
-from pipeline.run import run_all
 from core.settings import load_settings
+from pipeline.environments import plan_environment, promote
+from pipeline.run import run_all
 from publish.reader import connect_published
 from tests.support.project import ROOT, SMALL_SCALE
 from transform.audit_log import audit_rows
 from transform.context import open_context
-from pipeline.environments import plan_environment, promote
 from transform.environments import diff_environments, list_environments
 
 pytestmark = pytest.mark.slow

@@ -40,7 +40,9 @@ def _project(tmp_path):
         shutil.copytree(ROOT / name, project / name)
     (project / "models" / "staging" / "stg_drops__orders.sql").write_text(STAGING)
     external = yaml.safe_load((ROOT / "external_models.yaml").read_text())
-    external.append({"name": "raw_drops.orders", "columns": {"id": "BIGINT", "status": "TEXT", "_dlt_load_id": "TEXT", "_deleted": "BOOLEAN"}})
+    external.append(
+        {"name": "raw_drops.orders", "columns": {"id": "BIGINT", "status": "TEXT", "_dlt_load_id": "TEXT", "_deleted": "BOOLEAN"}}
+    )
     (project / "external_models.yaml").write_text(yaml.safe_dump(external, sort_keys=False))
     # edited as text: config.yaml's SQLMesh part holds Jinja that a YAML round trip would re-quote
     config = (ROOT / "config.yaml").read_text()

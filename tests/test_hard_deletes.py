@@ -46,7 +46,10 @@ def test_hard_deleted_rows_leave_the_marts_and_a_returning_key_is_live_again(tmp
             orders,
         ).fetchone()
         marks = ",".join("?" * len(orders))
-        kept = {t: con.execute(f"SELECT * FROM {t} WHERE {c} = ?", (orders[0],)).fetchall() for t, c in (("orders", "id"), ("order_items", "order_id"), ("payments", "order_id"))}
+        kept = {
+            t: con.execute(f"SELECT * FROM {t} WHERE {c} = ?", (orders[0],)).fetchall()
+            for t, c in (("orders", "id"), ("order_items", "order_id"), ("payments", "order_id"))
+        }
         lines_gone = con.execute(f"SELECT count(*) FROM order_items WHERE order_id IN ({marks})", orders).fetchone()[0] + 1
         # a cascading delete, as an application would do it
         con.execute(f"DELETE FROM payments WHERE order_id IN ({marks})", orders)
@@ -71,7 +74,7 @@ def test_hard_deleted_rows_leave_the_marts_and_a_returning_key_is_live_again(tmp
         for table, rows in kept.items():
             columns = [d[1] for d in con.execute(f"PRAGMA table_info({table})")]
             for row in rows:
-                values = dict(zip(columns, row), updated_at=stamp)
+                values = dict(zip(columns, row, strict=True), updated_at=stamp)
                 con.execute(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})", list(values.values()))
     back = run_all(settings)
     assert back.rows_loaded["shop"] == {t: len(rows) for t, rows in kept.items() if rows}
@@ -116,7 +119,7 @@ def test_on_s3_a_key_is_flagged_while_gone_and_reported_again_when_it_goes_again
         assert ingest_source(settings, "shop").total_rows == 0  # reported once
 
         with contextlib.closing(sqlite3.connect(settings.source_path("shop"))) as con, con:
-            values = dict(zip(columns, row), updated_at=_later(con))
+            values = dict(zip(columns, row, strict=True), updated_at=_later(con))
             con.execute(f"INSERT INTO orders ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})", list(values.values()))
         assert ingest_source(settings, "shop").rows == {"orders": 1}
         assert flags(order_id) == [True, False]  # the returning key's new row is live

@@ -27,7 +27,9 @@ def _order(i: int, status: str = "placed", customer: int = 7) -> str:
 
 
 def _json_order(i: int) -> str:
-    return json.dumps({"id": i, "customer_id": 3, "status": "paid", "ordered_at": "2025-03-01T10:00:00", "updated_at": "2025-03-02T10:00:00"})
+    return json.dumps(
+        {"id": i, "customer_id": 3, "status": "paid", "ordered_at": "2025-03-01T10:00:00", "updated_at": "2025-03-02T10:00:00"}
+    )
 
 
 def _numbers(*rows: tuple) -> str:
@@ -61,10 +63,14 @@ def _files() -> dict[str, bytes]:
         "orders/good.csv": f"{HEADER}\n{_order(1)}\n{_order(2)}\n".encode(),
         "orders/repeated_header.csv": b"id,id,status\n1,2,placed\n",
         "orders/bom_crlf.csv": ("\ufeff" + HEADER + "\r\n" + _order(3) + "\r\n" + _order(4) + "\r\n").encode(),
-        "orders/not_utf8.csv": f"{HEADER}\n{_order(5)}\n".encode() + _order(6, status="pay\xe9").encode("latin-1") + f"\n{_order(7)}\n".encode(),
+        "orders/not_utf8.csv": f"{HEADER}\n{_order(5)}\n".encode()
+        + _order(6, status="pay\xe9").encode("latin-1")
+        + f"\n{_order(7)}\n".encode(),
         "orders/header_only.csv": f"{HEADER}\n".encode(),
         "orders/zero_bytes.csv": b"",
-        "orders/ragged_and_invalid.csv": f"{HEADER}\n{_order(8)}\n9,7,placed\n{_order(10, status='lost', customer=-1)}\n{_order(11)}\n".encode(),
+        "orders/ragged_and_invalid.csv": (
+            f"{HEADER}\n{_order(8)}\n9,7,placed\n{_order(10, status='lost', customer=-1)}\n{_order(11)}\n"
+        ).encode(),
         "orders/partial.jsonl": f"{_json_order(12)}\n{_json_order(13)}\n{_json_order(14)[:30]}".encode(),
         "notes/newlines.csv": b'id,note\r\n1,"first line\r\nsecond line"\r\n2,plain\r\n',
         "notes/repeated_header.csv": b"id,note,note\n5,a,b\n",
@@ -125,10 +131,16 @@ def battery(tmp_path_factory):
     (landing / "amounts" / "later.csv").write_text(_numbers((5, "later"), (6, 60)))  # against the types of earlier loads
     later = ingest_source(settings, "hostile")
     with contextlib.closing(runlog.connect(settings.meta_path)) as con:
-        outcomes = {path: (status, rows, bad, reason) for path, status, rows, bad, reason in con.execute("SELECT path, status, rows, rows_quarantined, reason FROM landing_files")}
-        contract = {table: (rows_in, valid, bad) for table, rows_in, valid, bad in con.execute(
-            "SELECT table_name, sum(rows_in), sum(rows_valid), sum(rows_quarantined) FROM contract_results GROUP BY table_name"
-        )}
+        outcomes = {
+            path: (status, rows, bad, reason)
+            for path, status, rows, bad, reason in con.execute("SELECT path, status, rows, rows_quarantined, reason FROM landing_files")
+        }
+        contract = {
+            table: (rows_in, valid, bad)
+            for table, rows_in, valid, bad in con.execute(
+                "SELECT table_name, sum(rows_in), sum(rows_valid), sum(rows_quarantined) FROM contract_results GROUP BY table_name"
+            )
+        }
     return settings, first, again, outcomes, contract, seconds, later
 
 
@@ -147,7 +159,19 @@ def outcomes_of(battery, path: str) -> tuple:
 
 def test_every_good_row_loads_exactly_once_and_a_second_run_takes_nothing(battery):
     settings, first, again, outcomes, contract, seconds, later = battery
-    assert first.rows == {"orders": 10, "notes": 5, "wide": 3, "latin": 2, "amounts": 4, "strict": 2, "coerced": 3, "typed": 4, "jamounts": 4, "jstrict": 1, "jcoerced": 2}
+    assert first.rows == {
+        "orders": 10,
+        "notes": 5,
+        "wide": 3,
+        "latin": 2,
+        "amounts": 4,
+        "strict": 2,
+        "coerced": 3,
+        "typed": 4,
+        "jamounts": 4,
+        "jstrict": 1,
+        "jcoerced": 2,
+    }
     assert _raw(battery, "orders", "SELECT id FROM t ORDER BY id") == [(i,) for i in (1, 2, 3, 4, 5, 7, 8, 11, 12, 13)]
     for table in TABLES:
         assert _raw(battery, table, "SELECT count(*) - count(DISTINCT id) FROM t") == [(0,)], table
@@ -169,7 +193,10 @@ def test_bom_crlf_embedded_newlines_wide_big_and_declared_encodings_load_whole(b
     settings, first, *_ = battery
     assert outcomes_of(battery, "orders/bom_crlf.csv") == ("loaded", 2, 0, None)
     assert _raw(battery, "orders", "SELECT status FROM t WHERE id IN (3, 4)") == [("placed",), ("placed",)]
-    assert _raw(battery, "notes", "SELECT id, note FROM t WHERE id IN (1, 2) ORDER BY id") == [(1, "first line\r\nsecond line"), (2, "plain")]
+    assert _raw(battery, "notes", "SELECT id, note FROM t WHERE id IN (1, 2) ORDER BY id") == [
+        (1, "first line\r\nsecond line"),
+        (2, "plain"),
+    ]
     assert _raw(battery, "notes", "SELECT length(note) FROM t WHERE id = 3") == [(BIG,)]
     assert _raw(battery, "wide", f"SELECT count(*), sum(c{WIDE_COLUMNS - 1}) FROM t") == [(3, 6 * (WIDE_COLUMNS - 1))]
     assert _raw(battery, "latin", "SELECT name FROM t ORDER BY id") == [("Zoë",), ("Ångström",)]
@@ -178,7 +205,12 @@ def test_bom_crlf_embedded_newlines_wide_big_and_declared_encodings_load_whole(b
 def test_bad_rows_are_quarantined_with_file_line_and_every_failure(battery):
     found = _quarantined(battery, "orders", "SELECT _source_file, _line, _check, _column, _failures FROM q ORDER BY _source_file, _line")
     by_place = {(file, line): (check, column, json.loads(failures)) for file, line, check, column, failures in found}
-    assert set(by_place) == {("orders/not_utf8.csv", 3), ("orders/ragged_and_invalid.csv", 3), ("orders/ragged_and_invalid.csv", 4), ("orders/partial.jsonl", 3)}
+    assert set(by_place) == {
+        ("orders/not_utf8.csv", 3),
+        ("orders/ragged_and_invalid.csv", 3),
+        ("orders/ragged_and_invalid.csv", 4),
+        ("orders/partial.jsonl", 3),
+    }
     assert by_place[("orders/not_utf8.csv", 3)][0] == "encoding"
     assert by_place[("orders/ragged_and_invalid.csv", 3)][0] == "csv"
     assert by_place[("orders/partial.jsonl", 3)][0] == "json"
@@ -200,31 +232,61 @@ def test_counts_add_up_between_landing_files_and_contract_results(battery):
 def test_type_drift_follows_each_tables_policy_and_never_retypes_earlier_loads(battery):
     settings, first, *_, later = battery
     assert later.rows == {"amounts": 2}
-    assert any("column 'amount' is bigint, got 1 text value(s) (e.g. 'later' at line 2) in file amounts/later.csv" in w for w in later.warnings)
+    assert any(
+        "column 'amount' is bigint, got 1 text value(s) (e.g. 'later' at line 2) in file amounts/later.csv" in w for w in later.warnings
+    )
     assert _raw(battery, "amounts", "SELECT id, amount, amount__v_text FROM t ORDER BY id") == [
-        (1, 10, None), (2, 20, None), (3, 30, None), (4, None, "unknown"), (5, None, "later"), (6, 60, None)
+        (1, 10, None),
+        (2, 20, None),
+        (3, 30, None),
+        (4, None, "unknown"),
+        (5, None, "later"),
+        (6, 60, None),
     ]
     assert _raw(battery, "amounts", "SELECT DISTINCT typeof(amount) FROM t") == [("BIGINT",)]
-    assert any("hostile.amounts: column 'amount' is bigint, got 1 text value(s) (e.g. 'unknown' at line 3) in file amounts/drifted.csv" in w for w in first.warnings)
+    assert any(
+        "hostile.amounts: column 'amount' is bigint, got 1 text value(s) (e.g. 'unknown' at line 3) in file amounts/drifted.csv" in w
+        for w in first.warnings
+    )
     assert outcomes_of(battery, "amounts/drifted.csv") == (
-        "loaded", 2, 0, "hostile.amounts: column 'amount' is bigint, got 1 text value(s) (e.g. 'unknown' at line 3) (on_type_drift: variant)"
+        "loaded",
+        2,
+        0,
+        "hostile.amounts: column 'amount' is bigint, got 1 text value(s) (e.g. 'unknown' at line 3) (on_type_drift: variant)",
     )
     status, rows, bad, reason = outcomes_of(battery, "strict/drifted.csv")
     assert status == "rejected" and "column 'amount' is bigint, got 1 text value(s)" in reason and "on_type_drift is refuse" in reason
     assert _raw(battery, "strict", "SELECT id FROM t ORDER BY id") == [(1,), (4,)]
     assert _raw(battery, "coerced", "SELECT id, amount FROM t ORDER BY id") == [(1, 10), (2, 20), (4, 40)]
-    assert _quarantined(battery, "coerced", "SELECT id, amount, _check, _source_file, _line FROM q") == [("3", "unknown", "type_drift(bigint)", "coerced/drifted.csv", 3)]
-    assert _raw(battery, "typed", "SELECT id, amount, amount__v_text FROM t ORDER BY id") == [(1, 10, None), (2, 20, None), (3, 30, None), (4, None, "thirty")]
+    assert _quarantined(battery, "coerced", "SELECT id, amount, _check, _source_file, _line FROM q") == [
+        ("3", "unknown", "type_drift(bigint)", "coerced/drifted.csv", 3)
+    ]
+    assert _raw(battery, "typed", "SELECT id, amount, amount__v_text FROM t ORDER BY id") == [
+        (1, 10, None),
+        (2, 20, None),
+        (3, 30, None),
+        (4, None, "thirty"),
+    ]
 
 
 def test_type_drift_in_json_rows_follows_the_same_policies(battery):
     settings, first, *_ = battery
-    assert _raw(battery, "jamounts", "SELECT id, amount, amount__v_text FROM t ORDER BY id") == [(1, 10, None), (2, 20, None), (3, None, "lots"), (4, 40, None)]
-    assert any("hostile.jamounts: column 'amount' is bigint, got 1 text value(s) (e.g. 'lots' at line 1) in file jamounts/drifted.jsonl" in w for w in first.warnings)
+    assert _raw(battery, "jamounts", "SELECT id, amount, amount__v_text FROM t ORDER BY id") == [
+        (1, 10, None),
+        (2, 20, None),
+        (3, None, "lots"),
+        (4, 40, None),
+    ]
+    assert any(
+        "hostile.jamounts: column 'amount' is bigint, got 1 text value(s) (e.g. 'lots' at line 1) in file jamounts/drifted.jsonl" in w
+        for w in first.warnings
+    )
     status, rows, bad, reason = outcomes_of(battery, "jstrict/drifted.jsonl")
     assert status == "rejected" and "on_type_drift is refuse" in reason
     assert _raw(battery, "jcoerced", "SELECT id, amount FROM t ORDER BY id") == [(1, 10), (3, 30)]
-    assert _quarantined(battery, "jcoerced", "SELECT id, amount, _check, _source_file, _line FROM q") == [("2", "lots", "type_drift(bigint)", "jcoerced/drifted.jsonl", 1)]
+    assert _quarantined(battery, "jcoerced", "SELECT id, amount, _check, _source_file, _line FROM q") == [
+        ("2", "lots", "type_drift(bigint)", "jcoerced/drifted.jsonl", 1)
+    ]
 
 
 def test_a_text_column_stays_text_in_every_file(battery):

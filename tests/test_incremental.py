@@ -9,14 +9,14 @@ import sqlite3
 import duckdb
 import pytest
 
+from core import warehouse
 from core.errors import PlatformError
-from pipeline.run import run_all
 from demo.day import advance_day
 from demo.shop import CATEGORIES
 from ingest.pipeline import ingest_source
+from pipeline.run import run_all
 from tests.support.project import settings_for, source_rows
 from transform.audit_log import audit_rows
-from core import warehouse
 from transform.build import build_prod
 from transform.context import open_context
 from transform.raw_views import create_raw_views
@@ -28,7 +28,11 @@ pytestmark = pytest.mark.slow
 
 def test_a_demo_day_restates_from_the_earliest_touched_order_day(built_copy):
     settings = built_copy
-    high_water = source_rows(settings, "SELECT max(updated_at) FROM (SELECT updated_at FROM orders UNION ALL SELECT updated_at FROM payments UNION ALL SELECT updated_at FROM order_items)")[0][0]
+    high_water = source_rows(
+        settings,
+        "SELECT max(updated_at) FROM (SELECT updated_at FROM orders UNION ALL SELECT updated_at FROM payments "
+        "UNION ALL SELECT updated_at FROM order_items)",
+    )[0][0]
     customers_before = source_rows(settings, "SELECT max(updated_at) FROM customers")[0][0]
     report = advance_day(settings.source_path("shop"), seed=settings.demo.seed)
     (expected_start,) = source_rows(
@@ -67,7 +71,9 @@ def test_a_demo_day_restates_from_the_earliest_touched_order_day(built_copy):
 
 
 # The monthly incremental models, and the same rows as a full build computes them, from every row at once.
-_CUSTOMER_MONTHS_BUILT = "SELECT customer_id, order_month, cohort_month, count_orders, amount_revenue FROM intermediate.int_customer_months_active"
+_CUSTOMER_MONTHS_BUILT = (
+    "SELECT customer_id, order_month, cohort_month, count_orders, amount_revenue FROM intermediate.int_customer_months_active"
+)
 _CUSTOMER_MONTHS_FROM_SCRATCH = """
     WITH months AS (
       SELECT customer_id, date_trunc('month', ordered_at)::DATE AS order_month, count(*) AS count_orders,
@@ -178,9 +184,9 @@ def test_a_category_change_moves_the_days_after_it_and_keeps_the_days_before(bui
     change_day = dt.date.fromisoformat(changed_at[:10])
     assert result.restatement.start.date() <= change_day  # the days built before the change arrived are restated
     with contextlib.closing(duckdb.connect(str(settings.warehouse_path), read_only=True)) as con:
-        days = dict(con.execute(
-            "SELECT order_date, product_category FROM marts.product_daily_sales WHERE product_id = ?", [product]
-        ).fetchall())
+        days = dict(
+            con.execute("SELECT order_date, product_category FROM marts.product_daily_sales WHERE product_id = ?", [product]).fetchall()
+        )
         (current,) = con.execute("SELECT product_category FROM marts.dim_products WHERE product_id = ?", [product]).fetchone()
         per_category = dict(con.execute("SELECT product_category, amount_revenue FROM marts.category_performance").fetchall())
         (total,) = con.execute("SELECT sum(amount_revenue) FROM marts.product_daily_sales").fetchone()

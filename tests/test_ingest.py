@@ -19,7 +19,9 @@ def _raw(settings, table: str, what: str = "count(*)"):
 
 def _generate(settings):
     demo = settings.demo
-    return generate(settings.source_path("shop"), seed=demo.seed, scale=demo.scale, start_date=demo.start_date, history_days=demo.history_days)
+    return generate(
+        settings.source_path("shop"), seed=demo.seed, scale=demo.scale, start_date=demo.start_date, history_days=demo.history_days
+    )
 
 
 def test_first_load_copies_every_row_and_a_rerun_loads_nothing(settings):

@@ -50,7 +50,9 @@ def test_invalid_shop_rows_are_quarantined_with_check_column_and_value(tmp_path)
         ("4", "in_range(2000-01-01 00:00:00, 2100-01-01 00:00:00)", "ordered_at", "1900-01-01 00:00:00", result.load_ids[0]),
     ]
     assert quarantine(settings, "shop", "payments", "SELECT id, _column, _failure FROM q") == [("7", "amount", "-5.0")]
-    assert raw(settings, "shop", "orders", "SELECT count(*) FILTER (WHERE id IN (3, 4) AND status = 'lost' OR ordered_at < '2000-01-01') FROM t") == [(0,)]
+    assert raw(
+        settings, "shop", "orders", "SELECT count(*) FILTER (WHERE id IN (3, 4) AND status = 'lost' OR ordered_at < '2000-01-01') FROM t"
+    ) == [(0,)]
 
     with contextlib.closing(metastore.connect(settings.meta_path)) as con:
         recorded = con.execute(
@@ -69,14 +71,23 @@ def test_above_the_bad_row_share_the_load_is_refused_and_nothing_moves(tmp_path)
     assert raw(settings, "shop", "orders") == [(counts["orders"],)]
     assert raw(settings, "shop", "payments") == [(counts["payments"],)]
     # dlt's cursor did not move: once the source is fixed, the rows come through
-    _shop_sql(settings, "UPDATE orders SET status = 'paid' WHERE id = 3", "UPDATE orders SET ordered_at = '2025-01-02 00:00:00' WHERE id = 4", "UPDATE payments SET amount = 5 WHERE id = 7")
+    _shop_sql(
+        settings,
+        "UPDATE orders SET status = 'paid' WHERE id = 3",
+        "UPDATE orders SET ordered_at = '2025-01-02 00:00:00' WHERE id = 4",
+        "UPDATE payments SET amount = 5 WHERE id = 7",
+    )
     assert ingest_source(settings, "shop").rows == {"orders": 2, "payments": 1}
 
 
 def test_a_new_source_column_appears_in_raw_and_is_reported(tmp_path):
     settings, counts = _shop(tmp_path)
     ingest_source(settings, "shop")
-    _shop_sql(settings, "ALTER TABLE customers ADD COLUMN loyalty_tier TEXT", "UPDATE customers SET loyalty_tier = 'gold', updated_at = '2025-12-01 00:00:00' WHERE id <= 3")
+    _shop_sql(
+        settings,
+        "ALTER TABLE customers ADD COLUMN loyalty_tier TEXT",
+        "UPDATE customers SET loyalty_tier = 'gold', updated_at = '2025-12-01 00:00:00' WHERE id <= 3",
+    )
     result = ingest_source(settings, "shop")
     assert result.new_columns == {"customers": ["loyalty_tier"]}
     assert raw(settings, "shop", "customers", "SELECT count(*) FROM t WHERE loyalty_tier = 'gold'") == [(3,)]
@@ -158,7 +169,13 @@ def test_text_and_uuid_keys_quarantine_blank_malformed_and_repeated_keys():
 
     guard = ContractGuard("drops", {}, enabled=True, max_bad_share=1)
     guard.contracts["tickets"] = pandera.DataFrameSchema(
-        {"id": uuid_key(), "customer_id": uuid_reference(), "code": text_key(pattern=r"T-\d+"), "queue": text_reference(), "note": pandera.Column(TEXT)},
+        {
+            "id": uuid_key(),
+            "customer_id": uuid_reference(),
+            "code": text_key(pattern=r"T-\d+"),
+            "queue": text_reference(),
+            "note": pandera.Column(TEXT),
+        },
         coerce=True,
     )
     good = ["0b7e7dd2-6e3c-4a53-9f57-1d7c4b1b6f0e", "5f0c0a52-1c87-4d3e-8a6b-2c5b1f1d9a11", "9d4b2a8e-3f1c-4e7a-b5d6-7c8e9f0a1b2c"]

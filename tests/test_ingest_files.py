@@ -52,7 +52,12 @@ def test_csv_jsonl_and_parquet_are_each_loaded_exactly_once(tmp_path):
     settings, landing = _drops(tmp_path)
     (landing / "orders-1.csv").write_text(HEADER + _row(1) + _row(2) + _row(3))
     (landing / "orders-2.jsonl").write_text(
-        "\n".join(json.dumps({"id": i, "customer_id": 3, "status": "paid", "ordered_at": "2025-03-01T10:00:00", "updated_at": "2025-03-02T10:00:00"}) for i in (4, 5))
+        "\n".join(
+            json.dumps(
+                {"id": i, "customer_id": 3, "status": "paid", "ordered_at": "2025-03-01T10:00:00", "updated_at": "2025-03-02T10:00:00"}
+            )
+            for i in (4, 5)
+        )
     )
     stamps = pa.array([dt.datetime(2025, 3, 1, 10), dt.datetime(2025, 3, 1, 11)], pa.timestamp("us"))
     pq.write_table(
@@ -146,11 +151,29 @@ def test_broken_json_lines_and_a_10_mb_field(tmp_path):
     settings, landing = _drops(tmp_path)
     big = "x" * 10_000_000
     lines = [
-        json.dumps({"id": 1, "customer_id": 1, "status": "paid", "ordered_at": "2025-03-01T10:00:00", "updated_at": "2025-03-02T10:00:00", "note": big}),
+        json.dumps(
+            {
+                "id": 1,
+                "customer_id": 1,
+                "status": "paid",
+                "ordered_at": "2025-03-01T10:00:00",
+                "updated_at": "2025-03-02T10:00:00",
+                "note": big,
+            }
+        ),
         '{"id": 2, "customer_id": 1, "status": "paid", ',
         "[1, 2, 3]",
         json.dumps({"id": 3, "customer_id": 1, "status": "paid", "ordered_at": "2025-03-01T10:00:00", "updated_at": "2025-03-02T10:00:00"}),
-        json.dumps({"id": 4, "customer_id": 1, "status": "paid", "ordered_at": "2025-03-01T10:00:00", "updated_at": "2025-03-02T10:00:00", "note": 12345}),
+        json.dumps(
+            {
+                "id": 4,
+                "customer_id": 1,
+                "status": "paid",
+                "ordered_at": "2025-03-01T10:00:00",
+                "updated_at": "2025-03-02T10:00:00",
+                "note": 12345,
+            }
+        ),
     ]
     (landing / "orders-1.jsonl").write_text("\n".join(lines) + "\n")
     result = ingest_source(settings, "drops")
@@ -164,7 +187,9 @@ def test_broken_json_lines_and_a_10_mb_field(tmp_path):
 def test_a_csv_with_a_10_mb_field_loads_whole(tmp_path):
     settings, landing = _drops(tmp_path)
     big = "y" * 10_000_000
-    (landing / "orders-1.csv").write_text("id,customer_id,status,ordered_at,updated_at,note\n" f"1,2,paid,2025-03-01 10:00:00,2025-03-02 10:00:00,{big}\n")
+    (landing / "orders-1.csv").write_text(
+        f"id,customer_id,status,ordered_at,updated_at,note\n1,2,paid,2025-03-01 10:00:00,2025-03-02 10:00:00,{big}\n"
+    )
     assert ingest_source(settings, "drops").rows == {"orders": 1}
     assert raw(settings, "drops", "orders", "SELECT length(note) FROM t") == [(10_000_000,)]
 

@@ -59,11 +59,18 @@ def test_drops_in_the_raw_bucket_are_taken_once_and_bad_rows_quarantined_there(t
     assert processed(settings.meta_path, "drops") == set()
 
     settings = _settings(tmp_path, env, settle_seconds=0)
-    lake.fs.pipe_file(f"{root}/orders-2.jsonl", json.dumps({"id": 4, "customer_id": 3, "status": "paid", "ordered_at": "2025-03-01T10:00:00", "updated_at": "2025-03-02T10:00:00"}).encode())
+    lake.fs.pipe_file(
+        f"{root}/orders-2.jsonl",
+        json.dumps(
+            {"id": 4, "customer_id": 3, "status": "paid", "ordered_at": "2025-03-01T10:00:00", "updated_at": "2025-03-02T10:00:00"}
+        ).encode(),
+    )
     lake.fs.pipe_file(f"{root}/orders-3.csv.part", (HEADER + _row(30)).encode())  # still being renamed into place
     s3 = client(lake)
     upload = s3.create_multipart_upload(Bucket=raw_bucket, Key="landing/drops/orders-5.csv")  # still being uploaded
-    part = s3.upload_part(Bucket=raw_bucket, Key="landing/drops/orders-5.csv", PartNumber=1, UploadId=upload["UploadId"], Body=(HEADER + _row(5)).encode())
+    part = s3.upload_part(
+        Bucket=raw_bucket, Key="landing/drops/orders-5.csv", PartNumber=1, UploadId=upload["UploadId"], Body=(HEADER + _row(5)).encode()
+    )
     assert [f.relative for f in ready_files(settings, "drops")] == ["orders-1.csv", "orders-2.jsonl"]
 
     first = ingest_source(settings, "drops")
@@ -76,7 +83,9 @@ def test_drops_in_the_raw_bucket_are_taken_once_and_bad_rows_quarantined_there(t
 
     assert ingest_source(settings, "drops").total_rows == 0  # each file once
     s3.complete_multipart_upload(
-        Bucket=raw_bucket, Key="landing/drops/orders-5.csv", UploadId=upload["UploadId"],
+        Bucket=raw_bucket,
+        Key="landing/drops/orders-5.csv",
+        UploadId=upload["UploadId"],
         MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
     )
     assert ingest_source(settings, "drops").rows == {"orders": 1}
@@ -84,6 +93,11 @@ def test_drops_in_the_raw_bucket_are_taken_once_and_bad_rows_quarantined_there(t
     assert _query(settings, lake.url("raw", "drops", "orders"), "SELECT id FROM t ORDER BY id") == [(1,), (2,), (4,), (5,)]
 
     # the same name written again (new content) is a new file
-    lake.fs.pipe_file(f"{root}/orders-2.jsonl", json.dumps({"id": 6, "customer_id": 3, "status": "paid", "ordered_at": "2025-03-01T10:00:00", "updated_at": "2025-03-02T10:00:00"}).encode())
+    lake.fs.pipe_file(
+        f"{root}/orders-2.jsonl",
+        json.dumps(
+            {"id": 6, "customer_id": 3, "status": "paid", "ordered_at": "2025-03-01T10:00:00", "updated_at": "2025-03-02T10:00:00"}
+        ).encode(),
+    )
     assert ingest_source(settings, "drops").rows == {"orders": 1}
     assert len(processed(settings.meta_path, "drops")) == 4

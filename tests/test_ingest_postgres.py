@@ -45,7 +45,7 @@ def postgres():
     (folder / "pw").write_text(PASSWORD)
     if as_user:
         os.chown(folder / "pw", owner.pw_uid, owner.pw_gid)
-    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True, text=True, timeout=120)  # noqa: E731
+    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True, text=True, timeout=120)
     run(str(PG_BIN / "initdb"), "-D", str(data), "-U", "shop", f"--pwfile={folder / 'pw'}", "--auth=scram-sha-256", "-E", "UTF8")
     options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
     run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start")
@@ -108,11 +108,18 @@ def test_backfill_in_chunks_then_updates_soft_and_hard_deletes_propagate(tmp_pat
     assert first.batches == {"orders": 3}  # the backfill came in chunks of chunk_size
 
     with contextlib.closing(_connect(postgres)) as con:
-        con.execute("UPDATE shop_a.orders SET status = 'paid', updated_at = TIMESTAMP '2026-01-01' + id * INTERVAL '1 second' WHERE id <= 5")
+        con.execute(
+            "UPDATE shop_a.orders SET status = 'paid', updated_at = TIMESTAMP '2026-01-01' + id * INTERVAL '1 second' WHERE id <= 5"
+        )
         con.execute("UPDATE shop_a.orders SET deleted_at = now(), updated_at = TIMESTAMP '2026-01-02' WHERE id IN (10, 11)")
         con.execute("DELETE FROM shop_a.orders WHERE id IN (20, 21, 22)")
-        con.execute("INSERT INTO shop_a.orders VALUES (3001, 1, 'placed', 9.5, TIMESTAMP '2026-01-03', NULL), (3002, 2, 'placed', 1, TIMESTAMP '2026-01-03', NULL)")
-        source = {row[0]: (row[1], row[2], row[3]) for row in con.execute("SELECT id, status, amount, deleted_at IS NOT NULL FROM shop_a.orders")}
+        con.execute(
+            "INSERT INTO shop_a.orders VALUES (3001, 1, 'placed', 9.5, TIMESTAMP '2026-01-03', NULL), "
+            "(3002, 2, 'placed', 1, TIMESTAMP '2026-01-03', NULL)"
+        )
+        source = {
+            row[0]: (row[1], row[2], row[3]) for row in con.execute("SELECT id, status, amount, deleted_at IS NOT NULL FROM shop_a.orders")
+        }
 
     second = ingest_source(settings, "pg")
     assert second.rows == {"orders": 5 + 2 + 2, "orders__deleted": 3}

@@ -27,7 +27,12 @@ class ShopApi:
             "customers": [{"id": i, "name": f"C{i}"} for i in range(1, 24)],
             "events": [{"id": i, "kind": "click"} for i in range(1, 18)],
         }
-        self.fail_once = {("orders", "page=2"): 429, ("orders", "page=3"): 503, ("customers", "offset=10"): 500, ("events", "cursor=10"): 429}
+        self.fail_once = {
+            ("orders", "page=2"): 429,
+            ("orders", "page=3"): 503,
+            ("customers", "offset=10"): 500,
+            ("events", "cursor=10"): 429,
+        }
         self.requests: list[tuple[str, str, int]] = []
         self.lock = threading.Lock()
 
@@ -59,7 +64,7 @@ def api():
     shop = ShopApi()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
             url = urlparse(self.path)
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             with shop.lock:
@@ -106,7 +111,11 @@ def _declaration(url: str, **extra) -> dict:
                 "data_selector": "items",
                 "paginator": {"type": "offset", "limit": PAGE, "total_path": "total"},
             },
-            "events": {"path": "events", "data_selector": "results", "paginator": {"type": "cursor", "cursor_path": "next_cursor", "cursor_param": "cursor"}},
+            "events": {
+                "path": "events",
+                "data_selector": "results",
+                "paginator": {"type": "cursor", "cursor_path": "next_cursor", "cursor_param": "cursor"},
+            },
         },
         **extra,
     }

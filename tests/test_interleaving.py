@@ -23,9 +23,9 @@ from pipeline import stages
 from pipeline.run import run_all
 from scheduler.jobs import job_specs
 from scheduler.runner import Runner
+from tests.reliability import harness
 from tests.support.polling import wait_for
 from tests.support.reconcile import assert_marts_match_source
-from tests.reliability import harness
 
 pytestmark = pytest.mark.slow
 

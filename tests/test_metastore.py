@@ -7,11 +7,20 @@ import sqlite3
 
 import pytest
 
-from core import metastore, runlog
+from core import accesslog, metastore, runlog
 from core.errors import PlatformError
 
-TABLES = {"job_runs", "scheduled_jobs", "alerts", "monitor_results", "audit_results", "contract_results", "landing_files"}
-INDEXES = {"job_runs_by_job", "monitor_results_by_check", "audit_results_by_model", "contract_results_by_table"}
+TABLES = {
+    "job_runs",
+    "scheduled_jobs",
+    "alerts",
+    "monitor_results",
+    "audit_results",
+    "contract_results",
+    "landing_files",
+    "access_log",
+}
+INDEXES = {"job_runs_by_job", "monitor_results_by_check", "audit_results_by_model", "contract_results_by_table", "access_log_by_time"}
 
 # What the modules wrote before the store was versioned (version 0): each feature's own DDL, run when it first ran.
 UNVERSIONED_JOB_RUNS = """
@@ -75,9 +84,17 @@ def _assert_current_with_rows(meta_path, runs: list[tuple], current: dict[str, o
     with contextlib.closing(metastore.connect(meta_path)) as con:
         assert metastore.version(con) == metastore.VERSION
         assert _schema(con) == current
-        assert con.execute("SELECT job, trigger, attempt, started_at, finished_at, status, rows_in, rows_out, error FROM job_runs").fetchall() == runs
+        assert (
+            con.execute("SELECT job, trigger, attempt, started_at, finished_at, status, rows_in, rows_out, error FROM job_runs").fetchall()
+            == runs
+        )
         for table, row in ROWS.items():
             assert con.execute(f"SELECT * FROM {table}").fetchall() == ([row] if others else [])
+        # The access log arrived with version 3: no earlier file has one, so it starts empty and takes rows.
+        assert con.execute("SELECT count(*) FROM access_log").fetchone() == (0,)
+    accesslog.record(meta_path, channel="api", principal="biz", action="GET /marts", status=200)
+    with contextlib.closing(metastore.connect(meta_path)) as con:
+        assert con.execute("SELECT channel, principal, action FROM access_log").fetchall() == [("api", "biz", "GET /marts")]
 
 
 def test_a_new_store_has_every_table_and_index_at_the_current_version(tmp_path):
@@ -86,7 +103,17 @@ def test_a_new_store_has_every_table_and_index_at_the_current_version(tmp_path):
     assert set(current["indexes"]) == INDEXES
     assert [column[0] for column in current["tables"]["job_runs"]][-1] == "pid"
     with contextlib.closing(sqlite3.connect(tmp_path / "fresh" / "meta.db")) as con:
-        assert metastore.version(con) == metastore.VERSION >= 2
+        assert metastore.version(con) == metastore.VERSION >= 3
+    assert [column[0] for column in current["tables"]["access_log"]] == [
+        "accessed_at",
+        "channel",
+        "principal",
+        "action",
+        "subject",
+        "rows",
+        "status",
+        "detail",
+    ]
 
 
 def test_an_empty_file_is_migrated(tmp_path):
@@ -102,8 +129,11 @@ def test_an_unversioned_store_is_migrated_keeping_its_rows(tmp_path, with_pid):
         con.executescript(UNVERSIONED_JOB_RUNS + UNVERSIONED_OTHERS)
         if with_pid:
             con.execute("ALTER TABLE job_runs ADD COLUMN pid INTEGER")
-        con.execute("INSERT INTO job_runs (job, trigger, attempt, started_at, finished_at, status, rows_in, rows_out, error) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", RUN)
+        con.execute(
+            "INSERT INTO job_runs (job, trigger, attempt, started_at, finished_at, status, rows_in, rows_out, error) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            RUN,
+        )
         for table, row in ROWS.items():
             con.execute(f"INSERT INTO {table} VALUES ({', '.join('?' * len(row))})", row)
     _assert_current_with_rows(meta, [RUN], _current_schema(tmp_path))
@@ -118,8 +148,11 @@ def test_an_unversioned_store_with_the_run_log_alone_gains_the_other_tables(tmp_
     meta = tmp_path / "meta.db"
     with contextlib.closing(sqlite3.connect(meta)) as con, con:
         con.executescript(UNVERSIONED_JOB_RUNS)
-        con.execute("INSERT INTO job_runs (job, trigger, attempt, started_at, finished_at, status, rows_in, rows_out, error) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", RUN)
+        con.execute(
+            "INSERT INTO job_runs (job, trigger, attempt, started_at, finished_at, status, rows_in, rows_out, error) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            RUN,
+        )
     _assert_current_with_rows(meta, [RUN], _current_schema(tmp_path), others=False)
 
 
@@ -130,8 +163,11 @@ def test_every_versioned_store_is_migrated_keeping_its_rows(tmp_path, version):
         metastore.migrate(con, target=version)
         assert metastore.version(con) == version
         with con:
-            con.execute("INSERT INTO job_runs (job, trigger, attempt, started_at, finished_at, status, rows_in, rows_out, error) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", RUN)
+            con.execute(
+                "INSERT INTO job_runs (job, trigger, attempt, started_at, finished_at, status, rows_in, rows_out, error) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                RUN,
+            )
             for table, row in ROWS.items():
                 con.execute(f"INSERT INTO {table} VALUES ({', '.join('?' * len(row))})", row)
     _assert_current_with_rows(meta, [RUN], _current_schema(tmp_path))
@@ -141,7 +177,9 @@ def test_a_table_without_its_columns_is_named(tmp_path):
     meta = tmp_path / "meta.db"
     with contextlib.closing(sqlite3.connect(meta)) as con, con:
         con.execute("CREATE TABLE contract_results (checked_at TEXT, source TEXT)")
-    with pytest.raises(PlatformError, match=r"meta\.db: table contract_results does not have the agreed columns \(missing table_name, load_id"):
+    with pytest.raises(
+        PlatformError, match=r"meta\.db: table contract_results does not have the agreed columns \(missing table_name, load_id"
+    ):
         metastore.connect(meta).close()
     # Nothing was half-migrated: the file is still at version 0 with its one table.
     with contextlib.closing(sqlite3.connect(meta)) as con:

@@ -11,9 +11,9 @@ import sys
 import pytest
 
 from core.errors import PlatformError
-from pipeline.run import run_all
 from demo.day import advance_day
 from metrics import layer
+from pipeline.run import run_all
 from publish.reader import connect_published
 from tests.support.app_pages import copy_build
 from tests.support.project import ROOT, SMALL_SCALE, source_rows
@@ -48,8 +48,10 @@ def marts(built):
 @pytest.fixture(scope="module")
 def source(built):
     settings, _ = built
-    orders = [dict(zip(("id", "customer", "cancelled", "day", "at", "total", "city", "first_day"), r))
-              for r in source_rows(settings, SOURCE_ORDERS)]
+    orders = [
+        dict(zip(("id", "customer", "cancelled", "day", "at", "total", "city", "first_day"), r, strict=True))
+        for r in source_rows(settings, SOURCE_ORDERS)
+    ]
     return orders, source_rows(settings, SOURCE_PAYMENTS)
 
 
@@ -73,8 +75,17 @@ def expected_order_metrics(orders: list[dict], start: str, end: str, city: str |
     }
 
 
-ORDER_METRICS = ("revenue", "orders", "orders_placed", "cancelled_orders", "customers", "new_customers",
-                 "returning_customers", "average_order_value", "cancellation_rate")
+ORDER_METRICS = (
+    "revenue",
+    "orders",
+    "orders_placed",
+    "cancelled_orders",
+    "customers",
+    "new_customers",
+    "returning_customers",
+    "average_order_value",
+    "cancellation_rate",
+)
 
 
 def periods(orders: list[dict]) -> list[tuple[str, str]]:
@@ -145,8 +156,12 @@ def test_payment_metrics_by_method_equal_sql_on_the_source(marts, source):
     _, payments = source
     last = max(p[0] for p in payments)
     start = last[:8] + "01"
-    frame = layer.run(marts, layer.Query(("amount_paid", "payments"), by=("payment_method",),
-                                         start=dt.date.fromisoformat(start), end=dt.date.fromisoformat(last)))
+    frame = layer.run(
+        marts,
+        layer.Query(
+            ("amount_paid", "payments"), by=("payment_method",), start=dt.date.fromisoformat(start), end=dt.date.fromisoformat(last)
+        ),
+    )
     expected = {}
     for day, method, amount in payments:
         if start <= day <= last:
@@ -175,8 +190,7 @@ def _metrics_cli(built, *args: str) -> subprocess.CompletedProcess:
     settings, _ = built
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")}
     environ.update({"PLATFORM__DATA_DIR": str(settings.data_dir), "PLATFORM__DEMO__SCALE": SMALL_SCALE, "COLUMNS": "200"})
-    return subprocess.run([sys.executable, "-m", "metrics.cli", *args], cwd=ROOT, env=environ,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "metrics.cli", *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120)
 
 
 def test_just_metrics_lists_and_queries(built, marts):
@@ -201,8 +215,10 @@ def test_metrics_still_equal_the_source_after_a_demo_day(built, tmp_path):
     settings = copy_build(built[0], tmp_path / "data")
     advance_day(settings.source_path(settings.demo.source), seed=settings.demo.seed)
     run_all(settings)
-    orders = [dict(zip(("id", "customer", "cancelled", "day", "at", "total", "city", "first_day"), r))
-              for r in source_rows(settings, SOURCE_ORDERS)]
+    orders = [
+        dict(zip(("id", "customer", "cancelled", "day", "at", "total", "city", "first_day"), r, strict=True))
+        for r in source_rows(settings, SOURCE_ORDERS)
+    ]
     con, _ = connect_published(settings)
     with contextlib.closing(con):
         for start, end in periods(orders):
@@ -214,4 +230,7 @@ def test_metrics_still_equal_the_source_after_a_demo_day(built, tmp_path):
         end = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
         expected = expected_order_metrics(orders, month.isoformat(), end.isoformat())
         assert (row["revenue"], row["orders"], row["new_customers"]) == (
-            pytest.approx(expected["revenue"], abs=0.005), expected["orders"], expected["new_customers"])
+            pytest.approx(expected["revenue"], abs=0.005),
+            expected["orders"],
+            expected["new_customers"],
+        )

@@ -17,7 +17,7 @@ from tests.support.project import settings_for
 from tests.support.receivers import channel_env
 
 pytestmark = pytest.mark.slow  # real SMTP and HTTP receivers, real Parquet
-NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
 
 
 def test_one_alert_per_open_problem_with_reminder_then_recovery(tmp_path, receivers):
@@ -78,7 +78,9 @@ def test_row_count_drop_is_an_anomaly_after_enough_history(tmp_path, receivers):
     dropped = anomaly(run_checks(settings), "shop.orders")
     assert dropped.status == "warn" and "latest load 12 rows" in dropped.detail and "a drop" in dropped.detail
     assert dropped.value < -dropped.threshold
-    assert [t.startswith("[WARNING] row_anomaly of shop.orders: latest load 12 rows") for t in webhook.texts("row_anomaly:shop.orders")] == [True]
+    assert [
+        t.startswith("[WARNING] row_anomaly of shop.orders: latest load 12 rows") for t in webhook.texts("row_anomaly:shop.orders")
+    ] == [True]
     assert anomaly(run_checks(settings), "shop.customers").status == "ok"  # no loads there: nothing to judge
 
     write_loads(settings, "orders", [99], first_id=13)
@@ -96,7 +98,7 @@ def test_freshness_against_the_source_sla_and_storage_health(tmp_path):
 
     run_id = runlog.start_run(settings.meta_path, "ingest:shop", trigger="scheduled")
     runlog.finish_run(settings.meta_path, run_id, "success", rows_out=10)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     fresh = {(r.check_name, r.subject): r for r in run_checks(settings, now=now + dt.timedelta(hours=25))}
     stale = {(r.check_name, r.subject): r for r in run_checks(settings, now=now + dt.timedelta(hours=27))}
     assert fresh[("source_freshness", "shop")].status == "ok"

@@ -32,10 +32,10 @@ from publish.reader import connect_published, current_version
 from scheduler.jobs import job_specs
 from scheduler.runner import Runner
 from scheduler.services import definitions
+from tests.reliability import harness
 from tests.support.polling import wait_for
 from tests.support.project import ROOT, run_cli, settings_for
 from tests.support.reconcile import assert_marts_match_source
-from tests.reliability import harness
 from tests.support.sources import settings_with_sources
 
 pytestmark = pytest.mark.slow
@@ -114,8 +114,12 @@ def test_a_killed_trigger_takes_its_worker_with_it_and_history_tells_the_truth(b
     _day(settings)
     log = tmp_path / "trigger.log"
     trigger = harness.spawn(["scheduler.cli", "trigger", "ingest:shop"], settings.data_dir, log)
-    wait_for(lambda: (holder(settings.data_dir) or {}).get("purpose") == "scheduled job transform", timeout=180, step=0.05,
-             what=f"the transform job to hold the lock ({log})")
+    wait_for(
+        lambda: (holder(settings.data_dir) or {}).get("purpose") == "scheduled job transform",
+        timeout=180,
+        step=0.05,
+        what=f"the transform job to hold the lock ({log})",
+    )
     worker = holder(settings.data_dir)["pid"]
     os.kill(trigger.pid, signal.SIGKILL)  # the trigger only: its worker runs in a session of its own
     trigger.wait(timeout=30)
@@ -187,8 +191,12 @@ def test_a_typo_in_the_sqlmesh_part_of_config_yaml_is_one_message(tmp_path):
     config = project / "config.yaml"
     config.write_text(config.read_text().replace("default_gateway: local", "default_gatewy: local"))
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "--project", str(project), "run"], cwd=ROOT, capture_output=True, text=True,
-        env=harness.child_env(tmp_path / "data"), timeout=300,
+        [sys.executable, "-m", "pipeline.cli", "--project", str(project), "run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=harness.child_env(tmp_path / "data"),
+        timeout=300,
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "default_gatewy" in result.stderr and "config.yaml" in result.stderr
@@ -223,7 +231,11 @@ def test_plan_says_whom_it_waits_for(settings):
 
     with writer_lock(settings.data_dir, purpose="a long build", wait_seconds=0):
         result = subprocess.run(
-            [sys.executable, "-m", "pipeline.env_cli", "plan", "dev"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+            [sys.executable, "-m", "pipeline.env_cli", "plan", "dev"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
             env=harness.child_env(settings.data_dir, PLATFORM__RUN__LOCK_WAIT_SECONDS="2"),
         )
     assert "waiting for the writer lock" in result.stderr and "a long build" in result.stderr, result.stderr

@@ -41,7 +41,10 @@ def test_connections_and_storage_health_see_the_s3_store(tmp_path, moto, monkeyp
 
     found = _by_name(connections.check_all(settings))
     assert found["lake"].reachable and found["lake"].endpoint == f"s3:http://{moto.endpoint}"
-    assert "keys accepted" in found["lake"].detail and "missing buckets: " + env["PLATFORM__LAKE__S3__BUCKETS__STAGING"] in found["lake"].detail
+    assert (
+        "keys accepted" in found["lake"].detail
+        and "missing buckets: " + env["PLATFORM__LAKE__S3__BUCKETS__STAGING"] in found["lake"].detail
+    )
     assert found["lake.raw"].reachable and found["lake.raw"].detail == "2 objects, 0.0 MB"
     assert found["lake.raw"].endpoint == f"s3://{env['PLATFORM__LAKE__S3__BUCKETS__RAW']}"
     assert found["lake.curated"].detail == "1 objects, 0.0 MB"
@@ -68,7 +71,9 @@ def test_connections_and_storage_health_see_the_s3_store(tmp_path, moto, monkeyp
 
 def test_an_unreachable_endpoint_is_reported_with_its_name(tmp_path, moto):
     port = s3server.free_port()  # nothing listens there
-    settings = settings_for(tmp_path / "data", **moto.lake_env(PLATFORM__LAKE__S3__ENDPOINT=f"127.0.0.1:{port}", PLATFORM__LAKE__S3__RETRY_SECONDS="30"))
+    settings = settings_for(
+        tmp_path / "data", **moto.lake_env(PLATFORM__LAKE__S3__ENDPOINT=f"127.0.0.1:{port}", PLATFORM__LAKE__S3__RETRY_SECONDS="30")
+    )
     (lake,) = [c for c in connections.check_all(settings) if c.name == "lake"]
     assert not lake.reachable and f"127.0.0.1:{port} is unreachable" in lake.detail
     assert "1 attempt" in lake.detail  # reported at once: health checks do not wait out retry_seconds
@@ -102,20 +107,32 @@ def test_alert_channels_name_their_secret_variables(tmp_path):
             "mail": {"kind": "email", "username": "ops", "to": ["ops@example.com"]},
         }
     )
-    with pytest.raises(PlatformError, match="Alert channel 'slack' \\(webhook\\) needs its webhook URL in the environment variable ALERTS_SLACK_WEBHOOK_URL"):
+    with pytest.raises(
+        PlatformError,
+        match="Alert channel 'slack' \\(webhook\\) needs its webhook URL in the environment variable ALERTS_SLACK_WEBHOOK_URL",
+    ):
         settings_for(tmp_path / "data", PLATFORM__ALERTS__CHANNELS=channels)
-    with pytest.raises(PlatformError, match="'mail' \\(email\\) needs its SMTP password in the environment variable ALERTS_MAIL_SMTP_PASSWORD"):
+    with pytest.raises(
+        PlatformError, match="'mail' \\(email\\) needs its SMTP password in the environment variable ALERTS_MAIL_SMTP_PASSWORD"
+    ):
         settings_for(tmp_path / "data", PLATFORM__ALERTS__CHANNELS=channels, ALERTS_SLACK_WEBHOOK_URL="http://h/1", OPS_HOOK="http://h/2")
     settings = settings_for(
-        tmp_path / "data", PLATFORM__ALERTS__CHANNELS=channels,
-        ALERTS_SLACK_WEBHOOK_URL="http://h/tok-aa1", OPS_HOOK="http://h/tok-aa2", ALERTS_MAIL_SMTP_PASSWORD="tok-aa3",
+        tmp_path / "data",
+        PLATFORM__ALERTS__CHANNELS=channels,
+        ALERTS_SLACK_WEBHOOK_URL="http://h/tok-aa1",
+        OPS_HOOK="http://h/tok-aa2",
+        ALERTS_MAIL_SMTP_PASSWORD="tok-aa3",
     )
     assert settings.secret("OPS_HOOK") == "http://h/tok-aa2" and settings.secret("ALERTS_MAIL_SMTP_PASSWORD") == "tok-aa3"
     assert "tok-aa" not in repr(settings) and "tok-aa" not in settings.model_dump_json()
 
     # the old per-channel override is gone: it is refused as an unknown key, naming the variable
-    with pytest.raises(PlatformError, match="alerts.channels.slack.url \\(from environment variable PLATFORM__ALERTS__CHANNELS__SLACK__URL\\): unknown key"):
-        settings_for(tmp_path / "data", PLATFORM__ALERTS__CHANNELS__SLACK__KIND="webhook", PLATFORM__ALERTS__CHANNELS__SLACK__URL="http://h/x")
+    with pytest.raises(
+        PlatformError, match="alerts.channels.slack.url \\(from environment variable PLATFORM__ALERTS__CHANNELS__SLACK__URL\\): unknown key"
+    ):
+        settings_for(
+            tmp_path / "data", PLATFORM__ALERTS__CHANNELS__SLACK__KIND="webhook", PLATFORM__ALERTS__CHANNELS__SLACK__URL="http://h/x"
+        )
     with pytest.raises(PlatformError, match="url_env is for webhook channels, not email"):
         settings_for(tmp_path / "data", PLATFORM__ALERTS__CHANNELS=json.dumps({"mail": {"kind": "email", "url_env": "X"}}))
 
@@ -147,8 +164,20 @@ def test_connections_check_every_source_kind(tmp_path):
     closed = s3server.free_port()
     try:
         sources = {
-            "erp": {"kind": "postgres", "host": "127.0.0.1", "port": closed, "database": "erp", "user": "loader", "password_env": "ERP_PW", "tables": {"invoices": {}}},
-            "helpdesk": {"kind": "rest_api", "base_url": api.url.rsplit("/hooks", 1)[0] + "/api?key=tok-bb1", "endpoints": {"tickets": {"path": "tickets"}}},
+            "erp": {
+                "kind": "postgres",
+                "host": "127.0.0.1",
+                "port": closed,
+                "database": "erp",
+                "user": "loader",
+                "password_env": "ERP_PW",
+                "tables": {"invoices": {}},
+            },
+            "helpdesk": {
+                "kind": "rest_api",
+                "base_url": api.url.rsplit("/hooks", 1)[0] + "/api?key=tok-bb1",
+                "endpoints": {"tickets": {"path": "tickets"}},
+            },
             "drops": {"kind": "files", "tables": {"refunds": {"pattern": "*.csv"}}},
         }
         settings = settings_with_sources(tmp_path, sources, ERP_PW="tok-bb2")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import duckdb
 
 from core import runlog
-from pipeline.run import run_all
 from demo.day import advance_day
+from pipeline.run import run_all
 from publish.reader import connect_published, current_version
 from tests.support.project import source_rows
 from tests.support.reconcile import assert_marts_match_source
@@ -21,9 +21,21 @@ def test_first_run_builds_audits_and_publishes(built):
     assert summary.audits_passed >= 80
     assert summary.tests_run >= 15
     assert set(summary.published_rows) == {
-        "fct_orders", "fct_order_items", "fct_payments", "dim_customers", "dim_products", "daily_revenue", "weekly_revenue",
-        "monthly_revenue", "customer_cohorts", "repeat_purchase_rate", "product_performance", "category_performance",
-        "payment_method_mix", "product_daily_sales", "category_daily_sales",
+        "fct_orders",
+        "fct_order_items",
+        "fct_payments",
+        "dim_customers",
+        "dim_products",
+        "daily_revenue",
+        "weekly_revenue",
+        "monthly_revenue",
+        "customer_cohorts",
+        "repeat_purchase_rate",
+        "product_performance",
+        "category_performance",
+        "payment_method_mix",
+        "product_daily_sales",
+        "category_daily_sales",
     }
     jobs = {run["job"]: run["status"] for run in runlog.last_runs(settings.meta_path)}
     assert jobs == {"generate:shop": "success", "ingest:shop": "success", "transform": "success", "publish": "success"}

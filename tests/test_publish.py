@@ -9,12 +9,10 @@ import pytest
 
 from core.errors import PlatformError
 from core.lake import Lake
-
 from publish.marts import MANIFEST, marts_folder, publish_marts
 from publish.reader import connect_published, current_version
 from publish.staging import current_staging
 from tests.support.project import source_rows
-
 
 
 def test_each_publish_is_a_complete_new_version(built, tmp_path):
@@ -24,7 +22,7 @@ def test_each_publish_is_a_complete_new_version(built, tmp_path):
     after = current_version(settings)
     assert after.version == result.version != before.version
     assert after.rows == before.rows == summary.published_rows
-    for name, files in after.files.items():
+    for files in after.files.values():
         assert Lake(settings).fs.glob(files) and f"version={after.version}" in files
     manifest = json.loads(Lake(settings).read_text(f"{marts_folder(settings)}/{MANIFEST}"))
     assert set(manifest["tables"]) == set(summary.published_rows) >= {"daily_revenue", "dim_customers", "fct_orders"}

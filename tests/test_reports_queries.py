@@ -11,6 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from app.queries import business
+from app.reports import metric_sources
 from app.reports.queries import (
     PROJECT,
     ReportQuery,
@@ -22,9 +24,7 @@ from app.reports.queries import (
     source_queries,
     validate,
 )
-from app.queries import business
-from app.reports import metric_sources
-from core import metastore, runlog
+from core import metastore
 from core.errors import PlatformError
 from publish.reader import connect_published, current_version
 from publish.snapshot import QUALITY_TABLES, write_snapshot
@@ -72,11 +72,10 @@ def test_every_report_query_runs_on_the_published_demo_data(snapshot):
 
 def test_executive_summary_numbers_match_the_source(snapshot):
     settings, result = snapshot
-    ((revenue, orders),) = source_rows(
-        settings, f"SELECT round(sum(total), 2), count(*) FROM ({LIVE_ORDERS}) WHERE status != 'cancelled'"
-    )
+    ((revenue, orders),) = source_rows(settings, f"SELECT round(sum(total), 2), count(*) FROM ({LIVE_ORDERS}) WHERE status != 'cancelled'")
     ((customers, placed),) = source_rows(
-        settings, f"SELECT count(DISTINCT customer_id) FILTER (WHERE status != 'cancelled'), count(*) FROM ({LIVE_ORDERS})")
+        settings, f"SELECT count(DISTINCT customer_id) FILTER (WHERE status != 'cancelled'), count(*) FROM ({LIVE_ORDERS})"
+    )
     (totals,) = _result(result.path, "pages/index.md", "totals")
     assert round(totals[0], 2) == pytest.approx(revenue)
     assert totals[1:3] == (orders, placed)
@@ -203,7 +202,7 @@ def test_snapshot_copies_the_health_tables_and_lists_the_empty_ones(tmp_path, bu
         con.execute(
             "INSERT INTO audit_results VALUES ('2026-01-10T08:01:00+00:00', 'prod', 'marts.fct_orders', 'not_null', 1, 'failed', 3)"
         )
-    result = write_snapshot(settings, now=dt.datetime(2026, 1, 11, 14, 0, tzinfo=dt.timezone.utc))
+    result = write_snapshot(settings, now=dt.datetime(2026, 1, 11, 14, 0, tzinfo=dt.UTC))
     assert result.missing == ["contract_results", "monitor_results"]
     assert result.quality["audit_results"] == 1
     with contextlib.closing(duckdb.connect(str(result.path), read_only=True)) as con:
@@ -270,10 +269,11 @@ def test_the_same_kpi_is_the_same_number_in_the_report_and_in_the_app(snapshot):
         app = {k.metric: k.value for k in business.kpis(con, business.Period(first, last))}
         app_months = business.trends(con, business.Period(first, last), "month")
     (totals,) = _result(result.path, "pages/index.md", "totals")
-    report = dict(zip(("revenue", "orders", "orders_placed", "average_order_value", "cancellation_rate", "customers"), totals))
+    report = dict(zip(("revenue", "orders", "orders_placed", "average_order_value", "cancellation_rate", "customers"), totals, strict=True))
     for name in ("revenue", "orders", "average_order_value", "cancellation_rate"):
         assert report[name] == pytest.approx(app[name], rel=1e-12), name
     assert report["customers"] == app["new_customers"] + app["returning_customers"]
     monthly = _result(result.path, "pages/index.md", "monthly")
     assert [(m.date(), r, o) for m, r, o, *_ in monthly] == [
-        (row.period_start, pytest.approx(row.revenue), row.orders) for row in app_months.itertuples()]
+        (row.period_start, pytest.approx(row.revenue), row.orders) for row in app_months.itertuples()
+    ]

@@ -54,7 +54,10 @@ def test_the_lockfile_installs_with_npm_ci(tmp_path):
         shutil.copy(PROJECT / name, tmp_path / name)
     done = subprocess.run(
         ["npm", "ci", "--ignore-scripts", "--dry-run", "--no-audit", "--no-fund"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "added" in done.stdout, done.stdout[-2000:]
@@ -186,7 +189,8 @@ def _wait_for_text(page, expected: list[str]) -> str:
     try:
         page.wait_for_function(
             "expected => { const t = document.querySelector('article')?.innerText ?? ''; return expected.every(e => t.includes(e)); }",
-            arg=expected, timeout=60_000,
+            arg=expected,
+            timeout=60_000,
         )
     except PlaywrightTimeout:
         pass  # the assertions below name what is missing
@@ -206,8 +210,12 @@ def test_built_site_shows_the_published_numbers_offline(built_site, browser):
         _wait_for_big_value(page, "Revenue", f"€{int(revenue):,}")
         _wait_for_big_value(page, "Orders (not cancelled)", f"{orders:,}")
         # The same KPIs as the app shows them over the same days: one definition, one number.
-        for name, title in (("revenue", "Revenue"), ("orders", "Orders (not cancelled)"),
-                            ("average_order_value", "Average order value"), ("cancellation_rate", "Cancellation rate")):
+        for name, title in (
+            ("revenue", "Revenue"),
+            ("orders", "Orders (not cancelled)"),
+            ("average_order_value", "Average order value"),
+            ("cancellation_rate", "Cancellation rate"),
+        ):
             kpi = app[name]
             shown = f"€{kpi.value:,.0f}" if name == "revenue" else display.format_value(kpi.unit, kpi.value)
             _wait_for_big_value(page, title, shown)

@@ -10,8 +10,7 @@ import sys
 import pytest
 
 from core import runlog
-from scheduler import ops, store
-from scheduler import cli
+from scheduler import cli, ops, store
 from scheduler.cli import main
 from tests.support.project import ROOT, SMALL_SCALE, settings_for
 from tests.support.scheduler import OFF
@@ -21,7 +20,12 @@ def ops_cli(*args: str, data_dir, **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")}
     environ.update({"PLATFORM__DATA_DIR": str(data_dir), "PLATFORM__DEMO__SCALE": SMALL_SCALE, "COLUMNS": "250", **env})
     return subprocess.run(
-        [sys.executable, "-m", "scheduler.cli", *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "scheduler.cli", *args],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
         stdin=subprocess.DEVNULL,
     )
 
@@ -77,7 +81,9 @@ def test_connections_check_live_and_mask_secrets(tmp_path):
     webhook = WebhookReceiver()
     try:
         env = {
-            "PLATFORM__ALERTS__CHANNELS": json.dumps({"slack": {"kind": "webhook"}, "mail": {"kind": "email", "smtp_port": 9, "to": ["a@b.c"]}}),
+            "PLATFORM__ALERTS__CHANNELS": json.dumps(
+                {"slack": {"kind": "webhook"}, "mail": {"kind": "email", "smtp_port": 9, "to": ["a@b.c"]}}
+            ),
             "ALERTS_SLACK_WEBHOOK_URL": webhook.url,
         }
         result = ops_cli("connections", data_dir=tmp_path / "data", **env)

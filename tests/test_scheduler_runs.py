@@ -8,8 +8,8 @@ import time
 import pytest
 
 from scheduler import alerts
-from scheduler.runner import Runner
 from scheduler.jobs import job_specs
+from scheduler.runner import Runner
 from scheduler.service import Service
 from tests.support.polling import wait_for
 from tests.support.receivers import channel_env
@@ -57,13 +57,22 @@ def test_failed_upstream_skips_its_dependants_and_says_so(tmp_path):
 def test_retry_then_success_records_each_attempt_and_sends_no_alert(tmp_path, receivers):
     webhook, smtp = receivers
     counter = tmp_path / "calls"
-    jobs = {"flaky": {"task": f"{TASKS}:flaky", "args": {"counter": str(counter), "fail_times": 2}, "every_seconds": 3600,
-                      "retries": 3, "retry_backoff_seconds": 0.2}}
+    jobs = {
+        "flaky": {
+            "task": f"{TASKS}:flaky",
+            "args": {"counter": str(counter), "fail_times": 2},
+            "every_seconds": 3600,
+            "retries": 3,
+            "retry_backoff_seconds": 0.2,
+        }
+    }
     settings = job_settings(tmp_path / "data", jobs, **channel_env(webhook, smtp))
     assert Runner(settings, job_specs(settings)).run("flaky", "scheduled") == "success"
     history = runs(settings, "flaky")
     assert [(r["attempt"], r["trigger"], r["status"]) for r in history] == [
-        (1, "scheduled", "failed"), (2, "retry", "failed"), (3, "retry", "success")
+        (1, "scheduled", "failed"),
+        (2, "retry", "failed"),
+        (3, "retry", "success"),
     ]
     assert history[0]["error"] == "flaky failure 1 of 2"
     assert (history[2]["rows_in"], history[2]["rows_out"]) == (7, 5)
@@ -96,8 +105,15 @@ def test_retry_then_alert_once_then_recovery(tmp_path, receivers):
 
 def test_hung_job_is_stopped_and_recorded_as_timed_out(tmp_path):
     marker = tmp_path / "pid"
-    jobs = {"hang": {"task": f"{TASKS}:sleep", "args": {"seconds": 120, "marker": str(marker)}, "every_seconds": 3600,
-                     "timeout_seconds": 10, "retries": 0}}
+    jobs = {
+        "hang": {
+            "task": f"{TASKS}:sleep",
+            "args": {"seconds": 120, "marker": str(marker)},
+            "every_seconds": 3600,
+            "timeout_seconds": 10,
+            "retries": 0,
+        }
+    }
     settings = job_settings(tmp_path / "data", jobs)
     started = time.monotonic()
     assert Runner(settings, job_specs(settings)).run("hang", "manual") == "timed_out"

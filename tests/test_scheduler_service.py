@@ -19,8 +19,9 @@ pytestmark = pytest.mark.slow  # real service processes and real waiting
 
 
 def test_restart_after_three_missed_periods_runs_once_and_keeps_one_job(tmp_path):
-    settings = job_settings(tmp_path / "data", {"tick": {"task": "hello_world", "every_seconds": PERIOD}},
-                            PLATFORM__JOBS__SHUTDOWN_GRACE_SECONDS="60")
+    settings = job_settings(
+        tmp_path / "data", {"tick": {"task": "hello_world", "every_seconds": PERIOD}}, PLATFORM__JOBS__SHUTDOWN_GRACE_SECONDS="60"
+    )
     first = Service(settings)
     first.start()
     try:
@@ -33,8 +34,8 @@ def test_restart_after_three_missed_periods_runs_once_and_keeps_one_job(tmp_path
 
     # Stay down until three planned runs (next_run, +1, +2 periods) have been missed.
     missed_until = next_run + dt.timedelta(seconds=2 * PERIOD + 0.3)
-    time.sleep(max(0.0, (missed_until - dt.datetime.now(dt.timezone.utc)).total_seconds()))
-    restarted_at = dt.datetime.now(dt.timezone.utc)
+    time.sleep(max(0.0, (missed_until - dt.datetime.now(dt.UTC)).total_seconds()))
+    restarted_at = dt.datetime.now(dt.UTC)
     second = Service(settings)
     second.start()
     try:
@@ -98,10 +99,14 @@ def test_sigterm_during_a_job(tmp_path, seconds, grace, status):
 
 def test_reload_applies_config_changes_and_refuses_a_bad_config(tmp_path):
     data = tmp_path / "data"
-    configs = iter([
-        job_settings(data, {"tick": {"task": "hello_world", "every_seconds": 1800}, "tock": {"task": "hello_world", "schedule": "5 4 * * *"}}),
-        job_settings(data, {"tick": {"task": "hello_world", "after": ["nothing_like_this"]}}),
-    ])
+    configs = iter(
+        [
+            job_settings(
+                data, {"tick": {"task": "hello_world", "every_seconds": 1800}, "tock": {"task": "hello_world", "schedule": "5 4 * * *"}}
+            ),
+            job_settings(data, {"tick": {"task": "hello_world", "after": ["nothing_like_this"]}}),
+        ]
+    )
     service = Service(job_settings(data, {"tick": {"task": "hello_world", "every_seconds": 3600}}), reload_settings=lambda: next(configs))
     service.start()
     try:
@@ -113,5 +118,6 @@ def test_reload_applies_config_changes_and_refuses_a_bad_config(tmp_path):
     finally:
         service.stop()
     assert {row["job_id"]: row["trigger"] for row in store.snapshot(service.settings.meta_path)} == {
-        "tick": "every 1800 s", "tock": "cron 5 4 * * *"
+        "tick": "every 1800 s",
+        "tock": "cron 5 4 * * *",
     }

@@ -24,7 +24,12 @@ def test_ingest_job_runs_transform_then_publish_and_the_marts_match_the_source(t
     first = {r["job"]: r for r in runlog.last_runs(settings.meta_path)}
     assert {job: r["status"] for job, r in first.items()} == {"ingest:shop": "success", "transform": "success", "publish": "success"}
     assert first["ingest:shop"]["rows_out"] > 0 and first["transform"]["rows_out"] > 0
-    assert first["ingest:shop"]["finished_at"] <= first["transform"]["started_at"] <= first["transform"]["finished_at"] <= first["publish"]["started_at"]
+    assert (
+        first["ingest:shop"]["finished_at"]
+        <= first["transform"]["started_at"]
+        <= first["transform"]["finished_at"]
+        <= first["publish"]["started_at"]
+    )
     assert_marts_match_source(settings)  # the transform job published what it built ...
     published = current_version(settings)
     assert first["publish"]["rows_out"] == 0  # ... so the publish job after it found nothing owed

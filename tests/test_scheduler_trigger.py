@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -29,12 +30,19 @@ def test_trigger_runs_the_scheduled_path_and_waits_for_the_services_writer(tmp_p
     jobs = {
         # the service's writer: holds the writer lock until the test releases it
         "long": {
-            "task": f"{TASKS}:span", "args": {"name": "long", "path": str(spans), "marker": str(started), "release": str(release)},
-            "every_seconds": 1, "writes": True, "retries": 0,
+            "task": f"{TASKS}:span",
+            "args": {"name": "long", "path": str(spans), "marker": str(started), "release": str(release)},
+            "every_seconds": 1,
+            "writes": True,
+            "retries": 0,
         },
         "quick": {
-            "task": f"{TASKS}:span", "args": {"name": "quick", "path": str(spans), "fail_times": 1},
-            "schedule": "0 0 1 1 *", "writes": True, "retries": 1, "retry_backoff_seconds": 0,
+            "task": f"{TASKS}:span",
+            "args": {"name": "quick", "path": str(spans), "fail_times": 1},
+            "schedule": "0 0 1 1 *",
+            "writes": True,
+            "retries": 1,
+            "retry_backoff_seconds": 0,
         },
         "after_quick": {"task": "hello_world", "after": ["quick"]},
     }
@@ -69,7 +77,7 @@ def test_trigger_runs_the_scheduled_path_and_waits_for_the_services_writer(tmp_p
     recorded = _spans(spans)
     (long_span, quick_first) = recorded[0], next(span for span in recorded if span[0] == "quick")
     assert long_span[0] == "long" and quick_first[1] >= long_span[2]  # it worked only once `long` had let go
-    for (_, start_a, end_a), (_, start_b, end_b) in zip(recorded, recorded[1:]):
+    for (_, _, end_a), (_, start_b, _) in itertools.pairwise(recorded):
         assert end_a <= start_b  # no two writers ever overlapped
     assert "waiting for the writer lock (pid" in quick_log.read_text() and "running 'scheduled job long'" in quick_log.read_text()
     (dependant,) = runs(settings, "after_quick")
@@ -81,6 +89,11 @@ def ops_process(*args: str, data_dir, **env: str) -> subprocess.Popen:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")}
     environ.update({"PLATFORM__DATA_DIR": str(data_dir), "PLATFORM__DEMO__SCALE": SMALL_SCALE, "COLUMNS": "250", **env})
     return subprocess.Popen(
-        [sys.executable, "-m", "scheduler.cli", *args], cwd=ROOT, env=environ,
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "scheduler.cli", *args],
+        cwd=ROOT,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )

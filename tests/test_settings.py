@@ -30,7 +30,9 @@ def test_defaults_resolve_paths_under_the_project(tmp_path):
 
 
 def test_environment_overrides_nested_keys_with_types(tmp_path):
-    settings = load_settings(ROOT, env={"PLATFORM__DATA_DIR": str(tmp_path), "PLATFORM__RUN__LOCK_WAIT_SECONDS": "0", "PLATFORM__DEMO__SCALE": "2.5"})
+    settings = load_settings(
+        ROOT, env={"PLATFORM__DATA_DIR": str(tmp_path), "PLATFORM__RUN__LOCK_WAIT_SECONDS": "0", "PLATFORM__DEMO__SCALE": "2.5"}
+    )
     assert settings.data_dir == tmp_path
     assert settings.run.lock_wait_seconds == 0
     assert settings.demo.scale == 2.5

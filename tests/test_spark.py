@@ -19,9 +19,8 @@ from sqlmesh import Context
 
 from pipeline.run import run_all
 from publish.reader import connect_published
-from tests.support.project import settings_for
-from transform.context import sqlmesh_config, uses_spark
-from transform.spark_gateway import spark_session
+from tests.support.project import ROOT, settings_for
+from transform.context import spark_session, sqlmesh_config, uses_spark
 
 pytestmark = pytest.mark.slow
 
@@ -68,6 +67,15 @@ def test_the_setting_selects_the_spark_gateway(spark_run, built):
     assert not settings.warehouse_path.exists(), "the spark run must not build into DuckDB"
 
 
+def test_spark_and_its_metastore_write_only_in_the_data_folder(spark_run):
+    settings, _ = spark_run
+    spark = settings.data_dir / "spark"
+    assert {path.name for path in spark.iterdir()} >= {"warehouse", "metastore_db", "derby.log", "state.duckdb"}
+    # Spark's and Derby's defaults, relative to the working directory (the repository in tests and `just`).
+    strays = [name for name in ("spark-warehouse", "metastore_db", "derby.log", "spark") if (ROOT / name).exists()]
+    assert strays == []
+
+
 def test_spark_builds_every_model_and_passes_every_audit(spark_run, built):
     _, summary = spark_run
     _, duck = built
@@ -104,9 +112,10 @@ def test_the_totals_per_mart_agree(spark_run, built):
                 if kind.startswith(("DECIMAL", "INTEGER", "BIGINT", "DOUBLE"))
             ]
             sums = "count(*)" + "".join(f", sum({name})" for name in numeric)
-            assert spark_con.execute(f"SELECT {sums} FROM marts.{table}").fetchone() == duck_con.execute(
-                f"SELECT {sums} FROM marts.{table}"
-            ).fetchone(), table
+            assert (
+                spark_con.execute(f"SELECT {sums} FROM marts.{table}").fetchone()
+                == duck_con.execute(f"SELECT {sums} FROM marts.{table}").fetchone()
+            ), table
 
 
 def test_unit_tests_run_on_spark(spark_run):

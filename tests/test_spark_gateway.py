@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.cli import _with_gateway, parser
 from core.errors import PlatformError
+from pipeline.cli import _with_gateway, parser
 from tests.support.project import settings_for
 from transform.context import sqlmesh_config, uses_spark
 from transform.spark_gateway import anchored_spark_connection
@@ -48,7 +48,9 @@ def test_an_unknown_gateway_is_named_with_the_known_ones(tmp_path):
 def test_jars_are_never_downloaded_at_run_time(tmp_path):
     settings = settings_for(tmp_path / "data", PLATFORM__TRANSFORM__GATEWAY="spark")
     connection = sqlmesh_config(settings).gateways["spark"].connection
-    downloading = connection.model_copy(update={"config": {**connection.config, "spark.jars.packages": "org.apache.hadoop:hadoop-aws:3.3.4"}})
+    downloading = connection.model_copy(
+        update={"config": {**connection.config, "spark.jars.packages": "org.apache.hadoop:hadoop-aws:3.3.4"}}
+    )
     with pytest.raises(PlatformError, match="spark.jars.packages"):
         anchored_spark_connection(settings, downloading)
 

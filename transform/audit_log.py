@@ -27,11 +27,10 @@ def record_audits(meta_path: Path, environment: str, outcomes: list[AuditOutcome
     """Append the outcomes, all stamped with the same time."""
     if not outcomes:
         return
-    checked_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    checked_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     with contextlib.closing(metastore.connect(meta_path)) as con, con:
         con.executemany(
-            "INSERT INTO audit_results (checked_at, environment, model, audit, blocking, status, failed_rows) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit_results (checked_at, environment, model, audit, blocking, status, failed_rows) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(checked_at, environment, o.model, o.audit, int(o.blocking), o.status, o.failed_rows) for o in outcomes],
         )
 
@@ -41,6 +40,6 @@ def audit_rows(meta_path: Path, environment: str | None = None) -> list[dict]:
     if not meta_path.exists():
         return []
     with contextlib.closing(metastore.connect(meta_path)) as con:
-        con.row_factory = lambda cursor, row: {col[0]: value for col, value in zip(cursor.description, row)}
+        con.row_factory = lambda cursor, row: {col[0]: value for col, value in zip(cursor.description, row, strict=True)}
         where, params = ("WHERE environment = ?", (environment,)) if environment else ("", ())
         return con.execute(f"SELECT * FROM audit_results {where} ORDER BY rowid", params).fetchall()

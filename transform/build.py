@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from sqlglot import parse_one
 from sqlmesh import Context
@@ -13,11 +13,11 @@ from sqlmesh.utils.errors import SQLMeshError
 from core import warehouse
 from core.errors import PlatformError
 from core.settings import Settings
+from transform import state
 from transform.audit_log import record_audits
 from transform.console import PlanTally, TallyConsole
 from transform.context import open_context, uses_spark
 from transform.raw_views import create_raw_views
-from transform import state
 from transform.restatement import Restatement, find_restatement, raw_loads, staging_scopes
 from transform.spark_raw import create_spark_raw_views
 
@@ -83,7 +83,7 @@ def restate_new_data(context: Context, settings: Settings, built: set[str]) -> R
         return Restatement()
     scopes = [scope for scope in staging_scopes(context.models.values(), settings) if scope.model not in built]
     # The comparison is written in DuckDB's SQL; SQLMesh renders it in the gateway's dialect.
-    fetchone = lambda sql: context.engine_adapter.fetchone(parse_one(sql, read="duckdb"))  # noqa: E731 - one-line adapter
+    fetchone = lambda sql: context.engine_adapter.fetchone(parse_one(sql, read="duckdb"))
     restatement = find_restatement(fetchone, scopes, raw.new_since(applied)).including(pending)
     if restatement.models:
         state.write(context.engine_adapter, applied, restatement)
@@ -115,7 +115,7 @@ def refresh_history(context: Context, built: set[str]) -> None:
     history); merging the current source rows again is safe and records the changes of today's loads.
     """
     history = {m.fqn for m in context.models.values() if m.kind.is_scd_type_2 and m.name not in built}
-    # Prod's versions of just these models: `context.snapshots` would load every model's (1 s at 24 models).
+    # Prod's versions of just these models: `context.snapshots` would load every model's (about a second).
     prod = context.state_sync.get_environment(PROD)
     ids = [info.snapshot_id for info in (prod.snapshots if prod else []) if info.name in history]
     snapshots = list(context.state_sync.get_snapshots(ids).values())

@@ -6,8 +6,8 @@ import re
 import typing as t
 from dataclasses import dataclass, field
 
-from sqlmesh.core.console import NoopConsole
 from sqlglot import exp
+from sqlmesh.core.console import NoopConsole
 from sqlmesh.utils.errors import NodeAuditsErrors
 
 from transform.audit_log import AuditOutcome

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 
 import duckdb
 from sqlmesh import Context
 from sqlmesh.core.config import Config
+from sqlmesh.core.config.connection import ConnectionConfig, DuckDBConnectionConfig
 from sqlmesh.core.config.loader import load_config_from_paths
 from sqlmesh.core.console import Console, NoopConsole, set_console
 from sqlmesh.utils.errors import ConfigError
@@ -22,13 +24,15 @@ def sqlmesh_config(settings: Settings) -> Config:
     """`config.yaml` as SQLMesh reads it, with the warehouse and cache paths taken from settings."""
     config, gateway_name = _project_gateway(settings)
     gateway = config.gateways[gateway_name]
-    if is_spark(gateway.connection):
+    connection = gateway_connection(config, gateway_name)
+    update: dict[str, ConnectionConfig]
+    if is_spark(connection):
         update = {
-            "connection": anchored_spark_connection(settings, gateway.connection),
+            "connection": anchored_spark_connection(settings, connection),
             "state_connection": anchored_state_connection(settings, gateway.state_connection),
         }
     else:
-        update = {"connection": gateway.connection.model_copy(update={"database": str(settings.warehouse_path), **_lake_access(settings)})}
+        update = {"connection": connection.model_copy(update={"database": str(settings.warehouse_path), **_lake_access(settings)})}
     # Only the selected gateway: SQLMesh connects to every gateway it is given (Context.engine_adapters),
     # and a DuckDB build must not start Spark.
     gateways = {gateway_name: gateway.model_copy(update=update)}
@@ -44,7 +48,7 @@ def sqlmesh_config(settings: Settings) -> Config:
 def warehouse_location(settings: Settings) -> str:
     """Where the models' tables live: the DuckDB file, or the Spark gateway's warehouse folder."""
     config = sqlmesh_config(settings)
-    connection = config.gateways[config.default_gateway].connection
+    connection = gateway_connection(config, config.default_gateway)
     if is_spark(connection):
         return f"spark warehouse {connection.config.get('spark.sql.warehouse.dir', spark_dir(settings))}"
     return str(settings.warehouse_path)
@@ -53,7 +57,7 @@ def warehouse_location(settings: Settings) -> str:
 def uses_spark(settings: Settings) -> bool:
     """Whether the models of these settings are built on the spark gateway."""
     config, name = _project_gateway(settings)
-    return is_spark(config.gateways[name].connection)
+    return is_spark(gateway_connection(config, name))
 
 
 def check_gateway(settings: Settings) -> None:
@@ -63,8 +67,15 @@ def check_gateway(settings: Settings) -> None:
     and its connection pool then goes on without the setting (a `memory_limit: lots` was ignored).
     """
     config, name = _project_gateway(settings)
-    connection = config.gateways[name].connection
+    connection = gateway_connection(config, name)
     if is_spark(connection):
+        if importlib.util.find_spec("pyspark") is None:
+            raise PlatformError(
+                f"The {name!r} gateway builds on Spark, and pyspark (an optional extra, about 340 MB installed) is not installed: "
+                "run `uv sync --extra spark` in the project folder, then run again."
+            )
+        return
+    if not isinstance(connection, DuckDBConnectionConfig):
         return
     try:
         duckdb.connect(":memory:", config=dict(connection.connector_config)).close()
@@ -79,7 +90,10 @@ def _project_gateway(settings: Settings) -> tuple[Config, str]:
     """`config.yaml` as written, and the gateway these settings select: `transform.gateway` if
     set, else the file's default gateway."""
     try:
-        config = load_config_from_paths(Config, project_paths=[settings.project_dir / CONFIG_FILE])
+        # config.yaml starts every path with `var('data_dir')`: this run's data folder, wherever the cwd is.
+        config = load_config_from_paths(
+            Config, project_paths=[settings.project_dir / CONFIG_FILE], variables={"data_dir": str(settings.data_dir)}
+        )
     except ConfigError as exc:
         detail = " ".join(str(exc).split())
         raise PlatformError(
@@ -92,6 +106,14 @@ def _project_gateway(settings: Settings) -> tuple[Config, str]:
     return config, name
 
 
+def gateway_connection(config: Config, name: str) -> ConnectionConfig:
+    """Gateway `name`'s connection; config.yaml must give it one."""
+    connection = config.gateways[name].connection
+    if connection is None:
+        raise PlatformError(f"{CONFIG_FILE}: gateways.{name} has no `connection`; give it one (see the `local` gateway).")
+    return connection
+
+
 def _lake_access(settings: Settings) -> dict:
     """On the s3 backend, SQLMesh's DuckDB connections load httpfs and create the lake's secret (in memory only)."""
     if settings.lake.backend != "s3":
@@ -99,6 +121,12 @@ def _lake_access(settings: Settings) -> dict:
     # SQLMesh quotes each value as '...' itself: double the quotes inside.
     secret = {key: value.replace("'", "''") for key, value in Lake(settings).duckdb_secret().items()}
     return {"extensions": ["httpfs"], "secrets": {"lake_s3": secret}}
+
+
+def spark_session(settings: Settings):
+    """The gateway's SparkSession (the one SQLMesh uses: a process has one), started if needed."""
+    config = sqlmesh_config(settings)
+    return gateway_connection(config, config.default_gateway).create_engine_adapter().spark
 
 
 def open_context(settings: Settings, console: Console | None = None) -> Context:

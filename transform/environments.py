@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 from sqlmesh import Context
 from sqlmesh.core.plan import Plan
@@ -103,7 +103,9 @@ def _sqlmesh(settings: Settings, purpose: str, on_model=None) -> Iterator[tuple[
         context.close()
 
 
-def plan_environment(settings: Settings, environment: str, on_model: Callable[[str, int], None] | None = None) -> tuple[PlanReport, list[str]]:
+def plan_environment(
+    settings: Settings, environment: str, on_model: Callable[[str, int], None] | None = None
+) -> tuple[PlanReport, list[str]]:
     """Create or update `environment` (any name but prod), show what changed, build it; return the
     report and the environment's marts. The caller holds the writer lock and publishes."""
     environment = check_environment(environment)
@@ -171,17 +173,17 @@ def _category(snapshot) -> str:
 
 
 def _day(epoch_ms: int) -> str:
-    return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.timezone.utc).date().isoformat()
+    return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC).date().isoformat()
 
 
 def diff_environments(settings: Settings, source: str, target: str, model: str | None = None) -> list[ModelDiff]:
     """Compare `model` (or every model whose version differs) between two environments, row by row by grain."""
     source, target = check_environment(source), check_environment(target)
     with _lock(settings, f"diff {source} {target}"), _sqlmesh(settings, f"diff {source} {target}") as (context, _):
-        envs = {name: context.state_reader.get_environment(name) for name in (source, target)}
-        for name, env in envs.items():
-            if env is None:
-                raise PlatformError(f"No environment named {name!r}: create it with `just plan {name}`.")
+        found = {name: context.state_reader.get_environment(name) for name in (source, target)}
+        envs = {name: env for name, env in found.items() if env is not None}
+        for name in found.keys() - envs.keys():
+            raise PlatformError(f"No environment named {name!r}: create it with `just plan {name}`.")
         if model is None:
             versions = {name: {s.name: s.fingerprint for s in env.snapshots} for name, env in envs.items()}
             models = sorted(
@@ -238,7 +240,7 @@ def list_environments(settings: Settings) -> tuple[list[EnvironmentInfo], list[s
 def _stamp(epoch_ms: int | None) -> str | None:
     if epoch_ms is None:
         return None
-    return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.timezone.utc).isoformat(timespec="minutes")
+    return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC).isoformat(timespec="minutes")
 
 
 def _failure(purpose: str, exc: SQLMeshError, tally: PlanTally) -> str:

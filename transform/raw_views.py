@@ -51,12 +51,16 @@ def create_raw_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> list
             if has_loads and lake.fs.glob(lake.parquet_glob("raw", source_name, table)):
                 tombstones = lake.parquet_glob("raw", source_name, table + DELETED_SUFFIX)
                 detects = getattr(spec, "detect_hard_deletes", False) and bool(lake.fs.glob(tombstones))
-                select = _rows_sql(lake.parquet_glob("raw", source_name, table), completed, spec.primary_key, tombstones if detects else None)
+                select = _rows_sql(
+                    lake.parquet_glob("raw", source_name, table), completed, spec.primary_key, tombstones if detects else None
+                )
             elif view in declared:
                 select = _empty_sql(declared[view])
                 log.info("no raw data for %s yet: an empty view with its declared columns", view)
             else:
-                log.warning("no raw data for %s yet and no columns declared in %s: no view (models reading it cannot plan)", view, EXTERNAL_MODELS)
+                log.warning(
+                    "no raw data for %s yet and no columns declared in %s: no view (models reading it cannot plan)", view, EXTERNAL_MODELS
+                )
                 continue
             try:
                 con.execute(f"CREATE OR REPLACE VIEW {view} AS {select}")

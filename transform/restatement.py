@@ -20,11 +20,12 @@ of load ids, which dlt takes from the clock: a clock that jumps changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from core.lake import Lake
 from core.settings import Settings
+from core.settings_sources import EndpointSettings
 from core.warehouse import sql_literal
 
 # The time of the order a row belongs to: the partition of the incremental order facts.
@@ -78,7 +79,7 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
         if not (model.kind.is_full or model.kind.is_incremental_by_time_range) or not model.grains:
             continue  # history (SCD type 2) models are refreshed, not restated
         spec = declared.tables[table]
-        cursor = spec.cursor
+        cursor = None if isinstance(spec, EndpointSettings) else spec.cursor  # REST endpoints declare no cursor column
         if model.kind.is_incremental_by_time_range:
             time_sql = PARTITION_TIME.get(model.name, f"changed.{model.time_column.column.name}::TIMESTAMP")
         else:
@@ -96,7 +97,11 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
                 cursor=cursor,
                 time_sql=time_sql,
                 # a model with `is_deleted` flags deleted rows; any other leaves them out
-                stale_sql=STALE_WITHOUT_CURSOR if cursor is None else FLAGS_DELETES if "is_deleted" in model.columns_to_types else DROPS_DELETES,
+                stale_sql=STALE_WITHOUT_CURSOR
+                if cursor is None
+                else FLAGS_DELETES
+                if "is_deleted" in model.columns_to_types
+                else DROPS_DELETES,
             )
         )
     return scopes
@@ -110,7 +115,7 @@ class Restatement:
     changed_rows: dict[str, int] = field(default_factory=dict)
     start: dt.datetime | None = None
 
-    def including(self, other: "Restatement") -> "Restatement":
+    def including(self, other: Restatement) -> Restatement:
         """This restatement widened to cover `other` too (its models, and the earlier start)."""
         starts = [start for start in (self.start, other.start) if start is not None]
         models = self.models + [name for name in other.models if name not in self.models]
@@ -126,10 +131,7 @@ def comparison_sql(scope: StagingScope, new_loads: list[str] | None) -> str:
     touched = ""
     if new_loads is not None:
         loads = ", ".join(sql_literal(load_id) for load_id in new_loads) or "NULL"
-        touched = (
-            f"WHERE {scope.raw_key} IN (SELECT {scope.raw_key} FROM {scope.raw_table} "
-            f"WHERE _dlt_load_id IN ({loads}) OR _deleted) "
-        )
+        touched = f"WHERE {scope.raw_key} IN (SELECT {scope.raw_key} FROM {scope.raw_table} WHERE _dlt_load_id IN ({loads}) OR _deleted) "
     latest = f"{scope.cursor} DESC, _dlt_load_id DESC" if scope.cursor else "_dlt_load_id DESC"
     return (
         f"WITH raw AS (SELECT * FROM {scope.raw_table} {touched}"
@@ -140,12 +142,12 @@ def comparison_sql(scope: StagingScope, new_loads: list[str] | None) -> str:
     )
 
 
-def find_restatement(fetchone: Callable[[str], tuple], scopes: list[StagingScope], new_loads: dict[str, list[str]]) -> Restatement:
+def find_restatement(fetchone: Callable[[str], tuple | None], scopes: list[StagingScope], new_loads: dict[str, list[str]]) -> Restatement:
     """Compare each scope's staging model with the raw layer through `fetchone(sql)`; `new_loads` holds
     each source's loads that no applied comparison saw (a source missing from it is compared whole)."""
     result = Restatement()
     for scope in scopes:
-        count, start = fetchone(comparison_sql(scope, new_loads.get(scope.source)))
+        count, start = fetchone(comparison_sql(scope, new_loads.get(scope.source))) or (0, None)
         if not count:
             continue
         result.models.append(scope.model)
@@ -162,7 +164,7 @@ class RawLoads:
 
     names: frozenset[str]
 
-    def new_since(self, applied: "RawLoads | None") -> dict[str, list[str]]:
+    def new_since(self, applied: RawLoads | None) -> dict[str, list[str]]:
         """Per source, the load ids not in `applied`; a source that `applied` never saw is left out
         (compared whole), and so is every source when nothing was applied yet."""
         if applied is None:

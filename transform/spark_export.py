@@ -15,16 +15,16 @@ import contextlib
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 
 from core import warehouse
 from core.settings import Settings
 from core.warehouse import sql_literal
-from transform.context import uses_spark
-from transform.spark_gateway import spark_dir, spark_session
+from transform.context import spark_session, uses_spark
+from transform.spark_gateway import spark_dir
 
 NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 # The models that are published, and the warehouse's record of the loads they reflect (transform/state.py).

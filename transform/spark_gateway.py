@@ -1,7 +1,7 @@
 """The `spark` gateway: the same SQLMesh models built by Spark instead of DuckDB.
 
-config.yaml states the Spark settings with paths relative to the data folder;
-here they are anchored in it, so that a test's data folder holds its own Spark
+config.yaml states the Spark settings with paths in the data folder; a relative
+path is anchored in it here, so that a test's data folder holds its own Spark
 warehouse, Hive metastore (Derby, embedded) and SQLMesh state (a DuckDB file).
 No jar is downloaded: Spark runs on what the pyspark wheel ships.
 """
@@ -9,8 +9,9 @@ No jar is downloaded: Spark runs on what the pyspark wheel ships.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeGuard
 
-from sqlmesh.core.config.connection import ConnectionConfig, DuckDBConnectionConfig
+from sqlmesh.core.config.connection import ConnectionConfig, DuckDBConnectionConfig, SparkConnectionConfig
 
 from core.errors import PlatformError
 from core.settings import Settings
@@ -20,7 +21,7 @@ SPARK = "spark"
 _PATH_KEYS = ("spark.sql.warehouse.dir",)
 
 
-def is_spark(connection: ConnectionConfig) -> bool:
+def is_spark(connection: ConnectionConfig) -> TypeGuard[SparkConnectionConfig]:
     return connection.type_ == SPARK
 
 
@@ -28,7 +29,7 @@ def spark_dir(settings: Settings) -> Path:
     return settings.data_dir / "spark"
 
 
-def anchored_spark_connection(settings: Settings, connection: ConnectionConfig) -> ConnectionConfig:
+def anchored_spark_connection(settings: Settings, connection: SparkConnectionConfig) -> SparkConnectionConfig:
     """The Spark connection with its warehouse and metastore inside the data folder."""
     folder = spark_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
@@ -57,11 +58,3 @@ def anchored_state_connection(settings: Settings, connection: ConnectionConfig |
 def _anchored(settings: Settings, path: str) -> Path:
     candidate = Path(path)
     return candidate if candidate.is_absolute() else settings.data_dir / candidate
-
-
-def spark_session(settings: Settings):
-    """The gateway's SparkSession (the one SQLMesh uses: a process has one), started if needed."""
-    from transform.context import sqlmesh_config
-
-    config = sqlmesh_config(settings)
-    return config.gateways[config.default_gateway].connection.create_engine_adapter().spark

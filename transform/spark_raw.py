@@ -49,8 +49,8 @@ def completed_loads(lake: Lake, source_name: str) -> list[str]:
 
 def create_spark_raw_views(spark, settings: Settings) -> list[str]:
     """(Re)create `raw_<source>.<table>` in Spark for every declared table; return the view names."""
-    from pyspark.errors import AnalysisException
     from py4j.protocol import Py4JJavaError
+    from pyspark.errors import AnalysisException
 
     lake = Lake(settings)
     views = []
@@ -62,7 +62,9 @@ def create_spark_raw_views(spark, settings: Settings) -> list[str]:
             view = f"raw_{source_name}.{table}"
             rows = f"SELECT * FROM parquet.{spark_path(files)} WHERE _dlt_load_id IN ({loads})"
             try:
-                spark.sql(f"CREATE OR REPLACE VIEW {view} AS {_with_deleted_flag(lake, source_name, table, source.tables[table], rows, loads)}")
+                spark.sql(
+                    f"CREATE OR REPLACE VIEW {view} AS {_with_deleted_flag(lake, source_name, table, source.tables[table], rows, loads)}"
+                )
             except (AnalysisException, Py4JJavaError) as exc:
                 first_line = str(exc).strip().splitlines()[0]
                 raise PlatformError(

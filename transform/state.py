@@ -47,7 +47,7 @@ def write(adapter, applied: RawLoads | None, pending: Restatement) -> None:
     )
     adapter.replace_query(
         TABLE,
-        parse_one("SELECT " + ", ".join(f"{sql_literal(v)} AS {name}" for name, v in zip(COLUMNS, values)), read="duckdb"),
+        parse_one("SELECT " + ", ".join(f"{sql_literal(v)} AS {name}" for name, v in zip(COLUMNS, values, strict=True)), read="duckdb"),
         columns_to_types={name: exp.DataType.build("text") for name in COLUMNS},
     )
 

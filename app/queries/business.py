@@ -55,7 +55,7 @@ class Kpi:
 
 def order_date_range(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date] | None:
     """The first and last order dates published, or None when there are no orders."""
-    first, last = con.execute("SELECT min(order_date), max(order_date) FROM marts.fct_orders").fetchone()
+    [(first, last)] = con.execute("SELECT min(order_date), max(order_date) FROM marts.fct_orders").fetchall()
     return None if first is None else (first, last)
 
 
@@ -70,8 +70,9 @@ def kpis(con: duckdb.DuckDBPyConnection, period: Period) -> list[Kpi]:
     now = layer.totals(con, OVERVIEW_METRICS, period.start, period.end)
     then = layer.totals(con, OVERVIEW_METRICS, before.start, before.end)
     metrics = layer.catalog().metrics
-    return [Kpi(name, metrics[name].label, metrics[name].description, now[name], then[name], metrics[name].format)
-            for name in OVERVIEW_METRICS]
+    return [
+        Kpi(name, metrics[name].label, metrics[name].description, now[name], then[name], metrics[name].format) for name in OVERVIEW_METRICS
+    ]
 
 
 def kpi_table(items: list[Kpi]) -> pd.DataFrame:
@@ -82,8 +83,14 @@ def kpi_table(items: list[Kpi]) -> pd.DataFrame:
             change = "–"
         else:
             change = f"{k.change * 100:+.1f} pts" if k.unit == "ratio" else f"{k.change:+.1%}"
-        rows.append({"KPI": k.label, "This period": display.format_value(k.unit, k.value),
-                     "Previous period": display.format_value(k.unit, k.previous), "Change": change})
+        rows.append(
+            {
+                "KPI": k.label,
+                "This period": display.format_value(k.unit, k.value),
+                "Previous period": display.format_value(k.unit, k.previous),
+                "Change": change,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -66,12 +66,12 @@ def load_catalog(settings: Settings) -> Catalog:
     from sqlmesh import Context
     from sqlmesh.core.console import NoopConsole, set_console
 
-    from transform.context import sqlmesh_config
+    from transform.context import gateway_connection, sqlmesh_config
 
     config = sqlmesh_config(settings)
     gateway_name = config.default_gateway or next(iter(config.gateways))
     gateway = config.gateways[gateway_name]
-    in_memory = gateway.connection.model_copy(update={"database": ":memory:"})
+    in_memory = gateway_connection(config, gateway_name).model_copy(update={"database": ":memory:"})
     with tempfile.TemporaryDirectory(prefix="catalog-") as cache:
         config = config.model_copy(
             update={
@@ -95,8 +95,7 @@ def _document(model, names: dict[str, str]) -> ModelDoc:
     layer = "sources" if model.kind.is_external else schema
     descriptions = model.column_descriptions or {}
     columns = tuple(
-        Column(name, kind.sql(dialect="duckdb"), descriptions.get(name, ""))
-        for name, kind in (model.columns_to_types or {}).items()
+        Column(name, kind.sql(dialect="duckdb"), descriptions.get(name, "")) for name, kind in (model.columns_to_types or {}).items()
     )
     return ModelDoc(
         name=model.name,
@@ -113,7 +112,7 @@ def _document(model, names: dict[str, str]) -> ModelDoc:
 
 def lineage_dot(catalog: Catalog, highlight: set[str] | frozenset[str] = frozenset()) -> str:
     """A Graphviz DOT graph of the DAG, one column per layer, sources on the left."""
-    lines = ['digraph lineage {', '  rankdir=LR; node [shape=box, style="rounded,filled", fontname="sans-serif", fontsize=10];']
+    lines = ["digraph lineage {", '  rankdir=LR; node [shape=box, style="rounded,filled", fontname="sans-serif", fontsize=10];']
     colours = {"sources": "#e8eef7", "staging": "#eef7e8", "intermediate": "#f7f3e8", "marts": "#f7e8ee"}
     for layer in LAYER_ORDER:
         members = [m for m in catalog.models if m.layer == layer]

@@ -17,7 +17,7 @@ PREFIX = "marts__"
 def published_environments(settings: Settings) -> dict[str, Published]:
     """Every environment with a readable manifest, prod first."""
     curated = Path(Lake(settings).url("curated"))
-    names = [PROD] + sorted(p.name[len(PREFIX):] for p in curated.glob(PREFIX + "*") if p.is_dir()) if curated.is_dir() else [PROD]
+    names = [PROD] + sorted(p.name[len(PREFIX) :] for p in curated.glob(PREFIX + "*") if p.is_dir()) if curated.is_dir() else [PROD]
     found = {}
     for name in names:
         published = current_version(settings, name)
@@ -45,6 +45,5 @@ def compare(environments: dict[str, Published]) -> pd.DataFrame:
 
 def versions(environments: dict[str, Published]) -> pd.DataFrame:
     return pd.DataFrame(
-        [{"environment": n, "version": p.version, "published_at": p.published_at, "tables": len(p.files)}
-         for n, p in environments.items()]
+        [{"environment": n, "version": p.version, "published_at": p.published_at, "tables": len(p.files)} for n, p in environments.items()]
     )

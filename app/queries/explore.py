@@ -25,8 +25,7 @@ class Exploration:
     def query(self, period: Period | None = None, grain: str | None = None) -> layer.Query:
         period = period or self.period
         where = ((self.filter_dimension, self.filter_values),) if self.filter_dimension and self.filter_values else ()
-        return layer.Query(self.metrics, by=(self.by,) if self.by else (), grain=grain, start=period.start,
-                           end=period.end, where=where)
+        return layer.Query(self.metrics, by=(self.by,) if self.by else (), grain=grain, start=period.start, end=period.end, where=where)
 
 
 def shared_dimensions(metrics: tuple[str, ...]) -> list[str]:
@@ -68,6 +67,7 @@ def comparison(con: duckdb.DuckDBPyConnection, question: Exploration) -> pd.Data
 
 
 def _totals(con: duckdb.DuckDBPyConnection, question: Exploration, period: Period) -> dict[str, float | None]:
-    frame = layer.run(con, Exploration(question.metrics, question.grain, period, None, question.filter_dimension,
-                                       question.filter_values).query())
+    frame = layer.run(
+        con, Exploration(question.metrics, question.grain, period, None, question.filter_dimension, question.filter_values).query()
+    )
     return {name: None if pd.isna(frame[name].iloc[0]) else frame[name].iloc[0].item() for name in question.metrics}

@@ -34,7 +34,11 @@ def layer_totals(usage: pd.DataFrame) -> pd.DataFrame:
     """The usage summed per layer."""
     return (
         usage.groupby("layer", sort=False)
-        .agg(count_files=("count_files", "sum"), size_bytes=("size_bytes", "sum"),
-             latest_write_at=("latest_write_at", "max"), count_small_files=("count_small_files", "sum"))
+        .agg(
+            count_files=("count_files", "sum"),
+            size_bytes=("size_bytes", "sum"),
+            latest_write_at=("latest_write_at", "max"),
+            count_small_files=("count_small_files", "sum"),
+        )
         .reset_index()
     )

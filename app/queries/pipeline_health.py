@@ -48,15 +48,12 @@ def failure_rates(meta_path: Path) -> pd.DataFrame | None:
 
 def scheduled_runs(meta_path: Path) -> pd.DataFrame | None:
     """The scheduler's jobs by next run time (table `scheduled_jobs`)."""
-    return read_meta(
-        meta_path, "SELECT job_id, next_run_at, paused, trigger FROM scheduled_jobs ORDER BY paused, next_run_at"
-    )
+    return read_meta(meta_path, "SELECT job_id, next_run_at, paused, trigger FROM scheduled_jobs ORDER BY paused, next_run_at")
 
 
 def open_alerts(meta_path: Path) -> pd.DataFrame | None:
     """Alerts not closed yet, newest first (table `alerts`)."""
     return read_meta(
         meta_path,
-        "SELECT alert_key, severity, opened_at, last_sent_at, message FROM alerts WHERE closed_at IS NULL "
-        "ORDER BY opened_at DESC",
+        "SELECT alert_key, severity, opened_at, last_sent_at, message FROM alerts WHERE closed_at IS NULL ORDER BY opened_at DESC",
     )

@@ -30,9 +30,7 @@ _SALES = """
 
 def missing_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The required `table.column`s that are not published."""
-    rows = con.execute(
-        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'marts'"
-    ).fetchall()
+    rows = con.execute("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'marts'").fetchall()
     present = set(rows)
     return [f"{table}.{column}" for table, columns in REQUIRED_COLUMNS.items() for column in columns if (table, column) not in present]
 

@@ -22,8 +22,7 @@ def audit_results(meta_path: Path, limit: int = 2000) -> pd.DataFrame | None:
     """Audit outcomes per model over time, newest first (table `audit_results`)."""
     return read_meta(
         meta_path,
-        "SELECT checked_at, environment, model, audit, blocking, status, failed_rows FROM audit_results "
-        "ORDER BY checked_at DESC LIMIT ?",
+        "SELECT checked_at, environment, model, audit, blocking, status, failed_rows FROM audit_results ORDER BY checked_at DESC LIMIT ?",
         (limit,),
     )
 

@@ -51,5 +51,6 @@ def _run(args: argparse.Namespace, evidence_args: list[str]) -> None:
     else:
         site.prepare(settings, say)
 
+
 if __name__ == "__main__":
     sys.exit(main())

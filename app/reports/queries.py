@@ -32,7 +32,20 @@ INPUT_REFERENCE = re.compile(r"^inputs\.([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_]+)$"
 COMPONENT = re.compile(r"<(?P<kind>Dropdown|DateRange|ButtonGroup|TextInput)\b(?P<attrs>[^>]*)>", re.S)
 ATTRIBUTE = re.compile(r"""([A-Za-z_]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|\{([^}]*)\}|([^\s>/]+))""")
 # Evidence's DuckDB connector reads these as numbers; dates and timestamps as dates.
-NUMBER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE"}
+NUMBER_TYPES = {
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+    "FLOAT",
+    "DOUBLE",
+}
 # A date range input without a default spans all the data: these bounds filter nothing.
 WIDEST_RANGE = {"start": "1900-01-01", "end": "2999-12-31"}
 
@@ -190,7 +203,7 @@ def _as_evidence_types(con: duckdb.DuckDBPyConnection) -> str:
             target = "BOOLEAN"
         else:
             target = "VARCHAR"
-        if target in ("TIMESTAMP", "BOOLEAN") and con.execute(f"SELECT count({quoted}) FROM source_result").fetchone()[0] == 0:
+        if target in ("TIMESTAMP", "BOOLEAN") and con.execute(f"SELECT count({quoted}) FROM source_result").fetchall() == [(0,)]:
             target = "DOUBLE"
         columns.append(f"CAST({quoted} AS {target}) AS {quoted}")
     return ", ".join(columns)

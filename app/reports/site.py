@@ -14,9 +14,9 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from app.reports import metric_sources
 from app.reports.queries import PROJECT, Checked, validate
@@ -147,9 +147,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def _timeout_key(step: str) -> str:
-    return {"npm ci": "install_timeout_seconds", "evidence sources": "sources_timeout_seconds"}.get(
-        step, "build_timeout_seconds"
-    )
+    return {"npm ci": "install_timeout_seconds", "evidence sources": "sources_timeout_seconds"}.get(step, "build_timeout_seconds")
 
 
 def _bin(name: str) -> Path:

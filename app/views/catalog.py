@@ -25,14 +25,26 @@ st.caption(f"{len(found)} of {len(catalog.models)} models")
 st.subheader("Lineage")
 st.graphviz_chart(cat.lineage_dot(catalog, {m.name for m in found} if query else set()), width="stretch")
 
-summary = [{"model": m.name, "layer": m.layer, "kind": m.kind, "owner": m.owner, "grain": m.grain,
-            "description": m.description, "audits": ", ".join(m.audits)} for m in found]
+summary = [
+    {
+        "model": m.name,
+        "layer": m.layer,
+        "kind": m.kind,
+        "owner": m.owner,
+        "grain": m.grain,
+        "description": m.description,
+        "audits": ", ".join(m.audits),
+    }
+    for m in found
+]
 st.subheader("Models")
 ui.table(pd.DataFrame(summary, columns=["model", "layer", "kind", "owner", "grain", "description", "audits"]), "catalog")
 for model in found:
     with st.expander(f"{model.name} · {model.kind}"):
         st.markdown(model.description or "_No description._")
-        st.markdown(f"**Owner** {model.owner or '–'} · **Grain** {model.grain or '–'} · "
-                    f"**Upstream** {', '.join(model.depends_on) or '–'} · **Audits** {', '.join(model.audits) or '–'}")
+        st.markdown(
+            f"**Owner** {model.owner or '–'} · **Grain** {model.grain or '–'} · "
+            f"**Upstream** {', '.join(model.depends_on) or '–'} · **Audits** {', '.join(model.audits) or '–'}"
+        )
         columns = pd.DataFrame([c.__dict__ for c in model.columns], columns=["name", "type", "description"])
         st.dataframe(columns, hide_index=True, width="stretch")

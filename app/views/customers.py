@@ -23,22 +23,41 @@ if cohorts.empty:
 st.subheader("Cohort retention")
 st.caption("Share of each month's new customers who ordered again N months later (orders not cancelled).")
 later = cohorts[cohorts["months_since_first"] > 0]
-heatmap = alt.Chart(cohorts).mark_rect().encode(
-    alt.X("months_since_first:O", title="Months since first order"),
-    alt.Y("yearmonth(cohort_month):O", title="Cohort"),
-    # Month 0 is 100% by definition; the scale spans the later months, where cohorts differ.
-    alt.Color("retention:Q", title="Retention", legend=alt.Legend(format=".0%"),
-              scale=alt.Scale(scheme="blues", domain=[later["retention"].min() if not later.empty else 0, 1], clamp=True)),
-    tooltip=[alt.Tooltip("cohort_month:T", title="Cohort", format="%b %Y"), alt.Tooltip("months_since_first:O", title="Months since first order"),
-             alt.Tooltip("cohort_customers:Q", title="Customers in cohort", format=","),
-             alt.Tooltip("count_active_customers:Q", title="Still ordering", format=","), alt.Tooltip("retention:Q", title="Retention", format=".0%")],
-).properties(height=max(200, 36 * cohorts["cohort_month"].nunique()))
+heatmap = (
+    alt.Chart(cohorts)
+    .mark_rect()
+    .encode(
+        alt.X("months_since_first:O", title="Months since first order"),
+        alt.Y("yearmonth(cohort_month):O", title="Cohort"),
+        # Month 0 is 100% by definition; the scale spans the later months, where cohorts differ.
+        alt.Color(
+            "retention:Q",
+            title="Retention",
+            legend=alt.Legend(format=".0%"),
+            scale=alt.Scale(scheme="blues", domain=[later["retention"].min() if not later.empty else 0, 1], clamp=True),
+        ),
+        tooltip=[
+            alt.Tooltip("cohort_month:T", title="Cohort", format="%b %Y"),
+            alt.Tooltip("months_since_first:O", title="Months since first order"),
+            alt.Tooltip("cohort_customers:Q", title="Customers in cohort", format=","),
+            alt.Tooltip("count_active_customers:Q", title="Still ordering", format=","),
+            alt.Tooltip("retention:Q", title="Retention", format=".0%"),
+        ],
+    )
+    .properties(height=max(200, 36 * cohorts["cohort_month"].nunique()))
+)
 ui.chart(heatmap, cohorts, "cohort_retention")
 
 st.subheader("Lifetime value distribution")
-histogram = alt.Chart(ltv).mark_bar().encode(
-    alt.X("ltv_from:Q", bin="binned", title="Lifetime value (EUR)"), alt.X2("ltv_to:Q"),
-    alt.Y("count_customers:Q", title="Customers"), tooltip=list(ltv.columns),
+histogram = (
+    alt.Chart(ltv)
+    .mark_bar()
+    .encode(
+        alt.X("ltv_from:Q", bin="binned", title="Lifetime value (EUR)"),
+        alt.X2("ltv_to:Q"),
+        alt.Y("count_customers:Q", title="Customers"),
+        tooltip=list(ltv.columns),
+    )
 )
 ui.chart(histogram, ltv, "lifetime_value_distribution")
 

@@ -22,18 +22,29 @@ else:
     st.metric("Audits failing or warning now", len(failed), border=True)
     ui.table(latest, "latest_audits")
     history = quality.audit_results(meta)
-    per_run = (history.assign(checked=charts.moments(history["checked_at"]), not_passed=history["status"] != "passed")
-               .groupby(["checked", "model"], as_index=False).agg(audits=("audit", "count"), not_passed=("not_passed", "sum")))
+    assert history is not None  # the table `latest` came from
+    per_run = (
+        history.assign(checked=charts.moments(history["checked_at"]), not_passed=history["status"] != "passed")
+        .groupby(["checked", "model"], as_index=False)
+        .agg(audits=("audit", "count"), not_passed=("not_passed", "sum"))
+    )
     per_run["outcome"] = per_run["not_passed"].map(lambda n: "all passed" if n == 0 else "some not passed")
     ui.chart(
-        alt.Chart(per_run).mark_circle(size=80).encode(
+        alt.Chart(per_run)
+        .mark_circle(size=80)
+        .encode(
             alt.X("checked:O", title="Checked at (UTC)", axis=alt.Axis(labelAngle=-30)),
             alt.Y("model:N", title=None, axis=alt.Axis(labelLimit=320)),
             alt.Color("outcome:N", title="Audits", scale=alt.Scale(domain=["all passed", "some not passed"], range=["#2e7d32", "#c62828"])),
-            tooltip=[alt.Tooltip("checked:O", title="Checked at (UTC)"), "model", alt.Tooltip("audits:Q", title="audits", format=","),
-                     alt.Tooltip("not_passed:Q", title="not passed", format=",")],
+            tooltip=[
+                alt.Tooltip("checked:O", title="Checked at (UTC)"),
+                "model",
+                alt.Tooltip("audits:Q", title="audits", format=","),
+                alt.Tooltip("not_passed:Q", title="not passed", format=","),
+            ],
         ),
-        per_run, "audit_history",
+        per_run,
+        "audit_history",
     )
 
 st.subheader("Contracts and quarantine")
@@ -45,15 +56,22 @@ elif contracts.empty:
 else:
     contracts = contracts.assign(table=contracts["source"] + "." + contracts["table_name"], checked=charts.moments(contracts["checked_at"]))
     ui.chart(
-        alt.Chart(contracts).mark_line(point=True).encode(
+        alt.Chart(contracts)
+        .mark_line(point=True)
+        .encode(
             alt.X("checked:O", title="Checked at (UTC)", axis=alt.Axis(labelAngle=-30)),
             alt.Y("rows_quarantined:Q", title="Rows quarantined", axis=alt.Axis(format=",d", tickMinStep=1)),
             alt.Color("table:N", title="Table"),
-            tooltip=[alt.Tooltip("checked:O", title="Checked at (UTC)"), "table", alt.Tooltip("rows_in:Q", title="rows in", format=","),
-                     alt.Tooltip("rows_valid:Q", title="rows valid", format=","),
-                     alt.Tooltip("rows_quarantined:Q", title="rows quarantined", format=",")],
+            tooltip=[
+                alt.Tooltip("checked:O", title="Checked at (UTC)"),
+                "table",
+                alt.Tooltip("rows_in:Q", title="rows in", format=","),
+                alt.Tooltip("rows_valid:Q", title="rows valid", format=","),
+                alt.Tooltip("rows_quarantined:Q", title="rows quarantined", format=","),
+            ],
         ),
-        contracts, "contract_results",
+        contracts,
+        "contract_results",
     )
 tables = quality.quarantined_tables(settings)
 if tables:
@@ -65,4 +83,6 @@ else:
     st.caption("No quarantined rows in the lake.")
 
 st.subheader("Monitoring anomalies")
-ui.meta_table(quality.anomalies(meta), "anomalies", source="monitor_results", owner="the scheduler's monitoring", empty="No anomalies flagged.")
+ui.meta_table(
+    quality.anomalies(meta), "anomalies", source="monitor_results", owner="the scheduler's monitoring", empty="No anomalies flagged."
+)

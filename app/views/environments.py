@@ -3,8 +3,8 @@
 import streamlit as st
 
 from app import components as ui
-from core.errors import PlatformError
 from app.queries.environments import compare, published_environments, versions
+from core.errors import PlatformError
 from publish.marts import PROD
 
 settings = ui.app_settings()
@@ -27,5 +27,9 @@ if not others:
 st.subheader("Review an environment")
 st.caption("Opens the business pages on that environment's published marts.")
 for name in found:
-    st.page_link("views/overview.py", label=f"Business pages on {name}", icon=":material/open_in_new:",
-                 query_params={"env": name} if name != PROD else None)
+    st.page_link(
+        "views/overview.py",
+        label=f"Business pages on {name}",
+        icon=":material/open_in_new:",
+        query_params={"env": name} if name != PROD else None,
+    )

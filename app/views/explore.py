@@ -25,11 +25,13 @@ def _url_list(key: str, allowed: list[str]) -> list[str]:
 
 
 try:
-    first, last = ui.published_query(settings, env, business.order_date_range) or (None, None)
-    if first is None:
+    dates = ui.published_query(settings, env, business.order_date_range)
+    if dates is None:
         raise ui.NoData("The published marts have no orders yet. " + ui.RUN_HINT)
-    chosen = st.multiselect("Metrics", names, default=_url_list("metrics", names) or ["revenue"],
-                            format_func=lambda n: cat.metrics[n].label)
+    first, last = dates
+    chosen = st.multiselect(
+        "Metrics", names, default=_url_list("metrics", names) or ["revenue"], format_func=lambda n: cat.metrics[n].label
+    )
     st.query_params["metrics"] = ",".join(chosen)
     if not chosen:
         st.info("Pick at least one metric.")
@@ -45,18 +47,25 @@ try:
     dimensions = explore.shared_dimensions(tuple(chosen))
     by_options = ["", *dimensions]
     by_url = st.query_params.get("by", "")
-    by = st.selectbox("Cut by", by_options, index=by_options.index(by_url) if by_url in by_options else 0,
-                      format_func=lambda d: cat.dimensions[d].label if d else "Nothing")
+    by = st.selectbox(
+        "Cut by",
+        by_options,
+        index=by_options.index(by_url) if by_url in by_options else 0,
+        format_func=lambda d: cat.dimensions[d].label if d else "Nothing",
+    )
     st.query_params["by"] = by
     filter_url = st.query_params.get("filter", "")
-    filter_dimension = st.selectbox("Filter on", by_options, index=by_options.index(filter_url) if filter_url in by_options else 0,
-                                    format_func=lambda d: cat.dimensions[d].label if d else "Nothing")
+    filter_dimension = st.selectbox(
+        "Filter on",
+        by_options,
+        index=by_options.index(filter_url) if filter_url in by_options else 0,
+        format_func=lambda d: cat.dimensions[d].label if d else "Nothing",
+    )
     st.query_params["filter"] = filter_dimension
     values: list[str] = []
     if filter_dimension:
         options = ui.published_query(settings, env, explore.dimension_values, chosen[0], filter_dimension)
-        values = st.multiselect(f"{cat.dimensions[filter_dimension].label} is one of", options,
-                                default=_url_list("values", options))
+        values = st.multiselect(f"{cat.dimensions[filter_dimension].label} is one of", options, default=_url_list("values", options))
         st.query_params["values"] = ",".join(values)
     question = explore.Exploration(tuple(chosen), grain, period, by or None, filter_dimension or None, tuple(values))
     layer.compile_sql(question.query(grain=grain))  # refuses what the definitions do not allow, saying why
@@ -75,11 +84,12 @@ if frame.empty:
 if compared is not None:
     previous = period.previous()
     st.caption(f"{period.start} to {period.end}, compared with {previous.start} to {previous.end}.")
-    for column, row in zip(st.columns(min(len(compared), 4)), compared.to_dict("records")):
+    for column, row in zip(st.columns(min(len(compared), 4)), compared.to_dict("records"), strict=False):  # four at most
         metric = cat.metrics[row["metric"]]
         change = row["change"]
-        delta = None if change is None or pd.isna(change) else (
-            f"{change * 100:+.1f} pts" if metric.format == "ratio" else f"{change:+.1%}")
+        delta = (
+            None if change is None or pd.isna(change) else (f"{change * 100:+.1f} pts" if metric.format == "ratio" else f"{change:+.1%}")
+        )
         column.metric(metric.label, display.format_value(metric.format, row["value"]), delta, border=True, help=metric.description)
 
 dated = frame.assign(**{layer.PERIOD_COLUMN: pd.to_datetime(frame[layer.PERIOD_COLUMN])})
@@ -90,9 +100,12 @@ for name in chosen:
     metric = cat.metrics[name]
     y = alt.Y(f"{name}:Q", title=metric.label, axis=alt.Axis(format={"money": ",.0f", "count": ",.0f", "ratio": ".0%"}[metric.format]))
     extra = [alt.Color(f"{by}:N", title=cat.dimensions[by].label)] if by else []
-    tooltip = [alt.Tooltip(f"{layer.PERIOD_COLUMN}:T", title=display.GRAIN_LABELS[grain], format="%b %Y" if grain == "month" else "%Y-%m-%d"),
-               alt.Tooltip(f"{name}:Q", title=metric.label, format={"money": ",.2f", "count": ",", "ratio": ".1%"}[metric.format]),
-               *([alt.Tooltip(f"{by}:N", title=cat.dimensions[by].label)] if by else []), alt.Tooltip("partial:N", title="Partial period")]
+    tooltip = [
+        alt.Tooltip(f"{layer.PERIOD_COLUMN}:T", title=display.GRAIN_LABELS[grain], format="%b %Y" if grain == "month" else "%Y-%m-%d"),
+        alt.Tooltip(f"{name}:Q", title=metric.label, format={"money": ",.2f", "count": ",", "ratio": ".1%"}[metric.format]),
+        *([alt.Tooltip(f"{by}:N", title=cat.dimensions[by].label)] if by else []),
+        alt.Tooltip("partial:N", title="Partial period"),
+    ]
     st.subheader(metric.label)
     if note:
         st.caption(note)

@@ -18,7 +18,7 @@ except PlatformError as exc:
     st.stop()
 counts = frame["status"].value_counts()
 columns = st.columns(3)
-for column, state in zip(columns, COLOURS):
+for column, state in zip(columns, COLOURS, strict=True):
     column.metric(f":{COLOURS[state][0]}[●] {state.capitalize()}", int(counts.get(state, 0)), border=True)
 if not settings.meta_path.exists():
     st.info("Nothing has been loaded yet, so every source is red. " + ui.RUN_HINT)

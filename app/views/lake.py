@@ -14,14 +14,25 @@ if usage["count_files"].sum() == 0:
     st.info("The lake is empty. " + ui.RUN_HINT)
     st.stop()
 totals = layer_totals(usage)
-for column, row in zip(st.columns(len(totals)), totals.itertuples()):
-    column.metric(row.layer, f"{row.size_bytes / 1_048_576:,.1f} MiB", f"{row.count_files} files, {row.count_small_files} small",
-                  delta_color="off", delta_arrow="off", border=True)
+for column, row in zip(st.columns(len(totals)), totals.to_dict("records"), strict=True):
+    column.metric(
+        str(row["layer"]),
+        f"{row['size_bytes'] / 1_048_576:,.1f} MiB",
+        f"{row['count_files']} files, {row['count_small_files']} small",
+        delta_color="off",
+        delta_arrow="off",
+        border=True,
+    )
 ui.chart(
-    alt.Chart(usage[usage["count_files"] > 0]).mark_bar().encode(
-        alt.X("size_bytes:Q", title="Bytes"), alt.Y("layer:N", sort=["raw", "staging", "curated"], title=None),
-        alt.Color("bucket:N"), tooltip=list(usage.columns),
+    alt.Chart(usage[usage["count_files"] > 0])
+    .mark_bar()
+    .encode(
+        alt.X("size_bytes:Q", title="Bytes"),
+        alt.Y("layer:N", sort=["raw", "staging", "curated"], title=None),
+        alt.Color("bucket:N"),
+        tooltip=list(usage.columns),
     ),
-    usage, "lake_usage",
+    usage,
+    "lake_usage",
 )
 ui.table(usage, "lake_usage_table")

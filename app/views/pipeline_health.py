@@ -28,24 +28,46 @@ st.subheader("Last run per job")
 ui.table(last, "last_runs_per_job")
 
 runs = health.recent_runs(meta)
+assert runs is not None  # the table `last` came from
 st.subheader("Timeline")
 timeline = runs.assign(
     started=pd.to_datetime(runs["started_at"], utc=True, format="ISO8601"),
     finished=pd.to_datetime(runs["finished_at"].fillna(pd.Timestamp.now(tz="UTC").isoformat()), utc=True, format="ISO8601"),
 )
-timeline = timeline.assign(**{"started (UTC)": timeline["started"].dt.strftime(charts.MOMENT),
-                              "finished (UTC)": timeline["finished"].dt.strftime(charts.MOMENT)})
-bars = alt.Chart(timeline.drop(columns=["started_at", "finished_at"])).mark_bar().encode(
-    charts.utc_time("started", timeline["started"], "Time (UTC)"), alt.X2("finished:T"), alt.Y("job:N", title=None),
-    alt.Color("status:N", scale=alt.Scale(domain=["success", "failed", "running", "skipped", "timed_out", "interrupted"],
-                                          range=["#2e7d32", "#c62828", "#1565c0", "#9e9e9e", "#ef6c00", "#6a1b9a"])),
-    tooltip=["job", "status", "started (UTC)", "finished (UTC)", alt.Tooltip("duration_seconds:Q", title="seconds", format=",.1f"),
-             alt.Tooltip("rows_out:Q", title="rows out", format=","), "error"],
+timeline = timeline.assign(
+    **{"started (UTC)": timeline["started"].dt.strftime(charts.MOMENT), "finished (UTC)": timeline["finished"].dt.strftime(charts.MOMENT)}
+)
+bars = (
+    alt.Chart(timeline.drop(columns=["started_at", "finished_at"]))
+    .mark_bar()
+    .encode(
+        charts.utc_time("started", timeline["started"], "Time (UTC)"),
+        alt.X2("finished:T"),
+        alt.Y("job:N", title=None),
+        alt.Color(
+            "status:N",
+            scale=alt.Scale(
+                domain=["success", "failed", "running", "skipped", "timed_out", "interrupted"],
+                range=["#2e7d32", "#c62828", "#1565c0", "#9e9e9e", "#ef6c00", "#6a1b9a"],
+            ),
+        ),
+        tooltip=[
+            "job",
+            "status",
+            "started (UTC)",
+            "finished (UTC)",
+            alt.Tooltip("duration_seconds:Q", title="seconds", format=",.1f"),
+            alt.Tooltip("rows_out:Q", title="rows out", format=","),
+            "error",
+        ],
+    )
 )
 ui.chart(bars, runs, "recent_runs")
 
 st.subheader("Failure and retry rate")
-ui.table(health.failure_rates(meta), "failure_rates")
+rates = health.failure_rates(meta)
+assert rates is not None  # the table `last` came from
+ui.table(rates, "failure_rates")
 
 st.subheader("Next scheduled runs")
 ui.meta_table(health.scheduled_runs(meta), "scheduled_runs", source="scheduled_jobs", owner="the scheduler (`just start`)")

@@ -31,22 +31,35 @@ except ui.NoData as exc:
     st.stop()
 
 st.subheader("Top products by revenue")
-bars = alt.Chart(ranking).mark_bar().encode(
-    alt.X("amount_revenue:Q", title="Revenue (EUR)"), alt.Y("product_name:N", sort="-x", title=None),
-    alt.Color("product_category:N", title="Category"), tooltip=list(ranking.columns),
+bars = (
+    alt.Chart(ranking)
+    .mark_bar()
+    .encode(
+        alt.X("amount_revenue:Q", title="Revenue (EUR)"),
+        alt.Y("product_name:N", sort="-x", title=None),
+        alt.Color("product_category:N", title="Category"),
+        tooltip=list(ranking.columns),
+    )
 )
 st.altair_chart(bars, width="stretch")
 ui.table(ranking, "product_ranking")
 st.subheader("Category revenue over time")
 trend = trend.assign(period_start=pd.to_datetime(trend["period_start"]))
 trend["partial"] = charts.partial_periods(trend["period_start"], grain, period.start, period.end)
-lines = alt.Chart(trend).mark_area().encode(
-    charts.period_axis("period_start", trend["period_start"], grain, display.GRAIN_LABELS[grain]),
-    alt.Y("amount_revenue:Q", stack=True, title="Revenue (EUR)", axis=alt.Axis(format=",.0f")),
-    alt.Color("product_category:N", title="Category"),
-    tooltip=[alt.Tooltip("period_start:T", title=display.GRAIN_LABELS[grain], format="%b %Y" if grain == "month" else "%Y-%m-%d"),
-             alt.Tooltip("product_category:N", title="Category"), alt.Tooltip("amount_revenue:Q", title="Revenue", format=",.2f"),
-             alt.Tooltip("partial:N", title="Partial period")],
+lines = (
+    alt.Chart(trend)
+    .mark_area()
+    .encode(
+        charts.period_axis("period_start", trend["period_start"], grain, display.GRAIN_LABELS[grain]),
+        alt.Y("amount_revenue:Q", stack=True, title="Revenue (EUR)", axis=alt.Axis(format=",.0f")),
+        alt.Color("product_category:N", title="Category"),
+        tooltip=[
+            alt.Tooltip("period_start:T", title=display.GRAIN_LABELS[grain], format="%b %Y" if grain == "month" else "%Y-%m-%d"),
+            alt.Tooltip("product_category:N", title="Category"),
+            alt.Tooltip("amount_revenue:Q", title="Revenue", format=",.2f"),
+            alt.Tooltip("partial:N", title="Partial period"),
+        ],
+    )
 )
 lines = alt.layer(charts.partial_bands(trend, "period_start", grain, display.GRAIN_LABELS[grain]), lines)
 note = charts.partial_note(trend, "period_start", grain, period.start, period.end, drawn="shaded grey")

@@ -13,9 +13,10 @@ settings = ui.app_settings()
 env = ui.environment_picker(settings)
 st.title("Trends")
 try:
-    first, last = ui.published_query(settings, env, business.order_date_range) or (None, None)
-    if first is None:
+    dates = ui.published_query(settings, env, business.order_date_range)
+    if dates is None:
         raise ui.NoData("The published marts have no orders yet. " + ui.RUN_HINT)
+    first, last = dates
     left, right = st.columns([2, 1])
     with left:
         period = ui.period_picker(first, last, default_days=90)
@@ -35,13 +36,23 @@ date_format = "%b %Y" if grain == "month" else "%Y-%m-%d"
 dated = frame.assign(**{layer.PERIOD_COLUMN: pd.to_datetime(frame[layer.PERIOD_COLUMN])})
 dated["partial"] = charts.partial_periods(dated[layer.PERIOD_COLUMN], grain, period.start, period.end)
 x = charts.period_axis(layer.PERIOD_COLUMN, dated[layer.PERIOD_COLUMN], grain, display.GRAIN_LABELS[grain])
-tooltip = [alt.Tooltip(f"{layer.PERIOD_COLUMN}:T", title=display.GRAIN_LABELS[grain], format=date_format)] + [
-    alt.Tooltip(f"{name}:Q", title=label, format=",.2f" if name == "revenue" else ",") for name, label in labels.items()] + [
-    alt.Tooltip("partial:N", title="Partial period")]
-revenue = charts.line_marking_partial(dated, layer.PERIOD_COLUMN, x, alt.Y("revenue:Q", title="Revenue (EUR)", axis=alt.Axis(format=",.0f")), tooltip)
-orders = alt.Chart(dated).mark_bar().encode(
-    x, alt.Y("orders:Q", title=labels["orders"], axis=alt.Axis(format=",d")), tooltip=tooltip,
-    opacity=alt.condition("datum.partial", alt.value(0.35), alt.value(1.0)),
+tooltip = (
+    [alt.Tooltip(f"{layer.PERIOD_COLUMN}:T", title=display.GRAIN_LABELS[grain], format=date_format)]
+    + [alt.Tooltip(f"{name}:Q", title=label, format=",.2f" if name == "revenue" else ",") for name, label in labels.items()]
+    + [alt.Tooltip("partial:N", title="Partial period")]
+)
+revenue = charts.line_marking_partial(
+    dated, layer.PERIOD_COLUMN, x, alt.Y("revenue:Q", title="Revenue (EUR)", axis=alt.Axis(format=",.0f")), tooltip
+)
+orders = (
+    alt.Chart(dated)
+    .mark_bar()
+    .encode(
+        x,
+        alt.Y("orders:Q", title=labels["orders"], axis=alt.Axis(format=",d")),
+        tooltip=tooltip,
+        opacity=alt.condition("datum.partial", alt.value(0.35), alt.value(1.0)),
+    )
 )
 note = charts.partial_note(dated, layer.PERIOD_COLUMN, grain, period.start, period.end)
 st.subheader("Revenue")

@@ -30,8 +30,13 @@ from transform.raw_views import create_raw_views
 
 SEED = int(os.environ.get("RELIABILITY_SEED", "20261127"))
 TABLES = ("customers", "products", "orders", "order_items", "payments")
-STAGING_KEY = {"customers": "customer_id", "products": "product_id", "orders": "order_id",
-               "order_items": "order_item_id", "payments": "payment_id"}
+STAGING_KEY = {
+    "customers": "customer_id",
+    "products": "product_id",
+    "orders": "order_id",
+    "order_items": "order_item_id",
+    "payments": "payment_id",
+}
 
 
 def rng(name: str) -> random.Random:
@@ -51,8 +56,14 @@ def spawn(module_args: list[str], data_dir: Path, log: Path, **env: str) -> subp
     log.parent.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab")
     try:
-        return subprocess.Popen([sys.executable, "-m", *module_args], cwd=ROOT, env=child_env(data_dir, **env),
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", *module_args],
+            cwd=ROOT,
+            env=child_env(data_dir, **env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     finally:
         out.close()
 
@@ -65,9 +76,16 @@ def spawn_job(settings: Settings, task: str, log: Path, **args) -> subprocess.Po
     out = open(log, "ab")
     result = log.with_suffix(".result.json")
     try:
-        child = subprocess.Popen([sys.executable, "-m", "scheduler.worker", str(result)], cwd=ROOT,
-                                 env=child_env(settings.data_dir), stdin=subprocess.PIPE, stdout=out,
-                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "scheduler.worker", str(result)],
+            cwd=ROOT,
+            env=child_env(settings.data_dir),
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
     finally:
         out.close()
     job = {"job_id": f"{task}:reliability", "task": task, "args": args, "writes": True}
@@ -139,7 +157,7 @@ class KillLog:
 def kill_ingest_in(settings: Settings, child: subprocess.Popen, target: str, random_: random.Random) -> str | None:
     """Wait until the child reaches `target`, freeze it (SIGSTOP), read the phase it is really in, SIGKILL it."""
     watch = PhaseWatch(settings)
-    reached = lambda: watch.fresh(target)  # noqa: E731
+    reached = lambda: watch.fresh(target)
     deadline = time.monotonic() + 300
     while child.poll() is None and not reached() and time.monotonic() < deadline:
         time.sleep(0.001)
@@ -153,10 +171,16 @@ def kill_ingest_in(settings: Settings, child: subprocess.Popen, target: str, ran
 
 # --- the reader: another process polling the published marts -----------------------------------
 
+
 def start_reader(data_dir: Path, out: Path, interval: float, **env: str) -> subprocess.Popen:
     """`tests.reliability.reader`: one JSON line per read (version, totals or the error)."""
-    return subprocess.Popen([sys.executable, "-m", "tests.reliability.reader", str(out), str(interval)], cwd=ROOT,
-                            env=child_env(data_dir, **env), stdout=subprocess.DEVNULL, stderr=open(out.with_suffix(".err"), "wb"))
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.reliability.reader", str(out), str(interval)],
+        cwd=ROOT,
+        env=child_env(data_dir, **env),
+        stdout=subprocess.DEVNULL,
+        stderr=open(out.with_suffix(".err"), "wb"),
+    )
 
 
 def stop_reader(reader: subprocess.Popen, out: Path) -> list[dict]:
@@ -182,12 +206,14 @@ def check_reads(reads: list[dict], versions: dict[str, list]) -> tuple[int, int]
 
 # --- invariants after recovery ---------------------------------------------------------------------
 
+
 def raw_versions(settings: Settings) -> dict[str, list[tuple]]:
     """Per table, every (key, updated_at) in the completed loads of the raw layer, duplicates kept."""
     with contextlib.closing(warehouse.connect()) as con:
         create_raw_views(con, settings)
-        return {t: con.execute(f"SELECT id, strftime(updated_at::TIMESTAMP, '%Y-%m-%d %H:%M:%S') FROM raw_shop.{t}").fetchall()
-                for t in TABLES}
+        return {
+            t: con.execute(f"SELECT id, strftime(updated_at::TIMESTAMP, '%Y-%m-%d %H:%M:%S') FROM raw_shop.{t}").fetchall() for t in TABLES
+        }
 
 
 @dataclass

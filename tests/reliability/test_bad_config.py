@@ -26,13 +26,16 @@ def _drop(*path):
         for key in path[:-1]:
             node = node[key]
         del node[path[-1]]
+
     return edit
 
 
 def _gateway(**connector_config):
     """An edit of the local gateway's DuckDB settings (not of `variables.platform`)."""
+
     def edit(document):
         document["gateways"]["local"]["connection"]["connector_config"] = connector_config
+
     edit.whole_document = True
     return edit
 
@@ -43,6 +46,7 @@ def _set(*path, value):
         for key in path[:-1]:
             node = node.setdefault(key, {})
         node[path[-1]] = value
+
     return edit
 
 
@@ -55,29 +59,104 @@ CASES = [
     ("mistyped number", "run", None, {"PLATFORM__DEMO__SCALE": "zero"}, ["demo.scale", "PLATFORM__DEMO__SCALE", "valid number", FIX]),
     ("mistyped bool", "run", _set("lake", "s3", "use_tls", value="sometimes"), {}, ["lake.s3.use_tls", "valid boolean", FIX]),
     ("bad backend", "run", _set("lake", "backend", value="gcs"), {}, ["lake.backend", "'local' or 's3'"]),
-    ("unknown source kind", "run", _set("sources", "shop", "kind", value="oracle"), {}, ["sources.shop.kind", "'sqlite', 'postgres', 'rest_api', 'files'"]),
-    ("bad source cron", "run", _set("sources", "shop", "schedule", value="every hour"), {}, ["sources.shop.schedule", "5-field cron expression (minute hour day month weekday)"]),
-    ("bad cron value", "run", _set("sources", "shop", "schedule", value="61 * * * *"), {}, ["sources.shop.schedule", "not a valid cron expression", "maximum value (59)"]),
-    ("bad job cron", "serve", None, {"PLATFORM__JOBS__DEFINE": json.dumps({"nightly": {"task": "hello_world", "schedule": "0 25 * * *"}})},
-     ["jobs.define.nightly.schedule", "PLATFORM__JOBS__DEFINE", "not a valid cron expression"]),
-    ("job after nothing", "serve", None, {"PLATFORM__JOBS__DEFINE": json.dumps({"report": {"task": "hello_world", "after": ["nightly"]}})},
-     ["jobs.define.report", "'nightly'", "matches no enabled job"]),
-    ("secret written in config", "run", _set("lake", "s3", "secret_key", value="hunter2-in-yaml"), {}, ["lake.s3.secret_key", "unknown key"]),
-    ("missing lake keys", "run", None, {"PLATFORM__LAKE__BACKEND": "s3"}, ["LAKE_S3_ACCESS_KEY_ID and LAKE_S3_SECRET_ACCESS_KEY", "put the keys in the environment or `.env`"]),
-    ("missing postgres password", "run",
-     _set("sources", "erp", value={"kind": "postgres", "database": "erp", "user": "loader", "password_env": "ERP_PG_PASSWORD", "tables": {"invoices": {}}}),
-     {}, ["Source 'erp'", "ERP_PG_PASSWORD", "set it in the environment or in .env"]),
-    ("missing api token", "run",
-     _set("sources", "helpdesk", value={"kind": "rest_api", "base_url": "http://127.0.0.1:9/api", "auth": {"token_env": "HELPDESK_TOKEN"}, "endpoints": {"tickets": {"path": "tickets"}}}),
-     {}, ["Source 'helpdesk'", "HELPDESK_TOKEN", "set it in the environment or in .env"]),
-    ("webhook without url", "serve", None, {"PLATFORM__ALERTS__CHANNELS": json.dumps({"slack": {"kind": "webhook"}})},
-     ["Alert channel 'slack'", "ALERTS_SLACK_WEBHOOK_URL"]),
-    ("smtp without password", "serve", None,
-     {"PLATFORM__ALERTS__CHANNELS": json.dumps({"email": {"kind": "email", "username": "ops", "to": ["ops@example.com"]}})},
-     ["Alert channel 'email'", "ALERTS_EMAIL_SMTP_PASSWORD"]),
+    (
+        "unknown source kind",
+        "run",
+        _set("sources", "shop", "kind", value="oracle"),
+        {},
+        ["sources.shop.kind", "'sqlite', 'postgres', 'rest_api', 'files'"],
+    ),
+    (
+        "bad source cron",
+        "run",
+        _set("sources", "shop", "schedule", value="every hour"),
+        {},
+        ["sources.shop.schedule", "5-field cron expression (minute hour day month weekday)"],
+    ),
+    (
+        "bad cron value",
+        "run",
+        _set("sources", "shop", "schedule", value="61 * * * *"),
+        {},
+        ["sources.shop.schedule", "not a valid cron expression", "maximum value (59)"],
+    ),
+    (
+        "bad job cron",
+        "serve",
+        None,
+        {"PLATFORM__JOBS__DEFINE": json.dumps({"nightly": {"task": "hello_world", "schedule": "0 25 * * *"}})},
+        ["jobs.define.nightly.schedule", "PLATFORM__JOBS__DEFINE", "not a valid cron expression"],
+    ),
+    (
+        "job after nothing",
+        "serve",
+        None,
+        {"PLATFORM__JOBS__DEFINE": json.dumps({"report": {"task": "hello_world", "after": ["nightly"]}})},
+        ["jobs.define.report", "'nightly'", "matches no enabled job"],
+    ),
+    (
+        "secret written in config",
+        "run",
+        _set("lake", "s3", "secret_key", value="hunter2-in-yaml"),
+        {},
+        ["lake.s3.secret_key", "unknown key"],
+    ),
+    (
+        "missing lake keys",
+        "run",
+        None,
+        {"PLATFORM__LAKE__BACKEND": "s3"},
+        ["LAKE_S3_ACCESS_KEY_ID and LAKE_S3_SECRET_ACCESS_KEY", "put the keys in the environment or `.env`"],
+    ),
+    (
+        "missing postgres password",
+        "run",
+        _set(
+            "sources",
+            "erp",
+            value={"kind": "postgres", "database": "erp", "user": "loader", "password_env": "ERP_PG_PASSWORD", "tables": {"invoices": {}}},
+        ),
+        {},
+        ["Source 'erp'", "ERP_PG_PASSWORD", "set it in the environment or in .env"],
+    ),
+    (
+        "missing api token",
+        "run",
+        _set(
+            "sources",
+            "helpdesk",
+            value={
+                "kind": "rest_api",
+                "base_url": "http://127.0.0.1:9/api",
+                "auth": {"token_env": "HELPDESK_TOKEN"},
+                "endpoints": {"tickets": {"path": "tickets"}},
+            },
+        ),
+        {},
+        ["Source 'helpdesk'", "HELPDESK_TOKEN", "set it in the environment or in .env"],
+    ),
+    (
+        "webhook without url",
+        "serve",
+        None,
+        {"PLATFORM__ALERTS__CHANNELS": json.dumps({"slack": {"kind": "webhook"}})},
+        ["Alert channel 'slack'", "ALERTS_SLACK_WEBHOOK_URL"],
+    ),
+    (
+        "smtp without password",
+        "serve",
+        None,
+        {"PLATFORM__ALERTS__CHANNELS": json.dumps({"email": {"kind": "email", "username": "ops", "to": ["ops@example.com"]}})},
+        ["Alert channel 'email'", "ALERTS_EMAIL_SMTP_PASSWORD"],
+    ),
     ("not yaml", "run", "broken: [yaml", {}, ["config.yaml is not valid YAML"]),
-    ("bad duckdb memory limit", "run", _gateway(memory_limit="lots"), {},
-     ["gateways.local.connection.connector_config", "Memory must have a number", "memory_limit: 768MB"]),
+    (
+        "bad duckdb memory limit",
+        "run",
+        _gateway(memory_limit="lots"),
+        {},
+        ["gateways.local.connection.connector_config", "Memory must have a number", "memory_limit: 768MB"],
+    ),
     ("unknown duckdb setting", "start", _gateway(threds=2), {}, ["gateways.local.connection.connector_config", "threds"]),
     ("unknown gateway", "run", None, {"PLATFORM__TRANSFORM__GATEWAY": "lokal"}, ["No gateway 'lokal'", "transform.gateway"]),
 ]

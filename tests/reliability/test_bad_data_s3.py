@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from core.lake import Lake
-from tests.support import s3server, sources
 from tests import test_ingest_contracts as contracts
 from tests import test_ingest_files as files
+from tests.support import s3server, sources
 from tests.support.project import settings_for
 
 CASES = [

@@ -17,13 +17,13 @@ import time
 import pytest
 
 from core import lock
-from pipeline.run import run_all
 from demo.day import advance_day
+from pipeline.run import run_all
 from publish.reader import current_version
+from tests.reliability import harness
 from tests.support.polling import wait_for
 from tests.support.project import settings_for
 from tests.support.reconcile import assert_marts_match_source
-from tests.reliability import harness
 from tests.support.scheduler import serve
 
 pytestmark = pytest.mark.slow
@@ -81,8 +81,11 @@ def test_scheduler_and_a_manual_run_at_once(platform):
     settings, _, _, root = platform
     advance_day(settings.source_path("shop"), seed=202)
     before = current_version(settings).version
-    jobs = {"ingest:shop": {"every_seconds": 3, "retries": 0}, "transform": {"task": "transform", "after": ["ingest:*"]},
-            "publish": {"task": "publish", "after": ["transform"]}}
+    jobs = {
+        "ingest:shop": {"every_seconds": 3, "retries": 0},
+        "transform": {"task": "transform", "after": ["ingest:*"]},
+        "publish": {"task": "publish", "after": ["transform"]},
+    }
     service = serve(settings.data_dir, jobs, **{KEEP: "20"})
     try:
         # the scheduler's build holds the lock longest: start the manual runs while it does
@@ -108,8 +111,9 @@ def test_scheduler_and_a_manual_run_at_once(platform):
 def _published_by_scheduler(settings) -> bool:
     from core import runlog
 
-    return any(r["job"] == "publish" and r["status"] == "success" and r["trigger"] == "scheduled"
-               for r in runlog.last_runs(settings.meta_path, 50))
+    return any(
+        r["job"] == "publish" and r["status"] == "success" and r["trigger"] == "scheduled" for r in runlog.last_runs(settings.meta_path, 50)
+    )
 
 
 def test_reader_saw_only_complete_versions_across_rebuilds(platform):
@@ -129,11 +133,12 @@ def test_reader_saw_only_complete_versions_across_rebuilds(platform):
 
 def _totals_of(settings, version: str) -> list:
     """A published version's answer, computed from that version's own files (kept: publish_keep_versions=20)."""
-    from tests.reliability.reader import QUESTION
+    import contextlib
+
     from core import warehouse
     from core.lake import Lake
     from publish.versions import read_sql
-    import contextlib
+    from tests.reliability.reader import QUESTION
 
     current = current_version(settings)
     files = {name: path.replace(f"version={current.version}", f"version={version}") for name, path in current.files.items()}

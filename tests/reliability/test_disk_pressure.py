@@ -17,9 +17,9 @@ import pytest
 
 from demo.day import advance_day
 from publish.reader import current_version
+from tests.reliability import harness
 from tests.support.project import ROOT, settings_for
 from tests.support.reconcile import assert_marts_match_source
-from tests.reliability import harness
 
 pytestmark = pytest.mark.slow
 HEADROOM_KB = 256
@@ -45,8 +45,14 @@ def tiny_fs(tmp_path):
 
 
 def _run(settings) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", "run"], cwd=ROOT, capture_output=True, text=True, timeout=900,
-                          env=harness.child_env(settings.data_dir))
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=harness.child_env(settings.data_dir),
+    )
 
 
 def test_a_full_disk_fails_the_run_clearly_and_keeps_the_published_marts(tiny_fs):

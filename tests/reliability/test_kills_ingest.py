@@ -12,13 +12,13 @@ from __future__ import annotations
 import pytest
 
 from core.lake import Lake
-from pipeline.run import run_all
 from demo.day import advance_day
 from demo.shop import generate
+from pipeline.run import run_all
+from tests.reliability import harness
 from tests.support import s3server
 from tests.support.project import settings_for
 from tests.support.reconcile import assert_marts_match_source
-from tests.reliability import harness
 
 pytestmark = pytest.mark.slow
 KILLS_PER_PHASE = 2
@@ -64,6 +64,12 @@ def test_ingest_killed_in_every_phase_loses_and_duplicates_nothing(backend, moto
     dupes = harness.staging_duplicate_keys(settings)
     assert not any(dupes.values()), dupes
     assert_marts_match_source(settings)
-    harness.tally(f"kills_ingest/{backend}", kills=sum(kills.by_phase.values()), by_phase=kills.by_phase,
-                  attempts_finished_before_kill=kills.missed, source_rows=raw.rows, rows_lost=raw.missing,
-                  duplicates=raw.duplicates + sum(dupes.values()))
+    harness.tally(
+        f"kills_ingest/{backend}",
+        kills=sum(kills.by_phase.values()),
+        by_phase=kills.by_phase,
+        attempts_finished_before_kill=kills.missed,
+        source_rows=raw.rows,
+        rows_lost=raw.missing,
+        duplicates=raw.duplicates + sum(dupes.values()),
+    )

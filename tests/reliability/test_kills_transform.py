@@ -14,13 +14,13 @@ import time
 import pytest
 
 from core import lock
-from pipeline.run import run_all
 from demo.day import advance_day
 from ingest.pipeline import ingest_source
+from pipeline.run import run_all
+from tests.reliability import harness
 from tests.support.polling import wait_for
 from tests.support.project import settings_for
 from tests.support.reconcile import assert_marts_match_source
-from tests.reliability import harness
 
 pytestmark = pytest.mark.slow
 KILLS = 5
@@ -44,8 +44,13 @@ def test_transform_killed_at_random_points_keeps_the_published_marts(tmp_path):
                 advance_day(settings.source_path("shop"), seed=settings.demo.seed + attempts)
                 ingest_source(settings, "shop")
             child = harness.spawn_job(settings, "transform", tmp_path / "logs" / f"build-{attempts}.log")
-            wait_for(lambda: (lock.holder(settings.data_dir) or {}).get("pid") == child.pid or child.poll() is not None,
-                     timeout=120, step=0.01, what="the build to take the writer lock")
+            # wait_for calls the lambda only within this iteration, so it always sees this `child`.
+            wait_for(
+                lambda: (lock.holder(settings.data_dir) or {}).get("pid") == child.pid or child.poll() is not None,  # noqa: B023
+                timeout=120,
+                step=0.01,
+                what="the build to take the writer lock",
+            )
             time.sleep(random_.uniform(0.05, 0.9) * build_seconds)
             alive = child.poll() is None
             harness.sigkill(child)
@@ -70,5 +75,12 @@ def test_transform_killed_at_random_points_keeps_the_published_marts(tmp_path):
     assert_marts_match_source(settings)
     dupes = harness.staging_duplicate_keys(settings)
     assert not any(dupes.values()), dupes
-    harness.tally("kills_transform", kills=landed, attempts=attempts, reads=len(results), reader_errors=errors,
-                  wrong_answers=wrong, duplicates=sum(dupes.values()))
+    harness.tally(
+        "kills_transform",
+        kills=landed,
+        attempts=attempts,
+        reads=len(results),
+        reader_errors=errors,
+        wrong_answers=wrong,
+        duplicates=sum(dupes.values()),
+    )

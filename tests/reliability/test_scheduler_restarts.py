@@ -19,16 +19,15 @@ import pytest
 
 from core import runlog
 from scheduler import store
-from tests.support.polling import wait_for
 from tests.reliability import harness
-from tests.support.scheduler import TASKS, job_settings
-from tests.support.scheduler import serve
+from tests.support.polling import wait_for
+from tests.support.scheduler import TASKS, job_settings, serve
 
 pytestmark = pytest.mark.slow
 PERIOD = 2.5
 RESTARTS = 3
 WORK = 0.3
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _runs(settings) -> list[dict]:
@@ -41,14 +40,22 @@ def _at(text: str) -> dt.datetime:
 
 def _started_log_times(data_dir) -> list[dt.datetime]:
     lines = (data_dir / "logs" / "scheduler.log").read_text().splitlines()
-    return [_at(entry["ts"]) for entry in map(json.loads, lines) if entry.get("msg", entry.get("message", "")).startswith("scheduler started")]
+    return [
+        _at(entry["ts"]) for entry in map(json.loads, lines) if entry.get("msg", entry.get("message", "")).startswith("scheduler started")
+    ]
 
 
 def test_kill_and_restart_the_scheduler_while_its_job_runs(tmp_path):
     random_ = harness.rng("scheduler_restarts")
     data = tmp_path / "data"
-    jobs = {"tick": {"task": f"{TASKS}:sleep", "args": {"seconds": WORK, "marker": str(tmp_path / "pid")},
-                     "every_seconds": PERIOD, "retries": 0}}
+    jobs = {
+        "tick": {
+            "task": f"{TASKS}:sleep",
+            "args": {"seconds": WORK, "marker": str(tmp_path / "pid")},
+            "every_seconds": PERIOD,
+            "retries": 0,
+        }
+    }
     settings = job_settings(data, jobs)
     kills: list[dt.datetime] = []
     for cycle in range(RESTARTS + 1):
@@ -56,7 +63,7 @@ def test_kill_and_restart_the_scheduler_while_its_job_runs(tmp_path):
         try:
             seen = len(_runs(settings))
             # up for at least two slots, then kill while a run is in progress
-            wait_for(lambda: len(_runs(settings)) >= seen + 2, timeout=180, step=0.05, what="two runs")
+            wait_for(lambda: len(_runs(settings)) >= seen + 2, timeout=180, step=0.05, what="two runs")  # noqa: B023 - called in this cycle
             wait_for(lambda: _runs(settings)[-1]["status"] == "running", timeout=30, step=0.01, what="a run in progress")
             if cycle == RESTARTS:
                 break
@@ -75,14 +82,16 @@ def test_kill_and_restart_the_scheduler_while_its_job_runs(tmp_path):
 
     with store.opened(settings) as scheduler:
         start = scheduler.get_job("tick").trigger.start_date.astimezone(UTC)
-    slot = lambda moment: int((moment - start).total_seconds() // PERIOD)  # noqa: E731
-    offset = lambda moment: (moment - start).total_seconds() % PERIOD  # noqa: E731
-    on_boundary = lambda moment: min(offset(moment), PERIOD - offset(moment)) < 0.25  # noqa: E731
+    slot = lambda moment: int((moment - start).total_seconds() // PERIOD)
+    offset = lambda moment: (moment - start).total_seconds() % PERIOD
+    on_boundary = lambda moment: min(offset(moment), PERIOD - offset(moment)) < 0.25
     runs = _runs(settings)
     starts = [_at(r["started_at"]) for r in runs]
     # max_instances=1: a slot that comes while the previous run still works is skipped by design, not lost
-    spans = [(_at(r["started_at"]), _at(r["finished_at"]) if r["finished_at"] else _at(r["started_at"]) + dt.timedelta(seconds=5)) for r in runs]
-    busy = lambda moment: any(a <= moment < b for a, b in spans)  # noqa: E731
+    spans = [
+        (_at(r["started_at"]), _at(r["finished_at"]) if r["finished_at"] else _at(r["started_at"]) + dt.timedelta(seconds=5)) for r in runs
+    ]
+    busy = lambda moment: any(a <= moment < b for a, b in spans)
     per_slot: dict[int, int] = {}
     for moment in starts:
         per_slot[slot(moment)] = per_slot.get(slot(moment), 0) + 1

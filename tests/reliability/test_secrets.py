@@ -18,10 +18,10 @@ import sys
 import botocore.session
 import pytest
 
+from tests.reliability import harness
 from tests.support import s3server
 from tests.support.project import ROOT
 from tests.support.receivers import SmtpReceiver, WebhookReceiver
-from tests.reliability import harness
 
 pytestmark = pytest.mark.slow
 
@@ -41,8 +41,11 @@ def _run(module: str, args: list[str], env: dict, timeout: float = 600) -> subpr
 
 def _bucket_objects(server, buckets) -> dict[str, bytes]:
     s3 = botocore.session.get_session().create_client(
-        "s3", endpoint_url=f"http://{server.endpoint}", region_name="us-east-1",
-        aws_access_key_id="any", aws_secret_access_key="any",
+        "s3",
+        endpoint_url=f"http://{server.endpoint}",
+        region_name="us-east-1",
+        aws_access_key_id="any",
+        aws_secret_access_key="any",
     )
     found = {}
     for bucket in buckets:
@@ -59,19 +62,41 @@ def test_fake_secrets_appear_in_no_output(tmp_path):
         lake = server.lake_env()
         data = tmp_path / "data"
         base = harness.child_env(data, PLATFORM__DEMO__SCALE="0.02", **{**lake, **SECRETS})
-        base.update({
-            "PLATFORM__ALERTS__CHANNELS": json.dumps({
-                "log": {"kind": "log"},
-                "slack": {"kind": "webhook"},
-                "email": {"kind": "email", "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "username": "ops", "to": ["ops@example.com"]},
-            }),
-            "ALERTS_SLACK_WEBHOOK_URL": webhook_url,
-        })
-        erp = {"kind": "postgres", "host": "127.0.0.1", "port": s3server.free_port(), "database": "erp", "user": "loader",
-               "password_env": "ERP_PG_PASSWORD", "tables": {"invoices": {}}}
-        helpdesk = {"kind": "rest_api", "base_url": f"http://127.0.0.1:{webhook.server.server_port}/api",
-                    "auth": {"type": "bearer", "token_env": "HELPDESK_TOKEN"}, "max_attempts": 2, "backoff_seconds": 0,
-                    "endpoints": {"tickets": {"path": "tickets"}}}
+        base.update(
+            {
+                "PLATFORM__ALERTS__CHANNELS": json.dumps(
+                    {
+                        "log": {"kind": "log"},
+                        "slack": {"kind": "webhook"},
+                        "email": {
+                            "kind": "email",
+                            "smtp_host": "127.0.0.1",
+                            "smtp_port": smtp.port,
+                            "username": "ops",
+                            "to": ["ops@example.com"],
+                        },
+                    }
+                ),
+                "ALERTS_SLACK_WEBHOOK_URL": webhook_url,
+            }
+        )
+        erp = {
+            "kind": "postgres",
+            "host": "127.0.0.1",
+            "port": s3server.free_port(),
+            "database": "erp",
+            "user": "loader",
+            "password_env": "ERP_PG_PASSWORD",
+            "tables": {"invoices": {}},
+        }
+        helpdesk = {
+            "kind": "rest_api",
+            "base_url": f"http://127.0.0.1:{webhook.server.server_port}/api",
+            "auth": {"type": "bearer", "token_env": "HELPDESK_TOKEN"},
+            "max_attempts": 2,
+            "backoff_seconds": 0,
+            "endpoints": {"tickets": {"path": "tickets"}},
+        }
         outputs = {}
         ok = _run("pipeline.cli", ["run"], base)
         outputs["run (success)"] = ok.stdout + ok.stderr
@@ -108,8 +133,16 @@ def test_fake_secrets_appear_in_no_output(tmp_path):
             leaks += [f"{name} in {where}" for where, blob in {**files, **objects}.items() if needle in blob]
             leaks += [f"{name} in an alert" for text in alerts if value in text]
         assert not leaks, leaks
-        harness.tally("secrets", secrets=len(SECRETS) + 1, runs=5, files=len(files), objects=len(objects),
-                      alerts=len(alerts), outputs=len(outputs), leaks=len(leaks))
+        harness.tally(
+            "secrets",
+            secrets=len(SECRETS) + 1,
+            runs=5,
+            files=len(files),
+            objects=len(objects),
+            alerts=len(alerts),
+            outputs=len(outputs),
+            leaks=len(leaks),
+        )
     finally:
         webhook.close()
         smtp.close()

@@ -12,18 +12,24 @@ import sys
 import pytest
 
 from demo.day import advance_day
+from tests.reliability import harness
+from tests.reliability.tcp_proxy import FaultyProxy
 from tests.support import s3server
 from tests.support.project import ROOT, settings_for
 from tests.support.reconcile import assert_marts_match_source
-from tests.reliability import harness
-from tests.reliability.tcp_proxy import FaultyProxy
 
 pytestmark = pytest.mark.slow
 
 
 def _run(settings, env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", "run"], cwd=ROOT, capture_output=True, text=True, timeout=900,
-                          env=harness.child_env(settings.data_dir, **env))
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=harness.child_env(settings.data_dir, **env),
+    )
 
 
 def _assert_clear_failure(result, endpoint: str) -> None:
@@ -85,8 +91,14 @@ def test_store_faults_end_clearly_and_a_rerun_recovers(tmp_path):
         again = _run(settings, env)
         assert again.returncode == 0, again.stderr[-3000:]
         raw = _assert_whole(settings)
-        harness.tally("storage_faults", faults=faults, connections=proxy.connections, failing_runs=2 + (flaky.returncode != 0),
-                      rows_lost=raw.missing, duplicates=raw.duplicates)
+        harness.tally(
+            "storage_faults",
+            faults=faults,
+            connections=proxy.connections,
+            failing_runs=2 + (flaky.returncode != 0),
+            rows_lost=raw.missing,
+            duplicates=raw.duplicates,
+        )
     finally:
         proxy.close()
         server.stop()

@@ -27,11 +27,18 @@ def independent_kpis(con, start: dt.date, end: dt.date) -> dict:
         "FROM marts.daily_revenue WHERE revenue_date >= ? AND revenue_date <= ?",
         (start, end),
     ).fetchone()
-    in_period = {row[0] for row in con.execute(
-        "SELECT DISTINCT customer_id FROM marts.fct_orders WHERE NOT is_cancelled AND order_date >= ? AND order_date <= ?",
-        (start, end)).fetchall()}
-    ordered_before = {row[0] for row in con.execute(
-        "SELECT DISTINCT customer_id FROM marts.fct_orders WHERE NOT is_cancelled AND order_date < ?", (start,)).fetchall()}
+    in_period = {
+        row[0]
+        for row in con.execute(
+            "SELECT DISTINCT customer_id FROM marts.fct_orders WHERE NOT is_cancelled AND order_date >= ? AND order_date <= ?", (start, end)
+        ).fetchall()
+    }
+    ordered_before = {
+        row[0]
+        for row in con.execute(
+            "SELECT DISTINCT customer_id FROM marts.fct_orders WHERE NOT is_cancelled AND order_date < ?", (start,)
+        ).fetchall()
+    }
     return {
         "Revenue": revenue,
         ORDERS: orders - cancelled,

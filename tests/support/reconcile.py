@@ -19,7 +19,8 @@ def source_figures(settings: Settings) -> dict:
         settings,
         "SELECT o.id, o.customer_id, o.status, coalesce(i.total, 0), coalesce(i.lines, 0), coalesce(p.paid, 0) "
         "FROM orders o "
-        "LEFT JOIN (SELECT order_id, sum(quantity * unit_price) AS total, count(*) AS lines FROM order_items GROUP BY order_id) i ON i.order_id = o.id "
+        "LEFT JOIN (SELECT order_id, sum(quantity * unit_price) AS total, count(*) AS lines FROM order_items GROUP BY order_id) i "
+        "ON i.order_id = o.id "
         "LEFT JOIN (SELECT order_id, sum(amount) AS paid FROM payments GROUP BY order_id) p ON p.order_id = o.id "
         "WHERE o.deleted_at IS NULL",
     )
@@ -47,9 +48,13 @@ def published_figures(settings: Settings) -> dict:
     """The same figures read from the published marts."""
     con, _ = connect_published(settings)
     with con:
-        orders = con.execute("SELECT order_id, customer_id, order_status, amount_total, count_items, amount_paid FROM marts.fct_orders").fetchall()
+        orders = con.execute(
+            "SELECT order_id, customer_id, order_status, amount_total, count_items, amount_paid FROM marts.fct_orders"
+        ).fetchall()
         customers = con.execute("SELECT customer_id, count_orders, amount_lifetime_value FROM marts.dim_customers").fetchall()
-        days = con.execute("SELECT strftime(revenue_date, '%Y-%m-%d'), count_orders, amount_revenue FROM marts.daily_revenue WHERE count_orders > 0").fetchall()
+        days = con.execute(
+            "SELECT strftime(revenue_date, '%Y-%m-%d'), count_orders, amount_revenue FROM marts.daily_revenue WHERE count_orders > 0"
+        ).fetchall()
     return {
         "orders": {r[0]: (r[1], r[2], r[3], r[4], r[5]) for r in orders},
         "customers": {r[0]: (r[1], r[2]) for r in customers},

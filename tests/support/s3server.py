@@ -19,9 +19,9 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
@@ -82,7 +82,7 @@ class MotoServer(S3Server):
     stop_when: Callable[[str, str], bool] | None = None
     stopped: threading.Event = field(default_factory=threading.Event)
 
-    def start(self) -> "MotoServer":
+    def start(self) -> MotoServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.stopped.clear()
         self._moto = DomainDispatcherApplication(create_backend_app)  # moto's buckets are global: they outlive a restart
@@ -120,7 +120,9 @@ def start_moto_with_auth() -> subprocess.Popen:
     env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     process.port = port  # type: ignore[attr-defined]
     wait_until_listening(port)
@@ -134,13 +136,15 @@ def minio_binary() -> str | None:
 class MinioServer(S3Server):
     """A real MinIO server in a child process, on a temporary data folder."""
 
-    def start(self) -> "MinioServer":
+    def start(self) -> MinioServer:
         self._dir = tempfile.mkdtemp(prefix="minio-test-")
         env = {**os.environ, "MINIO_ROOT_USER": self.access_key, "MINIO_ROOT_PASSWORD": self.secret_key}
         console = free_port()
         self._process = subprocess.Popen(
             [minio_binary(), "server", self._dir, "--address", self.endpoint, "--console-address", f"127.0.0.1:{console}"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -174,8 +178,11 @@ def objects(server: S3Server, bucket: str) -> list[str]:
     import botocore.session
 
     s3 = botocore.session.get_session().create_client(
-        "s3", endpoint_url=f"http://{server.endpoint}", region_name="us-east-1",
-        aws_access_key_id=server.access_key, aws_secret_access_key=server.secret_key,
+        "s3",
+        endpoint_url=f"http://{server.endpoint}",
+        region_name="us-east-1",
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
     )
     keys: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):

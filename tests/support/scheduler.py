@@ -27,11 +27,19 @@ def runs(settings, job: str | None = None) -> list[dict]:
 def serve(data_dir, jobs: dict, **env: str) -> subprocess.Popen:
     """`python -m scheduler.cli serve` as `just serve` runs it, on `data_dir` with the given jobs."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")}
-    environ.update({
-        "PLATFORM__DATA_DIR": str(data_dir), "PLATFORM__DEMO__SCALE": SMALL_SCALE,
-        "PLATFORM__JOBS__DEFINE": json.dumps({**OFF, **jobs}), **env,
-    })
+    environ.update(
+        {
+            "PLATFORM__DATA_DIR": str(data_dir),
+            "PLATFORM__DEMO__SCALE": SMALL_SCALE,
+            "PLATFORM__JOBS__DEFINE": json.dumps({**OFF, **jobs}),
+            **env,
+        }
+    )
     return subprocess.Popen(
-        [sys.executable, "-m", "scheduler.cli", "serve"], cwd=ROOT, env=environ,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "scheduler.cli", "serve"],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )

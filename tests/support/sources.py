@@ -13,7 +13,6 @@ from core.settings import Settings, load_settings
 from core.warehouse import sql_literal
 from tests.support.project import ROOT
 
-
 # Extra settings for every project made here: the reliability battery puts the lake on S3 with it.
 LAKE_ENV: dict[str, str] = {}
 
