@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from app.auth import hash_password, load_users
+from app.session import load_secret
 from core.errors import PlatformError
 from core.settings import load_settings
 
@@ -49,7 +50,9 @@ def streamlit_command(settings, port: int | None = None) -> tuple[list[str], str
 def serve(project: Path, port: int | None) -> None:
     """Check the settings and users, then replace this process with the Streamlit server."""
     settings = load_settings(project)
-    load_users(settings, {**_dotenv(project), **os.environ})  # a missing hash fails now, naming its variable
+    env = {**_dotenv(project), **os.environ}
+    if load_users(settings, env):  # a missing hash or session secret fails now, naming its variable
+        load_secret(env)
     command, notice = streamlit_command(settings, port)
     print(notice, flush=True)
     os.chdir(settings.project_dir)

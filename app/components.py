@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from app import access
+from app import access, tables
 from app.queries.business import GRAINS, Period
 from app.queries.catalog import Catalog, load_catalog, project_fingerprint
 from app.queries.environments import published_environments
@@ -144,10 +144,21 @@ def meta_table(frame: pd.DataFrame | None, name: str, *, source: str, owner: str
         table(frame, name)
 
 
-def table(frame: pd.DataFrame, name: str, **kwargs: Any) -> None:
-    """A table with a CSV download of exactly what it shows."""
-    st.dataframe(frame, hide_index=True, width="stretch", **kwargs)
-    download(frame, name)
+def table(frame: pd.DataFrame, name: str, styles: Callable[[Any], Any] | None = None) -> None:
+    """A table under readable headers and formats (app.tables), with a CSV download of what it shows.
+
+    `styles` takes the pandas Styler of the labelled frame and returns it styled (cell colours).
+    """
+    shown, config = tables.readable(frame)
+    labels = tables.labels(shown.columns)
+    shown = shown.rename(columns=labels)
+    config = {labels[column]: value for column, value in config.items()}
+    _show(shown if styles is None else styles(shown.style), name, config)
+    download(shown, name)
+
+
+def _show(data: Any, name: str, config: dict[str, Any]) -> None:
+    st.dataframe(data, hide_index=True, width="stretch", column_config=config)
 
 
 # Streamlit's named number formats, per metric format; dates by grain (moment.js patterns).
@@ -177,7 +188,9 @@ def metric_table(frame: pd.DataFrame, name: str, grain: str | None = None, extra
         else:
             label = cat.dimensions[column].label if column in cat.dimensions else column.replace("_", " ").capitalize()
         labels[column] = label
-    table(frame.rename(columns=labels), name, column_config=config)
+    shown = frame.rename(columns=labels)
+    _show(shown, name, config)
+    download(shown, name)
 
 
 def chart(figure: Any, frame: pd.DataFrame, name: str) -> None:

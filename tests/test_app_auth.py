@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from app.auth import authenticate, hash_password, load_users, verify_password
-from app.cli import LOCALHOST, streamlit_command
+from app import session
+from app.auth import User, authenticate, hash_password, load_users, verify_password
+from app.cli import LOCALHOST, serve, streamlit_command
 from core.errors import PlatformError
-from tests.support.project import settings_for
+from tests.support.project import ROOT, settings_for
 
 
 def test_hashes_are_salted_and_verify():
@@ -58,3 +59,43 @@ def test_without_users_the_app_listens_on_localhost_only(tmp_path):
     command, notice = streamlit_command(guarded, port=9000)
     assert command[command.index("--server.address") + 1] == "0.0.0.0"
     assert command[command.index("--server.port") + 1] == "9000"
+
+
+def test_a_session_cookie_logs_its_user_in_until_it_expires():
+    secret = b"k" * 32
+    anna = User("anna", "business", hash_password("a"))
+    oleg = User("oleg", "operator", hash_password("o"))
+    users = {"anna": anna, "oleg": oleg}
+    token = session.issue(anna, secret, now=1_000_000, lifetime=3600)
+    assert session.user_of(token, users, secret, now=1_000_000 + 3599) == anna
+    assert session.user_of(token, users, secret, now=1_000_000 + 3600) is None  # expired
+    name, expires, signature = token.split(".")
+    other_last = "B" if signature[-1] == "A" else "A"
+    tampered = [
+        f"oleg.{expires}.{signature}",
+        f"{name}.{int(expires) + 86400}.{signature}",
+        f"{name}.{expires}.{signature[:-1]}{other_last}",
+        "anna",
+        "",
+        None,
+        "anna.soon.sig",
+    ]
+    for forged in tampered:
+        assert session.user_of(forged, users, secret, now=1_000_000) is None, forged
+    assert session.user_of(token, users, b"x" * 32, now=1_000_000) is None  # another secret
+    new_password = {"anna": User("anna", "business", hash_password("a"))}
+    assert session.user_of(token, new_password, secret, now=1_000_000) is None  # a changed password ends the session
+
+
+def test_the_session_secret_is_required_and_never_printed(tmp_path, monkeypatch):
+    for value, problem in [(None, "APP_SESSION_SECRET is not set"), ("short-secret", "APP_SESSION_SECRET is shorter than 32")]:
+        with pytest.raises(PlatformError, match=problem) as info:
+            session.load_secret({"APP_SESSION_SECRET": value})
+        assert "short-secret" not in str(info.value)
+    assert session.load_secret({"APP_SESSION_SECRET": "s" * 32}) == b"s" * 32
+    (tmp_path / "config.yaml").write_text((ROOT / "config.yaml").read_text())
+    monkeypatch.setenv("PLATFORM__APP__USERS__ANNA__ROLE", "business")
+    monkeypatch.setenv("APP_PASSWORD_HASH_ANNA", hash_password("a"))
+    monkeypatch.delenv("APP_SESSION_SECRET", raising=False)
+    with pytest.raises(PlatformError, match="APP_SESSION_SECRET is not set"):
+        serve(tmp_path, None)  # `just app` refuses to start

@@ -1,12 +1,16 @@
 """End to end: `just app` serves the app, headless Chromium loads every page, also while a run rebuilds.
 
-Screenshots and page render times go to data/test-artifacts/ (git-ignored).
+A screenshot of every page as a whole (app-<page>.png, also app-trends-week.png) and the
+pages' cold render times go to data/test-artifacts/ under the project (git-ignored), where
+CI keeps them; a page that fails to load leaves app-failed-load.png there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -27,10 +31,17 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "data" / "test-artifacts"
 JUST = Path(sys.executable).with_name("just")  # the rust-just wheel's binary, beside the venv's python
 ERROR = '[data-testid="stException"]'
+NOT_FOUND = "Page not found"
+TABLE = '[data-testid="stDataFrame"]'
+SNAKE_CASE = re.compile(r"^_?[a-z0-9]+(_[a-z0-9]+)+$")
+DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DAY_HEADERS = re.compile(r"^(Day|Week starting)$|\bdate$")
 CHART = '[data-testid="stVegaLiteChart"]'
 # page url path: (title, text that must show, selector of a chart that must render)
 PAGES = {
     "": ("Overview", "Average order value", '[data-testid="stMetric"]'),
+    "overview": ("Overview", "Average order value", '[data-testid="stMetric"]'),  # the default page by its name too
+    "trends?grain=week": ("Trends", "Week starting", CHART),
     "trends": ("Trends", "Orders", CHART),
     "products": ("Products and categories", "Top products by revenue", CHART),
     "customers": ("Customers", "Cohort retention", CHART),
@@ -41,6 +52,7 @@ PAGES = {
     "lake": ("Lake", "curated", CHART),
     "catalog": ("Catalog and lineage", "Lineage", '[data-testid="stGraphVizChart"] svg'),
     "environments": ("Environments", "Published versions", '[data-testid="stDataFrame"]'),
+    "access_log": ("Access log", "Reads, newest first", TABLE),
 }
 
 if not CHROMIUM.exists():
@@ -59,16 +71,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def served(built, tmp_path_factory):
-    """`just app` on a private copy of the demo build; yields (settings, base URL)."""
-    settings = copy_build(built[0], tmp_path_factory.mktemp("browser") / "data")
+@contextlib.contextmanager
+def _just_app(settings, logs: Path, **env: str):
+    """`just app` on `settings`' data folder with `env` added; yields its base URL once it answers."""
     port = _free_port()
-    log = open(tmp_path_factory.mktemp("logs") / "app.log", "w+")
+    log = open(logs / "app.log", "w+")
     server = subprocess.Popen(
         [str(JUST), "app", "--port", str(port)],
         cwd=ROOT,
-        env=_app_env(settings),
+        env={**_app_env(settings), **env},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -87,11 +98,19 @@ def served(built, tmp_path_factory):
                 log.seek(0)
                 pytest.fail(f"`just app` did not come up on {base}:\n{log.read()}")
             time.sleep(0.5)
-        yield settings, base
+        yield base
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def served(built, tmp_path_factory):
+    """`just app` on a private copy of the demo build; yields (settings, base URL)."""
+    settings = copy_build(built[0], tmp_path_factory.mktemp("browser") / "data")
+    with _just_app(settings, tmp_path_factory.mktemp("logs")) as base:
+        yield settings, base
 
 
 @pytest.fixture(scope="module")
@@ -128,16 +147,52 @@ def load(page, url: str, title: str, text: str, selector: str | None) -> float:
     return elapsed
 
 
+def screenshot(page, name: str) -> None:
+    """The whole page, not only the window: Streamlit scrolls inside its main block, so the window grows to fit it first."""
+    size = page.viewport_size
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(height, 12_000))})
+    page.wait_for_timeout(500)  # charts redraw at the new size
+    page.screenshot(path=str(ARTIFACTS / f"app-{name}.png"))
+    page.set_viewport_size(size)
+
+
+def shown_tables(page) -> list[tuple[list[str], list[list[str]]]]:
+    """Each table's headers and its rendered rows, as the grid's accessible cells read."""
+    found = []
+    for grid in page.locator(TABLE).all():
+        headers = grid.locator('[role="columnheader"]').evaluate_all("cells => cells.map(c => c.textContent.trim())")
+        rows = grid.locator('[role="row"]').evaluate_all(
+            "rows => rows.map(r => Array.from(r.querySelectorAll('[role=\"gridcell\"]')).map(c => c.textContent.trim()))"
+        )
+        found.append((headers, [row for row in rows if row]))
+    return found
+
+
+def assert_tables_read_well(page, url: str) -> None:
+    """No snake_case header; a day is a date without a time of day."""
+    for headers, rows in shown_tables(page):
+        assert not [h for h in headers if SNAKE_CASE.match(h)], f"{url}: snake_case headers {headers}"
+        for i, header in enumerate(headers):
+            if DAY_HEADERS.search(header):
+                cells = [row[i] for row in rows if len(row) > i and row[i]]
+                assert cells and all(DAY.match(cell) for cell in cells), f"{url}: {header} shows {cells[:3]}"
+
+
 def test_every_page_renders_in_chromium(served, browser):
     settings, base = served
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     seconds = {}
     for path, (title, text, selector) in PAGES.items():
-        name = path or "overview"
+        name = path.replace("?grain=", "-") or "home"
         seconds[name] = round(load(page, f"{base}/{path}", title, text, selector), 3)  # the first, cold load
-        page.screenshot(path=str(ARTIFACTS / f"app-{name}.png"), full_page=True)
+        assert page.get_by_text(NOT_FOUND).count() == 0, f"{base}/{path}: {NOT_FOUND}"
+        assert_tables_read_well(page, f"{base}/{path}")
+        screenshot(page, name)
     (ARTIFACTS / "app-page-seconds-cold.json").write_text(json.dumps(seconds, indent=2))
+    page.goto(f"{base}/no_such_page")  # the check above would see the dialog
+    page.get_by_text(NOT_FOUND).first.wait_for(timeout=60_000)
     page.close()
 
 
@@ -173,3 +228,57 @@ def test_pages_stay_up_while_just_run_rebuilds(served, browser):
     assert after != before
     load(page, f"{base}/environments", "Environments", after, '[data-testid="stDataFrame"]')  # the new publish shows at once
     page.close()
+
+
+SECRET = "browser-test-session-secret-0123456789"
+
+
+def _login_form(page) -> bool:
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000)
+    return page.get_by_role("button", name="Log in").count() == 1
+
+
+def test_a_login_survives_a_reload_a_new_tab_and_a_shared_link(built, browser, tmp_path_factory):
+    """Logged in once, a reload and a new tab on a deep link stay in; an expired or tampered cookie asks again."""
+    from app import session
+    from app.auth import User, hash_password
+
+    settings = copy_build(built[0], tmp_path_factory.mktemp("login") / "data")
+    password_hash = hash_password("oleg-secret")
+    env = {"PLATFORM__APP__USERS__OLEG__ROLE": "operator", "APP_PASSWORD_HASH_OLEG": password_hash, "APP_SESSION_SECRET": SECRET}
+    with _just_app(settings, tmp_path_factory.mktemp("login-logs"), **env) as base:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.goto(f"{base}/trends?grain=week")
+        page.get_by_role("button", name="Log in").wait_for(timeout=180_000)
+        page.get_by_role("textbox", name="User").fill("oleg")
+        page.get_by_role("textbox", name="Password").fill("oleg-secret")
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("heading", name="Trends").first.wait_for(timeout=180_000)  # the page asked for, not Overview
+        assert page.url == f"{base}/trends?grain=week"
+        cookie = next(c for c in context.cookies() if c["name"] == session.COOKIE)
+        assert 11 * 3600 < cookie["expires"] - time.time() <= 12 * 3600
+
+        page.reload()
+        page.get_by_role("heading", name="Trends").first.wait_for(timeout=180_000)
+        assert not _login_form(page)
+        shared = context.new_page()
+        load(shared, f"{base}/freshness", *PAGES["freshness"])
+        assert not _login_form(shared) and shared.url == f"{base}/freshness"
+
+        oleg = User("oleg", "operator", password_hash)
+        expired = session.issue(oleg, SECRET.encode(), now=time.time() - 13 * 3600)
+        name, expires, signature = session.issue(oleg, SECRET.encode()).split(".")
+        for value in (expired, f"{name}.{int(expires) + 86400}.{signature}", f"anna.{expires}.{signature}"):
+            stranger = browser.new_context()
+            stranger.add_cookies([{"name": session.COOKIE, "value": value, "url": base}])
+            tab = stranger.new_page()
+            tab.goto(f"{base}/freshness")
+            tab.get_by_role("button", name="Log in").wait_for(timeout=180_000)
+            assert tab.get_by_role("heading", name="Freshness").count() == 0
+            stranger.close()
+
+        shared.get_by_role("button", name="Log out").click()
+        shared.get_by_role("button", name="Log in").wait_for(timeout=60_000)
+        assert session.COOKIE not in {c["name"] for c in context.cookies()}
+        context.close()

@@ -28,11 +28,11 @@ def audit_results(meta_path: Path, limit: int = 2000) -> pd.DataFrame | None:
 
 
 def latest_audits(meta_path: Path) -> pd.DataFrame | None:
-    """The latest outcome of every (environment, model, audit)."""
+    """The latest outcome of every (environment, model, audit); the long audit expression last, so the outcome shows first."""
     return read_meta(
         meta_path,
         """
-        SELECT environment, model, audit, blocking, status, failed_rows, checked_at FROM (
+        SELECT environment, model, status, failed_rows, blocking, checked_at, audit FROM (
           SELECT *, row_number() OVER (PARTITION BY environment, model, audit ORDER BY checked_at DESC) AS n
           FROM audit_results)
         WHERE n = 1 ORDER BY status = 'passed', environment, model, audit

@@ -39,8 +39,8 @@ else:
     st.subheader("By key or user")
     ui.table(
         frame.groupby(["channel", "principal"], as_index=False)
-        .agg(reads=("action", "size"), rows=("rows", "sum"), last_read=("accessed_at", "max"))
-        .sort_values("last_read", ascending=False),
+        .agg(reads=("action", "size"), rows=("rows", "sum"), last_read_at=("accessed_at", "max"))
+        .sort_values("last_read_at", ascending=False),
         "access_by_principal",
     )
     st.subheader("Reads, newest first")

@@ -3,6 +3,7 @@
 import altair as alt
 import streamlit as st
 
+from app import charts
 from app import components as ui
 from app.queries import quality
 
@@ -22,15 +23,25 @@ else:
     ui.table(latest, "latest_audits")
     history = quality.audit_results(meta)
     assert history is not None  # the table `latest` came from
-    per_run = history.assign(failed=history["status"] != "passed").groupby(["checked_at", "model"])["failed"].sum().reset_index()
+    per_run = (
+        history.assign(checked=charts.moments(history["checked_at"]), not_passed=history["status"] != "passed")
+        .groupby(["checked", "model"], as_index=False)
+        .agg(audits=("audit", "count"), not_passed=("not_passed", "sum"))
+    )
+    per_run["outcome"] = per_run["not_passed"].map(lambda n: "all passed" if n == 0 else "some not passed")
     ui.chart(
         alt.Chart(per_run)
-        .mark_circle(size=60)
+        .mark_circle(size=80)
         .encode(
-            alt.X("checked_at:T", title="Checked at"),
-            alt.Y("model:N", title=None),
-            alt.Color("failed:Q", title="Audits not passed", scale=alt.Scale(scheme="reds")),
-            tooltip=list(per_run.columns),
+            alt.X("checked:O", title="Checked at (UTC)", axis=alt.Axis(labelAngle=-30)),
+            alt.Y("model:N", title=None, axis=alt.Axis(labelLimit=320)),
+            alt.Color("outcome:N", title="Audits", scale=alt.Scale(domain=["all passed", "some not passed"], range=["#2e7d32", "#c62828"])),
+            tooltip=[
+                alt.Tooltip("checked:O", title="Checked at (UTC)"),
+                "model",
+                alt.Tooltip("audits:Q", title="audits", format=","),
+                alt.Tooltip("not_passed:Q", title="not passed", format=","),
+            ],
         ),
         per_run,
         "audit_history",
@@ -43,15 +54,21 @@ if contracts is None:
 elif contracts.empty:
     st.info("No contract checks recorded yet.")
 else:
-    contracts = contracts.assign(table=contracts["source"] + "." + contracts["table_name"])
+    contracts = contracts.assign(table=contracts["source"] + "." + contracts["table_name"], checked=charts.moments(contracts["checked_at"]))
     ui.chart(
         alt.Chart(contracts)
         .mark_line(point=True)
         .encode(
-            alt.X("checked_at:T", title="Checked at"),
-            alt.Y("rows_quarantined:Q", title="Rows quarantined"),
-            alt.Color("table:N"),
-            tooltip=list(contracts.columns),
+            alt.X("checked:O", title="Checked at (UTC)", axis=alt.Axis(labelAngle=-30)),
+            alt.Y("rows_quarantined:Q", title="Rows quarantined", axis=alt.Axis(format=",d", tickMinStep=1)),
+            alt.Color("table:N", title="Table"),
+            tooltip=[
+                alt.Tooltip("checked:O", title="Checked at (UTC)"),
+                "table",
+                alt.Tooltip("rows_in:Q", title="rows in", format=","),
+                alt.Tooltip("rows_valid:Q", title="rows valid", format=","),
+                alt.Tooltip("rows_quarantined:Q", title="rows quarantined", format=","),
+            ],
         ),
         contracts,
         "contract_results",

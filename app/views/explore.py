@@ -3,12 +3,11 @@
 Every choice is kept in the URL, so a view can be bookmarked and shared.
 """
 
-from typing import Any
-
 import altair as alt
 import pandas as pd
 import streamlit as st
 
+from app import charts
 from app import components as ui
 from app.queries import business, explore
 from core.errors import PlatformError
@@ -93,16 +92,22 @@ if compared is not None:
         )
         column.metric(metric.label, display.format_value(metric.format, row["value"]), delta, border=True, help=metric.description)
 
-date_format = "%b %Y" if grain == "month" else "%Y-%m-%d"
 dated = frame.assign(**{layer.PERIOD_COLUMN: pd.to_datetime(frame[layer.PERIOD_COLUMN])})
+dated["partial"] = charts.partial_periods(dated[layer.PERIOD_COLUMN], grain, period.start, period.end)
+x = charts.period_axis(layer.PERIOD_COLUMN, dated[layer.PERIOD_COLUMN], grain, display.GRAIN_LABELS[grain])
+note = charts.partial_note(dated, layer.PERIOD_COLUMN, grain, period.start, period.end)
 for name in chosen:
     metric = cat.metrics[name]
-    encoding: list[Any] = [
-        alt.X(f"{layer.PERIOD_COLUMN}:T", title=display.GRAIN_LABELS[grain], axis=alt.Axis(format=date_format)),
-        alt.Y(f"{name}:Q", title=metric.label, axis=alt.Axis(format={"money": ",.0f", "count": ",.0f", "ratio": ".0%"}[metric.format])),
+    y = alt.Y(f"{name}:Q", title=metric.label, axis=alt.Axis(format={"money": ",.0f", "count": ",.0f", "ratio": ".0%"}[metric.format]))
+    extra = [alt.Color(f"{by}:N", title=cat.dimensions[by].label)] if by else []
+    tooltip = [
+        alt.Tooltip(f"{layer.PERIOD_COLUMN}:T", title=display.GRAIN_LABELS[grain], format="%b %Y" if grain == "month" else "%Y-%m-%d"),
+        alt.Tooltip(f"{name}:Q", title=metric.label, format={"money": ",.2f", "count": ",", "ratio": ".1%"}[metric.format]),
+        *([alt.Tooltip(f"{by}:N", title=cat.dimensions[by].label)] if by else []),
+        alt.Tooltip("partial:N", title="Partial period"),
     ]
-    if by:
-        encoding.append(alt.Color(f"{by}:N", title=cat.dimensions[by].label))
     st.subheader(metric.label)
-    st.altair_chart(alt.Chart(dated).mark_line(point=True).encode(*encoding), width="stretch")
+    if note:
+        st.caption(note)
+    st.altair_chart(charts.line_marking_partial(dated, layer.PERIOD_COLUMN, x, y, tooltip, *extra), width="stretch")
 ui.metric_table(frame, "explore", grain)

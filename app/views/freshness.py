@@ -26,5 +26,4 @@ st.caption(
     f"Green under {settings.app.freshness_warn_ratio:.0%} of the SLA, amber up to it, red past it or never loaded. "
     "Sources: last successful ingest; marts: last publish."
 )
-st.dataframe(frame.style.map(lambda state: f"background-color: {COLOURS[state][1]}", subset=["status"]), hide_index=True, width="stretch")
-ui.download(frame, "freshness")
+ui.table(frame, "freshness", styles=lambda styler: styler.map(lambda state: f"background-color: {COLOURS[state][1]}", subset=["Status"]))

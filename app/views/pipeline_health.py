@@ -4,6 +4,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from app import charts
 from app import components as ui
 from app.queries import pipeline_health as health
 
@@ -33,11 +34,14 @@ timeline = runs.assign(
     started=pd.to_datetime(runs["started_at"], utc=True, format="ISO8601"),
     finished=pd.to_datetime(runs["finished_at"].fillna(pd.Timestamp.now(tz="UTC").isoformat()), utc=True, format="ISO8601"),
 )
+timeline = timeline.assign(
+    **{"started (UTC)": timeline["started"].dt.strftime(charts.MOMENT), "finished (UTC)": timeline["finished"].dt.strftime(charts.MOMENT)}
+)
 bars = (
-    alt.Chart(timeline)
+    alt.Chart(timeline.drop(columns=["started_at", "finished_at"]))
     .mark_bar()
     .encode(
-        alt.X("started:T", title="Time (UTC)"),
+        charts.utc_time("started", timeline["started"], "Time (UTC)"),
         alt.X2("finished:T"),
         alt.Y("job:N", title=None),
         alt.Color(
@@ -47,7 +51,15 @@ bars = (
                 range=["#2e7d32", "#c62828", "#1565c0", "#9e9e9e", "#ef6c00", "#6a1b9a"],
             ),
         ),
-        tooltip=["job", "status", "started_at", "finished_at", "duration_seconds", "rows_out", "error"],
+        tooltip=[
+            "job",
+            "status",
+            "started (UTC)",
+            "finished (UTC)",
+            alt.Tooltip("duration_seconds:Q", title="seconds", format=",.1f"),
+            alt.Tooltip("rows_out:Q", title="rows out", format=","),
+            "error",
+        ],
     )
 )
 ui.chart(bars, runs, "recent_runs")
@@ -55,14 +67,7 @@ ui.chart(bars, runs, "recent_runs")
 st.subheader("Failure and retry rate")
 rates = health.failure_rates(meta)
 assert rates is not None  # the table `last` came from
-ui.table(
-    rates,
-    "failure_rates",
-    column_config={
-        "failure_rate": st.column_config.NumberColumn(format="percent"),
-        "retry_rate": st.column_config.NumberColumn(format="percent"),
-    },
-)
+ui.table(rates, "failure_rates")
 
 st.subheader("Next scheduled runs")
 ui.meta_table(health.scheduled_runs(meta), "scheduled_runs", source="scheduled_jobs", owner="the scheduler (`just start`)")

@@ -1,10 +1,13 @@
 """Products and categories: ranking, share of revenue and trend, from the daily product and category sales marts."""
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
+from app import charts
 from app import components as ui
 from app.queries import business, products
+from metrics import display
 
 settings = ui.app_settings()
 env = ui.environment_picker(settings)
@@ -39,16 +42,27 @@ bars = (
     )
 )
 st.altair_chart(bars, width="stretch")
-ui.table(ranking, "product_ranking", column_config={"share_of_revenue": st.column_config.NumberColumn(format="percent")})
+ui.table(ranking, "product_ranking")
 st.subheader("Category revenue over time")
+trend = trend.assign(period_start=pd.to_datetime(trend["period_start"]))
+trend["partial"] = charts.partial_periods(trend["period_start"], grain, period.start, period.end)
 lines = (
     alt.Chart(trend)
     .mark_area()
     .encode(
-        alt.X("period_start:T", title=grain.capitalize()),
-        alt.Y("amount_revenue:Q", stack=True, title="Revenue (EUR)"),
+        charts.period_axis("period_start", trend["period_start"], grain, display.GRAIN_LABELS[grain]),
+        alt.Y("amount_revenue:Q", stack=True, title="Revenue (EUR)", axis=alt.Axis(format=",.0f")),
         alt.Color("product_category:N", title="Category"),
-        tooltip=list(trend.columns),
+        tooltip=[
+            alt.Tooltip("period_start:T", title=display.GRAIN_LABELS[grain], format="%b %Y" if grain == "month" else "%Y-%m-%d"),
+            alt.Tooltip("product_category:N", title="Category"),
+            alt.Tooltip("amount_revenue:Q", title="Revenue", format=",.2f"),
+            alt.Tooltip("partial:N", title="Partial period"),
+        ],
     )
 )
+lines = alt.layer(charts.partial_bands(trend, "period_start", grain, display.GRAIN_LABELS[grain]), lines)
+note = charts.partial_note(trend, "period_start", grain, period.start, period.end, drawn="shaded grey")
+if note:
+    st.caption(note)
 ui.chart(lines, trend, f"category_revenue_by_{grain}")

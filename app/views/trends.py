@@ -4,6 +4,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from app import charts
 from app import components as ui
 from app.queries import business
 from metrics import display, layer
@@ -31,19 +32,32 @@ if frame.empty:
     st.stop()
 labels = {name: layer.catalog().metrics[name].label for name in business.TREND_METRICS}
 date_format = "%b %Y" if grain == "month" else "%Y-%m-%d"
-x = alt.X(f"{layer.PERIOD_COLUMN}:T", title=display.GRAIN_LABELS[grain], axis=alt.Axis(format=date_format))
-tooltip = [alt.Tooltip(f"{layer.PERIOD_COLUMN}:T", title=display.GRAIN_LABELS[grain], format=date_format)] + [
-    alt.Tooltip(f"{name}:Q", title=label, format=",.2f" if name == "revenue" else ",") for name, label in labels.items()
-]
 # Altair reads dates as time only from datetime columns.
 dated = frame.assign(**{layer.PERIOD_COLUMN: pd.to_datetime(frame[layer.PERIOD_COLUMN])})
-revenue = (
-    alt.Chart(dated)
-    .mark_line(point=True)
-    .encode(x, alt.Y("revenue:Q", title="Revenue (EUR)", axis=alt.Axis(format=",.0f")), tooltip=tooltip)
+dated["partial"] = charts.partial_periods(dated[layer.PERIOD_COLUMN], grain, period.start, period.end)
+x = charts.period_axis(layer.PERIOD_COLUMN, dated[layer.PERIOD_COLUMN], grain, display.GRAIN_LABELS[grain])
+tooltip = (
+    [alt.Tooltip(f"{layer.PERIOD_COLUMN}:T", title=display.GRAIN_LABELS[grain], format=date_format)]
+    + [alt.Tooltip(f"{name}:Q", title=label, format=",.2f" if name == "revenue" else ",") for name, label in labels.items()]
+    + [alt.Tooltip("partial:N", title="Partial period")]
 )
-orders = alt.Chart(dated).mark_bar().encode(x, alt.Y("orders:Q", title=labels["orders"]), tooltip=tooltip)
+revenue = charts.line_marking_partial(
+    dated, layer.PERIOD_COLUMN, x, alt.Y("revenue:Q", title="Revenue (EUR)", axis=alt.Axis(format=",.0f")), tooltip
+)
+orders = (
+    alt.Chart(dated)
+    .mark_bar()
+    .encode(
+        x,
+        alt.Y("orders:Q", title=labels["orders"], axis=alt.Axis(format=",d")),
+        tooltip=tooltip,
+        opacity=alt.condition("datum.partial", alt.value(0.35), alt.value(1.0)),
+    )
+)
+note = charts.partial_note(dated, layer.PERIOD_COLUMN, grain, period.start, period.end)
 st.subheader("Revenue")
+if note:
+    st.caption(note)
 ui.chart(revenue, frame, f"revenue_by_{grain}")
 st.subheader(labels["orders"])
 st.altair_chart(orders, width="stretch")
