@@ -31,6 +31,7 @@ from core.settings_operations import (
     AppSettings,
     JobsSettings,
     MonitoringSettings,
+    PrivacySettings,
     ReportsSettings,
     RunSettings,
     TransformSettings,
@@ -66,6 +67,7 @@ class Settings(Strict):
     app: AppSettings = AppSettings()
     reports: ReportsSettings = ReportsSettings()
     api: ApiSettings = ApiSettings()
+    privacy: PrivacySettings = PrivacySettings()
     secrets: dict[str, SecretStr] = Field({}, description="Filled from the environment, never from config.yaml.")
 
     @property

@@ -113,6 +113,14 @@ class MonitoringSettings(Strict):
     )
 
 
+class PrivacySettings(Strict):
+    """Who may see personal data (the columns a source declares `personal`); every other reader sees it masked."""
+
+    personal_data_roles: list[Literal["business", "operator"]] = Field(
+        [], description="Roles that see personal values unmasked; the default is nobody."
+    )
+
+
 class AppUser(Strict):
     """One login of the Streamlit app; the password hash comes from the environment or `.env`."""
 

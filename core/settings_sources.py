@@ -37,8 +37,15 @@ class QualitySettings(Strict):
     max_bad_share: float = Field(0.01, ge=0, le=1, description="Share of quarantined rows above which a load fails.")
 
 
+Mask = Literal["hash", "partial", "remove"]
+
+
 class _TableBase(Strict):
     primary_key: ColumnName = "id"
+    personal: dict[ColumnName, Mask] = Field(
+        {},
+        description="Columns holding personal data, and how roles without access see them: a hash, part of the value, or nothing.",
+    )
     write_disposition: Literal["append", "replace"] = "append"
     contract: ContractMode | SchemaContract | None = Field(None, description="Overrides the source's contract.")
     pandera: Identifier | None = Field(None, description="Contract module in audits/contracts/; default <source>__<table>.")
