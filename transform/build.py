@@ -55,7 +55,7 @@ def build_prod(settings: Settings, *, on_model: Callable[[str, int], None] | Non
         if on_spark:
             create_spark_raw_views(context.engine_adapter.spark, settings)
         # Unit tests run for the models whose definition changed: a plan that changes no model skips them.
-        context.plan(PROD, auto_apply=True, no_prompts=True, test_changed_only=True)
+        context.plan(PROD, auto_apply=True, no_prompts=True, test_changed_only=True, skip_linter=True)  # open_context linted
         restatement = restate_new_data(context, settings, console.tally.models_built)
         marts = sorted(model.name for model in context.models.values() if schema_of(model.name) == "marts")
         built_here = sum(1 for model in context.models.values() if not model.kind.is_external)
@@ -96,6 +96,7 @@ def restate_new_data(context: Context, settings: Settings, built: set[str]) -> R
             auto_apply=True,
             no_prompts=True,
             skip_tests=True,
+            skip_linter=True,
         )
     state.write(context.engine_adapter, raw, Restatement())
     return restatement

@@ -18,6 +18,7 @@ from core import warehouse
 from core.errors import PlatformError
 from core.lake import Lake
 from core.settings import CONFIG_FILE, Settings
+from transform.lint import refuse_lint_errors
 from transform.spark_gateway import anchored_spark_connection, anchored_state_connection, is_spark, spark_dir
 
 
@@ -131,7 +132,11 @@ def spark_session(settings: Settings):
 
 
 def open_context(settings: Settings, console: Console | None = None) -> Context:
-    """A loaded SQLMesh context for the project; close it when done."""
+    """A loaded SQLMesh context for the project, its models lint-clean; close it when done.
+
+    A model that breaks a lint rule of config.yaml is refused here, naming the model, the rule and
+    the fix (transform/lint.py), so plans on this context skip SQLMesh's own lint pass.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # SQLMesh's seed reader passes pandas arguments that pandas deprecated: its warnings, not the user's.
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"sqlmesh\.core\.model\.definition")
@@ -140,4 +145,10 @@ def open_context(settings: Settings, console: Console | None = None) -> Context:
         # Install httpfs from its wheel first, so that SQLMesh's own `INSTALL httpfs` finds it and downloads nothing.
         warehouse.connect(extensions=("httpfs",)).close()
     set_console(console or NoopConsole())
-    return Context(paths=[settings.project_dir], config=sqlmesh_config(settings))
+    context = Context(paths=[settings.project_dir], config=sqlmesh_config(settings))
+    try:
+        refuse_lint_errors(context)
+    except PlatformError:
+        context.close()
+        raise
+    return context
