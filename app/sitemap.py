@@ -13,6 +13,7 @@ OPERATOR_PAGES = [
     ("freshness.py", "Freshness", ":material/schedule:"),
     ("lake.py", "Lake", ":material/storage:"),
     ("catalog.py", "Catalog and lineage", ":material/account_tree:"),
+    ("browser.py", "Data browser", ":material/table_view:"),
     ("environments.py", "Environments", ":material/compare_arrows:"),
     ("access_log.py", "Access log", ":material/visibility:"),
 ]

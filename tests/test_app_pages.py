@@ -441,3 +441,93 @@ def test_every_table_reads_as_a_user_sees_it(built, monkeypatch):
                         assert "H" not in kind["format"], (page, column, kind)
             checked += 1
     assert checked >= 12
+
+
+def _chart_data(chart) -> pd.DataFrame:
+    """The one data set a chart draws, as the browser receives it (Arrow)."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    proto = chart.proto
+    (arrow,) = [d.data.data for d in proto.datasets] if proto.datasets else [proto.data.data]
+    return convert_arrow_bytes_to_pandas_df(arrow)
+
+
+def _mart(at):
+    return next(box for box in at.selectbox if box.label == "Mart")
+
+
+def test_data_browser_shows_a_mart_filtered_and_sorted_as_sql_on_the_published_marts(built, monkeypatch):
+    settings, _ = built
+    con, published = connect_published(settings)
+    with contextlib.closing(con):
+        first, last = con.execute("SELECT min(order_date), max(order_date) FROM marts.fct_orders").fetchone()
+        start, end = first + dt.timedelta(days=10), last - dt.timedelta(days=10)
+        where = "order_status = 'delivered' AND order_date BETWEEN ? AND ? AND amount_total >= 50"
+        expected = con.execute(
+            f"SELECT order_id, amount_total FROM marts.fct_orders WHERE {where} ORDER BY amount_total DESC NULLS LAST, order_id",
+            (start, end),
+        ).fetchall()
+        weeks = con.execute(
+            f"SELECT date_trunc('week', ordered_at)::DATE, count(*) FROM marts.fct_orders WHERE {where} GROUP BY 1 ORDER BY 1", (start, end)
+        ).fetchall()
+        schema = con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'fct_orders' ORDER BY ordinal_position"
+        ).fetchall()
+    query = {
+        "table": "fct_orders",
+        "f_order_status": "eq:delivered",
+        "f_order_date": f"range:{start}~{end}",
+        "f_amount_total": "range:50~",
+        "sort": "amount_total",
+        "desc": "1",
+        "time": "ordered_at",
+    }
+    at = app_on(settings.data_dir, monkeypatch, "browser", **query)
+    _no_errors(at)
+    assert at.title[0].value == "Data browser"
+    assert _mart(at).options == sorted(published.files)
+    shown_schema = at.dataframe[0].value
+    assert list(zip(shown_schema["Column"], shown_schema["Type"], strict=True)) == schema
+    assert "One row per live order" in " ".join(c.value for c in at.caption)  # the model's description, from the catalog
+    assert at.multiselect[0].value == ["order_status", "order_date", "amount_total"]  # the URL's filters, in column order
+    assert at.subheader[0].value == f"{len(expected):,} matching rows"
+    sample = at.dataframe[1].value
+    assert len(expected) > 1000 and f"The first 1,000 of {len(expected):,} matching rows" in " ".join(c.value for c in at.caption)
+    assert list(sample["Order ID"]) == [order_id for order_id, _ in expected[:1000]]
+    assert sample["Total"].tolist() == pytest.approx([float(amount) for _, amount in expected[:1000]])
+    assert len(_charts(at)) == 1
+    data = _chart_data(_charts(at)[0])
+    assert data["count_rows"].tolist() == [n for _, n in weeks] and data["count_rows"].sum() == len(expected)
+    assert len(data) == len(weeks)  # about a quarter of the demo's days: one bar per week
+    assert [b.label for b in at.get("download_button")] == ["Download fct orders (CSV)"]
+    for key, value in query.items():
+        assert at.query_params[key] == [value], key
+
+    # another mart drops the first one's filters from the URL; a mart without a time column has no chart
+    _mart(at).set_value("payment_method_mix").run()
+    _no_errors(at)
+    assert not [k for k in at.query_params if k.startswith("f_")] and at.query_params["table"] == ["payment_method_mix"]
+    con, _ = connect_published(settings)
+    with contextlib.closing(con):
+        total = con.execute("SELECT count(*) FROM marts.payment_method_mix").fetchone()[0]
+        has_time = con.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'payment_method_mix' "
+            "AND (data_type = 'DATE' OR data_type LIKE 'TIMESTAMP%')"
+        ).fetchone()[0]
+    assert at.subheader[0].value == f"{total:,} matching rows"
+    assert len(_charts(at)) == (1 if has_time else 0)
+
+
+def test_data_browser_text_contains_filter_and_a_bad_url_are_handled(built, monkeypatch):
+    settings, _ = built
+    con, _ = connect_published(settings)
+    with contextlib.closing(con):
+        needle = con.execute("SELECT lower(substr(product_name, 2, 3)) FROM marts.dim_products ORDER BY product_id LIMIT 1").fetchone()[0]
+        expected = con.execute("SELECT count(*) FROM marts.dim_products WHERE contains(lower(product_name), ?)", (needle,)).fetchone()[0]
+    at = app_on(settings.data_dir, monkeypatch, "browser", table="dim_products", f_product_name=f"contains:{needle.upper()}")
+    _no_errors(at)
+    assert at.subheader[0].value == f"{expected:,} matching rows" and 0 < expected
+    at = app_on(settings.data_dir, monkeypatch, "browser", table="no_such_mart", sort="no_such_column", f_x="range:a~b")
+    _no_errors(at)  # an unknown mart shows the first one; unknown columns are dropped
+    assert at.query_params["table"] == [_mart(at).options[0]]
+    assert "sort" not in at.query_params and "f_x" not in at.query_params

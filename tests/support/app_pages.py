@@ -14,7 +14,7 @@ ENTRY_POINT = ROOT / "app" / "streamlit_app.py"
 BUSINESS_PAGES = ["overview", "trends", "products", "customers", "explore"]
 # The label of the `orders` metric on the KPI cards (metrics/definitions.yml)
 ORDERS = "Orders (not cancelled)"
-OPERATOR_PAGES = ["pipeline_health", "data_quality", "freshness", "lake", "catalog", "environments"]
+OPERATOR_PAGES = ["pipeline_health", "data_quality", "freshness", "lake", "catalog", "browser", "environments"]
 
 
 def independent_kpis(con, start: dt.date, end: dt.date) -> dict:
