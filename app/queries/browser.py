@@ -122,21 +122,33 @@ def rows(con: duckdb.DuckDBPyConnection, browse: Browse, limit: int = SAMPLE_ROW
     return con.execute(sql, [*params, limit]).df()
 
 
-def time_span(con: duckdb.DuckDBPyConnection, browse: Browse, column: str) -> tuple[dt.date, dt.date] | None:
-    """The first and last day in `column` among the matching rows; None when they have none."""
+@dataclass(frozen=True)
+class TimeSpan:
+    """The first and last day of a time column among the matching rows, and whether it holds only months' first days."""
+
+    first: dt.date
+    last: dt.date
+    monthly: bool = False
+
+    @property
+    def grain(self) -> str:
+        """Day up to three months, week up to two years, month up to fifteen, then year; at least month for a monthly column."""
+        days = (self.last - self.first).days + 1
+        grain = next((grain for limit, grain in GRAIN_BY_SPAN if days <= limit), "year")
+        return "month" if self.monthly and grain in ("day", "week") else grain
+
+
+def time_span(con: duckdb.DuckDBPyConnection, browse: Browse, column: str) -> TimeSpan | None:
+    """The span of `column` among the matching rows; None when they have no value in it."""
     known = {c.name for c in columns(con, browse.table)}
     where, params = _where(con, browse)
     quoted = _quote(column, known)
-    first, last = con.execute(
-        f"SELECT min({quoted})::DATE, max({quoted})::DATE FROM marts.{_table(con, browse.table)}{where}", params
+    first, last, monthly = con.execute(
+        f"SELECT min({quoted})::DATE, max({quoted})::DATE, bool_and({quoted} = date_trunc('month', {quoted})) "
+        f"FROM marts.{_table(con, browse.table)}{where}",
+        params,
     ).fetchall()[0]
-    return None if first is None else (first, last)
-
-
-def grain_for(first: dt.date, last: dt.date) -> str:
-    """Day up to three months, week up to two years, month up to fifteen, then year."""
-    days = (last - first).days + 1
-    return next((grain for limit, grain in GRAIN_BY_SPAN if days <= limit), "year")
+    return None if first is None else TimeSpan(first, last, bool(monthly))
 
 
 def over_time(con: duckdb.DuckDBPyConnection, browse: Browse, column: str, grain: str) -> pd.DataFrame:

@@ -159,7 +159,7 @@ try:
         st.query_params["time"] = time_column
         span = ui.published_query(settings, env, browser.time_span, browse, time_column)
         if span is not None:
-            grain = browser.grain_for(*span)
+            grain = span.grain
             series = ui.published_query(settings, env, browser.over_time, browse, time_column, grain)
     whole = ui.published_query(settings, env, browser.rows, browse, browser.DOWNLOAD_ROWS)
 except ui.NoData as exc:
