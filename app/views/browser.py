@@ -174,7 +174,7 @@ if series is not None and not series.empty and grain is not None and time_column
     title = GRAIN_LABELS[grain]
     figure = (
         alt.Chart(series.assign(period_start=pd.to_datetime(series["period_start"])))
-        .mark_bar()
+        .mark_bar(size=max(2, min(40, 700 // len(series))))  # a temporal axis draws thin bars: as wide as the periods allow
         .encode(
             charts.period_axis("period_start", series["period_start"], grain, f"{title} of {time_column}"),
             alt.Y("count_rows:Q", title="Rows"),
