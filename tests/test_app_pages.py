@@ -527,6 +527,20 @@ def test_data_browser_text_contains_filter_and_a_bad_url_are_handled(built, monk
     at = app_on(settings.data_dir, monkeypatch, "browser", table="dim_products", f_product_name=f"contains:{needle.upper()}")
     _no_errors(at)
     assert at.subheader[0].value == f"{expected:,} matching rows" and 0 < expected
+    con, _ = connect_published(settings)
+    with contextlib.closing(con):
+        day, orders = con.execute("SELECT order_date, count(*) FROM marts.fct_orders GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1").fetchone()
+        three = con.execute("SELECT count(*) FROM marts.fct_orders WHERE order_date = ? AND count_items = 3", (day,)).fetchone()[0]
+        everything = con.execute("SELECT count(*) FROM marts.fct_orders").fetchone()[0]
+    at = app_on(settings.data_dir, monkeypatch, "browser", table="fct_orders", f_order_date=f"eq:{day}")
+    _no_errors(at)
+    assert at.subheader[0].value == f"{orders:,} matching rows"
+    at = app_on(settings.data_dir, monkeypatch, "browser", table="fct_orders", f_order_date=f"eq:{day}", f_count_items="eq:3")
+    assert at.subheader[0].value == f"{three:,} matching rows"
+    at = app_on(settings.data_dir, monkeypatch, "browser", table="fct_orders", f_amount_total="range:a~b", f_is_cancelled="contains:x")
+    _no_errors(at)
+    assert "left out: amount_total, is_cancelled" in at.warning[0].value
+    assert at.subheader[0].value == f"{everything:,} matching rows" and not [k for k in at.query_params if k.startswith("f_")]
     at = app_on(settings.data_dir, monkeypatch, "browser", table="no_such_mart", sort="no_such_column", f_x="range:a~b")
     _no_errors(at)  # an unknown mart shows the first one; unknown columns are dropped
     assert at.query_params["table"] == [_mart(at).options[0]]

@@ -9,6 +9,7 @@ it is quoted into SQL; values are always bound parameters.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
@@ -18,8 +19,17 @@ from core.errors import PlatformError
 
 SAMPLE_ROWS = 1_000
 DOWNLOAD_ROWS = 100_000
-# Filters per kind of column: ranges for numbers and times, equality or "contains" for text, equality for flags.
-OPERATORS = {"number": ("range",), "time": ("range",), "text": ("eq", "contains"), "boolean": ("eq",), "other": ("eq", "contains")}
+# Filters per kind of column, the first the default: a range or a value for numbers and times, "contains" or a value
+# for text, a value for flags.
+OPERATORS = {
+    "number": ("range", "eq"),
+    "time": ("range", "eq"),
+    "text": ("contains", "eq"),
+    "boolean": ("eq",),
+    "other": ("contains", "eq"),
+}
+PARSERS: dict[str, Callable[[str], object]] = {"number": float, "time": dt.date.fromisoformat}
+CASTS = {"number": "::DOUBLE", "time": "::DATE"}  # how a bound or value compares; anything else as text
 # The coarsest grain that still gives a readable number of periods, by the days the column spans.
 GRAIN_BY_SPAN = ((92, "day"), (2 * 366, "week"), (15 * 366, "month"))
 
@@ -71,6 +81,19 @@ class Filter:
         if operator in ("eq", "contains"):
             return cls(column, operator, value=rest)
         return None
+
+    def fits(self, kind: str) -> bool:
+        """Whether the filter's operator and values suit a column of `kind` (a hand-edited URL may not)."""
+        if self.operator not in OPERATORS[kind]:
+            return False
+        parse = PARSERS.get(kind)
+        try:
+            for value in (self.value, self.low, self.high):
+                if parse is not None and value:
+                    parse(value)
+        except ValueError:
+            return False
+        return True
 
     @property
     def active(self) -> bool:
@@ -188,8 +211,8 @@ def _where(con: duckdb.DuckDBPyConnection, browse: Browse) -> tuple[str, list]:
             continue
         quoted = _quote(item.column, set(by_name))
         kind = by_name[item.column].kind
-        if item.operator == "range":
-            cast = "::DATE" if kind == "time" else "::DOUBLE"
+        cast = CASTS.get(kind, "::VARCHAR")
+        if item.operator == "range" and kind in ("number", "time"):
             for bound, comparison in ((item.low, ">="), (item.high, "<=")):
                 if bound:
                     clauses.append(f"{quoted}{cast} {comparison} ?{cast}")
@@ -198,7 +221,7 @@ def _where(con: duckdb.DuckDBPyConnection, browse: Browse) -> tuple[str, list]:
             clauses.append(f"contains(lower({quoted}::VARCHAR), lower(?))")
             params.append(item.value)
         elif item.operator == "eq":
-            clauses.append(f"{quoted}::VARCHAR = ?")
+            clauses.append(f"{quoted}{cast} = ?{cast}")
             params.append(item.value)
         else:
             raise PlatformError(f"Unknown filter {item.operator!r} on `{item.column}`.")

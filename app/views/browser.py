@@ -4,6 +4,8 @@ its rows over its time column, and the filtered rows as CSV.
 Every choice is kept in the URL (`?table=&sort=&desc=&time=&f_<column>=`), so a view can be shared.
 """
 
+import datetime as dt
+
 import altair as alt
 import pandas as pd
 import streamlit as st
@@ -15,7 +17,7 @@ from core.errors import PlatformError
 from metrics.display import GRAIN_LABELS
 
 FILTER_PREFIX = "f_"
-OPERATOR_LABELS = {"eq": "is", "contains": "contains"}
+OPERATOR_LABELS = {"range": "between", "eq": "is", "contains": "contains"}
 
 settings = ui.app_settings()
 env = ui.environment_picker(settings)
@@ -25,43 +27,42 @@ st.title("Data browser")
 def _filter_widget(column: browser.Column, current: browser.Filter | None) -> browser.Filter:
     """The widgets of one column's filter, by its kind, starting from the filter in the URL."""
     name = column.name
-    if column.kind in ("number", "time"):
-        low_box, high_box = st.columns(2)
-        if column.kind == "time":
-            low_value = _date(current.low if current else None)
-            high_value = _date(current.high if current else None)
-            low = low_box.date_input(f"{name} from", value=low_value, format="YYYY-MM-DD")
-            high = high_box.date_input(f"{name} to", value=high_value, format="YYYY-MM-DD")
-            return browser.Filter(name, "range", low=low.isoformat() if low else None, high=high.isoformat() if high else None)
-        low_number = low_box.number_input(f"{name} at least", value=_number(current.low if current else None))
-        high_number = high_box.number_input(f"{name} at most", value=_number(current.high if current else None))
-        return browser.Filter(
-            name,
-            "range",
-            low=None if low_number is None else _plain(low_number),
-            high=None if high_number is None else _plain(high_number),
-        )
-    if column.kind == "boolean":
-        options = ["", "true", "false"]
-        chosen = st.selectbox(f"{name} is", options, index=options.index(current.value) if current and current.value in options else 0)
-        return browser.Filter(name, "eq", value=chosen or None)
     operators: list[str] = list(browser.OPERATORS[column.kind])
     op_box, value_box = st.columns([1, 3])
-    operator: str = (
-        op_box.selectbox(
-            f"{name}",
-            operators,
-            index=operators.index(current.operator) if current and current.operator in operators else len(operators) - 1,
-            format_func=lambda op: OPERATOR_LABELS[op],
-        )
-        or operators[-1]
-    )
-    value = value_box.text_input(f"{name} {OPERATOR_LABELS[operator]}", value=current.value if current else "")
-    return browser.Filter(name, operator, value=value or None)
+    chosen = current.operator if current and current.operator in operators else operators[0]
+    operator: str = op_box.selectbox(name, operators, index=operators.index(chosen), format_func=lambda op: OPERATOR_LABELS[op]) or chosen
+    kept = current if current and current.operator == operator else None
+    if operator == "range":
+        low_box, high_box = value_box.columns(2)
+        low, high = kept.low if kept else None, kept.high if kept else None
+        if column.kind == "time":
+            low_day = low_box.date_input(f"{name} from", value=_date(low), format="YYYY-MM-DD")
+            high_day = high_box.date_input(f"{name} to", value=_date(high), format="YYYY-MM-DD")
+            return browser.Filter(name, "range", low=_iso(low_day), high=_iso(high_day))
+        low_number = low_box.number_input(f"{name} at least", value=_number(low))
+        high_number = high_box.number_input(f"{name} at most", value=_number(high))
+        return browser.Filter(name, "range", low=_plain(low_number), high=_plain(high_number))
+    value = kept.value if kept else None
+    if column.kind == "time":
+        return browser.Filter(name, "eq", value=_iso(value_box.date_input(f"{name} is", value=_date(value), format="YYYY-MM-DD")))
+    if column.kind == "number":
+        return browser.Filter(name, "eq", value=_plain(value_box.number_input(f"{name} is", value=_number(value))))
+    if column.kind == "boolean":
+        options = ["", "true", "false"]
+        flag = value_box.selectbox(f"{name} is", options, index=options.index(value) if value in options else 0)
+        return browser.Filter(name, "eq", value=flag or None)
+    text = value_box.text_input(f"{name} {OPERATOR_LABELS[operator]}", value=value or "")
+    return browser.Filter(name, operator, value=text or None)
 
 
-def _plain(number: float) -> str:
+def _iso(day) -> str | None:
+    return day.isoformat() if isinstance(day, dt.date) else None
+
+
+def _plain(number: float | None) -> str | None:
     """A number as the URL keeps it: `5`, not `5.0`; `2.5` as it is."""
+    if number is None:
+        return None
     return str(int(number)) if float(number).is_integer() else repr(number)
 
 
@@ -123,14 +124,18 @@ try:
         for key, text in st.query_params.items()
         if key.startswith(FILTER_PREFIX) and (parsed := browser.Filter.from_param(key[len(FILTER_PREFIX) :], text)) is not None
     }
+    unfit = sorted(name for name, item in in_url.items() if not item.fits(by_name[name].kind))
+    if unfit:
+        st.warning(f"Filters in the link that do not suit their column were left out: {', '.join(unfit)}.")
+        in_url = {name: item for name, item in in_url.items() if name not in unfit}
     filtered_on = st.multiselect("Filter on", list(by_name), default=[c for c in by_name if c in in_url])
     filters = []
     for name in filtered_on:
         chosen = _filter_widget(by_name[name], in_url.get(name))
         filters.append(chosen)
         st.query_params[FILTER_PREFIX + name] = chosen.to_param()
-    for name in set(in_url) - set(filtered_on):
-        del st.query_params[FILTER_PREFIX + name]
+    for key in [k for k in st.query_params if k.startswith(FILTER_PREFIX) and k[len(FILTER_PREFIX) :] not in filtered_on]:
+        del st.query_params[key]
 
     sort_box, order_box = st.columns([3, 1])
     sort_options = ["", *by_name]
