@@ -24,12 +24,11 @@ from scheduler.runner import Runner
 from tests.support.app_pages import app_on
 from tests.support.project import ROOT, SMALL_SCALE, run_cli
 
-pytestmark = pytest.mark.slow
-
 TUTORIAL = ROOT / "docs" / "tutorial.md"
 FIXTURES = ROOT / "tests" / "fixtures" / "library"
 FIRST_DROPS = [FIXTURES / "loans-2025-01.csv", FIXTURES / "loans-2025-02.csv"]
 LATER_DROP = FIXTURES / "later" / "loans-2025-03-01.csv"
+CONTRACT = re.compile(r"write `audits/contracts/library__loans.py`:\n\n```python\n(?P<body>.*?)```", re.S)
 STEP = re.compile(r"<!-- tutorial: (?P<what>[^>]+?) -->\n```\w+\n(?P<body>.*?)```", re.S)
 MART = "library_monthly_loans"
 
@@ -96,6 +95,7 @@ def _mart(settings: Settings) -> list[tuple]:
         ).fetchall()
 
 
+@pytest.mark.slow
 def test_the_tutorial_onboards_the_library_through_the_scheduler_s_jobs(tmp_path, monkeypatch):
     settings = _project(tmp_path)
     specs = job_specs(settings)
@@ -129,3 +129,23 @@ def test_the_tutorial_onboards_the_library_through_the_scheduler_s_jobs(tmp_path
     assert list(at.dataframe[0].value["Column"]) == ["branch", "loan_month", "count_loans", "count_returned", "count_open", "amount_fees"]
     assert len(at.get("vega_lite_chart")) == 1 and "per month of `loan_month`" in " ".join(c.value for c in at.caption)
     assert [b.label for b in at.get("download_button")] == [f"Download {MART.replace('_', ' ')} (CSV)"]
+
+
+def test_the_tutorial_s_optional_contract_passes_the_drops_and_quarantines_a_bad_loan(tmp_path):
+    """Step 3 is Python, so the onboarding above leaves it out; here it checks the same drops as ingestion does."""
+    import pyarrow.csv as pacsv
+
+    from ingest.contracts import ContractGuard
+
+    module: dict = {}
+    exec(CONTRACT.search(TUTORIAL.read_text())["body"], module)  # the page's own contract module
+    guard = ContractGuard("library", {}, enabled=True, max_bad_share=0.01)
+    guard.contracts = {"loans": module["schema"]}
+    for drop in [*FIRST_DROPS, LATER_DROP]:
+        loaded = guard.check("loans", pacsv.read_csv(drop))
+        assert loaded.num_rows == len(pd.read_csv(drop))
+        assert str(loaded.schema.field("borrowed_on").type) == "date32[day]"  # the DATE that external_models.yaml declares
+    bad = tmp_path / "loans-bad.csv"
+    bad.write_text(LATER_DROP.read_text().replace("Harbour", "Atlantis"))
+    assert guard.check("loans", pacsv.read_csv(bad)).num_rows == 1
+    assert guard.tallies["loans"].rows_quarantined == 1
