@@ -52,28 +52,32 @@ def cached(settings: Settings, params: dict) -> dict:
     return {"timings": timings}
 
 
-# A filtered read of the largest mart, as a program would ask for it.
-API_READ = (
-    "/marts/fct_orders/rows?order_status=delivered&order_date__gte={since}"
-    "&columns=order_id,order_date,amount_total&order=-amount_total&limit=100"
-)
+# What a program asks the data API: a filtered read of the largest mart, and a metric by day.
+API_REQUESTS = {
+    "mart_read": "/marts/fct_orders/rows?order_status=delivered&order_date__gte={since}"
+    "&columns=order_id,order_date,amount_total&order=-amount_total&limit=100",
+    "metric_query": "/metrics/revenue?grain=day&from={since}",
+}
 
 
 def api(settings: Settings, params: dict) -> dict:
-    """A filtered mart read through the data API over loopback HTTP: the first read of a fresh server
-    (cold: it opens the published version), then the same read repeated (cached)."""
+    """Each request of API_REQUESTS over loopback HTTP on a fresh server of its own: the first request
+    (cold: the server opens the published version), then the same request repeated (cached)."""
     key = new_key()
-    app = create_app(settings, [ApiKey(name="bench", role="operator", key_hash=hash_key(key))])
+    keys = [ApiKey(name="bench", role="operator", key_hash=hash_key(key))]
     con, _ = connect_published(settings)
     with contextlib.closing(con):
         [(since,)] = con.execute("SELECT strftime(max(order_date) - INTERVAL 30 DAY, '%Y-%m-%d') FROM marts.fct_orders").fetchall()
-    timings: dict[str, list[float]] = {"cold": [], "cached": []}
-    with running(app) as url:
-        request = urllib.request.Request(url + API_READ.format(since=since), headers={"X-API-Key": key})
-        for mode, count in (("cold", 1), ("cached", params.get("repeats", 20))):
-            for _ in range(count):
-                started = time.perf_counter()
-                with urllib.request.urlopen(request, timeout=60) as response:
-                    rows = len(json.loads(response.read())["rows"])
-                timings[mode].append(time.perf_counter() - started)
+    timings: dict[str, dict[str, list[float]]] = {}
+    rows: dict[str, int] = {}
+    for name, path in API_REQUESTS.items():
+        timings[name] = {"cold": [], "cached": []}
+        with running(create_app(settings, keys)) as url:
+            request = urllib.request.Request(url + path.format(since=since), headers={"X-API-Key": key})
+            for mode, count in (("cold", 1), ("cached", params.get("repeats", 20))):
+                for _ in range(count):
+                    started = time.perf_counter()
+                    with urllib.request.urlopen(request, timeout=60) as response:
+                        rows[name] = len(json.loads(response.read())["rows"])
+                    timings[name][mode].append(time.perf_counter() - started)
     return {"timings": timings, "rows": rows}

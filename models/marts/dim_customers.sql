@@ -31,6 +31,7 @@ customer_orders AS (
     count(*) FILTER (WHERE NOT is_cancelled) AS count_orders,
     sum(amount_total) FILTER (WHERE NOT is_cancelled) AS amount_lifetime_value,
     min(order_date) AS first_order_date,
+    min(order_date) FILTER (WHERE NOT is_cancelled) AS first_live_order_date,
     max(order_date) AS last_order_date
   FROM orders
   GROUP BY customer_id
@@ -45,6 +46,7 @@ SELECT
   coalesce(customer_orders.count_orders, 0)::INTEGER AS count_orders, -- Orders not cancelled
   coalesce(customer_orders.amount_lifetime_value, 0)::DECIMAL(14, 2) AS amount_lifetime_value, -- Sum of totals of orders not cancelled, in EUR
   customer_orders.first_order_date AS first_order_date, -- Day of the first order, cancelled or not
+  customer_orders.first_live_order_date AS first_live_order_date, -- Day of the first order not cancelled (the cohorts' first order)
   customer_orders.last_order_date AS last_order_date -- Day of the latest order, cancelled or not
 FROM customers
 LEFT JOIN customer_orders

@@ -44,19 +44,10 @@ WITH part_0 AS (
         orders.order_id,
         orders.customer_id,
         orders.order_date,
-        orders.order_date = firsts.first_order_date AS is_first_order_day
+        orders.order_date = customers.first_live_order_date AS is_first_order_day
       FROM marts.fct_orders AS orders
-      JOIN (
-        SELECT
-          customer_id,
-          MIN(order_date) AS first_order_date
-        FROM marts.fct_orders
-        WHERE
-          NOT is_cancelled
-        GROUP BY
-          customer_id
-      ) AS firsts
-        ON firsts.customer_id = orders.customer_id
+      JOIN marts.dim_customers AS customers
+        ON customers.customer_id = orders.customer_id
       WHERE
         NOT orders.is_cancelled
     ) AS t
