@@ -1,0 +1,191 @@
+"""Erasure: a customer's personal values leave every file of the data folder and every object of the
+lake, the marts still reconcile with the source, and neither a later day nor a reingest brings them back."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from core.erasures import TOMBSTONE, erasures
+from core.errors import PlatformError
+from core.settings import Settings, load_settings
+from demo.day import advance_day
+from demo.shop import generate
+from pipeline.environments import plan_environment
+from pipeline.erasure import erase
+from pipeline.recovery import reingest
+from pipeline.run import run_all
+from publish.reader import connect_published
+from publish.snapshot import write_snapshot
+from tests.support import s3server
+from tests.support.erasure_search import download_buckets, find_values
+from tests.support.project import ROOT, SMALL_SCALE, run_cli, settings_for
+from tests.support.reconcile import assert_marts_match_source
+
+pytestmark = pytest.mark.slow
+
+NAME, EMAIL, CITY = "Zebedee Quux", "zq-erase-canary@example.org", "Quuxville"
+# The canary email is a substring of the invalid one that the quarantine gets.
+CANARIES = [NAME, EMAIL.split("@")[0], CITY]
+PROJECT_FILES = ("config.yaml", "external_models.yaml", "models", "audits", "seeds", "linter", "tests/sqlmesh")
+
+
+def _source(settings: Settings) -> sqlite3.Connection:
+    return sqlite3.connect(settings.source_path(settings.demo.source))
+
+
+def _busiest_customer(settings: Settings) -> int:
+    with _source(settings) as con:
+        return con.execute("SELECT customer_id FROM orders GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").fetchone()[0]
+
+
+def _seed(settings: Settings, customer: int, email: str = EMAIL) -> None:
+    """Give the customer the canary values, as a change the next ingest loads."""
+    with _source(settings) as con:
+        con.execute(
+            "UPDATE customers SET name = ?, email = ?, city = ?, "
+            "updated_at = (SELECT datetime(max(updated_at), '+1 second') FROM customers) WHERE id = ?",
+            (NAME, email, CITY, customer),
+        )
+
+
+def _quarantine_the_canary(settings: Settings, customer: int) -> None:
+    """A later version of the customer with an invalid email, in a load big enough to stay under max_bad_share."""
+    with _source(settings) as con:
+        con.execute("UPDATE customers SET updated_at = (SELECT datetime(max(updated_at), '+2 seconds') FROM customers)")
+        con.execute("UPDATE customers SET email = ? WHERE id = ?", (EMAIL.replace("@", "-at-"), customer))
+
+
+def _searched(settings: Settings) -> list[str]:
+    """Hits in the data folder, but the demo source itself: the operational database is not the platform's to change."""
+    return find_values(settings.data_dir, CANARIES, skip=(settings.source_path(settings.demo.source).parent,))
+
+
+def _published_customer(settings: Settings, customer: int) -> tuple:
+    con, _ = connect_published(settings)
+    with con:
+        return con.execute(
+            "SELECT customer_name, customer_email, customer_city, count_orders FROM marts.dim_customers WHERE customer_id = ?", [customer]
+        ).fetchone()
+
+
+@pytest.fixture
+def project(built, tmp_path: Path) -> Settings:
+    """A copy of the project (so a model can change for a dev environment) on a copy of the session's build."""
+    root = tmp_path / "project"
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, root / name)
+    shutil.copytree(built[0].data_dir, root / "data")
+    env = {"PLATFORM__DATA_DIR": str(root / "data"), "PLATFORM__DEMO__SCALE": SMALL_SCALE, "PLATFORM__RUN__LOCK_WAIT_SECONDS": "2"}
+    return load_settings(root, env=env)
+
+
+def test_erase_leaves_no_value_in_any_layer_and_nothing_brings_it_back(project: Settings):
+    settings = project
+    customer = _busiest_customer(settings)
+    _seed(settings, customer)
+    run_all(settings)
+    _quarantine_the_canary(settings, customer)
+    summary = run_all(settings)
+    assert any("quarantined" in warning for warning in summary.warnings), summary.warnings
+    # a second version of dim_customers, built for a dev environment and published there
+    model = settings.project_dir / "models" / "marts" / "dim_customers.sql"
+    model.write_text(model.read_text().replace("WHERE NOT is_deleted", "WHERE NOT is_deleted AND customer_id IS NOT NULL"))
+    assert "marts.dim_customers" in plan_environment(settings, "dev").built
+    write_snapshot(settings)
+    before = _searched(settings)
+    for where in ("lake/raw/shop/customers/", "_quarantine/customers/", "lake/staging/", "marts__dev/", "warehouse.duckdb", "reports"):
+        assert any(where in hit for hit in before), (where, before)
+
+    result = erase(settings, "shop.customers", str(customer))
+
+    assert _searched(settings) == []
+    assert result.left == []
+    counts = result.rewritten
+    assert counts["raw rows"] >= 2 and counts["quarantine rows"] == 1 and counts["report snapshot"] == 1
+    assert counts["warehouse tables"] >= 4  # staging, its history, prod's and dev's dim_customers
+    assert counts["published files"] >= 4  # staging and marts, prod and dev
+    [record] = erasures(settings.meta_path)
+    assert (record.source, record.table, record.key, record.finished_at is not None) == ("shop", "customers", str(customer), True)
+    assert record.rewritten == counts
+    name, email, city, orders = _published_customer(settings, customer)
+    assert (name, email, city) == (TOMBSTONE, TOMBSTONE, TOMBSTONE) and orders > 0
+    assert_marts_match_source(settings)
+
+    # the next day touches the customer in the source: the ingest erases it as it lands; audits pass
+    advance_day(settings.source_path(settings.demo.source), seed=settings.demo.seed)
+    _seed(settings, customer)
+    again = run_all(settings)
+    assert again.rows_loaded["shop"]["customers"] >= 1
+    assert _searched(settings) == []
+    assert _published_customer(settings, customer)[:3] == (TOMBSTONE, TOMBSTONE, TOMBSTONE)
+    assert_marts_match_source(settings)
+
+    # reading the table again whole from the source does not bring it back either
+    reingest(settings, "shop", "customers")
+    assert _searched(settings) == []
+    assert_marts_match_source(settings)
+
+
+def test_erase_on_an_s3_lake_leaves_no_value_in_any_bucket(tmp_path: Path):
+    server = s3server.start("moto")
+    try:
+        env = server.lake_env()
+        settings = settings_for(tmp_path / "data", **env)
+        source = settings.source_path(settings.demo.source)
+        generate(
+            source,
+            seed=settings.demo.seed,
+            scale=float(SMALL_SCALE),
+            start_date=settings.demo.start_date,
+            history_days=settings.demo.history_days,
+        )
+        customer = _busiest_customer(settings)
+        _seed(settings, customer)
+        run_all(settings)
+        buckets = [env[f"PLATFORM__LAKE__S3__BUCKETS__{layer}"] for layer in ("RAW", "STAGING", "CURATED")]
+        assert find_values(_download(server, buckets, tmp_path / "before"), CANARIES)
+
+        erase(settings, "shop.customers", str(customer))
+
+        assert find_values(_download(server, buckets, tmp_path / "after"), CANARIES) == []
+        assert _searched(settings) == []
+        assert_marts_match_source(settings)
+        advance_day(source, seed=settings.demo.seed)
+        _seed(settings, customer)
+        run_all(settings)
+        assert find_values(_download(server, buckets, tmp_path / "later"), CANARIES) == []
+        assert _published_customer(settings, customer)[:3] == (TOMBSTONE, TOMBSTONE, TOMBSTONE)
+    finally:
+        server.stop()
+
+
+def _download(server, buckets: list[str], target: Path) -> Path:
+    assert download_buckets(server.endpoint, server.access_key, server.secret_key, buckets, target) > 0
+    return target
+
+
+def test_erase_refuses_bad_targets_and_unknown_keys_with_a_message(built, tmp_path: Path):
+    settings, _ = built
+    for target, key, message in (
+        ("nosuch.customers", "1", "No source 'nosuch'"),
+        ("shop.nosuch", "1", "Source 'shop' has no table 'nosuch'"),
+        ("customers", "1", "Name the table as <source>.<table>"),
+        ("shop.orders", "1", "shop.orders declares no personal columns"),
+        ("shop.customers", "999999999", "No row with id = '999999999' in the raw layer of shop.customers"),
+    ):
+        with pytest.raises(PlatformError, match=message):
+            erase(settings, target, key)
+    assert erasures(settings.meta_path) == []
+
+    done = run_cli("erase", "shop.customers", "999999999", data_dir=settings.data_dir)
+    assert done.returncode != 0
+    assert "No row with id = '999999999'" in done.stderr + done.stdout and "Traceback" not in done.stderr
