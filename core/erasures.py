@@ -3,7 +3,7 @@
 One row per erasure in the metadata store's `erasures` (schema in core/metastore.py): when, which
 `<source>.<table>`, the subject's key, and what was rewritten in each layer. The same rows are the
 erasure list that every later ingest applies (ingest/guarded.py), so a subject erased once never
-comes back from its source. docs/privacy-erasure.md says why the key itself is kept.
+comes back from its source. docs/erasure.md says why the key itself is kept.
 
 Erasing a row keeps its key and every column not declared personal; each declared personal column
 becomes `TOMBSTONE` (text columns) or NULL (any other type).

@@ -161,7 +161,7 @@ def _create_erasures(con: sqlite3.Connection) -> None:
     """Version 4: the erasures of personal data, and the erasure list every ingest applies (core/erasures.py).
 
     It holds no personal value: the subject's key (a surrogate id that stays in the data, see
-    docs/privacy-erasure.md) and counts of what was rewritten.
+    docs/erasure.md) and counts of what was rewritten.
     """
     con.execute("""
         CREATE TABLE erasures (

@@ -134,12 +134,12 @@ def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_erasures(settings: Settings, args: argparse.Namespace) -> None:
     """List every erasure recorded (the erasure list that every ingest applies)."""
-    from pipeline.erasure import list_erasures
+    from core.erasures import erasures
 
     table = Table(title="Erasures", title_justify="left")
     for column in ("started", "finished", "table", "key", "rewritten"):
         table.add_column(column)
-    for erasure in list_erasures(settings):
+    for erasure in erasures(settings.meta_path):
         rewritten = ", ".join(f"{layer} {count:,}" for layer, count in (erasure.rewritten or {}).items() if count)
         finished = erasure.finished_at or "[red]interrupted: run `just erase` again[/]"
         table.add_row(erasure.started_at, finished, f"{erasure.source}.{erasure.table}", erasure.key, rewritten)

@@ -4,7 +4,7 @@ The subject's rows keep their key and every fact not declared personal, so the m
 reconcile; each declared personal column (`personal:` of the table in config.yaml) is erased
 (core/erasures.py). The key goes on the erasure list first, so every later ingest (and
 `just reingest`) erases it as it lands, and an interrupted erasure is completed by running it again.
-docs/privacy-erasure.md is the manual.
+docs/erasure.md is the manual.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from core.settings import Settings
 from core.settings_sources import FilesSource, SqliteSource
 from ingest.landing import landing_root
 from ingest.quarantine import quarantine_url
+from pipeline import stages
 from pipeline.erase_files import (
     compact_duckdb,
     erase_in_file,
@@ -85,6 +86,10 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
             report(f"warehouse: erased {counts['warehouse rows']} row(s) in {len(tables)} table(s); rewrote the database file")
         counts["published rows"], counts["published files"] = _published(settings, lake, source, models, keys)
         report(f"published staging and marts: erased {counts['published rows']} row(s) in {counts['published files']} file(s)")
+        if settings.warehouse_path.exists():
+            # A version's files were thought immutable: readers and HTTP caches (ETags) key on its id. A new one says they changed.
+            version = stages.publish(settings, force=True).version
+            report(f"published version {version} from the erased warehouse")
         if snapshot_path(settings).exists():
             write_snapshot(settings)
             counts["report snapshot"] = 1
@@ -175,8 +180,3 @@ def _sweep(settings: Settings, lake: Lake, values: set[str], result: ErasureResu
 
 def _in_lake(settings: Settings, lake: Lake, path: Path) -> bool:
     return lake.backend == "local" and settings.lake_root in path.parents
-
-
-def list_erasures(settings: Settings) -> list[erasures.Erasure]:
-    """Every erasure recorded, oldest first (`just erase --list`)."""
-    return erasures.erasures(settings.meta_path)
