@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dlt
 
-from core.erasures import erase_rows, erased_keys
+from core.erasures import erased_keys
 from core.lake import Lake
 from core.settings import Settings
 from ingest.contracts import ContractGuard, record_results
@@ -66,9 +66,14 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
         pipeline.normalize()
         pipeline.load().raise_on_failed_jobs()
     contracts = {table: spec.pandera or f"{name}__{table}" for table, spec in source.tables.items()}
-    guard = ContractGuard(name, contracts, enabled=source.quality.enabled, max_bad_share=source.quality.max_bad_share)
-    before = _columns(pipeline)
     erased = erased_keys(settings.meta_path, name)
+    erasure = {
+        table: (spec.primary_key, erased[table], [*spec.personal, "_failure", "_failures"])
+        for table, spec in source.tables.items()
+        if spec.personal and erased.get(table)
+    }
+    guard = ContractGuard(name, contracts, enabled=source.quality.enabled, max_bad_share=source.quality.max_bad_share, erasure=erasure)
+    before = _columns(pipeline)
     try:
         known_types = {table: columns for table, columns in before.items() if reload is None or table not in reload}
         plan = source_plan(settings, name, guard, known_types, replay)
@@ -97,7 +102,7 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
         dropped = tally.rows_valid - rows.get(table, 0)
         if dropped > 0 and tally.rows_valid:
             result.discarded[table] = dropped
-        where = write_quarantine(lake, name, table, _erased(source, table, tally.quarantined, erased), load_id)
+        where = write_quarantine(lake, name, table, tally.quarantined, load_id)
         if where:
             result.warnings.append(f"{name}.{table}: {tally.rows_quarantined:,} invalid rows quarantined at {where}")
     for table, count in result.discarded.items():
@@ -111,15 +116,6 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
     record_results(settings.meta_path, guard, load_id)
     plan.after_load(load_id)
     return result
-
-
-def _erased(source, table: str, parts: list, erased: dict[str, list[str]]) -> list:
-    """Quarantined rows with the erased keys' personal columns erased, and the failing value with them."""
-    spec = source.tables.get(table)
-    if spec is None or not spec.personal or not erased.get(table):
-        return parts
-    columns = [*spec.personal, "_failure", "_failures"]
-    return [erase_rows(part, spec.primary_key, erased[table], columns)[0] for part in parts]
 
 
 class _NoTraceback(logging.Filter):

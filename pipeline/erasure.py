@@ -90,12 +90,12 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
             # A version's files were thought immutable: readers and HTTP caches (ETags) key on its id. A new one says they changed.
             version = stages.publish(settings, force=True).version
             report(f"published version {version} from the erased warehouse")
-        if snapshot_path(settings).exists():
-            write_snapshot(settings)
-            counts["report snapshot"] = 1
-            report("report snapshot: written again from the erased published version")
         counts["metadata store cells"] = erase_sqlite_values(settings.meta_path, identifying, skip=("erasures",))
         report(f"metadata store: erased {counts['metadata store cells']} value(s)")
+        if snapshot_path(settings).exists():  # after the store: the snapshot copies its run log
+            write_snapshot(settings)
+            counts["report snapshot"] = 1
+            report("report snapshot: written again from the erased published version and metadata store")
         _sweep(settings, lake, identifying | held, result)
         report(f"other files: rewrote {counts['other files rewritten']}, removed {counts['cache files removed']}")
         erasures.finish(settings.meta_path, erasure_id, counts)

@@ -3,6 +3,8 @@ lake, the marts still reconcile with the source, and neither a later day nor a r
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -30,6 +32,7 @@ pytestmark = pytest.mark.slow
 NAME, EMAIL, CITY = "Zebedee Quux", "zq-erase-canary@example.org", "Quuxville"
 # The canary email is a substring of the invalid one that the quarantine gets.
 CANARIES = [NAME, EMAIL.split("@")[0], CITY]
+INVALID = EMAIL.replace("@", "-at-")
 PROJECT_FILES = ("config.yaml", "external_models.yaml", "models", "audits", "seeds", "linter", "tests/sqlmesh")
 
 
@@ -52,11 +55,16 @@ def _seed(settings: Settings, customer: int, email: str = EMAIL) -> None:
         )
 
 
+def _invalid(settings: Settings, customer: int) -> None:
+    """A later version of the customer alone, with an invalid email: its load is refused, the value in the message."""
+    _seed(settings, customer, email=INVALID)
+
+
 def _quarantine_the_canary(settings: Settings, customer: int) -> None:
     """A later version of the customer with an invalid email, in a load big enough to stay under max_bad_share."""
     with _source(settings) as con:
         con.execute("UPDATE customers SET updated_at = (SELECT datetime(max(updated_at), '+2 seconds') FROM customers)")
-        con.execute("UPDATE customers SET email = ? WHERE id = ?", (EMAIL.replace("@", "-at-"), customer))
+        con.execute("UPDATE customers SET email = ? WHERE id = ?", (INVALID, customer))
 
 
 def _searched(settings: Settings) -> list[str]:
@@ -93,6 +101,9 @@ def test_erase_leaves_no_value_in_any_layer_and_nothing_brings_it_back(project: 
     customer = _busiest_customer(settings)
     _seed(settings, customer)
     run_all(settings)
+    _invalid(settings, customer)
+    with pytest.raises(PlatformError, match=INVALID):  # and the run log keeps the message
+        run_all(settings)
     _quarantine_the_canary(settings, customer)
     summary = run_all(settings)
     assert any("quarantined" in warning for warning in summary.warnings), summary.warnings
@@ -101,8 +112,12 @@ def test_erase_leaves_no_value_in_any_layer_and_nothing_brings_it_back(project: 
     model.write_text(model.read_text().replace("WHERE NOT is_deleted", "WHERE NOT is_deleted AND customer_id IS NOT NULL"))
     assert "marts.dim_customers" in plan_environment(settings, "dev").built
     write_snapshot(settings)
+    log = settings.data_dir / "logs" / "scheduler.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(json.dumps({"event": "job failed", "job": "ingest:shop", "error": f"email: str_matches ({INVALID!r})"}) + "\n")
     before = _searched(settings)
-    for where in ("lake/raw/shop/customers/", "_quarantine/customers/", "lake/staging/", "marts__dev/", "warehouse.duckdb", "reports"):
+    where_found = ("lake/raw/shop/customers/", "_quarantine/customers/", "lake/staging/", "marts__dev/", "warehouse.duckdb", "reports")
+    for where in (*where_found, "meta.db", "scheduler.log"):
         assert any(where in hit for hit in before), (where, before)
 
     result = erase(settings, "shop.customers", str(customer))
@@ -113,6 +128,7 @@ def test_erase_leaves_no_value_in_any_layer_and_nothing_brings_it_back(project: 
     assert counts["raw rows"] >= 2 and counts["quarantine rows"] == 1 and counts["report snapshot"] == 1
     assert counts["warehouse tables"] >= 4  # staging, its history, prod's and dev's dim_customers
     assert counts["published files"] >= 4  # staging and marts, prod and dev
+    assert counts["metadata store cells"] >= 1 and counts["other files rewritten"] >= 1  # the run log's error, the log file
     [record] = erasures(settings.meta_path)
     assert (record.source, record.table, record.key, record.finished_at is not None) == ("shop", "customers", str(customer), True)
     assert record.rewritten == counts
@@ -120,8 +136,13 @@ def test_erase_leaves_no_value_in_any_layer_and_nothing_brings_it_back(project: 
     assert (name, email, city) == (TOMBSTONE, TOMBSTONE, TOMBSTONE) and orders > 0
     assert_marts_match_source(settings)
 
-    # the next day touches the customer in the source: the ingest erases it as it lands; audits pass
+    # the next day touches the customer in the source, first with an invalid email: the refused load's
+    # message names the erased value, not the source's; then a valid one loads erased; audits pass
     advance_day(settings.source_path(settings.demo.source), seed=settings.demo.seed)
+    _invalid(settings, customer)
+    with pytest.raises(PlatformError, match=re.escape(TOMBSTONE)):
+        run_all(settings)
+    assert _searched(settings) == []
     _seed(settings, customer)
     again = run_all(settings)
     assert again.rows_loaded["shop"]["customers"] >= 1
@@ -133,6 +154,9 @@ def test_erase_leaves_no_value_in_any_layer_and_nothing_brings_it_back(project: 
     reingest(settings, "shop", "customers")
     assert _searched(settings) == []
     assert_marts_match_source(settings)
+
+    listed = run_cli("erasures", data_dir=settings.data_dir)
+    assert listed.returncode == 0 and "shop.customers" in listed.stdout and f" {customer} " in listed.stdout, listed.stdout
 
 
 def test_erase_on_an_s3_lake_leaves_no_value_in_any_bucket(tmp_path: Path):
