@@ -40,9 +40,16 @@ class Erasure:
 
 
 def begin(meta_path: Path, source: str, table: str, key: str) -> int:
-    """Put the key on the erasure list (from now on every ingest erases it) and open its record."""
+    """Put the key on the erasure list (from now on every ingest erases it) and open its record; an
+    interrupted erasure of the same key is taken up again under its own record."""
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with contextlib.closing(connect(meta_path)) as con, con:
+        unfinished = con.execute(
+            "SELECT erasure_id FROM erasures WHERE source = ? AND table_name = ? AND subject_key = ? AND finished_at IS NULL",
+            (source, table, key),
+        ).fetchone()
+        if unfinished is not None:
+            return unfinished[0]
         cursor = con.execute(
             "INSERT INTO erasures (started_at, source, table_name, subject_key) VALUES (?, ?, ?, ?)", (now, source, table, key)
         )

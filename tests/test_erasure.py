@@ -3,15 +3,20 @@ lake, the marts still reconcile with the source, and neither a later day nor a r
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
 import re
 import shutil
 import sqlite3
 from pathlib import Path
 
+import duckdb
+import pyarrow as pa
 import pytest
 
-from core.erasures import TOMBSTONE, erasures
+from core import erasures as erasure_list
+from core.erasures import TOMBSTONE, erase_records, erase_rows, erasures
 from core.errors import PlatformError
 from core.settings import Settings, load_settings
 from demo.day import advance_day
@@ -26,8 +31,6 @@ from tests.support import s3server
 from tests.support.erasure_search import download_buckets, find_values
 from tests.support.project import ROOT, SMALL_SCALE, run_cli, settings_for
 from tests.support.reconcile import assert_marts_match_source
-
-pytestmark = pytest.mark.slow
 
 NAME, EMAIL, CITY = "Zebedee Quux", "zq-erase-canary@example.org", "Quuxville"
 # The canary email is a substring of the invalid one that the quarantine gets.
@@ -96,6 +99,7 @@ def project(built, tmp_path: Path) -> Settings:
     return load_settings(root, env=env)
 
 
+@pytest.mark.slow
 def test_erase_leaves_no_value_in_any_layer_and_nothing_brings_it_back(project: Settings):
     settings = project
     customer = _busiest_customer(settings)
@@ -159,6 +163,7 @@ def test_erase_leaves_no_value_in_any_layer_and_nothing_brings_it_back(project: 
     assert listed.returncode == 0 and "shop.customers" in listed.stdout and f" {customer} " in listed.stdout, listed.stdout
 
 
+@pytest.mark.slow
 def test_erase_on_an_s3_lake_leaves_no_value_in_any_bucket(tmp_path: Path):
     server = s3server.start("moto")
     try:
@@ -197,6 +202,7 @@ def _download(server, buckets: list[str], target: Path) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_erase_refuses_bad_targets_and_unknown_keys_with_a_message(built, tmp_path: Path):
     settings, _ = built
     for target, key, message in (
@@ -213,3 +219,47 @@ def test_erase_refuses_bad_targets_and_unknown_keys_with_a_message(built, tmp_pa
     done = run_cli("erase", "shop.customers", "999999999", data_dir=settings.data_dir)
     assert done.returncode != 0
     assert "No row with id = '999999999'" in done.stderr + done.stdout and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_an_interrupted_erasure_is_completed_by_running_it_again(built_copy: Settings):
+    settings = built_copy
+    # what an erasure killed after putting the key on the list leaves: every ingest already erases the key
+    erasure_list.begin(settings.meta_path, "shop", "customers", "5")
+    assert erasure_list.erased_keys(settings.meta_path, "shop") == {"customers": ["5"]}
+    assert erasures(settings.meta_path)[0].finished_at is None
+
+    result = erase(settings, "shop.customers", "5")
+
+    [record] = erasures(settings.meta_path)
+    assert record.finished_at is not None and record.rewritten == result.rewritten and result.rewritten["raw rows"] >= 1
+    with contextlib.closing(duckdb.connect()) as con:
+        rows = con.execute(
+            "SELECT id, name = ? AND email = ? AND city = ? FROM read_parquet(?) ORDER BY id",
+            [TOMBSTONE, TOMBSTONE, TOMBSTONE, f"{settings.lake_root}/raw/shop/customers/*.parquet"],
+        ).fetchall()
+    assert {key for key, erased in rows if erased} == {5}  # that customer's rows only, every other row as it was
+
+
+def test_erase_rows_tombstones_text_nulls_other_types_and_keeps_the_rest():
+    rows = pa.table(
+        {
+            "id": pa.array([1, 2, 2, None], pa.int64()),
+            "name": ["a", "b", "b2", "d"],
+            "born": pa.array([dt.date(2000, 1, 1)] * 4),
+            "amount": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    erased, count = erase_rows(rows, "id", ["2"], ["name", "born", "missing"])
+    assert count == 2
+    assert erased.schema == rows.schema
+    assert erased.to_pydict() == {
+        "id": [1, 2, 2, None],
+        "name": ["a", TOMBSTONE, TOMBSTONE, "d"],
+        "born": [dt.date(2000, 1, 1), None, None, dt.date(2000, 1, 1)],
+        "amount": [1.0, 2.0, 3.0, 4.0],
+    }
+    assert erase_rows(rows, "id", ["9"], ["name"]) == (rows, 0)
+    records = [{"id": "x1", "email": "a@b", "age": 3}, {"id": "x2", "email": "c@d", "age": 4}]
+    assert erase_records(records, "id", ["x2"], ["email", "age"]) == 1
+    assert records == [{"id": "x1", "email": "a@b", "age": 3}, {"id": "x2", "email": TOMBSTONE, "age": None}]
