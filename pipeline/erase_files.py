@@ -26,6 +26,8 @@ from transform.subject_columns import SubjectColumns
 # A model's physical tables: `sqlmesh__<schema>.<schema>__<model>__<fingerprint>[__dev]`.
 PHYSICAL = re.compile(r"^(?P<schema>\w+?)__(?P<model>\w+)__\d+(__dev)?$")
 # Files whose values are replaced in place; other files holding a value are caches (removed) or reported.
+# Logs that services keep open and append to (`scheduler.log`, its `.1` generation, a service's `.out`).
+LOG = re.compile(r"\.(log|out)(\.\d+)?$")
 TEXT_SUFFIXES = (".log", ".json", ".jsonl", ".txt", ".csv", ".tsv", ".sql", ".yaml", ".yml", ".md")
 
 
@@ -186,21 +188,39 @@ def erase_sqlite_values(path: Path, values: set[str], skip: Iterable[str] = ()) 
 
 def erase_in_file(url: str, values: set[str], lake: Lake | None = None) -> str | None:
     """Erase `values` in one file that is not Parquet or a database, of the lake or (without `lake`) a
-    local path: replaced in text files ('rewritten'), cache files removed ('removed'), anything else
-    reported ('left'); None when it holds none."""
+    local path: masked in place in logs, replaced in other text files ('rewritten'), cache files
+    removed ('removed'), anything else reported ('left'); None when it holds none."""
     data = _read(url, lake)
     needles = [value.encode() for value in values if value]
     if not any(needle in data for needle in needles):
         return None
-    if url.endswith(TEXT_SUFFIXES):
+    name = url.rsplit("/", 1)[-1]
+    if lake is None and LOG.search(name):
+        _mask_in_place(Path(url), data, needles)
+        return "rewritten"
+    if name.endswith(TEXT_SUFFIXES):
         for needle in needles:
             data = data.replace(needle, TOMBSTONE.encode())
         _write(url, data, lake)
         return "rewritten"
-    if "/sqlmesh-cache/" in url or url.endswith(".pickle"):
+    if "/sqlmesh-cache/" in url or name.endswith(".pickle"):
         if lake is None:
             Path(url).unlink()
         else:
             lake.fs.rm(url)
         return "removed"
     return "left"
+
+
+def _mask_in_place(path: Path, data: bytes, needles: list[bytes]) -> None:
+    """Overwrite each occurrence with as many `*`: a running service keeps appending to the same file
+    (a swapped-in copy would take its later lines into a deleted file), and no line moves."""
+    with open(path, "r+b") as handle:
+        for needle in needles:
+            start = data.find(needle)
+            while start >= 0:
+                handle.seek(start)
+                handle.write(b"*" * len(needle))
+                start = data.find(needle, start + len(needle))
+        handle.flush()
+        os.fsync(handle.fileno())

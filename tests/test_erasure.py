@@ -124,6 +124,8 @@ def test_erase_leaves_no_value_in_any_layer_and_nothing_brings_it_back(project: 
     for where in (*where_found, "meta.db", "scheduler.log"):
         assert any(where in hit for hit in before), (where, before)
 
+    logged = log.stat()
+
     result = erase(settings, "shop.customers", str(customer))
 
     assert _searched(settings) == []
@@ -133,6 +135,9 @@ def test_erase_leaves_no_value_in_any_layer_and_nothing_brings_it_back(project: 
     assert counts["warehouse tables"] >= 4  # staging, its history, prod's and dev's dim_customers
     assert counts["published files"] >= 4  # staging and marts, prod and dev
     assert counts["metadata store cells"] >= 1 and counts["other files rewritten"] >= 1  # the run log's error, the log file
+    # the log is masked in place: a running scheduler keeps appending to the same file, no line moves
+    assert (log.stat().st_ino, log.stat().st_size) == (logged.st_ino, logged.st_size)
+    assert "*" * len(INVALID) in log.read_text()
     [record] = erasures(settings.meta_path)
     assert (record.source, record.table, record.key, record.finished_at is not None) == ("shop", "customers", str(customer), True)
     assert record.rewritten == counts
