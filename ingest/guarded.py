@@ -88,11 +88,9 @@ def schema_contract(mode) -> str | dict:
     return mode.model_dump() if isinstance(mode, SchemaContract) else mode
 
 
-def guard_resources(
-    resources: list, source, guard: ContractGuard, *, checked: bool = False, erased: dict[str, list[str]] | None = None
-) -> None:
+def guard_resources(resources: list, source, guard: ContractGuard, *, checked: bool = False) -> None:
     """Apply each table's schema contract and put its pandera check into the resource's pipe, then the
-    erasure of the erased keys of each table with personal columns (`erased`: table -> keys).
+    erasure of the table's erased subjects (`guard.erasure`, from the erasure list).
 
     checked: the rows were validated before they were yielded (file drops); only the hints are applied.
     """
@@ -103,9 +101,8 @@ def guard_resources(
         if table is not None:
             check = _as_checked if checked else _table_check(guard, resource.name)
             resource.add_step(_ContractStep(check, table.primary_key))
-            keys = (erased or {}).get(resource.name)
-            if keys and table.personal:
-                resource.add_step(_ErasureStep(table.primary_key, keys, list(table.personal)))
+            if resource.name in guard.erasure:
+                resource.add_step(_ErasureStep(*guard.erasure[resource.name]))
 
 
 def failure_message(source: str, exc: BaseException, store: str | None = None) -> PlatformError:

@@ -78,7 +78,7 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
         known_types = {table: columns for table, columns in before.items() if reload is None or table not in reload}
         plan = source_plan(settings, name, guard, known_types, replay)
         resources = plan.resources if reload is None else [r for r in plan.resources if r.name in reload]
-        guard_resources(resources, source, guard, checked=plan.checked, erased=erased)
+        guard_resources(resources, source, guard, checked=plan.checked)
         pipeline.extract(resources, loader_file_format="parquet", refresh="drop_resources" if reload else None)
         guard.enforce_share()
         pipeline.normalize()
