@@ -72,9 +72,9 @@ def files_with_key(lake: Lake, glob: str, key: str, keys: list[str]) -> list[str
         return [name for (name,) in con.execute(sql, [glob, keys]).fetchall()]
 
 
-def subject_values(lake: Lake, globs: list[str], key: str, keys: list[str], columns: list[str]) -> tuple[set[str], set[str]]:
-    """The personal values the subjects hold in the files of `globs` (every version of every row), and
-    those of them that identify: held by no other key in the same column."""
+def identifying_values(lake: Lake, globs: list[str], key: str, keys: list[str], columns: list[str]) -> set[str]:
+    """The personal values the subjects hold in the files of `globs` (every version of every row) that
+    identify them: held by no other key in the same column."""
     held: set[str] = set()
     shared: set[str] = set()
     with contextlib.closing(lake.attach(warehouse.connect())) as con:
@@ -92,7 +92,7 @@ def subject_values(lake: Lake, globs: list[str], key: str, keys: list[str], colu
                     [keys, sorted(found)],
                 ).fetchall()
                 shared |= {value for (value,) in others}
-    return held, held - shared
+    return held - shared
 
 
 def erase_warehouse_tables(path: Path, models: dict[str, SubjectColumns], keys: list[str], values: set[str]) -> dict[str, int]:

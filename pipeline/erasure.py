@@ -28,13 +28,14 @@ from pipeline.erase_files import (
     erase_sqlite_values,
     erase_warehouse_tables,
     files_with_key,
+    identifying_values,
     rewrite_parquet,
-    subject_values,
 )
 from publish.snapshot import snapshot_path, write_snapshot
 from transform.subject_columns import SubjectColumns, personal_columns
 
 Report = Callable[[str], None]
+MIN_SEARCHED = 4  # characters
 
 
 @dataclass
@@ -57,7 +58,9 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
     quarantined = quarantine_url(lake, source, table) + "/*.parquet"
     result = ErasureResult(target, key)
     with writer_lock(settings.data_dir, purpose=f"erase {target}", wait_seconds=settings.run.lock_wait_seconds):
-        held, identifying = subject_values(lake, [raw, quarantined], spec.primary_key, [key], personal)
+        identifying = identifying_values(lake, [raw, quarantined], spec.primary_key, [key], personal)
+        # Free text is searched for values long enough not to match inside unrelated words.
+        searched = {value for value in identifying if len(value) >= MIN_SEARCHED}
         raw_files = files_with_key(lake, raw, spec.primary_key, [key])
         quarantine_files = files_with_key(lake, quarantined, spec.primary_key, [key])
         if not raw_files and not quarantine_files and key not in erasures.erased_keys(settings.meta_path, source).get(table, []):
@@ -90,13 +93,13 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
             # A version's files were thought immutable: readers and HTTP caches (ETags) key on its id. A new one says they changed.
             version = stages.publish(settings, force=True).version
             report(f"published version {version} from the erased warehouse")
-        counts["metadata store cells"] = erase_sqlite_values(settings.meta_path, identifying, skip=("erasures",))
+        counts["metadata store cells"] = erase_sqlite_values(settings.meta_path, searched, skip=("erasures",))
         report(f"metadata store: erased {counts['metadata store cells']} value(s)")
         if snapshot_path(settings).exists():  # after the store: the snapshot copies its run log
             write_snapshot(settings)
             counts["report snapshot"] = 1
             report("report snapshot: written again from the erased published version and metadata store")
-        _sweep(settings, lake, identifying | held, result)
+        _sweep(settings, lake, searched, result)
         report(f"other files: rewrote {counts['other files rewritten']}, removed {counts['cache files removed']}")
         erasures.finish(settings.meta_path, erasure_id, counts)
     return result
