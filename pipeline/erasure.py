@@ -16,7 +16,7 @@ from pathlib import Path
 from core import erasures
 from core.errors import PlatformError
 from core.lake import Lake
-from core.lock import writer_lock
+from core.lock import describe_holder, writer_lock
 from core.settings import Settings
 from core.settings_sources import FilesSource, SqliteSource
 from ingest.landing import landing_root
@@ -57,7 +57,8 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
     raw = lake.parquet_glob("raw", source, table)
     quarantined = quarantine_url(lake, source, table) + "/*.parquet"
     result = ErasureResult(target, key)
-    with writer_lock(settings.data_dir, purpose=f"erase {target}", wait_seconds=settings.run.lock_wait_seconds):
+    waiting = lambda holder: report(f"waiting for the writer lock ({describe_holder(holder)})")
+    with writer_lock(settings.data_dir, purpose=f"erase {target}", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting):
         identifying = identifying_values(lake, [raw, quarantined], spec.primary_key, [key], personal)
         # Free text is searched for values long enough not to match inside unrelated words.
         searched = {value for value in identifying if len(value) >= MIN_SEARCHED}
