@@ -92,13 +92,32 @@ def erasures(meta_path: Path) -> list[Erasure]:
 
 def erase_rows(rows: pa.Table, key: str, keys: Iterable[str], columns: Iterable[str]) -> tuple[pa.Table, int]:
     """`rows` with `columns` erased in the rows whose `key` (compared as text) is one of `keys`; and how many rows that was."""
-    wanted = pa.array(sorted(set(keys)), pa.string())
-    present = [column for column in columns if column in rows.column_names]
-    if key not in rows.column_names or not present or not len(wanted):
+    if key not in rows.column_names:
         return rows, 0
-    hit = pc.fill_null(pc.is_in(pc.cast(rows[key], pa.string()), value_set=wanted), False)
+    return _erase_where(rows, _among(rows[key], keys), columns)
+
+
+def erase_values(rows: pa.Table, columns: Iterable[str], values: Iterable[str]) -> tuple[pa.Table, int]:
+    """`rows` with `columns` erased in the rows where one of them holds one of `values`: for a table
+    where the subject's rows cannot be found by key."""
+    present = [column for column in columns if column in rows.column_names]
+    if not present:
+        return rows, 0
+    hit = _among(rows[present[0]], values)
+    for column in present[1:]:
+        hit = pc.or_(hit, _among(rows[column], values))
+    return _erase_where(rows, hit, present)
+
+
+def _among(column: pa.ChunkedArray, values: Iterable[str]) -> pa.ChunkedArray:
+    wanted = pa.array(sorted(set(values)), pa.string())
+    return pc.fill_null(pc.is_in(pc.cast(column, pa.string()), value_set=wanted), False)
+
+
+def _erase_where(rows: pa.Table, hit: pa.ChunkedArray, columns: Iterable[str]) -> tuple[pa.Table, int]:
+    present = [column for column in columns if column in rows.column_names]
     count = pc.sum(hit).as_py() or 0
-    if not count:
+    if not count or not present:
         return rows, 0
     for column in present:
         index = rows.schema.get_field_index(column)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from core import warehouse
-from core.erasures import TOMBSTONE, erase_rows
+from core.erasures import TOMBSTONE, erase_rows, erase_values
 from core.lake import Lake
 from core.warehouse import sql_identifier, sql_literal
 from transform.subject_columns import SubjectColumns
@@ -31,10 +31,13 @@ LOG = re.compile(r"\.(log|out)(\.\d+)?$")
 TEXT_SUFFIXES = (".log", ".json", ".jsonl", ".txt", ".csv", ".tsv", ".sql", ".yaml", ".yml", ".md")
 
 
-def rewrite_parquet(url: str, key: str, keys: list[str], columns: list[str], lake: Lake | None = None) -> int:
-    """Erase the rows of `keys` in one Parquet file, of the lake or (without `lake`) a local path; return the rows erased."""
+def rewrite_parquet(
+    url: str, key: str | None, keys: list[str], columns: list[str], lake: Lake | None = None, values: Iterable[str] = ()
+) -> int:
+    """Erase the rows of `keys` in one Parquet file, of the lake or (without `lake`) a local path; return the
+    rows erased. Without a `key` column, the rows where a personal column holds one of `values`."""
     rows = pq.read_table(io.BytesIO(_read(url, lake)))
-    erased, count = erase_rows(rows, key, keys, columns)
+    erased, count = erase_rows(rows, key, keys, columns) if key is not None else erase_values(rows, columns, values)
     if count:
         buffer = io.BytesIO()
         pq.write_table(erased, buffer)

@@ -88,7 +88,7 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
             counts["warehouse tables"] = len(tables)
             compact_duckdb(settings.warehouse_path)
             report(f"warehouse: erased {counts['warehouse rows']} row(s) in {len(tables)} table(s); rewrote the database file")
-        counts["published rows"], counts["published files"] = _published(settings, lake, source, models, keys)
+        counts["published rows"], counts["published files"] = _published(settings, lake, source, models, keys, identifying)
         report(f"published staging and marts: erased {counts['published rows']} row(s) in {counts['published files']} file(s)")
         if settings.warehouse_path.exists():
             # A version's files were thought immutable: readers and HTTP caches (ETags) key on its id. A new one says they changed.
@@ -133,8 +133,11 @@ def _dlt_files(settings: Settings, source: str, table: str, key: str, keys: list
     return rewritten
 
 
-def _published(settings: Settings, lake: Lake, source: str, models: dict[str, SubjectColumns], keys: list[str]) -> tuple[int, int]:
-    """Every retained version of the published staging tables and marts, of every environment."""
+def _published(
+    settings: Settings, lake: Lake, source: str, models: dict[str, SubjectColumns], keys: list[str], values: set[str]
+) -> tuple[int, int]:
+    """Every retained version of the published staging tables and marts, of every environment; a model
+    without a key column is erased where it holds one of the identifying `values`, as in the warehouse."""
     rows = files = 0
     candidates: list[tuple[str, SubjectColumns]] = []
     for model, carried in models.items():
@@ -147,9 +150,7 @@ def _published(settings: Settings, lake: Lake, source: str, models: dict[str, Su
                 if Path(folder).name == "marts" or Path(folder).name.startswith("marts__"):
                     candidates += [(url, carried) for url in lake.files(f"{folder}/{name}") if url.endswith(".parquet")]
     for url, carried in candidates:
-        if carried.key is None:
-            continue
-        erased = rewrite_parquet(url, carried.key, keys, carried.personal, lake)
+        erased = rewrite_parquet(url, carried.key, keys, carried.personal, lake, values)
         rows, files = rows + erased, files + (1 if erased else 0)
     return rows, files
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from core import erasures as erasure_list
-from core.erasures import TOMBSTONE, erase_records, erase_rows, erasures
+from core.erasures import TOMBSTONE, erase_records, erase_rows, erase_values, erasures
 from core.errors import PlatformError
 from core.settings import Settings, load_settings
 from demo.day import advance_day
@@ -265,6 +265,10 @@ def test_erase_rows_tombstones_text_nulls_other_types_and_keeps_the_rest():
         "amount": [1.0, 2.0, 3.0, 4.0],
     }
     assert erase_rows(rows, "id", ["9"], ["name"]) == (rows, 0)
+    # without a key: where a personal column holds one of the values
+    by_value, count = erase_values(rows, ["name", "born"], ["b2", "zz"])
+    assert count == 1 and by_value.column("name").to_pylist() == ["a", "b", TOMBSTONE, "d"]
+    assert by_value.column("born").to_pylist() == [dt.date(2000, 1, 1)] * 2 + [None, dt.date(2000, 1, 1)]
     records = [{"id": "x1", "email": "a@b", "age": 3}, {"id": "x2", "email": "c@d", "age": 4}]
     assert erase_records(records, "id", ["x2"], ["email", "age"]) == 1
     assert records == [{"id": "x1", "email": "a@b", "age": 3}, {"id": "x2", "email": TOMBSTONE, "age": None}]
