@@ -27,6 +27,14 @@ doctor *ARGS:
 reingest TARGET:
     {{py}} -m pipeline.cli reingest {{TARGET}}
 
+# Erase one subject's personal data from every layer (raw, warehouse, published, reports), e.g. `just erase shop.customers 17`
+erase TARGET KEY:
+    {{py}} -m pipeline.cli erase {{TARGET}} {{KEY}}
+
+# List the erasures recorded: when, which table and key, what was rewritten
+erasures:
+    {{py}} -m pipeline.cli erasures
+
 # (Re)generate the demo source, e.g. `just demo --scale 10 --force`
 demo *ARGS:
     {{py}} -m pipeline.cli demo {{ARGS}}

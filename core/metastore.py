@@ -157,8 +157,32 @@ def _create_access_log(con: sqlite3.Connection) -> None:
     con.execute("CREATE INDEX access_log_by_time ON access_log (accessed_at)")
 
 
+def _create_erasures(con: sqlite3.Connection) -> None:
+    """Version 4: the erasures of personal data, and the erasure list every ingest applies (core/erasures.py).
+
+    It holds no personal value: the subject's key (a surrogate id that stays in the data, see
+    docs/erasure.md) and counts of what was rewritten.
+    """
+    con.execute("""
+        CREATE TABLE erasures (
+            erasure_id  INTEGER PRIMARY KEY AUTOINCREMENT,
+            started_at  TEXT NOT NULL,    -- UTC, ISO 8601; from then on every ingest erases the key
+            finished_at TEXT,             -- NULL: the erasure was interrupted; `just erase` again completes it
+            source      TEXT NOT NULL,
+            table_name  TEXT NOT NULL,
+            subject_key TEXT NOT NULL,    -- the row's primary key, as text
+            rewritten   TEXT              -- JSON: rows or files rewritten per layer
+        )""")
+    con.execute("CREATE INDEX erasures_by_table ON erasures (source, table_name)")
+
+
 # Append only: the step at index i takes a file from version i to version i + 1.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_first_tables, _add_job_runs_pid, _create_access_log)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _create_first_tables,
+    _add_job_runs_pid,
+    _create_access_log,
+    _create_erasures,
+)
 VERSION = len(MIGRATIONS)
 
 

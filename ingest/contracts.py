@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core import metastore
+from core.erasures import erase_rows
 from core.errors import PlatformError
 
 CONTRACTS_PACKAGE = "audits.contracts"
@@ -71,9 +72,19 @@ class TableTally:
 class ContractGuard:
     """Validates every batch of one source's tables and keeps the tallies and quarantined rows."""
 
-    def __init__(self, source: str, contracts: dict[str, str], *, enabled: bool, max_bad_share: float) -> None:
-        """contracts: table -> contract module name."""
+    def __init__(
+        self,
+        source: str,
+        contracts: dict[str, str],
+        *,
+        enabled: bool,
+        max_bad_share: float,
+        erasure: dict[str, tuple[str, list[str], list[str]]] | None = None,
+    ) -> None:
+        """contracts: table -> contract module name. erasure: table -> (key column, erased keys, columns
+        to erase): quarantined rows of erased subjects are kept erased, failing values included."""
         self.source = source
+        self.erasure = erasure or {}
         self.max_bad_share = max_bad_share
         self.contracts = {table: load_contract(module) for table, module in contracts.items()} if enabled else {}
         self.tallies: dict[str, TableTally] = {}
@@ -89,7 +100,7 @@ class ContractGuard:
         tally.rows_in += rows_seen
         tally.rows_quarantined += rejects.num_rows
         if rejects.num_rows:
-            tally.quarantined.append(rejects)
+            tally.quarantined.append(self._erased(table, rejects))
 
     def accept(self, table: str, tally: TableTally) -> None:
         """Count a file's tally (kept apart by `check(..., into=)`) into its table's, once the file is taken."""
@@ -120,7 +131,7 @@ class ContractGuard:
         bad, valid = _failures(schema, frame, f"{self.source}.{table}")
         if not bad.empty:
             tally.rows_quarantined += len(bad)
-            tally.quarantined.append(_quarantine_rows(item, frame, bad, source_file, lines))
+            tally.quarantined.append(self._erased(table, _quarantine_rows(item, frame, bad, source_file, lines)))
         if isinstance(item, list):
             # JSON rows take the contract's types (timestamps as timestamps, not text) ...
             try:
@@ -130,6 +141,12 @@ class ContractGuard:
         if bad.empty:
             return _typed(item, schema)
         return _typed(item.filter(pa.array(~frame.index.isin(bad.index))), schema)
+
+    def _erased(self, table: str, rows: pa.Table) -> pa.Table:
+        if table not in self.erasure:
+            return rows
+        key, keys, columns = self.erasure[table]
+        return erase_rows(rows, key, keys, columns)[0]
 
     def enforce_share(self) -> None:
         """Refuse the load when any table's share of bad rows is above the limit."""

@@ -8,6 +8,7 @@ import pyarrow as pa
 from dlt.common.schema.exceptions import DataValidationError
 from dlt.extract.items_transform import ItemTransform
 
+from core.erasures import erase_records, erase_rows
 from core.errors import PlatformError
 from core.settings_sources import SchemaContract
 from ingest.contracts import ContractGuard
@@ -29,6 +30,29 @@ class _ContractStep(ItemTransform):
         if checked.num_rows == 0:
             return None
         return _utc(_key_not_null(checked, self.primary_key))
+
+
+class _ErasureStep(ItemTransform):
+    """Erases the personal columns of erased subjects' rows as they land (the erasure list, core/erasures.py).
+
+    After the contract step: the contract checks the source's own values (in memory), and what is
+    written anywhere is already erased; quarantined rows are erased the same way (ingest/pipeline.py).
+    """
+
+    placement_affinity = 1.6
+
+    def __init__(self, key: str, keys: list[str], columns: list[str]) -> None:
+        super().__init__(_as_checked)
+        self.key, self.keys, self.columns = key, keys, columns
+
+    def __call__(self, item: Any, meta: Any = None) -> Any:
+        if isinstance(item, pa.Table):
+            return erase_rows(item, self.key, self.keys, self.columns)[0]
+        if isinstance(item, list):
+            erase_records(item, self.key, self.keys, self.columns)
+        elif isinstance(item, dict):
+            erase_records([item], self.key, self.keys, self.columns)
+        return item
 
 
 def _as_checked(item: Any) -> Any:
@@ -65,7 +89,8 @@ def schema_contract(mode) -> str | dict:
 
 
 def guard_resources(resources: list, source, guard: ContractGuard, *, checked: bool = False) -> None:
-    """Apply each table's schema contract and put its pandera check into the resource's pipe.
+    """Apply each table's schema contract and put its pandera check into the resource's pipe, then the
+    erasure of the table's erased subjects (`guard.erasure`, from the erasure list).
 
     checked: the rows were validated before they were yielded (file drops); only the hints are applied.
     """
@@ -76,6 +101,8 @@ def guard_resources(resources: list, source, guard: ContractGuard, *, checked: b
         if table is not None:
             check = _as_checked if checked else _table_check(guard, resource.name)
             resource.add_step(_ContractStep(check, table.primary_key))
+            if resource.name in guard.erasure:
+                resource.add_step(_ErasureStep(*guard.erasure[resource.name]))
 
 
 def failure_message(source: str, exc: BaseException, store: str | None = None) -> PlatformError:

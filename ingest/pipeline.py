@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dlt
 
+from core.erasures import erased_keys
 from core.lake import Lake
 from core.settings import Settings
 from ingest.contracts import ContractGuard, record_results
@@ -65,7 +66,13 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
         pipeline.normalize()
         pipeline.load().raise_on_failed_jobs()
     contracts = {table: spec.pandera or f"{name}__{table}" for table, spec in source.tables.items()}
-    guard = ContractGuard(name, contracts, enabled=source.quality.enabled, max_bad_share=source.quality.max_bad_share)
+    erased = erased_keys(settings.meta_path, name)
+    erasure = {
+        table: (spec.primary_key, erased[table], [*spec.personal, "_failure", "_failures"])
+        for table, spec in source.tables.items()
+        if spec.personal and erased.get(table)
+    }
+    guard = ContractGuard(name, contracts, enabled=source.quality.enabled, max_bad_share=source.quality.max_bad_share, erasure=erasure)
     before = _columns(pipeline)
     try:
         known_types = {table: columns for table, columns in before.items() if reload is None or table not in reload}

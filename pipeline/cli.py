@@ -116,6 +116,41 @@ def cmd_reingest(settings: Settings, args: argparse.Namespace) -> None:
     out.print(f"Reingested {args.target}: {_counts(rows)}; built and published.")
 
 
+def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:
+    """Erase one subject's personal data from every layer; print what was rewritten."""
+    from pipeline.erasure import erase
+
+    result = erase(settings, args.target, args.key, report=lambda line: err.print(line, highlight=False))
+    table = Table(title=f"Erased {result.target} {result.key}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for layer, count in result.rewritten.items():
+        table.add_row(layer, f"{count:,}")
+    out.print(table)
+    for left in result.left:
+        out.print(f"[red]still holds a value:[/] {left} (not a file the erasure can rewrite; remove or clean it by hand)")
+    return 1 if result.left else 0
+
+
+def cmd_erasures(settings: Settings, args: argparse.Namespace) -> None:
+    """List every erasure recorded (the erasure list that every ingest applies)."""
+    from core.erasures import erasures
+
+    table = Table(title="Erasures", title_justify="left")
+    for column in ("started", "finished", "table", "key", "rewritten"):
+        table.add_column(column)
+    for erasure in erasures(settings.meta_path):
+        rewritten = ", ".join(f"{layer} {count:,}" for layer, count in (erasure.rewritten or {}).items() if count)
+        finished = erasure.finished_at or "[red]interrupted: run `just erase` again[/]"
+        table.add_row(erasure.started_at, finished, f"{erasure.source}.{erasure.table}", erasure.key, rewritten)
+    out.print(table)
+
+
+def _erase_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", help="the table as source.table, e.g. shop.customers")
+    parser.add_argument("key", help="the subject's primary key, e.g. 17")
+
+
 def _doctor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true", help="only check; repair nothing")
 
@@ -139,6 +174,8 @@ COMMANDS = {
     "demo": Command(cmd_demo, "generate the demo source", _demo_arguments),
     "doctor": Command(cmd_doctor, "check the lake, warehouse, published versions, run log and lock; repair", _doctor_arguments),
     "reingest": Command(cmd_reingest, "read a source or one table again whole, then build and publish", _reingest_arguments),
+    "erase": Command(cmd_erase, "erase one subject's personal data from every layer", _erase_arguments),
+    "erasures": Command(cmd_erasures, "list the erasures recorded"),
 }
 
 

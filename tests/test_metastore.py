@@ -19,8 +19,16 @@ TABLES = {
     "contract_results",
     "landing_files",
     "access_log",
+    "erasures",
 }
-INDEXES = {"job_runs_by_job", "monitor_results_by_check", "audit_results_by_model", "contract_results_by_table", "access_log_by_time"}
+INDEXES = {
+    "job_runs_by_job",
+    "monitor_results_by_check",
+    "audit_results_by_model",
+    "contract_results_by_table",
+    "access_log_by_time",
+    "erasures_by_table",
+}
 
 # What the modules wrote before the store was versioned (version 0): each feature's own DDL, run when it first ran.
 UNVERSIONED_JOB_RUNS = """
@@ -113,6 +121,16 @@ def test_a_new_store_has_every_table_and_index_at_the_current_version(tmp_path):
         "rows",
         "status",
         "detail",
+    ]
+    # version 4: the erasures, with the key and counts only
+    assert [column[0] for column in current["tables"]["erasures"]] == [
+        "erasure_id",
+        "started_at",
+        "finished_at",
+        "source",
+        "table_name",
+        "subject_key",
+        "rewritten",
     ]
 
 

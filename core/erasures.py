@@ -1,0 +1,143 @@
+"""Erasure: the subjects whose personal data was erased, and how one row set is erased.
+
+One row per erasure in the metadata store's `erasures` (schema in core/metastore.py): when, which
+`<source>.<table>`, the subject's key, and what was rewritten in each layer. The same rows are the
+erasure list that every later ingest applies (ingest/guarded.py), so a subject erased once never
+comes back from its source. docs/erasure.md says why the key itself is kept.
+
+Erasing a row keeps its key and every column not declared personal; each declared personal column
+becomes `TOMBSTONE` (text columns) or NULL (any other type).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from core.metastore import connect
+
+TOMBSTONE = "[erased]"
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """One erasure as the store keeps it; `rewritten` is None while it is unfinished (interrupted)."""
+
+    erasure_id: int
+    started_at: str
+    finished_at: str | None
+    source: str
+    table: str
+    key: str
+    rewritten: dict[str, int] | None
+
+
+def begin(meta_path: Path, source: str, table: str, key: str) -> int:
+    """Put the key on the erasure list (from now on every ingest erases it) and open its record; an
+    interrupted erasure of the same key is taken up again under its own record."""
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    with contextlib.closing(connect(meta_path)) as con, con:
+        unfinished = con.execute(
+            "SELECT erasure_id FROM erasures WHERE source = ? AND table_name = ? AND subject_key = ? AND finished_at IS NULL",
+            (source, table, key),
+        ).fetchone()
+        if unfinished is not None:
+            return unfinished[0]
+        cursor = con.execute(
+            "INSERT INTO erasures (started_at, source, table_name, subject_key) VALUES (?, ?, ?, ?)", (now, source, table, key)
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+
+def finish(meta_path: Path, erasure_id: int, rewritten: dict[str, int]) -> None:
+    """Close the record with what was rewritten in each layer (counts only)."""
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    with contextlib.closing(connect(meta_path)) as con, con:
+        con.execute("UPDATE erasures SET finished_at = ?, rewritten = ? WHERE erasure_id = ?", (now, json.dumps(rewritten), erasure_id))
+
+
+def erased_keys(meta_path: Path, source: str) -> dict[str, list[str]]:
+    """The erased keys of each table of `source`, as text; empty before the store exists."""
+    if not meta_path.exists():
+        return {}
+    with contextlib.closing(connect(meta_path)) as con:
+        rows = con.execute("SELECT DISTINCT table_name, subject_key FROM erasures WHERE source = ? ORDER BY 1, 2", (source,)).fetchall()
+    keys: dict[str, list[str]] = {}
+    for table, key in rows:
+        keys.setdefault(table, []).append(key)
+    return keys
+
+
+def erasures(meta_path: Path) -> list[Erasure]:
+    """Every erasure, oldest first."""
+    if not meta_path.exists():
+        return []
+    with contextlib.closing(connect(meta_path)) as con:
+        rows = con.execute(
+            "SELECT erasure_id, started_at, finished_at, source, table_name, subject_key, rewritten FROM erasures ORDER BY erasure_id"
+        ).fetchall()
+    return [
+        Erasure(erasure_id, started, finished, source, table, key, json.loads(rewritten) if rewritten else None)
+        for erasure_id, started, finished, source, table, key, rewritten in rows
+    ]
+
+
+def erase_rows(rows: pa.Table, key: str, keys: Iterable[str], columns: Iterable[str]) -> tuple[pa.Table, int]:
+    """`rows` with `columns` erased in the rows whose `key` (compared as text) is one of `keys`; and how many rows that was."""
+    if key not in rows.column_names:
+        return rows, 0
+    return _erase_where(rows, _among(rows[key], keys), columns)
+
+
+def erase_values(rows: pa.Table, columns: Iterable[str], values: Iterable[str]) -> tuple[pa.Table, int]:
+    """`rows` with `columns` erased in the rows where one of them holds one of `values`: for a table
+    where the subject's rows cannot be found by key."""
+    present = [column for column in columns if column in rows.column_names]
+    if not present:
+        return rows, 0
+    hit = _among(rows[present[0]], values)
+    for column in present[1:]:
+        hit = pc.or_(hit, _among(rows[column], values))
+    return _erase_where(rows, hit, present)
+
+
+def _among(column: pa.ChunkedArray, values: Iterable[str]) -> pa.ChunkedArray:
+    wanted = pa.array(sorted(set(values)), pa.string())
+    return pc.fill_null(pc.is_in(pc.cast(column, pa.string()), value_set=wanted), False)
+
+
+def _erase_where(rows: pa.Table, hit: pa.ChunkedArray, columns: Iterable[str]) -> tuple[pa.Table, int]:
+    present = [column for column in columns if column in rows.column_names]
+    count = pc.sum(hit).as_py() or 0
+    if not count or not present:
+        return rows, 0
+    for column in present:
+        index = rows.schema.get_field_index(column)
+        field = rows.schema.field(index)
+        erased = pa.scalar(TOMBSTONE if _is_text(field.type) else None, field.type)
+        rows = rows.set_column(index, field, pc.if_else(hit, erased, rows[column]))
+    return rows, count
+
+
+def erase_records(records: list[dict], key: str, keys: Iterable[str], columns: Iterable[str]) -> int:
+    """Erase `columns` in place in the records (dicts, as REST sources yield them) whose key is one of `keys`."""
+    wanted, count = set(keys), 0
+    for record in records:
+        if isinstance(record, dict) and key in record and str(record[key]) in wanted:
+            for column in columns:
+                if column in record:
+                    record[column] = TOMBSTONE if isinstance(record[column], str) else None
+            count += 1
+    return count
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)

@@ -1,0 +1,187 @@
+"""`just erase <source>.<table> <key>`: one subject's personal data out of every layer, under the writer lock.
+
+The subject's rows keep their key and every fact not declared personal, so the marts still
+reconcile; each declared personal column (`personal:` of the table in config.yaml) is erased
+(core/erasures.py). The key goes on the erasure list first, so every later ingest (and
+`just reingest`) erases it as it lands, and an interrupted erasure is completed by running it again.
+docs/erasure.md is the manual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core import erasures
+from core.errors import PlatformError
+from core.lake import Lake
+from core.lock import describe_holder, writer_lock
+from core.settings import Settings
+from core.settings_sources import FilesSource, SqliteSource
+from ingest.landing import landing_root
+from ingest.quarantine import quarantine_url
+from pipeline import stages
+from pipeline.erase_files import (
+    compact_duckdb,
+    erase_in_file,
+    erase_sqlite_values,
+    erase_warehouse_tables,
+    files_with_key,
+    identifying_values,
+    rewrite_parquet,
+)
+from publish.snapshot import snapshot_path, write_snapshot
+from transform.subject_columns import SubjectColumns, personal_columns
+
+Report = Callable[[str], None]
+MIN_SEARCHED = 4  # characters
+
+
+@dataclass
+class ErasureResult:
+    """What one erasure rewrote: counts per layer (as recorded), and files it could not clean."""
+
+    target: str
+    key: str
+    rewritten: dict[str, int] = field(default_factory=dict)
+    left: list[str] = field(default_factory=list)
+
+
+def erase(settings: Settings, target: str, key: str, report: Report = lambda line: None) -> ErasureResult:
+    """Erase the personal columns of the row `key` of `target` (`source.table`) in every layer."""
+    source, table = _target(settings, target)
+    spec = settings.sources[source].tables[table]
+    personal = list(spec.personal)
+    lake = Lake(settings)
+    raw = lake.parquet_glob("raw", source, table)
+    quarantined = quarantine_url(lake, source, table) + "/*.parquet"
+    result = ErasureResult(target, key)
+    waiting = lambda holder: report(f"waiting for the writer lock ({describe_holder(holder)})")
+    with writer_lock(settings.data_dir, purpose=f"erase {target}", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting):
+        identifying = identifying_values(lake, [raw, quarantined], spec.primary_key, [key], personal)
+        # Free text is searched for values long enough not to match inside unrelated words.
+        searched = {value for value in identifying if len(value) >= MIN_SEARCHED}
+        raw_files = files_with_key(lake, raw, spec.primary_key, [key])
+        quarantine_files = files_with_key(lake, quarantined, spec.primary_key, [key])
+        if not raw_files and not quarantine_files and key not in erasures.erased_keys(settings.meta_path, source).get(table, []):
+            raise PlatformError(
+                f"No row with {spec.primary_key} = {key!r} in the raw layer of {target} (nor its quarantine): nothing to erase. "
+                "Check the key; a subject not loaded yet cannot be erased."
+            )
+        erasure_id = erasures.begin(settings.meta_path, source, table, key)
+        counts = result.rewritten
+        keys = [key]
+        counts["raw rows"] = sum(rewrite_parquet(url, spec.primary_key, keys, personal, lake) for url in raw_files)
+        report(f"raw: erased {counts['raw rows']} row(s) in {len(raw_files)} file(s)")
+        q_columns = [*personal, "_failure", "_failures"]
+        counts["quarantine rows"] = sum(rewrite_parquet(url, spec.primary_key, keys, q_columns, lake) for url in quarantine_files)
+        report(f"quarantine: erased {counts['quarantine rows']} row(s)")
+        counts["dlt working files"] = _dlt_files(settings, source, table, spec.primary_key, keys, personal)
+        report(f"dlt working folder: rewrote {counts['dlt working files']} file(s)")
+
+        models = personal_columns(settings, source, table, spec.primary_key, personal)
+        report(f"models carrying personal columns of {target}: {', '.join(sorted(models)) or 'none'}")
+        if settings.warehouse_path.exists():
+            tables = erase_warehouse_tables(settings.warehouse_path, models, keys, identifying)
+            counts["warehouse rows"] = sum(tables.values())
+            counts["warehouse tables"] = len(tables)
+            compact_duckdb(settings.warehouse_path)
+            report(f"warehouse: erased {counts['warehouse rows']} row(s) in {len(tables)} table(s); rewrote the database file")
+        counts["published rows"], counts["published files"] = _published(settings, lake, source, models, keys, identifying)
+        report(f"published staging and marts: erased {counts['published rows']} row(s) in {counts['published files']} file(s)")
+        if settings.warehouse_path.exists():
+            # A version's files were thought immutable: readers and HTTP caches (ETags) key on its id. A new one says they changed.
+            version = stages.publish(settings, force=True).version
+            report(f"published version {version} from the erased warehouse")
+        counts["metadata store cells"] = erase_sqlite_values(settings.meta_path, searched, skip=("erasures",))
+        report(f"metadata store: erased {counts['metadata store cells']} value(s)")
+        if snapshot_path(settings).exists():  # after the store: the snapshot copies its run log
+            write_snapshot(settings)
+            counts["report snapshot"] = 1
+            report("report snapshot: written again from the erased published version and metadata store")
+        _sweep(settings, lake, searched, result)
+        report(f"other files: rewrote {counts['other files rewritten']}, removed {counts['cache files removed']}")
+        erasures.finish(settings.meta_path, erasure_id, counts)
+    return result
+
+
+def _target(settings: Settings, target: str) -> tuple[str, str]:
+    source, dot, table = target.partition(".")
+    if not dot or not source or not table:
+        raise PlatformError(f"Name the table as <source>.<table>, e.g. shop.customers; got {target!r}.")
+    if source not in settings.sources:
+        raise PlatformError(f"No source {source!r} in config.yaml; declared: {', '.join(settings.sources)}.")
+    tables = settings.sources[source].tables
+    if table not in tables:
+        raise PlatformError(f"Source {source!r} has no table {table!r}; declared: {', '.join(tables)}.")
+    if not tables[table].personal:
+        with_personal = [f"{source}.{name}" for name, spec in tables.items() if spec.personal]
+        raise PlatformError(
+            f"{target} declares no personal columns (`personal:` under sources.{source}.tables.{table} in config.yaml): "
+            f"nothing to erase. Tables with personal columns: {', '.join(with_personal) or 'none'}."
+        )
+    return source, table
+
+
+def _dlt_files(settings: Settings, source: str, table: str, key: str, keys: list[str], personal: list[str]) -> int:
+    """dlt's copies of the table's files in its working folder (extracted, normalized and loaded packages)."""
+    working = settings.data_dir / "dlt" / f"ingest_{source}"
+    rewritten = 0
+    for path in sorted(working.rglob(f"{table}.*.parquet")) if working.exists() else []:
+        rewritten += 1 if rewrite_parquet(str(path), key, keys, personal) else 0
+    return rewritten
+
+
+def _published(
+    settings: Settings, lake: Lake, source: str, models: dict[str, SubjectColumns], keys: list[str], values: set[str]
+) -> tuple[int, int]:
+    """Every retained version of the published staging tables and marts, of every environment; a model
+    without a key column is erased where it holds one of the identifying `values`, as in the warehouse."""
+    rows = files = 0
+    candidates: list[tuple[str, SubjectColumns]] = []
+    for model, carried in models.items():
+        schema, _, name = model.partition(".")
+        if schema == "staging" and name.startswith(f"stg_{source}__"):
+            folder = lake.url("staging", source, name.removeprefix(f"stg_{source}__"))
+            candidates += [(url, carried) for url in lake.files(folder) if url.endswith(".parquet")]
+        elif schema == "marts":
+            for folder in lake.subfolders(lake.url("curated")):
+                if Path(folder).name == "marts" or Path(folder).name.startswith("marts__"):
+                    candidates += [(url, carried) for url in lake.files(f"{folder}/{name}") if url.endswith(".parquet")]
+    for url, carried in candidates:
+        erased = rewrite_parquet(url, carried.key, keys, carried.personal, lake, values)
+        rows, files = rows + erased, files + (1 if erased else 0)
+    return rows, files
+
+
+def _sweep(settings: Settings, lake: Lake, values: set[str], result: ErasureResult) -> None:
+    """Any other file of the lake or the data folder holding one of the values: text rewritten, caches removed, the rest reported."""
+    counts = result.rewritten
+    counts["other files rewritten"] = counts["cache files removed"] = 0
+    # The sources themselves are not the platform's to change: an operational database, or the files dropped.
+    sources = {str(settings.source_path(name)) for name, spec in settings.sources.items() if isinstance(spec, SqliteSource)}
+    landings = tuple(landing_root(settings, name) for name, spec in settings.sources.items() if isinstance(spec, FilesSource))
+    skipped = {str(settings.warehouse_path), str(settings.meta_path), *sources}
+    local = [
+        (str(path), None)
+        for path in sorted(settings.data_dir.rglob("*"))
+        if path.is_file() and path.suffix not in (".parquet", ".duckdb") and not _in_lake(settings, lake, path)
+    ]
+    in_lake = [
+        (url, lake) for layer in ("raw", "staging", "curated") for url in lake.files(lake.url(layer)) if not url.endswith(".parquet")
+    ]
+    for url, where in [*local, *in_lake]:
+        if url in skipped or (landings and url.startswith(landings)):
+            continue
+        outcome = erase_in_file(url, values, where)
+        if outcome == "rewritten":
+            counts["other files rewritten"] += 1
+        elif outcome == "removed":
+            counts["cache files removed"] += 1
+        elif outcome == "left":
+            result.left.append(url)
+
+
+def _in_lake(settings: Settings, lake: Lake, path: Path) -> bool:
+    return lake.backend == "local" and settings.lake_root in path.parents
