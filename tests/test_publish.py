@@ -13,12 +13,13 @@ from publish.marts import MANIFEST, marts_folder, publish_marts
 from publish.reader import connect_published, current_version
 from publish.staging import current_staging
 from tests.support.project import source_rows
+from transform.lineage import personal_columns
 
 
 def test_each_publish_is_a_complete_new_version(built, tmp_path):
     settings, summary = built
     before = current_version(settings)
-    result = publish_marts(settings, [f"marts.{name}" for name in summary.published_rows])
+    result = publish_marts(settings, [f"marts.{name}" for name in summary.published_rows], personal=personal_columns(settings))
     after = current_version(settings)
     assert after.version == result.version != before.version
     assert after.rows == before.rows == summary.published_rows
@@ -31,7 +32,7 @@ def test_each_publish_is_a_complete_new_version(built, tmp_path):
 def test_old_versions_are_pruned_but_the_current_one_stays(built):
     settings, summary = built
     for _ in range(settings.run.publish_keep_versions + 2):
-        publish_marts(settings, [f"marts.{name}" for name in summary.published_rows])
+        publish_marts(settings, [f"marts.{name}" for name in summary.published_rows], personal=personal_columns(settings))
     versions = Lake(settings).subfolders(f"{marts_folder(settings)}/fct_orders")
     assert len(versions) == settings.run.publish_keep_versions
     assert versions[-1].endswith(f"/version={current_version(settings).version}")
