@@ -22,7 +22,6 @@ from api.keys import ApiKey, identify
 from api.limits import RateLimiter
 from api.published import VERSION_ID, NotPublished, PublishedMarts, Snapshot, VersionGone
 from api.query import BadRequest, check_values, page_sql, parse_query
-from core.errors import PlatformError
 from core.settings import Settings
 from metrics import layer
 
@@ -71,8 +70,6 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
     def snapshot(key: ApiKey, version: str | None = None) -> Snapshot:
         try:
             return marts.snapshot(version, role=key.role)
-        except PlatformError as exc:
-            raise ApiError(503, "not_published", str(exc)) from None
         except NotPublished:
             raise ApiError(503, "not_published", "Nothing has been published yet: run `just run` first.") from None
         except VersionGone:

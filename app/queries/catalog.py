@@ -80,7 +80,7 @@ def project_fingerprint(settings: Settings) -> tuple:
 
 
 def load_catalog(settings: Settings) -> Catalog:
-    """Every model of the project with its documentation, columns, audits and upstream models."""
+    """Every model of the project with its documentation, columns (personal ones with their mask), audits and upstream models."""
     from transform.context import definitions_context
     from transform.lineage import declared, personal_columns_of
 
