@@ -80,13 +80,19 @@ def hash_salt(settings: Settings) -> str:
 
 
 def _make_salt(path: Path) -> None:
+    """Write a new salt beside `path`, then link it into place: a reader sees no salt or a whole one, and
+    when two processes race, the first link wins and both use its salt."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return  # another process made it first
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(secrets.token_hex(32))
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
 
 
 def masked_select(select: str, personal: Personal, salt: str) -> str:

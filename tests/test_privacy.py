@@ -27,7 +27,7 @@ from api.server import create_app
 from app.auth import hash_password
 from core.errors import PlatformError
 from core.lake import Lake
-from core.privacy import PersonalColumn
+from core.privacy import PersonalColumn, hash_salt, masked_select
 from core.settings import Settings
 from metrics import layer
 from pipeline import stages
@@ -354,3 +354,17 @@ def test_a_version_that_does_not_record_its_personal_columns_is_not_shown_masked
     con, _ = connect_published(settings, role="business")
     con.close()
     assert stages.publish_reason(settings) is None
+
+
+def test_the_hash_salt_comes_from_the_environment_else_from_the_data_folder(tmp_path):
+    own = settings_for(tmp_path / "own")
+    salt = hash_salt(own)
+    assert len(salt) == 64 and hash_salt(own) == salt
+    assert (tmp_path / "own" / ".pii-salt").stat().st_mode & 0o777 == 0o600
+    given = settings_for(tmp_path / "given", PII_HASH_SALT="pepper" * 8)
+    assert hash_salt(given) == "pepper" * 8 and not (tmp_path / "given" / ".pii-salt").exists()
+    assert "pepper" not in repr(given)
+    select = "SELECT 'zq-pii-canary@example.org' AS email"
+    tag = {"email": PersonalColumn("hash", ("shop.customers.email",))}
+    hashes = [duckdb.sql(masked_select(select, tag, hash_salt(s))).fetchone()[0] for s in (own, given, given)]
+    assert hashes[1] == hashes[2] != hashes[0] and all(len(h) == 16 for h in hashes)
