@@ -39,7 +39,8 @@ def server(request):
 
 
 def _published(settings) -> dict[str, list[tuple]]:
-    con, _ = connect_published(settings)
+    # unmasked: the two data folders hash personal values with salts of their own
+    con, _ = connect_published(settings, role="operator")
     with con:
         return {name: sorted(con.execute(f"SELECT * FROM marts.{name}").fetchall()) for name in MARTS}
 
