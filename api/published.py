@@ -4,6 +4,9 @@ A page of a read names the version it came from, and the next page asks for that
 again, so a publish between two pages changes nothing for that reader. Older versions have
 no manifest of their own; their tables sit beside the current ones, in `version=<id>` folders
 of the same layout, until publish prunes them (`run.publish_keep_versions`).
+
+A version is opened once for the roles that see personal data and once for those that see it
+masked (publish/reader.py); a key reads the one its role may see.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import duckdb
 
 from core import warehouse
 from core.lake import Lake
+from core.privacy import sees_personal
 from core.settings import Settings
 from publish.marts import marts_folder
-from publish.versions import Version, read_sql, read_version
+from publish.reader import create_views
+from publish.versions import Version, read_version
 
 VERSION_ID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{6}$")
 
@@ -40,11 +45,13 @@ class Column:
 
 @dataclass
 class Snapshot:
-    """One published version with its own DuckDB connection (views `marts.<table>`) and the marts' columns."""
+    """One published version with its own DuckDB connection (views `marts.<table>`) and the marts' columns,
+    as a role sees them: `personal` tells whether personal values are unmasked."""
 
     version: Version
     connection: duckdb.DuckDBPyConnection
     columns: dict[str, list[Column]]
+    personal: bool
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection of its own for one request (DuckDB connections are not shared between threads)."""
@@ -58,22 +65,23 @@ class PublishedMarts:
         self.settings = settings
         self.lake = Lake(settings)
         self.folder = marts_folder(settings)
-        self._snapshots: dict[str, Snapshot] = {}
+        self._snapshots: dict[tuple[str, bool], Snapshot] = {}
         self._lock = threading.Lock()
 
-    def snapshot(self, version_id: str | None = None) -> Snapshot:
-        """The current version, or `version_id` when given; raises NotPublished or VersionGone."""
+    def snapshot(self, version_id: str | None = None, *, role: str | None) -> Snapshot:
+        """The current version, or `version_id` when given, as `role` sees it; raises NotPublished or VersionGone."""
+        personal = sees_personal(self.settings, role)
         for _ in range(2):
             current = read_version(self.lake, self.folder)
             if current is None:
                 raise NotPublished()
-            wanted = version_id or current.version
+            wanted = (version_id or current.version, personal)
             with self._lock:
                 if wanted in self._snapshots:
                     return self._snapshots[wanted]
-            version = current if wanted == current.version else self._retained(current, wanted)
+            version = current if wanted[0] == current.version else self._retained(current, wanted[0])
             try:
-                snapshot = self._open(version)
+                snapshot = self._open(version, role)
                 break
             except VersionGone:
                 if version_id is not None:
@@ -83,13 +91,14 @@ class PublishedMarts:
             raise VersionGone()
         with self._lock:
             snapshot = self._snapshots.setdefault(wanted, snapshot)
-            self._forget_beyond(self.settings.run.publish_keep_versions + 1)
+            self._forget_beyond(2 * (self.settings.run.publish_keep_versions + 1))
         return snapshot
 
     def forget(self, version_id: str) -> None:
-        """Drop a snapshot whose files have gone (publish pruned them)."""
+        """Drop the snapshots whose files have gone (publish pruned them)."""
         with self._lock:
-            self._snapshots.pop(version_id, None)
+            for personal in (False, True):
+                self._snapshots.pop((version_id, personal), None)
 
     def exists(self, version: Version) -> bool:
         """Whether every table of `version` still has its folder in the lake."""
@@ -109,22 +118,23 @@ class PublishedMarts:
         # No manifest keeps an older version's row counts or time; the endpoints that show them read the current one.
         return dataclasses.replace(current, version=version_id, files=files, rows={}, loads=None, published_at="")
 
-    def _open(self, version: Version) -> Snapshot:
+    def _open(self, version: Version, role: str | None) -> Snapshot:
         con = self.lake.attach(warehouse.connect())
-        con.execute("CREATE SCHEMA marts")
         try:
-            for name in version.files:
-                con.execute(f"CREATE VIEW marts.{name} AS {read_sql(version, name)}")
+            create_views(con, self.settings, version, role=role)
             columns = {name: [Column(row[0], row[1]) for row in con.execute(f"DESCRIBE marts.{name}").fetchall()] for name in version.files}
         except duckdb.IOException:
             con.close()
             if not self.exists(version):
                 raise VersionGone() from None
             raise
-        return Snapshot(version=version, connection=con, columns=columns)
+        except BaseException:
+            con.close()
+            raise
+        return Snapshot(version=version, connection=con, columns=columns, personal=sees_personal(self.settings, role))
 
     def _forget_beyond(self, keep: int) -> None:
-        # version ids sort by time; a forgotten connection closes once its last request is done with it
+        # version ids sort by time (then masked before not); a forgotten connection closes once its last request is done with it
         for old in sorted(self._snapshots)[:-keep]:
             del self._snapshots[old]
 

@@ -67,9 +67,9 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
         allow = api.marts.get(key.role)
         return allow is None or mart in allow
 
-    def snapshot(version: str | None = None) -> Snapshot:
+    def snapshot(key: ApiKey, version: str | None = None) -> Snapshot:
         try:
-            return marts.snapshot(version)
+            return marts.snapshot(version, role=key.role)
         except NotPublished:
             raise ApiError(503, "not_published", "Nothing has been published yet: run `just run` first.") from None
         except VersionGone:
@@ -113,7 +113,7 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
 
     @app.get("/marts", tags=["marts"], summary="The published marts this key may read, with their columns")
     def list_marts(request: Request, key: ApiKey = Depends(caller)) -> Response:
-        snap = snapshot()
+        snap = snapshot(key)
         listing = {
             "version": snap.version.version,
             "published_at": snap.version.published_at,
@@ -124,7 +124,7 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
 
     @app.get("/marts/{mart}", tags=["marts"], summary="One mart's columns and row count")
     def mart_schema(request: Request, mart: str, key: ApiKey = Depends(caller)) -> Response:
-        snap = snapshot()
+        snap = snapshot(key)
         body = json.dumps({"version": snap.version.version, **describe(snap, mart_of(request, snap, key, mart))}).encode()
         return answer(request, snap.version.version, _etag(body), body)
 
@@ -140,7 +140,7 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
         output: Literal["json", "csv", "parquet", "arrow"] = Query("json", alias="format", description="Output format."),
         key: ApiKey = Depends(caller),
     ) -> Response:
-        snap = snapshot(version)
+        snap = snapshot(key, version)
         mart_of(request, snap, key, mart)
         pinned = snap.version.version
         try:
@@ -148,7 +148,7 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
         except BadRequest as exc:
             raise ApiError(400, "bad_request", str(exc)) from None
         access.note(request, detail=access.rows_detail(query, output, [c.name for c in snap.columns[mart]]), rows=0)
-        etag = query.etag(pinned, mart, output)
+        etag = query.etag(_view(snap), mart, output)
         link = _next_link(request, pinned, offset + limit)
         headers = {}
         if output != "json":
@@ -198,7 +198,7 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
 
     @app.get("/metrics", tags=["metrics"], summary="The metrics this key may query: label, description, format, dimensions")
     def list_metrics(request: Request, key: ApiKey = Depends(caller)) -> Response:
-        snap = snapshot()
+        snap = snapshot(key)
         cat = layer.catalog()
         metrics: list[dict] = []
         listing = {"version": snap.version.version, "grains": list(layer.GRAINS), "metrics": metrics}
@@ -229,7 +229,7 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
         output: Literal["json", "csv"] = Query("json", alias="format", description="Output format."),
         key: ApiKey = Depends(caller),
     ) -> Response:
-        snap = snapshot()
+        snap = snapshot(key)
         metric = metric_of(request, snap, key, name)
         try:
             query = metric_query.parse_metric_query(metric, request.query_params.multi_items(), grain=grain, start=start, end=end)
@@ -237,7 +237,7 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
             raise ApiError(400, "bad_request", str(exc)) from None
         access.note(request, detail=metric_query.detail(query, output), rows=0)
         version = snap.version.version
-        etag = metric_query.etag(version, query, output)
+        etag = metric_query.etag(_view(snap), query, output)
         headers = {"Content-Disposition": f'attachment; filename="{name}-{version}.csv"'} if output == "csv" else {}
         if _matches(request.headers.get("if-none-match"), etag):
             return answer(request, version, etag, headers=headers)
@@ -262,6 +262,11 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
         return answer(request, version, etag, metric_query.json_body(frame, envelope))
 
     return app
+
+
+def _view(snap: Snapshot) -> str:
+    """What a query's answer depends on besides the query: the version, and whether personal values are masked."""
+    return f"{snap.version.version}:{'personal' if snap.personal else 'masked'}"
 
 
 def _etag(body: bytes) -> str:

@@ -79,14 +79,20 @@ def published_version(settings: Settings, env: str) -> Published:
     return published
 
 
+def viewer_role() -> str | None:
+    """The logged-in user's role; None without logins (open local access), which sees personal data masked."""
+    return st.session_state.get("role")
+
+
 def published_query(settings: Settings, env: str, query: Callable[..., Any], *args: Any) -> Any:
-    """`query(con, *args)` on the environment's published marts, cached until the next publish."""
+    """`query(con, *args)` on the environment's published marts as the viewer's role sees them, cached until the next publish."""
     published = published_version(settings, env)
     try:
         return _cached(
             str(settings.data_dir),
             env,
             published.version,
+            viewer_role(),
             f"{query.__module__}.{query.__qualname__}",
             args,
             _settings=settings,
@@ -97,8 +103,10 @@ def published_query(settings: Settings, env: str, query: Callable[..., Any], *ar
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def _cached(data_dir: str, env: str, version: str, name: str, args: tuple, *, _settings: Settings, _query: Callable) -> Any:
-    con, _ = connect_published(_settings, env)
+def _cached(
+    data_dir: str, env: str, version: str, role: str | None, name: str, args: tuple, *, _settings: Settings, _query: Callable
+) -> Any:
+    con, _ = connect_published(_settings, env, role=role)
     with contextlib.closing(con):
         return _query(con, *args)
 

@@ -38,8 +38,8 @@ def _set_cookie_and_reload(value: str, max_age: int) -> None:
 
 
 def _forget_login() -> None:
-    st.session_state.pop("session", None)
-    st.session_state.pop("user", None)
+    for name in ("session", "user", "role"):
+        st.session_state.pop(name, None)
 
 
 def current_user(settings) -> auth.User | None:
@@ -52,11 +52,13 @@ def current_user(settings) -> auth.User | None:
         st.error(str(exc))
         st.stop()
     if not users:
+        st.session_state.pop("role", None)  # open access has no role: personal data masked
         return None
     token = st.session_state.get("session") or st.context.cookies.get(session.COOKIE)
     user = session.user_of(token, users, secret)
     if user is not None:
-        st.session_state["session"], st.session_state["user"] = token, user.name  # the access log reads "user"
+        # the access log reads "user"; the published reads, "role" (personal data is masked for roles without access)
+        st.session_state["session"], st.session_state["user"], st.session_state["role"] = token, user.name, user.role
         return user
     _forget_login()
     st.title("duckstack")

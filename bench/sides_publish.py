@@ -12,8 +12,9 @@ from publish.marts import marts_schema
 
 def platform(settings: Settings, params: dict) -> dict:
     from publish.marts import publish_marts
+    from transform.lineage import personal_columns
 
-    return {"rows": publish_marts(settings, params["marts"]).rows}
+    return {"rows": publish_marts(settings, params["marts"], personal=personal_columns(settings)).rows}
 
 
 def duckdb_copy(settings: Settings, params: dict) -> dict:

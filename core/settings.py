@@ -162,6 +162,9 @@ def _read_secrets(settings: Settings, env: Mapping[str, str | None]) -> dict[str
                 "set it in the environment or in .env."
             )
         secrets[channel_env] = SecretStr(str(env[channel_env]))
+    salt = env.get(settings.privacy.hash_salt_env)
+    if salt:  # optional: without it the data folder keeps a salt of its own (core/privacy.py)
+        secrets[settings.privacy.hash_salt_env] = SecretStr(salt)
     return secrets
 
 

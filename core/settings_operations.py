@@ -119,6 +119,9 @@ class PrivacySettings(Strict):
     personal_data_roles: list[Literal["business", "operator"]] = Field(
         [], description="Roles that see personal values unmasked; the default is nobody."
     )
+    hash_salt_env: str = Field(
+        "PII_HASH_SALT", description="Variable holding the secret salt of the `hash` mask; unset, the data folder keeps one of its own."
+    )
 
 
 class AppUser(Strict):
@@ -156,6 +159,9 @@ class ReportsSettings(Strict):
     """The Evidence reports (`app/reports/`): their data snapshot and how long each Node step may take."""
 
     snapshot: str = Field("reports/published.duckdb", description="DuckDB file the reports read; relative to data_dir.")
+    role: Literal["business", "operator"] = Field(
+        "business", description="Whom the reports are for: personal columns are masked unless the role is in privacy.personal_data_roles."
+    )
     install_timeout_seconds: float = Field(600, gt=0, description="`npm ci` from the lockfile.")
     sources_timeout_seconds: float = Field(300, gt=0, description="`evidence sources`: the source queries.")
     build_timeout_seconds: float = Field(1200, gt=0, description="`evidence build`: the static site.")

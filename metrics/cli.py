@@ -33,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     query.add_argument("--from", dest="start", type=dt.date.fromisoformat, help="first day, YYYY-MM-DD")
     query.add_argument("--to", dest="end", type=dt.date.fromisoformat, help="last day, YYYY-MM-DD")
     query.add_argument("--env", default="prod", help="published environment to read (prod by default)")
+    query.add_argument(
+        "--role",
+        choices=("business", "operator"),
+        help="read as this role: personal columns are masked unless it is in privacy.personal_data_roles (none given: masked)",
+    )
     args = parser.parse_args(argv)
     if args.command == "query":
         return guarded(lambda: query_command(args))
@@ -73,7 +78,7 @@ def query_command(args: argparse.Namespace) -> None:
     settings = load_settings(args.project)
     from publish.reader import connect_published
 
-    con, published = connect_published(settings, args.env)
+    con, published = connect_published(settings, args.env, role=args.role)
     with contextlib.closing(con):
         frame = layer.run(con, query)
     shown = display.labelled(frame, layer.catalog(), query.grain)

@@ -10,6 +10,7 @@ from pipeline import stages
 from publish.marts import publish_marts
 from transform import environments
 from transform.environments import PlanReport
+from transform.lineage import personal_columns
 
 Waiting = Callable[[dict], None]
 
@@ -21,7 +22,7 @@ def plan_environment(
     purpose = f"plan {environment}"
     with writer_lock(settings.data_dir, purpose=purpose, wait_seconds=settings.run.lock_wait_seconds, on_wait=on_wait):
         report, marts = environments.plan_environment(settings, environment, on_model)
-        report.published_version = publish_marts(settings, marts, environment=environment).version
+        report.published_version = publish_marts(settings, marts, environment=environment, personal=personal_columns(settings)).version
     return report
 
 

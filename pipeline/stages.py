@@ -26,6 +26,7 @@ from publish.marts import PublishResult, marts_folder, publish_marts, record_loa
 from publish.staging import current_staging, publish_staging
 from publish.versions import Version, read_version, reading
 from transform.build import BuildResult, build_prod
+from transform.lineage import personal_columns
 from transform.restatement import raw_loads
 from transform.spark_export import publish_source
 from transform.state import applied_loads
@@ -124,7 +125,8 @@ def publish(settings: Settings, *, force: bool = False) -> PublishOutcome:
                 record_loads(settings, loads)
             return PublishOutcome(version=published.version, rows=published.rows)
         staging_rows = publish_staging(settings, source=source)
-        result: PublishResult = publish_marts(settings, marts, source=source, loads=loads)
+        personal = personal_columns(settings)
+        result: PublishResult = publish_marts(settings, marts, personal=personal, source=source, loads=loads)
     (settings.data_dir / PENDING_MARKER).unlink(missing_ok=True)
     return PublishOutcome(version=result.version, rows=result.rows, reason=reason, staging_rows=staging_rows)
 
@@ -144,6 +146,11 @@ def publish_reason(settings: Settings) -> str | None:
         return "a build has not been published yet"
     if marts.loads is None:
         return "the published version does not name the loads it reflects"
+    if marts.personal is None:
+        return "the published version does not record its personal columns"
+    declared = personal_columns(settings)
+    if marts.personal != {name: declared.get(f"marts.{name}", {}) for name in marts.files}:
+        return "the personal columns of the marts changed (their declaration or lineage)"
     for version in [marts, *(v for v in staging.values() if v is not None)]:
         missing = [name for name, files in version.files.items() if not lake.fs.glob(files)]
         if missing:

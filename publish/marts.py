@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import duckdb
 
 from core.lake import Lake
+from core.privacy import Personal
 from core.settings import Settings
 from publish.versions import MANIFEST, Table, reading, write_version
 
@@ -54,18 +56,23 @@ def publish_marts(
     marts: list[str],
     environment: str = PROD,
     *,
+    personal: Mapping[str, Personal],
     source: duckdb.DuckDBPyConnection | None = None,
     loads: list[str] | None = None,
 ) -> PublishResult:
     """Copy each mart (`marts.<name>`) of `environment` to a new version, then switch the manifest.
 
     The marts are read from the warehouse, or from `source` (a DuckDB connection with the same relations,
-    e.g. the Spark gateway's export: transform/spark_export.py). `loads`, the completed raw loads the
-    marts reflect, is kept in the manifest."""
+    e.g. the Spark gateway's export: transform/spark_export.py). `personal` names each model's personal
+    columns (`marts.<name>` -> column -> tag, transform/lineage.py); the manifest records the marts'.
+    `loads`, the completed raw loads the marts reflect, is kept in the manifest."""
     lake = Lake(settings)
     folder = marts_folder(settings, environment)
     schema = marts_schema(environment)
-    tables = [Table(name, f"{schema}.{name}", PARTITIONS.get(name, ())) for name in map(_table_name, marts)]
+    tables = [
+        Table(name, f"{schema}.{name}", PARTITIONS.get(name, ()), dict(personal.get(f"marts.{name}", {})))
+        for name in map(_table_name, marts)
+    ]
     with reading(lake, settings.warehouse_path, source) as con:
         version, rows = write_version(
             lake,

@@ -1,7 +1,8 @@
 """A DuckDB snapshot of what is published, for tools that read one database file (the Evidence reports).
 
 Schema `marts` holds the tables of the current published version, copied from its
-Parquet files. Schema `quality` holds the platform's health from the metadata
+Parquet files as the reports' role (`reports.role`, business by default) may see them:
+personal columns masked unless that role is in `privacy.personal_data_roles`. Schema `quality` holds the platform's health from the metadata
 store (audit, contract and monitor results, job runs), each source's freshness
 against its SLA, and which of those tables the store has at all. The file is
 written beside its final place and switched with `os.replace`, so a reader opens
@@ -24,8 +25,7 @@ from core.errors import PlatformError
 from core.lake import Lake
 from core.settings import Settings
 from publish.marts import PROD
-from publish.reader import Published, current_version
-from publish.versions import read_sql
+from publish.reader import Published, current_version, view_sql
 
 # The metadata store's tables that the reports read, with the columns each feature
 # promised (see the cross-helper contracts) and the type the reports see.
@@ -103,7 +103,7 @@ def write_snapshot(settings: Settings, environment: str = PROD, now: dt.datetime
     tmp.unlink(missing_ok=True)
     try:
         with contextlib.closing(Lake(settings).attach(warehouse.connect(tmp))) as con:
-            marts = _copy_marts(con, Lake(settings), published)
+            marts = _copy_marts(con, settings, published)
             con.execute("CREATE SCHEMA quality")
             quality, missing = _copy_quality(con, settings.meta_path)
             _write_status(con, settings, published, missing, now)
@@ -114,13 +114,14 @@ def write_snapshot(settings: Settings, environment: str = PROD, now: dt.datetime
     return SnapshotResult(path=target, version=published.version, marts=marts, quality=quality, missing=missing)
 
 
-def _copy_marts(con, lake: Lake, published: Published) -> dict[str, int]:
+def _copy_marts(con, settings: Settings, published: Published) -> dict[str, int]:
     con.execute("CREATE SCHEMA marts")
+    lake = Lake(settings)
     rows = {}
     for name, files in sorted(published.files.items()):
         if not lake.fs.glob(files):
             raise PlatformError(f"The published files of mart {name} are missing ({files}); run `just run` to publish again.")
-        con.execute(f"CREATE TABLE marts.{name} AS {read_sql(published, name)}")
+        con.execute(f"CREATE TABLE marts.{name} AS {view_sql(settings, published, name, role=settings.reports.role)}")
         rows[name] = con.execute(f"SELECT count(*) FROM marts.{name}").fetchone()[0]
     return rows
 

@@ -16,7 +16,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -24,6 +24,7 @@ import duckdb
 from core import warehouse
 from core.errors import PlatformError
 from core.lake import Lake
+from core.privacy import Personal, PersonalColumn
 from core.warehouse import sql_literal
 
 MANIFEST = "_manifest.json"
@@ -32,11 +33,13 @@ NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 @dataclass(frozen=True)
 class Table:
-    """One table to publish: the relation it is copied from and, optionally, `partition column -> SQL expression`."""
+    """One table to publish: the relation it is copied from and, optionally, `partition column -> SQL expression`
+    and its personal columns (recorded in the manifest when given, for readers to mask)."""
 
     name: str
     relation: str
     partitions: tuple[tuple[str, str], ...] = ()
+    personal: Personal | None = field(default=None, hash=False)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class Version:
     partitions: dict[str, tuple[str, ...]]
     rows: dict[str, int]
     loads: tuple[str, ...] | None = None  # the completed raw loads its tables reflect, where the publisher named them
+    # per table, its personal columns; None where the publisher recorded none: readers without access then refuse it
+    personal: dict[str, dict[str, PersonalColumn]] | None = field(default=None, hash=False)
 
 
 def new_version_id() -> str:
@@ -95,6 +100,8 @@ def write_version(
             f"SELECT count(*) FROM read_parquet({sql_literal(folder + '/' + path)}, hive_partitioning := false)"
         ).fetchall()
         entries[table.name] = {"path": path, "rows": rows, "partitioned_by": [column for column, _ in table.partitions]}
+        if table.personal is not None:
+            entries[table.name]["personal"] = {column: tag.to_json() for column, tag in table.personal.items()}
     manifest = {"version": version, "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **extra}
     manifest["tables"] = entries
     lake.write_text_atomic(f"{folder}/{MANIFEST}", json.dumps(manifest, indent=2))
@@ -117,12 +124,20 @@ def read_version(lake: Lake, folder: str) -> Version | None:
             partitions={name: tuple(table.get("partitioned_by", ())) for name, table in tables.items()},
             rows={name: table["rows"] for name, table in tables.items()},
             loads=tuple(manifest["loads"]) if isinstance(manifest.get("loads"), list) else None,
+            personal=_personal(tables),
         )
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise PlatformError(
             f"The publish manifest {folder}/{MANIFEST} is unreadable ({type(exc).__name__}: {exc}); "
             "`just run` (or `just doctor`) publishes it again from the warehouse."
         ) from None
+
+
+def _personal(tables: dict) -> dict[str, dict[str, PersonalColumn]] | None:
+    """Each table's personal columns; None unless every table records them."""
+    if not all("personal" in table for table in tables.values()):
+        return None
+    return {name: {column: PersonalColumn.from_json(tag) for column, tag in table["personal"].items()} for name, table in tables.items()}
 
 
 def read_sql(version: Version, table: str) -> str:

@@ -130,7 +130,7 @@ def test_every_auth_case_has_its_status_and_a_clear_body(api):
 
 def test_the_listing_shows_each_role_its_marts_with_the_published_schemas(api):
     url, settings = api
-    con, published = connect_published(settings)
+    con, published = connect_published(settings, role="operator")  # the operator key's view
     with contextlib.closing(con):
         expected = {
             name: [{"name": row[0], "type": row[1]} for row in con.execute(f"DESCRIBE marts.{name}").fetchall()] for name in published.files
@@ -287,7 +287,7 @@ def _publish_changed_orders(settings: Settings) -> None:
             f"CREATE TABLE marts.fct_orders AS SELECT * REPLACE (amount_total + 1000 AS amount_total) "
             f"FROM ({read_sql(published, 'fct_orders')}) WHERE order_id % 3 <> 0"
         )
-        publish_marts(settings, ["marts.fct_orders"], source=con)
+        publish_marts(settings, ["marts.fct_orders"], source=con, personal={})
 
 
 def test_failures_inside_the_api_leak_no_path_or_trace(built, tmp_path):
@@ -371,7 +371,7 @@ def test_metrics_are_listed_with_their_dimensions_for_the_marts_a_key_may_read(a
 
 def test_a_metric_through_the_api_equals_the_semantic_layer_on_the_same_version(api):
     url, settings = api
-    con, published = connect_published(settings)
+    con, published = connect_published(settings, role="operator")  # the operator key's view
     with contextlib.closing(con):
         first, last = con.execute("SELECT min(order_date), max(order_date) FROM marts.fct_orders").fetchone()
         start, end = first + dt.timedelta(days=20), last - dt.timedelta(days=10)

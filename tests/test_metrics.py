@@ -39,8 +39,9 @@ SELECT date(p.paid_at), p.method, p.amount FROM payments p JOIN orders o ON o.id
 
 @pytest.fixture(scope="module")
 def marts(built):
+    """The published marts as the operator reads them: city values as the source has them (masking: test_privacy.py)."""
     settings, _ = built
-    con, _ = connect_published(settings)
+    con, _ = connect_published(settings, role="operator")
     with contextlib.closing(con):
         yield con
 
@@ -199,7 +200,7 @@ def test_just_metrics_lists_and_queries(built, marts):
     for metric in layer.catalog().metrics.values():
         assert metric.name in listed.stdout and metric.label in listed.stdout
     by_month = layer.run(marts, layer.Query(("revenue",), grain="month", where=(("customer_city", ("Berlin",)),)))
-    queried = _metrics_cli(built, "query", "revenue", "--by", "month", "--where", "customer_city=Berlin")
+    queried = _metrics_cli(built, "query", "revenue", "--by", "month", "--where", "customer_city=Berlin", "--role", "operator")
     assert queried.returncode == 0, queried.stderr
     assert "Month" in queried.stdout and "Revenue" in queried.stdout
     for row in by_month.to_dict("records"):
@@ -219,7 +220,7 @@ def test_metrics_still_equal_the_source_after_a_demo_day(built, tmp_path):
         dict(zip(("id", "customer", "cancelled", "day", "at", "total", "city", "first_day"), r, strict=True))
         for r in source_rows(settings, SOURCE_ORDERS)
     ]
-    con, _ = connect_published(settings)
+    con, _ = connect_published(settings, role="operator")
     with contextlib.closing(con):
         for start, end in periods(orders):
             got = layer.totals(con, ORDER_METRICS, dt.date.fromisoformat(start), dt.date.fromisoformat(end))

@@ -13,12 +13,13 @@ from publish.marts import MANIFEST, marts_folder, publish_marts
 from publish.reader import connect_published, current_version
 from publish.staging import current_staging
 from tests.support.project import source_rows
+from transform.lineage import personal_columns
 
 
 def test_each_publish_is_a_complete_new_version(built, tmp_path):
     settings, summary = built
     before = current_version(settings)
-    result = publish_marts(settings, [f"marts.{name}" for name in summary.published_rows])
+    result = publish_marts(settings, [f"marts.{name}" for name in summary.published_rows], personal=personal_columns(settings))
     after = current_version(settings)
     assert after.version == result.version != before.version
     assert after.rows == before.rows == summary.published_rows
@@ -31,7 +32,7 @@ def test_each_publish_is_a_complete_new_version(built, tmp_path):
 def test_old_versions_are_pruned_but_the_current_one_stays(built):
     settings, summary = built
     for _ in range(settings.run.publish_keep_versions + 2):
-        publish_marts(settings, [f"marts.{name}" for name in summary.published_rows])
+        publish_marts(settings, [f"marts.{name}" for name in summary.published_rows], personal=personal_columns(settings))
     versions = Lake(settings).subfolders(f"{marts_folder(settings)}/fct_orders")
     assert len(versions) == settings.run.publish_keep_versions
     assert versions[-1].endswith(f"/version={current_version(settings).version}")
@@ -58,7 +59,7 @@ def test_environments_publish_to_their_own_folder(built):
 
 def test_published_marts_have_exactly_the_warehouse_columns_and_fct_orders_is_split_by_month(built):
     settings, _ = built
-    con, published = connect_published(settings)
+    con, published = connect_published(settings, role="operator")  # unmasked: every column as published
     with con, duckdb.connect(str(settings.warehouse_path), read_only=True) as warehouse_con:
         for name in published.files:
             columns = [row[0] for row in con.execute(f"DESCRIBE marts.{name}").fetchall()]

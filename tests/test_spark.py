@@ -86,8 +86,9 @@ def test_spark_builds_every_model_and_passes_every_audit(spark_run, built):
 
 
 def test_the_marts_equal_the_duckdb_marts_row_for_row(spark_run, built):
-    spark_con, spark_published = connect_published(spark_run[0])
-    duck_con, duck_published = connect_published(built[0])
+    # unmasked: the two data folders hash personal values with salts of their own
+    spark_con, spark_published = connect_published(spark_run[0], role="operator")
+    duck_con, duck_published = connect_published(built[0], role="operator")
     with contextlib.closing(spark_con), contextlib.closing(duck_con):
         assert sorted(spark_published.files) == sorted(duck_published.files)
         assert len(duck_published.files) >= 13

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import tempfile
 import warnings
+from collections.abc import Iterator
 
 import duckdb
 import jinja2
@@ -152,3 +155,26 @@ def open_context(settings: Settings, console: Console | None = None) -> Context:
         context.close()
         raise
     return context
+
+
+@contextlib.contextmanager
+def definitions_context(settings: Settings) -> Iterator[Context]:
+    """The project's models loaded against an in-memory engine: for reading their definitions (docs,
+    lineage) without opening the warehouse or waiting for the writer lock while a build runs."""
+    config = sqlmesh_config(settings)
+    gateway_name = config.default_gateway or next(iter(config.gateways))
+    gateway = config.gateways[gateway_name]
+    in_memory = gateway_connection(config, gateway_name).model_copy(update={"database": ":memory:"})
+    with tempfile.TemporaryDirectory(prefix="definitions-") as cache:
+        config = config.model_copy(
+            update={
+                "gateways": {**config.gateways, gateway_name: gateway.model_copy(update={"connection": in_memory})},
+                "cache_dir": cache,
+            }
+        )
+        set_console(NoopConsole())
+        context = Context(paths=[settings.project_dir], config=config)
+        try:
+            yield context
+        finally:
+            context.close()

@@ -147,10 +147,10 @@ def ltv_distribution(con: duckdb.DuckDBPyConnection, buckets: int = 20) -> pd.Da
 
 
 def top_customers(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.DataFrame:
-    """The customers with the highest lifetime value."""
+    """The customers with the highest lifetime value; their name and city where the reader's role sees them."""
     return con.execute(
         """
-        SELECT customer_id, customer_name, customer_city, count_orders,
+        SELECT COLUMNS(c -> c IN ('customer_id', 'customer_name', 'customer_city')), count_orders,
           amount_lifetime_value::DOUBLE AS amount_lifetime_value, first_order_date, last_order_date
         FROM marts.dim_customers
         ORDER BY amount_lifetime_value DESC, customer_id

@@ -6,9 +6,9 @@ the warehouse nor waits for the writer lock while a build runs.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 
+from core.privacy import Personal, PersonalColumn
 from core.settings import Settings
 
 LAYER_ORDER = ("sources", "staging", "intermediate", "marts")
@@ -19,6 +19,8 @@ class Column:
     name: str
     type: str
     description: str
+    personal: str = ""  # its mask (hash, partial, remove) when the column holds personal data
+    origins: tuple[str, ...] = ()  # the source columns (`<source>.<table>.<column>`) its personal values come from
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,22 @@ class Catalog:
     def search(self, text: str) -> list[ModelDoc]:
         return [model for model in self.models if model.matches(text)]
 
+    def personal_flows(self) -> list[dict[str, str]]:
+        """Per declared personal source column: its mask, and the columns it flows into, layer by layer."""
+        flows: dict[str, dict[str, list[str]]] = {}
+        masks: dict[str, str] = {}
+        for model in self.models:
+            for column in model.columns:
+                for origin in column.origins:
+                    flows.setdefault(origin, {}).setdefault(model.layer, []).append(f"{model.name}.{column.name} ({column.personal})")
+                    if model.layer == "sources":
+                        masks[origin] = column.personal
+        return [
+            {"source column": origin, "mask": masks.get(origin, "")}
+            | {layer: ", ".join(flows[origin].get(layer, [])) or "–" for layer in LAYER_ORDER[1:]}
+            for origin in sorted(flows)
+        ]
+
 
 def project_fingerprint(settings: Settings) -> tuple:
     """Changes whenever a model, audit or the config changes: the cache key of the catalog."""
@@ -62,40 +80,25 @@ def project_fingerprint(settings: Settings) -> tuple:
 
 
 def load_catalog(settings: Settings) -> Catalog:
-    """Every model of the project with its documentation, columns, audits and upstream models."""
-    from sqlmesh import Context
-    from sqlmesh.core.console import NoopConsole, set_console
+    """Every model of the project with its documentation, columns (personal ones with their mask), audits and upstream models."""
+    from transform.context import definitions_context
+    from transform.lineage import declared, personal_columns_of
 
-    from transform.context import gateway_connection, sqlmesh_config
-
-    config = sqlmesh_config(settings)
-    gateway_name = config.default_gateway or next(iter(config.gateways))
-    gateway = config.gateways[gateway_name]
-    in_memory = gateway_connection(config, gateway_name).model_copy(update={"database": ":memory:"})
-    with tempfile.TemporaryDirectory(prefix="catalog-") as cache:
-        config = config.model_copy(
-            update={
-                "gateways": {**config.gateways, gateway_name: gateway.model_copy(update={"connection": in_memory})},
-                "cache_dir": cache,
-            }
-        )
-        set_console(NoopConsole())
-        context = Context(paths=[settings.project_dir], config=config)
-        try:
-            names = {fqn: model.name for fqn, model in context.models.items()}
-            docs = [_document(model, names) for model in context.models.values()]
-        finally:
-            context.close()
+    with definitions_context(settings) as context:
+        names = {fqn: model.name for fqn, model in context.models.items()}
+        personal = personal_columns_of(context, declared(settings))
+        docs = [_document(model, names, personal.get(model.name, {})) for model in context.models.values()]
     docs.sort(key=lambda d: (LAYER_ORDER.index(d.layer) if d.layer in LAYER_ORDER else len(LAYER_ORDER), d.name))
     return Catalog(models=tuple(docs))
 
 
-def _document(model, names: dict[str, str]) -> ModelDoc:
+def _document(model, names: dict[str, str], personal: Personal) -> ModelDoc:
     schema = model.name.split(".")[0]
     layer = "sources" if model.kind.is_external else schema
     descriptions = model.column_descriptions or {}
     columns = tuple(
-        Column(name, kind.sql(dialect="duckdb"), descriptions.get(name, "")) for name, kind in (model.columns_to_types or {}).items()
+        Column(name, kind.sql(dialect="duckdb"), descriptions.get(name, ""), *_tag(personal.get(name)))
+        for name, kind in (model.columns_to_types or {}).items()
     )
     return ModelDoc(
         name=model.name,
@@ -108,6 +111,10 @@ def _document(model, names: dict[str, str]) -> ModelDoc:
         audits=tuple(name for name, _ in model.audits),
         depends_on=tuple(sorted(names.get(fqn, fqn) for fqn in model.depends_on)),
     )
+
+
+def _tag(tag: PersonalColumn | None) -> tuple[str, tuple[str, ...]]:
+    return ("", ()) if tag is None else (tag.mask, tag.origins)
 
 
 def lineage_dot(catalog: Catalog, highlight: set[str] | frozenset[str] = frozenset()) -> str:

@@ -12,6 +12,7 @@ import pandas as pd
 from app.queries.meta import read_meta
 from core import warehouse
 from core.lake import Lake
+from core.privacy import PersonalColumn, hash_salt, masked_select, sees_personal
 from core.settings import Settings
 
 QUARANTINE = "_quarantine"
@@ -71,14 +72,24 @@ def quarantined_tables(settings: Settings) -> list[tuple[str, str]]:
     return found
 
 
-def quarantine_sample(settings: Settings, source: str, table: str, limit: int = 50) -> pd.DataFrame:
-    """Up to `limit` quarantined rows of `source.table`, newest loads first."""
+def quarantine_sample(settings: Settings, source: str, table: str, *, role: str | None, limit: int = 50) -> pd.DataFrame:
+    """Up to `limit` quarantined rows of `source.table`, newest loads first; its personal columns masked unless `role` sees them."""
     if source not in settings.sources or not _NAME.match(table):
         raise ValueError(f"not a declared source and table: {source}.{table}")
     files = Path(Lake(settings).url("raw", source, QUARANTINE, table)) / "*.parquet"
+    select = f"SELECT * FROM read_parquet({warehouse.sql_literal(files)}, union_by_name := true)"
     with contextlib.closing(warehouse.connect()) as con:
         try:
-            rows = con.sql(f"SELECT * FROM read_parquet({warehouse.sql_literal(files)}, union_by_name := true)")
+            rows = con.sql(select)
+            declared = settings.sources[source].tables.get(table)
+            if declared is not None and declared.personal and not sees_personal(settings, role):
+                origin = f"{source}.{table}"
+                personal = {c: PersonalColumn(mask, (f"{origin}.{c}",)) for c, mask in declared.personal.items() if c in rows.columns}
+                masked = masked_select(select, personal, hash_salt(settings))
+                if {"_column", "_failure"} <= set(rows.columns):  # the failing value, when it is a personal column's
+                    names = ", ".join(warehouse.sql_literal(c) for c in declared.personal)
+                    masked = f"SELECT * REPLACE (CASE WHEN _column IN ({names}) THEN NULL ELSE _failure END AS _failure) FROM ({masked})"
+                rows = con.sql(masked)
         except duckdb.IOException:
             return pd.DataFrame()
         order = next((c for c in ("_quarantined_at", "_dlt_load_id") if c in rows.columns), None)

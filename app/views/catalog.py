@@ -39,6 +39,17 @@ summary = [
 ]
 st.subheader("Models")
 ui.table(pd.DataFrame(summary, columns=["model", "layer", "kind", "owner", "grain", "description", "audits"]), "catalog")
+st.subheader("Personal data")
+flows = catalog.personal_flows()
+if flows:
+    st.caption(
+        "Columns holding personal data, as their source declares them (`personal:` in config.yaml), and every column they flow "
+        "into by SQLMesh column lineage, with the mask roles without access see (docs/privacy.md)."
+    )
+    ui.table(pd.DataFrame(flows), "personal_data_flows")
+else:
+    st.caption("No source declares personal columns (`personal:` in config.yaml).")
+
 for model in found:
     with st.expander(f"{model.name} · {model.kind}"):
         st.markdown(model.description or "_No description._")
@@ -46,5 +57,5 @@ for model in found:
             f"**Owner** {model.owner or '–'} · **Grain** {model.grain or '–'} · "
             f"**Upstream** {', '.join(model.depends_on) or '–'} · **Audits** {', '.join(model.audits) or '–'}"
         )
-        columns = pd.DataFrame([c.__dict__ for c in model.columns], columns=["name", "type", "description"])
+        columns = pd.DataFrame([c.__dict__ for c in model.columns], columns=["name", "type", "description", "personal"])
         st.dataframe(columns, hide_index=True, width="stretch")

@@ -78,7 +78,7 @@ if tables:
     labels = [f"{source}.{table}" for source, table in tables]
     chosen = st.selectbox("Quarantined rows of", labels)
     source, table = tables[labels.index(chosen)]
-    ui.table(quality.quarantine_sample(settings, source, table), f"quarantine_{source}_{table}")
+    ui.table(quality.quarantine_sample(settings, source, table, role=ui.viewer_role()), f"quarantine_{source}_{table}")
 else:
     st.caption("No quarantined rows in the lake.")
 
