@@ -303,6 +303,8 @@ def test_the_data_browser_filters_sorts_and_downloads_a_mart_in_chromium(served,
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     url = f"{base}/browser?table=fct_orders&f_order_status=eq:delivered&f_amount_total=range:{low}~&sort=amount_total&desc=1"
     load(page, url, "Data browser", f"{len(expected):,} matching rows", CHART)
+    # the sample's grid may come a moment after the count and the chart
+    page.locator(TABLE).locator('[role="columnheader"]', has_text="Order ID").first.wait_for(state="attached", timeout=60_000)
     assert_tables_read_well(page, url)
     (_, rows), *_ = [(headers, rows) for headers, rows in shown_tables(page) if "Order ID" in headers]
     screenshot(page, "browser-fct-orders")
