@@ -39,10 +39,10 @@ erasures:
 demo *ARGS:
     {{py}} -m pipeline.cli demo {{ARGS}}
 
-# Test files run on TEST_WORKERS processes (2 by default, 0 for one); a file's tests stay together.
+# Test files run on TEST_WORKERS processes (3 by default, 0 for one); a file's tests stay together.
 # Run the test suite: pytest, SQLMesh unit tests, audits on the demo build (TEST_WORKERS=0: one process)
 test *ARGS:
-    uv run --frozen --extra spark python -m pytest -n {{env_var_or_default("TEST_WORKERS", "2")}} --dist loadfile {{ARGS}}
+    uv run --frozen --extra spark python -m pytest -n {{env_var_or_default("TEST_WORKERS", "3")}} --dist loadfile {{ARGS}}
 
 # The quality gate CI runs before the tests: ruff, mypy, the import layers, then formatting (`ruff format .` fixes that)
 lint:
@@ -53,7 +53,7 @@ lint:
 
 # The development loop: the tests not marked slow (no end-to-end builds, servers or browsers), stopping at the first failure
 test-fast *ARGS:
-    {{py}} -m pytest -n {{env_var_or_default("TEST_WORKERS", "2")}} --dist loadfile -m "not slow" -x {{ARGS}}
+    {{py}} -m pytest -n {{env_var_or_default("TEST_WORKERS", "3")}} --dist loadfile -m "not slow" -x {{ARGS}}
 
 # Quarantined rows with file, line and reason, e.g. `just quarantine drops --table orders --file orders/x.csv`
 quarantine *ARGS:
