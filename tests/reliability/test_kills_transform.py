@@ -75,7 +75,8 @@ def test_transform_killed_at_random_points_keeps_the_published_marts(tmp_path):
     finally:
         results = harness.stop_reader(reader, reads)
 
-    assert final.published_version not in published and len(versions) == len(set(published)) + 1
+    # the final run publishes anew unless the last job already published everything loaded
+    assert final.published_version in versions and len(versions) == len(set(published) | {final.published_version})
     errors, wrong = harness.check_reads(results, versions)
     assert (errors, wrong) == (0, 0), results[:5]
     assert {r["version"] for r in results[:during_kills]} <= set(published), "a reader saw a killed build's output"
