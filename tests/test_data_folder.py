@@ -13,8 +13,9 @@ from tests.support.project import ROOT, settings_for
 
 # Written by Python and pytest themselves.
 NOT_RUN_OUTPUT = ("__pycache__", ".pytest_cache")
-# Written meanwhile by others: the environment, the Evidence project's tooling (app/reports/.gitignore), and
-# plain `sqlmesh` commands' log folder (SQLMesh has no setting for it; the platform logs to data/logs).
+# Written meanwhile by others: the environment, the Evidence project's tooling (app/reports/.gitignore),
+# plain `sqlmesh` commands' log folder (SQLMesh has no setting for it; the platform logs to data/logs), and
+# the test suite's own artifacts, which tests in other workers write while this run goes on.
 SKIPPED_DIRS = {
     ROOT / ".git",
     ROOT / ".venv",
@@ -22,6 +23,7 @@ SKIPPED_DIRS = {
     ROOT / "app/reports/.evidence",
     ROOT / "app/reports/build",
     ROOT / "logs",
+    ROOT / "data/test-artifacts",
 }
 
 
