@@ -41,6 +41,10 @@ class Metric:
     dimensions: tuple[str, ...]  # the dimensions it may be cut by, by name
     reference: str  # how sidemantic names it: `model.metric`, or `metric` for one built from others
     tables: tuple[str, ...]  # the published tables it reads
+    fill: float | None = None  # its value where no row counts (the definition's fill_nulls_with)
+    # A derived metric over metrics of several models: their names, and its SQL over those names.
+    combines: tuple[str, ...] = ()
+    formula: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,8 +91,12 @@ def catalog(path: Path = DEFINITIONS) -> Catalog:
         for metric in model.metrics:
             metrics[metric.name] = _metric(path, metric, f"{model.name}.{metric.name}", {model.name}, model_tables, dimensions)
     for metric in graph.metrics.values():
-        models = {ref.split(".")[0] for ref in _base_references(metric)}
-        metrics[metric.name] = _metric(path, metric, metric.name, models, model_tables, dimensions)
+        references = _base_references(metric)
+        models = {ref.split(".")[0] for ref in references}
+        if len(models) > 1 and metric.type == "derived":
+            metrics[metric.name] = _combination(path, metric, references, metrics, dimensions)
+        else:
+            metrics[metric.name] = _metric(path, metric, metric.name, models, model_tables, dimensions)
     return Catalog(metrics, dimensions, layer)
 
 
@@ -98,7 +106,8 @@ def _tables(sql: str) -> tuple[str, ...]:
     return tuple(sorted({f"{t.db}.{t.name}" for t in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Table)}))
 
 
-def _metric(path: Path, metric, reference: str, models: set[str], model_tables: dict, dimensions: dict) -> Metric:
+def _meta(path: Path, metric, dimensions: dict) -> dict:
+    """The metric's `meta`, checked: owner, a known format, a time dimension, known dimensions."""
     meta = metric.meta or {}
     missing = [key for key in ("owner", "format", "time_dimension", "dimensions") if key not in meta]
     if missing or not metric.label or not metric.description:
@@ -109,8 +118,13 @@ def _metric(path: Path, metric, reference: str, models: set[str], model_tables: 
     unknown = [d for d in meta["dimensions"] if d not in dimensions]
     if unknown:
         raise PlatformError(f"{path}: metric `{metric.name}` names unknown dimensions {', '.join(unknown)}.")
+    return meta
+
+
+def _metric(path: Path, metric, reference: str, models: set[str], model_tables: dict, dimensions: dict) -> Metric:
+    meta = _meta(path, metric, dimensions)
     if len(models) != 1:
-        raise PlatformError(f"{path}: metric `{metric.name}` combines models {sorted(models)}; a metric reads one model.")
+        raise PlatformError(f"{path}: metric `{metric.name}` combines models {sorted(models)}; only a derived metric may.")
     (time_model,) = models
     tables = model_tables[time_model] + tuple(t for d in meta["dimensions"] for t in model_tables[dimensions[d].reference.split(".")[0]])
     return Metric(
@@ -123,6 +137,41 @@ def _metric(path: Path, metric, reference: str, models: set[str], model_tables: 
         dimensions=tuple(meta["dimensions"]),
         reference=reference,
         tables=tuple(dict.fromkeys(tables)),
+        fill=getattr(metric, "fill_nulls_with", None),
+    )
+
+
+def _combination(path: Path, metric, references: list[str], metrics: dict[str, Metric], dimensions: dict) -> Metric:
+    """A derived metric over metrics of several models dated by the same day, computed on their joined results."""
+    meta = _meta(path, metric, dimensions)
+    parts = []
+    for ref in references:
+        part = metrics.get(ref.split(".")[-1])
+        if part is None or part.reference != ref:
+            raise PlatformError(f"{path}: metric `{metric.name}` reads `{ref}`, which is no metric of a model.")
+        parts.append(part)
+    dated_by = {part.time_dimension.split(".")[1] for part in parts}
+    if dated_by != {meta["time_dimension"]}:
+        days = ", ".join(sorted(dated_by))
+        raise PlatformError(f"{path}: metric `{metric.name}` is dated by `{meta['time_dimension']}` but combines metrics dated by {days}.")
+    lacking = [d for d in meta["dimensions"] if any(d not in part.dimensions for part in parts)]
+    if lacking:
+        raise PlatformError(f"{path}: metric `{metric.name}` names dimensions {', '.join(lacking)} that not all of its metrics have.")
+    formula = sqlglot.parse_one(metric.sql, read="duckdb")
+    for column in formula.find_all(exp.Column):
+        column.set("table", None)
+    return Metric(
+        name=metric.name,
+        label=metric.label,
+        description=metric.description,
+        owner=meta["owner"],
+        format=meta["format"],
+        time_dimension=parts[0].time_dimension,
+        dimensions=tuple(meta["dimensions"]),
+        reference=metric.name,
+        tables=tuple(dict.fromkeys(t for part in parts for t in part.tables)),
+        combines=tuple(dict.fromkeys(part.name for part in parts)),
+        formula=formula.sql(dialect="duckdb"),
     )
 
 
@@ -151,14 +200,15 @@ class Query:
 def compile_sql(query: Query, cat: Catalog | None = None) -> str:
     """The SQL that answers `query` on the published marts (views `marts.<table>`).
 
-    Metrics of several models dated by the same day (orders and ordering customers, by the day
-    the order was placed) are compiled per model and joined on the period and dimensions.
+    Metrics of several models dated by the same day (orders by the day they were placed, new
+    customers by the day of their first order) are compiled per model and joined on the period
+    and dimensions; a metric combining them is computed on that join.
     """
     cat = cat or catalog()
-    metrics = [cat.metric(name) for name in query.metrics]
-    if not metrics:
+    asked = [cat.metric(name) for name in query.metrics]
+    if not asked:
         raise PlatformError("Name at least one metric; `just metrics` lists them.")
-    dated_by = {m.time_dimension.split(".")[1] for m in metrics}
+    dated_by = {m.time_dimension.split(".")[1] for m in asked}
     if len(dated_by) > 1:
         raise PlatformError(
             f"Metrics {', '.join(query.metrics)} are dated by different days ({', '.join(sorted(dated_by))}); query them apart."
@@ -166,20 +216,33 @@ def compile_sql(query: Query, cat: Catalog | None = None) -> str:
     if query.grain is not None and query.grain not in GRAINS:
         raise PlatformError(f"Grain `{query.grain}` is not one of {', '.join(GRAINS)}.")
     for name in (*query.by, *(name for name, _ in query.where)):
-        for metric in metrics:
+        for metric in asked:
             if name not in metric.dimensions:
                 allowed = ", ".join(metric.dimensions) or "none"
                 raise PlatformError(f"Metric `{metric.name}` cannot be cut by `{name}`; its dimensions are: {allowed}.")
+    computed = dict.fromkeys(name for m in asked for name in (m.combines or (m.name,)))
     groups: dict[str, list[Metric]] = {}
-    for metric in metrics:
+    for metric in map(cat.metric, computed):
         groups.setdefault(metric.time_dimension, []).append(metric)
     parts = [_compile_group(cat, query, time_dimension, group) for time_dimension, group in groups.items()]
-    if len(parts) == 1:
+    if len(parts) == 1 and list(computed) == list(query.metrics):
         return _canonical(parts[0])
     keys = ([PERIOD_COLUMN] if query.grain else []) + list(query.by)
     owner = {m.name: f"part_{i}" for i, group in enumerate(groups.values()) for m in group}
+
+    def value(metric: Metric) -> exp.Expression:
+        column = exp.column(metric.name, table=owner[metric.name])
+        # A period or cut that one model has and another lacks: there, the other's counts and sums are its fill.
+        return column if metric.fill is None else exp.Coalesce(this=column, expressions=[exp.convert(metric.fill)])
+
+    def answer(metric: Metric) -> str:
+        if not metric.combines:
+            return value(metric).sql("duckdb")
+        formula = sqlglot.parse_one(metric.formula, read="duckdb")
+        return formula.transform(lambda node: value(cat.metric(node.name)) if isinstance(node, exp.Column) else node).sql("duckdb")
+
     columns = [f"coalesce({', '.join(f'part_{i}.{k}' for i in range(len(parts)))}) AS {k}" for k in keys]
-    columns += [f"{owner[m.name]}.{m.name} AS {m.name}" for m in metrics]
+    columns += [f"{answer(m)} AS {m.name}" for m in asked]
     joins = ""
     for i in range(1, len(parts)):
         if keys:
@@ -199,7 +262,8 @@ def _compile_group(cat: Catalog, query: Query, time_dimension: str, metrics: lis
         grain_ref = f"{time_dimension}__{query.grain}"
         dimensions.insert(0, grain_ref)
         aliases[grain_ref] = PERIOD_COLUMN
-    filters = []
+    # A row without the metric's day (a customer who never ordered) is in no period.
+    filters = [f"{time_dimension} IS NOT NULL"]
     if query.start is not None:
         filters.append(f"{time_dimension} >= {_date(query.start)}")
     if query.end is not None:

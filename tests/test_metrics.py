@@ -187,6 +187,28 @@ def test_queries_outside_the_definitions_are_refused(marts):
     assert quoted["orders"].iloc[0] == 0
 
 
+def test_a_metric_over_two_models_must_combine_metrics_of_one_day(tmp_path):
+    """returning_customers combines orders and customers by the same day; orders with payments are refused, by name."""
+    combined = layer.catalog().metrics["returning_customers"]
+    assert combined.combines == ("customers", "new_customers") and set(combined.tables) == {"marts.fct_orders", "marts.dim_customers"}
+    broken = tmp_path / "definitions.yml"
+    broken.write_text(
+        layer.DEFINITIONS.read_text()
+        + """
+  - name: unpaid
+    label: Unpaid
+    description: Revenue less payments.
+    type: derived
+    sql: orders.revenue - payments.amount_paid
+    meta: {owner: finance, format: money, time_dimension: order_date, dimensions: []}
+"""
+    )
+    with pytest.raises(
+        PlatformError, match=r"metric `unpaid` is dated by `order_date` but combines metrics dated by order_date, paid_date"
+    ):
+        layer.catalog(broken)
+
+
 def _metrics_cli(built, *args: str) -> subprocess.CompletedProcess:
     settings, _ = built
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")}

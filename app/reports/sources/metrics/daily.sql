@@ -17,6 +17,8 @@ WITH customers_cte AS (
     CASE WHEN is_cancelled = FALSE THEN order_id ELSE NULL END AS orders_raw,
     CASE WHEN is_cancelled = FALSE THEN amount_total ELSE NULL END AS revenue_raw
   FROM marts.fct_orders
+  WHERE
+    NOT order_date IS NULL
 )
 SELECT
   orders_cte.order_date__day AS period_start,

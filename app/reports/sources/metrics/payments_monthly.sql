@@ -7,6 +7,8 @@ WITH payments_cte AS (
     payment_method AS payment_method,
     payment_id AS payments_raw
   FROM marts.fct_payments
+  WHERE
+    NOT CAST(paid_at AS DATE) IS NULL
 )
 SELECT
   payments_cte.paid_date__month AS period_start,
