@@ -8,7 +8,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import duckdb
 import pandas as pd
@@ -134,8 +134,16 @@ def _load_quietly(settings: Settings) -> None:
         pass
 
 
-def show_no_data(exc: NoData) -> None:
+def show_no_data(exc: NoData) -> NoReturn:
+    """Say why the page has no data and what to do, and end the page there."""
     st.info(str(exc), icon="ℹ️")
+    st.stop()
+
+
+def show_error(exc: PlatformError) -> NoReturn:
+    """Say what failed as the platform words it (no traceback), and end the page there."""
+    st.warning(str(exc))
+    st.stop()
 
 
 def missing_table(name: str, owner: str) -> None:
@@ -253,6 +261,20 @@ def period_picker(first: dt.date, last: dt.date, default_days: int = 30) -> Peri
         st.query_params["start"], st.query_params["end"] = start.isoformat(), end.isoformat()
         st.session_state["period"] = (start, end)
     return Period(start, end)
+
+
+def url_choice(label: str, options: list[str], param: str, format_func: Callable[[str], str] = str, box: Any = st) -> str:
+    """A select box whose choice lives in the URL as `?<param>=`: a link naming an unknown option gets the first.
+
+    An empty choice (an option "") leaves `param` out of the URL. `box` is where it is drawn (a column).
+    """
+    wanted = st.query_params.get(param, "")
+    choice = box.selectbox(label, options, index=options.index(wanted) if wanted in options else 0, format_func=format_func)
+    if choice:
+        st.query_params[param] = choice
+    else:
+        st.query_params.pop(param, None)
+    return choice
 
 
 def grain_picker() -> str:

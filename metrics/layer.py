@@ -121,20 +121,22 @@ def _meta(path: Path, metric, dimensions: dict) -> dict:
     return meta
 
 
+def _declared(metric, meta: dict, **worked_out) -> Metric:
+    """A Metric of what the definition states, with what the layer works out from it."""
+    owner, unit, dimensions = meta["owner"], meta["format"], tuple(meta["dimensions"])
+    return Metric(metric.name, metric.label, metric.description, owner, unit, dimensions=dimensions, **worked_out)
+
+
 def _metric(path: Path, metric, reference: str, models: set[str], model_tables: dict, dimensions: dict) -> Metric:
     meta = _meta(path, metric, dimensions)
     if len(models) != 1:
         raise PlatformError(f"{path}: metric `{metric.name}` combines models {sorted(models)}; only a derived metric may.")
     (time_model,) = models
     tables = model_tables[time_model] + tuple(t for d in meta["dimensions"] for t in model_tables[dimensions[d].reference.split(".")[0]])
-    return Metric(
-        name=metric.name,
-        label=metric.label,
-        description=metric.description,
-        owner=meta["owner"],
-        format=meta["format"],
+    return _declared(
+        metric,
+        meta,
         time_dimension=f"{time_model}.{meta['time_dimension']}",
-        dimensions=tuple(meta["dimensions"]),
         reference=reference,
         tables=tuple(dict.fromkeys(tables)),
         fill=getattr(metric, "fill_nulls_with", None),
@@ -160,14 +162,10 @@ def _combination(path: Path, metric, references: list[str], metrics: dict[str, M
     formula = sqlglot.parse_one(metric.sql, read="duckdb")
     for column in formula.find_all(exp.Column):
         column.set("table", None)
-    return Metric(
-        name=metric.name,
-        label=metric.label,
-        description=metric.description,
-        owner=meta["owner"],
-        format=meta["format"],
+    return _declared(
+        metric,
+        meta,
         time_dimension=parts[0].time_dimension,
-        dimensions=tuple(meta["dimensions"]),
         reference=metric.name,
         tables=tuple(dict.fromkeys(t for part in parts for t in part.tables)),
         combines=tuple(dict.fromkeys(part.name for part in parts)),

@@ -129,6 +129,8 @@ def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:
     out.print(table)
     for left in result.left:
         out.print(f"[red]still holds a value:[/] {left} (not a file the erasure can rewrite; remove or clean it by hand)")
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/] {warning}")
     return 1 if result.left else 0
 
 

@@ -40,12 +40,14 @@ MIN_SEARCHED = 4  # characters
 
 @dataclass
 class ErasureResult:
-    """What one erasure rewrote: counts per layer (as recorded), and files it could not clean."""
+    """What one erasure rewrote: counts per layer (as recorded), files it could not clean, and what the
+    operator must know of the published marts after it (a load that arrived before it and awaits its build)."""
 
     target: str
     key: str
     rewritten: dict[str, int] = field(default_factory=dict)
     left: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def erase(settings: Settings, target: str, key: str, report: Report = lambda line: None) -> ErasureResult:
@@ -94,6 +96,10 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
             # A version's files were thought immutable: readers and HTTP caches (ETags) key on its id. A new one says they changed.
             version = stages.publish(settings, force=True).version
             report(f"published version {version} from the erased warehouse")
+            try:
+                stages.check_published(settings)
+            except PlatformError as exc:  # the erasure holds; the marts still owe those loads their build
+                result.warnings.append(str(exc))
         counts["metadata store cells"] = erase_sqlite_values(settings.meta_path, searched, skip=("erasures",))
         report(f"metadata store: erased {counts['metadata store cells']} value(s)")
         if snapshot_path(settings).exists():  # after the store: the snapshot copies its run log

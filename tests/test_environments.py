@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -15,14 +13,13 @@ from core.settings import load_settings
 from pipeline.environments import plan_environment, promote
 from pipeline.run import run_all
 from publish.reader import connect_published
-from tests.support.project import ROOT, SMALL_SCALE
+from tests.support.project import ROOT, SMALL_SCALE, copy_project
 from transform.audit_log import audit_rows
 from transform.context import open_context
 from transform.environments import diff_environments, list_environments
 
 pytestmark = pytest.mark.slow
 
-PROJECT_FILES = ("config.yaml", "external_models.yaml", "models", "audits", "seeds", "linter", "tests/sqlmesh")
 
 # A breaking edit (the average order value now spreads revenue over every order) plus a new column.
 OLD_AOV = """  CASE
@@ -44,21 +41,10 @@ NEW_EXPECTED = """        - {revenue_date: 2025-01-01, count_orders: 3, count_ca
         - {revenue_date: 2025-01-03, count_orders: 2, count_cancelled_orders: 2, amount_revenue: 0.00, amount_average_order_value: 0.00, rate_cancelled: 1.0000, count_new_customers: 1}"""
 
 
-def copy_project(target: Path) -> Path:
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(source, target / name)
-    return target
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A copy of the project with prod built and published from the small demo shop."""
-    root = copy_project(tmp_path_factory.mktemp("project"))
+    root = copy_project(tmp_path_factory.mktemp("project"), unit_tests=True)
     env = {
         "PLATFORM__DATA_DIR": str(root / "data"),
         "PLATFORM__DEMO__SCALE": SMALL_SCALE,

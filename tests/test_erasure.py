@@ -25,18 +25,18 @@ from pipeline.environments import plan_environment
 from pipeline.erasure import erase
 from pipeline.recovery import reingest
 from pipeline.run import run_all
+from pipeline.stages import build_and_publish, ingest, unreflected_loads
 from publish.reader import connect_published
 from publish.snapshot import write_snapshot
 from tests.support import s3server
 from tests.support.erasure_search import download_buckets, find_values
-from tests.support.project import ROOT, SMALL_SCALE, run_cli, settings_for
+from tests.support.project import SMALL_SCALE, copy_project, run_cli, settings_for
 from tests.support.reconcile import assert_marts_match_source
 
 NAME, EMAIL, CITY = "Zebedee Quux", "zq-erase-canary@example.org", "Quuxville"
 # The canary email is a substring of the invalid one that the quarantine gets.
 CANARIES = [NAME, EMAIL.split("@")[0]]  # the city is seeded too, but config.yaml does not declare it personal
 INVALID = EMAIL.replace("@", "-at-")
-PROJECT_FILES = ("config.yaml", "external_models.yaml", "models", "audits", "seeds", "linter", "tests/sqlmesh")
 
 
 def _source(settings: Settings) -> sqlite3.Connection:
@@ -86,14 +86,7 @@ def _published_customer(settings: Settings, customer: int) -> tuple:
 @pytest.fixture
 def project(built, tmp_path: Path) -> Settings:
     """A copy of the project (so a model can change for a dev environment) on a copy of the session's build."""
-    root = tmp_path / "project"
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(source, root / name)
+    root = copy_project(tmp_path / "project", unit_tests=True)
     shutil.copytree(built[0].data_dir, root / "data")
     env = {"PLATFORM__DATA_DIR": str(root / "data"), "PLATFORM__DEMO__SCALE": SMALL_SCALE, "PLATFORM__RUN__LOCK_WAIT_SECONDS": "2"}
     return load_settings(root, env=env)
@@ -205,6 +198,29 @@ def test_erase_on_an_s3_lake_leaves_no_value_in_any_bucket(tmp_path: Path):
 def _download(server, buckets: list[str], target: Path) -> Path:
     assert download_buckets(server.endpoint, server.access_key, server.secret_key, buckets, target) > 0
     return target
+
+
+@pytest.mark.slow
+def test_an_erasure_between_a_load_and_its_build_says_the_marts_miss_that_load(project: Settings):
+    """The erasure republishes the marts it erased; a load that came before it and awaits its build is named, loudly,
+    and the next build publishes it with the subject still erased."""
+    settings = project
+    customer = _busiest_customer(settings)
+    advance_day(settings.source_path(settings.demo.source), seed=settings.demo.seed)
+    ingest(settings, "shop")
+    waiting = unreflected_loads(settings)
+    assert waiting
+
+    erased = run_cli("erase", "shop.customers", str(customer), data_dir=settings.data_dir, COLUMNS="400")
+
+    assert erased.returncode == 0, erased.stderr
+    assert "warning:" in erased.stdout and "do not reflect" in erased.stdout and waiting[0] in erased.stdout, erased.stdout
+    assert unreflected_loads(settings) == waiting
+    assert _published_customer(settings, customer)[:2] == (TOMBSTONE, TOMBSTONE)
+    build_and_publish(settings)
+    assert unreflected_loads(settings) == []
+    assert _published_customer(settings, customer)[:2] == (TOMBSTONE, TOMBSTONE)
+    assert_marts_match_source(settings)
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 
 import duckdb
 import pytest
@@ -11,7 +10,7 @@ import yaml
 
 from core.settings import load_settings
 from pipeline.run import run_all
-from tests.support.project import ROOT, SMALL_SCALE
+from tests.support.project import ROOT, SMALL_SCALE, copy_project
 
 pytestmark = pytest.mark.slow
 
@@ -35,9 +34,7 @@ QUALIFY row_number() OVER (PARTITION BY id ORDER BY _dlt_load_id DESC) = 1
 
 def _project(tmp_path):
     project = tmp_path / "project"
-    project.mkdir()
-    for name in ("models", "audits", "seeds", "linter"):
-        shutil.copytree(ROOT / name, project / name)
+    copy_project(project)
     (project / "models" / "staging" / "stg_drops__orders.sql").write_text(STAGING)
     external = yaml.safe_load((ROOT / "external_models.yaml").read_text())
     external.append(

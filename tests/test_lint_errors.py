@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from core.errors import PlatformError
 from core.settings import load_settings
-from tests.support.project import ROOT, SMALL_SCALE
+from tests.support.project import SMALL_SCALE, copy_project
 from transform.build import build_prod
 from transform.context import open_context
 from transform.lint import FIXES
@@ -46,11 +44,7 @@ FROM marts.fct_orders AS o
 
 def _project(tmp_path, models: dict[str, str]):
     project = tmp_path / "project"
-    project.mkdir(parents=True)
-    for name in ("models", "audits", "seeds", "linter"):
-        shutil.copytree(ROOT / name, project / name)
-    for name in ("config.yaml", "external_models.yaml"):
-        shutil.copy(ROOT / name, project / name)
+    copy_project(project)
     for name, sql in models.items():
         (project / "models" / "marts" / f"{name}.sql").write_text(sql)
     return load_settings(project, env={"PLATFORM__DATA_DIR": str(tmp_path / "data"), "PLATFORM__DEMO__SCALE": SMALL_SCALE})

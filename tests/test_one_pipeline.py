@@ -34,7 +34,7 @@ from scheduler.runner import Runner
 from scheduler.services import definitions
 from tests.reliability import harness
 from tests.support.polling import wait_for
-from tests.support.project import ROOT, run_cli, settings_for
+from tests.support.project import ROOT, copy_project, run_cli, settings_for
 from tests.support.reconcile import assert_marts_match_source
 from tests.support.sources import settings_with_sources
 
@@ -185,9 +185,7 @@ def test_an_env_override_that_is_not_yaml_is_taken_as_text(tmp_path):
 
 def test_a_typo_in_the_sqlmesh_part_of_config_yaml_is_one_message(tmp_path):
     project = tmp_path / "project"
-    project.mkdir()
-    for name in ("models", "audits", "seeds", "linter", "config.yaml", "external_models.yaml"):
-        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, project / name)
+    copy_project(project)
     config = project / "config.yaml"
     config.write_text(config.read_text().replace("default_gateway: local", "default_gatewy: local"))
     result = subprocess.run(

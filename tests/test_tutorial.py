@@ -22,7 +22,7 @@ from publish.reader import connect_published
 from scheduler.jobs import job_specs
 from scheduler.runner import Runner
 from tests.support.app_pages import app_on
-from tests.support.project import ROOT, SMALL_SCALE, run_cli
+from tests.support.project import ROOT, SMALL_SCALE, copy_project, run_cli
 
 TUTORIAL = ROOT / "docs" / "tutorial.md"
 FIXTURES = ROOT / "tests" / "fixtures" / "library"
@@ -40,11 +40,7 @@ def _steps() -> list[tuple[str, str]]:
 def _project(tmp_path: Path) -> Settings:
     """A copy of the project with the tutorial's steps applied, on a data folder of its own."""
     project = tmp_path / "project"
-    project.mkdir()
-    for name in ("models", "audits", "seeds", "linter"):
-        shutil.copytree(ROOT / name, project / name)
-    for name in ("config.yaml", "external_models.yaml"):
-        shutil.copy(ROOT / name, project / name)
+    copy_project(project)
     for what, body in _steps():
         if what == "source":  # edited as text: config.yaml's SQLMesh part holds Jinja that a YAML round trip would re-quote
             config = (project / "config.yaml").read_text()

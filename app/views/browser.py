@@ -138,19 +138,11 @@ try:
         del st.query_params[key]
 
     sort_box, order_box = st.columns([3, 1])
-    sort_options = ["", *by_name]
-    wanted_sort = st.query_params.get("sort", "")
-    sort = sort_box.selectbox(
-        "Sort by",
-        sort_options,
-        index=sort_options.index(wanted_sort) if wanted_sort in sort_options else 0,
-        format_func=lambda c: c or "The mart's order",
-    )
+    sort = ui.url_choice("Sort by", ["", *by_name], "sort", lambda c: c or "The mart's order", box=sort_box)
     descending = order_box.toggle("Descending", value=st.query_params.get("desc") == "1")
     if sort:
-        st.query_params["sort"], st.query_params["desc"] = sort, "1" if descending else "0"
+        st.query_params["desc"] = "1" if descending else "0"
     else:
-        st.query_params.pop("sort", None)
         st.query_params.pop("desc", None)
     browse = browser.Browse(table, tuple(filters), sort or None, descending)
 
@@ -159,9 +151,7 @@ try:
     times = [c.name for c in schema if c.kind == "time"]
     series = grain = time_column = None
     if times:
-        wanted_time = st.query_params.get("time", "")
-        time_column = st.selectbox("Over time by", times, index=times.index(wanted_time) if wanted_time in times else 0)
-        st.query_params["time"] = time_column
+        time_column = ui.url_choice("Over time by", times, "time")
         span = ui.published_query(settings, env, browser.time_span, browse, time_column)
         if span is not None:
             grain = span.grain
@@ -169,10 +159,8 @@ try:
     whole = ui.published_query(settings, env, browser.rows, browse, browser.DOWNLOAD_ROWS)
 except ui.NoData as exc:
     ui.show_no_data(exc)
-    st.stop()
 except PlatformError as exc:
-    st.warning(str(exc))
-    st.stop()
+    ui.show_error(exc)
 
 st.subheader(f"{matching:,} matching rows")
 if series is not None and not series.empty and grain is not None and time_column is not None:

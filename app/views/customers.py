@@ -15,7 +15,6 @@ try:
     top = ui.published_query(settings, env, business.top_customers)
 except ui.NoData as exc:
     ui.show_no_data(exc)
-    st.stop()
 
 if cohorts.empty:
     st.info("No orders published yet. " + ui.RUN_HINT)

@@ -12,8 +12,7 @@ st.title("Environments")
 try:
     found = published_environments(settings)
 except PlatformError as exc:
-    st.warning(str(exc))
-    st.stop()
+    ui.show_error(exc)
 if not found:
     st.info("Nothing is published yet. " + ui.RUN_HINT)
     st.stop()

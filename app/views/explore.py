@@ -46,22 +46,12 @@ try:
         st.query_params["compare"] = "1" if compare else "0"
     dimensions = explore.shared_dimensions(tuple(chosen))
     by_options = ["", *dimensions]
-    by_url = st.query_params.get("by", "")
-    by = st.selectbox(
-        "Cut by",
-        by_options,
-        index=by_options.index(by_url) if by_url in by_options else 0,
-        format_func=lambda d: cat.dimensions[d].label if d else "Nothing",
-    )
-    st.query_params["by"] = by
-    filter_url = st.query_params.get("filter", "")
-    filter_dimension = st.selectbox(
-        "Filter on",
-        by_options,
-        index=by_options.index(filter_url) if filter_url in by_options else 0,
-        format_func=lambda d: cat.dimensions[d].label if d else "Nothing",
-    )
-    st.query_params["filter"] = filter_dimension
+
+    def label(dimension: str) -> str:
+        return cat.dimensions[dimension].label if dimension else "Nothing"
+
+    by = ui.url_choice("Cut by", by_options, "by", label)
+    filter_dimension = ui.url_choice("Filter on", by_options, "filter", label)
     values: list[str] = []
     if filter_dimension:
         options = ui.published_query(settings, env, explore.dimension_values, chosen[0], filter_dimension)
@@ -73,10 +63,8 @@ try:
     compared = ui.published_query(settings, env, explore.comparison, question) if compare else None
 except ui.NoData as exc:
     ui.show_no_data(exc)
-    st.stop()
 except PlatformError as exc:
-    st.warning(str(exc))
-    st.stop()
+    ui.show_error(exc)
 
 if frame.empty:
     st.info("No data for these choices.")

@@ -14,8 +14,7 @@ st.title("Freshness")
 try:
     frame = freshness(settings)
 except PlatformError as exc:
-    st.warning(str(exc))
-    st.stop()
+    ui.show_error(exc)
 counts = frame["status"].value_counts()
 columns = st.columns(3)
 for column, state in zip(columns, COLOURS, strict=True):

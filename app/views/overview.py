@@ -19,7 +19,6 @@ try:
     kpis = ui.published_query(settings, env, business.kpis, period)
 except ui.NoData as exc:
     ui.show_no_data(exc)
-    st.stop()
 
 previous = period.previous()
 st.caption(f"{period.start} to {period.end} ({period.days} days), compared with {previous.start} to {previous.end}.")
@@ -48,7 +47,6 @@ try:
     payments = ui.published_query(settings, env, business.payment_mix, period)
 except ui.NoData as exc:  # an environment may publish the order marts without the payments
     ui.show_no_data(exc)
-    st.stop()
 if payments.empty:
     st.info("No payments were taken in this period.")
 else:

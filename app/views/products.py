@@ -28,7 +28,6 @@ try:
     trend = ui.published_query(settings, env, products.category_trend, period, grain)
 except ui.NoData as exc:
     ui.show_no_data(exc)
-    st.stop()
 
 st.subheader("Top products by revenue")
 bars = (

@@ -25,7 +25,6 @@ try:
     frame = ui.published_query(settings, env, business.trends, period, grain)
 except ui.NoData as exc:
     ui.show_no_data(exc)
-    st.stop()
 
 if frame.empty:
     st.info("No days in this period.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -12,6 +13,20 @@ from core.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL_SCALE = "0.03"  # 3,000 orders: the whole DAG builds in seconds
+# What the SQLMesh project is made of: a copy of these builds as the repository does.
+PROJECT_FILES = ("config.yaml", "external_models.yaml", "models", "audits", "seeds", "linter")
+UNIT_TESTS = "tests/sqlmesh"  # SQLMesh runs them before every plan
+
+
+def copy_project(target: Path, *, unit_tests: bool = False) -> Path:
+    """A copy of the project's SQLMesh files (and its SQLMesh unit tests if asked) in `target`, for a test to change."""
+    for name in (*PROJECT_FILES, UNIT_TESTS) if unit_tests else PROJECT_FILES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / name, target / name)
+    return target
 
 
 def settings_for(data_dir: Path, **env: str) -> Settings:
