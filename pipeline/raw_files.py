@@ -23,7 +23,7 @@ def damaged_raw_files(settings: Settings, sources: list[str] | None = None) -> l
                 for path in lake.fs.glob(lake.url("raw", source, table) + "/*.parquet"):
                     url = f"s3://{path}" if lake.backend == "s3" and "://" not in path else path
                     try:
-                        for _ in con.execute(f"SELECT * FROM read_parquet({sql_literal(url)})").fetch_record_batch():
+                        for _ in con.execute(f"SELECT * FROM read_parquet({sql_literal(url)})").to_arrow_reader():
                             pass
                     except duckdb.Error as exc:
                         damaged.append((url, f"{source}.{table}", (str(exc).strip().splitlines() or [""])[0][:200]))
