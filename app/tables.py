@@ -86,7 +86,7 @@ def readable(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
         elif (column.startswith(("is_", "has_")) or column in _FLAGS) and pd.api.types.is_numeric_dtype(shown[column]):
             shown[column] = shown[column].astype("boolean")
         elif shown[column].dtype == object:
-            shown[column] = shown[column].where(shown[column].notna(), "–")  # the grid would print "None"
+            shown[column] = shown[column].where(shown[column].notna(), "–").infer_objects()  # "None" would show; ints stay numbers
     return shown, {column: column_config(column, shown[column]) for column in shown.columns}
 
 
