@@ -129,7 +129,7 @@ def read_version(lake: Lake, folder: str) -> Version | None:
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise PlatformError(
             f"The publish manifest {folder}/{MANIFEST} is unreadable ({type(exc).__name__}: {exc}); "
-            "`just run` (or `just doctor`) publishes it again from the warehouse."
+            "`just run` publishes it again from the warehouse."
         ) from None
 
 
