@@ -96,7 +96,8 @@ def test_doctor_check_writes_nothing_and_doctor_repairs_what_a_run_cannot(built_
     assert code == 1 and "damaged" in output and "`just doctor`" in output and "next `just run`" not in output, output
     with sqlite3.connect(settings.meta_path) as con:  # a run whose process is gone, still shown as running
         con.execute(
-            "INSERT INTO job_runs (job, trigger, attempt, started_at, status, pid) VALUES ('transform', 'cron', 1, '2026-01-01', 'running', ?)",
+            "INSERT INTO job_runs (job, trigger, attempt, started_at, status, pid) "
+            "VALUES ('transform', 'cron', 1, '2026-01-01', 'running', ?)",
             (2**22 + 12345,),
         )
 
