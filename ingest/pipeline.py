@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dlt
 
-from core.erasures import erased_keys
+from core.erasure_list import erasure_list, has_personal, write_copy
 from core.lake import Lake
 from core.settings import Settings
 from ingest.contracts import ContractGuard, record_results
@@ -68,7 +68,7 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
         pipeline.normalize()
         pipeline.load().raise_on_failed_jobs()
     contracts = {table: spec.pandera or f"{name}__{table}" for table, spec in source.tables.items()}
-    erased = erased_keys(settings.meta_path, name)
+    erased = erasure_list(settings, name)
     erasure = {
         table: (spec.primary_key, erased[table], [*spec.personal, "_failure", "_failures"])
         for table, spec in source.tables.items()
@@ -118,6 +118,8 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
     record_results(settings.meta_path, guard, load_id)
     plan.after_load(load_id)
     record_raw_files(settings, name)
+    if has_personal(settings, name):
+        write_copy(settings, name)
     return result
 
 

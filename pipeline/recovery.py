@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
 
-from core import runlog, warehouse
+from core import erasure_list, erasures, runlog, warehouse
 from core.errors import PlatformError
+from core.lake import Lake
 from core.lock import describe_holder, holder, writer_lock
 from core.settings import Settings
 from core.settings_sources import FilesSource
@@ -43,6 +45,8 @@ def doctor(settings: Settings, *, repair: bool = True, report: Report = lambda l
     findings += [Finding(check.what, check.ok, "" if check.ok else check.fix) for check in verify_lake(settings)]
     lost = _lost_raw(settings)
     findings += lost.findings
+    lists = _erasure_lists(settings)
+    findings += [finding for finding, _ in lists]
     warehouse_ok, warehouse_detail = _warehouse(settings)
     findings.append(Finding(f"warehouse {settings.warehouse_path}", warehouse_ok, warehouse_detail))
     reason = stages.publish_reason(settings)
@@ -51,7 +55,8 @@ def doctor(settings: Settings, *, repair: bool = True, report: Report = lambda l
     findings.append(
         Finding("published marts reflect every completed load", not missing, f"{len(missing)} load(s) not reflected" if missing else "")
     )
-    if not repair or (warehouse_ok and reason is None and not missing and not lost.targets):
+    repairs = [(finding, fix) for finding, fix in lists if fix is not None]
+    if not repair or (warehouse_ok and reason is None and not missing and not lost.targets and not repairs):
         return findings
     if lost.by_hand:
         raise PlatformError(
@@ -59,6 +64,10 @@ def doctor(settings: Settings, *, repair: bool = True, report: Report = lambda l
             "put the files of those tables in their landing folders again under new names, then run `just run`."
         )
     with writer_lock(settings.data_dir, purpose="doctor", wait_seconds=settings.run.lock_wait_seconds):
+        for finding, fix in repairs:  # before any reingest: it applies the list
+            findings.append(Finding(f"repair: {finding.what}", True, fix()))
+        if warehouse_ok and reason is None and not missing and not lost.targets:
+            return findings
         if not warehouse_ok:
             aside = settings.warehouse_path.with_name(f"{settings.warehouse_path.name}.damaged-{dt.datetime.now():%Y%m%dT%H%M%S}")
             os.replace(settings.warehouse_path, aside)
@@ -99,6 +108,39 @@ def _lost_raw(settings: Settings) -> _LostRaw:
             fix = f"the repair reads {target} again from the source (as `just reingest {target}` does)"
         lost.findings.append(Finding(f"raw file {url}", False, f"{problem}; {fix}"))
     return lost
+
+
+def _erasure_lists(settings: Settings) -> list[tuple[Finding, Callable[[], str] | None]]:
+    """Per source with personal columns: whether its erasure list is whole in the metadata store and
+    in the lake's copy, and the repair that makes it so (None: nothing to do, or nothing doctor can do)."""
+    checked: list[tuple[Finding, Callable[[], str] | None]] = []
+    lake = Lake(settings)
+    for source in [name for name in settings.sources if erasure_list.has_personal(settings, name)]:
+        what = f"erasure list of {source}"
+        try:
+            erasure_list.erasure_list(settings, source)
+        except PlatformError as exc:
+            checked.append((Finding(what, False, str(exc)), None))
+            continue
+        lacking = erasure_list.missing_from_store(settings, source)
+        if lacking:
+            detail = f"{lacking} erased key(s) of the lake's copy are missing from the metadata store; the repair restores them"
+            checked.append((Finding(what, False, detail), functools.partial(_restore_list, settings, source)))
+        elif erasure_list.read_copy(lake, source) is None and erasures.erased_keys(settings.meta_path, source):
+            detail = f"its copy {erasure_list.copy_url(lake, source)} is missing; the repair writes it from the metadata store"
+            checked.append((Finding(what, False, detail), functools.partial(_write_list, settings, source)))
+        else:
+            checked.append((Finding(what, True, ""), None))
+    return checked
+
+
+def _restore_list(settings: Settings, source: str) -> str:
+    return f"restored {erasure_list.restore(settings, source)} erased key(s) from the lake's copy"
+
+
+def _write_list(settings: Settings, source: str) -> str:
+    erasure_list.write_copy(settings, source)
+    return "wrote the lake's copy from the metadata store"
 
 
 def reingest(settings: Settings, source: str, table: str | None = None) -> dict[str, int]:
