@@ -97,7 +97,7 @@ class PublishedMarts:
                 # the current version's files are gone: a publish pruned it as the manifest moved on (read it
                 # again), or, if the manifest still names it, the published marts are damaged
         else:
-            raise CurrentDamaged(current.version)
+            raise CurrentDamaged(version.version)
         with self._lock:
             snapshot = self._snapshots.setdefault(wanted, snapshot)
             self._forget_beyond(2 * (self.settings.run.publish_keep_versions + 1))

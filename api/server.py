@@ -73,6 +73,7 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
         except NotPublished:
             raise ApiError(503, "not_published", "Nothing has been published yet: run `just run` first.") from None
         except VersionGone:
+            assert version is not None, "a version read from the manifest that lost its files is CurrentDamaged"
             raise gone(version) from None
         except CurrentDamaged as exc:
             raise damaged(exc.version) from None
