@@ -56,15 +56,15 @@ def test_the_erasure_list_survives_the_loss_of_the_metadata_store(built_copy):
     assert any(f.what == "repair: erasure list of shop" and "restored 1 erased key(s)" in f.detail for f in findings), findings
     assert [(e.source, e.table, e.key) for e in erasures(settings.meta_path)] == [("shop", "customers", str(customer))]
 
-    # the subject changes at the source, and the table is read again whole: the values stay erased
+    # the table is read again whole, then the subject changes at the source and the next run loads it
+    reingest(settings, "shop", "customers")
     with sqlite3.connect(settings.source_path("shop")) as con:
         con.execute(
             "UPDATE customers SET name = ?, email = ?, updated_at = (SELECT datetime(max(updated_at), '+1 second') FROM customers) "
             "WHERE id = ?",
             (NAME, EMAIL, customer),
         )
-    reingest(settings, "shop", "customers")
-    run_all(settings)
+    assert run_all(settings).rows_loaded["shop"]["customers"] >= 1
     assert _published_customer(settings, customer) == (TOMBSTONE, TOMBSTONE)
     assert find_values(Path(marts_folder(settings)), [NAME, EMAIL.split("@")[0]]) == []
     assert find_values(Path(Lake(settings).url("raw", "shop")), [NAME, EMAIL.split("@")[0]]) == []
