@@ -40,6 +40,13 @@ def _gateway(**connector_config):
     return edit
 
 
+def _duplicate_lines(key: str) -> list[str]:
+    """What the message names when `key: ...` is appended to config.yaml (after a blank line): both lines."""
+    lines = (ROOT / "config.yaml").read_text().splitlines()
+    first = next(number for number, line in enumerate(lines, 1) if line.startswith(f"{key}:"))
+    return [f"line {len(lines) + 2}: duplicate key {key!r}", f"first given on line {first}"]
+
+
 def _whole(content: bytes):
     """The whole config.yaml replaced by `content`."""
 
@@ -160,7 +167,7 @@ CASES = [
         ["Alert channel 'email'", "ALERTS_EMAIL_SMTP_PASSWORD"],
     ),
     ("not yaml", "run", "broken: [yaml", {}, ["config.yaml is not valid YAML"]),
-    ("duplicate key", "run", "default_gateway: local", {}, ["config.yaml", "line 165", "duplicate key 'default_gateway'", "line 55"]),
+    ("duplicate key", "run", "default_gateway: local", {}, ["config.yaml", *_duplicate_lines("default_gateway")]),
     ("top-level list", "run", _whole(b"- variables\n- platform\n"), {}, ["config.yaml", "a mapping of keys", "not a list"]),
     ("binary file", "run", _whole(bytes(range(256)) * 4), {}, ["config.yaml", "not a text file"]),
     ("infinite scale", "run", _set("demo", "scale", value=float("inf")), {}, ["demo.scale", "finite number", FIX]),
