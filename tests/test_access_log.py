@@ -75,7 +75,11 @@ def test_every_api_call_is_logged_once_by_key_name_with_rows_and_status(built_co
         404,
     ]
     rows = logged(settings.meta_path)[before:]
-    strip = [{k: v for k, v in row.items() if k != "accessed_at"} for row in rows]
+    version = listing.headers["x-data-version"]
+    # every read names the version it was served from; a refusal before one was opened names none; all came from loopback
+    assert [row["version"] for row in rows] == [version] * 6 + [None] * 3
+    assert {row["client"] for row in rows} == {"127.0.0.1"}
+    strip = [{k: v for k, v in row.items() if k not in ("accessed_at", "version", "client")} for row in rows]
     assert strip == [
         {"channel": "api", "principal": "biz", "action": "GET /marts", "subject": None, "rows": None, "status": 200, "detail": None},
         {
