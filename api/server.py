@@ -42,7 +42,9 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
     api = settings.api
     marts = PublishedMarts(settings)
     limiter, anonymous = RateLimiter(api.rate_limit_per_minute), RateLimiter(api.rate_limit_per_minute)
-    app = FastAPI(title="duckstack data API", description=DESCRIPTION, version="1", docs_url="/docs", redoc_url=None)
+    # /docs loads Swagger UI's scripts from a CDN, so it is served only when `api.docs` asks for it
+    docs = "/docs" if api.docs else None
+    app = FastAPI(title="duckstack data API", description=DESCRIPTION, version="1", docs_url=docs, redoc_url=None)
     install_handlers(app)
     access.install(app, settings.meta_path)
     key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key made by `just api-key NAME`.")

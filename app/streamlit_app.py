@@ -92,7 +92,14 @@ def main() -> None:
             _forget_login()
             _set_cookie_and_reload("", 0)
     page = st.navigation(navigation)
-    access.page_viewed(settings, page.title)
+    operator_pages = {file[:-3]: title for file, title, _ in OPERATOR_PAGES}
+    open_to_user = set(operator_pages) if user is None or user.role == auth.OPERATOR else set()
+    denied = access.refused_page(open_to_user, operator_pages)
+    if denied is not None:
+        access.page_denied(settings, denied)
+        st.warning(f"**{denied}** is for operators; showing {page.title}.")
+    else:
+        access.page_viewed(settings, page.title)
     page.run()
 
 

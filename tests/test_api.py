@@ -317,7 +317,7 @@ def test_just_api_serves_on_the_configured_port_and_refuses_to_start_without_key
         wait_until_listening(port)
         reply = get(f"http://127.0.0.1:{port}/marts", key=BUSINESS_KEY)
         assert reply.status == 200 and [mart["name"] for mart in reply.json()["marts"]] == BUSINESS_MARTS
-        assert get(f"http://127.0.0.1:{port}/docs").status == 200
+        assert get(f"http://127.0.0.1:{port}/docs").status == 404  # off unless api.docs: Swagger UI loads from a CDN
         assert "/marts/{mart}/rows" in get(f"http://127.0.0.1:{port}/openapi.json").json()["paths"]
     finally:
         process.terminate()

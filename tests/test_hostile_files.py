@@ -232,9 +232,7 @@ def test_counts_add_up_between_landing_files_and_contract_results(battery):
 def test_type_drift_follows_each_tables_policy_and_never_retypes_earlier_loads(battery):
     settings, first, *_, later = battery
     assert later.rows == {"amounts": 2}
-    assert any(
-        "column 'amount' is bigint, got 1 text value(s), the first at line 2 in file amounts/later.csv" in w for w in later.warnings
-    )
+    assert any("column 'amount' is bigint, got 1 text value(s), the first at line 2 in file amounts/later.csv" in w for w in later.warnings)
     assert _raw(battery, "amounts", "SELECT id, amount, amount__v_text FROM t ORDER BY id") == [
         (1, 10, None),
         (2, 20, None),
