@@ -84,6 +84,23 @@ def test_library_errors_lose_the_values_they_quote():
     )
 
 
+def test_a_model_that_cannot_cast_a_value_is_named_without_the_value():
+    from sqlmesh.utils.concurrency import NodeExecutionFailedError
+
+    from transform.console import TallyConsole
+
+    console = TallyConsole()
+    failed = NodeExecutionFailedError('"staging"."stg_shop__orders"')
+    try:
+        duckdb.sql(f"SELECT '{MARKER}'::INTEGER").fetchall()
+    except duckdb.Error as exc:
+        failed.__cause__ = exc
+    console.log_failed_models([failed])
+    [error] = console.tally.errors
+    assert "stg_shop__orders" in error and "Could not convert string" in error and "INT32" in error
+    assert MARKER not in error
+
+
 def test_a_refused_sqlite_batch_and_a_cast_failure_leave_no_value_behind(built, tmp_path, receivers, caplog):
     webhook, smtp = receivers
     shutil.copytree(built[0].data_dir, tmp_path / "data")
