@@ -13,8 +13,10 @@ class PlatformError(Exception):
 
 
 # What a library's error message quotes of the data: a quoted value ('alice@example.com' as int64),
-# or, from a CSV parser, the row after "got N:". Replaced before the message goes anywhere.
-_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|`[^`\n]*`")
+# or, from a CSV parser, the row after "got N:". Replaced before the message goes anywhere; a quoted
+# name that follows `column`, `table` or `type` is kept (DuckDB: column "customer_id" ... of type "text").
+_QUOTED = re.compile(r"(\w+ )?('[^'\n]*'|\"[^\"\n]*\"|`[^`\n]*`)")
+_NAMED = ("column ", "table ", "type ")
 _ROW_AFTER = re.compile(r"(got \d+(?: columns| fields)?)[:;] .*$")
 
 
@@ -22,7 +24,12 @@ def without_values(text: str, limit: int = 300) -> str:
     """The first line of a library's error message with the values it quotes left out: errors name
     source, table, file, line, column and rule, never a row's value (the quarantine keeps those)."""
     line = (text.strip().splitlines() or [""])[0]
-    return _ROW_AFTER.sub(r"\1", _QUOTED.sub("'…'", line))[:limit]
+    return _ROW_AFTER.sub(r"\1", _QUOTED.sub(_unquoted, line))[:limit]
+
+
+def _unquoted(match: re.Match) -> str:
+    before = match.group(1) or ""
+    return match.group(0) if before in _NAMED else f"{before}'…'"
 
 
 def describe_error(exc: BaseException) -> str:
