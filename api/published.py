@@ -70,6 +70,7 @@ class PublishedMarts:
         self.folder = marts_folder(settings)
         self._snapshots: dict[tuple[str, bool], Snapshot] = {}
         self._lock = threading.Lock()
+        self._current: str | None = None  # the current version the masked snapshots of older ones were opened against
 
     def snapshot(self, version_id: str | None = None, *, role: str | None) -> Snapshot:
         """The current version, or `version_id` when given, as `role` sees it; raises NotPublished or VersionGone."""
@@ -80,6 +81,11 @@ class PublishedMarts:
                 raise NotPublished()
             wanted = (version_id or current.version, personal)
             with self._lock:
+                if current.version != self._current:
+                    # an older version is masked with the current one's personal columns too: open it again
+                    for key in [key for key in self._snapshots if not key[1] and key[0] != current.version]:
+                        del self._snapshots[key]
+                    self._current = current.version
                 if wanted in self._snapshots:
                     return self._snapshots[wanted]
             version = current if wanted[0] == current.version else self._retained(current, wanted[0])

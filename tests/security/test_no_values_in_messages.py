@@ -148,8 +148,8 @@ def test_refused_files_name_file_line_column_and_rule_but_no_value(tmp_path, rec
     # all rows invalid: the file is refused; one invalid of three: loaded, the row quarantined
     (landing / "customers-1.csv").write_text(CUSTOMERS + "".join(_customer(i, f"{MARKER}.{i}") for i in (1, 2, 3)))
     (landing / "customers-2.csv").write_text(CUSTOMERS + _customer(4, "a@b.c") + _customer(5, f"{MARKER}.5") + _customer(6, "d@e.f"))
+    # the second file drifts from the types the first one loaded (files are taken in order)
     (landing / "events-1.csv").write_text("id,amount\n1,5\n2,6\n")
-    assert run_job(settings, "ingest:drops")[0] == "success"
     (landing / "events-2.csv").write_text(f"id,amount\n3,7\n4,{MARKER}\n")
     run_job(settings, "ingest:drops")
 

@@ -126,3 +126,20 @@ def test_each_retained_version_keeps_its_own_manifest_and_pruning_drops_it(repub
             publish_marts(settings, ["marts.dim_customers"], source=con, personal={"marts.dim_customers": {}})
     assert not (folder / f"{first}.json").exists()
     assert len(list(folder.glob("*.json"))) == settings.run.publish_keep_versions
+
+
+def test_a_column_the_current_version_records_as_personal_is_masked_in_older_versions_too(republished):
+    data_dir, first, second = republished
+    settings = declaring(data_dir, "{email: hash, city: partial}")
+    with running(create_app(settings, load_keys(settings, KEY_HASHES))) as url:
+        old = f"{url}/marts/dim_customers/rows?version={first}&limit=20&columns=customer_id,customer_city"
+        cities = [row["customer_city"] for row in get(old, key=BUSINESS_KEY).json()["rows"]]
+        assert not any(city.endswith("***") for city in cities)  # no version records the city yet
+        current = read_version(Lake(settings), marts_folder(settings))
+        city = PersonalColumn("partial", ("shop.customers.city",))
+        con, _ = connect_published(settings, role="operator")
+        with contextlib.closing(con):
+            personal = {"marts.dim_customers": {**current.personal["dim_customers"], "customer_city": city}}
+            publish_marts(settings, ["marts.dim_customers"], source=con, personal=personal)
+        masked = [row["customer_city"] for row in get(old, key=BUSINESS_KEY).json()["rows"]]
+        assert masked == [f"{name[0]}***" for name in cities]
