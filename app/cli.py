@@ -10,6 +10,7 @@ from pathlib import Path
 
 from app.auth import hash_password, load_users
 from app.session import load_secret
+from core.entrypoint import private_files
 from core.errors import PlatformError
 from core.settings import load_settings
 
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("hash-password", help="print a password hash for an app user")
     sub.add_parser("time-pages", help="print each page's render time on the published data, as JSON")
     args = parser.parse_args(argv)
+    private_files()
     try:
         if args.command == "serve":
             serve(args.project, args.port)
