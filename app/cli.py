@@ -14,8 +14,9 @@ from core.entrypoint import private_files
 from core.errors import PlatformError
 from core.settings import load_settings
 
-ENTRY_POINT = Path(__file__).with_name("streamlit_app.py")
+ENTRY_POINT = Path(__file__).with_name("server.py")  # Streamlit and the login and download routes (app/server.py)
 LOCALHOST = "127.0.0.1"
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def streamlit_command(settings, port: int | None = None) -> tuple[list[str], str]:
@@ -43,6 +44,8 @@ def streamlit_command(settings, port: int | None = None) -> tuple[list[str], str
     ]
     if settings.app.users:
         notice = f"Serving http://{address}:{port} with login ({len(settings.app.users)} users)."
+        if address not in LOOPBACK:
+            notice += " Other machines reach it: serve it to them over HTTPS only, through a TLS proxy (docs/operations.md)."
     else:
         notice = f"No app users configured: open access, bound to http://{LOCALHOST}:{port} only."
     return command, notice

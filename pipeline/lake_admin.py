@@ -46,7 +46,7 @@ def require_s3(settings: Settings) -> Lake:
 
 
 LOOPBACK = "127.0.0.1"
-# MinIO's built-in root login and the placeholder in .env.example: anyone may know them.
+# MinIO's built-in root login and the placeholder older .env.example files carried: anyone may know them.
 WELL_KNOWN_SECRETS = frozenset({"minioadmin", "change-me-please"})
 
 
