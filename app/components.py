@@ -227,6 +227,13 @@ def chart(figure: Any, frame: pd.DataFrame, name: str) -> None:
     download(frame, name)
 
 
+# A download link looks like the app's buttons.
+DOWNLOAD_STYLE = (
+    "display:inline-block;padding:0.35rem 0.75rem;border:1px solid rgba(49,51,63,0.2);border-radius:0.5rem;"
+    "text-decoration:none;color:inherit;font-size:0.9rem"
+)
+
+
 def download(frame: pd.DataFrame, name: str, make: Callable[[str | None], pd.DataFrame] | None = None) -> None:
     """A link to `frame` as CSV, served by the app's server to this user only, and logged (app/downloads.py).
 
@@ -236,12 +243,6 @@ def download(frame: pd.DataFrame, name: str, make: Callable[[str | None], pd.Dat
     url = downloads.offer(st.session_state.get("user"), viewer_role(), name, access.current_page(), make or (lambda role: frame))
     label = html.escape(f"Download {name.replace('_', ' ')} (CSV)")
     st.html(f'<a href="{html.escape(url)}" download="{html.escape(name)}.csv" style="{DOWNLOAD_STYLE}">{label}</a>')
-
-
-DOWNLOAD_STYLE = (
-    "display:inline-block;padding:0.35rem 0.75rem;border:1px solid rgba(49,51,63,0.2);border-radius:0.5rem;"
-    "text-decoration:none;color:inherit;font-size:0.9rem"
-)
 
 
 def _param_date(name: str) -> dt.date | None:
