@@ -1,4 +1,4 @@
-"""The app's reads in the access log (core/accesslog.py): a view when a session arrives on a page, a download per click.
+"""The app's reads in the access log (core/accesslog.py): a view when a session arrives on a page, a download when served.
 
 The user is the session's logged-in name, `anonymous` when no logins are configured. A page
 the URL asks for that the user may not see is logged as `denied`, not as the page shown
@@ -9,14 +9,11 @@ not create the store to log views of empty pages; the first run creates it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from core import accesslog
-from core.settings import Settings, load_settings
+from core.settings import Settings
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 LAST_VIEW = "_access_log_page"
 DENIED = "denied"
 SELF_LOGGED = ("Data browser",)  # pages that log their own views, with what they show (the mart)
@@ -35,13 +32,14 @@ def page_viewed(settings: Settings, page: str, *, mart: str | None = None, versi
     if st.session_state.get(LAST_VIEW) == view:
         return
     st.session_state[LAST_VIEW] = view
-    _record(settings, action="view", subject=page, detail=f"mart={mart}" if mart else None, version=version)
+    detail = f"mart={mart}" if mart else None
+    _record(settings, action="view", subject=page, detail=detail, version=version, client=client_address())
 
 
 def page_denied(settings: Settings, page: str) -> None:
     """Log that the URL asked for `page`, which the user may not see (the app shows its first page instead)."""
     st.session_state[LAST_VIEW] = None
-    _record(settings, action=DENIED, subject=page)
+    _record(settings, action=DENIED, subject=page, client=client_address())
 
 
 def refused_page(allowed: set[str], pages: dict[str, str]) -> str | None:
@@ -61,26 +59,46 @@ def refused_page(allowed: set[str], pages: dict[str, str]) -> str | None:
     return None
 
 
-def downloaded(name: str, rows: int) -> None:
-    """A download button's callback: log which download, of how many rows."""
-    page = (st.session_state.get(LAST_VIEW) or "").split("|", 1)[0]
-    _record(load_settings(PROJECT_DIR), action="download", subject=name, rows=rows, detail=f"page={page}" if page else None)
+def login_refused(settings: Settings, user: str, *, known: bool, reason: str) -> None:
+    """A refused login, by the user's name only when `known` (a configured user): a name typed may be a password."""
+    if settings.meta_path.exists():
+        accesslog.login_refused(settings.meta_path, user=user, known=known, client=client_address(), reason=reason)
+
+
+def current_page() -> str | None:
+    """The page of the session's last logged view."""
+    view = st.session_state.get(LAST_VIEW)
+    return view.split("|", 1)[0] if view else None
+
+
+def downloaded(settings: Settings, user: str | None, name: str, rows: int, page: str | None) -> None:
+    """A download the app's server sent (app/server.py): which one, to whom, of how many rows, from which page."""
+    detail = f"page={page}" if page else None
+    _record(settings, action="download", subject=name, rows=rows, detail=detail, principal=user or accesslog.ANONYMOUS, client=None)
 
 
 def _record(
-    settings: Settings, *, action: str, subject: str, rows: int | None = None, detail: str | None = None, version: str | None = None
+    settings: Settings,
+    *,
+    action: str,
+    subject: str,
+    rows: int | None = None,
+    detail: str | None = None,
+    version: str | None = None,
+    principal: str | None = None,
+    client: str | None,
 ) -> None:
     if settings.meta_path.exists():
         accesslog.record(
             settings.meta_path,
             channel=accesslog.APP,
-            principal=user_name(),
+            principal=principal or user_name(),
             action=action,
             subject=subject,
             rows=rows,
             detail=detail,
             version=version,
-            client=client_address(),
+            client=client,
         )
 
 

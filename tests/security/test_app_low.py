@@ -80,3 +80,22 @@ def test_a_refused_login_is_logged_by_name_only_when_the_user_exists(tmp_path):
         ("app", "anna", "login", 401, "wrong password", "127.0.0.1"),
         ("app", "(unknown user)", "login", 401, "throttled", "127.0.0.1"),
     ]
+
+
+def test_refused_logins_in_the_app_are_in_the_access_log_without_what_was_typed(built_copy, monkeypatch):
+    settings = built_copy
+    monkeypatch.setenv("PLATFORM__APP__USERS__ANNA__ROLE", "business")
+    monkeypatch.setenv("APP_PASSWORD_HASH_ANNA", hash_password("anna-secret"))
+    monkeypatch.setenv("APP_SESSION_SECRET", "s" * 32)
+    before = len(logged(settings.meta_path))
+    at = app_on(settings.data_dir, monkeypatch)
+    for user, password in (("anna", "not-her-password"), ("hunter2-typed-as-a-name", "x")):
+        at.text_input[0].input(user)
+        at.text_input[1].input(password)
+        at.button[0].click().run()
+    rows = logged(settings.meta_path)[before:]
+    assert [(r["principal"], r["action"], r["status"], r["detail"]) for r in rows] == [
+        ("anna", "login", 401, "wrong password"),
+        ("(unknown user)", "login", 401, "wrong password"),
+    ]
+    assert "hunter2" not in repr(rows) and "not-her-password" not in repr(rows)
