@@ -17,6 +17,7 @@ from transform import state
 from transform.audit_log import record_audits
 from transform.console import PlanTally, TallyConsole
 from transform.context import open_context, uses_spark
+from transform.exact_types import refuse_inexact_types
 from transform.raw_views import create_raw_views
 from transform.restatement import Restatement, find_restatement, raw_loads, staging_scopes
 from transform.spark_raw import create_spark_raw_views
@@ -54,6 +55,8 @@ def build_prod(settings: Settings, *, on_model: Callable[[str, int], None] | Non
     try:
         if on_spark:
             create_spark_raw_views(context.engine_adapter.spark, settings)
+        else:
+            refuse_inexact_types(context)  # the types are DuckDB's: Spark types the same SQL its own way
         # Unit tests run for the models whose definition changed: a plan that changes no model skips them.
         context.plan(PROD, auto_apply=True, no_prompts=True, test_changed_only=True, skip_linter=True)  # open_context linted
         restatement = restate_new_data(context, settings, console.tally.models_built)

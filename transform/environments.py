@@ -26,6 +26,7 @@ from transform.audit_log import record_audits
 from transform.build import PROD, forget_applied_loads, schema_of
 from transform.console import PlanTally, TallyConsole
 from transform.context import open_context, uses_spark
+from transform.exact_types import refuse_inexact_types
 from transform.raw_views import create_raw_views
 
 ENVIRONMENT = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -96,6 +97,7 @@ def _sqlmesh(settings: Settings, purpose: str, on_model=None) -> Iterator[tuple[
     console = TallyConsole(on_model)
     context = open_context(settings, console)
     try:
+        refuse_inexact_types(context)
         yield context, console
     except SQLMeshError as exc:
         raise PlatformError(_failure(purpose, exc, console.tally)) from None
