@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -37,7 +38,10 @@ def sqlmesh_config(settings: Settings) -> Config:
             "state_connection": anchored_state_connection(settings, gateway.state_connection),
         }
     else:
-        update = {"connection": connection.model_copy(update={"database": str(settings.warehouse_path), **_lake_access(settings)})}
+        local = {"database": str(settings.warehouse_path), **_lake_access(settings)}
+        if isinstance(connection, DuckDBConnectionConfig):
+            local["connector_config"] = duckdb_settings(settings, connection.connector_config)
+        update = {"connection": connection.model_copy(update=local)}
     # Only the selected gateway: SQLMesh connects to every gateway it is given (Context.engine_adapters),
     # and a DuckDB build must not start Spark.
     gateways = {gateway_name: gateway.model_copy(update=update)}
@@ -48,6 +52,38 @@ def sqlmesh_config(settings: Settings) -> Config:
             "cache_dir": str(settings.data_dir / "sqlmesh-cache"),
         }
     )
+
+
+def duckdb_settings(settings: Settings, configured: dict) -> dict:
+    """The DuckDB settings of a build: config.yaml's `connector_config` over the platform's defaults.
+
+    The build spills to a folder beside the warehouse, in the data folder, and its memory is sized
+    to the machine: half of its RAM, as the app, the API and the ingest share it. (A window over
+    millions of rows, such as a staging model's dedupe, needs memory that DuckDB cannot spill.)
+    """
+    defaults = {"memory_limit": f"{machine_memory_bytes() // 2 // 2**20}MB", "temp_directory": str(settings.warehouse_path) + ".tmp"}
+    return {**defaults, **configured}
+
+
+def out_of_memory_hint(settings: Settings, failure: str) -> str | None:
+    """For a build that DuckDB stopped for want of memory: the setting to change and how."""
+    if "Out of Memory" not in failure:
+        return None
+    config = sqlmesh_config(settings)
+    name = config.default_gateway
+    connector = getattr(gateway_connection(config, name), "connector_config", {})
+    spill = connector.get("temp_directory") or "nowhere"
+    return (
+        f"DuckDB ran out of memory (memory_limit {connector.get('memory_limit')}, spilling to {spill}): "
+        f"raise memory_limit under gateways.{name}.connection.connector_config in {CONFIG_FILE}, or set "
+        f"SQLMESH__GATEWAYS__{name.upper()}__CONNECTION__CONNECTOR_CONFIG__MEMORY_LIMIT (e.g. 8GB), and keep temp_directory "
+        "set so that DuckDB spills to disk."
+    )
+
+
+def machine_memory_bytes() -> int:
+    """The machine's physical memory."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def warehouse_location(settings: Settings) -> str:
