@@ -22,6 +22,7 @@ from core import warehouse
 from core.errors import PlatformError
 from core.lake import Lake
 from core.settings import CONFIG_FILE, Settings
+from transform.demo_models import demo_files
 from transform.lint import refuse_lint_errors
 from transform.spark_gateway import anchored_spark_connection, anchored_state_connection, is_spark, spark_dir
 
@@ -45,11 +46,13 @@ def sqlmesh_config(settings: Settings) -> Config:
     # Only the selected gateway: SQLMesh connects to every gateway it is given (Context.engine_adapters),
     # and a DuckDB build must not start Spark.
     gateways = {gateway_name: gateway.model_copy(update=update)}
+    demo_off = [] if settings.demo.enabled else demo_files(settings.project_dir, settings.demo.source)
     return config.model_copy(
         update={
             "gateways": gateways,
             "default_gateway": gateway_name,
             "cache_dir": str(settings.data_dir / "sqlmesh-cache"),
+            "ignore_patterns": [*config.ignore_patterns, *demo_off],
         }
     )
 
