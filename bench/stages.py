@@ -119,6 +119,39 @@ def ingest(run: ScaleRun, source_rows: int) -> dict:
     }
 
 
+def files(run: ScaleRun) -> dict:
+    """A table of drop_rows(scale) rows dropped as CSV files: the platform's files ingest vs DuckDB reading them to Parquet."""
+    from bench import sides_files
+
+    ws, rows = run.ws, sides_files.drop_rows(run.ws.scale)
+    landing = ws.bench_dir / "sources" / f"{sides_files.SOURCE}-{rows}"
+    if not landing.exists():
+        run.say(f"generating {rows:,} rows of CSV drops (not measured)")
+        sides_files.generate(landing.with_name(landing.name + ".tmp"), rows)
+        landing.with_name(landing.name + ".tmp").rename(landing)
+
+    def side(name: str) -> Callable[[], Sample]:
+        def go() -> Sample:
+            data = ws.fresh(f"files-{name}")
+            sample = ws.run_side(f"files.{name}", ws.env(data) | sides_files.source_env(landing))
+            out = data / "lake" / "raw" / sides_files.SOURCE if name == "platform" else data / "out"
+            sample.extra |= parquet_stats([out / sides_files.TABLE])
+            return sample
+
+        return go
+
+    run.say(f"files: the platform's files ingest vs DuckDB read_csv -> Parquet, {rows:,} rows")
+    sides = {name: summarize(s) for name, s in run.rounds({n: side(n) for n in ("platform", "duckdb")}).items()}
+    for summary in sides.values():
+        summary["rows_per_second"] = round(rows / summary["seconds"])
+    return {
+        "rows": rows,
+        "drop_files": len(list(landing.glob("*.csv"))),
+        "sides": sides,
+        "cpu_ratio_vs_duckdb": sides["platform"]["cpu_seconds"] / sides["duckdb"]["cpu_seconds"],
+    }
+
+
 def transform(run: ScaleRun) -> dict:
     ws = run.ws
     _ensure_raw(run)
