@@ -41,3 +41,12 @@ def test_with_the_demo_off_a_run_builds_and_publishes_only_the_project_s_own_sou
     finally:
         context.close()
     assert built == {"staging.stg_library__loans", f"marts.{MART}", "staging.stg_ref__calendar"}
+
+
+def test_with_the_demo_off_the_demo_commands_refuse_naming_the_switch(tmp_path):
+    from tests.support.project import run_cli
+
+    for command in ("demo", "demo-day"):
+        done = run_cli(command, data_dir=tmp_path / "data", PLATFORM__DEMO__ENABLED="false")
+        assert done.returncode != 0 and "Traceback" not in done.stderr
+        assert "The demo shop is off (demo.enabled: false in config.yaml)" in done.stdout + done.stderr
