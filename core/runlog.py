@@ -59,7 +59,7 @@ def close_orphans(meta_path: Path) -> int:
         return 0
     with contextlib.closing(connect(meta_path)) as con, con:
         rows = con.execute("SELECT run_id, pid FROM job_runs WHERE status = 'running' AND pid IS NOT NULL").fetchall()
-        gone = [run_id for run_id, pid in rows if not _alive(pid)]
+        gone = [run_id for run_id, pid in rows if not is_alive(pid)]
         con.executemany(
             "UPDATE job_runs SET status = 'interrupted', finished_at = ?, error = 'the recording process ended mid-run' WHERE run_id = ?",
             [(_now(), run_id) for run_id in gone],
@@ -67,7 +67,7 @@ def close_orphans(meta_path: Path) -> int:
     return len(gone)
 
 
-def _alive(pid: int) -> bool:
+def is_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
