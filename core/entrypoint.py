@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import signal
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,6 +74,22 @@ def _terminated(signum, frame) -> None:
     raise Terminated()
 
 
+REDELIVER_SECONDS = 0.05
+
+
+def _redeliver(unraisable) -> None:
+    """A stop signal raised where Python swallows exceptions (a weakref callback, a `__del__`): send it again,
+    a moment later from another thread, so that it is raised in the code that runs next (and again, should that
+    swallow it too)."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        number = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
+        again = threading.Timer(REDELIVER_SECONDS, os.kill, args=(os.getpid(), number))
+        again.daemon = True
+        again.start()
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def guarded(work: Callable[[], int | None]) -> int:
     """Run `work`; return its exit code (0 unless it returns one), printing PlatformError, a full disk
     and Ctrl-C as one line."""
@@ -80,6 +98,9 @@ def guarded(work: Callable[[], int | None]) -> int:
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
+    previous_hook = sys.unraisablehook
+    if main_thread:
+        sys.unraisablehook = _redeliver
     try:
         code = work()
     except PlatformError as exc:
@@ -97,6 +118,7 @@ def guarded(work: Callable[[], int | None]) -> int:
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+            sys.unraisablehook = previous_hook
     return code if isinstance(code, int) else 0
 
 

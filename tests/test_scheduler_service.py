@@ -181,3 +181,33 @@ def test_next_runs_written_with_the_clock_ahead_follow_the_clock_at_start_reload
         assert on_time(), _planned(settings)
     finally:
         service.stop()
+
+
+def test_status_alerts_on_stale_data_whatever_the_job_store_says(tmp_path):
+    import contextlib
+    import subprocess
+    import sys
+
+    from core import runlog
+    from core.metastore import connect
+    from tests.support.project import ROOT
+
+    settings = job_settings(tmp_path / "data", {"tick": {"task": "hello_world", "every_seconds": 3600}})
+    run = runlog.start_run(settings.meta_path, "ingest:shop", trigger="scheduled")
+    runlog.finish_run(settings.meta_path, run, "success")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")}
+    environ.update({"PLATFORM__DATA_DIR": str(settings.data_dir), "COLUMNS": "250"})
+
+    def status_after(finished: dt.datetime) -> str:
+        with contextlib.closing(connect(settings.meta_path)) as con, con:
+            con.execute("UPDATE job_runs SET finished_at = ? WHERE run_id = ?", (finished.isoformat(), run))
+        shown = subprocess.run([sys.executable, "-m", "scheduler.cli", "status"], cwd=ROOT, env=environ, capture_output=True, text=True)
+        assert shown.returncode == 0, shown.stderr
+        return shown.stdout
+
+    now = dt.datetime.now(dt.UTC)
+    assert "source_freshness:shop" not in status_after(now - dt.timedelta(hours=1))
+    stale = status_after(now - dt.timedelta(days=3))  # no monitor run: the job store kept it two days ahead
+    assert "source_freshness:shop" in stale and "72.0 h old (SLA 26 h)" in stale
+    ahead = status_after(now + dt.timedelta(days=2))  # written by a run while the clock was two days fast
+    assert "source_freshness:shop" in ahead and "in the future (the clock was ahead)" in ahead
