@@ -56,7 +56,11 @@ def doctor(settings: Settings, *, repair: bool = True, report: Report = lambda l
                 f"{len(damaged)} raw file(s) are unreadable: run `just reingest` for "
                 f"{', '.join(sorted({table for _, table, _ in damaged}))} first, then `just doctor` again."
             )
-        with writer_lock(settings.data_dir, purpose="doctor", wait_seconds=settings.run.lock_wait_seconds):
+        waiting = lambda current: report(f"waiting for the writer lock ({describe_holder(current)})")
+        with (
+            runlog.record(settings.meta_path, "doctor"),
+            writer_lock(settings.data_dir, purpose="doctor", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting),
+        ):
             if not warehouse_ok:
                 aside = settings.warehouse_path.with_name(f"{settings.warehouse_path.name}.damaged-{dt.datetime.now():%Y%m%dT%H%M%S}")
                 os.replace(settings.warehouse_path, aside)
@@ -67,7 +71,7 @@ def doctor(settings: Settings, *, repair: bool = True, report: Report = lambda l
     return findings
 
 
-def reingest(settings: Settings, source: str, table: str | None = None) -> dict[str, int]:
+def reingest(settings: Settings, source: str, table: str | None = None, report: Report = lambda line: None) -> dict[str, int]:
     """Read `source` (or one of its tables) again whole: its raw files are replaced by one new load,
     then the next build compares every key of it with staging. Returns rows loaded per table."""
     if source not in settings.sources:
@@ -80,7 +84,11 @@ def reingest(settings: Settings, source: str, table: str | None = None) -> dict[
         )
     if table is not None and table not in declared.tables:
         raise PlatformError(f"Source {source!r} has no table {table!r}; declared: {', '.join(declared.tables)}.")
-    with writer_lock(settings.data_dir, purpose=f"reingest {source}", wait_seconds=settings.run.lock_wait_seconds):
+    waiting = lambda current: report(f"waiting for the writer lock ({describe_holder(current)})")
+    with (
+        runlog.record(settings.meta_path, f"reingest:{source}"),
+        writer_lock(settings.data_dir, purpose=f"reingest {source}", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting),
+    ):
         result = stages.ingest(settings, source, reload=[table] if table else list(declared.tables))
         if table is not None:  # the source's other tables catch up as in any run
             stages.ingest(settings, source)
