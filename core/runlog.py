@@ -98,16 +98,18 @@ def latest_per_job(meta_path: Path) -> dict[str, dict]:
 
 @contextlib.contextmanager
 def record(meta_path: Path, job: str, *, trigger: str = "manual", attempt: int = 1) -> Iterator[JobRun]:
-    """Record a job run: 'running' at the start, then 'success' or 'failed' with the error."""
-    with contextlib.closing(connect(meta_path)) as con, con:
-        cursor = con.execute(
-            "INSERT INTO job_runs (job, trigger, attempt, started_at, status, pid) VALUES (?, ?, ?, ?, 'running', ?)",
-            (job, trigger, attempt, _now(), os.getpid()),
-        )
-        assert cursor.lastrowid is not None  # an INSERT always sets it
-        run = JobRun(run_id=cursor.lastrowid, job=job)
+    """Record a job run: 'running' at the start, then 'success' or 'failed' with the error. A signal that
+    lands while the row is being opened still has it closed."""
+    run: JobRun | None = None
     status, error = "failed", None
     try:
+        with contextlib.closing(connect(meta_path)) as con, con:
+            cursor = con.execute(
+                "INSERT INTO job_runs (job, trigger, attempt, started_at, status, pid) VALUES (?, ?, ?, ?, 'running', ?)",
+                (job, trigger, attempt, _now(), os.getpid()),
+            )
+            assert cursor.lastrowid is not None  # an INSERT always sets it
+            run = JobRun(run_id=cursor.lastrowid, job=job)
         yield run
         status = "success"
     except BaseException as exc:
@@ -115,11 +117,13 @@ def record(meta_path: Path, job: str, *, trigger: str = "manual", attempt: int =
         error = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
         raise
     finally:
+        closing = "UPDATE job_runs SET finished_at = ?, status = ?, rows_in = ?, rows_out = ?, error = ? WHERE "
+        values = (_now(), status, run.rows_in if run else None, run.rows_out if run else None, error)
         with contextlib.closing(connect(meta_path)) as con, con:
-            con.execute(
-                "UPDATE job_runs SET finished_at = ?, status = ?, rows_in = ?, rows_out = ?, error = ? WHERE run_id = ?",
-                (_now(), status, run.rows_in, run.rows_out, error, run.run_id),
-            )
+            if run is not None:
+                con.execute(closing + "run_id = ?", (*values, run.run_id))
+            else:  # the signal came before the row's id was read: this process's open row of the job
+                con.execute(closing + "job = ? AND pid = ? AND status = 'running'", (*values, job, os.getpid()))
 
 
 def last_runs(meta_path: Path, limit: int = 20, job: str | None = None) -> list[dict]:

@@ -49,7 +49,6 @@ def _open_runs(settings) -> list[tuple]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="open: a SIGTERM that lands in the ingest stage leaves its run row `running` (the lock is released)")
 def test_sigterm_to_the_top_uv_run_just_run_reaches_the_pipeline(built_copy, tmp_path):
     settings = built_copy
     random_ = harness.rng("sigterm uv run just run")
