@@ -1,7 +1,8 @@
 # The platform's stages, one recipe each. `just` alone lists them.
-# Every recipe runs in the project's uv environment (installed on first use).
+# Every recipe runs in the project's uv environment (installed on first use); `exec` hands
+# the recipe's shell over to uv, so a SIGTERM or SIGINT that just forwards reaches Python.
 
-py := "uv run --frozen python"
+py := "exec uv run --frozen python"
 
 # SQLMesh loads models in forked workers; forking a process that runs threads (the
 # scheduler, test servers) can kill a worker, so load serially unless told otherwise.

@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,8 +74,35 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread like Ctrl-C, so that locks and run records unwind."""
 
 
+_unwinding = False  # a SIGTERM was raised and is unwinding the command
+
+
 def _terminated(signum, frame) -> None:
+    """Raise once: uv and just may both forward the same SIGTERM, and a second copy raised inside a
+    `finally` would stop the unwinding half-way (a run row left open)."""
+    global _unwinding
+    if _unwinding:
+        return
+    _unwinding = True
     raise Terminated()
+
+
+REDELIVER_SECONDS = 0.05
+
+
+def _redeliver(unraisable) -> None:
+    """A stop signal raised where Python swallows exceptions (a weakref callback, a `__del__`): send it again,
+    a moment later from another thread, so that it is raised in the code that runs next (and again, should that
+    swallow it too)."""
+    global _unwinding
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        _unwinding = False  # swallowed: the next copy must raise
+        number = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
+        again = threading.Timer(REDELIVER_SECONDS, os.kill, args=(os.getpid(), number))
+        again.daemon = True
+        again.start()
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 # What the platform writes (the lake, the warehouse, meta.db, logs, `.env`) holds personal data or
@@ -94,8 +122,13 @@ def guarded(work: Callable[[], int | None]) -> int:
     # s3fs's background tasks that died with a failing store are reported by asyncio at exit, with a
     # traceback, after the platform has already said what failed and where.
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    global _unwinding
+    _unwinding = False
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
+    previous_hook = sys.unraisablehook
+    if main_thread:
+        sys.unraisablehook = _redeliver
     try:
         code = work()
     except PlatformError as exc:
@@ -113,6 +146,7 @@ def guarded(work: Callable[[], int | None]) -> int:
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+            sys.unraisablehook = previous_hook
     return code if isinstance(code, int) else 0
 
 

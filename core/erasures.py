@@ -5,6 +5,10 @@ One row per erasure in the metadata store's `erasures` (schema in core/metastore
 erasure list that every later ingest applies (ingest/guarded.py), so a subject erased once never
 comes back from its source. docs/erasure.md says why the key itself is kept.
 
+While an erasure is unfinished, the values it searches for are kept in `data/run/erasure-<id>.values`
+(owner-only, written and synced before the first rewrite, removed once the record is closed): a
+rerun after a kill finds them there, since the layers they were read from are already erased.
+
 Erasing a row keeps its key and every column not declared personal; each declared personal column
 becomes `TOMBSTONE` (text columns) or NULL (any other type).
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +67,41 @@ def finish(meta_path: Path, erasure_id: int, rewritten: dict[str, int]) -> None:
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with contextlib.closing(connect(meta_path)) as con, con:
         con.execute("UPDATE erasures SET finished_at = ?, rewritten = ? WHERE erasure_id = ?", (now, json.dumps(rewritten), erasure_id))
+
+
+def values_path(data_dir: Path, erasure_id: int) -> Path:
+    return data_dir / "run" / f"erasure-{erasure_id}.values"
+
+
+def save_values(data_dir: Path, erasure_id: int, values: set[str]) -> None:
+    """Keep the values an erasure searches for, readable by the owner only, durably, before anything is rewritten."""
+    path = values_path(data_dir, erasure_id)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    aside = path.with_name(f".{path.name}.tmp")
+    handle = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(handle, "w") as out:
+        json.dump(sorted(values), out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(aside, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def saved_values(data_dir: Path, erasure_id: int) -> set[str]:
+    """The values an interrupted erasure saved; empty when it saved none."""
+    try:
+        return set(json.loads(values_path(data_dir, erasure_id).read_text()))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return set()
+
+
+def drop_values(data_dir: Path, erasure_id: int) -> None:
+    values_path(data_dir, erasure_id).unlink(missing_ok=True)
+    values_path(data_dir, erasure_id).with_name(f".{values_path(data_dir, erasure_id).name}.tmp").unlink(missing_ok=True)
 
 
 def erased_keys(meta_path: Path, source: str) -> dict[str, list[str]]:

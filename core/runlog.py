@@ -59,7 +59,7 @@ def close_orphans(meta_path: Path) -> int:
         return 0
     with contextlib.closing(connect(meta_path)) as con, con:
         rows = con.execute("SELECT run_id, pid FROM job_runs WHERE status = 'running' AND pid IS NOT NULL").fetchall()
-        gone = [run_id for run_id, pid in rows if not _alive(pid)]
+        gone = [run_id for run_id, pid in rows if not is_alive(pid)]
         con.executemany(
             "UPDATE job_runs SET status = 'interrupted', finished_at = ?, error = 'the recording process ended mid-run' WHERE run_id = ?",
             [(_now(), run_id) for run_id in gone],
@@ -76,10 +76,10 @@ def orphans(meta_path: Path) -> int:
             rows = con.execute("SELECT pid FROM job_runs WHERE status = 'running' AND pid IS NOT NULL").fetchall()
         except sqlite3.OperationalError:  # a store from before runs were recorded with their process
             return 0
-    return sum(1 for (pid,) in rows if not _alive(pid))
+    return sum(1 for (pid,) in rows if not is_alive(pid))
 
 
-def _alive(pid: int) -> bool:
+def is_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -110,16 +110,18 @@ def latest_per_job(meta_path: Path) -> dict[str, dict]:
 
 @contextlib.contextmanager
 def record(meta_path: Path, job: str, *, trigger: str = "manual", attempt: int = 1) -> Iterator[JobRun]:
-    """Record a job run: 'running' at the start, then 'success' or 'failed' with the error."""
-    with contextlib.closing(connect(meta_path)) as con, con:
-        cursor = con.execute(
-            "INSERT INTO job_runs (job, trigger, attempt, started_at, status, pid) VALUES (?, ?, ?, ?, 'running', ?)",
-            (job, trigger, attempt, _now(), os.getpid()),
-        )
-        assert cursor.lastrowid is not None  # an INSERT always sets it
-        run = JobRun(run_id=cursor.lastrowid, job=job)
+    """Record a job run: 'running' at the start, then 'success' or 'failed' with the error. A signal that
+    lands while the row is being opened still has it closed."""
+    run: JobRun | None = None
     status, error = "failed", None
     try:
+        with contextlib.closing(connect(meta_path)) as con, con:
+            cursor = con.execute(
+                "INSERT INTO job_runs (job, trigger, attempt, started_at, status, pid) VALUES (?, ?, ?, ?, 'running', ?)",
+                (job, trigger, attempt, _now(), os.getpid()),
+            )
+            assert cursor.lastrowid is not None  # an INSERT always sets it
+            run = JobRun(run_id=cursor.lastrowid, job=job)
         yield run
         status = "success"
     except BaseException as exc:
@@ -127,11 +129,13 @@ def record(meta_path: Path, job: str, *, trigger: str = "manual", attempt: int =
         error = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
         raise
     finally:
+        closing = "UPDATE job_runs SET finished_at = ?, status = ?, rows_in = ?, rows_out = ?, error = ? WHERE "
+        values = (_now(), status, run.rows_in if run else None, run.rows_out if run else None, error)
         with contextlib.closing(connect(meta_path)) as con, con:
-            con.execute(
-                "UPDATE job_runs SET finished_at = ?, status = ?, rows_in = ?, rows_out = ?, error = ? WHERE run_id = ?",
-                (_now(), status, run.rows_in, run.rows_out, error, run.run_id),
-            )
+            if run is not None:
+                con.execute(closing + "run_id = ?", (*values, run.run_id))
+            else:  # the signal came before the row's id was read: this process's open row of the job
+                con.execute(closing + "job = ? AND pid = ? AND status = 'running'", (*values, job, os.getpid()))
 
 
 def last_runs(meta_path: Path, limit: int = 20, job: str | None = None) -> list[dict]:

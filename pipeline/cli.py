@@ -120,7 +120,7 @@ def cmd_reingest(settings: Settings, args: argparse.Namespace) -> None:
     from pipeline.recovery import reingest
 
     source, _, table = args.target.partition(".")
-    rows = reingest(settings, source, table or None)
+    rows = reingest(settings, source, table or None, report=lambda line: err.print(line, highlight=False))
     out.print(f"Reingested {args.target}: {_counts(rows)}; built and published.")
 
 

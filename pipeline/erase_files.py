@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pyarrow.parquet as pq
 
@@ -29,6 +31,24 @@ PHYSICAL = re.compile(r"^(?P<schema>\w+?)__(?P<model>\w+)__\d+(__dev)?$")
 # Logs that services keep open and append to (`scheduler.log`, its `.1` generation, a service's `.out`).
 LOG = re.compile(r"\.(log|out)(\.\d+)?$")
 TEXT_SUFFIXES = (".log", ".json", ".jsonl", ".txt", ".csv", ".tsv", ".sql", ".yaml", ".yml", ".md")
+
+
+def written_forms(values: Iterable[str]) -> set[str]:
+    """Each value as text holds it: as is, URL-encoded (`%40`, `%20` or `+`, as a query string carries it),
+    JSON-escaped and CSV-quoted (inner quotes doubled)."""
+    forms: set[str] = set()
+    for value in values:
+        forms |= {
+            value,
+            quote(value, safe=""),
+            quote(value),
+            quote_plus(value),
+            quote_plus(value, safe="@"),
+            json.dumps(value)[1:-1],
+            json.dumps(value, ensure_ascii=False)[1:-1],
+            value.replace('"', '""'),
+        }
+    return forms
 
 
 def rewrite_parquet(

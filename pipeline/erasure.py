@@ -3,7 +3,8 @@
 The subject's rows keep their key and every fact not declared personal, so the marts still
 reconcile; each declared personal column (`personal:` of the table in config.yaml) is erased
 (core/erasures.py). The key goes on the erasure list first, so every later ingest (and
-`just reingest`) erases it as it lands, and an interrupted erasure is completed by running it again.
+`just reingest`) erases it as it lands. The values searched for are saved before the first rewrite
+(core/erasures.py), so an erasure killed at any step is completed by running it again.
 docs/erasure.md is the manual.
 """
 
@@ -30,8 +31,10 @@ from pipeline.erase_files import (
     files_with_key,
     identifying_values,
     rewrite_parquet,
+    written_forms,
 )
 from publish.snapshot import snapshot_path, write_snapshot
+from publish.versions import remove_orphans
 from transform.subject_columns import SubjectColumns, personal_columns
 
 Report = Callable[[str], None]
@@ -62,8 +65,6 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
     waiting = lambda holder: report(f"waiting for the writer lock ({describe_holder(holder)})")
     with writer_lock(settings.data_dir, purpose=f"erase {target}", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting):
         identifying = identifying_values(lake, [raw, quarantined], spec.primary_key, [key], personal)
-        # Free text is searched for values long enough not to match inside unrelated words.
-        searched = {value for value in identifying if len(value) >= MIN_SEARCHED}
         raw_files = files_with_key(lake, raw, spec.primary_key, [key])
         quarantine_files = files_with_key(lake, quarantined, spec.primary_key, [key])
         if not raw_files and not quarantine_files and key not in erasures.erased_keys(settings.meta_path, source).get(table, []):
@@ -73,6 +74,12 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
             )
         erasure_id = erasures.begin(settings.meta_path, source, table, key)
         erasure_list.write_copy(settings, source)  # the list survives the loss of the metadata store
+        # A rerun after a kill reads the values again from what the first run saved: the layers are already erased.
+        identifying |= erasures.saved_values(settings.data_dir, erasure_id)
+        erasures.save_values(settings.data_dir, erasure_id, identifying)
+        report(f"saved the {len(identifying)} value(s) to search for until the erasure is finished")
+        # Free text is searched for values long enough not to match inside unrelated words, in every written form.
+        searched = written_forms(value for value in identifying if len(value) >= MIN_SEARCHED)
         counts = result.rewritten
         keys = [key]
         counts["raw rows"] = sum(rewrite_parquet(url, spec.primary_key, keys, personal, lake) for url in raw_files)
@@ -91,6 +98,16 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
             counts["warehouse tables"] = len(tables)
             compact_duckdb(settings.warehouse_path)
             report(f"warehouse: erased {counts['warehouse rows']} row(s) in {len(tables)} table(s); rewrote the database file")
+        # A warehouse `just doctor` moved aside is not read again: removed rather than searched.
+        damaged = sorted(settings.warehouse_path.parent.glob(f"{settings.warehouse_path.name}.damaged-*"))
+        for path in damaged:
+            path.unlink()
+        if damaged:
+            counts["damaged warehouse copies removed"] = len(damaged)
+            report(f"removed {len(damaged)} damaged warehouse copy(ies) moved aside by `just doctor`")
+        orphans = _remove_orphans(settings, lake)
+        if orphans:
+            report(f"removed {orphans} version folder(s) a killed publish left")
         counts["published rows"], counts["published files"] = _published(settings, lake, source, models, keys, identifying)
         report(f"published staging and marts: erased {counts['published rows']} row(s) in {counts['published files']} file(s)")
         if settings.warehouse_path.exists():
@@ -107,8 +124,9 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
             write_snapshot(settings)
             counts["report snapshot"] = 1
             report("report snapshot: written again from the erased published version and metadata store")
-        _sweep(settings, lake, searched, result)
+        _sweep(settings, lake, searched, result, keep=erasures.values_path(settings.data_dir, erasure_id))
         report(f"other files: rewrote {counts['other files rewritten']}, removed {counts['cache files removed']}")
+        erasures.drop_values(settings.data_dir, erasure_id)
         erasures.finish(settings.meta_path, erasure_id, counts)
     return result
 
@@ -162,14 +180,22 @@ def _published(
     return rows, files
 
 
-def _sweep(settings: Settings, lake: Lake, values: set[str], result: ErasureResult) -> None:
-    """Any other file of the lake or the data folder holding one of the values: text rewritten, caches removed, the rest reported."""
+def _remove_orphans(settings: Settings, lake: Lake) -> int:
+    """Version folders of the published staging and marts that a killed publish left (never current)."""
+    folders = [lake.url("staging", source) for source in settings.sources]
+    folders += [f for f in lake.subfolders(lake.url("curated")) if Path(f).name == "marts" or Path(f).name.startswith("marts__")]
+    return sum(len(remove_orphans(lake, folder)) for folder in folders)
+
+
+def _sweep(settings: Settings, lake: Lake, values: set[str], result: ErasureResult, keep: Path) -> None:
+    """Any other file of the lake or the data folder holding one of the values: text rewritten, caches removed, the rest
+    reported; but `keep`, the erasure's own saved values."""
     counts = result.rewritten
     counts["other files rewritten"] = counts["cache files removed"] = 0
     # The sources themselves are not the platform's to change: an operational database, or the files dropped.
     sources = {str(settings.source_path(name)) for name, spec in settings.sources.items() if isinstance(spec, SqliteSource)}
     landings = tuple(landing_root(settings, name) for name, spec in settings.sources.items() if isinstance(spec, FilesSource))
-    skipped = {str(settings.warehouse_path), str(settings.meta_path), *sources}
+    skipped = {str(settings.warehouse_path), str(settings.meta_path), str(keep), *sources}
     local = [
         (str(path), None)
         for path in sorted(settings.data_dir.rglob("*"))

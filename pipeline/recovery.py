@@ -63,7 +63,11 @@ def doctor(settings: Settings, *, repair: bool = True, report: Report = lambda l
             f"Raw files of {', '.join(lost.by_hand)} are missing or unreadable and cannot be read again from a source: "
             "put the files of those tables in their landing folders again under new names, then run `just run`."
         )
-    with writer_lock(settings.data_dir, purpose="doctor", wait_seconds=settings.run.lock_wait_seconds):
+    waiting = lambda current: report(f"waiting for the writer lock ({describe_holder(current)})")
+    with (
+        runlog.record(settings.meta_path, "doctor"),
+        writer_lock(settings.data_dir, purpose="doctor", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting),
+    ):
         for finding, fix in repairs:  # before any reingest: it applies the list
             findings.append(Finding(f"repair: {finding.what}", True, fix()))
         if warehouse_ok and reason is None and not missing and not lost.targets:
@@ -143,7 +147,7 @@ def _write_list(settings: Settings, source: str) -> str:
     return "wrote the lake's copy from the metadata store"
 
 
-def reingest(settings: Settings, source: str, table: str | None = None) -> dict[str, int]:
+def reingest(settings: Settings, source: str, table: str | None = None, report: Report = lambda line: None) -> dict[str, int]:
     """Read `source` (or one of its tables) again whole: its raw files are replaced by one new load,
     then the next build compares every key of it with staging. Returns rows loaded per table."""
     if source not in settings.sources:
@@ -156,7 +160,11 @@ def reingest(settings: Settings, source: str, table: str | None = None) -> dict[
         )
     if table is not None and table not in declared.tables:
         raise PlatformError(f"Source {source!r} has no table {table!r}; declared: {', '.join(declared.tables)}.")
-    with writer_lock(settings.data_dir, purpose=f"reingest {source}", wait_seconds=settings.run.lock_wait_seconds):
+    waiting = lambda current: report(f"waiting for the writer lock ({describe_holder(current)})")
+    with (
+        runlog.record(settings.meta_path, f"reingest:{source}"),
+        writer_lock(settings.data_dir, purpose=f"reingest {source}", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting),
+    ):
         result = _read_again(settings, source, [table] if table else list(declared.tables))
         stages.build_and_publish(settings)
     return result.rows

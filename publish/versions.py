@@ -59,9 +59,16 @@ class Version:
     personal: dict[str, dict[str, PersonalColumn]] | None = field(default=None, hash=False)
 
 
-def new_version_id() -> str:
-    """Version ids sort by time."""
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
+ID_TIME = "%Y%m%dT%H%M%S%fZ"
+
+
+def new_version_id(after: str | None = None) -> str:
+    """Version ids sort by time, and after `after` (the newest id written) even when the clock went back:
+    the order of ids is the order of publishes, which pruning keeps to."""
+    now = dt.datetime.now(dt.UTC)
+    if after is not None and now.strftime(ID_TIME) <= after.partition("-")[0]:
+        now = dt.datetime.strptime(after.partition("-")[0], ID_TIME) + dt.timedelta(microseconds=1)
+    return now.strftime(ID_TIME) + "-" + uuid.uuid4().hex[:6]
 
 
 @contextlib.contextmanager
@@ -77,8 +84,10 @@ def reading(lake: Lake, warehouse_path: Path, source: duckdb.DuckDBPyConnection 
 def write_version(
     lake: Lake, con: duckdb.DuckDBPyConnection, folder: str, tables: list[Table], *, extra: dict, keep: int
 ) -> tuple[str, dict[str, int]]:
-    """Copy every table to a new version, then switch the folder's manifest; return the version and row counts."""
-    version = new_version_id()
+    """Copy every table to a new version, then switch the folder's manifest; return the version and row counts.
+    Version folders a killed publish left (never named by the manifest) are removed first."""
+    remove_orphans(lake, folder)
+    version = new_version_id(after=max(_versions(lake, folder), default=None))
     entries: dict[str, dict] = {}
     for table in tables:
         if not NAME.match(table.name) or not all(NAME.match(column) for column, _ in table.partitions):
@@ -161,9 +170,9 @@ def read_sql(version: Version, table: str) -> str:
 
 
 def prune(lake: Lake, folder: str, *, keep: int, current: str) -> None:
-    """Delete all but the newest `keep` versions of each table, and their manifests (version names sort by time)."""
+    """Delete all but the newest `keep` versions of each table, and their manifests (version names sort in publish order)."""
     for table_dir in lake.subfolders(folder):
-        versions = [v for v in lake.subfolders(table_dir) if v.rsplit("/", 1)[-1].startswith("version=")]
+        versions = _version_folders(lake, table_dir)
         for old in versions[:-keep]:
             if not old.endswith(current):
                 lake.remove_tree(old)
@@ -171,3 +180,43 @@ def prune(lake: Lake, folder: str, *, keep: int, current: str) -> None:
     for old in records[:-keep]:
         if not old.endswith(f"/{current}.json"):
             lake.remove_tree(old)
+
+
+def remove_orphans(lake: Lake, folder: str) -> list[str]:
+    """Remove the version folders that no manifest ever named: newer than the current version (a publish
+    killed before its manifest switch, and its own record), or holding an empty Parquet file; return them. Nothing without a
+    readable manifest: then every folder may still be needed. The caller holds the writer lock."""
+    try:
+        current = read_version(lake, folder)
+    except PlatformError:
+        return []
+    if current is None:
+        return []
+    removed = []
+    for table_dir in lake.subfolders(folder):
+        for candidate in _version_folders(lake, table_dir):
+            name = candidate.rsplit("/version=", 1)[-1]
+            if name != current.version and (name > current.version or _has_empty_parquet(lake, candidate)):
+                lake.remove_tree(candidate)
+                removed.append(candidate)
+    for record in lake.files(f"{folder}/{VERSIONS}"):  # the manifest of a version killed before its switch
+        if record.endswith(".json") and record.rsplit("/", 1)[-1].removesuffix(".json") > current.version:
+            lake.remove_tree(record)
+    return removed
+
+
+def _version_folders(lake: Lake, table_dir: str) -> list[str]:
+    return [v for v in lake.subfolders(table_dir) if v.rsplit("/", 1)[-1].startswith("version=")]
+
+
+def _versions(lake: Lake, folder: str) -> list[str]:
+    """Every version id with a folder under `folder`."""
+    return [v.rsplit("/version=", 1)[-1] for table_dir in lake.subfolders(folder) for v in _version_folders(lake, table_dir)]
+
+
+def _has_empty_parquet(lake: Lake, folder: str) -> bool:
+    try:
+        found = lake.fs.find(folder, detail=True)
+    except FileNotFoundError:
+        return False
+    return any(name.endswith(".parquet") and not info.get("size") for name, info in found.items())

@@ -14,7 +14,7 @@ from core import runlog
 from core.entrypoint import Command, command_parser, run_command
 from core.errors import PlatformError
 from core.settings import Settings, load_settings
-from scheduler import alerts, connections, logs, ops, services, store
+from scheduler import alerts, connections, logs, monitor, ops, services, store
 from scheduler.jobs import job_specs, lookup
 from scheduler.runner import Runner, job_log_path
 from scheduler.service import Service
@@ -68,6 +68,17 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> None:
     out.print(_table("Services", services.status(settings), ["service", "state", "pid", "healthy"]))
     out.print(_table("Jobs", ops.job_overview(settings), ["job", "last_status", "last_age", "next_run", "last_error"]))
     open_alerts = alerts.open_alerts(settings.meta_path)
+    opened = {alert["alert_key"] for alert in open_alerts}
+    open_alerts += [
+        {
+            "alert_key": key,
+            "severity": "error",
+            "opened_at": "now (checked by status)",
+            "message": f"{check.check_name} of {check.subject}: {check.detail}",
+        }
+        for check in monitor.freshness(settings)
+        if check.status != "ok" and (key := f"{check.check_name}:{check.subject}") not in opened
+    ]
     out.print(_table("Open alerts", open_alerts, ["alert_key", "severity", "opened_at", "message"]) if open_alerts else "No open alerts.")
 
 

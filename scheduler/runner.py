@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 from core import runlog
@@ -104,7 +103,7 @@ class Runner:
         """One attempt in a child process: (status, outcome with rows and error)."""
         log_path = job_log_path(self.settings, spec.job_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        result_path = self.settings.data_dir / "run" / f"result-{uuid.uuid4().hex}.json"
+        result_path = result_file(self.settings, run_id)
         result_path.parent.mkdir(parents=True, exist_ok=True)
         payload = worker_payload(self.settings, _job_payload(spec))
         with open(log_path, "a") as out:
@@ -190,6 +189,42 @@ class Runner:
         run_id = runlog.start_run(self.settings.meta_path, job_id, trigger=trigger, status="skipped")
         runlog.finish_run(self.settings.meta_path, run_id, "skipped", error=reason)
         log.warning("job %s skipped: %s", job_id, reason, extra={"job": job_id, "status": "skipped"})
+
+
+def result_file(settings: Settings, run_id: int) -> Path:
+    """Where a job attempt's worker writes its outcome; the runner reads and removes it."""
+    return settings.data_dir / "run" / f"result-{run_id}.json"
+
+
+def collect_results(settings: Settings) -> int:
+    """Close the run rows whose runner was killed after its worker finished, with the outcome the worker
+    wrote (a job that succeeded is not recorded `interrupted`); remove every result file left. Returns
+    the rows closed. Run at scheduler start, before the rows left `running` are marked interrupted."""
+    folder = settings.data_dir / "run"
+    running = {run["run_id"]: run for run in runlog.last_runs(settings.meta_path, 1000) if run["status"] == "running"}
+    closed = 0
+    for path in sorted(folder.glob("result-*.json")) if folder.exists() else []:
+        run_id = path.stem.removeprefix("result-")
+        run = running.get(int(run_id)) if run_id.isdigit() else None
+        if run is not None and run.get("pid") and runlog.is_alive(run["pid"]):
+            continue  # its runner is still at work and reads the file itself
+        try:
+            outcome = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            outcome = None
+        if run is not None and isinstance(outcome, dict) and outcome.get("status") in runlog.STATUSES:
+            error = outcome.get("error")
+            runlog.finish_run(
+                settings.meta_path,
+                run["run_id"],
+                outcome["status"],
+                rows_in=outcome.get("rows_in"),
+                rows_out=outcome.get("rows_out"),
+                error=error,
+            )
+            closed += 1
+        path.unlink(missing_ok=True)
+    return closed
 
 
 def worker_payload(settings: Settings, job: dict) -> str:

@@ -21,7 +21,7 @@ from core.errors import PlatformError
 from core.settings import Settings
 from scheduler import alerts, logs, monitor, store
 from scheduler.jobs import JobSpec, job_specs
-from scheduler.runner import Runner
+from scheduler.runner import Runner, collect_results
 
 log = logging.getLogger("duckstack.scheduler")
 
@@ -70,6 +70,7 @@ class Service:
         self.specs: dict[str, JobSpec] = {}
         self.runner: Runner | None = None
         self._pruned_at = 0.0
+        self._ticked_at = 0.0
 
     def start(self) -> None:
         global _active
@@ -77,6 +78,9 @@ class Service:
         try:
             alerts.check_channels(self.settings)
             self.specs = job_specs(self.settings)
+            finished = collect_results(self.settings)
+            if finished:
+                log.warning("recorded %d run(s) that finished while their scheduler was down, from their result files", finished)
             orphans = runlog.close_orphans(self.settings.meta_path)
             if orphans:
                 log.warning("marked %d run(s) left 'running' by a stopped process as interrupted", orphans)
@@ -138,6 +142,8 @@ class Service:
                 if reload_requested.is_set():
                     reload_requested.clear()
                     self.reload()
+                if time.monotonic() - self._ticked_at >= self.settings.jobs.poll_seconds:
+                    self.tick()
         finally:
             log.info("stop requested: waiting up to %g s for running jobs", self.settings.jobs.shutdown_grace_seconds)
             self.stop()
@@ -154,8 +160,20 @@ class Service:
         if removed:
             log.info("history retention: removed %d run(s) older than %g days", removed, self.settings.jobs.history_days)
 
+    def tick(self) -> None:
+        """Every poll: next runs planned ahead of the clock are planned again. Not a job of the store: a
+        clock set back leaves every job, the heartbeat too, waiting for the time it was ahead by."""
+        assert self.scheduler is not None, "tick() runs after start()"
+        self._ticked_at = time.monotonic()
+        changes = store.follow_clock(self.scheduler)
+        for change in changes:
+            log.warning("job store: %s", change)
+        if changes:
+            store.write_snapshot(self.scheduler, self.specs, self.settings)
+
     def _heartbeat(self) -> None:
         assert self.scheduler is not None, "the heartbeat is a job of the running scheduler"
+        self.tick()
         store.write_snapshot(self.scheduler, self.specs, self.settings)
         if time.monotonic() - self._pruned_at >= PRUNE_EVERY_SECONDS:
             self.prune_history()

@@ -1,5 +1,8 @@
 """The persistent APScheduler job store (data/scheduler.db) and its snapshot in meta.db `scheduled_jobs`.
 
+Next run times follow the clock: a run planned more than one period ahead of its trigger (written while
+the clock was ahead) is planned again from now, at start, at reload and on every tick (`follow_clock`).
+
 The snapshot lets the app and `just status` show next runs without importing
 APScheduler; its `paused` flag is the operator's pause, also for jobs that only
 run after their upstream jobs (those have no APScheduler entry).
@@ -16,6 +19,8 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from core import metastore
 from core.settings import Settings
@@ -85,7 +90,33 @@ def sync_jobs(scheduler: BackgroundScheduler, specs: dict[str, JobSpec], setting
     for job_id in set(existing) - set(specs):
         scheduler.remove_job(job_id, jobstore="default")
         changes.append(f"{job_id}: removed (no longer in config.yaml)")
+    changes += follow_clock(scheduler)
     write_snapshot(scheduler, specs, settings)
+    return changes
+
+
+def follow_clock(scheduler: BackgroundScheduler, now: dt.datetime | None = None) -> list[str]:
+    """Plan again, from `now`, every job whose next run is more than one period ahead of its trigger: the
+    store kept it from a run while the clock was ahead. Returns what changed, for the log."""
+    now = now or dt.datetime.now(dt.UTC)
+    changes = []
+    for alias in ("default", "internal"):
+        for job in scheduler.get_jobs(jobstore=alias):
+            planned, trigger = job.next_run_time, job.trigger
+            if planned is None:  # paused
+                continue
+            if isinstance(trigger, IntervalTrigger) and planned > now + trigger.interval:
+                fresh = IntervalTrigger(seconds=trigger.interval_length, timezone=trigger.timezone, start_date=now + trigger.interval)
+                scheduler.reschedule_job(job.id, jobstore=alias, trigger=fresh)
+            elif isinstance(trigger, CronTrigger):
+                first = trigger.get_next_fire_time(None, now)
+                second = trigger.get_next_fire_time(first, first + dt.timedelta(seconds=1)) if first is not None else None
+                if first is None or second is None or planned < second:
+                    continue
+                scheduler.modify_job(job.id, jobstore=alias, next_run_time=first)
+            else:
+                continue
+            changes.append(f"{job.id}: next run was {planned.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC, ahead of the clock; planned again")
     return changes
 
 

@@ -46,8 +46,8 @@ def run(payload: dict) -> dict:
     return dict(outcome or {})
 
 
-PARENT_POLL_SECONDS = 0.5
-ORPHAN_GRACE_SECONDS = 10
+PARENT_POLL_SECONDS = 0.2
+ORPHAN_GRACE_SECONDS = 0.6  # with the poll, gone within a second of its parent
 
 
 def die_with_parent(parent: int) -> None:

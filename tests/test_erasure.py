@@ -10,6 +10,7 @@ import re
 import shutil
 import sqlite3
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import duckdb
 import pyarrow as pa
@@ -22,11 +23,12 @@ from core.settings import Settings, load_settings
 from demo.day import advance_day
 from demo.shop import generate
 from pipeline.environments import plan_environment
+from pipeline.erase_files import erase_in_file, erase_sqlite_values, written_forms
 from pipeline.erasure import erase
 from pipeline.recovery import reingest
 from pipeline.run import run_all
 from pipeline.stages import build_and_publish, ingest, unreflected_loads
-from publish.reader import connect_published
+from publish.reader import connect_published, current_version
 from publish.snapshot import write_snapshot
 from tests.support import s3server
 from tests.support.erasure_search import download_buckets, find_values
@@ -288,3 +290,54 @@ def test_erase_rows_tombstones_text_nulls_other_types_and_keeps_the_rest():
     records = [{"id": "x1", "email": "a@b", "age": 3}, {"id": "x2", "email": "c@d", "age": 4}]
     assert erase_records(records, "id", ["x2"], ["email", "age"]) == 1
     assert records == [{"id": "x1", "email": "a@b", "age": 3}, {"id": "x2", "email": TOMBSTONE, "age": None}]
+
+
+def test_values_are_erased_in_their_url_json_and_csv_written_forms(tmp_path: Path):
+    name, email = 'Zoë "Zed" Quux', "zq+erase@example.org"
+    log = tmp_path / "logs" / "api.out"
+    log.parent.mkdir()
+    lines = [
+        f"GET /v1/marts/dim_customers?customer_email={quote(email, safe='')}&customer_name={quote_plus(name)} 200",
+        f"GET /v1/marts/dim_customers?customer_email={quote(email)}&customer_name={quote(name, safe='')} 200",
+        json.dumps({"event": "request", "query": {"customer_name": name}}),
+        json.dumps({"event": "request", "query": {"customer_name": name}}, ensure_ascii=False),
+        f'17,"{name.replace(chr(34), chr(34) * 2)}",{email}',
+    ]
+    log.write_text("\n".join(lines) + "\n")
+    snapshot = tmp_path / "reports" / "status.csv"
+    snapshot.parent.mkdir()
+    snapshot.write_text(f'run,error\n1,"bad row: {name.replace(chr(34), chr(34) * 2)}"\n')
+    meta = tmp_path / "meta.db"
+    with contextlib.closing(sqlite3.connect(meta)) as con, con:
+        con.execute("CREATE TABLE job_runs (run_id INTEGER, error TEXT)")
+        con.execute("INSERT INTO job_runs VALUES (1, ?)", (json.dumps({"failure_cases": [email, name]}),))
+    forms = written_forms({name, email})
+
+    assert erase_in_file(str(log), forms) == "rewritten" and erase_in_file(str(snapshot), forms) == "rewritten"
+    assert erase_sqlite_values(meta, forms) >= 1
+
+    wanted = [name, email, quote(email, safe=""), quote_plus(name), json.dumps(name)[1:-1], name.replace('"', '""')]
+    assert find_values(tmp_path, wanted) == []
+    assert log.read_text().count("\n") == len(lines)  # masked in place: no line moved
+
+
+@pytest.mark.slow
+def test_erase_removes_orphan_version_folders_and_damaged_warehouse_copies(built_copy: Settings):
+    settings = built_copy
+    with _source(settings) as con:  # the highest id: its name is no part of another's
+        customer = con.execute("SELECT max(id) FROM customers WHERE deleted_at IS NULL").fetchone()[0]
+    name = _published_customer(settings, customer)[0]
+    marts = Path(current_version(settings).files["dim_customers"]).parents[1]
+    orphan = marts / "version=29990101T000000000000Z-dead00"  # what an erase killed while publishing leaves
+    orphan.mkdir()
+    (orphan / "data.parquet").write_bytes(b"")
+    aside = settings.warehouse_path.with_name(f"{settings.warehouse_path.name}.damaged-20261201T000000")
+    shutil.copy(settings.warehouse_path, aside)  # as `just doctor` moves a damaged warehouse aside
+    assert find_values(settings.data_dir, [name], skip=(settings.source_path(settings.demo.source).parent,))
+
+    result = erase(settings, "shop.customers", str(customer))
+
+    assert not orphan.exists() and not aside.exists()
+    assert result.rewritten["damaged warehouse copies removed"] == 1
+    assert find_values(settings.data_dir, [name], skip=(settings.source_path(settings.demo.source).parent,)) == []
+    assert_marts_match_source(settings)

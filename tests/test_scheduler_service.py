@@ -121,3 +121,93 @@ def test_reload_applies_config_changes_and_refuses_a_bad_config(tmp_path):
         "tick": "every 1800 s",
         "tock": "cron 5 4 * * *",
     }
+
+
+class _TwoDaysFast(dt.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return dt.datetime.now(tz) + dt.timedelta(days=2)
+
+
+def _planned(settings) -> dict[str, dt.datetime]:
+    return {
+        row["job_id"]: dt.datetime.fromisoformat(row["next_run_at"]) for row in store.snapshot(settings.meta_path) if row["next_run_at"]
+    }
+
+
+def test_next_runs_written_with_the_clock_ahead_follow_the_clock_at_start_reload_and_tick(tmp_path, monkeypatch):
+    import types
+
+    import apscheduler.schedulers.base
+    import apscheduler.triggers.interval
+
+    jobs = {
+        "tick": {"task": "hello_world", "every_seconds": 3600},
+        "daily": {"task": "hello_world", "schedule": "5 4 * * *"},
+        "hourly": {"task": "hello_world", "schedule": "0 * * * *"},
+    }
+    settings = job_settings(tmp_path / "data", jobs)
+    period = {"tick": dt.timedelta(hours=1), "daily": dt.timedelta(days=1), "hourly": dt.timedelta(hours=1)}
+    # the scheduler runs once with the clock two days fast: the job store keeps next runs from it
+    with monkeypatch.context() as fast:
+        for module in (apscheduler.schedulers.base, apscheduler.triggers.interval):
+            fast.setattr(module, "datetime", _TwoDaysFast)
+        fast.setattr(store, "dt", types.SimpleNamespace(datetime=_TwoDaysFast, timedelta=dt.timedelta, UTC=dt.UTC))
+        ahead = Service(settings)
+        ahead.start()
+        ahead.stop()
+    now = dt.datetime.now(dt.UTC)
+    assert all(planned > now + dt.timedelta(days=1) for planned in _planned(settings).values()), _planned(settings)
+
+    def on_time() -> bool:
+        now = dt.datetime.now(dt.UTC)
+        return all(now < planned <= now + period[job] for job, planned in _planned(settings).items())
+
+    service = Service(settings, reload_settings=lambda: settings)
+    service.start()  # the right clock again: start plans them from now
+    try:
+        assert on_time(), _planned(settings)
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+        for job in jobs:  # as a run with the clock ahead leaves them while the service goes on
+            service.scheduler.modify_job(job, jobstore="default", next_run_time=later)
+        service.scheduler.modify_job("_heartbeat", jobstore="internal", next_run_time=later)
+        service.tick()
+        assert on_time(), _planned(settings)
+        assert service.scheduler.get_job("_heartbeat").next_run_time <= dt.datetime.now(dt.UTC) + dt.timedelta(
+            seconds=settings.jobs.poll_seconds
+        )
+        service.scheduler.modify_job("daily", jobstore="default", next_run_time=later)
+        service.reload()
+        assert on_time(), _planned(settings)
+    finally:
+        service.stop()
+
+
+def test_status_alerts_on_stale_data_whatever_the_job_store_says(tmp_path):
+    import contextlib
+    import subprocess
+    import sys
+
+    from core import runlog
+    from core.metastore import connect
+    from tests.support.project import ROOT
+
+    settings = job_settings(tmp_path / "data", {"tick": {"task": "hello_world", "every_seconds": 3600}})
+    run = runlog.start_run(settings.meta_path, "ingest:shop", trigger="scheduled")
+    runlog.finish_run(settings.meta_path, run, "success")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")}
+    environ.update({"PLATFORM__DATA_DIR": str(settings.data_dir), "COLUMNS": "250"})
+
+    def status_after(finished: dt.datetime) -> str:
+        with contextlib.closing(connect(settings.meta_path)) as con, con:
+            con.execute("UPDATE job_runs SET finished_at = ? WHERE run_id = ?", (finished.isoformat(), run))
+        shown = subprocess.run([sys.executable, "-m", "scheduler.cli", "status"], cwd=ROOT, env=environ, capture_output=True, text=True)
+        assert shown.returncode == 0, shown.stderr
+        return shown.stdout
+
+    now = dt.datetime.now(dt.UTC)
+    assert "source_freshness:shop" not in status_after(now - dt.timedelta(hours=1))
+    stale = status_after(now - dt.timedelta(days=3))  # no monitor run: the job store kept it two days ahead
+    assert "source_freshness:shop" in stale and "72.0 h old (SLA 26 h)" in stale
+    ahead = status_after(now + dt.timedelta(days=2))  # written by a run while the clock was two days fast
+    assert "source_freshness:shop" in ahead and "in the future (the clock was ahead)" in ahead

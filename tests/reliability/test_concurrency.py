@@ -149,3 +149,21 @@ def _totals_of(settings, version: str) -> list:
             con.execute(f"CREATE VIEW marts.{name} AS {read_sql(old, name)}")
         orders, total, revenue, customers = con.execute(QUESTION).fetchone()
     return [orders, float(total), float(revenue), customers]
+
+
+def test_reingest_and_doctor_say_they_wait_for_the_lock_and_leave_a_run_row(settings):
+    from core import runlog
+    from core.errors import PlatformError
+    from core.lock import writer_lock
+    from pipeline.recovery import doctor, reingest
+
+    said: list[str] = []
+    with writer_lock(settings.data_dir, purpose="another writer", wait_seconds=0):
+        with pytest.raises(PlatformError, match="Another writer holds the lock"):
+            reingest(settings, "shop", report=said.append)
+        with pytest.raises(PlatformError, match="Another writer holds the lock"):
+            doctor(settings, report=said.append)
+    assert len(said) == 2 and all(line.startswith("waiting for the writer lock (") and "another writer" in line for line in said), said
+    runs = {run["job"]: run for run in runlog.last_runs(settings.meta_path, 10)}
+    assert runs["reingest:shop"]["status"] == "failed" and runs["doctor"]["status"] == "failed"
+    assert "Another writer holds the lock" in runs["doctor"]["error"]

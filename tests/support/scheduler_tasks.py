@@ -58,3 +58,14 @@ def span(settings, name: str, path: str, fail_times: int = 0, marker: str | None
     if calls <= fail_times:
         raise PlatformError(f"{name} failed on call {calls} of {fail_times}")
     return {"rows_out": 1}
+
+
+def busy(settings, marker: str) -> dict:
+    """Write this process's pid to `marker`, then compute in DuckDB for minutes: Python signal handlers wait for it."""
+    import duckdb
+
+    Path(marker).write_text(str(os.getpid()))
+    with duckdb.connect() as con:
+        con.execute("SET threads = 1")
+        con.execute("SELECT sum(hash(range)) FROM range(1000000000000)").fetchall()
+    return {"rows_out": 1}
