@@ -198,8 +198,8 @@ def metric_table(
 ) -> None:
     """A table of `metrics.layer.run` output: columns under their labels, values in their metric's format.
 
-    `extra` names other columns as `{column: (label, format)}`. With a `period`, a week or month
-    it covers only in part gets the days it covers in a "Partial period" column (blank for whole ones).
+    `extra` names other columns as `{column: (label, format)}`. With a `period` that covers a week
+    or month only in part, a "Partial period" column gives the days it covers (blank for whole ones).
     The CSV holds the values (money to the cent, ratios as fractions) under headers with their unit.
     """
     cat = layer.catalog()
@@ -225,8 +225,10 @@ def metric_table(
         else:
             label = cat.dimensions[column].label if column in cat.dimensions else column.replace("_", " ").capitalize()
         labels[column] = label
-    if period is not None and grain in charts.GRAIN_STEPS and layer.PERIOD_COLUMN in frame.columns:
-        frame.insert(list(frame.columns).index(layer.PERIOD_COLUMN) + 1, PARTIAL, partial_days(frame[layer.PERIOD_COLUMN], grain, period))
+    if period is not None and grain is not None and layer.PERIOD_COLUMN in frame.columns:
+        cut = partial_days(frame[layer.PERIOD_COLUMN], grain, period)
+        if cut.any():
+            frame.insert(list(frame.columns).index(layer.PERIOD_COLUMN) + 1, PARTIAL, cut)
     shown = frame.rename(columns=labels)
     _show(shown.assign(**{column: shown[column].map(display.enum_label) for column in _dimension_labels(frame, cat, labels)}), name, config)
     download(frame.rename(columns={**labels, **headers}), name)
