@@ -206,7 +206,7 @@ def metric_table(
     labels: dict[str, str] = {}
     headers: dict[str, str] = {}
     config: dict[str, Any] = {}
-    frame = frame.copy()
+    csv = frame.copy()
     for column in frame.columns:
         if column == layer.PERIOD_COLUMN:
             label = display.GRAIN_LABELS[grain or "day"]
@@ -216,22 +216,25 @@ def metric_table(
             label = metric.label
             places = display.decimals(metric)
             config[label] = st.column_config.NumberColumn(label, format=_number_format(metric.format, places), help=metric.description)
-            frame[column] = frame[column].round(places + 2 if metric.format == "ratio" else places)
+            csv[column] = csv[column].round(2 if metric.format == "money" else 6)
             headers[column] = display.titled(metric)
         elif extra and column in extra:
             label, fmt = extra[column]
             config[label] = st.column_config.NumberColumn(label, format=NUMBER_FORMATS[fmt])
-            frame[column] = frame[column].round(display.DEFAULT_DECIMALS[fmt] + (2 if fmt == "ratio" else 0))
+            csv[column] = csv[column].round(2 if fmt == "money" else 6)
         else:
             label = cat.dimensions[column].label if column in cat.dimensions else column.replace("_", " ").capitalize()
         labels[column] = label
     if period is not None and grain is not None and layer.PERIOD_COLUMN in frame.columns:
         cut = partial_days(frame[layer.PERIOD_COLUMN], grain, period)
         if cut.any():
-            frame.insert(list(frame.columns).index(layer.PERIOD_COLUMN) + 1, PARTIAL, cut)
+            at = list(frame.columns).index(layer.PERIOD_COLUMN) + 1
+            frame, csv = frame.copy(), csv.copy()
+            frame.insert(at, PARTIAL, cut)
+            csv.insert(at, PARTIAL, cut)
     shown = frame.rename(columns=labels)
     _show(shown.assign(**{column: shown[column].map(display.enum_label) for column in _dimension_labels(frame, cat, labels)}), name, config)
-    download(frame.rename(columns={**labels, **headers}), name)
+    download(csv.rename(columns={**labels, **headers}), name)
 
 
 def _dimension_labels(frame: pd.DataFrame, cat: layer.Catalog, labels: dict[str, str]) -> list[str]:
