@@ -347,6 +347,7 @@ def test_what_a_reader_sees_periods_back_button_labels_and_units(served, browser
 
     # Operator pages: a missing number reads as a dash, and a monitor that never ran says so
     load(page, f"{base}/pipeline_health", *PAGES["pipeline_health"])
+    page.locator(TABLE).first.locator('[role="gridcell"]', has_text="Success").first.wait_for(state="attached", timeout=60_000)
     cells = [cell for _, rows in shown_tables(page) for row in rows for cell in row]
     assert cells and "None" not in cells
     load(page, f"{base}/data_quality", *PAGES["data_quality"])
