@@ -30,7 +30,7 @@ def moments(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, format="ISO8601").dt.strftime(MOMENT)
 
 
-_GRAIN_STEP = {
+GRAIN_STEPS = {
     "week": pd.DateOffset(weeks=1),
     "month": pd.DateOffset(months=1),
     "quarter": pd.DateOffset(months=3),
@@ -52,10 +52,10 @@ def period_axis(field: str, starts: pd.Series, grain: str, title: str) -> alt.X:
 
 def partial_periods(starts: pd.Series, grain: str, first: dt.date, last: dt.date) -> pd.Series:
     """True for a period that the days `first`..`last` cover only in part (a week cut by the date range or the data's end)."""
-    if grain not in _GRAIN_STEP:
+    if grain not in GRAIN_STEPS:
         return pd.Series(False, index=starts.index)
     starts = pd.to_datetime(starts)
-    ends = starts + _GRAIN_STEP[grain] - pd.Timedelta(days=1)
+    ends = starts + GRAIN_STEPS[grain] - pd.Timedelta(days=1)
     return (starts < pd.Timestamp(first)) | (ends > pd.Timestamp(last))
 
 
@@ -75,7 +75,7 @@ def line_marking_partial(frame: pd.DataFrame, field: str, x: alt.X, y: alt.Y, to
 def partial_bands(frame: pd.DataFrame, field: str, grain: str, title: str) -> alt.Chart:
     """Grey bands behind the partial periods (bool column `partial`), for charts whose marks cannot be dashed."""
     starts = pd.to_datetime(pd.Series(frame.loc[frame["partial"], field].unique()))
-    bands = pd.DataFrame({"band_start": starts, "band_end": starts + _GRAIN_STEP.get(grain, pd.DateOffset(days=1))})
+    bands = pd.DataFrame({"band_start": starts, "band_end": starts + GRAIN_STEPS.get(grain, pd.DateOffset(days=1))})
     return alt.Chart(bands).mark_rect(color="#9e9e9e", opacity=0.15).encode(alt.X("band_start:T", title=title), alt.X2("band_end:T"))
 
 

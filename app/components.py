@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from app import access, downloads, tables
+from app import access, charts, downloads, tables
 from app.queries.business import GRAINS, Period
 from app.queries.catalog import Catalog, load_catalog, project_fingerprint
 from app.queries.environments import published_environments
@@ -71,9 +71,7 @@ def environment_picker(settings: Settings) -> str:
     chosen = st.sidebar.selectbox("Environment", names, index=names.index(current), help="Show a dev environment before promotion")
     if chosen != PROD:
         st.sidebar.info(f"Showing the **{chosen}** environment's published marts, not prod.")
-        st.query_params["env"] = chosen
-    else:
-        st.query_params.pop("env", None)
+    keep_in_url("env", chosen, PROD)
     return chosen
 
 
@@ -179,17 +177,18 @@ def meta_table(frame: pd.DataFrame | None, name: str, *, source: str, owner: str
         table(frame, name)
 
 
-def table(frame: pd.DataFrame, name: str, styles: Callable[[Any], Any] | None = None) -> None:
-    """A table under readable headers and formats (app.tables), with a CSV download of what it shows.
+def table(frame: pd.DataFrame, name: str, styles: Callable[[Any], Any] | None = None, csv: pd.DataFrame | None = None) -> None:
+    """A table under readable headers and formats (app.tables), with a CSV download of its values (app.tables.for_download).
 
-    `styles` takes the pandas Styler of the labelled frame and returns it styled (cell colours).
+    `styles` takes the pandas Styler of the labelled frame and returns it styled (cell colours);
+    `csv` is what to download when the table shows formatted text (the values behind it).
     """
     shown, config = tables.readable(frame)
     labels = tables.labels(shown.columns)
     shown = shown.rename(columns=labels)
     config = {labels[column]: value for column, value in config.items()}
     _show(shown if styles is None else styles(shown.style), name, config)
-    download(shown, name)
+    download(tables.for_download(frame if csv is None else csv), name)
 
 
 def _show(data: Any, name: str, config: dict[str, Any]) -> None:
@@ -199,16 +198,34 @@ def _show(data: Any, name: str, config: dict[str, Any]) -> None:
 # Streamlit's named number formats, per metric format; dates by grain (moment.js patterns).
 NUMBER_FORMATS = {"money": "euro", "count": "localized", "ratio": "percent"}
 DATE_FORMATS = {"day": "YYYY-MM-DD", "week": "YYYY-MM-DD", "month": "MMM YYYY", "quarter": "YYYY [Q]Q", "year": "YYYY"}
+PARTIAL = "Partial period"
 
 
-def metric_table(frame: pd.DataFrame, name: str, grain: str | None = None, extra: dict[str, tuple[str, str]] | None = None) -> None:
+def _number_format(fmt: str, places: int) -> str:
+    """Streamlit's format for a metric: the named one at the format's own decimals, else printf with the declared ones."""
+    if places == display.DEFAULT_DECIMALS[fmt]:
+        return NUMBER_FORMATS[fmt]
+    return f"%.{places}f%%" if fmt == "ratio" else f"%.{places}f"
+
+
+def metric_table(
+    frame: pd.DataFrame,
+    name: str,
+    grain: str | None = None,
+    extra: dict[str, tuple[str, str]] | None = None,
+    period: Period | None = None,
+) -> None:
     """A table of `metrics.layer.run` output: columns under their labels, values in their metric's format.
 
-    `extra` names other columns as `{column: (label, format)}`.
+    `extra` names other columns as `{column: (label, format)}`. With a `period` that covers a week
+    or month only in part, a "Partial period" column gives the days it covers (blank for whole ones).
+    The CSV holds the values (money to the cent, ratios as fractions) under headers with their unit.
     """
     cat = layer.catalog()
     labels: dict[str, str] = {}
+    headers: dict[str, str] = {}
     config: dict[str, Any] = {}
+    csv = frame.copy()
     for column in frame.columns:
         if column == layer.PERIOD_COLUMN:
             label = display.GRAIN_LABELS[grain or "day"]
@@ -216,22 +233,51 @@ def metric_table(frame: pd.DataFrame, name: str, grain: str | None = None, extra
         elif column in cat.metrics:
             metric = cat.metrics[column]
             label = metric.label
-            config[label] = st.column_config.NumberColumn(label, format=NUMBER_FORMATS[metric.format], help=metric.description)
+            places = display.decimals(metric)
+            config[label] = st.column_config.NumberColumn(label, format=_number_format(metric.format, places), help=metric.description)
+            csv[column] = csv[column].round(2 if metric.format == "money" else 6)
+            headers[column] = display.titled(metric)
         elif extra and column in extra:
             label, fmt = extra[column]
             config[label] = st.column_config.NumberColumn(label, format=NUMBER_FORMATS[fmt])
+            csv[column] = csv[column].round(2 if fmt == "money" else 6)
         else:
             label = cat.dimensions[column].label if column in cat.dimensions else column.replace("_", " ").capitalize()
         labels[column] = label
+    if period is not None and grain is not None and layer.PERIOD_COLUMN in frame.columns:
+        cut = partial_days(frame[layer.PERIOD_COLUMN], grain, period)
+        if cut.any():
+            at = list(frame.columns).index(layer.PERIOD_COLUMN) + 1
+            frame, csv = frame.copy(), csv.copy()
+            frame.insert(at, PARTIAL, cut)
+            csv.insert(at, PARTIAL, cut)
     shown = frame.rename(columns=labels)
-    _show(shown, name, config)
-    download(shown, name)
+    _show(shown.assign(**{column: shown[column].map(display.enum_label) for column in _dimension_labels(frame, cat, labels)}), name, config)
+    download(csv.rename(columns={**labels, **headers}), name)
+
+
+def _dimension_labels(frame: pd.DataFrame, cat: layer.Catalog, labels: dict[str, str]) -> list[str]:
+    return [labels[column] for column in frame.columns if column in cat.dimensions]
+
+
+def partial_days(starts: pd.Series, grain: str, period: Period) -> pd.Series:
+    """For each period starting at `starts`: "2025-04-02 to 2025-04-30" where `period` covers it only in part, else ""."""
+    dated = pd.to_datetime(starts)
+    partial = charts.partial_periods(dated, grain, period.start, period.end)
+    ends = dated + charts.GRAIN_STEPS.get(grain, pd.DateOffset(days=1)) - pd.Timedelta(days=1)
+    return pd.Series(
+        [
+            f"{max(s.date(), period.start)} to {min(e.date(), period.end)}" if cut else ""
+            for s, e, cut in zip(dated, ends, partial, strict=True)
+        ],
+        index=starts.index,
+    )
 
 
 def chart(figure: Any, frame: pd.DataFrame, name: str) -> None:
     """An Altair chart with a CSV download of the data behind it."""
     st.altair_chart(figure, width="stretch")
-    download(frame, name)
+    download(tables.for_download(frame), name)
 
 
 # A download link looks like the app's buttons.
@@ -252,37 +298,74 @@ def download(frame: pd.DataFrame, name: str, make: Callable[[str | None], pd.Dat
     st.html(f'<a href="{html.escape(url)}" download="{html.escape(name)}.csv" style="{DOWNLOAD_STYLE}">{label}</a>')
 
 
-def _param_date(name: str) -> dt.date | None:
-    with contextlib.suppress(ValueError, TypeError):
-        return dt.date.fromisoformat(st.query_params.get(name, ""))
-    return None
+def keep_in_url(param: str, value: str, default: str = "") -> None:
+    """Put `value` in the URL as `?<param>=`, leaving it out while it is `default` and the URL names none.
+
+    Only a change writes: every write adds a browser history entry, so a page that wrote on
+    every load would trap the Back button.
+    """
+    if st.query_params.get(param, default) == value:
+        return
+    if value == default:
+        st.query_params.pop(param, None)
+    else:
+        st.query_params[param] = value
 
 
-def period_picker(first: dt.date, last: dt.date, default_days: int = 30) -> Period:
-    """A date range picker; by default the last `default_days` days of data, relative to the newest data.
+def _linked_period(first: dt.date, last: dt.date, default: str) -> tuple[dt.date, dt.date] | None:
+    """The days a link names (`?start=&end=`) within the data; None, saying why, for none or an impossible pair."""
+    named = {key: st.query_params.get(key) for key in ("start", "end")}
+    if named["start"] is None and named["end"] is None:
+        return None
+    days: dict[str, dt.date] = {}
+    for key, text in named.items():
+        try:
+            days[key] = dt.date.fromisoformat(text or "")
+        except ValueError:
+            shown = f"`{key}={text}` is not a date (YYYY-MM-DD)" if text is not None else f"it has no `{key}=`"
+            st.warning(f"The link's period cannot be shown: {shown}. Showing {default} instead.")
+            return None
+    start, end = days["start"], days["end"]
+    if start > end:
+        st.warning(f"The link's period starts after it ends (`start={start}`, `end={end}`). Showing {default} instead.")
+        return None
+    if end < first or start > last:
+        st.warning(f"The link asks for {start} to {end}; the published data covers {first} to {last}. Showing {default} instead.")
+        return None
+    if start < first or end > last:
+        start, end = max(start, first), min(end, last)
+        asked = f"{days['start']} to {days['end']}"
+        st.info(f"The link asks for {asked}; the published data covers {first} to {last}, so this is {start} to {end}.")
+    return start, end
+
+
+def period_picker(settings: Settings, first: dt.date, last: dt.date) -> Period:
+    """A date range picker; by default the newest `app.default_period_days` days of data.
 
     Dates the user picks go into the URL (`?start=&end=`) and the session, so a shared link shows
     the same days and the next page keeps them. Until then the URL holds no dates, so a reload
-    after new data arrives shows the newest days.
+    after new data arrives shows the newest days. A link with impossible dates says so.
     """
-    relative = Period(max(first, last - dt.timedelta(days=default_days - 1)), last)
-    start, end = _param_date("start"), _param_date("end")
-    if start is None or end is None:
+    days = settings.app.default_period_days
+    relative = Period(max(first, last - dt.timedelta(days=days - 1)), last)
+    default = f"the newest {days} days of data ({relative.start} to {relative.end})"
+    linked = _linked_period(first, last, default)
+    if linked is not None:
+        start, end = linked
+    else:
         start, end = st.session_state.get("period", (relative.start, relative.end))
-    start, end = min(max(start, first), last), min(max(end, first), last)
+        start, end = min(max(start, first), last), min(max(end, first), last)
+        end = max(end, start)
     picked = st.date_input(
         "Period",
-        value=(start, max(end, start)),
+        value=(start, end),
         min_value=first,
         max_value=last,
         format="YYYY-MM-DD",
-        help=f"The last {default_days} days of data unless you pick dates",
+        help=f"Unless you pick dates, {default}: `app.default_period_days` in config.yaml",
     )
-    if isinstance(picked, (tuple, list)) and len(picked) == 2:
+    if isinstance(picked, (tuple, list)) and len(picked) == 2 and tuple(picked) != (start, end):
         start, end = picked
-    if (start, end) == (relative.start, relative.end) and "start" not in st.query_params:
-        st.session_state.pop("period", None)
-    else:
         st.query_params["start"], st.query_params["end"] = start.isoformat(), end.isoformat()
         st.session_state["period"] = (start, end)
     return Period(start, end)
@@ -295,10 +378,7 @@ def url_choice(label: str, options: list[str], param: str, format_func: Callable
     """
     wanted = st.query_params.get(param, "")
     choice = box.selectbox(label, options, index=options.index(wanted) if wanted in options else 0, format_func=format_func)
-    if choice:
-        st.query_params[param] = choice
-    else:
-        st.query_params.pop(param, None)
+    keep_in_url(param, choice)
     return choice
 
 
@@ -306,7 +386,7 @@ def grain_picker() -> str:
     """Day, week or month, kept in the URL as `?grain=`."""
     current = st.query_params.get("grain", "day")
     grain = st.segmented_control("Grain", GRAINS, default=current if current in GRAINS else "day") or "day"
-    st.query_params["grain"] = grain
+    keep_in_url("grain", grain, "day")
     return grain
 
 

@@ -109,7 +109,7 @@ def _log_out(settings) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="duckstack", page_icon=":material/database:", layout="wide")
+    st.set_page_config(page_title="duckstack", page_icon="🦆", layout="wide")
     settings = components.app_settings()
     user = current_user(settings)
     if user is None or user.role == auth.OPERATOR:

@@ -3,7 +3,13 @@
 `started_at` becomes "Started (UTC)" shown to the second, `order_date` a date without
 a time, `count_runs` "Runs" with thousands separators, `amount_paid` "Paid" in euros,
 `failure_rate` and `share_of_revenue` percentages, `duration_seconds` "Duration (s)"
-with one decimal, 0/1 flags checkboxes; any other `snake_case` name reads in sentence case.
+with one decimal, `size_mib` "Size (MiB)", 0/1 flags checkboxes; any other `snake_case`
+name reads in sentence case. Codes in a `status`, `trigger` or `payment_method` column read
+as words (`timed_out` "Timed out"); a missing number or time reads "–".
+
+A CSV download holds the values themselves, not their display: numbers without thousands
+separators or currency signs (money to the cent), ratios as fractions, times in ISO 8601 UTC,
+codes as stored, under the table's headers with the unit where the format carried it.
 """
 
 from __future__ import annotations
@@ -13,11 +19,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from metrics import display
+
 # Words that read in capitals; columns that hold 0/1 flags or counts without the `is_` or `count_` prefix.
 _UPPER = {"id": "ID", "sla": "SLA", "utc": "UTC"}
 _FLAGS = {"blocking", "paused"}
 _COUNTS = ("count_", "rows_", "failed_rows")
-_SUFFIX_UNITS = {"_hours": ("hours", "%.1f"), "_seconds": ("s", "%.1f"), "_bytes": (None, "bytes"), "_days": ("days", "localized")}
+_SUFFIX_UNITS = {"_hours": ("hours", "%.1f"), "_seconds": ("s", "%.1f"), "_mib": ("MiB", "%.2f"), "_days": ("days", "localized")}
+_CODES = ("status", "trigger", "payment_method")
 
 
 def label(column: str) -> str:
@@ -76,7 +85,7 @@ def column_config(column: str, series: pd.Series) -> Any:
 
 
 def readable(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """`frame` with timestamps parsed, flags as booleans and missing text as "–", and the column configuration for it."""
+    """`frame` with timestamps parsed, flags as booleans, codes as words and missing values as "–", and the column configuration for it."""
     shown = frame.copy()
     for column in shown.columns:
         if column.endswith("_at") and not pd.api.types.is_datetime64_any_dtype(shown[column]):
@@ -85,9 +94,45 @@ def readable(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
             shown[column] = pd.to_numeric(shown[column], errors="coerce")
         elif (column.startswith(("is_", "has_")) or column in _FLAGS) and pd.api.types.is_numeric_dtype(shown[column]):
             shown[column] = shown[column].astype("boolean")
-        elif shown[column].dtype == object:
+        elif column in _CODES or column.endswith("_status"):
+            shown[column] = shown[column].map(display.enum_label)
+        if shown[column].dtype == object:
             shown[column] = shown[column].where(shown[column].notna(), "–").infer_objects()  # "None" would show; ints stay numbers
-    return shown, {column: column_config(column, shown[column]) for column in shown.columns}
+    config = {column: column_config(column, shown[column]) for column in shown.columns}
+    for column in shown.columns:
+        if shown[column].isna().any() and not pd.api.types.is_bool_dtype(shown[column]) and shown[column].dtype != object:
+            # Streamlit draws a missing number or time as "None": such a column shows as text, formatted as its type would be
+            shown[column] = _as_text(column, shown[column])
+            config[column] = st.column_config.TextColumn(label(column))
+    return shown, config
+
+
+def _as_text(column: str, series: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(series):
+        fmt = "%Y-%m-%d" if column.endswith("_date") or _is_dates(series) else "%Y-%m-%d %H:%M:%S"
+        return series.dt.strftime(fmt).fillna("–")
+    values = series.dropna()
+    if column.startswith("amount_"):
+        pattern = "€{:,.2f}"
+    elif column.endswith("_rate") or column.startswith("share_"):
+        pattern = "{:.1%}"
+    elif column.endswith(("_hours", "_seconds")):
+        pattern = "{:,.1f}"
+    elif column.endswith("_id"):
+        pattern = "{:.0f}"
+    else:
+        pattern = "{:,.0f}" if bool((values % 1 == 0).all()) else "{:,.2f}"
+    return series.map(lambda v: "–" if pd.isna(v) else pattern.format(v))
+
+
+def for_download(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` as a CSV holds it: its values (floats rounded to the cent for money, else to 6 places) under readable headers."""
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_float_dtype(out[column]):
+            out[column] = out[column].round(2 if str(column).startswith("amount_") else 6)
+    headers = labels(out.columns)
+    return out.rename(columns={c: f"{h} (EUR)" if str(c).startswith("amount_") else h for c, h in headers.items()})
 
 
 def _is_dates(series: pd.Series) -> bool:

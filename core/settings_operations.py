@@ -144,6 +144,9 @@ class AppSettings(Strict):
     users: dict[Identifier, AppUser] = Field(default_factory=dict)
     freshness_warn_ratio: float = Field(0.8, gt=0, le=1, description="Amber once data is this share of its SLA old.")
     small_file_bytes: int = Field(1_048_576, ge=1, description="Lake files below this size count as small.")
+    default_period_days: int = Field(
+        90, ge=1, description="The business pages show the newest this many days of data until a period is picked."
+    )
 
 
 class ApiSettings(Strict):

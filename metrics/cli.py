@@ -9,14 +9,16 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from core.entrypoint import guarded
 from core.errors import PlatformError
 from core.settings import load_settings
 from metrics import display, layer
 
-out = Console(soft_wrap=True)
+out = Console()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,11 +47,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def list_command() -> None:
+    """One block per metric, which reads at any terminal width: name, label, format and owner, then its description and cuts."""
     cat = layer.catalog()
-    table = Table("metric", "label and description", "format", "owner", "dimensions")
     for m in cat.metrics.values():
-        table.add_row(m.name, f"[bold]{m.label}[/]\n[dim]{m.description}[/]", m.format, m.owner, ", ".join(m.dimensions))
-    out.print(table)
+        out.print(Text.assemble((m.name, "bold cyan"), "  ", (m.label, "bold"), f"  {m.format}, owned by {m.owner}"))
+        details = Text(m.description + "\n", style="dim") + Text(f"cut by: {', '.join(m.dimensions) or 'nothing'}")
+        out.print(Padding(details, (0, 0, 1, 4)))
 
 
 def parse_query(args: argparse.Namespace) -> layer.Query:

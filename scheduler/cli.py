@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import signal
 import sys
 import threading
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -146,8 +148,42 @@ def cmd_history(settings: Settings, args: argparse.Namespace) -> None:
     if args.job:
         lookup(job_specs(settings), args.job)
     rows = runlog.last_runs(settings.meta_path, args.limit, job=args.job)
-    columns = ["run_id", "job", "trigger", "attempt", "started_at", "finished_at", "status", "rows_in", "rows_out", "error"]
-    out.print(_table(f"Run history{' of ' + args.job if args.job else ''}", rows, columns) if rows else "No runs recorded yet.")
+    if not rows:
+        out.print("No runs recorded yet.")
+        return
+    out.print(_history_table(f"Run history{' of ' + args.job if args.job else ''}", rows))
+    for row in rows:
+        if row.get("error"):
+            _say(f"run {row['run_id']} ({row['job']}): {row['error']}")
+
+
+def _history_table(title: str, rows: list[dict]) -> Table:
+    """Runs in columns that fit 80 characters: the day once per row, times to the second, errors listed below the table."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("run", justify="right", no_wrap=True)
+    table.add_column("job", no_wrap=True)
+    table.add_column("trigger", overflow="fold")
+    table.add_column("status", overflow="fold")
+    table.add_column("started (UTC)", no_wrap=True)
+    table.add_column("took", justify="right", no_wrap=True)
+    table.add_column("rows in/out", justify="right", overflow="fold")
+    for row in rows:
+        took = _took(row.get("started_at"), row.get("finished_at"))
+        rows_in_out = "/".join("–" if row.get(c) is None else f"{row[c]:,}" for c in ("rows_in", "rows_out"))
+        status = row["status"] + ("" if (row.get("attempt") or 1) == 1 else f" (try {row['attempt']})")
+        table.add_row(str(row["run_id"]), row["job"], row["trigger"], status, _moment(row.get("started_at")), took, rows_in_out)
+    return table
+
+
+def _took(started: str | None, finished: str | None) -> str:
+    if not started or not finished:
+        return "running" if started and not finished else ""
+    seconds = (dt.datetime.fromisoformat(finished) - dt.datetime.fromisoformat(started)).total_seconds()
+    return f"{seconds:,.1f}s"
+
+
+def _moment(iso: str | None) -> str:
+    return "" if not iso else iso.replace("T", " ")[:19]
 
 
 def cmd_connections(settings: Settings, args: argparse.Namespace) -> None:

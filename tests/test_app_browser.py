@@ -274,3 +274,84 @@ def _app_reads(settings) -> list[tuple]:
         return con.execute(
             "SELECT principal, action, subject, rows, detail FROM access_log WHERE channel = 'app' ORDER BY rowid"
         ).fetchall()
+
+
+def _download(page, link: str) -> list[dict]:
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("link", name=link).click()
+    with open(download.value.path(), newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _metric_values_fit(page) -> list[str]:
+    """The card values drawn cut off (wider than their box)."""
+    return page.locator('[data-testid="stMetricValue"]').evaluate_all(
+        "cells => cells.filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.textContent)"
+    )
+
+
+def test_what_a_reader_sees_periods_back_button_labels_and_units(served, browser):
+    """Partial months marked in the table and CSV, bad links named, Back leaves pages, words for codes, one size unit, no CDN."""
+    settings, base = served
+    con, _ = connect_published(settings)
+    with contextlib.closing(con):
+        first, last = con.execute("SELECT min(order_date), max(order_date) FROM marts.fct_orders").fetchone()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    outside: list[str] = []
+    page.on("request", lambda request: outside.append(request.url) if not request.url.startswith((base, "data:")) else None)
+
+    # Back leaves Trends and Explore: loading a page adds no history entry of its own
+    load(page, f"{base}/lake", *PAGES["lake"])
+    for path in ("trends", "explore"):
+        load(page, f"{base}/{path}", *PAGES[path])
+        page.wait_for_timeout(1_000)  # any URL write the page makes has reached the browser
+    page.go_back()
+    page.get_by_role("heading", name="Trends").first.wait_for(timeout=60_000)
+    assert page.url.split("?")[0] == f"{base}/trends"
+    page.go_back()
+    page.get_by_role("heading", name="Lake").first.wait_for(timeout=60_000)
+    assert page.url == f"{base}/lake"
+    assert page.evaluate("document.querySelector(\"link[rel='shortcut icon']\").href").startswith("data:")
+
+    # Lake: one size unit, MiB, on the cards, the chart and the table
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    assert "MiB" in text and "bytes" not in text.lower() and "KB" not in text
+    page.locator(TABLE).locator('[role="columnheader"]', has_text="Size (MiB)").first.wait_for(state="attached", timeout=60_000)
+
+    # Trends by month over days that end inside a month: the table and the CSV say which days the last month covers
+    end = last.replace(day=min(last.day, 27))  # never a month's last day
+    url = f"{base}/trends?grain=month&start={first.replace(day=1)}&end={end}"
+    load(page, url, "Trends", "Partial period", CHART)
+    page.locator(TABLE).locator('[role="gridcell"]', has_text=f"to {end}").first.wait_for(state="attached", timeout=60_000)
+    (headers, rows), *_ = shown_tables(page)
+    cut = [row for row in rows if row[headers.index("Partial period")]]
+    assert [row[headers.index("Partial period")] for row in cut] == [f"{end.replace(day=1)} to {end}"]
+    downloaded = _download(page, "Download trends by month (CSV)")
+    assert list(downloaded[0])[:3] == ["Month", "Partial period", "Revenue (EUR)"]
+    assert [r["Partial period"] for r in downloaded] == [""] * (len(downloaded) - 1) + [f"{end.replace(day=1)} to {end}"]
+    assert all(re.fullmatch(r"\d+(\.\d{1,2})?", r["Revenue (EUR)"]) for r in downloaded), downloaded[:2]
+
+    # Links with impossible dates are named, not clamped in silence
+    load(page, f"{base}/trends?start=2025-02-30&end=2025-03-01", "Trends", "start=2025-02-30", CHART)
+    assert "is not a date" in page.locator('[data-testid="stAlert"]').first.inner_text()
+    load(page, f"{base}/overview?start={last}&end={first}", "Overview", "starts after it ends", '[data-testid="stMetric"]')
+
+    # Explore: four cards in rows of three, none cut off; payment methods in words
+    load(page, f"{base}/explore?metrics=revenue,orders,average_order_value,cancellation_rate&compare=1", "Explore", "Cut by", CHART)
+    page.locator('[data-testid="stMetricValue"]').nth(3).wait_for(timeout=60_000)
+    assert _metric_values_fit(page) == []
+    load(page, f"{base}/overview?start={first}&end={last}", "Overview", "How customers paid", CHART)
+    page.locator(TABLE).nth(1).locator('[role="gridcell"]', has_text="Bank transfer").first.wait_for(state="attached", timeout=60_000)
+    cells = [cell for _, rows in shown_tables(page) for row in rows for cell in row]
+    assert "Bank transfer" in cells and "bank_transfer" not in cells
+
+    # Operator pages: a missing number reads as a dash, and a monitor that never ran says so
+    load(page, f"{base}/pipeline_health", *PAGES["pipeline_health"])
+    page.locator(TABLE).first.locator('[role="gridcell"]', has_text="Success").first.wait_for(state="attached", timeout=60_000)
+    cells = [cell for _, rows in shown_tables(page) for row in rows for cell in row]
+    assert cells and "None" not in cells
+    load(page, f"{base}/data_quality", *PAGES["data_quality"])
+    assert "The monitor has not run yet" in page.locator('[data-testid="stMain"]').inner_text()
+    assert "No anomalies flagged" not in page.locator('[data-testid="stMain"]').inner_text()
+    page.close()
+    assert not outside, f"the app requested {sorted(set(outside))}"

@@ -81,16 +81,22 @@ def test_trends_by_week_cover_the_period(built, monkeypatch):
     assert len(_charts(at)) == 2
     frame = at.dataframe[0].value
     assert len(frame) == weeks and frame["Orders placed (incl. cancelled)"].sum() == orders
+    cut = [
+        day - dt.timedelta(days=day.weekday()) for day, whole in ((first, first.weekday() == 0), (last, last.weekday() == 6)) if not whole
+    ]
     assert list(frame.columns) == [
         "Week starting",
+        *(["Partial period"] if cut else []),
         "Revenue",
         "Orders (not cancelled)",
         "Orders placed (incl. cancelled)",
         "Cancelled orders",
     ]
-    cut = [
-        day - dt.timedelta(days=day.weekday()) for day, whole in ((first, first.weekday() == 0), (last, last.weekday() == 6)) if not whole
-    ]
+    if cut:  # the table names the days each partial week covers, the CSV the same
+        covered = {str(start): partial for start, partial in zip(frame["Week starting"], frame["Partial period"], strict=True) if partial}
+        assert sorted(covered) == sorted(str(monday) for monday in cut)
+        for monday in cut:
+            assert covered[str(monday)] == f"{max(monday, first)} to {min(monday + dt.timedelta(days=6), last)}"
     notes = [c.value for c in at.caption if c.value.startswith("Partial weeks")]
     if cut:  # a week the range covers in part is named, not left as an unexplained dip
         assert notes and all(monday.isoformat() in notes[0] for monday in cut), notes
@@ -136,7 +142,7 @@ def test_operator_pages_on_the_demo_build(built, monkeypatch):
     _no_errors(at)
     marts = len(current_version(settings).files)
     assert {m.label: m.value for m in at.metric}[":green[●] Green"] == str(len(settings.sources) + marts)
-    assert set(at.dataframe[0].value["Status"]) == {"green"}
+    assert set(at.dataframe[0].value["Status"]) == {"Green"}  # the state as a word
 
     at.switch_page("views/lake.py").run()
     _no_errors(at)
@@ -224,8 +230,10 @@ def test_environments_and_the_switch_to_a_dev_environment(built, tmp_path, monke
     _no_errors(at)
     versions, rows = at.dataframe[0].value, at.dataframe[1].value
     assert versions["Environment"].tolist() == ["prod", "dev"] and versions["Version"].iloc[1] == dev.version
-    fct = rows.set_index("Table").loc["fct_orders"]
-    assert fct["Rows dev"] == dev.rows["fct_orders"] and fct["Difference dev"] == dev.rows["fct_orders"] - fct["Rows prod"] < 0
+    fct = rows.set_index("Table").loc["fct_orders"]  # columns with a table missing in dev read as text: counts, or "–"
+    assert set(rows.set_index("Table").loc["fct_payments", ["Rows dev", "Difference dev"]]) == {"–"}
+    shown = {column: int(str(fct[column]).replace(",", "")) for column in ("Rows dev", "Difference dev", "Rows prod")}
+    assert shown["Rows dev"] == dev.rows["fct_orders"] and shown["Difference dev"] == dev.rows["fct_orders"] - shown["Rows prod"] < 0
     assert [link.label for link in at.get("page_link")] == ["Business pages on prod", "Business pages on dev"]
 
     review = app_on(settings.data_dir, monkeypatch, env="dev", start="2025-02-01", end="2025-02-28")
@@ -236,9 +244,11 @@ def test_environments_and_the_switch_to_a_dev_environment(built, tmp_path, monke
         orders = dev_con.execute(
             "SELECT count(*) FROM marts.fct_orders WHERE NOT is_cancelled AND order_date BETWEEN '2025-02-01' AND '2025-02-28'"
         ).fetchone()[0]
+        dev_first = dev_con.execute("SELECT min(order_date) FROM marts.fct_orders").fetchone()[0]
     assert number(next(m for m in review.metric if m.label == ORDERS).value) == orders
-    latest = app_on(settings.data_dir, monkeypatch, env="dev")  # default period: the last 30 days of dev's data
-    assert latest.date_input[0].value == (dt.date(2025, 1, 30), dt.date(2025, 2, 28))
+    latest = app_on(settings.data_dir, monkeypatch, env="dev")  # default period: the newest app.default_period_days of dev's data
+    days = settings.app.default_period_days
+    assert latest.date_input[0].value == (max(dev_first, dt.date(2025, 2, 28) - dt.timedelta(days=days - 1)), dt.date(2025, 2, 28))
     assert "start" not in latest.query_params  # relative: a reload after new data shows the newest days
 
 
@@ -401,7 +411,13 @@ def test_the_default_period_follows_new_data_and_a_picked_one_follows_the_user(b
     settings = copy_build(built[0], tmp_path / "data")
     at = app_on(settings.data_dir, monkeypatch)
     first_window = at.date_input[0].value
-    assert "start" not in at.query_params and first_window[1] - first_window[0] == dt.timedelta(days=29)
+    days = settings.app.default_period_days
+    assert "start" not in at.query_params and first_window[1] - first_window[0] == dt.timedelta(days=days - 1)
+    assert f"newest {days} days" in at.date_input[0].help
+    for page in ("trends", "products", "explore"):  # one default period on every business page
+        at.switch_page(f"views/{page}.py").run()
+        assert at.date_input[0].value == first_window and "start" not in at.query_params, page
+    at.switch_page("views/overview.py").run()
     advance_day(settings.source_path(settings.demo.source), seed=settings.demo.seed)
     run_all(settings)
     at.run()  # a reload: the window moves with the newest day
@@ -411,6 +427,21 @@ def test_the_default_period_follows_new_data_and_a_picked_one_follows_the_user(b
     assert at.query_params["start"] == [picked[0].isoformat()] and at.query_params["end"] == [picked[1].isoformat()]
     at.switch_page("views/trends.py").run()  # the next page keeps the chosen days
     assert at.date_input[0].value == picked
+
+
+def test_a_link_with_dates_outside_the_data_says_what_it_shows(built, monkeypatch):
+    settings, _ = built
+    con, _ = connect_published(settings)
+    with contextlib.closing(con):
+        first, last = con.execute("SELECT min(order_date), max(order_date) FROM marts.fct_orders").fetchone()
+    early = first - dt.timedelta(days=40)
+    at = app_on(settings.data_dir, monkeypatch, "trends", start=early.isoformat(), end=last.isoformat())
+    _no_errors(at)
+    assert at.date_input[0].value == (first, last)
+    assert f"asks for {early} to {last}" in at.info[0].value and f"so this is {first} to {last}" in at.info[0].value
+    at.query_params["start"], at.query_params["end"] = "2025-13-01", last.isoformat()
+    at.run()
+    assert "`start=2025-13-01` is not a date" in at.warning[0].value and at.date_input[0].value[1] == last
 
 
 def test_every_table_reads_as_a_user_sees_it(built, monkeypatch):

@@ -193,3 +193,15 @@ def test_payment_mix_of_a_month_equals_the_payment_method_mix_mart(marts):
         assert (row["amount_paid"], row["payments"]) == (pytest.approx(amount), count)
         assert row["share_of_amount"] == pytest.approx(share, abs=0.00005)
     assert mix["amount_paid"].is_monotonic_decreasing
+
+
+def test_explore_offers_the_days_of_the_chosen_metrics_own_model(marts):
+    """A metric dated by another model (payments moved a year on, as a new source's would be) gets its own days, not the orders'."""
+    from app.queries import explore
+
+    orders = explore.date_range(marts, "revenue")
+    assert orders == tuple(marts.execute("SELECT min(order_date), max(order_date) FROM marts.fct_orders").fetchone())
+    marts.execute("CREATE TEMP TABLE moved AS SELECT * REPLACE (paid_at + INTERVAL 400 DAY AS paid_at) FROM marts.fct_payments")
+    marts.execute("CREATE OR REPLACE VIEW marts.fct_payments AS SELECT * FROM moved")
+    paid = marts.execute("SELECT min(paid_at)::DATE, max(paid_at)::DATE FROM moved").fetchone()
+    assert explore.date_range(marts, "amount_paid") == paid and paid[0] > orders[1]

@@ -12,7 +12,8 @@ import pytest
 
 from core.errors import PlatformError
 from demo.day import advance_day
-from metrics import layer
+from metrics import display, layer
+from metrics.layer import DEFINITIONS
 from pipeline.run import run_all
 from publish.reader import connect_published
 from tests.support.app_pages import copy_build
@@ -209,10 +210,10 @@ def test_a_metric_over_two_models_must_combine_metrics_of_one_day(tmp_path):
         layer.catalog(broken)
 
 
-def _metrics_cli(built, *args: str) -> subprocess.CompletedProcess:
+def _metrics_cli(built, *args: str, columns: int = 200) -> subprocess.CompletedProcess:
     settings, _ = built
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")}
-    environ.update({"PLATFORM__DATA_DIR": str(settings.data_dir), "PLATFORM__DEMO__SCALE": SMALL_SCALE, "COLUMNS": "200"})
+    environ.update({"PLATFORM__DATA_DIR": str(settings.data_dir), "PLATFORM__DEMO__SCALE": SMALL_SCALE, "COLUMNS": str(columns)})
     return subprocess.run([sys.executable, "-m", "metrics.cli", *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120)
 
 
@@ -227,6 +228,11 @@ def test_just_metrics_lists_and_queries(built, marts):
     assert "Month" in queried.stdout and "Revenue" in queried.stdout
     for row in by_month.to_dict("records"):
         assert f"{row['period_start']:%Y-%m}" in queried.stdout and f"€{row['revenue']:,.2f}" in queried.stdout
+    narrow = _metrics_cli(built, columns=80)  # an 80-column terminal: lines fit, every label and description whole
+    assert max(len(line.rstrip()) for line in narrow.stdout.splitlines()) <= 80, narrow.stdout
+    flowing = " ".join(narrow.stdout.split())
+    for metric in layer.catalog().metrics.values():
+        assert f"{metric.name} {metric.label}" in flowing and " ".join(metric.description.split()) in flowing
     refused = _metrics_cli(built, "query", "revenue", "--by", "payment_method")
     assert refused.returncode == 1
     assert "cannot be cut by `payment_method`" in refused.stderr and "Traceback" not in refused.stderr
@@ -257,3 +263,22 @@ def test_metrics_still_equal_the_source_after_a_demo_day(built, tmp_path):
             expected["orders"],
             expected["new_customers"],
         )
+
+
+def test_a_metric_shows_the_decimals_its_definition_declares(tmp_path):
+    """`meta: {decimals: 2}` on a count: 10.04 reads "10.04", not "10"; formats without it keep their own."""
+    text = DEFINITIONS.read_text()
+    marker = "meta: {owner: analytics, format: count, time_dimension: order_date, dimensions: [order_status, customer_city]}"
+    declared = tmp_path / "definitions.yml"
+    declared.write_text(text.replace(marker, marker[:-1] + ", decimals: 2}", 1))
+    cat = layer.catalog(declared)  # the layer accepts the key
+    counted = display.declared_decimals(declared)
+    (name,) = counted
+    assert counted == {name: 2} and cat.metrics[name].format == "count"
+    assert display.format_value("count", 10.04, counted[name]) == "10.04"
+    assert display.format_value("count", 10.04) == "10" and display.format_value("money", 10.04) == "€10.04"
+    assert display.format_value("ratio", 0.1004, 2) == "10.04%"
+    wrong = tmp_path / "wrong.yml"
+    wrong.write_text(text.replace(marker, marker[:-1] + ", decimals: two}", 1))
+    with pytest.raises(ValueError, match="declares decimals 'two'"):
+        display.declared_decimals(wrong)

@@ -207,19 +207,20 @@ def test_built_site_shows_the_published_numbers_offline(built_site, browser):
         app = {k.metric: k for k in business.kpis(con, business.Period(first, last))}
     context, page, outside = _open(browser, url + "/")
     try:
-        _wait_for_big_value(page, "Revenue", f"€{int(revenue):,}")
-        _wait_for_big_value(page, "Orders (not cancelled)", f"{orders:,}")
+        _wait_for_big_value(page, "Revenue, all time", f"€{int(revenue):,}")
+        _wait_for_big_value(page, "Orders (not cancelled), all time", f"{orders:,}")
         # The same KPIs as the app shows them over the same days: one definition, one number.
         for name, title in (
-            ("revenue", "Revenue"),
-            ("orders", "Orders (not cancelled)"),
-            ("average_order_value", "Average order value"),
-            ("cancellation_rate", "Cancellation rate"),
+            ("revenue", "Revenue, all time"),
+            ("orders", "Orders (not cancelled), all time"),
+            ("average_order_value", "Average order value, all time"),
+            ("cancellation_rate", "Cancellation rate, all time"),
         ):
             kpi = app[name]
             shown = f"€{kpi.value:,.0f}" if name == "revenue" else display.format_value(kpi.unit, kpi.value)
             _wait_for_big_value(page, title, shown)
         assert result.snapshot.version in _wait_for_text(page, [result.snapshot.version])
+        assert f"Every order published, from {first} to {last}." in " ".join(_wait_for_text(page, [str(last)]).split())
     finally:
         context.close()
     assert not outside, f"the site requested {outside}"

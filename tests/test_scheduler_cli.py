@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -63,6 +64,11 @@ def test_operator_commands(tmp_path, ops_main):
     assert triggered.returncode == 0 and "Job hello_world: success, rows out 1" in triggered.stdout
     code, history, _ = ops_main("history", "hello_world")
     assert code == 0 and "manual" in history and "success" in history
+    narrow = ops_cli("history", data_dir=data, COLUMNS="80")  # a terminal 80 characters wide: every line fits, nothing cut
+    lines = narrow.stdout.splitlines()
+    assert narrow.returncode == 0 and max(len(line.rstrip()) for line in lines) <= 80, narrow.stdout
+    row = next(line for line in lines if "hello_world" in line)
+    assert "manual" in row and "success" in row and re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", row) and "…" not in narrow.stdout
 
     code, _, unknown = ops_main("pause", "nope")
     assert code == 1 and "No job 'nope'" in unknown

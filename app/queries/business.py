@@ -77,6 +77,7 @@ def kpis(con: duckdb.DuckDBPyConnection, period: Period) -> list[Kpi]:
 
 def kpi_table(items: list[Kpi]) -> pd.DataFrame:
     """The KPIs as a table a reader can scan: formatted values, the change in % (points for ratios)."""
+    metrics = layer.catalog().metrics
     rows = []
     for k in items:
         if k.change is None:
@@ -86,12 +87,19 @@ def kpi_table(items: list[Kpi]) -> pd.DataFrame:
         rows.append(
             {
                 "KPI": k.label,
-                "This period": display.format_value(k.unit, k.value),
-                "Previous period": display.format_value(k.unit, k.previous),
+                "This period": display.metric_value(metrics[k.metric], k.value),
+                "Previous period": display.metric_value(metrics[k.metric], k.previous),
                 "Change": change,
             }
         )
     return pd.DataFrame(rows)
+
+
+def kpi_values(items: list[Kpi]) -> pd.DataFrame:
+    """The KPIs' values behind `kpi_table`, for a CSV: amounts in EUR, ratios and changes as fractions."""
+    return pd.DataFrame(
+        [{"KPI": k.label, "Format": k.unit, "This period": k.value, "Previous period": k.previous, "Change": k.change} for k in items]
+    )
 
 
 def trends(con: duckdb.DuckDBPyConnection, period: Period, grain: str) -> pd.DataFrame:

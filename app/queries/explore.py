@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import duckdb
@@ -35,6 +36,13 @@ def shared_dimensions(metrics: tuple[str, ...]) -> list[str]:
         return []
     first, *others = (cat.metric(name).dimensions for name in metrics)
     return [d for d in first if all(d in dims for dims in others)]
+
+
+def date_range(con: duckdb.DuckDBPyConnection, metric: str) -> tuple[dt.date, dt.date] | None:
+    """The first and last day on which `metric` has rows, read from its own model's data; None when it has none."""
+    frame = layer.run(con, layer.Query((metric,), grain="day"))
+    days = pd.to_datetime(frame[layer.PERIOD_COLUMN]).dropna()
+    return None if days.empty else (days.min().date(), days.max().date())
 
 
 def dimension_values(con: duckdb.DuckDBPyConnection, metric: str, dimension: str) -> list[str]:

@@ -61,6 +61,12 @@ def anomalies(meta_path: Path, limit: int = 500) -> pd.DataFrame | None:
     )
 
 
+def last_monitor_check(meta_path: Path) -> str | None:
+    """When the monitor last recorded its checks (ISO UTC), or None when it never ran (or was reset since)."""
+    frame = read_meta(meta_path, "SELECT max(checked_at) AS checked_at FROM monitor_results")
+    return None if frame is None or frame.empty else frame["checked_at"].iloc[0]
+
+
 def quarantined_tables(settings: Settings) -> list[tuple[str, str]]:
     """(source, table) pairs that have quarantined rows in the lake."""
     lake = Lake(settings)

@@ -19,6 +19,7 @@ except ui.NoData as exc:
 if cohorts.empty:
     st.info("No orders published yet. " + ui.RUN_HINT)
     st.stop()
+st.caption("All time: every order published, whatever period the other pages show.")
 st.subheader("Cohort retention")
 st.caption("Share of each month's new customers who ordered again N months later (orders not cancelled).")
 later = cohorts[cohorts["months_since_first"] > 0]
@@ -55,7 +56,11 @@ histogram = (
         alt.X("ltv_from:Q", bin="binned", title="Lifetime value (EUR)"),
         alt.X2("ltv_to:Q"),
         alt.Y("count_customers:Q", title="Customers"),
-        tooltip=list(ltv.columns),
+        tooltip=[
+            alt.Tooltip("ltv_from:Q", title="From (EUR)", format=",.0f"),
+            alt.Tooltip("ltv_to:Q", title="To (EUR)", format=",.0f"),
+            alt.Tooltip("count_customers:Q", title="Customers", format=","),
+        ],
     )
 )
 ui.chart(histogram, ltv, "lifetime_value_distribution")

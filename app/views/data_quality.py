@@ -1,6 +1,7 @@
 """Data quality: SQLMesh audits per model, contracts and quarantine per table over time, monitoring anomalies."""
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
 from app import charts
@@ -83,6 +84,13 @@ else:
     st.caption("No quarantined rows in the lake.")
 
 st.subheader("Monitoring anomalies")
-ui.meta_table(
-    quality.anomalies(meta), "anomalies", source="monitor_results", owner="the scheduler's monitoring", empty="No anomalies flagged."
-)
+checked = quality.last_monitor_check(meta)
+if checked is None:
+    st.warning(
+        "The monitor has not run yet, so nothing has been checked and no anomaly could be flagged. It runs on its "
+        "schedule under the scheduler (`just start`); `just trigger monitor` runs it once now."
+    )
+else:
+    st.caption(f"The monitor last checked at {charts.moments(pd.Series([checked])).iloc[0]} (UTC).")
+    anomalies = quality.anomalies(meta)
+    ui.meta_table(anomalies, "anomalies", source="monitor_results", owner="the scheduler's monitoring", empty="No anomalies flagged.")

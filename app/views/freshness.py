@@ -25,4 +25,6 @@ st.caption(
     f"Green under {settings.app.freshness_warn_ratio:.0%} of the SLA, amber up to it, red past it or never loaded. "
     "Sources: last successful ingest; marts: last publish."
 )
-ui.table(frame, "freshness", styles=lambda styler: styler.map(lambda state: f"background-color: {COLOURS[state][1]}", subset=["Status"]))
+ui.table(
+    frame, "freshness", styles=lambda styler: styler.map(lambda state: f"background-color: {COLOURS[state.lower()][1]}", subset=["Status"])
+)

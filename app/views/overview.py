@@ -15,7 +15,7 @@ try:
     if dates is None:
         raise ui.NoData("The published marts have no orders yet. " + ui.RUN_HINT)
     first, last = dates
-    period = ui.period_picker(first, last)
+    period = ui.period_picker(settings, first, last)
     kpis = ui.published_query(settings, env, business.kpis, period)
 except ui.NoData as exc:
     ui.show_no_data(exc)
@@ -34,13 +34,13 @@ for row in (kpis[:3], kpis[3:]):
         inverse = kpi.unit == "ratio"  # a higher cancellation rate is bad
         column.metric(
             kpi.label,
-            display.format_value(kpi.unit, kpi.value),
+            display.metric_value(metrics[kpi.metric], kpi.value),
             delta,
             help=kpi.description,
             delta_color="inverse" if inverse else "normal",
             border=True,
         )
-ui.table(business.kpi_table(kpis), "overview_kpis")
+ui.table(business.kpi_table(kpis), "overview_kpis", csv=business.kpi_values(kpis))
 
 st.subheader("How customers paid")
 try:
@@ -50,9 +50,9 @@ except ui.NoData as exc:  # an environment may publish the order marts without t
 if payments.empty:
     st.info("No payments were taken in this period.")
 else:
-    st.caption(f"{metrics['amount_paid'].description} By payment method.")
+    st.caption(f"{metrics['amount_paid'].description} By payment method, {period.start} to {period.end}.")
     bars = (
-        alt.Chart(payments)
+        alt.Chart(payments.assign(payment_method=payments["payment_method"].map(display.enum_label)))
         .mark_bar()
         .encode(
             alt.X("amount_paid:Q", title="Amount paid (EUR)", axis=alt.Axis(format=",.0f")),

@@ -7,6 +7,7 @@ import streamlit as st
 from app import charts
 from app import components as ui
 from app.queries import pipeline_health as health
+from metrics import display
 
 settings = ui.app_settings()
 st.title("Pipeline health")
@@ -35,8 +36,11 @@ timeline = runs.assign(
     finished=pd.to_datetime(runs["finished_at"].fillna(pd.Timestamp.now(tz="UTC").isoformat()), utc=True, format="ISO8601"),
 )
 timeline = timeline.assign(
-    **{"started (UTC)": timeline["started"].dt.strftime(charts.MOMENT), "finished (UTC)": timeline["finished"].dt.strftime(charts.MOMENT)}
+    **{"started (UTC)": timeline["started"].dt.strftime(charts.MOMENT), "finished (UTC)": timeline["finished"].dt.strftime(charts.MOMENT)},
+    status=timeline["status"].map(display.enum_label),
+    error=timeline["error"].fillna("–"),
 )
+STATUSES = ["success", "failed", "running", "skipped", "timed_out", "interrupted"]
 bars = (
     alt.Chart(timeline.drop(columns=["started_at", "finished_at"]))
     .mark_bar()
@@ -46,19 +50,20 @@ bars = (
         alt.Y("job:N", title=None),
         alt.Color(
             "status:N",
+            title="Status",
             scale=alt.Scale(
-                domain=["success", "failed", "running", "skipped", "timed_out", "interrupted"],
+                domain=[display.enum_label(status) for status in STATUSES],
                 range=["#2e7d32", "#c62828", "#1565c0", "#9e9e9e", "#ef6c00", "#6a1b9a"],
             ),
         ),
         tooltip=[
-            "job",
-            "status",
-            "started (UTC)",
-            "finished (UTC)",
-            alt.Tooltip("duration_seconds:Q", title="seconds", format=",.1f"),
-            alt.Tooltip("rows_out:Q", title="rows out", format=","),
-            "error",
+            alt.Tooltip("job:N", title="Job"),
+            alt.Tooltip("status:N", title="Status"),
+            alt.Tooltip("started (UTC):N", title="Started (UTC)"),
+            alt.Tooltip("finished (UTC):N", title="Finished (UTC)"),
+            alt.Tooltip("duration_seconds:Q", title="Duration (s)", format=",.1f"),
+            alt.Tooltip("rows_out:Q", title="Rows out", format=","),
+            alt.Tooltip("error:N", title="Error"),
         ],
     )
 )

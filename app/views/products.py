@@ -22,7 +22,7 @@ try:
             "Run `just run` to publish every mart again."
         )
     first, last = ui.published_query(settings, env, business.order_date_range)
-    period = ui.period_picker(first, last, default_days=90)
+    period = ui.period_picker(settings, first, last)
     grain = ui.grain_picker()
     ranking = ui.published_query(settings, env, products.product_ranking, period)
     trend = ui.published_query(settings, env, products.category_trend, period, grain)
@@ -30,14 +30,21 @@ except ui.NoData as exc:
     ui.show_no_data(exc)
 
 st.subheader("Top products by revenue")
+st.caption(f"{period.start} to {period.end}.")
 bars = (
     alt.Chart(ranking)
     .mark_bar()
     .encode(
-        alt.X("amount_revenue:Q", title="Revenue (EUR)"),
+        alt.X("amount_revenue:Q", title="Revenue (EUR)", axis=alt.Axis(format=",.0f")),
         alt.Y("product_name:N", sort="-x", title=None),
         alt.Color("product_category:N", title="Category"),
-        tooltip=list(ranking.columns),
+        tooltip=[
+            alt.Tooltip("product_name:N", title="Product"),
+            alt.Tooltip("product_category:N", title="Category"),
+            alt.Tooltip("count_units:Q", title="Units", format=","),
+            alt.Tooltip("amount_revenue:Q", title="Revenue (EUR)", format=",.2f"),
+            alt.Tooltip("share_of_revenue:Q", title="Share of revenue", format=".1%"),
+        ],
     )
 )
 st.altair_chart(bars, width="stretch")
@@ -55,7 +62,7 @@ lines = (
         tooltip=[
             alt.Tooltip("period_start:T", title=display.GRAIN_LABELS[grain], format="%b %Y" if grain == "month" else "%Y-%m-%d"),
             alt.Tooltip("product_category:N", title="Category"),
-            alt.Tooltip("amount_revenue:Q", title="Revenue", format=",.2f"),
+            alt.Tooltip("amount_revenue:Q", title="Revenue (EUR)", format=",.2f"),
             alt.Tooltip("partial:N", title="Partial period"),
         ],
     )
@@ -64,4 +71,4 @@ lines = alt.layer(charts.partial_bands(trend, "period_start", grain, display.GRA
 note = charts.partial_note(trend, "period_start", grain, period.start, period.end, drawn="shaded grey")
 if note:
     st.caption(note)
-ui.chart(lines, trend, f"category_revenue_by_{grain}")
+ui.chart(lines, trend.assign(partial=ui.partial_days(trend["period_start"], grain, period)), f"category_revenue_by_{grain}")

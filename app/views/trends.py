@@ -19,7 +19,7 @@ try:
     first, last = dates
     left, right = st.columns([2, 1])
     with left:
-        period = ui.period_picker(first, last, default_days=90)
+        period = ui.period_picker(settings, first, last)
     with right:
         grain = ui.grain_picker()
     frame = ui.published_query(settings, env, business.trends, period, grain)
@@ -29,7 +29,8 @@ except ui.NoData as exc:
 if frame.empty:
     st.info("No days in this period.")
     st.stop()
-labels = {name: layer.catalog().metrics[name].label for name in business.TREND_METRICS}
+cat = layer.catalog().metrics
+labels = {name: cat[name].label for name in business.TREND_METRICS}
 date_format = "%b %Y" if grain == "month" else "%Y-%m-%d"
 # Altair reads dates as time only from datetime columns.
 dated = frame.assign(**{layer.PERIOD_COLUMN: pd.to_datetime(frame[layer.PERIOD_COLUMN])})
@@ -37,7 +38,7 @@ dated["partial"] = charts.partial_periods(dated[layer.PERIOD_COLUMN], grain, per
 x = charts.period_axis(layer.PERIOD_COLUMN, dated[layer.PERIOD_COLUMN], grain, display.GRAIN_LABELS[grain])
 tooltip = (
     [alt.Tooltip(f"{layer.PERIOD_COLUMN}:T", title=display.GRAIN_LABELS[grain], format=date_format)]
-    + [alt.Tooltip(f"{name}:Q", title=label, format=",.2f" if name == "revenue" else ",") for name, label in labels.items()]
+    + [alt.Tooltip(f"{name}:Q", title=display.titled(cat[name]), format=display.d3_format(cat[name])) for name in labels]
     + [alt.Tooltip("partial:N", title="Partial period")]
 )
 revenue = charts.line_marking_partial(
@@ -57,7 +58,7 @@ note = charts.partial_note(dated, layer.PERIOD_COLUMN, grain, period.start, peri
 st.subheader("Revenue")
 if note:
     st.caption(note)
-ui.chart(revenue, frame, f"revenue_by_{grain}")
+st.altair_chart(revenue, width="stretch")
 st.subheader(labels["orders"])
 st.altair_chart(orders, width="stretch")
-ui.metric_table(frame, f"trends_by_{grain}", grain)
+ui.metric_table(frame, f"trends_by_{grain}", grain, period=period)
