@@ -197,6 +197,10 @@ reports-check:
 api *ARGS:
     {{py}} -m api.cli serve {{ARGS}}
 
+# Serve the MCP server for agents over stdio (key in DUCKSTACK_API_KEY), or `just mcp --http` on 127.0.0.1:8700/mcp
+mcp *ARGS:
+    {{py}} -m mcp_server.cli {{ARGS}}
+
 # Make an API key and print it with its hash (put the hash in API_KEY_HASH_<NAME>), e.g. `just api-key reporting`
 api-key NAME:
     {{py}} -m api.cli new-key {{NAME}}
