@@ -1,4 +1,4 @@
-"""The app's reads in the access log (core/accesslog.py): a view when a session arrives on a page, a download per click.
+"""The app's reads in the access log (core/accesslog.py): a view when a session arrives on a page, a download when served.
 
 The user is the session's logged-in name, `anonymous` when no logins are configured. Until
 something has run there is no metadata store and nothing published to read, so the app does
@@ -7,14 +7,11 @@ not create the store to log views of empty pages; the first run creates it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from core import accesslog
-from core.settings import Settings, load_settings
+from core.settings import Settings
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 LAST_VIEW = "_access_log_page"
 
 
@@ -30,17 +27,23 @@ def page_viewed(settings: Settings, page: str) -> None:
     _record(settings, action="view", subject=page)
 
 
-def downloaded(name: str, rows: int) -> None:
-    """A download button's callback: log which download, of how many rows."""
-    _record(load_settings(PROJECT_DIR), action="download", subject=name, rows=rows, page=st.session_state.get(LAST_VIEW))
+def current_page() -> str | None:
+    return st.session_state.get(LAST_VIEW)
 
 
-def _record(settings: Settings, *, action: str, subject: str, rows: int | None = None, page: str | None = None) -> None:
+def downloaded(settings: Settings, user: str | None, name: str, rows: int, page: str | None) -> None:
+    """A download the app's server sent (app/server.py): which one, to whom, of how many rows, from which page."""
+    _record(settings, action="download", subject=name, rows=rows, page=page, principal=user or accesslog.ANONYMOUS)
+
+
+def _record(
+    settings: Settings, *, action: str, subject: str, rows: int | None = None, page: str | None = None, principal: str | None = None
+) -> None:
     if settings.meta_path.exists():
         accesslog.record(
             settings.meta_path,
             channel=accesslog.APP,
-            principal=user_name(),
+            principal=principal or user_name(),
             action=action,
             subject=subject,
             rows=rows,

@@ -176,12 +176,22 @@ def _create_erasures(con: sqlite3.Connection) -> None:
     con.execute("CREATE INDEX erasures_by_table ON erasures (source, table_name)")
 
 
+def _create_revoked_sessions(con: sqlite3.Connection) -> None:
+    """Version 5: the app's login cookies ended by "Log out" before they expire (app/session.py); only their hash."""
+    con.execute("""
+        CREATE TABLE revoked_sessions (
+            token_sha256 TEXT PRIMARY KEY,  -- hex SHA-256 of the cookie value, never the value
+            expires_at   INTEGER NOT NULL   -- unix seconds: the cookie's own expiry, after which the row may go
+        )""")
+
+
 # Append only: the step at index i takes a file from version i to version i + 1.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _create_first_tables,
     _add_job_runs_pid,
     _create_access_log,
     _create_erasures,
+    _create_revoked_sessions,
 )
 VERSION = len(MIGRATIONS)
 

@@ -248,7 +248,7 @@ def test_a_download_in_the_browser_is_logged_once_with_its_rows(built_copy, tmp_
             )
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{base}/freshness")
-            button = page.get_by_role("button", name="Download freshness (CSV)")
+            button = page.get_by_role("link", name="Download freshness (CSV)")
             button.wait_for(timeout=180_000)
             with page.expect_download(timeout=60_000) as download:
                 button.click()

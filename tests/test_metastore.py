@@ -20,6 +20,7 @@ TABLES = {
     "landing_files",
     "access_log",
     "erasures",
+    "revoked_sessions",
 }
 INDEXES = {
     "job_runs_by_job",

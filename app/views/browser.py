@@ -186,4 +186,8 @@ if matching > len(sample):
     st.caption(f"The first {len(sample):,} of {matching:,} matching rows; the download holds up to {browser.DOWNLOAD_ROWS:,}.")
 if matching > len(whole):
     st.warning(f"The download holds the first {len(whole):,} of {matching:,} matching rows: filter further for the rest.")
-ui.download(whole, f"{table}_{env}" if env != "prod" else table)
+ui.download(
+    whole,
+    f"{table}_{env}" if env != "prod" else table,
+    make=ui.published_reader(settings, env, browser.rows, browse, browser.DOWNLOAD_ROWS),
+)
