@@ -44,14 +44,13 @@ demo *ARGS:
 test *ARGS:
     uv run --frozen --extra spark python -m pytest -n {{env_var_or_default("TEST_WORKERS", "3")}} --dist loadfile {{ARGS}}
 
-# The quality gate CI runs before the tests: ruff, mypy, the import layers, then formatting (`ruff format .` fixes that)
+# The quality gate CI runs before the tests: ruff, mypy, the import layers, formatting (`ruff format .` fixes that), the licence gate
 lint:
     uv run --frozen ruff check .
     uv run --frozen mypy
     uv run --frozen lint-imports
     uv run --frozen ruff format --check .
-    # enabled once sidemantic is gone
-    # uv run --frozen python -m linter.licences
+    uv run --frozen python -m linter.licences
 
 # The development loop: the tests not marked slow (no end-to-end builds, servers or browsers), stopping at the first failure
 test-fast *ARGS:
