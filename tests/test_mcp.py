@@ -34,6 +34,7 @@ ENV = {
     "API_KEY_HASH_AGENT": hash_key(BUSINESS_KEY),
     "API_KEY_HASH_OPS": hash_key(OPERATOR_KEY),
 }
+FIRST_EMAILS = {"columns": ["customer_id", "customer_email"], "order": ["customer_id"], "limit": 5}
 TOOLS = {"list_metrics", "describe_metric", "query_metric", "list_marts", "describe_mart", "read_rows", "pipeline_health"}
 
 
@@ -62,7 +63,8 @@ def _error(result) -> str:
     return result.content[0].text.split(": ", 1)[1]
 
 
-def over_http(data_dir, key: str | None, calls: list[tuple[str, dict]]) -> list:
+def over_http(data_dir, sessions: list[tuple[str | None, list[tuple[str, dict]]]]) -> list[list]:
+    """One server; per (key, calls), a client session of its own that sends that key (or none)."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "mcp_server.cli", "--http", "--port", str(port)],
@@ -74,7 +76,7 @@ def over_http(data_dir, key: str | None, calls: list[tuple[str, dict]]) -> list:
     try:
         wait_until_listening(port, timeout=90)
 
-        async def talk() -> list:
+        async def talk(key: str | None, calls: list[tuple[str, dict]]) -> list:
             headers = {"X-API-Key": key} if key else {}
             async with (
                 httpx.AsyncClient(headers=headers, timeout=120) as client,
@@ -83,7 +85,7 @@ def over_http(data_dir, key: str | None, calls: list[tuple[str, dict]]) -> list:
             ):
                 return await _calls(session, calls)
 
-        return anyio.run(talk)
+        return [anyio.run(talk, key, calls) for key, calls in sessions]
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -107,22 +109,29 @@ def published(built):
     return settings, current_version(settings).version
 
 
-def test_a_business_key_over_http_reads_masked_and_allowed_data_citing_the_version(published):
+def test_over_http_a_business_key_reads_masked_allowed_data_citing_the_version_and_no_key_reads_nothing(published):
     settings, version = published
     first = current_version(settings)
     since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-    tools, metrics, revenue, emails, payments, described, unknown = over_http(
+    business, (_, missing), (_, wrong) = over_http(
         settings.data_dir,
-        BUSINESS_KEY,
         [
-            ("list_metrics", {}),
-            ("query_metric", {"name": "revenue", "grain": "month", "where": {"order_status": ["delivered", "shipped"]}}),
-            ("read_rows", {"mart": "dim_customers", "columns": ["customer_id", "customer_email"], "order": ["customer_id"], "limit": 5}),
-            ("read_rows", {"mart": "fct_payments"}),
-            ("describe_mart", {"mart": "daily_revenue"}),
-            ("query_metric", {"name": "revenue", "by": ["payment_method"]}),
+            (
+                BUSINESS_KEY,
+                [
+                    ("list_metrics", {}),
+                    ("query_metric", {"name": "revenue", "grain": "month", "where": {"order_status": ["delivered", "shipped"]}}),
+                    ("read_rows", {"mart": "dim_customers", **FIRST_EMAILS}),
+                    ("read_rows", {"mart": "fct_payments"}),
+                    ("describe_mart", {"mart": "daily_revenue"}),
+                    ("query_metric", {"name": "revenue", "by": ["payment_method"]}),
+                ],
+            ),
+            (None, [("list_marts", {})]),
+            ("dsk_not-a-key", [("read_rows", {"mart": "dim_customers"})]),
         ],
     )
+    tools, metrics, revenue, emails, payments, described, unknown = business
     assert tools == TOOLS
     listed = _json(metrics)
     assert listed["version"] == version == first.version
@@ -152,14 +161,8 @@ def test_a_business_key_over_http_reads_masked_and_allowed_data_citing_the_versi
     assert ("tool read_rows", "dim_customers", 200) in reads and ("tool read_rows", "fct_payments", 403) in reads
     assert ("tool query_metric", "revenue", 400) in reads
     assert not any("delivered" in str(row["detail"]) for row in log.to_dict("records"))  # names, never values
-
-
-def test_without_a_valid_key_every_tool_is_refused_and_logged(published):
-    settings, _ = published
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-    _, missing = over_http(settings.data_dir, None, [("list_marts", {})])
+    # Without a valid key, every tool is refused, and the refusal is logged.
     assert "No API key" in _error(missing)
-    _, wrong = over_http(settings.data_dir, "dsk_not-a-key", [("read_rows", {"mart": "dim_customers"})])
     assert _error(wrong) == "The API key is not valid."
     log = accesslog.recent(settings.meta_path, since, channel=accesslog.MCP)
     assert {(row["principal"], row["status"]) for row in log.to_dict("records")} >= {("(no key)", 401), ("(invalid key)", 401)}
