@@ -42,11 +42,15 @@ def app_settings() -> Settings:
         st.stop()
 
 
+MAX_ENVIRONMENT_NAME = 63
+
+
 def environment() -> str:
     """The environment the business pages show (`?env=` in the URL), prod by default."""
     name = st.query_params.get("env", PROD)
-    if not ENVIRONMENT.match(name):
-        st.sidebar.warning(f"`{name}` is not an environment name; showing prod.")
+    if not ENVIRONMENT.match(name) or len(name) > MAX_ENVIRONMENT_NAME:
+        # the URL's text is never shown back: it could carry a link or markup
+        st.sidebar.warning("The `env` of the URL is not an environment name; showing prod.")
         return PROD
     return name
 
@@ -59,6 +63,9 @@ def environment_picker(settings: Settings) -> str:
         st.sidebar.warning(str(exc))
         names = [PROD]
     current = environment()
+    if current not in names and current != PROD:
+        st.sidebar.warning("The `env` of the URL names no published environment; showing prod.")
+        current = PROD
     if current not in names:
         names.append(current)
     chosen = st.sidebar.selectbox("Environment", names, index=names.index(current), help="Show a dev environment before promotion")

@@ -74,20 +74,23 @@ def current_user(settings) -> auth.User | None:
         username = st.text_input("User")
         password = st.text_input("Password", type="password")
         if st.form_submit_button("Log in"):
-            _try_login(users, secret, username, password)
+            _try_login(settings, users, secret, username, password)
     st.stop()
 
 
-def _try_login(users, secret: bytes, username: str, password: str) -> None:
-    """Check the password unless the name or this client is throttled (app/throttle.py); on success, log in."""
+def _try_login(settings, users, secret: bytes, username: str, password: str) -> None:
+    """Check the password unless the name or this client is throttled (app/throttle.py); on success, log in.
+    A refused login goes to the access log."""
     keys = throttle.keys(username, st.context.ip_address)
     wait = throttle.THROTTLE.wait_seconds(*keys)
     if wait > 0:
+        access.login_refused(settings, username, known=username in users, reason="throttled")
         st.error(f"Too many failed logins: try again in {math.ceil(wait)} s.")
         return
     user = auth.authenticate(users, username, password)
     if user is None:
         throttle.THROTTLE.failed(*keys)
+        access.login_refused(settings, username, known=username in users, reason="wrong password")
         st.error("Unknown user or wrong password.")
         return
     throttle.THROTTLE.succeeded(*keys)
@@ -121,7 +124,14 @@ def main() -> None:
         if st.sidebar.button("Log out"):
             _log_out(settings)
     page = st.navigation(navigation)
-    access.page_viewed(settings, page.title)
+    operator_pages = {file[:-3]: title for file, title, _ in OPERATOR_PAGES}
+    open_to_user = set(operator_pages) if user is None or user.role == auth.OPERATOR else set()
+    denied = access.refused_page(open_to_user, operator_pages)
+    if denied is not None:
+        access.page_denied(settings, denied)
+        st.warning(f"**{denied}** is for operators; showing {page.title}.")
+    else:
+        access.page_viewed(settings, page.title)
     page.run()
 
 

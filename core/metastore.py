@@ -185,6 +185,12 @@ def _create_revoked_sessions(con: sqlite3.Connection) -> None:
         )""")
 
 
+def _add_access_log_version_and_client(con: sqlite3.Connection) -> None:
+    """Version 6: the published version each read was served from, and the client's address."""
+    con.execute("ALTER TABLE access_log ADD COLUMN version TEXT")  # the published version read, when one was
+    con.execute("ALTER TABLE access_log ADD COLUMN client TEXT")  # the caller's IP address (the API's; the app's when known)
+
+
 # Append only: the step at index i takes a file from version i to version i + 1.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _create_first_tables,
@@ -192,6 +198,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _create_access_log,
     _create_erasures,
     _create_revoked_sessions,
+    _add_access_log_version_and_client,
 )
 VERSION = len(MIGRATIONS)
 

@@ -161,6 +161,11 @@ class ApiSettings(Strict):
     bi_roles: list[Literal["business", "operator"]] = Field(
         [], description="Roles that get a DuckDB file for BI tools, data_dir/bi/<role>.duckdb, rewritten on every publish."
     )
+    docs: bool = Field(
+        False,
+        description="Serve the interactive docs page at /docs. Off by default: its Swagger UI loads from a CDN. "
+        "The OpenAPI schema (/openapi.json) is always served.",
+    )
 
 
 class ReportsSettings(Strict):

@@ -24,6 +24,8 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from core.errors import without_values
+
 FORMATS = ("csv", "jsonl", "parquet")
 MAX_RAW_CHARS = 10_000  # of an unreadable row kept in quarantine
 
@@ -79,7 +81,7 @@ def _parquet(fs: fsspec.AbstractFileSystem, path: str, batch_rows: int) -> Itera
         try:
             reader = pq.ParquetFile(handle)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise FileRefused(f"not a readable Parquet file: {exc}") from None
+            raise FileRefused(f"not a readable Parquet file: {without_values(str(exc))}") from None
         _refuse_repeated_names(reader.schema_arrow.names)
         start = 1
         for batch in reader.iter_batches(batch_size=batch_rows):
@@ -162,7 +164,7 @@ def _parse_csv(
     except pa.ArrowInvalid as exc:
         if "Empty CSV file" in str(exc):
             raise FileRefused("no header row (empty CSV)") from None
-        raise FileRefused(f"not readable as CSV: {str(exc).splitlines()[0]}") from None
+        raise FileRefused(f"not readable as CSV: {without_values(str(exc))}") from None
     lines, ragged_lines = _row_lines(data, encoding, [row.text or "" for row in ragged], table.num_rows, first_line)
     parts = [(table, lines)]
     header = data.split(b"\n", 1)[0] + b"\n"

@@ -51,6 +51,8 @@ class Call:
     rows: int | None = None
     detail: str | None = None
     status: int = 200
+    version: str | None = None  # the published version read
+    client: str | None = None  # the caller's address over HTTP, `stdio` over stdio
 
 
 @dataclass
@@ -76,6 +78,8 @@ class Reads:
             rows=call.rows,
             status=call.status,
             detail=call.detail,
+            version=call.version,
+            client=call.client,
         )
 
     def caller(self, presented: str | None, call: Call) -> ApiKey:
@@ -92,11 +96,13 @@ class Reads:
         allow = self.settings.api.marts.get(key.role)
         return allow is None or mart in allow
 
-    def snapshot(self, key: ApiKey) -> Snapshot:
+    def snapshot(self, key: ApiKey, call: Call) -> Snapshot:
         try:
-            return self.marts.snapshot(role=key.role)
+            snap = self.marts.snapshot(role=key.role)
         except (NotPublished, VersionGone):
             raise Refused(503, "Nothing has been published yet: run `just run` first.") from None
+        call.version = snap.version.version
+        return snap
 
     def models(self) -> Catalog:
         """The SQLMesh project's documentation of every model (owner, grain, descriptions, lineage), loaded once."""
@@ -135,7 +141,7 @@ class Reads:
         }
 
     def list_metrics(self, key: ApiKey, call: Call) -> dict[str, Any]:
-        snap = self.snapshot(key)
+        snap = self.snapshot(key, call)
         metrics = [
             self.describe(m) for m in layer.catalog().metrics.values() if all(self.allowed(key, t.removeprefix("marts.")) for t in m.tables)
         ]
@@ -143,7 +149,7 @@ class Reads:
         return {**_cite(snap), "grains": list(layer.GRAINS), "metrics": metrics}
 
     def describe_metric(self, key: ApiKey, name: str, call: Call) -> dict[str, Any]:
-        snap = self.snapshot(key)
+        snap = self.snapshot(key, call)
         return {**_cite(snap), "metric": self.describe(self.metric(key, snap, name, call)), "grains": list(layer.GRAINS)}
 
     def query_metric(
@@ -158,7 +164,7 @@ class Reads:
         end: str | None = None,
         where: dict[str, list[str]] | None = None,
     ) -> dict[str, Any]:
-        snap = self.snapshot(key)
+        snap = self.snapshot(key, call)
         metric = self.metric(key, snap, name, call)
         if grain is not None and grain not in layer.GRAINS:
             raise Refused(400, f"grain: '{grain}' is not one of {', '.join(layer.GRAINS)}.")
@@ -213,13 +219,13 @@ class Reads:
         }
 
     def list_marts(self, key: ApiKey, call: Call) -> dict[str, Any]:
-        snap = self.snapshot(key)
+        snap = self.snapshot(key, call)
         marts = [self.document(snap, mart) for mart in sorted(snap.columns) if self.allowed(key, mart)]
         call.rows = len(marts)
         return {**_cite(snap), "personal_values": "shown" if snap.personal else "masked", "marts": marts}
 
     def describe_mart(self, key: ApiKey, mart: str, call: Call) -> dict[str, Any]:
-        snap = self.snapshot(key)
+        snap = self.snapshot(key, call)
         return {
             **_cite(snap),
             "personal_values": "shown" if snap.personal else "masked",
@@ -238,7 +244,7 @@ class Reads:
         limit: int = 100,
         offset: int = 0,
     ) -> dict[str, Any]:
-        snap = self.snapshot(key)
+        snap = self.snapshot(key, call)
         self.mart(key, snap, mart, call)
         api = self.settings.api
         if not 1 <= limit <= api.max_page_size or offset < 0:
@@ -283,7 +289,7 @@ class Reads:
 
     def pipeline_health(self, key: ApiKey, call: Call) -> dict[str, Any]:
         """The latest run of every job, the freshness of each source and mart, and the open alerts' count."""
-        snap = self.snapshot(key)
+        snap = self.snapshot(key, call)
         runs = pipeline_health.last_runs_per_job(self.settings.meta_path)
         alerts = pipeline_health.open_alerts(self.settings.meta_path)
         fresh = freshness.freshness(self.settings)

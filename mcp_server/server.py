@@ -30,15 +30,13 @@ def create_server(reads: Reads, *, stdio_key: str | None = None, port: int = 870
     """The tools over `reads`; `stdio_key` is the caller's key when serving stdio (None over HTTP)."""
     server = FastMCP("duckstack", instructions=INSTRUCTIONS, host="127.0.0.1", port=port, stateless_http=True, json_response=True)
 
-    def presented(ctx: Context) -> str | None:
-        request = ctx.request_context.request
-        if request is None:
-            return stdio_key
-        return request.headers.get("x-api-key")
-
     async def serve(tool: str, ctx: Context, read: Callable[..., dict[str, Any]]) -> dict[str, Any]:
-        call = Call(tool)
-        key_text = presented(ctx)
+        request = ctx.request_context.request
+        if request is None:  # stdio: the key the starting process passed
+            call, key_text = Call(tool, client="stdio"), stdio_key
+        else:
+            call = Call(tool, client=request.client.host if request.client else None)
+            key_text = request.headers.get("x-api-key")
 
         def work() -> dict[str, Any]:
             try:

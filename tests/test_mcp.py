@@ -160,6 +160,8 @@ def test_over_http_a_business_key_reads_masked_allowed_data_citing_the_version_a
     reads = {(row["action"], row["subject"], row["status"]) for row in log.to_dict("records")}
     assert ("tool read_rows", "dim_customers", 200) in reads and ("tool read_rows", "fct_payments", 403) in reads
     assert ("tool query_metric", "revenue", 400) in reads
+    read = next(row for row in log.to_dict("records") if row["action"] == "tool read_rows" and row["status"] == 200)
+    assert (read["version"], read["client"], read["rows"]) == (version, "127.0.0.1", 5)
     assert not any("delivered" in str(row["detail"]) for row in log.to_dict("records"))  # names, never values
     # Without a valid key, every tool is refused, and the refusal is logged.
     assert "No API key" in _error(missing)
