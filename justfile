@@ -45,14 +45,13 @@ demo *ARGS:
 test *ARGS:
     uv run --frozen --extra spark python -m pytest -n {{env_var_or_default("TEST_WORKERS", "3")}} --dist loadfile {{ARGS}}
 
-# The quality gate CI runs before the tests: ruff, mypy, the import layers, then formatting (`ruff format .` fixes that)
+# The quality gate CI runs before the tests: ruff, mypy, the import layers, formatting (`ruff format .` fixes that), the licence gate
 lint:
     uv run --frozen ruff check .
     uv run --frozen mypy
     uv run --frozen lint-imports
     uv run --frozen ruff format --check .
-    # enabled once sidemantic is gone
-    # uv run --frozen python -m linter.licences
+    uv run --frozen python -m linter.licences
 
 # The development loop: the tests not marked slow (no end-to-end builds, servers or browsers), stopping at the first failure
 test-fast *ARGS:
@@ -199,6 +198,10 @@ reports-check:
 # Serve the read-only data API over the published marts on api.port, 8600 by default (docs at /docs)
 api *ARGS:
     {{py}} -m api.cli serve {{ARGS}}
+
+# Serve the MCP server for agents over stdio (key in DUCKSTACK_API_KEY), or `just mcp --http` on 127.0.0.1:8700/mcp
+mcp *ARGS:
+    {{py}} -m mcp_server.cli {{ARGS}}
 
 # Make an API key and print it with its hash (put the hash in API_KEY_HASH_<NAME>), e.g. `just api-key reporting`
 api-key NAME:

@@ -5,18 +5,18 @@ AUDIT (
 );
 
 WITH daily AS (
-  SELECT coalesce(sum(amount_revenue), 0) AS amount_revenue, coalesce(sum(count_orders), 0) AS count_orders
+  SELECT coalesce(sum(amount_revenue), 0) AS amount_revenue, coalesce(sum(count_orders_placed), 0) AS count_orders_placed
   FROM @this_model
 ),
 
 orders AS (
   SELECT
     coalesce(sum(amount_total) FILTER (WHERE NOT is_cancelled), 0) AS amount_revenue,
-    count(*) AS count_orders
+    count(*) AS count_orders_placed
   FROM @orders_model
 )
 
-SELECT daily.amount_revenue, orders.amount_revenue AS expected_revenue, daily.count_orders, orders.count_orders AS expected_orders
+SELECT daily.amount_revenue, orders.amount_revenue AS expected_revenue, daily.count_orders_placed, orders.count_orders_placed AS expected_orders
 FROM daily, orders
 WHERE daily.amount_revenue IS DISTINCT FROM orders.amount_revenue
-   OR daily.count_orders IS DISTINCT FROM orders.count_orders
+   OR daily.count_orders_placed IS DISTINCT FROM orders.count_orders_placed

@@ -1,4 +1,4 @@
-"""The access log: who read what and when, through the data API (by key) and the app (by user).
+"""The access log: who read what and when, through the data API and the MCP server (by key) and the app (by user).
 
 One row per read in the metadata store's `access_log` (schema in core/metastore.py). Callers
 pass names only: the key's or user's name, the route or page, the mart or metric, the
@@ -18,7 +18,7 @@ import pandas as pd
 
 from core.metastore import connect
 
-API, APP = "api", "app"
+API, APP, MCP = "api", "app", "mcp"  # the data API, the Streamlit app, the MCP server for agents
 ANONYMOUS = "anonymous"  # the app's user when no logins are configured
 UNKNOWN_USER = "(unknown user)"  # a refused login under a name that is not a configured user
 LOGIN = "login"

@@ -146,7 +146,7 @@ def _create_access_log(con: sqlite3.Connection) -> None:
     con.execute("""
         CREATE TABLE access_log (
             accessed_at TEXT NOT NULL,    -- UTC, ISO 8601
-            channel     TEXT NOT NULL,    -- api | app
+            channel     TEXT NOT NULL,    -- api | app | mcp
             principal   TEXT NOT NULL,    -- the API key's name or the app user's ('anonymous' without logins)
             action      TEXT NOT NULL,    -- api: the route, e.g. GET /marts/{mart}/rows; app: view | download
             subject     TEXT,             -- the mart, metric, page or download read, when the request named a known one

@@ -161,6 +161,9 @@ class ApiSettings(Strict):
     rate_limit_per_minute: int = Field(600, ge=1, description="Requests per key and minute (bursts up to as many).")
     page_size: int = Field(1000, ge=1, description="Rows per page when a request names no limit.")
     max_page_size: int = Field(100_000, ge=1, description="The largest limit a request may ask for.")
+    bi_roles: list[Literal["business", "operator"]] = Field(
+        [], description="Roles that get a DuckDB file for BI tools, data_dir/bi/<role>.duckdb, rewritten on every publish."
+    )
     docs: bool = Field(
         False,
         description="Serve the interactive docs page at /docs. Off by default: its Swagger UI loads from a CDN. "

@@ -23,6 +23,7 @@ from core.settings import Settings
 from ingest.pipeline import IngestResult, ingest_source
 from ingest.raw_manifest import missing_raw_files, refuse_missing
 from pipeline.raw_files import damaged_raw_files
+from publish.bi import write_bi_databases
 from publish.marts import PublishResult, marts_folder, publish_marts, record_loads
 from publish.staging import current_staging, publish_staging
 from publish.versions import Version, read_version, reading
@@ -129,6 +130,7 @@ def publish(settings: Settings, *, force: bool = False) -> PublishOutcome:
         staging_rows = publish_staging(settings, source=source)
         personal = personal_columns(settings)
         result: PublishResult = publish_marts(settings, marts, personal=personal, source=source, loads=loads)
+    write_bi_databases(settings)
     (settings.data_dir / PENDING_MARKER).unlink(missing_ok=True)
     return PublishOutcome(version=result.version, rows=result.rows, reason=reason, staging_rows=staging_rows)
 

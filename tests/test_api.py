@@ -172,11 +172,11 @@ def test_filters_columns_and_order_select_what_the_published_mart_holds(api):
     assert [tuple(row.values()) for row in page["rows"]] == expected
     assert list(page["rows"][0]) == page["columns"] == ["order_id", "order_date", "amount_total"]
     assert page["next"] is None
-    not_equal = get(f"{url}/marts/daily_revenue/rows?count_orders__ne=10&limit=100000", key=BUSINESS_KEY).json()["rows"]
+    not_equal = get(f"{url}/marts/daily_revenue/rows?count_orders_placed__ne=10&limit=100000", key=BUSINESS_KEY).json()["rows"]
     assert sorted(row["revenue_date"] for row in not_equal) == [
         row[0]
         for row in published_rows(
-            settings, "SELECT strftime(revenue_date, '%Y-%m-%d') FROM marts.daily_revenue WHERE count_orders <> 10 ORDER BY 1"
+            settings, "SELECT strftime(revenue_date, '%Y-%m-%d') FROM marts.daily_revenue WHERE count_orders_placed <> 10 ORDER BY 1"
         )
     ]
 

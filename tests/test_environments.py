@@ -23,22 +23,22 @@ pytestmark = pytest.mark.slow
 
 # A breaking edit (the average order value now spreads revenue over every order) plus a new column.
 OLD_AOV = """  CASE
-    WHEN per_day.count_orders > per_day.count_cancelled_orders
-    THEN (per_day.amount_revenue / (per_day.count_orders - per_day.count_cancelled_orders))::DECIMAL(14, 2)
+    WHEN per_day.count_orders_placed > per_day.count_cancelled_orders
+    THEN (per_day.amount_revenue / (per_day.count_orders_placed - per_day.count_cancelled_orders))::DECIMAL(14, 2)
   END AS amount_average_order_value, -- Revenue per order not cancelled, in EUR; NULL on days without one"""
 NEW_AOV = """  CASE
-    WHEN per_day.count_orders > 0 THEN (per_day.amount_revenue / per_day.count_orders)::DECIMAL(14, 2)
+    WHEN per_day.count_orders_placed > 0 THEN (per_day.amount_revenue / per_day.count_orders_placed)::DECIMAL(14, 2)
   END AS amount_average_order_value, -- Revenue per order placed, in EUR; NULL on days without one
   CASE
-    WHEN per_day.count_orders > 0 THEN (per_day.count_cancelled_orders / per_day.count_orders)::DECIMAL(7, 4) ELSE 0
+    WHEN per_day.count_orders_placed > 0 THEN (per_day.count_cancelled_orders / per_day.count_orders_placed)::DECIMAL(7, 4) ELSE 0
   END::DECIMAL(7, 4) AS rate_cancelled, -- Share of the day's orders cancelled since (0 to 1)"""
 
-OLD_EXPECTED = """        - {revenue_date: 2025-01-01, count_orders: 3, count_cancelled_orders: 1, amount_revenue: 30.00, amount_average_order_value: 15.00, count_new_customers: 2}
-        - {revenue_date: 2025-01-02, count_orders: 0, count_cancelled_orders: 0, amount_revenue: 0.00, amount_average_order_value: null, count_new_customers: 0}
-        - {revenue_date: 2025-01-03, count_orders: 2, count_cancelled_orders: 2, amount_revenue: 0.00, amount_average_order_value: null, count_new_customers: 1}"""
-NEW_EXPECTED = """        - {revenue_date: 2025-01-01, count_orders: 3, count_cancelled_orders: 1, amount_revenue: 30.00, amount_average_order_value: 10.00, rate_cancelled: 0.3333, count_new_customers: 2}
-        - {revenue_date: 2025-01-02, count_orders: 0, count_cancelled_orders: 0, amount_revenue: 0.00, amount_average_order_value: null, rate_cancelled: 0.0000, count_new_customers: 0}
-        - {revenue_date: 2025-01-03, count_orders: 2, count_cancelled_orders: 2, amount_revenue: 0.00, amount_average_order_value: 0.00, rate_cancelled: 1.0000, count_new_customers: 1}"""
+OLD_EXPECTED = """        - {revenue_date: 2025-01-01, count_orders_placed: 3, count_cancelled_orders: 1, amount_revenue: 30.00, amount_average_order_value: 15.00, count_new_customers: 1}
+        - {revenue_date: 2025-01-02, count_orders_placed: 0, count_cancelled_orders: 0, amount_revenue: 0.00, amount_average_order_value: null, count_new_customers: 0}
+        - {revenue_date: 2025-01-03, count_orders_placed: 3, count_cancelled_orders: 2, amount_revenue: 8.00, amount_average_order_value: 8.00, count_new_customers: 1}"""
+NEW_EXPECTED = """        - {revenue_date: 2025-01-01, count_orders_placed: 3, count_cancelled_orders: 1, amount_revenue: 30.00, amount_average_order_value: 10.00, rate_cancelled: 0.3333, count_new_customers: 1}
+        - {revenue_date: 2025-01-02, count_orders_placed: 0, count_cancelled_orders: 0, amount_revenue: 0.00, amount_average_order_value: null, rate_cancelled: 0.0000, count_new_customers: 0}
+        - {revenue_date: 2025-01-03, count_orders_placed: 3, count_cancelled_orders: 2, amount_revenue: 8.00, amount_average_order_value: 2.67, rate_cancelled: 0.6667, count_new_customers: 1}"""
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_changed_mart_plans_dev_diffs_and_promotes_without_rebuilding(project):
     prod, _ = connect_published(settings)
     with prod:
         days_with_cancellations = prod.execute(
-            "SELECT count(*) FROM marts.daily_revenue WHERE count_cancelled_orders > 0 AND count_orders > count_cancelled_orders"
+            "SELECT count(*) FROM marts.daily_revenue WHERE count_cancelled_orders > 0 AND count_orders_placed > count_cancelled_orders"
         ).fetchone()[0]
     assert diff.changed_rows == days_with_cancellations > 0
     all_diffs = {d.model for d in diff_environments(settings, "dev", "prod")}

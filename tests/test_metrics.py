@@ -282,3 +282,32 @@ def test_a_metric_shows_the_decimals_its_definition_declares(tmp_path):
     wrong.write_text(text.replace(marker, marker[:-1] + ", decimals: two}", 1))
     with pytest.raises(ValueError, match="declares decimals 'two'"):
         display.declared_decimals(wrong)
+
+
+QUERY_THEN_CATALOG = """
+import datetime as dt, sys
+from pathlib import Path
+from app.queries.catalog import load_catalog
+from core.settings import load_settings
+from metrics import layer
+from publish.reader import connect_published
+
+settings = load_settings(Path.cwd())
+con, _ = connect_published(settings, role="operator")
+frame = layer.run(con, layer.Query(("revenue", "returning_customers"), by=("customer_city",), grain="month"))
+assert len(frame) > 0
+catalog = load_catalog(settings)
+mart = next(m for m in catalog.models if m.name == "marts.monthly_revenue")
+print(len(catalog.models), mart.owner, mart.grain, bool(mart.description))
+"""
+
+
+def test_a_metric_query_leaves_sqlmesh_loading_the_project_in_the_same_process(built):
+    """No library patches another's parser: after a metric query, the Catalog page's model loading still works."""
+    settings, _ = built
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")}
+    environ.update({"PLATFORM__DATA_DIR": str(settings.data_dir), "PLATFORM__DEMO__SCALE": SMALL_SCALE})
+    done = subprocess.run([sys.executable, "-c", QUERY_THEN_CATALOG], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    models, owner, grain, described = done.stdout.split()
+    assert int(models) > 10 and owner != "" and grain != "" and described == "True"

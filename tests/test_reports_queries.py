@@ -253,7 +253,7 @@ def test_generated_metric_sources_are_what_the_definitions_compile_to(tmp_path):
     metric_sources.check()
     copy = tmp_path / "metrics"
     shutil.copytree(metric_sources.FOLDER, copy)
-    (copy / "totals.sql").write_text((copy / "totals.sql").read_text().replace("is_cancelled = FALSE", "TRUE"))
+    (copy / "totals.sql").write_text((copy / "totals.sql").read_text().replace("is_cancelled = false", "TRUE"))
     (copy / "monthly.sql").unlink()
     with pytest.raises(PlatformError, match=r"\(monthly\.sql, totals\.sql\): run `just reports-sources`"):
         metric_sources.check(copy)

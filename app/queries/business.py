@@ -159,7 +159,7 @@ def top_customers(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.DataFra
     return con.execute(
         """
         SELECT COLUMNS(c -> c IN ('customer_id', 'customer_name', 'customer_city')), count_orders,
-          amount_lifetime_value::DOUBLE AS amount_lifetime_value, first_order_date, last_order_date
+          amount_lifetime_value::DOUBLE AS amount_lifetime_value, first_live_order_date, last_order_date
         FROM marts.dim_customers
         ORDER BY amount_lifetime_value DESC, customer_id
         LIMIT $limit

@@ -20,8 +20,8 @@ if not ui.meta_available(settings):
 left, middle, right = st.columns(3)
 span = DAYS[left.selectbox("Since", list(DAYS), index=1)]
 since = dt.datetime.now(dt.UTC) - dt.timedelta(days=span) if span else dt.datetime.min.replace(tzinfo=dt.UTC)
-channel = {"API and app": None, "API": accesslog.API, "App": accesslog.APP}[
-    middle.segmented_control("Channel", ["API and app", "API", "App"], default="API and app") or "API and app"
+channel = {"Every channel": None, "API": accesslog.API, "MCP": accesslog.MCP, "App": accesslog.APP}[
+    middle.segmented_control("Channel", ["Every channel", "API", "MCP", "App"], default="Every channel") or "Every channel"
 ]
 everyone = accesslog.recent(settings.meta_path, since, channel)
 assert everyone is not None  # meta_available above: the store exists

@@ -6,7 +6,7 @@ MODEL (
   grain cohort_month,
   description 'One row per cohort (month of first order not cancelled): customers, customers who ordered again, and the repeat-purchase rate.',
   audits (
-    not_null(columns := (cohort_month, count_customers, count_repeat_customers, rate_repeat_purchase)),
+    not_null(columns := (cohort_month, count_cohort_customers, count_repeat_customers, rate_repeat_purchase)),
     unique_values(columns := (cohort_month)),
     accepted_range(column := rate_repeat_purchase, min_v := 0, max_v := 1)
   )
@@ -26,7 +26,7 @@ customers AS (
 per_cohort AS (
   SELECT
     cohort_month,
-    count(*) AS count_customers,
+    count(*) AS count_cohort_customers,
     count(*) FILTER (WHERE count_orders >= 2) AS count_repeat_customers
   FROM customers
   GROUP BY cohort_month
@@ -34,7 +34,7 @@ per_cohort AS (
 
 SELECT
   cohort_month, -- First day of the month of the customers' first order not cancelled
-  count_customers::INTEGER AS count_customers, -- Customers in the cohort
+  count_cohort_customers::INTEGER AS count_cohort_customers, -- Customers in the cohort
   count_repeat_customers::INTEGER AS count_repeat_customers, -- Of those, customers with two or more orders not cancelled
-  (count_repeat_customers / count_customers)::DECIMAL(7, 4) AS rate_repeat_purchase -- Repeat share of the cohort (0 to 1)
+  (count_repeat_customers / count_cohort_customers)::DECIMAL(7, 4) AS rate_repeat_purchase -- Repeat share of the cohort (0 to 1)
 FROM per_cohort

@@ -25,7 +25,7 @@ def independent_kpis(con, start: dt.date, end: dt.date) -> dict:
     As metrics/definitions.yml states them: orders and customers count orders not cancelled.
     """
     revenue, orders, cancelled = con.execute(
-        "SELECT sum(amount_revenue)::DOUBLE, sum(count_orders), sum(count_cancelled_orders) "
+        "SELECT sum(amount_revenue)::DOUBLE, sum(count_orders_placed), sum(count_cancelled_orders) "
         "FROM marts.daily_revenue WHERE revenue_date >= ? AND revenue_date <= ?",
         (start, end),
     ).fetchone()

@@ -53,7 +53,8 @@ def published_figures(settings: Settings) -> dict:
         ).fetchall()
         customers = con.execute("SELECT customer_id, count_orders, amount_lifetime_value FROM marts.dim_customers").fetchall()
         days = con.execute(
-            "SELECT strftime(revenue_date, '%Y-%m-%d'), count_orders, amount_revenue FROM marts.daily_revenue WHERE count_orders > 0"
+            "SELECT strftime(revenue_date, '%Y-%m-%d'), count_orders_placed, amount_revenue "
+            "FROM marts.daily_revenue WHERE count_orders_placed > 0"
         ).fetchall()
     return {
         "orders": {r[0]: (r[1], r[2], r[3], r[4], r[5]) for r in orders},

@@ -1,34 +1,23 @@
 -- Generated from metrics/definitions.yml by `just reports-sources`; edit the definitions, not this file.
-WITH customers_cte AS (
-  SELECT
-    customer_city AS customer_city,
-    customer_id AS customer_id
-  FROM marts.dim_customers
-), orders_cte AS (
-  SELECT
-    customer_id AS customer_id,
-    CASE WHEN is_cancelled = FALSE THEN customer_id ELSE NULL END AS customers_raw,
-    is_cancelled AS is_cancelled,
-    CAST(DATE_TRUNC('DAY', order_date) AS DATE) AS order_date,
-    order_id AS order_id,
-    CASE WHEN is_cancelled = FALSE THEN order_id ELSE NULL END AS orders_raw,
-    CASE WHEN is_cancelled = FALSE THEN amount_total ELSE NULL END AS revenue_raw
-  FROM marts.fct_orders
-  WHERE
-    NOT order_date IS NULL
-)
 SELECT
-  customers_cte.customer_city AS customer_city,
-  COALESCE(SUM(orders_cte.revenue_raw), 0) AS revenue,
-  COALESCE(COUNT(orders_cte.orders_raw), 0) AS orders,
-  (
-    COALESCE(SUM(orders_cte.revenue_raw), 0)
-  ) / NULLIF(COALESCE(COUNT(orders_cte.orders_raw), 0), 0) AS average_order_value,
-  COALESCE(COUNT(DISTINCT orders_cte.customers_raw), 0) AS customers
-FROM customers_cte
-INNER JOIN orders_cte
-  ON customers_cte.customer_id = orders_cte.customer_id
-GROUP BY
-  1
-ORDER BY
-  customer_city NULLS FIRST
+  customers.d__customer_city AS customer_city,
+  COALESCE(SUM(orders.m__revenue), 0) AS revenue,
+  COALESCE(COUNT(orders.m__orders), 0) AS orders,
+  COALESCE(SUM(orders.m__revenue), 0) / NULLIF(COALESCE(COUNT(orders.m__orders), 0), 0) AS average_order_value,
+  COALESCE(COUNT(DISTINCT orders.m__customers), 0) AS customers
+FROM (
+  SELECT
+    order_date AS d__day,
+    customer_id AS k__customers,
+    CASE WHEN (is_cancelled = false) THEN amount_total END AS m__revenue,
+    CASE WHEN (is_cancelled = false) THEN order_id END AS m__orders,
+    CASE WHEN (is_cancelled = false) THEN customer_id END AS m__customers
+  FROM marts.fct_orders
+) AS orders
+LEFT JOIN (
+  SELECT customer_id AS k__key, customer_city AS d__customer_city FROM marts.dim_customers
+) AS customers
+  ON orders.k__customers = customers.k__key
+WHERE orders.d__day IS NOT NULL
+GROUP BY 1
+ORDER BY 1

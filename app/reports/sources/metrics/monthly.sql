@@ -1,56 +1,41 @@
 -- Generated from metrics/definitions.yml by `just reports-sources`; edit the definitions, not this file.
 WITH part_0 AS (
-  WITH orders_cte AS (
+  SELECT
+    CAST(DATE_TRUNC('month', orders.d__day) AS DATE) AS period_start,
+    COALESCE(SUM(orders.m__revenue), 0) AS revenue,
+    COALESCE(COUNT(orders.m__orders), 0) AS orders,
+    COALESCE(COUNT(orders.m__orders_placed), 0) AS orders_placed,
+    COALESCE(COUNT(orders.m__cancelled_orders), 0) AS cancelled_orders,
+    COALESCE(SUM(orders.m__revenue), 0) / NULLIF(COALESCE(COUNT(orders.m__orders), 0), 0) AS average_order_value,
+    COALESCE(COUNT(orders.m__cancelled_orders), 0) / NULLIF(COALESCE(COUNT(orders.m__orders_placed), 0), 0) AS cancellation_rate,
+    COALESCE(COUNT(DISTINCT orders.m__customers), 0) AS customers
+  FROM (
     SELECT
-      CASE WHEN is_cancelled = TRUE THEN order_id ELSE NULL END AS cancelled_orders_raw,
-      CASE WHEN is_cancelled = FALSE THEN customer_id ELSE NULL END AS customers_raw,
-      is_cancelled AS is_cancelled,
-      CAST(DATE_TRUNC('DAY', order_date) AS DATE) AS order_date,
-      CAST(DATE_TRUNC('MONTH', order_date) AS DATE) AS order_date__month,
-      order_id AS orders_placed_raw,
-      CASE WHEN is_cancelled = FALSE THEN order_id ELSE NULL END AS orders_raw,
-      CASE WHEN is_cancelled = FALSE THEN amount_total ELSE NULL END AS revenue_raw
+      order_date AS d__day,
+      CASE WHEN (is_cancelled = false) THEN amount_total END AS m__revenue,
+      CASE WHEN (is_cancelled = false) THEN order_id END AS m__orders,
+      order_id AS m__orders_placed,
+      CASE WHEN (is_cancelled = true) THEN order_id END AS m__cancelled_orders,
+      CASE WHEN (is_cancelled = false) THEN customer_id END AS m__customers
     FROM marts.fct_orders
-    WHERE
-      NOT order_date IS NULL
-  )
+  ) AS orders
+  WHERE orders.d__day IS NOT NULL
+  GROUP BY 1
+  ORDER BY 1
+),
+part_1 AS (
   SELECT
-    orders_cte.order_date__month AS period_start,
-    COALESCE(SUM(orders_cte.revenue_raw), 0) AS revenue,
-    COALESCE(COUNT(orders_cte.orders_raw), 0) AS orders,
-    COALESCE(COUNT(orders_cte.orders_placed_raw), 0) AS orders_placed,
-    COALESCE(COUNT(orders_cte.cancelled_orders_raw), 0) AS cancelled_orders,
-    (
-      COALESCE(SUM(orders_cte.revenue_raw), 0)
-    ) / NULLIF(COALESCE(COUNT(orders_cte.orders_raw), 0), 0) AS average_order_value,
-    (
-      COALESCE(COUNT(orders_cte.cancelled_orders_raw), 0)
-    ) / NULLIF(COALESCE(COUNT(orders_cte.orders_placed_raw), 0), 0) AS cancellation_rate,
-    COALESCE(COUNT(DISTINCT orders_cte.customers_raw), 0) AS customers
-  FROM orders_cte
-  GROUP BY
-    1
-  ORDER BY
-    period_start NULLS FIRST
-), part_1 AS (
-  WITH customers_cte AS (
+    CAST(DATE_TRUNC('month', customers.d__day) AS DATE) AS period_start,
+    COALESCE(COUNT(customers.m__new_customers), 0) AS new_customers
+  FROM (
     SELECT
-      first_live_order_date AS first_live_order_date,
-      CASE WHEN NOT first_live_order_date IS NULL THEN customer_id ELSE NULL END AS new_customers_raw,
-      CAST(DATE_TRUNC('DAY', first_live_order_date) AS DATE) AS order_date,
-      CAST(DATE_TRUNC('MONTH', first_live_order_date) AS DATE) AS order_date__month
+      first_live_order_date AS d__day,
+      CASE WHEN (first_live_order_date IS NOT NULL) THEN customer_id END AS m__new_customers
     FROM marts.dim_customers
-    WHERE
-      NOT first_live_order_date IS NULL
-  )
-  SELECT
-    customers_cte.order_date__month AS period_start,
-    COALESCE(COUNT(customers_cte.new_customers_raw), 0) AS new_customers
-  FROM customers_cte
-  GROUP BY
-    1
-  ORDER BY
-    period_start NULLS FIRST
+  ) AS customers
+  WHERE customers.d__day IS NOT NULL
+  GROUP BY 1
+  ORDER BY 1
 )
 SELECT
   COALESCE(part_0.period_start, part_1.period_start) AS period_start,
@@ -66,5 +51,4 @@ SELECT
 FROM part_0
 FULL JOIN part_1
   ON part_0.period_start IS NOT DISTINCT FROM part_1.period_start
-ORDER BY
-  1
+ORDER BY 1

@@ -1,24 +1,17 @@
 -- Generated from metrics/definitions.yml by `just reports-sources`; edit the definitions, not this file.
-WITH payments_cte AS (
-  SELECT
-    amount_paid AS amount_paid_raw,
-    CAST(DATE_TRUNC('DAY', CAST(paid_at AS DATE)) AS DATE) AS paid_date,
-    CAST(DATE_TRUNC('MONTH', CAST(paid_at AS DATE)) AS DATE) AS paid_date__month,
-    payment_method AS payment_method,
-    payment_id AS payments_raw
-  FROM marts.fct_payments
-  WHERE
-    NOT CAST(paid_at AS DATE) IS NULL
-)
 SELECT
-  payments_cte.paid_date__month AS period_start,
-  payments_cte.payment_method AS payment_method,
-  COALESCE(SUM(payments_cte.amount_paid_raw), 0) AS amount_paid,
-  COALESCE(COUNT(payments_cte.payments_raw), 0) AS payments
-FROM payments_cte
-GROUP BY
-  1,
-  2
-ORDER BY
-  period_start NULLS FIRST,
-  payment_method NULLS FIRST
+  CAST(DATE_TRUNC('month', payments.d__day) AS DATE) AS period_start,
+  payments.d__payment_method AS payment_method,
+  COALESCE(SUM(payments.m__amount_paid), 0) AS amount_paid,
+  COALESCE(COUNT(payments.m__payments), 0) AS payments
+FROM (
+  SELECT
+    paid_at::DATE AS d__day,
+    payment_method AS d__payment_method,
+    amount_paid AS m__amount_paid,
+    payment_id AS m__payments
+  FROM marts.fct_payments
+) AS payments
+WHERE payments.d__day IS NOT NULL
+GROUP BY 1, 2
+ORDER BY 1, 2
