@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, model_validator
 
 from core.settings_fields import ColumnName, Cron, EnvName, Identifier, Strict
 
@@ -40,8 +40,17 @@ class QualitySettings(Strict):
 Mask = Literal["hash", "partial", "remove"]
 
 
+def _distinct_columns(value: str | list[str]) -> str | list[str]:
+    if isinstance(value, list) and (not value or len(set(value)) < len(value)):
+        raise ValueError("a composite primary_key lists one or more distinct columns, e.g. [order_id, line_number]")
+    return value
+
+
+PrimaryKey = Annotated[ColumnName | list[ColumnName], AfterValidator(_distinct_columns)]
+
+
 class _TableBase(Strict):
-    primary_key: ColumnName = "id"
+    primary_key: PrimaryKey = Field("id", description="The key column, or a list of columns for a composite key.")
     personal: dict[ColumnName, Mask] = Field(
         {},
         description="Columns holding personal data, and how roles without access see them: a hash, part of the value, or nothing.",
@@ -49,6 +58,22 @@ class _TableBase(Strict):
     write_disposition: Literal["append", "replace"] = "append"
     contract: ContractMode | SchemaContract | None = Field(None, description="Overrides the source's contract.")
     pandera: Identifier | None = Field(None, description="Contract module in audits/contracts/; default <source>__<table>.")
+
+    @model_validator(mode="after")
+    def _personal_by_one_key(self) -> _TableBase:
+        if self.personal and not isinstance(self.primary_key, str):
+            raise ValueError("a table with `personal` columns is erased by one key column: give it a one-column primary_key")
+        return self
+
+    @property
+    def subject_key(self) -> str:
+        """The one key column by which a subject's rows are found (a table with personal columns has one)."""
+        return self.key_columns[0]
+
+    @property
+    def key_columns(self) -> list[str]:
+        """The primary key as a list of columns (one for a simple key)."""
+        return [self.primary_key] if isinstance(self.primary_key, str) else list(self.primary_key)
 
 
 class TableSettings(_TableBase):

@@ -26,6 +26,7 @@ from core.errors import PlatformError
 from core.settings import Settings
 from core.settings_sources import FilesSource, FileTableSettings
 from ingest.contracts import ContractGuard, TableTally, first_failures
+from ingest.file_keys import DUPLICATE_KEY, last_of_each_key, refuse_missing_key_columns, split_bad_keys
 from ingest.file_readers import FileRefused, read_file
 from ingest.landing import LandedFile, new_files, ready_files, record
 from ingest.plan import SourcePlan
@@ -56,29 +57,50 @@ class _Taken:
     """A file read and checked: its valid batches, its tally, and the column types it brought."""
 
     batches: list = field(default_factory=list)
+    lines: list[list[int] | None] = field(default_factory=list)  # of each batch's rows
     tally: TableTally = field(default_factory=TableTally)
     types: dict[str, str] = field(default_factory=dict)
     drifts: list[str] = field(default_factory=list)
 
 
+def landing_rounds(settings: Settings, name: str, replay: frozenset[str], reload: list[str] | None) -> list[list[LandedFile]]:
+    """The files to take, in rounds of at most one file per table, in landing order: each round is one load, so
+    a later file's rows carry a later load id than an earlier file's (the latest version of a key wins).
+
+    replay: files to take again; reload: tables whose every landed file is taken again. Always one round at least.
+    """
+    fresh = new_files(settings, name)
+    again = [f for f in ready_files(settings, name) if (f.relative in replay or f.table in (reload or ())) and f not in fresh]
+    by_table: dict[str, list[LandedFile]] = defaultdict(list)
+    for landed in sorted(fresh + again, key=lambda f: (f.modified, f.relative)):
+        if reload is None or landed.table in reload:
+            by_table[landed.table].append(landed)
+    depth = max((len(files) for files in by_table.values()), default=1)
+    return [[files[i] for files in by_table.values() if i < len(files)] for i in range(depth)]
+
+
 def landing_plan(
-    settings: Settings, name: str, guard: ContractGuard, known_types: dict[str, dict[str, str]], replay: frozenset[str] = frozenset()
+    settings: Settings,
+    name: str,
+    guard: ContractGuard,
+    known_types: dict[str, dict[str, str]],
+    files: list[LandedFile],
+    again: frozenset[str] = frozenset(),
 ) -> SourcePlan:
-    """One resource per declared table over its new files (and those to replay); the files are recorded once the load is done."""
+    """One resource per declared table over its `files` of this round (`again`: those taken before, to take again);
+    the files are recorded once the load is done."""
     source = settings.source_of_kind(name, FilesSource)
     by_table: dict[str, list[LandedFile]] = defaultdict(list)
-    fresh = new_files(settings, name)
-    again = [f for f in ready_files(settings, name) if f.relative in replay and f not in fresh]
-    for landed in fresh + again:
+    for landed in files:
         by_table[landed.table].append(landed)
     outcomes: list[FileOutcome] = []
     plan = SourcePlan([], checked=True)
     for table, spec in source.tables.items():
         reader = _FileTable(name, source, table, spec, guard, dict(known_types.get(table, {})), outcomes, plan.warnings)
-        files = by_table.get(table, [])
+        taken = by_table.get(table, [])
         plan.resources.append(
             dlt.resource(
-                reader.rows(files, {f.relative for f in files if f.relative in replay}),
+                reader.rows(taken, {f.relative for f in taken if f.relative in again}),
                 name=table,
                 primary_key=spec.primary_key,
                 write_disposition=spec.write_disposition,
@@ -126,16 +148,24 @@ class _FileTable:
         if refusal:
             self._reject(landed, refusal)
             return
+        latest = last_of_each_key(read.batches, read.lines, self.spec.key_columns, landed.relative)
+        notes = [f"{message} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts]
+        if latest.quarantined is not None:
+            self.guard.add_rejects(self.table, latest.quarantined, 0, into=read.tally)
+            notes.append(
+                f"{latest.keys_repeated:,} key(s) repeated in the file: the last row of each loaded, the "
+                f"{latest.quarantined.num_rows:,} earlier row(s) are in quarantine ({DUPLICATE_KEY})"
+            )
         self.guard.accept(self.table, read.tally)
         self.known.update({column: kind for column, kind in read.types.items() if column not in self.known})
-        self.warnings += [f"{message} in file {landed.relative} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts]
-        noticed = "; ".join(f"{message} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts) or None
+        self.warnings += [f"{self.source_name}.{self.table}: file {landed.relative}: {note}" for note in notes]
+        noticed = "; ".join(notes) or None
         self.outcomes.append(
             FileOutcome(
                 self.table, landed.relative, landed.fingerprint, "loaded", read.tally.rows_valid, read.tally.rows_quarantined, noticed
             )
         )
-        yield from read.batches
+        yield from (batch for batch in latest.batches if (len(batch) if isinstance(batch, list) else batch.num_rows))
 
     def _reject(self, landed: LandedFile, reason: str) -> None:
         self.outcomes.append(FileOutcome(self.table, landed.relative, landed.fingerprint, "rejected", reason=reason))
@@ -153,11 +183,17 @@ class _FileTable:
                 self.guard.add_rejects(self.table, batch.rejects_table(landed.relative), len(batch.rejects), into=read.tally)
             if not batch.size:
                 continue
+            refuse_missing_key_columns(_columns_of(batch.rows), self.spec.key_columns)
             checked = len(read.tally.quarantined)
             valid = self.guard.check(self.table, batch.rows, into=read.tally, source_file=landed.relative, lines=batch.lines)
             if len(valid):
                 lines = batch.lines if len(valid) == batch.size else _lines_left(batch.lines, read.tally.quarantined[checked:])
-                read.batches.append(self._hold_types(valid, lines, landed.relative, read, where))
+                typed = self._hold_types(valid, lines, landed.relative, read, where)
+                held = split_bad_keys(typed, self.spec.key_columns, lines, landed.relative)
+                if held.quarantined is not None:
+                    self.guard.add_rejects(self.table, held.quarantined, 0, into=read.tally)
+                read.batches.append(held.rows)
+                read.lines.append(held.lines)
         return read
 
     def _hold_types(self, rows, lines: list[int] | None, relative: str, read: _Taken, where: str):
@@ -182,6 +218,11 @@ class _FileTable:
                 f"{self.source.quality.max_bad_share:.1%}; nothing of the file was loaded. First failures: {first_failures(tally)}"
             )
         return None
+
+
+def _columns_of(rows) -> set[str]:
+    """The columns of a batch: an Arrow table's, or every key of any row of a list of JSON objects."""
+    return set(rows.column_names) if isinstance(rows, pa.Table) else {column for row in rows for column in row}
 
 
 def _lines_left(lines: list[int] | None, quarantined: list[pa.Table]) -> list[int] | None:
