@@ -85,52 +85,66 @@ def split_bad_keys(rows: pa.Table | list[dict], keys: list[str], lines: list[int
 
 @dataclass
 class Superseded:
-    """The batches of one file with only the last row of each key, and the earlier rows as quarantine rows."""
+    """The batches of one file with only the last row of each key (and the lines of their rows), and the
+    earlier rows as quarantine rows."""
 
     batches: list
-    quarantined: pa.Table | None
+    lines: list[list[int] | None]
+    quarantined: pa.Table | None = None
     keys_repeated: int = 0
 
 
 def last_of_each_key(batches: list, lines: list[list[int] | None], keys: list[str], relative: str) -> Superseded:
-    """Of the rows of one file (its batches in file order, `lines` of each) that share a key, keep the last."""
+    """Of the rows of one file (its batches in file order, `lines` of each) that share a key, keep the last.
+    Rows missing (part of) the key are left alone: they are refused later, by split_bad_keys."""
     sizes = [len(b) if isinstance(b, list) else b.num_rows for b in batches]
     total = sum(sizes)
     if total < 2:
-        return Superseded(batches, None)
+        return Superseded(batches, lines)
     columns = {key: pa.chunked_array([_key_text(batch, key) for batch in batches], pa.string()) for key in keys}
     index = pa.table({**columns, "_row": pa.array(np.arange(total), pa.int64())})
+    present = None
+    for key in keys:
+        has = pc.invert(_missing(columns[key]))
+        present = has if present is None else pc.and_(present, has)
+    index = index.filter(present)
     groups = index.group_by(keys, use_threads=False).aggregate([("_row", "max"), ("_row", "count")])
-    if groups.num_rows == total:
-        return Superseded(batches, None)
-    winners = index.join(groups.select([*keys, "_row_max"]), keys, use_threads=False).sort_by("_row")
-    winner = winners["_row_max"].to_numpy()  # per row of the file, the row whose version of its key loads
+    if groups.num_rows == index.num_rows:
+        return Superseded(batches, lines)
+    winners = index.join(groups.select([*keys, "_row_max"]), keys, use_threads=False)
+    winner = np.arange(total)  # per row of the file, the row whose version of its key loads
+    winner[winners["_row"].to_numpy()] = winners["_row_max"].to_numpy()
     every_line: list[int | None] = []
     for batch_lines, size in zip(lines, sizes, strict=True):
         every_line += batch_lines if batch_lines is not None else [None] * size
     kept: list = []
+    kept_lines: list[list[int] | None] = []
     out: list[pa.Table] = []
     start = 0
-    for batch, size in zip(batches, sizes, strict=True):
+    for batch, batch_lines, size in zip(batches, lines, sizes, strict=True):
         flags = winner[start : start + size] == np.arange(start, start + size)
         positions = np.flatnonzero(~flags).tolist()
+        kept_lines.append(
+            batch_lines if batch_lines is None or not positions else [n for n, ok in zip(batch_lines, flags.tolist(), strict=True) if ok]
+        )
         if not positions:
             kept.append(batch)
-        elif isinstance(batch, list):
+            start += size
+            continue
+        if isinstance(batch, list):
             kept.append([row for row, ok in zip(batch, flags.tolist(), strict=True) if ok])
             picked = pa.Table.from_pylist([{k: None if v is None else str(v) for k, v in batch[i].items()} for i in positions])
         else:
             kept.append(batch.filter(pa.array(flags)))
             picked = text_columns(batch.take(pa.array(positions)))
-        if positions:
-            rows = [start + i for i in positions]
-            checks: list[tuple[str, str, str | None]] = [
-                (DUPLICATE_KEY, ",".join(keys), _superseded_by(every_line[int(winner[r])])) for r in rows
-            ]
-            out.append(_quarantine(picked, checks, list(range(len(rows))), [every_line[r] for r in rows], relative))
+        rows = [start + i for i in positions]
+        checks: list[tuple[str, str, str | None]] = [
+            (DUPLICATE_KEY, ",".join(keys), _superseded_by(every_line[int(winner[r])])) for r in rows
+        ]
+        out.append(_quarantine(picked, checks, list(range(len(rows))), [every_line[r] for r in rows], relative))
         start += size
     repeated = int(pc.sum(pc.greater(groups["_row_count"], 1)).as_py())
-    return Superseded(kept, pa.concat_tables(out, promote_options="permissive"), repeated)
+    return Superseded(kept, kept_lines, pa.concat_tables(out, promote_options="permissive"), repeated)
 
 
 def _superseded_by(line: int | None) -> str:

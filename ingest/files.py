@@ -26,7 +26,7 @@ from core.errors import PlatformError
 from core.settings import Settings
 from core.settings_sources import FilesSource, FileTableSettings
 from ingest.contracts import ContractGuard, TableTally, first_failures
-from ingest.file_keys import DUPLICATE_KEY, last_of_each_key, refuse_missing_key_columns, split_bad_keys
+from ingest.file_keys import DUPLICATE_KEY, Superseded, last_of_each_key, refuse_missing_key_columns, split_bad_keys
 from ingest.file_readers import FileRefused, read_file
 from ingest.landing import LandedFile, new_files, ready_files, record
 from ingest.plan import SourcePlan
@@ -57,7 +57,7 @@ class _Taken:
     """A file read and checked: its valid batches, its tally, and the column types it brought."""
 
     batches: list = field(default_factory=list)
-    lines: list[list[int] | None] = field(default_factory=list)  # of each batch's rows
+    superseded: Superseded = field(default_factory=lambda: Superseded([], []))  # the file's earlier rows of a repeated key
     tally: TableTally = field(default_factory=TableTally)
     types: dict[str, str] = field(default_factory=dict)
     drifts: list[str] = field(default_factory=list)
@@ -148,24 +148,25 @@ class _FileTable:
         if refusal:
             self._reject(landed, refusal)
             return
-        latest = last_of_each_key(read.batches, read.lines, self.spec.key_columns, landed.relative)
         notes = [f"{message} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts]
-        if latest.quarantined is not None:
-            self.guard.add_rejects(self.table, latest.quarantined, 0, into=read.tally)
+        self.warnings += [f"{message} in file {landed.relative} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts]
+        if read.superseded.quarantined is not None:
+            superseded = read.superseded.quarantined.num_rows
+            self.guard.add_rejects(self.table, read.superseded.quarantined, superseded, into=read.tally)
             notes.append(
-                f"{latest.keys_repeated:,} key(s) repeated in the file: the last row of each loaded, the "
-                f"{latest.quarantined.num_rows:,} earlier row(s) are in quarantine ({DUPLICATE_KEY})"
+                f"{read.superseded.keys_repeated:,} key(s) repeated in the file: the last row of each loaded, the "
+                f"{superseded:,} earlier row(s) are in quarantine ({DUPLICATE_KEY})"
             )
+            self.warnings.append(f"{self.source_name}.{self.table}: file {landed.relative}: {notes[-1]}")
         self.guard.accept(self.table, read.tally)
         self.known.update({column: kind for column, kind in read.types.items() if column not in self.known})
-        self.warnings += [f"{self.source_name}.{self.table}: file {landed.relative}: {note}" for note in notes]
         noticed = "; ".join(notes) or None
         self.outcomes.append(
             FileOutcome(
                 self.table, landed.relative, landed.fingerprint, "loaded", read.tally.rows_valid, read.tally.rows_quarantined, noticed
             )
         )
-        yield from (batch for batch in latest.batches if (len(batch) if isinstance(batch, list) else batch.num_rows))
+        yield from read.batches
 
     def _reject(self, landed: LandedFile, reason: str) -> None:
         self.outcomes.append(FileOutcome(self.table, landed.relative, landed.fingerprint, "rejected", reason=reason))
@@ -176,24 +177,31 @@ class _FileTable:
         fmt = spec.format or PurePosixPath(landed.relative).suffix.lstrip(".").lower()
         read = _Taken()
         where = f"{self.source_name}.{self.table}"
+        batches = []
         for batch in read_file(
             landed.path, fmt, fs=landed.fs, batch_rows=self.source.batch_rows, delimiter=spec.delimiter, encoding=spec.encoding
         ):
             if batch.rejects:
                 self.guard.add_rejects(self.table, batch.rejects_table(landed.relative), len(batch.rejects), into=read.tally)
-            if not batch.size:
+            if batch.size:
+                refuse_missing_key_columns(_columns_of(batch.rows), spec.key_columns)
+                batches.append(batch)
+        # the latest version of a key in the file is its last row: earlier ones are set aside before the contract sees them
+        read.superseded = last_of_each_key([b.rows for b in batches], [b.lines for b in batches], spec.key_columns, landed.relative)
+        for rows, lines in zip(read.superseded.batches, read.superseded.lines, strict=True):
+            size = len(rows) if isinstance(rows, list) else rows.num_rows
+            if not size:
                 continue
-            refuse_missing_key_columns(_columns_of(batch.rows), self.spec.key_columns)
             checked = len(read.tally.quarantined)
-            valid = self.guard.check(self.table, batch.rows, into=read.tally, source_file=landed.relative, lines=batch.lines)
+            valid = self.guard.check(self.table, rows, into=read.tally, source_file=landed.relative, lines=lines)
             if len(valid):
-                lines = batch.lines if len(valid) == batch.size else _lines_left(batch.lines, read.tally.quarantined[checked:])
-                typed = self._hold_types(valid, lines, landed.relative, read, where)
-                held = split_bad_keys(typed, self.spec.key_columns, lines, landed.relative)
+                kept = lines if len(valid) == size else _lines_left(lines, read.tally.quarantined[checked:])
+                typed = self._hold_types(valid, kept, landed.relative, read, where)
+                held = split_bad_keys(typed, spec.key_columns, kept, landed.relative)
                 if held.quarantined is not None:
                     self.guard.add_rejects(self.table, held.quarantined, 0, into=read.tally)
-                read.batches.append(held.rows)
-                read.lines.append(held.lines)
+                if len(held.rows):
+                    read.batches.append(held.rows)
         return read
 
     def _hold_types(self, rows, lines: list[int] | None, relative: str, read: _Taken, where: str):

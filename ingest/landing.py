@@ -124,7 +124,7 @@ def record(meta_path: Path, name: str, rows: list[tuple]) -> None:
     now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     with contextlib.closing(metastore.connect(meta_path)) as con, con:
         con.executemany(
-            "INSERT OR REPLACE INTO landing_files (source, table_name, path, fingerprint, status, rows, rows_quarantined, "
+            "INSERT INTO landing_files (source, table_name, path, fingerprint, status, rows, rows_quarantined, "
             "reason, load_id, processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(name, *row, now) for row in rows],
         )

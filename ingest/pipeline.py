@@ -17,7 +17,7 @@ from ingest.contracts import ContractGuard, record_results
 from ingest.files import landing_rounds
 from ingest.guarded import failure_message, guard_resources, schema_changes
 from ingest.landing import LandedFile
-from ingest.quarantine import write_quarantine
+from ingest.quarantine import drop_earlier_quarantine, write_quarantine
 from ingest.sources import source_plan
 
 RAW_LAYOUT = "{table_name}/{load_id}.{file_id}.{ext}"
@@ -47,9 +47,12 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
 
     Every batch passes the table's pandera contract (bad rows to quarantine) and the
     source's dlt schema contract. A refused load leaves raw and dlt's state as they were.
-    `reload` names tables to read again whole: their raw files and incremental state are
-    dropped and replaced by this load (and no other table is loaded). `replay` names files of a
-    file-drop source to take again, although they were taken before.
+    `reload` names tables to read again whole: their raw files, quarantine and incremental state are
+    dropped and replaced by this load (and no other table is loaded); of a file-drop source, every
+    landed file of the table is taken again. `replay` names files of a file-drop source to take
+    again, although they were taken before. A file-drop source loads its files in rounds of at most
+    one file per table, in landing order, each round one load: a later file's rows carry a later
+    load id, so the latest version of a key is the one of the latest load.
     """
     source = settings.sources[name]
     lake = Lake(settings)
@@ -79,6 +82,8 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
         known = _columns(pipeline)
         known_types = {table: columns for table, columns in known.items() if reload is None or table not in reload or index > 0}
         _load_once(settings, pipeline, name, result, known_types, files, again, reload, refresh=bool(reload) and index == 0)
+    for table in reload or ():  # what was quarantined from the table's earlier loads was taken again too
+        drop_earlier_quarantine(lake, name, table, result.load_ids)
     result.new_columns = schema_changes(before, _columns(pipeline))
     for table, columns in result.new_columns.items():
         result.warnings.append(f"{name}.{table}: new columns {', '.join(columns)}")

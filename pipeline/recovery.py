@@ -68,16 +68,12 @@ def doctor(settings: Settings, *, repair: bool = True, report: Report = lambda l
 
 
 def reingest(settings: Settings, source: str, table: str | None = None) -> dict[str, int]:
-    """Read `source` (or one of its tables) again whole: its raw files are replaced by one new load,
-    then the next build compares every key of it with staging. Returns rows loaded per table."""
+    """Read `source` (or one of its tables) again whole: its raw files (and quarantine) are replaced by a new
+    load (a file drop's: every landed file of the table again, one load per file in landing order), then
+    the next build compares every key of it with staging. Returns rows loaded per table."""
     if source not in settings.sources:
         raise PlatformError(f"No source {source!r}; declared: {', '.join(settings.sources)}.")
     declared = settings.sources[source]
-    if declared.kind == "files":
-        raise PlatformError(
-            f"Source {source!r} is a file drop: its raw layer is what was dropped. Put the files in its landing "
-            "folder again under new names to load them again."
-        )
     if table is not None and table not in declared.tables:
         raise PlatformError(f"Source {source!r} has no table {table!r}; declared: {', '.join(declared.tables)}.")
     with writer_lock(settings.data_dir, purpose=f"reingest {source}", wait_seconds=settings.run.lock_wait_seconds):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
 import pytest
 from pydantic import ValidationError
 
+from core import metastore
 from core.settings_sources import FileTableSettings
 from ingest.landing import processed
 from ingest.pipeline import ingest_source
@@ -34,10 +36,6 @@ def _land(landing, name: str, text: str, age: float) -> None:
 
 
 def _outcomes(settings) -> dict[str, tuple]:
-    import contextlib
-
-    from core import metastore
-
     with contextlib.closing(metastore.connect(settings.meta_path)) as con:
         rows = con.execute("SELECT path, status, rows, rows_quarantined, reason FROM landing_files").fetchall()
     return {path: rest for path, *rest in rows}
@@ -120,3 +118,37 @@ def test_a_composite_primary_key_is_a_list_of_distinct_columns():
         FileTableSettings(pattern="x", primary_key=["a", "a"])
     with pytest.raises(ValidationError, match="one-column primary_key"):
         FileTableSettings(pattern="x", primary_key=["a", "b"], personal={"email": "hash"})
+
+
+HEADER = "id,customer_id,status,ordered_at,updated_at,deleted_at\n"
+
+
+def _order(i: int, status: str) -> str:
+    return f"{i},7,{status},2025-03-01 10:00:00,2025-03-02 10:00:00,\n"
+
+
+def test_reingest_of_a_file_table_takes_every_landed_file_again_under_a_tightened_contract(tmp_path):
+    table = {"orders": {"pattern": "orders/*.csv", "pandera": "shop__orders"}}
+    settings, landing = _drops(tmp_path, table, quality={"enabled": False})
+    _land(landing, "orders/1.csv", HEADER + _order(1, "placed") + _order(2, "bogus") + _order(2, "paid"), age=60)
+    _land(landing, "orders/2.csv", HEADER + _order(3, "lost") + _order(4, "paid"), age=30)
+    ingest_source(settings, "drops")
+    assert raw(settings, "drops", "orders", LATEST.format(columns="id, status", key="id")) == [
+        (1, "placed"),
+        (2, "paid"),
+        (3, "lost"),
+        (4, "paid"),
+    ]
+
+    tightened, _ = _drops(tmp_path, table, quality={"enabled": True, "max_bad_share": 0.9})
+    result = ingest_source(tightened, "drops", reload=["orders"])  # what `just reingest drops.orders` loads
+
+    assert result.rows == {"orders": 3} and len(result.load_ids) == 2
+    assert raw(settings, "drops", "orders", LATEST.format(columns="id, status", key="id")) == [(1, "placed"), (2, "paid"), (4, "paid")]
+    assert quarantine(settings, "drops", "orders", "SELECT _source_file, _line, _check FROM q ORDER BY ALL") == [
+        ("orders/1.csv", 3, "duplicate_key"),  # the contract sees only the last version of a key in a file
+        ("orders/2.csv", 2, "isin(('placed', 'paid', 'shipped', 'delivered', 'cancelled'))"),
+    ]
+    with contextlib.closing(metastore.connect(settings.meta_path)) as con:
+        taken = con.execute("SELECT path, count(*) FROM landing_files GROUP BY 1 ORDER BY 1").fetchall()
+    assert taken == [("orders/1.csv", 2), ("orders/2.csv", 2)]  # every taking of a file is kept
