@@ -77,10 +77,28 @@ class _TableBase(Strict):
 
 
 class TableSettings(_TableBase):
-    """One table of a SQL source: its key, its incremental cursor, and whether hard deletes are detected."""
+    """One table of a SQL source: its key, its incremental cursor, and whether hard deletes are detected.
+
+    A table without a cursor (`cursor: null`) is taken whole on every run, as a snapshot that replaces
+    the one before in raw: a key gone from the source is gone from raw.
+    """
 
     cursor: ColumnName | None = "updated_at"
     detect_hard_deletes: bool = False
+
+    @model_validator(mode="after")
+    def _snapshot_replaces(self) -> TableSettings:
+        if self.cursor is None and "write_disposition" in self.model_fields_set and self.write_disposition == "append":
+            raise ValueError(
+                "a table without a cursor is taken whole on every run: appended, each run would load every row again. "
+                "Declare its cursor, or leave write_disposition out (the snapshot replaces the one before)"
+            )
+        return self
+
+    @property
+    def disposition(self) -> Literal["append", "replace"]:
+        """How a load writes the table: a table without a cursor is a snapshot that replaces the one before."""
+        return self.write_disposition if self.cursor is not None else "replace"
 
 
 class _SourceBase(Strict):

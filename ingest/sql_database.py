@@ -115,7 +115,7 @@ def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chun
 
         yield from read_ahead(batches)
 
-    return dlt.resource(rows, name=table, primary_key=spec.primary_key, write_disposition=spec.write_disposition)
+    return dlt.resource(rows, name=table, primary_key=spec.primary_key, write_disposition=spec.disposition)
 
 
 def _postgres_table(url: str, source: PostgresSource, table: str, spec: TableSettings):
@@ -129,7 +129,7 @@ def _postgres_table(url: str, source: PostgresSource, table: str, spec: TableSet
         chunk_size=source.chunk_size,
         incremental=dlt.sources.incremental(spec.cursor) if spec.cursor else None,
         primary_key=spec.primary_key,
-        write_disposition=spec.write_disposition,
+        write_disposition=spec.disposition,
         reflection_level="full",
     )
 
