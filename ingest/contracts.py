@@ -284,8 +284,15 @@ def _text(value: Any) -> str | None:
 
 
 def first_failures(tally: TableTally, limit: int = 3) -> str:
+    """The first failures by line, column and check: never a value of the row (reasons go to logs and alerts)."""
     rows = pa.concat_tables(tally.quarantined, promote_options="permissive").slice(0, limit).to_pylist()
-    return "; ".join(f"{row['_column']}: {row['_check']} ({str(row['_failure'])[:60]!r})" for row in rows)
+    return "; ".join(_failure_place(row) for row in rows)
+
+
+def _failure_place(row: dict) -> str:
+    where = [f"line {row['_line']}" if row.get("_line") is not None else "", f"column {row['_column']}" if row.get("_column") else ""]
+    place = ", ".join(part for part in where if part)
+    return f"{place}: {row['_check']}" if place else str(row["_check"])
 
 
 def record_results(meta_path: Path, guard: ContractGuard, load_id: str | None) -> None:

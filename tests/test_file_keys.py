@@ -9,10 +9,13 @@ import time
 import pytest
 from pydantic import ValidationError
 
+from app.queries import quality
 from core import metastore
 from core.settings_sources import FileTableSettings
+from ingest import cli as ingest_cli
 from ingest.landing import processed
 from ingest.pipeline import ingest_source
+from scheduler import alerts, monitor
 from tests.support.sources import quarantine, raw, settings_with_sources
 
 LATEST = "SELECT {columns} FROM t QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _dlt_load_id DESC) = 1 ORDER BY ALL"
@@ -81,7 +84,7 @@ def test_rows_with_a_missing_blank_or_mistyped_key_are_quarantined_without_a_con
     assert result.rows == {"items": 2}
 
 
-def test_a_file_without_the_key_column_is_refused_alone_naming_it(tmp_path):
+def test_a_file_without_the_key_column_is_refused_alone_naming_it_where_a_user_looks(tmp_path, monkeypatch, capsys):
     settings, landing = _drops(tmp_path, {"items": {"pattern": "items/*.csv"}, "other": {"pattern": "other/*.csv"}})
     _land(landing, "items/bad.csv", "item_id,name\n1,a\n", age=60)
     _land(landing, "items/good.csv", "id,name\n2,b\n", age=50)
@@ -92,6 +95,23 @@ def test_a_file_without_the_key_column_is_refused_alone_naming_it(tmp_path):
     status, _, _, reason = _outcomes(settings)["items/bad.csv"]
     assert status == "rejected" and "no key column 'id'" in reason
     assert any(w.startswith("drops.items: file items/bad.csv rejected: no key column 'id'") for w in result.warnings)
+
+    # a file refused for too many bad rows names their lines, never `None:` nor a row's value
+    _land(landing, "items/worse.csv", "id,name\n,secret-a\n,secret-b\n9,c\n", age=40)
+    ingest_source(settings, "drops")
+    reason = _outcomes(settings)["items/worse.csv"][3]
+    assert "First failures: line 2, column id: key_missing; line 3, column id: key_missing" in reason
+    assert "None" not in reason and "secret" not in reason
+
+    # where a user looks: `just quarantine`, the app's data quality page, and an alert
+    monkeypatch.setenv("PLATFORM__DATA_DIR", str(settings.data_dir))
+    assert ingest_cli.main(["--project", str(settings.project_dir), "quarantine", "drops"]) == 0
+    printed = capsys.readouterr().out
+    assert "drops.items  items/bad.csv  rejected: no key column 'id'" in printed and "items/worse.csv  rejected: 2 of 3 rows" in printed
+    assert set(quality.rejected_files(settings.meta_path)["path"]) == {"items/bad.csv", "items/worse.csv"}
+    monitor.run_checks(settings)
+    alert = [a for a in alerts.open_alerts(settings.meta_path) if a["alert_key"] == "rejected_files:drops"]
+    assert len(alert) == 1 and "2 landed file(s) rejected" in alert[0]["message"] and "secret" not in alert[0]["message"]
 
 
 def test_a_composite_key_dedupes_and_refuses_rows_missing_a_part(tmp_path):
