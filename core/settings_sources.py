@@ -199,6 +199,27 @@ class RestApiSource(_SourceBase):
         return [self.auth.token_env] if self.auth else []
 
 
+# pyarrow's own tokens of a missing value, less the empty field (missing in a CSV column that is not text)
+MISSING_VALUES = (
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "n/a",
+    "nan",
+    "null",
+)
+
+
 class FileTableSettings(_TableBase):
     """Files of one table in the landing area, matched by a glob pattern."""
 
@@ -210,6 +231,13 @@ class FileTableSettings(_TableBase):
         None,
         description="A column whose larger value marks a newer version of a row. Without one, every key in a new drop "
         "counts as changed for the staging model named after the table.",
+    )
+    missing_values: tuple[str, ...] = Field(
+        MISSING_VALUES, description="CSV fields read as a missing value, in every column, text included (an empty field too, but in text)."
+    )
+    non_finite: Literal["quarantine", "keep"] = Field(
+        "quarantine",
+        description="A number that is not finite (inf, -inf, NaN; `-1e309` overflows to -inf): the row to quarantine, or kept.",
     )
     on_type_drift: Literal["variant", "refuse", "coerce"] = Field(
         "variant",

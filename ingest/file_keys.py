@@ -56,7 +56,7 @@ def split_bad_keys(rows: pa.Table | list[dict], keys: list[str], lines: list[int
         checks = [(KEY_MISSING, next(k for k in keys if _blank(rows[i].get(k))), None) for i in bad]
         kept = [row for i, row in enumerate(rows) if i not in dropped]
         kept_lines = None if lines is None else [n for i, n in enumerate(lines) if i not in dropped]
-        return KeyCheck(kept, kept_lines, _quarantine(pa.Table.from_pylist(picked), checks, bad, lines, relative))
+        return KeyCheck(kept, kept_lines, quarantine_rows(pa.Table.from_pylist(picked), checks, bad, lines, relative))
     bad_mask = None
     for key in keys:
         missing = _missing(rows[key])
@@ -73,7 +73,7 @@ def split_bad_keys(rows: pa.Table | list[dict], keys: list[str], lines: list[int
         else:
             kind = variant.removeprefix(key + VARIANT)
             checks.append((KEY_TYPE, key, f"a {kind} value in a key column loaded as another type"))
-    quarantined = _quarantine(text_columns(rows.take(pa.array(positions))), checks, positions, lines, relative)
+    quarantined = quarantine_rows(text_columns(rows.take(pa.array(positions))), checks, positions, lines, relative)
     kept = rows.filter(pc.invert(bad_mask))
     for key in keys:  # a key's variant columns held only the refused values
         for column in [c for c in kept.column_names if c.startswith(key + VARIANT)]:
@@ -141,7 +141,7 @@ def last_of_each_key(batches: list, lines: list[list[int] | None], keys: list[st
         checks: list[tuple[str, str, str | None]] = [
             (DUPLICATE_KEY, ",".join(keys), _superseded_by(every_line[int(winner[r])])) for r in rows
         ]
-        out.append(_quarantine(picked, checks, list(range(len(rows))), [every_line[r] for r in rows], relative))
+        out.append(quarantine_rows(picked, checks, list(range(len(rows))), [every_line[r] for r in rows], relative))
         start += size
     repeated = int(pc.sum(pc.greater(groups["_row_count"], 1)).as_py())
     return Superseded(kept, kept_lines, pa.concat_tables(out, promote_options="permissive"), repeated)
@@ -169,7 +169,7 @@ def _blank(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _quarantine(
+def quarantine_rows(
     picked: pa.Table,
     checks: list[tuple[str, str, str | None]],
     positions: list[int],

@@ -28,6 +28,7 @@ from core.settings_sources import FilesSource, FileTableSettings
 from ingest.contracts import ContractGuard, TableTally, first_failures
 from ingest.file_keys import DUPLICATE_KEY, Superseded, last_of_each_key, refuse_missing_key_columns, split_bad_keys
 from ingest.file_readers import FileRefused, read_file
+from ingest.file_values import split_non_finite
 from ingest.landing import LandedFile, new_files, ready_files, record
 from ingest.plan import SourcePlan
 from ingest.type_drift import apply_policy, apply_policy_to_rows, batch_types
@@ -179,7 +180,13 @@ class _FileTable:
         where = f"{self.source_name}.{self.table}"
         batches = []
         for batch in read_file(
-            landed.path, fmt, fs=landed.fs, batch_rows=self.source.batch_rows, delimiter=spec.delimiter, encoding=spec.encoding
+            landed.path,
+            fmt,
+            fs=landed.fs,
+            batch_rows=self.source.batch_rows,
+            delimiter=spec.delimiter,
+            encoding=spec.encoding,
+            missing=spec.missing_values,
         ):
             if batch.rejects:
                 self.guard.add_rejects(self.table, batch.rejects_table(landed.relative), len(batch.rejects), into=read.tally)
@@ -192,6 +199,13 @@ class _FileTable:
             size = len(rows) if isinstance(rows, list) else rows.num_rows
             if not size:
                 continue
+            if spec.non_finite == "quarantine":
+                finite = split_non_finite(rows, lines, landed.relative)
+                if finite.quarantined is not None:
+                    self.guard.add_rejects(self.table, finite.quarantined, finite.quarantined.num_rows, into=read.tally)
+                rows, lines, size = finite.rows, finite.lines, len(finite.rows) if isinstance(finite.rows, list) else finite.rows.num_rows
+                if not size:
+                    continue
             checked = len(read.tally.quarantined)
             valid = self.guard.check(self.table, rows, into=read.tally, source_file=landed.relative, lines=lines)
             if len(valid):

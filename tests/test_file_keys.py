@@ -172,3 +172,24 @@ def test_reingest_of_a_file_table_takes_every_landed_file_again_under_a_tightene
     with contextlib.closing(metastore.connect(settings.meta_path)) as con:
         taken = con.execute("SELECT path, count(*) FROM landing_files GROUP BY 1 ORDER BY 1").fetchall()
     assert taken == [("orders/1.csv", 2), ("orders/2.csv", 2)]  # every taking of a file is kept
+
+
+def test_missing_tokens_are_missing_in_text_too_and_non_finite_numbers_are_quarantined(tmp_path):
+    settings, landing = _drops(
+        tmp_path,
+        {
+            "readings": {"pattern": "readings/*.csv"},
+            "custom": {"pattern": "custom/*.csv", "missing_values": ["-"], "non_finite": "keep"},
+        },
+        quality={"max_bad_share": 0.9},
+    )
+    _land(landing, "readings/1.csv", "id,label,value\n1,NA,1.5\n2,ok,-1e309\n3,,inf\n4,null,2\n", age=60)
+    _land(landing, "custom/1.csv", "id,label,value\n1,NA,-\n2,-,1e309\n", age=60)
+    ingest_source(settings, "drops")
+
+    assert raw(settings, "drops", "readings", "SELECT id, label, value FROM t ORDER BY id") == [(1, None, 1.5), (4, None, 2.0)]
+    assert quarantine(settings, "drops", "readings", "SELECT _line, _check, _column FROM q ORDER BY 1") == [
+        (3, "non_finite", "value"),
+        (4, "non_finite", "value"),
+    ]
+    assert raw(settings, "drops", "custom", "SELECT id, label, value FROM t ORDER BY id") == [(1, "NA", None), (2, None, float("inf"))]
