@@ -222,19 +222,21 @@ def test_the_latest_version_of_every_key_is_what_staging_reads(tmp_path_factory,
     source = config.source_path("erp")
     source.parent.mkdir(parents=True, exist_ok=True)
     for run, rows_of in enumerate((lambda t: t.first, lambda t: t.second)):
-        for i, table in enumerate(tables):
-            rows = rows_of(table)
-            stamp = {key: (run if run == 0 or table.second.get(key) != table.first.get(key) else 0) for key in rows}
-            _write_sql(source, f"t{i}", table, rows, stamp)
+        for i, sql_table in enumerate(tables):
+            rows = rows_of(sql_table)
+            stamp = {key: (run if run == 0 or sql_table.second.get(key) != sql_table.first.get(key) else 0) for key in rows}
+            _write_sql(source, f"t{i}", sql_table, rows, stamp)
         ingest_source(config, "erp")
-        for i, table in enumerate(tables):
-            keys = ", ".join(f"k{j}" for j in range(table.keys))
-            order = "updated_at DESC, _dlt_load_id DESC" if table.cursor else "_dlt_load_id DESC"
+        for i, sql_table in enumerate(tables):
+            keys = ", ".join(f"k{j}" for j in range(sql_table.keys))
+            order = "updated_at DESC, _dlt_load_id DESC" if sql_table.cursor else "_dlt_load_id DESC"
             got = _query(
                 config,
                 f"SELECT {keys}, label, amount FROM {_raw(config, 'erp', f't{i}')} "
                 f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1",
             )
-            assert {row[: table.keys]: row[table.keys :] for row in got} == rows_of(table), f"run {run + 1}, table t{i}: {table}"
-            if not table.cursor:  # a snapshot: raw holds the table once
-                assert _query(config, f"SELECT count(*) FROM {_raw(config, 'erp', f't{i}')}") == [(len(rows_of(table)),)]
+            assert {row[: sql_table.keys]: row[sql_table.keys :] for row in got} == rows_of(sql_table), (
+                f"run {run + 1}, table t{i}: {sql_table}"
+            )
+            if not sql_table.cursor:  # a snapshot: raw holds the table once
+                assert _query(config, f"SELECT count(*) FROM {_raw(config, 'erp', f't{i}')}") == [(len(rows_of(sql_table)),)]
