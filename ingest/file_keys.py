@@ -44,16 +44,31 @@ class KeyCheck:
     quarantined: pa.Table | None
 
 
-def split_bad_keys(rows: pa.Table | list[dict], keys: list[str], lines: list[int] | None, relative: str) -> KeyCheck:
-    """Set aside the rows whose key is missing, blank, or held in a variant column (a value of another type)."""
+def split_bad_keys(
+    rows: pa.Table | list[dict], keys: list[str], lines: list[int] | None, relative: str, known: dict[str, str] | None = None
+) -> KeyCheck:
+    """Set aside the rows whose key is missing, blank, or of another type: held in a variant column (Arrow
+    rows), or (JSON rows) not of the key column's `known` dlt type, or of the batch's first key's type."""
     checks: list[tuple[str, str, str | None]] = []
     if isinstance(rows, list):
-        bad = [i for i, row in enumerate(rows) if any(_blank(row.get(key)) for key in keys)]
+        kinds = {
+            key: (known or {}).get(key) or _json_kind(next((r.get(key) for r in rows if not _blank(r.get(key))), None)) for key in keys
+        }
+        for row in rows:
+            key = next((k for k in keys if _blank(row.get(k))), None)
+            if key is not None:
+                checks.append((KEY_MISSING, key, None))
+                continue
+            key = next((k for k in keys if not _fits(row[k], kinds[k])), None)
+            checks.append(
+                (KEY_TYPE, key, f"a {_json_kind(row[key])} value in a key column of type {kinds[key]}") if key else ("", "", None)
+            )
+        bad = [i for i, check in enumerate(checks) if check[0]]
         if not bad:
             return KeyCheck(rows, lines, None)
         dropped = set(bad)
         picked = [{k: None if v is None else str(v) for k, v in rows[i].items()} for i in bad]
-        checks = [(KEY_MISSING, next(k for k in keys if _blank(rows[i].get(k))), None) for i in bad]
+        checks = [checks[i] for i in bad]
         kept = [row for i, row in enumerate(rows) if i not in dropped]
         kept_lines = None if lines is None else [n for i, n in enumerate(lines) if i not in dropped]
         return KeyCheck(kept, kept_lines, quarantine_rows(pa.Table.from_pylist(picked), checks, bad, lines, relative))
@@ -163,6 +178,29 @@ def _missing(column) -> pa.Array:
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         missing = pc.or_(missing, pc.fill_null(pc.equal(pc.utf8_trim_whitespace(column), ""), True))
     return missing.combine_chunks() if isinstance(missing, pa.ChunkedArray) else missing
+
+
+def _json_kind(value) -> str | None:
+    """The dlt type a JSON value loads as (None for a missing one)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "bigint"
+    if isinstance(value, float):
+        return "double"
+    return "text" if isinstance(value, str) else "json"
+
+
+def _fits(value, kind: str | None) -> bool:
+    found = _json_kind(value)
+    return (
+        kind is None
+        or found == kind
+        or (kind == "double" and found == "bigint")
+        or (found == "text" and kind not in ("bigint", "double", "bool", "json"))
+    )
 
 
 def _blank(value) -> bool:

@@ -211,7 +211,7 @@ class _FileTable:
             if len(valid):
                 kept = lines if len(valid) == size else _lines_left(lines, read.tally.quarantined[checked:])
                 typed = self._hold_types(valid, kept, landed.relative, read, where)
-                held = split_bad_keys(typed, spec.key_columns, kept, landed.relative)
+                held = split_bad_keys(typed, spec.key_columns, kept, landed.relative, {**read.types, **self.known})
                 if held.quarantined is not None:
                     self.guard.add_rejects(self.table, held.quarantined, 0, into=read.tally)
                 if len(held.rows):

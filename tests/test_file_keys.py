@@ -84,6 +84,24 @@ def test_rows_with_a_missing_blank_or_mistyped_key_are_quarantined_without_a_con
     assert result.rows == {"items": 2}
 
 
+def test_json_rows_with_a_missing_or_mistyped_key_are_quarantined(tmp_path):
+    settings, landing = _drops(tmp_path, {"items": {"pattern": "items/*.jsonl"}}, quality={"max_bad_share": 0.9})
+    _land(landing, "items/1.jsonl", '{"id": 1, "v": "a"}\n{"id": 2, "v": "b"}\n', age=60)
+    ingest_source(settings, "drops")
+    rows = '{"id": 3, "v": "c"}\n{"id": null, "v": "n"}\n{"v": "no key"}\n{"id": "four", "v": "d"}\n{"id": 3, "v": "c2"}\n'
+    _land(landing, "items/2.jsonl", rows, age=30)
+    result = ingest_source(settings, "drops")
+
+    assert result.rows == {"items": 1}
+    assert raw(settings, "drops", "items", "SELECT id, v FROM t ORDER BY id") == [(1, "a"), (2, "b"), (3, "c2")]
+    assert quarantine(settings, "drops", "items", "SELECT _line, _check, _column FROM q ORDER BY 1") == [
+        (1, "duplicate_key", "id"),
+        (2, "key_missing", "id"),
+        (3, "key_missing", "id"),
+        (4, "key_type", "id"),
+    ]
+
+
 def test_a_file_without_the_key_column_is_refused_alone_naming_it_where_a_user_looks(tmp_path, monkeypatch, capsys):
     settings, landing = _drops(tmp_path, {"items": {"pattern": "items/*.csv"}, "other": {"pattern": "other/*.csv"}})
     _land(landing, "items/bad.csv", "item_id,name\n1,a\n", age=60)
