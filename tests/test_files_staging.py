@@ -11,8 +11,10 @@ import pytest
 import yaml
 
 from core.settings import load_settings
+from pipeline.recovery import reingest
 from pipeline.run import run_all
 from tests.support.project import ROOT, SMALL_SCALE, copy_project
+from tests.support.sources import raw
 
 pytestmark = pytest.mark.slow
 
@@ -109,3 +111,8 @@ def test_a_changed_drop_reaches_its_staging_model(tmp_path):
     with contextlib.closing(duckdb.connect(str(settings.warehouse_path), read_only=True)) as con:
         lines = con.execute("SELECT order_id, line_number, quantity FROM staging.stg_drops__lines ORDER BY ALL").fetchall()
     assert lines == [(1, 1, 5), (1, 2, 60), (2, 1, 7)]
+
+    # `just reingest drops.orders`: every landed file of the table again, in landing order, one load each
+    assert reingest(settings, "drops", "orders") == {"orders": 5}
+    assert _staged(settings) == [(1, "placed"), (2, "delivered"), (3, "placed")]
+    assert raw(settings, "drops", "orders", "SELECT count(*), count(DISTINCT _dlt_load_id) FROM t") == [(5, 3)]
