@@ -9,7 +9,13 @@ and held to the column types already loaded (ingest/type_drift.py) on its own. U
 and invalid rows go to quarantine with the file, line and reason. A file is rejected, and
 recorded with the reason, when it cannot be read at all (empty, a header only, a repeated
 column name, corrupt), when its share of invalid rows is above `quality.max_bad_share`, or
-when its types drift under `on_type_drift: refuse`; the other files and tables still load.
+when its types drift under `on_type_drift: refuse`, or when it has no column of the table's key;
+the other files and tables still load.
+
+The latest version of a key wins: files of a table load in landing order, one load per file of a
+table (`landing_rounds`), and of the rows of one file that share a key the last one loads (the
+earlier ones are quarantined as `duplicate_key`, ingest/file_keys.py). A row whose key is missing
+or of another type is quarantined, with or without a contract.
 """
 
 from __future__ import annotations
