@@ -284,7 +284,7 @@ def _text(value: Any) -> str | None:
 
 
 def first_failures(tally: TableTally, limit: int = 3) -> str:
-    """The first failures by line, column and check: never a value of the row (reasons go to logs and alerts)."""
+    """The first failures by line (of a file), column and check, with the failing value where there is one."""
     rows = pa.concat_tables(tally.quarantined, promote_options="permissive").slice(0, limit).to_pylist()
     return "; ".join(_failure_place(row) for row in rows)
 
@@ -292,7 +292,8 @@ def first_failures(tally: TableTally, limit: int = 3) -> str:
 def _failure_place(row: dict) -> str:
     where = [f"line {row['_line']}" if row.get("_line") is not None else "", f"column {row['_column']}" if row.get("_column") else ""]
     place = ", ".join(part for part in where if part)
-    return f"{place}: {row['_check']}" if place else str(row["_check"])
+    value = f" ({str(row['_failure'])[:60]!r})" if row.get("_failure") is not None else ""
+    return f"{place}: {row['_check']}{value}" if place else f"{row['_check']}{value}"
 
 
 def record_results(meta_path: Path, guard: ContractGuard, load_id: str | None) -> None:
