@@ -50,6 +50,8 @@ lint:
     uv run --frozen mypy
     uv run --frozen lint-imports
     uv run --frozen ruff format --check .
+    # enabled once sidemantic is gone
+    # uv run --frozen python -m linter.licences
 
 # The development loop: the tests not marked slow (no end-to-end builds, servers or browsers), stopping at the first failure
 test-fast *ARGS:

@@ -21,7 +21,7 @@ NO_KEY, INVALID_KEY = "(no key)", "(invalid key)"
 
 
 def note(request: Request, **fields: object) -> None:
-    """Record what this request read: `principal`, `subject`, `rows` or `detail`."""
+    """Record what this request read: `principal`, `subject`, `version`, `rows` or `detail`; `unlogged=True` keeps it out of the log."""
     state = request.state
     if not hasattr(state, "access"):
         state.access = {}
@@ -52,8 +52,8 @@ def install(app: FastAPI, meta_path: Path) -> None:
             return response
         finally:
             route = request.scope.get("route")
-            if isinstance(route, APIRoute):
-                fields = getattr(request.state, "access", {})
+            fields = getattr(request.state, "access", {})
+            if isinstance(route, APIRoute) and not fields.get("unlogged"):
                 await run_in_threadpool(
                     accesslog.record,
                     meta_path,
@@ -64,4 +64,11 @@ def install(app: FastAPI, meta_path: Path) -> None:
                     rows=fields.get("rows"),
                     status=status,
                     detail=fields.get("detail"),
+                    version=fields.get("version"),
+                    client=client_address(request),
                 )
+
+
+def client_address(request: Request) -> str | None:
+    """The caller's IP address, as the server saw it (behind a proxy: as the proxy's headers say, where uvicorn trusts them)."""
+    return request.client.host if request.client else None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import copy
+import logging
 import os
 import sys
 from pathlib import Path
@@ -29,8 +31,29 @@ def serve(project: Path, port: int | None) -> None:
             "(e.g. `keys: {reporting: business}`), then make it with `just api-key reporting`."
         )
     port = port or settings.api.port
-    print(f"Serving the data API on http://{settings.api.address}:{port} ({len(keys)} keys; docs at /docs).", flush=True)
-    uvicorn.run(create_app(settings, keys), host=settings.api.address, port=port, log_level="info")
+    docs = "docs at /docs" if settings.api.docs else "schema at /openapi.json"
+    print(f"Serving the data API on http://{settings.api.address}:{port} ({len(keys)} keys; {docs}).", flush=True)
+    uvicorn.run(create_app(settings, keys), host=settings.api.address, port=port, log_level="info", log_config=log_config())
+
+
+class WithoutQuery(logging.Filter):
+    """uvicorn's access log line with the path only: a query string holds filter values (an e-mail address)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) == 5:
+            client, method, path, version, status = record.args
+            record.args = (client, method, str(path).split("?", 1)[0], version, status)
+        return True
+
+
+def log_config() -> dict:
+    """uvicorn's logging, its access log passed through `WithoutQuery`."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["without_query"] = {"()": WithoutQuery}
+    config["handlers"]["access"]["filters"] = ["without_query"]
+    return config
 
 
 def print_new_key(name: str) -> None:

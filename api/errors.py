@@ -44,7 +44,7 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         if exc.status_code == 404:
-            return error_response(404, "not_found", "No such endpoint; the endpoints are listed at /docs.")
+            return error_response(404, "not_found", "No such endpoint; /openapi.json lists the endpoints.")
         if exc.status_code == 405:
             return error_response(405, "method_not_allowed", "The API is read-only: use GET.", exc.headers)
         return error_response(exc.status_code, "error", HTTPStatus(exc.status_code).phrase, exc.headers)

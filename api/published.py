@@ -1,12 +1,15 @@
 """The prod marts as published: the current version, or an older one while publish still retains it.
 
 A page of a read names the version it came from, and the next page asks for that version
-again, so a publish between two pages changes nothing for that reader. Older versions have
-no manifest of their own; their tables sit beside the current ones, in `version=<id>` folders
-of the same layout, until publish prunes them (`run.publish_keep_versions`).
+again, so a publish between two pages changes nothing for that reader. Older versions sit
+beside the current one, in `version=<id>` folders of the same layout, each with its own copy of
+the manifest, until publish prunes them (`run.publish_keep_versions`).
 
 A version is opened once for the roles that see personal data and once for those that see it
-masked (publish/reader.py); a key reads the one its role may see.
+masked (publish/reader.py), with the personal columns that version recorded (and those the
+current one records, and today's declared masks, whichever is strictest); a key reads the one
+its role may see. A version that kept no record of its personal columns is refused to roles
+without access (`UnrecordedPersonal`).
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class PublishedMarts:
         self.folder = marts_folder(settings)
         self._snapshots: dict[tuple[str, bool], Snapshot] = {}
         self._lock = threading.Lock()
+        self._current: str | None = None  # the current version the masked snapshots of older ones were opened against
 
     def snapshot(self, version_id: str | None = None, *, role: str | None) -> Snapshot:
         """The current version, or `version_id` when given, as `role` sees it; raises NotPublished or VersionGone."""
@@ -77,11 +81,16 @@ class PublishedMarts:
                 raise NotPublished()
             wanted = (version_id or current.version, personal)
             with self._lock:
+                if current.version != self._current:
+                    # an older version is masked with the current one's personal columns too: open it again
+                    for key in [key for key in self._snapshots if not key[1] and key[0] != current.version]:
+                        del self._snapshots[key]
+                    self._current = current.version
                 if wanted in self._snapshots:
                     return self._snapshots[wanted]
             version = current if wanted[0] == current.version else self._retained(current, wanted[0])
             try:
-                snapshot = self._open(version, role)
+                snapshot = self._open(version, role, current)
                 break
             except VersionGone:
                 if version_id is not None:
@@ -105,23 +114,30 @@ class PublishedMarts:
         return all(self.lake.exists(_version_folder(self.folder, name, version.version)) for name in version.files)
 
     def _retained(self, current: Version, version_id: str) -> Version:
-        """An older version, laid out as the current one; only tables that still have its folder."""
+        """An older version as its own manifest recorded it; only tables that still have its folder.
+
+        A version that kept no manifest of its own is laid out as the current one, with no record of
+        its personal columns: roles without access are refused it."""
         if not VERSION_ID.match(version_id):
             raise VersionGone()
-        files = {
-            name: path.replace(f"/version={current.version}/", f"/version={version_id}/")
-            for name, path in current.files.items()
-            if self.lake.exists(_version_folder(self.folder, name, version_id))
-        }
+        recorded = read_version(self.lake, self.folder, version_id)
+        if recorded is None:
+            layout = dataclasses.replace(current, version=version_id, rows={}, loads=None, published_at="", personal=None)
+            recorded = dataclasses.replace(
+                layout,
+                files={
+                    name: path.replace(f"/version={current.version}/", f"/version={version_id}/") for name, path in current.files.items()
+                },
+            )
+        files = {name: path for name, path in recorded.files.items() if self.lake.exists(_version_folder(self.folder, name, version_id))}
         if not files:
             raise VersionGone()
-        # No manifest keeps an older version's row counts or time; the endpoints that show them read the current one.
-        return dataclasses.replace(current, version=version_id, files=files, rows={}, loads=None, published_at="")
+        return dataclasses.replace(recorded, files=files)
 
-    def _open(self, version: Version, role: str | None) -> Snapshot:
+    def _open(self, version: Version, role: str | None, current: Version) -> Snapshot:
         con = self.lake.attach(warehouse.connect())
         try:
-            create_views(con, self.settings, version, role=role)
+            create_views(con, self.settings, version, role=role, current=current)
             columns = {name: [Column(row[0], row[1]) for row in con.execute(f"DESCRIBE marts.{name}").fetchall()] for name in version.files}
         except duckdb.IOException:
             con.close()

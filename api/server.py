@@ -24,6 +24,7 @@ from api.published import VERSION_ID, NotPublished, PublishedMarts, Snapshot, Ve
 from api.query import BadRequest, check_values, page_sql, parse_query
 from core.settings import Settings
 from metrics import layer
+from publish.reader import UnrecordedPersonal
 
 DESCRIPTION = """Read-only access to the published marts. Every response names the published version it
 came from (`X-Data-Version`) and carries an `ETag`; send it back in `If-None-Match` to get 304.
@@ -31,6 +32,7 @@ Send your key in the `X-API-Key` header. Rows: filter with `column=value` or `co
 (op: eq, ne, gt, gte, lt, lte, in with comma-separated values), e.g. `order_date__gte=2025-03-01`.
 Metrics (one definition each, metrics/definitions.yml): `GET /metrics/revenue?grain=month&by=customer_city`."""
 
+MAX_OFFSET = 10**15  # beyond any mart's rows, and within DuckDB's OFFSET
 # The grains of metrics.layer.GRAINS, spelled out for the OpenAPI schema.
 Grain = Literal["day", "week", "month", "quarter", "year"]
 
@@ -39,41 +41,62 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
     """The API over `settings`' published marts, for `keys` (see api/keys.py)."""
     api = settings.api
     marts = PublishedMarts(settings)
-    limiter = RateLimiter(api.rate_limit_per_minute)
-    app = FastAPI(title="duckstack data API", description=DESCRIPTION, version="1", docs_url="/docs", redoc_url=None)
+    limiter, anonymous = RateLimiter(api.rate_limit_per_minute), RateLimiter(api.rate_limit_per_minute)
+    # /docs loads Swagger UI's scripts from a CDN, so it is served only when `api.docs` asks for it
+    docs = "/docs" if api.docs else None
+    app = FastAPI(title="duckstack data API", description=DESCRIPTION, version="1", docs_url=docs, redoc_url=None)
     install_handlers(app)
     access.install(app, settings.meta_path)
     key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key made by `just api-key NAME`.")
 
     def caller(request: Request, presented: str | None = Security(key_header)) -> ApiKey:
-        if not presented:
-            raise ApiError(401, "unauthorized", "No API key: send one in the X-API-Key header.", {"WWW-Authenticate": "X-API-Key"})
-        key = identify(keys, presented)
+        key = identify(keys, presented) if presented else None
         if key is None:
-            access.note(request, principal=access.INVALID_KEY)
-            raise ApiError(401, "unauthorized", "The API key is not valid.", {"WWW-Authenticate": "X-API-Key"})
+            # the caller's address has its own allowance, so guessing keys or calling without one is throttled too
+            access.note(request, principal=access.INVALID_KEY if presented else access.NO_KEY)
+            refuse_if_limited(request, anonymous, access.client_address(request) or "-", "Requests without a valid key from one address")
+            message = "The API key is not valid." if presented else "No API key: send one in the X-API-Key header."
+            raise ApiError(401, "unauthorized", message, {"WWW-Authenticate": "X-API-Key"})
         access.note(request, principal=key.name)
-        wait = limiter.acquire(key.name)
-        if wait:
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"Key '{key.name}' may make {api.rate_limit_per_minute} requests a minute; retry in {wait} s.",
-                {"Retry-After": str(wait)},
-            )
+        refuse_if_limited(request, limiter, key.name, f"Key '{key.name}'")
         return key
+
+    def refuse_if_limited(request: Request, bucket: RateLimiter, name: str, who: str) -> None:
+        wait, repeated = bucket.acquire(name)
+        if not wait:
+            return
+        # one access-log row per burst of refusals: the first; the rest of the burst goes unlogged
+        access.note(request, unlogged=repeated, detail="later refusals of this burst are not logged")
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"{who} may make {api.rate_limit_per_minute} requests a minute; retry in {wait} s.",
+            {"Retry-After": str(wait)},
+        )
 
     def allowed(key: ApiKey, mart: str) -> bool:
         allow = api.marts.get(key.role)
         return allow is None or mart in allow
 
-    def snapshot(key: ApiKey, version: str | None = None) -> Snapshot:
+    def snapshot(request: Request, key: ApiKey, version: str | None = None) -> Snapshot:
+        access.note(request, version=version)
         try:
-            return marts.snapshot(version, role=key.role)
+            snap = marts.snapshot(version, role=key.role)
         except NotPublished:
             raise ApiError(503, "not_published", "Nothing has been published yet: run `just run` first.") from None
         except VersionGone:
             raise gone(version) from None
+        except UnrecordedPersonal:
+            if version is None:
+                raise  # the current version: the API's log says why, and the next run publishes it again
+            raise ApiError(
+                403,
+                "forbidden",
+                f"Version {version} does not record its personal columns, so key '{key.name}' (role {key.role}) may not read it; "
+                "start again from the first page, which reads the current version.",
+            ) from None
+        access.note(request, version=snap.version.version)
+        return snap
 
     def gone(version: str | None) -> ApiError:
         return ApiError(
@@ -113,7 +136,7 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
 
     @app.get("/marts", tags=["marts"], summary="The published marts this key may read, with their columns")
     def list_marts(request: Request, key: ApiKey = Depends(caller)) -> Response:
-        snap = snapshot(key)
+        snap = snapshot(request, key)
         listing = {
             "version": snap.version.version,
             "published_at": snap.version.published_at,
@@ -124,7 +147,7 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
 
     @app.get("/marts/{mart}", tags=["marts"], summary="One mart's columns and row count")
     def mart_schema(request: Request, mart: str, key: ApiKey = Depends(caller)) -> Response:
-        snap = snapshot(key)
+        snap = snapshot(request, key)
         body = json.dumps({"version": snap.version.version, **describe(snap, mart_of(request, snap, key, mart))}).encode()
         return answer(request, snap.version.version, _etag(body), body)
 
@@ -136,11 +159,11 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
         columns: str | None = Query(None, description="Comma-separated columns to return; default all."),
         order: str | None = Query(None, description="Comma-separated columns, `-` for descending, e.g. `-order_date,order_id`."),
         limit: int = Query(api.page_size, ge=1, le=api.max_page_size, description="Rows per page."),
-        offset: int = Query(0, ge=0, description="Rows to skip; follow `next` rather than counting."),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Rows to skip; follow `next` rather than counting."),
         output: Literal["json", "csv", "parquet", "arrow"] = Query("json", alias="format", description="Output format."),
         key: ApiKey = Depends(caller),
     ) -> Response:
-        snap = snapshot(key, version)
+        snap = snapshot(request, key, version)
         mart_of(request, snap, key, mart)
         pinned = snap.version.version
         try:
@@ -198,7 +221,7 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
 
     @app.get("/metrics", tags=["metrics"], summary="The metrics this key may query: label, description, format, dimensions")
     def list_metrics(request: Request, key: ApiKey = Depends(caller)) -> Response:
-        snap = snapshot(key)
+        snap = snapshot(request, key)
         cat = layer.catalog()
         metrics: list[dict] = []
         listing = {"version": snap.version.version, "grains": list(layer.GRAINS), "metrics": metrics}
@@ -229,7 +252,7 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
         output: Literal["json", "csv"] = Query("json", alias="format", description="Output format."),
         key: ApiKey = Depends(caller),
     ) -> Response:
-        snap = snapshot(key)
+        snap = snapshot(request, key)
         metric = metric_of(request, snap, key, name)
         try:
             query = metric_query.parse_metric_query(metric, request.query_params.multi_items(), grain=grain, start=start, end=end)

@@ -6,6 +6,7 @@ A hash looks like `scrypt$16384$8$1$<salt hex>$<key hex>`; make one with
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -70,6 +71,16 @@ def load_users(settings: Settings, env: Mapping[str, str | None]) -> dict[str, U
 
 
 def authenticate(users: Mapping[str, User], name: str, password: str) -> User | None:
-    """The user when the name and password match, else None."""
+    """The user when the name and password match, else None.
+
+    An unknown name costs one hash like a known one (against a throwaway hash), so the time
+    taken does not tell which user names exist.
+    """
     user = users.get(name.strip())
-    return user if user is not None and verify_password(password, user.password_hash) else None
+    matches = verify_password(password, user.password_hash if user is not None else _unknown_user_hash())
+    return user if user is not None and matches else None
+
+
+@functools.cache
+def _unknown_user_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))

@@ -10,11 +10,13 @@ from pathlib import Path
 
 from app.auth import hash_password, load_users
 from app.session import load_secret
+from core.entrypoint import private_files
 from core.errors import PlatformError
 from core.settings import load_settings
 
-ENTRY_POINT = Path(__file__).with_name("streamlit_app.py")
+ENTRY_POINT = Path(__file__).with_name("server.py")  # Streamlit and the login and download routes (app/server.py)
 LOCALHOST = "127.0.0.1"
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def streamlit_command(settings, port: int | None = None) -> tuple[list[str], str]:
@@ -42,6 +44,8 @@ def streamlit_command(settings, port: int | None = None) -> tuple[list[str], str
     ]
     if settings.app.users:
         notice = f"Serving http://{address}:{port} with login ({len(settings.app.users)} users)."
+        if address not in LOOPBACK:
+            notice += " Other machines reach it: serve it to them over HTTPS only, through a TLS proxy (docs/operations.md)."
     else:
         notice = f"No app users configured: open access, bound to http://{LOCALHOST}:{port} only."
     return command, notice
@@ -93,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("hash-password", help="print a password hash for an app user")
     sub.add_parser("time-pages", help="print each page's render time on the published data, as JSON")
     args = parser.parse_args(argv)
+    private_files()
     try:
         if args.command == "serve":
             serve(args.project, args.port)

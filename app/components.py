@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import html
 import os
 import threading
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from app import access, tables
+from app import access, downloads, tables
 from app.queries.business import GRAINS, Period
 from app.queries.catalog import Catalog, load_catalog, project_fingerprint
 from app.queries.environments import published_environments
@@ -41,11 +42,15 @@ def app_settings() -> Settings:
         st.stop()
 
 
+MAX_ENVIRONMENT_NAME = 63
+
+
 def environment() -> str:
     """The environment the business pages show (`?env=` in the URL), prod by default."""
     name = st.query_params.get("env", PROD)
-    if not ENVIRONMENT.match(name):
-        st.sidebar.warning(f"`{name}` is not an environment name; showing prod.")
+    if not ENVIRONMENT.match(name) or len(name) > MAX_ENVIRONMENT_NAME:
+        # the URL's text is never shown back: it could carry a link or markup
+        st.sidebar.warning("The `env` of the URL is not an environment name; showing prod.")
         return PROD
     return name
 
@@ -58,6 +63,9 @@ def environment_picker(settings: Settings) -> str:
         st.sidebar.warning(str(exc))
         names = [PROD]
     current = environment()
+    if current not in names and current != PROD:
+        st.sidebar.warning("The `env` of the URL names no published environment; showing prod.")
+        current = PROD
     if current not in names:
         names.append(current)
     chosen = st.sidebar.selectbox("Environment", names, index=names.index(current), help="Show a dev environment before promotion")
@@ -100,6 +108,17 @@ def published_query(settings: Settings, env: str, query: Callable[..., Any], *ar
         )
     except (duckdb.Error, OSError, PlatformError) as exc:
         raise NoData(f"The published data of {env} (version {published.version}) could not be read: {exc}") from None
+
+
+def published_reader(settings: Settings, env: str, query: Callable[..., Any], *args: Any) -> Callable[[str | None], Any]:
+    """`query(con, *args)` on the environment's published marts, read when called, as the role it is given sees them."""
+
+    def read(role: str | None) -> Any:
+        con, _ = connect_published(settings, env, role=role)
+        with contextlib.closing(con):
+            return query(con, *args)
+
+    return read
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -215,16 +234,22 @@ def chart(figure: Any, frame: pd.DataFrame, name: str) -> None:
     download(frame, name)
 
 
-def download(frame: pd.DataFrame, name: str) -> None:
-    st.download_button(
-        f"Download {name.replace('_', ' ')} (CSV)",
-        frame.to_csv(index=False).encode(),
-        file_name=f"{name}.csv",
-        mime="text/csv",
-        key=f"download_{name}",
-        on_click=access.downloaded,
-        args=(name, len(frame)),
-    )
+# A download link looks like the app's buttons.
+DOWNLOAD_STYLE = (
+    "display:inline-block;padding:0.35rem 0.75rem;border:1px solid rgba(49,51,63,0.2);border-radius:0.5rem;"
+    "text-decoration:none;color:inherit;font-size:0.9rem"
+)
+
+
+def download(frame: pd.DataFrame, name: str, make: Callable[[str | None], pd.DataFrame] | None = None) -> None:
+    """A link to `frame` as CSV, served by the app's server to this user only, and logged (app/downloads.py).
+
+    `make(role)` reads the rows again when the download is asked for; without it, the rows this
+    page read for the viewer's role are sent.
+    """
+    url = downloads.offer(st.session_state.get("user"), viewer_role(), name, access.current_page(), make or (lambda role: frame))
+    label = html.escape(f"Download {name.replace('_', ' ')} (CSV)")
+    st.html(f'<a href="{html.escape(url)}" download="{html.escape(name)}.csv" style="{DOWNLOAD_STYLE}">{label}</a>')
 
 
 def _param_date(name: str) -> dt.date | None:

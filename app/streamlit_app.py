@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` puts only app/ on the path
 
-from app import access, auth, components, session  # noqa: E402 - importable only after the sys.path line above
+from app import access, auth, components, session, throttle  # noqa: E402 - importable only after the sys.path line above
 from app.sitemap import BUSINESS_PAGES, OPERATOR_PAGES  # noqa: E402 - as above
 from core.errors import PlatformError  # noqa: E402 - as above
 
@@ -27,11 +28,18 @@ def _pages(entries, default_first: bool = False) -> list:
     return pages
 
 
-def _set_cookie_and_reload(value: str, max_age: int) -> None:
-    """Store the session cookie in the browser, then load the URL the user asked for again, now logged in."""
-    cookie = json.dumps(f"{session.COOKIE}={value}; Max-Age={max_age}; Path=/; SameSite=Lax")
+def _go(url: str) -> None:
+    """Leave the page for one of the server's own routes (app/server.py), which set or clear the HttpOnly cookie."""
+    st.html(f"<script>location.replace({json.dumps(url)});</script>", unsafe_allow_javascript=True)
+    st.stop()
+
+
+def _log_in_at_server(token: str) -> None:
+    """Hand the new session to the server for its cookie, then come back to the URL the user asked for, logged in."""
+    ticket = session.hand_over(token)
     st.html(
-        f"<script>document.cookie = {cookie} + (location.protocol === 'https:' ? '; Secure' : ''); location.reload();</script>",
+        "<script>location.replace('/auth/login?ticket=' + "
+        f"{json.dumps(ticket)} + '&next=' + encodeURIComponent(location.pathname + location.search));</script>",
         unsafe_allow_javascript=True,
     )
     st.stop()
@@ -55,7 +63,7 @@ def current_user(settings) -> auth.User | None:
         st.session_state.pop("role", None)  # open access has no role: personal data masked
         return None
     token = st.session_state.get("session") or st.context.cookies.get(session.COOKIE)
-    user = session.user_of(token, users, secret)
+    user = session.logged_in(token, users, secret, settings.meta_path)
     if user is not None:
         # the access log reads "user"; the published reads, "role" (personal data is masked for roles without access)
         st.session_state["session"], st.session_state["user"], st.session_state["role"] = token, user.name, user.role
@@ -66,13 +74,38 @@ def current_user(settings) -> auth.User | None:
         username = st.text_input("User")
         password = st.text_input("Password", type="password")
         if st.form_submit_button("Log in"):
-            user = auth.authenticate(users, username, password)
-            if user is not None:
-                token = session.issue(user, secret)
-                st.session_state["session"] = token
-                _set_cookie_and_reload(token, session.LIFETIME_SECONDS)
-            st.error("Unknown user or wrong password.")
+            _try_login(settings, users, secret, username, password)
     st.stop()
+
+
+def _try_login(settings, users, secret: bytes, username: str, password: str) -> None:
+    """Check the password unless the name or this client is throttled (app/throttle.py); on success, log in.
+    A refused login goes to the access log."""
+    keys = throttle.keys(username, st.context.ip_address)
+    wait = throttle.THROTTLE.wait_seconds(*keys)
+    if wait > 0:
+        access.login_refused(settings, username, known=username in users, reason="throttled")
+        st.error(f"Too many failed logins: try again in {math.ceil(wait)} s.")
+        return
+    user = auth.authenticate(users, username, password)
+    if user is None:
+        throttle.THROTTLE.failed(*keys)
+        access.login_refused(settings, username, known=username in users, reason="wrong password")
+        st.error("Unknown user or wrong password.")
+        return
+    throttle.THROTTLE.succeeded(*keys)
+    token = session.issue(user, secret)
+    st.session_state["session"] = token
+    _log_in_at_server(token)
+
+
+def _log_out(settings) -> None:
+    """Revoke the session on the server, then let the server clear the cookie."""
+    token = st.session_state.get("session")
+    if token:
+        session.revoke(settings.meta_path, token)
+    _forget_login()
+    _go("/auth/logout")
 
 
 def main() -> None:
@@ -89,10 +122,16 @@ def main() -> None:
     else:
         st.sidebar.caption(f"Logged in as **{user.name}** ({user.role})")
         if st.sidebar.button("Log out"):
-            _forget_login()
-            _set_cookie_and_reload("", 0)
+            _log_out(settings)
     page = st.navigation(navigation)
-    access.page_viewed(settings, page.title)
+    operator_pages = {file[:-3]: title for file, title, _ in OPERATOR_PAGES}
+    open_to_user = set(operator_pages) if user is None or user.role == auth.OPERATOR else set()
+    denied = access.refused_page(open_to_user, operator_pages)
+    if denied is not None:
+        access.page_denied(settings, denied)
+        st.warning(f"**{denied}** is for operators; showing {page.title}.")
+    else:
+        access.page_viewed(settings, page.title)
     page.run()
 
 

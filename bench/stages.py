@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,42 @@ def ingest(run: ScaleRun, source_rows: int) -> dict:
         "sides": sides,
         "ratio_vs_duckdb": sides["platform"]["seconds"] / sides["duckdb"]["seconds"],
         "speedup_vs_pandas": sides["pandas"]["seconds"] / sides["platform"]["seconds"],
+    }
+
+
+def files(run: ScaleRun) -> dict:
+    """A table of drop_rows(scale) rows dropped as CSV files: the platform's files ingest vs DuckDB reading them to Parquet."""
+    from bench import sides_files
+
+    ws, rows = run.ws, sides_files.drop_rows(run.ws.scale)
+    landing = ws.bench_dir / "sources" / f"{sides_files.SOURCE}-{rows}"
+    if not landing.exists():
+        run.say(f"generating {rows:,} rows of CSV drops (not measured)")
+        sides_files.generate(landing.with_name(landing.name + ".tmp"), rows)
+        landing.with_name(landing.name + ".tmp").rename(landing)
+
+    def side(name: str) -> Callable[[], Sample]:
+        def go() -> Sample:
+            data = ws.fresh(f"files-{name}")
+            sample = ws.run_side(f"files.{name}", ws.env(data) | sides_files.source_env(landing))
+            out = data / "lake" / "raw" / sides_files.SOURCE if name == "platform" else data / "out"
+            sample.extra |= parquet_stats([out / sides_files.TABLE])
+            return sample
+
+        return go
+
+    run.say(f"files: the platform's files ingest vs DuckDB read_csv -> Parquet, {rows:,} rows")
+    samples = run.rounds({n: side(n) for n in ("platform", "duckdb")})
+    sides = {name: summarize(s) for name, s in samples.items()}
+    for name, summary in sides.items():
+        summary["rows_per_second"] = round(rows / summary["seconds"])
+        summary["work_cpu_seconds"] = statistics.median(sample.extra["work_cpu_seconds"] for sample in samples[name])
+    return {
+        "rows": rows,
+        "drop_files": len(list(landing.glob("*.csv"))),
+        "sides": sides,
+        "cpu_ratio_vs_duckdb": sides["platform"]["work_cpu_seconds"] / sides["duckdb"]["work_cpu_seconds"],
+        "process_cpu_ratio_vs_duckdb": sides["platform"]["cpu_seconds"] / sides["duckdb"]["cpu_seconds"],
     }
 
 

@@ -19,6 +19,8 @@ SIDES = {
     "ingest.platform": ("bench.sides_ingest:platform", ("ingest.pipeline",)),
     "ingest.duckdb": ("bench.sides_ingest:duckdb_copy", ()),
     "ingest.pandas": ("bench.sides_ingest:pandas_naive", ("pandas",)),
+    "files.platform": ("bench.sides_files:platform", ("ingest.pipeline",)),
+    "files.duckdb": ("bench.sides_files:duckdb_copy", ()),
     "transform.sqlmesh": ("bench.sides_transform:sqlmesh_build", ("transform.build",)),
     "transform.duckdb": ("bench.sides_transform:duckdb_build", ()),
     "transform.duckdb_day": ("bench.sides_transform:duckdb_day", ()),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import signal
 import sqlite3
 import threading
@@ -72,9 +73,20 @@ def _terminated(signum, frame) -> None:
     raise Terminated()
 
 
+# What the platform writes (the lake, the warehouse, meta.db, logs, `.env`) holds personal data or
+# secrets: new files are the owner's only (0600, folders 0700), and the services it starts inherit that.
+PRIVATE_UMASK = 0o077
+
+
+def private_files() -> None:
+    """Make every file and folder this process (and its children) creates owner-only."""
+    os.umask(PRIVATE_UMASK)
+
+
 def guarded(work: Callable[[], int | None]) -> int:
     """Run `work`; return its exit code (0 unless it returns one), printing PlatformError, a full disk
-    and Ctrl-C as one line."""
+    and Ctrl-C as one line. Files it creates are owner-only."""
+    private_files()
     # s3fs's background tasks that died with a failing store are reported by asyncio at exit, with a
     # traceback, after the platform has already said what failed and where.
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)

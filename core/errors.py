@@ -1,4 +1,7 @@
-"""The one error type that the command line shows as a message, not a traceback."""
+"""The one error type that the command line shows as a message, not a traceback; and how a library's
+error becomes a message without the data values it quotes."""
+
+import re
 
 
 class PlatformError(Exception):
@@ -7,3 +10,28 @@ class PlatformError(Exception):
     The message says what was wrong, where, and how to fix it. Entry points print
     it without a traceback and exit non-zero.
     """
+
+
+# What a library's error message quotes of the data: a quoted value ('alice@example.com' as int64),
+# or, from a CSV parser, the row after "got N:". Replaced before the message goes anywhere; a quoted
+# name that follows `column`, `table` or `type` is kept (DuckDB: column "customer_id" ... of type "text").
+_QUOTED = re.compile(r"(\w+ )?('[^'\n]*'|\"[^\"\n]*\"|`[^`\n]*`)")
+_NAMED = ("column ", "table ", "type ")
+_ROW_AFTER = re.compile(r"(got \d+(?: columns| fields)?)[:;] .*$")
+
+
+def without_values(text: str, limit: int = 300) -> str:
+    """The first line of a library's error message with the values it quotes left out: errors name
+    source, table, file, line, column and rule, never a row's value (the quarantine keeps those)."""
+    line = (text.strip().splitlines() or [""])[0]
+    return _ROW_AFTER.sub(r"\1", _QUOTED.sub(_unquoted, line))[:limit]
+
+
+def _unquoted(match: re.Match) -> str:
+    before = match.group(1) or ""
+    return match.group(0) if before in _NAMED else f"{before}'…'"
+
+
+def describe_error(exc: BaseException) -> str:
+    """A library's exception as `Type: first line`, without the values it quotes."""
+    return f"{type(exc).__name__}: {without_values(str(exc))}"

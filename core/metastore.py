@@ -176,8 +176,23 @@ def _create_erasures(con: sqlite3.Connection) -> None:
     con.execute("CREATE INDEX erasures_by_table ON erasures (source, table_name)")
 
 
+def _create_revoked_sessions(con: sqlite3.Connection) -> None:
+    """Version 5: the app's login cookies ended by "Log out" before they expire (app/session.py); only their hash."""
+    con.execute("""
+        CREATE TABLE revoked_sessions (
+            token_sha256 TEXT PRIMARY KEY,  -- hex SHA-256 of the cookie value, never the value
+            expires_at   INTEGER NOT NULL   -- unix seconds: the cookie's own expiry, after which the row may go
+        )""")
+
+
+def _add_access_log_version_and_client(con: sqlite3.Connection) -> None:
+    """Version 6: the published version each read was served from, and the client's address."""
+    con.execute("ALTER TABLE access_log ADD COLUMN version TEXT")  # the published version read, when one was
+    con.execute("ALTER TABLE access_log ADD COLUMN client TEXT")  # the caller's IP address (the API's; the app's when known)
+
+
 def _keep_landing_history(con: sqlite3.Connection) -> None:
-    """Version 5: one row per taking of a landed file (a replay or a reingest adds a row), not per file version."""
+    """Version 7: one row per taking of a landed file (a replay or a reingest adds a row), not per file version."""
     con.execute("""
         CREATE TABLE landing_files_history (
             source       TEXT NOT NULL,
@@ -206,6 +221,8 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _add_job_runs_pid,
     _create_access_log,
     _create_erasures,
+    _create_revoked_sessions,
+    _add_access_log_version_and_client,
     _keep_landing_history,
 )
 VERSION = len(MIGRATIONS)

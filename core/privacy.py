@@ -63,6 +63,16 @@ def strictest(tags: Iterable[PersonalColumn]) -> PersonalColumn | None:
     return PersonalColumn(mask=mask, origins=tuple(sorted({origin for tag in tags for origin in tag.origins})))
 
 
+def declared_masks(settings: Settings) -> dict[str, Mask]:
+    """Today's declared personal columns, as the origins tags name them (`<source>.<table>.<column>`), with their masks."""
+    return {
+        f"{source}.{table}.{column}": mask
+        for source, spec in settings.sources.items()
+        for table, declaration in spec.tables.items()
+        for column, mask in declaration.personal.items()
+    }
+
+
 def sees_personal(settings: Settings, role: str | None) -> bool:
     """Whether a reader of `role` (None: no role, e.g. no login) sees personal values unmasked."""
     return role is not None and role in settings.privacy.personal_data_roles

@@ -128,6 +128,8 @@ def load_settings(project_dir: Path | None = None, env: Mapping[str, str] | None
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
         raise PlatformError(_describe(exc, config_file, overrides)) from None
+    if not settings.demo.enabled:  # the demo shop is off: its source is not run (its models are not loaded: transform/)
+        settings = settings.model_copy(update={"sources": {k: v for k, v in settings.sources.items() if k != settings.demo.source}})
     return settings.model_copy(update={"secrets": _read_secrets(settings, env)})
 
 

@@ -135,7 +135,12 @@ class AppSettings(Strict):
     """The Streamlit app (`just app`)."""
 
     port: int = Field(8501, ge=1, le=65535)
-    address: str = Field("0.0.0.0", description="Bound only when users are configured; else 127.0.0.1.")
+    address: str = Field(
+        "127.0.0.1",
+        description="Where the app listens when users are configured (without users: 127.0.0.1 always); "
+        "another address only with TLS in front (docs/operations.md).",
+    )
+    secure_cookie: bool = Field(False, description="Mark the login cookie Secure: set it when the app is served over HTTPS.")
     users: dict[Identifier, AppUser] = Field(default_factory=dict)
     freshness_warn_ratio: float = Field(0.8, gt=0, le=1, description="Amber once data is this share of its SLA old.")
     small_file_bytes: int = Field(1_048_576, ge=1, description="Lake files below this size count as small.")
@@ -153,6 +158,11 @@ class ApiSettings(Strict):
     rate_limit_per_minute: int = Field(600, ge=1, description="Requests per key and minute (bursts up to as many).")
     page_size: int = Field(1000, ge=1, description="Rows per page when a request names no limit.")
     max_page_size: int = Field(100_000, ge=1, description="The largest limit a request may ask for.")
+    docs: bool = Field(
+        False,
+        description="Serve the interactive docs page at /docs. Off by default: its Swagger UI loads from a CDN. "
+        "The OpenAPI schema (/openapi.json) is always served.",
+    )
 
 
 class ReportsSettings(Strict):

@@ -15,6 +15,9 @@ ContractMode = Literal["evolve", "freeze", "discard_row", "discard_value"]
 class DemoSettings(Strict):
     """The generated demo shop database."""
 
+    enabled: bool = Field(
+        True, description="false: the demo source is not declared and the models that read it are not built (docs/tutorial.md)."
+    )
     seed: int = 42
     scale: float = Field(1.0, gt=0, description="1.0 is 100,000 orders.")
     source: str = Field("shop", description="The declared source that the demo generates.")

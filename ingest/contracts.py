@@ -5,6 +5,8 @@ A table's contract is `schema` in `audits/contracts/<source>__<table>.py`. Each 
 the failure cases are split off with the most telling failed check, its column and
 value (`_check`, `_column`, `_failure`), every failure of the row (`_failures`, a JSON
 list), and where the row came from (`_source_file`, `_line`) when it came from a file.
+The failing values stay in the quarantine: messages name the table, column, check, file and
+line, never a value (they reach the run history, alerts and logs).
 A database or API load fails when a table's share of quarantined rows exceeds
 `quality.max_bad_share`; a file is refused alone (ingest/files.py). Counts are written
 to `contract_results` in the metadata store.
@@ -179,8 +181,7 @@ def _failures(schema, frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, pd
         if row_level.empty:
             first = cases.iloc[0]
             raise PlatformError(
-                f"Contract failed for {where}: column {first['column']!r} fails {first['check']} for the whole batch "
-                f"(e.g. {first['failure_case']!r}). Nothing was loaded."
+                f"Contract failed for {where}: column {first['column']!r} fails {first['check']} for the whole batch. Nothing was loaded."
             ) from None
         # a missing value also fails its type: name the more telling check
         rank = (
@@ -284,16 +285,15 @@ def _text(value: Any) -> str | None:
 
 
 def first_failures(tally: TableTally, limit: int = 3) -> str:
-    """The first failures by line (of a file), column and check, with the failing value where there is one."""
+    """The first quarantined rows' column and check, and file and line where known; never their values."""
     rows = pa.concat_tables(tally.quarantined, promote_options="permissive").slice(0, limit).to_pylist()
-    return "; ".join(_failure_place(row) for row in rows)
+    return "; ".join(f"{row['_column'] + ': ' if row.get('_column') else ''}{row['_check']}{_where(row)}" for row in rows)
 
 
-def _failure_place(row: dict) -> str:
-    where = [f"line {row['_line']}" if row.get("_line") is not None else "", f"column {row['_column']}" if row.get("_column") else ""]
-    place = ", ".join(part for part in where if part)
-    value = f" ({str(row['_failure'])[:60]!r})" if row.get("_failure") is not None else ""
-    return f"{place}: {row['_check']}{value}" if place else f"{row['_check']}{value}"
+def _where(row: dict) -> str:
+    place = [f"file {row['_source_file']}"] if row.get("_source_file") else []
+    place += [f"line {row['_line']}"] if row.get("_line") is not None else []
+    return f" ({', '.join(place)})" if place else ""
 
 
 def record_results(meta_path: Path, guard: ContractGuard, load_id: str | None) -> None:

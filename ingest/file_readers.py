@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from core.errors import without_values
 from core.settings_sources import MISSING_VALUES
 
 FORMATS = ("csv", "jsonl", "parquet")
@@ -90,7 +91,7 @@ def _parquet(fs: fsspec.AbstractFileSystem, path: str, batch_rows: int) -> Itera
         try:
             reader = pq.ParquetFile(handle)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise FileRefused(f"not a readable Parquet file: {exc}") from None
+            raise FileRefused(f"not a readable Parquet file: {without_values(str(exc))}") from None
         _refuse_repeated_names(reader.schema_arrow.names)
         start = 1
         for batch in reader.iter_batches(batch_size=batch_rows):
@@ -186,7 +187,7 @@ def _parse_csv(
     except pa.ArrowInvalid as exc:
         if "Empty CSV file" in str(exc):
             raise FileRefused("no header row (empty CSV)") from None
-        raise FileRefused(f"not readable as CSV: {str(exc).splitlines()[0]}") from None
+        raise FileRefused(f"not readable as CSV: {without_values(str(exc))}") from None
     lines, ragged_lines = _row_lines(data, encoding, [row.text or "" for row in ragged], table.num_rows, first_line)
     parts = [(table, lines)]
     header = data.split(b"\n", 1)[0] + b"\n"

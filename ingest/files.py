@@ -28,7 +28,7 @@ from pathlib import PurePosixPath
 import dlt
 import pyarrow as pa
 
-from core.errors import PlatformError
+from core.errors import PlatformError, describe_error
 from core.settings import Settings
 from core.settings_sources import FilesSource, FileTableSettings
 from ingest.contracts import ContractGuard, TableTally, first_failures
@@ -149,7 +149,7 @@ class _FileTable:
         try:
             read = self._read(landed)
         except UNREADABLE as exc:
-            self._reject(landed, str(exc) if isinstance(exc, (FileRefused, PlatformError)) else f"{type(exc).__name__}: {_first_line(exc)}")
+            self._reject(landed, str(exc) if isinstance(exc, (FileRefused, PlatformError)) else describe_error(exc))
             return
         refusal = self._refusal(read.tally)
         if refusal:
@@ -259,8 +259,3 @@ def _lines_left(lines: list[int] | None, quarantined: list[pa.Table]) -> list[in
         return None
     out = {line for part in quarantined for line in part.column("_line").to_pylist()}
     return [line for line in lines if line not in out]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else ""

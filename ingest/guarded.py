@@ -9,7 +9,7 @@ from dlt.common.schema.exceptions import DataValidationError
 from dlt.extract.items_transform import ItemTransform
 
 from core.erasures import erase_records, erase_rows
-from core.errors import PlatformError
+from core.errors import PlatformError, describe_error
 from core.settings_sources import SchemaContract
 from ingest.contracts import ContractGuard
 
@@ -116,7 +116,7 @@ def failure_message(source: str, exc: BaseException, store: str | None = None) -
     if store is not None and _is_store_failure(cause):
         return PlatformError(
             f"Loading {source} failed: the lake's S3 store at {store} failed during the load "
-            f"({type(cause).__name__}: {_first_line(cause)}). The unfinished load stays invisible to staging; "
+            f"({describe_error(cause)}). The unfinished load stays invisible to staging; "
             "once the store works again, run again: that run completes it."
         )
     if isinstance(cause, DataValidationError):
@@ -129,12 +129,7 @@ def failure_message(source: str, exc: BaseException, store: str | None = None) -
             f"({cause.schema_entity} is '{cause.contract_mode}'). Nothing was loaded. "
             f"Change the data, or relax `contract` for this source or table in config.yaml."
         )
-    return PlatformError(f"Loading {source} failed: {type(cause).__name__}: {_first_line(cause)}")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:400] if text else ""
+    return PlatformError(f"Loading {source} failed: {describe_error(cause)}")
 
 
 def _is_store_failure(exc: BaseException) -> bool:

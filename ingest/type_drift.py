@@ -68,14 +68,12 @@ class Drift:
     known: str
     found: str
     values: int
-    example: str
-    line: int | None
+    line: int | None  # the first one's
 
     def describe(self, where: str) -> str:
-        at = f" at line {self.line}" if self.line is not None else ""
-        return (
-            f"{where}: column {self.column!r} is {self.known}, got {self.values:,} {self.found} value(s) (e.g. {self.example[:60]!r}{at})"
-        )
+        """What drifted and where; the values stay in the quarantine (coerce), never in a message."""
+        at = f", the first at line {self.line}" if self.line is not None else ""
+        return f"{where}: column {self.column!r} is {self.known}, got {self.values:,} {self.found} value(s){at}"
 
 
 @dataclass
@@ -108,7 +106,6 @@ def apply_policy(table: pa.Table, known: dict[str, str], policy: Policy, lines: 
             known[name],
             dlt_type(values.type) or "text",
             flags.count(False),
-            _text(values[first].as_py()),
             lines[first] if lines else None,
         )
         drifts.append(drift)
@@ -141,7 +138,7 @@ def apply_policy_to_rows(rows: list[dict], known: dict[str, str], policy: Policy
             if value is None or type(value) in PLAIN_FITS.get(kind or "", ()) or kind not in ARROW_OF or _value_fits(value, kind):
                 continue
             found = _value_type(value)
-            drift = drifts.setdefault(name, Drift(name, kind, found, 0, _text(value), lines[index] if lines else None))
+            drift = drifts.setdefault(name, Drift(name, kind, found, 0, lines[index] if lines else None))
             drift.values += 1
             unfit.setdefault(index, []).append({"check": f"type_drift({kind})", "column": name, "value": _text(value)})
     if drifts and policy == "refuse":

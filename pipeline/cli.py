@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
@@ -63,12 +64,19 @@ def _counts(rows: dict[str, int]) -> str:
     return ", ".join(f"{table} {count:,}" for table, count in rows.items())
 
 
+def _demo_path(settings: Settings) -> Path:
+    """The demo source's database; refused while the demo is off."""
+    if not settings.demo.enabled:
+        raise PlatformError("The demo shop is off (demo.enabled: false in config.yaml): set it to true to generate or advance it.")
+    return settings.source_path(settings.demo.source)
+
+
 def cmd_demo_day(settings: Settings, args: argparse.Namespace) -> None:
     """Advance the demo source by one simulated day (one at a time: a second waits for the first)."""
     from core.lock import writer_lock
     from demo.day import advance_day
 
-    path = settings.source_path(settings.demo.source)
+    path = _demo_path(settings)
     if not path.exists():
         raise PlatformError(f"No demo source at {path}: run `just run` (or `just demo`) first.")
     with writer_lock(path.parent, purpose="demo-day", wait_seconds=settings.run.lock_wait_seconds):
@@ -81,7 +89,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     """(Re)generate the demo source at a scale; refuses to overwrite without --force."""
     from demo.shop import generate
 
-    path = settings.source_path(settings.demo.source)
+    path = _demo_path(settings)
     if path.exists() and not args.force:
         raise PlatformError(f"{path} exists. Pass --force to replace it (the lake keeps what it loaded).")
     scale = args.scale if args.scale is not None else settings.demo.scale

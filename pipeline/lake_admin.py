@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import warehouse
+from dotenv import dotenv_values
+
+from core import envfile, warehouse
 from core.buckets import BucketUsage, ensure_buckets, missing_buckets, usage
 from core.errors import PlatformError
 from core.lake import LANDING_PREFIX, LAYERS, Lake
@@ -42,31 +45,67 @@ def require_s3(settings: Settings) -> Lake:
     return Lake(settings)
 
 
-def minio_command(settings: Settings) -> tuple[list[str], dict[str, str]]:
-    """The command line and environment that serve the lake's endpoint with MinIO, data under data_dir/minio."""
-    lake = require_s3(settings)
-    binary = shutil.which("minio")
+LOOPBACK = "127.0.0.1"
+# MinIO's built-in root login and the placeholder older .env.example files carried: anyone may know them.
+WELL_KNOWN_SECRETS = frozenset({"minioadmin", "change-me-please"})
+
+
+def minio_command(settings: Settings, binary: str | None = None) -> list[str]:
+    """The command line that serves a local MinIO, data under data_dir/minio, its API and console on loopback only.
+
+    The API listens on the endpoint's port, the console on lake.s3.console_port.
+    """
+    binary = binary or shutil.which("minio")
     if binary is None:
         raise PlatformError(GET_MINIO)
-    credentials = lake.credentials
-    assert credentials is not None
-    host, _, port = settings.lake.s3.endpoint_host.rpartition(":")
     data = settings.data_dir / "minio"
-    data.mkdir(parents=True, exist_ok=True)
-    command = [binary, "server", str(data), "--address", f"{host}:{port or 9000}", "--console-address", console_address(settings)]
-    env = {**os.environ, "MINIO_ROOT_USER": credentials.access_key_id, "MINIO_ROOT_PASSWORD": credentials.secret_access_key}
-    return command, env
+    return [binary, "server", str(data), "--address", minio_address(settings), "--console-address", console_address(settings)]
+
+
+def minio_environment(settings: Settings) -> dict[str, str]:
+    """The environment of a local MinIO: its root login is the lake's keys (minio_root_login)."""
+    user, password = minio_root_login(settings)
+    (settings.data_dir / "minio").mkdir(parents=True, exist_ok=True)
+    return {**os.environ, "MINIO_ROOT_USER": user, "MINIO_ROOT_PASSWORD": password}
+
+
+def minio_root_login(settings: Settings) -> tuple[str, str]:
+    """The local MinIO's root user and password: the lake's keys from the environment or `.env`.
+
+    Unset, they are generated and written to `.env` (owner-only), where the lake's clients read
+    them too; MinIO's well-known defaults are refused, naming the variable.
+    """
+    s3, env_file = settings.lake.s3, settings.project_dir / ".env"
+    env = {**dotenv_values(env_file), **os.environ}
+    user, password = env.get(s3.access_key_env), env.get(s3.secret_key_env)
+    if user and password:
+        if password in WELL_KNOWN_SECRETS or password == user:
+            raise PlatformError(
+                f"{s3.secret_key_env} holds a well-known default, which would open the local MinIO to anyone: remove "
+                f"{s3.access_key_env} and {s3.secret_key_env} from .env (and the environment) to have keys generated, or set your own."
+            )
+        return user, password
+    if user or password:
+        raise PlatformError(f"Only one of {s3.access_key_env} and {s3.secret_key_env} is set: set both, or neither to have them generated.")
+    user, password = f"duckstack-{secrets.token_hex(4)}", secrets.token_urlsafe(32)
+    envfile.set_values(env_file, {s3.access_key_env: user, s3.secret_key_env: password})
+    return user, password
 
 
 def run_minio(settings: Settings) -> int:
     """Serve MinIO in the foreground until interrupted; the buckets are created by `just minio-buckets` or `just run`."""
-    command, env = minio_command(settings)
-    return subprocess.call(command, env=env)
+    command = minio_command(settings)
+    return subprocess.call(command, env=minio_environment(settings))
+
+
+def minio_address(settings: Settings) -> str:
+    """Where a local MinIO's API listens: loopback, on the endpoint's port."""
+    port = settings.lake.s3.endpoint_host.rpartition(":")[2]
+    return f"{LOOPBACK}:{port if port.isdigit() else 9000}"
 
 
 def console_address(settings: Settings) -> str:
-    host = settings.lake.s3.endpoint_host.rpartition(":")[0] or "127.0.0.1"
-    return f"{host}:{settings.lake.s3.console_port}"
+    return f"{LOOPBACK}:{settings.lake.s3.console_port}"
 
 
 def console_url(settings: Settings) -> str:

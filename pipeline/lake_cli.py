@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
+from dotenv import dotenv_values
 from rich.console import Console
 from rich.table import Table
 
 from core.entrypoint import Command, command_parser, run_command
-from core.settings import Settings
+from core.settings import Settings, load_settings
 from pipeline import lake_admin
 
 out = Console()
@@ -17,8 +20,12 @@ out = Console()
 
 def cmd_minio(settings: Settings, args: argparse.Namespace) -> int:
     """Serve the lake's endpoint with a local MinIO (data under data/minio) until Ctrl-C."""
-    command, _ = lake_admin.minio_command(settings)
-    out.print(f"MinIO on {settings.lake.s3.endpoint_url}, console {lake_admin.console_url(settings)}, data in {command[2]}")
+    lake_admin.require_s3(settings)
+    command = lake_admin.minio_command(settings)
+    out.print(
+        f"MinIO on http://{lake_admin.minio_address(settings)}, console {lake_admin.console_url(settings)} (loopback only), "
+        f"root login: the lake's keys in .env; data in {command[2]}"
+    )
     return lake_admin.run_minio(settings)
 
 
@@ -81,8 +88,19 @@ COMMANDS = {
 }
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    """The settings; for `minio`, first the lake's keys, generated into `.env` when unset (they are MinIO's root login)."""
+    if args.command == "minio":
+        lake_admin.minio_root_login(load_settings(args.project, env={**_environment(args.project), "PLATFORM__LAKE__BACKEND": "local"}))
+    return load_settings(args.project)
+
+
+def _environment(project: Path) -> dict[str, str]:
+    return {name: value for name, value in {**dotenv_values(project / ".env"), **os.environ}.items() if value is not None}
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run_command(command_parser("lake", "The lake's object store.", COMMANDS), COMMANDS, argv)
+    return run_command(command_parser("lake", "The lake's object store.", COMMANDS), COMMANDS, argv, _settings)
 
 
 if __name__ == "__main__":

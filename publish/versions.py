@@ -5,7 +5,9 @@ A folder holds `<table>/version=<v>/...parquet` for a few versions and one
 objects are written first, in their own folder; the manifest is replaced last,
 in one step (a single PUT on S3, a rename locally), so a reader sees the old
 version or the new one, never a mix. Old versions are kept for a while so that
-a reader holding the previous manifest can finish.
+a reader holding the previous manifest can finish; each keeps its own copy of
+the manifest (`_versions/<v>.json`), so that a reader of an older version masks
+the personal columns that version recorded.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from core.privacy import Personal, PersonalColumn
 from core.warehouse import sql_literal
 
 MANIFEST = "_manifest.json"
+VERSIONS = "_versions"  # each retained version's own manifest, `<version>.json`
 NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -104,14 +107,19 @@ def write_version(
             entries[table.name]["personal"] = {column: tag.to_json() for column, tag in table.personal.items()}
     manifest = {"version": version, "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **extra}
     manifest["tables"] = entries
-    lake.write_text_atomic(f"{folder}/{MANIFEST}", json.dumps(manifest, indent=2))
+    text = json.dumps(manifest, indent=2)
+    lake.make_folder(f"{folder}/{VERSIONS}")
+    lake.write_text_atomic(f"{folder}/{VERSIONS}/{version}.json", text)
+    lake.write_text_atomic(f"{folder}/{MANIFEST}", text)
     prune(lake, folder, keep=keep, current=version)
     return version, {name: entry["rows"] for name, entry in entries.items()}
 
 
-def read_version(lake: Lake, folder: str) -> Version | None:
-    """The version the folder's manifest points at, or None before the first publish."""
-    text = lake.read_text(f"{folder}/{MANIFEST}")
+def read_version(lake: Lake, folder: str, version_id: str | None = None) -> Version | None:
+    """The version the folder's manifest points at, or None before the first publish; with `version_id`,
+    that retained version as its own manifest recorded it, or None when it kept none."""
+    where = f"{folder}/{MANIFEST}" if version_id is None else f"{folder}/{VERSIONS}/{version_id}.json"
+    text = lake.read_text(where)
     if text is None:
         return None
     try:
@@ -128,7 +136,7 @@ def read_version(lake: Lake, folder: str) -> Version | None:
         )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise PlatformError(
-            f"The publish manifest {folder}/{MANIFEST} is unreadable ({type(exc).__name__}: {exc}); "
+            f"The publish manifest {where} is unreadable ({type(exc).__name__}: {exc}); "
             "`just run` (or `just doctor`) publishes it again from the warehouse."
         ) from None
 
@@ -154,9 +162,13 @@ def read_sql(version: Version, table: str) -> str:
 
 
 def prune(lake: Lake, folder: str, *, keep: int, current: str) -> None:
-    """Delete all but the newest `keep` versions of each table (version names sort by time)."""
+    """Delete all but the newest `keep` versions of each table, and their manifests (version names sort by time)."""
     for table_dir in lake.subfolders(folder):
         versions = [v for v in lake.subfolders(table_dir) if v.rsplit("/", 1)[-1].startswith("version=")]
         for old in versions[:-keep]:
             if not old.endswith(current):
                 lake.remove_tree(old)
+    records = [url for url in lake.files(f"{folder}/{VERSIONS}") if url.endswith(".json")]
+    for old in records[:-keep]:
+        if not old.endswith(f"/{current}.json"):
+            lake.remove_tree(old)

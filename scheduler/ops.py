@@ -9,7 +9,7 @@ import shutil
 import signal
 from collections.abc import Callable
 
-from core import metastore, runlog
+from core import envfile, metastore, runlog
 from core.errors import PlatformError
 from core.lake import LAYERS
 from core.settings import Settings
@@ -21,18 +21,20 @@ RESET_TABLES = ("job_runs", "alerts", "monitor_results", "scheduled_jobs")
 
 
 def setup(settings: Settings, report: Callable[[str], None]) -> None:
-    """Create `.env` from `.env.example` and the data folders; safe to run again."""
+    """Create `.env` from `.env.example` and the data folders, owner-only (also when they exist); safe to run again."""
     env, example = settings.project_dir / ".env", settings.project_dir / ".env.example"
     if env.exists():
-        report(f"{env} exists; left as it is")
+        report(f"{env} exists; left as it is (owner-only)")
     elif example.exists():
         shutil.copyfile(example, env)
         report(f"created {env} from {example.name}; fill in the secrets you need")
+    envfile.owner_only(env)
     folders = [settings.lake_root / layer for layer in LAYERS]
     folders += [settings.data_dir / name for name in ("logs", "run", "sources")]
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
-    report(f"data folders ready under {settings.data_dir}")
+    envfile.owner_only(settings.data_dir)
+    report(f"data folders ready under {settings.data_dir}, readable by their owner only")
 
 
 def reload(settings: Settings, report: Callable[[str], None]) -> None:

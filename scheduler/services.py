@@ -20,9 +20,9 @@ from pathlib import Path
 
 from core.errors import PlatformError
 from core.settings import Settings
+from pipeline import lake_admin
 from scheduler.service import running_scheduler
 
-MINIO_ADDRESS = "127.0.0.1:9000"
 HEALTH_WAIT_SECONDS = 60
 
 
@@ -32,6 +32,7 @@ class ServiceDef:
     command: list[str] | None  # None: not available here, see `why`
     healthy: Callable[[int], bool]
     why: str = ""
+    environment: Callable[[], dict[str, str]] | None = None  # its environment, made when it is launched
 
 
 def definitions(settings: Settings) -> list[ServiceDef]:
@@ -69,8 +70,12 @@ def definitions(settings: Settings) -> list[ServiceDef]:
     if minio is None:
         services.append(ServiceDef("minio", None, _never, "no `minio` binary on PATH"))
     else:
-        command = [minio, "server", str(data / "minio"), "--address", MINIO_ADDRESS]
-        services.append(ServiceDef("minio", command, lambda pid: _http_ok(f"http://{MINIO_ADDRESS}/minio/health/live")))
+        # as `just minio`: loopback only, the lake's keys as its root login (generated into .env at launch)
+        health = f"http://{lake_admin.minio_address(settings)}/minio/health/live"
+        command = lake_admin.minio_command(settings, minio)
+        services.append(
+            ServiceDef("minio", command, lambda pid: _http_ok(health), environment=lambda: lake_admin.minio_environment(settings))
+        )
     return services
 
 
@@ -124,6 +129,7 @@ def _launch(settings: Settings, service: ServiceDef) -> str:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=service.environment() if service.environment else None,
         )
     pid_file(settings, service.name).write_text(str(process.pid))
     deadline = time.monotonic() + HEALTH_WAIT_SECONDS

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from core.errors import PlatformError
+from core.errors import PlatformError, describe_error
 from core.lock import describe_holder, writer_lock
 from core.settings import Settings
 from scheduler.logs import configure as configure_logging
@@ -79,8 +79,10 @@ def main(result_file: str, parent: int) -> int:
         outcome = {"status": "failed", "error": str(exc)}
         print(f"error: {exc}", file=sys.stderr, flush=True)
     except Exception as exc:  # noqa: BLE001 - any failure of a job is reported, not raised
-        traceback.print_exc()
-        outcome = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        # the stack goes to the job's log; the message only without the data values a library may quote
+        traceback.print_tb(exc.__traceback__)
+        outcome = {"status": "failed", "error": describe_error(exc)}
+        print(f"error: {outcome['error']}", file=sys.stderr, flush=True)
     result_path.write_text(json.dumps(outcome))
     return 0 if outcome["status"] == "success" else 1
 

@@ -62,7 +62,7 @@ def test_every_api_call_is_logged_once_by_key_name_with_rows_and_status(built_co
         wrong = get(f"{url}/marts", key="dsk_a-wrong-key")
         missing = get(f"{url}/metrics")
         typo = get(f"{url}/marts/{EMAIL}/rows", key=OPERATOR_KEY)
-        assert get(f"{url}/docs").status == 200  # documentation is not a read
+        assert get(f"{url}/openapi.json").status == 200  # documentation is not a read
     assert [r.status for r in (listing, page, customers, metric, cached, forbidden, wrong, missing, typo)] == [
         200,
         200,
@@ -75,7 +75,11 @@ def test_every_api_call_is_logged_once_by_key_name_with_rows_and_status(built_co
         404,
     ]
     rows = logged(settings.meta_path)[before:]
-    strip = [{k: v for k, v in row.items() if k != "accessed_at"} for row in rows]
+    version = listing.headers["x-data-version"]
+    # every request that opened a version names it; a refusal before one was opened (no key) names none; all came from loopback
+    assert [row["version"] for row in rows] == [version] * 6 + [None, None, version]
+    assert {row["client"] for row in rows} == {"127.0.0.1"}
+    strip = [{k: v for k, v in row.items() if k not in ("accessed_at", "version", "client")} for row in rows]
     assert strip == [
         {"channel": "api", "principal": "biz", "action": "GET /marts", "subject": None, "rows": None, "status": 200, "detail": None},
         {
@@ -248,7 +252,7 @@ def test_a_download_in_the_browser_is_logged_once_with_its_rows(built_copy, tmp_
             )
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{base}/freshness")
-            button = page.get_by_role("button", name="Download freshness (CSV)")
+            button = page.get_by_role("link", name="Download freshness (CSV)")
             button.wait_for(timeout=180_000)
             with page.expect_download(timeout=60_000) as download:
                 button.click()

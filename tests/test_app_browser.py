@@ -10,29 +10,22 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import os
 import re
-import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from demo.day import advance_day
 from publish.reader import connect_published
 from tests.support.app_pages import copy_build
-from tests.support.project import ROOT, SMALL_SCALE
+from tests.support.app_server import CHROMIUM, JUST, app_env, chromium, just_app
+from tests.support.project import ROOT
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "data" / "test-artifacts"
-JUST = Path(sys.executable).with_name("just")  # the rust-just wheel's binary, beside the venv's python
 ERROR = '[data-testid="stException"]'
 NOT_FOUND = "Page not found"
 TABLE = '[data-testid="stDataFrame"]'
@@ -63,72 +56,18 @@ if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed (.ci/run installs it)", allow_module_level=True)
 
 
-def _app_env(settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")}
-    env.update({"PLATFORM__DATA_DIR": str(settings.data_dir), "PLATFORM__DEMO__SCALE": SMALL_SCALE})
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def _just_app(settings, logs: Path, **env: str):
-    """`just app` on `settings`' data folder with `env` added; yields its base URL once it answers."""
-    port = _free_port()
-    log = open(logs / "app.log", "w+")
-    server = subprocess.Popen(
-        [str(JUST), "app", "--port", str(port)],
-        cwd=ROOT,
-        env={**_app_env(settings), **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                    if response.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"`just app` did not come up on {base}:\n{log.read()}")
-            time.sleep(0.5)
-        yield base
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        log.close()
-
-
 @pytest.fixture(scope="module")
 def served(built, tmp_path_factory):
     """`just app` on a private copy of the demo build; yields (settings, base URL)."""
     settings = copy_build(built[0], tmp_path_factory.mktemp("browser") / "data")
-    with _just_app(settings, tmp_path_factory.mktemp("logs")) as base:
+    with just_app(settings, tmp_path_factory.mktemp("logs")) as base:
         yield settings, base
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def load(page, url: str, title: str, text: str, selector: str | None) -> float:
@@ -211,7 +150,7 @@ def test_pages_stay_up_while_just_run_rebuilds(served, browser):
     rebuild = subprocess.Popen(
         [str(JUST), "run"],
         cwd=ROOT,
-        env=_app_env(settings),
+        env=app_env(settings),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -250,7 +189,7 @@ def test_a_login_survives_a_reload_a_new_tab_and_a_shared_link(built, browser, t
     settings = copy_build(built[0], tmp_path_factory.mktemp("login") / "data")
     password_hash = hash_password("oleg-secret")
     env = {"PLATFORM__APP__USERS__OLEG__ROLE": "operator", "APP_PASSWORD_HASH_OLEG": password_hash, "APP_SESSION_SECRET": SECRET}
-    with _just_app(settings, tmp_path_factory.mktemp("login-logs"), **env) as base:
+    with just_app(settings, tmp_path_factory.mktemp("login-logs"), **env) as base:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         page.goto(f"{base}/trends?grain=week")
@@ -309,7 +248,7 @@ def test_the_data_browser_filters_sorts_and_downloads_a_mart_in_chromium(served,
     (_, rows), *_ = [(headers, rows) for headers, rows in shown_tables(page) if "Order ID" in headers]
     screenshot(page, "browser-fct-orders")
     with page.expect_download(timeout=60_000) as download:
-        page.get_by_role("button", name="Download fct orders (CSV)").click()
+        page.get_by_role("link", name="Download fct orders (CSV)").click()
     with open(download.value.path(), newline="") as handle:
         downloaded = list(csv.DictReader(handle))
     assert [(int(r["order_id"]), float(r["amount_total"])) for r in downloaded] == [(i, float(a)) for i, a in expected]

@@ -29,7 +29,7 @@ def test_bench_runs_every_stage_and_the_sides_agree(tmp_path: Path):
     result = json.loads((results / "latest.json").read_text())
     scale = result["scales"]["0.01"]
     stages = scale["stages"]
-    assert set(stages) == {"ingest", "transform", "publish", "serve", "end_to_end"}
+    assert set(stages) == {"ingest", "files", "transform", "publish", "serve", "end_to_end"}
     assert result["machine"]["cores"] >= 1 and result["machine"]["versions"]["duckdb"]
 
     # ingest: every side wrote every source row, and each figure comes from a real child process
@@ -40,6 +40,14 @@ def test_bench_runs_every_stage_and_the_sides_agree(tmp_path: Path):
         assert measured["extra"]["rows"] == source_rows, side
         assert measured["extra"]["files"] == 5 and measured["extra"]["rows_per_row_group"] > 0
         assert measured["peak_rss_mb"] > 20 and measured["cpu_seconds"] > 0 and measured["runs"] == 1
+
+    # files: the generated drops (at least 1,000 rows, in two files) reach the platform's raw layer and DuckDB's Parquet whole
+    files = stages["files"]
+    assert files["rows"] == 1_200 and files["drop_files"] == 2
+    for side in ("platform", "duckdb"):
+        measured = files["sides"][side]
+        assert measured["extra"]["rows"] == files["rows"] and measured["cpu_seconds"] > 0 and measured["peak_rss_mb"] > 20, side
+    assert files["cpu_ratio_vs_duckdb"] > 0
 
     # transform: SQLMesh and the rendered SQL run by hand build the same marts
     check = stages["transform"]["check"]
@@ -80,6 +88,8 @@ def test_bench_runs_every_stage_and_the_sides_agree(tmp_path: Path):
     # the record: every target has a verdict, and the Markdown table shows the scale
     assert {row["target"] for row in result["targets"]} >= {
         "ingest <= 2.0x DuckDB",
+        "files ingest CPU <= 1.5x DuckDB",
+        "files ingest peak RSS <= 1 GB",
         "SQLMesh full build <= 1.5x DuckDB",
         "no-change plan <= 5 s",
         "dashboard p95 cold <= 1 s",

@@ -118,7 +118,7 @@ def test_a_file_without_the_key_column_is_refused_alone_naming_it_where_a_user_l
     _land(landing, "items/worse.csv", "id,name\n,secret-a\n,secret-b\n9,c\n", age=40)
     ingest_source(settings, "drops")
     reason = _outcomes(settings)["items/worse.csv"][3]
-    assert "First failures: line 2, column id: key_missing; line 3, column id: key_missing" in reason
+    assert "First failures: id: key_missing (file items/worse.csv, line 2); id: key_missing (file items/worse.csv, line 3)" in reason
     assert "None" not in reason and "secret" not in reason
 
     # where a user looks: `just quarantine`, the app's data quality page, and an alert

@@ -20,6 +20,7 @@ TABLES = {
     "landing_files",
     "access_log",
     "erasures",
+    "revoked_sessions",
 }
 INDEXES = {
     "job_runs_by_job",
@@ -121,6 +122,8 @@ def test_a_new_store_has_every_table_and_index_at_the_current_version(tmp_path):
         "rows",
         "status",
         "detail",
+        "version",  # version 6: the published version read, and the client's address
+        "client",
     ]
     # version 4: the erasures, with the key and counts only
     assert [column[0] for column in current["tables"]["erasures"]] == [

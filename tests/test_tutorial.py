@@ -21,7 +21,7 @@ from core.settings import Settings, load_settings
 from publish.reader import connect_published
 from scheduler.jobs import job_specs
 from scheduler.runner import Runner
-from tests.support.app_pages import app_on
+from tests.support.app_pages import app_on, download_labels
 from tests.support.project import ROOT, SMALL_SCALE, copy_project, run_cli
 
 TUTORIAL = ROOT / "docs" / "tutorial.md"
@@ -124,7 +124,7 @@ def test_the_tutorial_onboards_the_library_through_the_scheduler_s_jobs(tmp_path
     assert list(zip(shown["Branch"], shown["Loans"], strict=True)) == [(row[0], row[2]) for row in later]
     assert list(at.dataframe[0].value["Column"]) == ["branch", "loan_month", "count_loans", "count_returned", "count_open", "amount_fees"]
     assert len(at.get("vega_lite_chart")) == 1 and "per month of `loan_month`" in " ".join(c.value for c in at.caption)
-    assert [b.label for b in at.get("download_button")] == [f"Download {MART.replace('_', ' ')} (CSV)"]
+    assert download_labels(at) == [f"Download {MART.replace('_', ' ')} (CSV)"]
 
 
 def test_the_tutorial_s_optional_contract_passes_the_drops_and_quarantines_a_bad_loan(tmp_path):

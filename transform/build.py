@@ -16,7 +16,8 @@ from core.settings import Settings
 from transform import state
 from transform.audit_log import record_audits
 from transform.console import PlanTally, TallyConsole
-from transform.context import open_context, uses_spark
+from transform.context import open_context, out_of_memory_hint, uses_spark
+from transform.exact_types import refuse_inexact_types
 from transform.raw_views import create_raw_views
 from transform.restatement import Restatement, find_restatement, raw_loads, staging_scopes
 from transform.spark_raw import create_spark_raw_views
@@ -54,6 +55,8 @@ def build_prod(settings: Settings, *, on_model: Callable[[str, int], None] | Non
     try:
         if on_spark:
             create_spark_raw_views(context.engine_adapter.spark, settings)
+        else:
+            refuse_inexact_types(context)  # the types are DuckDB's: Spark types the same SQL its own way
         # Unit tests run for the models whose definition changed: a plan that changes no model skips them.
         context.plan(PROD, auto_apply=True, no_prompts=True, test_changed_only=True, skip_linter=True)  # open_context linted
         restatement = restate_new_data(context, settings, console.tally.models_built)
@@ -61,7 +64,7 @@ def build_prod(settings: Settings, *, on_model: Callable[[str, int], None] | Non
         built_here = sum(1 for model in context.models.values() if not model.kind.is_external)
         return BuildResult(tally=console.tally, models_total=built_here, marts=marts, restatement=restatement)
     except SQLMeshError as exc:
-        raise PlatformError(_failure_message(exc, console.tally)) from None
+        raise PlatformError(_failure_message(settings, exc, console.tally)) from None
     finally:
         record_audits(settings.meta_path, PROD, console.tally.audits)
         context.close()
@@ -149,8 +152,10 @@ def schema_of(fqn: str) -> str:
     return fqn.split(".")[-2].strip('"')
 
 
-def _failure_message(exc: SQLMeshError, tally: PlanTally) -> str:
+def _failure_message(settings: Settings, exc: SQLMeshError, tally: PlanTally) -> str:
     details = tally.errors + [f"unit test failed: {name}" for name in tally.tests_failed]
     lines = [f"The SQLMesh build of prod failed: {exc}"] + [f"  - {line}" for line in details]
+    hint = out_of_memory_hint(settings, "\n".join(lines))
+    lines += [hint] if hint else []
     lines.append("Prod and the published marts are unchanged; fix the model or the data and run again.")
     return "\n".join(lines)

@@ -6,10 +6,12 @@ import re
 import typing as t
 from dataclasses import dataclass, field
 
+import duckdb
 from sqlglot import exp
 from sqlmesh.core.console import NoopConsole
 from sqlmesh.utils.errors import NodeAuditsErrors
 
+from core.errors import describe_error
 from transform.audit_log import AuditOutcome
 
 # How SQLMesh words a failed non-blocking audit in its warning (sqlmesh.utils.errors.AuditError).
@@ -102,7 +104,9 @@ class TallyConsole(NoopConsole):
                     for audit in cause.errors
                 )
             else:
-                self.tally.errors.append(f"{_node_name(error.node)}: {cause}")
+                # DuckDB's errors quote the data (a value it could not cast): those go without the value
+                described = describe_error(cause) if isinstance(cause, duckdb.Error) else cause
+                self.tally.errors.append(f"{_node_name(error.node)}: {described}")
 
 
 def _describe_audit(name: str, args: dict) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from core import warehouse
 from core.errors import PlatformError
 from core.lake import Lake
 from core.settings import CONFIG_FILE, Settings
+from transform.demo_models import demo_files
 from transform.lint import refuse_lint_errors
 from transform.spark_gateway import anchored_spark_connection, anchored_state_connection, is_spark, spark_dir
 
@@ -37,17 +39,54 @@ def sqlmesh_config(settings: Settings) -> Config:
             "state_connection": anchored_state_connection(settings, gateway.state_connection),
         }
     else:
-        update = {"connection": connection.model_copy(update={"database": str(settings.warehouse_path), **_lake_access(settings)})}
+        local = {"database": str(settings.warehouse_path), **_lake_access(settings)}
+        if isinstance(connection, DuckDBConnectionConfig):
+            local["connector_config"] = duckdb_settings(settings, connection.connector_config)
+        update = {"connection": connection.model_copy(update=local)}
     # Only the selected gateway: SQLMesh connects to every gateway it is given (Context.engine_adapters),
     # and a DuckDB build must not start Spark.
     gateways = {gateway_name: gateway.model_copy(update=update)}
+    demo_off = [] if settings.demo.enabled else demo_files(settings.project_dir, settings.demo.source)
     return config.model_copy(
         update={
             "gateways": gateways,
             "default_gateway": gateway_name,
             "cache_dir": str(settings.data_dir / "sqlmesh-cache"),
+            "ignore_patterns": [*config.ignore_patterns, *demo_off],
         }
     )
+
+
+def duckdb_settings(settings: Settings, configured: dict) -> dict:
+    """The DuckDB settings of a build: config.yaml's `connector_config` over the platform's defaults.
+
+    The build spills to a folder beside the warehouse, in the data folder, and its memory is sized
+    to the machine: half of its RAM, as the app, the API and the ingest share it. (A window over
+    millions of rows, such as a staging model's dedupe, needs memory that DuckDB cannot spill.)
+    """
+    defaults = {"memory_limit": f"{machine_memory_bytes() // 2 // 2**20}MB", "temp_directory": str(settings.warehouse_path) + ".tmp"}
+    return {**defaults, **configured}
+
+
+def out_of_memory_hint(settings: Settings, failure: str) -> str | None:
+    """For a build that DuckDB stopped for want of memory: the setting to change and how."""
+    if "Out of Memory" not in failure:
+        return None
+    config = sqlmesh_config(settings)
+    name = config.default_gateway
+    connector = getattr(gateway_connection(config, name), "connector_config", {})
+    spill = connector.get("temp_directory") or "nowhere"
+    return (
+        f"DuckDB ran out of memory (memory_limit {connector.get('memory_limit')}, spilling to {spill}): "
+        f"raise memory_limit under gateways.{name}.connection.connector_config in {CONFIG_FILE}, or set "
+        f"SQLMESH__GATEWAYS__{name.upper()}__CONNECTION__CONNECTOR_CONFIG__MEMORY_LIMIT (e.g. 8GB), and keep temp_directory "
+        "set so that DuckDB spills to disk."
+    )
+
+
+def machine_memory_bytes() -> int:
+    """The machine's physical memory."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def warehouse_location(settings: Settings) -> str:

@@ -25,7 +25,8 @@ from core.settings import Settings
 from transform.audit_log import record_audits
 from transform.build import PROD, forget_applied_loads, schema_of
 from transform.console import PlanTally, TallyConsole
-from transform.context import open_context, uses_spark
+from transform.context import open_context, out_of_memory_hint, uses_spark
+from transform.exact_types import refuse_inexact_types
 from transform.raw_views import create_raw_views
 
 ENVIRONMENT = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -96,9 +97,10 @@ def _sqlmesh(settings: Settings, purpose: str, on_model=None) -> Iterator[tuple[
     console = TallyConsole(on_model)
     context = open_context(settings, console)
     try:
+        refuse_inexact_types(context)
         yield context, console
     except SQLMeshError as exc:
-        raise PlatformError(_failure(purpose, exc, console.tally)) from None
+        raise PlatformError(_failure(settings, purpose, exc, console.tally)) from None
     finally:
         context.close()
 
@@ -243,8 +245,10 @@ def _stamp(epoch_ms: int | None) -> str | None:
     return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC).isoformat(timespec="minutes")
 
 
-def _failure(purpose: str, exc: SQLMeshError, tally: PlanTally) -> str:
+def _failure(settings: Settings, purpose: str, exc: SQLMeshError, tally: PlanTally) -> str:
     details = tally.errors + [f"unit test failed: {name}" for name in tally.tests_failed]
     lines = [f"SQLMesh {purpose} failed: {exc}"] + [f"  - {line}" for line in details]
+    hint = out_of_memory_hint(settings, "\n".join(lines))
+    lines += [hint] if hint else []
     lines.append("The environment is unchanged; fix the model or the data and plan again.")
     return "\n".join(lines)

@@ -20,6 +20,8 @@ FIXES = {
         "qualify the column with its table alias, or use a name that the upstream model or external_models.yaml declares"
     ),
     "noambiguousprojections": "give every selected expression its own name with `AS <name>`",
+    "nomissinggrain": "add `grain <key column>` (or `grain (<column>, <column>)`) to the MODEL block",
+    "nounnamedcolumns": "name the expression with `AS <name>` in the final SELECT",
 }
 
 

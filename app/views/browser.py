@@ -10,7 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app import charts, tables
+from app import access, charts, tables
 from app import components as ui
 from app.queries import browser
 from core.errors import PlatformError
@@ -102,6 +102,7 @@ try:
 
     doc = _model_doc(table)
     published = ui.published_version(settings, env)
+    access.page_viewed(settings, "Data browser", mart=table, version=published.version)
     facts = [f"**{published.rows.get(table, 0):,}** rows in version `{published.version}`"]
     if doc is not None:
         facts += [f"**Grain** {doc.grain or '–'}", f"**Owner** {doc.owner or '–'}"]
@@ -186,4 +187,8 @@ if matching > len(sample):
     st.caption(f"The first {len(sample):,} of {matching:,} matching rows; the download holds up to {browser.DOWNLOAD_ROWS:,}.")
 if matching > len(whole):
     st.warning(f"The download holds the first {len(whole):,} of {matching:,} matching rows: filter further for the rest.")
-ui.download(whole, f"{table}_{env}" if env != "prod" else table)
+ui.download(
+    whole,
+    f"{table}_{env}" if env != "prod" else table,
+    make=ui.published_reader(settings, env, browser.rows, browse, browser.DOWNLOAD_ROWS),
+)

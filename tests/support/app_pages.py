@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ ENTRY_POINT = ROOT / "app" / "streamlit_app.py"
 BUSINESS_PAGES = ["overview", "trends", "products", "customers", "explore"]
 # The label of the `orders` metric on the KPI cards (metrics/definitions.yml)
 ORDERS = "Orders (not cancelled)"
+DOWNLOAD_LINK = re.compile(r'<a href="/download/[^"]+"[^>]*>(Download [^<]+)</a>')
 OPERATOR_PAGES = ["pipeline_health", "data_quality", "freshness", "lake", "catalog", "browser", "environments"]
 
 
@@ -71,3 +73,8 @@ def number(text: str) -> float:
     """A metric's displayed value as a number: '€1,234.50' -> 1234.5, '6.8%' -> 0.068."""
     clean = text.replace("€", "").replace(",", "").strip()
     return float(clean[:-1]) / 100 if clean.endswith("%") else float(clean)
+
+
+def download_labels(at: AppTest) -> list[str]:
+    """The labels of the page's CSV download links (app.components.download), in page order."""
+    return [match.group(1) for element in at.get("html") if (match := DOWNLOAD_LINK.search(element.proto.body))]
