@@ -40,6 +40,14 @@ class VersionGone(Exception):
     """The requested version is not (or no longer) in the lake."""
 
 
+class CurrentDamaged(Exception):
+    """The version the manifest names as current has lost its files: the published marts are damaged."""
+
+    def __init__(self, version: str) -> None:
+        super().__init__(version)
+        self.version = version
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -93,11 +101,12 @@ class PublishedMarts:
                 snapshot = self._open(version, role, current)
                 break
             except VersionGone:
-                if version_id is not None:
+                if version.version != current.version:
                     raise
-                # a publish pruned the version just read from the manifest: the manifest has moved on
+                # the current version's files are gone: a publish pruned it as the manifest moved on (read it
+                # again), or, if the manifest still names it, the published marts are damaged
         else:
-            raise VersionGone()
+            raise CurrentDamaged(version.version)
         with self._lock:
             snapshot = self._snapshots.setdefault(wanted, snapshot)
             self._forget_beyond(2 * (self.settings.run.publish_keep_versions + 1))
@@ -108,6 +117,11 @@ class PublishedMarts:
         with self._lock:
             for personal in (False, True):
                 self._snapshots.pop((version_id, personal), None)
+
+    def is_current(self, version_id: str) -> bool:
+        """Whether the manifest names `version_id` as the current version."""
+        current = read_version(self.lake, self.folder)
+        return current is not None and current.version == version_id
 
     def exists(self, version: Version) -> bool:
         """Whether every table of `version` still has its folder in the lake."""

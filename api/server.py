@@ -20,7 +20,7 @@ from api.errors import ApiError, install_handlers
 from api.formats import MEDIA_TYPES, arrow_page, json_page
 from api.keys import ApiKey, identify
 from api.limits import RateLimiter
-from api.published import VERSION_ID, NotPublished, PublishedMarts, Snapshot, VersionGone
+from api.published import VERSION_ID, CurrentDamaged, NotPublished, PublishedMarts, Snapshot, VersionGone
 from api.query import BadRequest, check_values, page_sql, parse_query
 from core.settings import Settings
 from metrics import layer
@@ -85,7 +85,10 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
         except NotPublished:
             raise ApiError(503, "not_published", "Nothing has been published yet: run `just run` first.") from None
         except VersionGone:
+            assert version is not None, "a version read from the manifest that lost its files is CurrentDamaged"
             raise gone(version) from None
+        except CurrentDamaged as exc:
+            raise damaged(exc.version) from None
         except UnrecordedPersonal:
             if version is None:
                 raise  # the current version: the API's log says why, and the next run publishes it again
@@ -98,7 +101,15 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
         access.note(request, version=snap.version.version)
         return snap
 
-    def gone(version: str | None) -> ApiError:
+    def damaged(version: str) -> ApiError:
+        return ApiError(
+            503,
+            "published_damaged",
+            f"The published version {version} is damaged (its files are missing) and cannot be read. "
+            "The operator repairs it with `just doctor` (or the next `just run`), which publishes the marts again; retry later.",
+        )
+
+    def gone(version: str) -> ApiError:
         return ApiError(
             410,
             "version_gone",
@@ -192,8 +203,8 @@ def create_app(settings: Settings, keys: list[ApiKey]) -> FastAPI:
         except duckdb.IOException:
             if marts.exists(snap.version):
                 raise
-            marts.forget(pinned)  # publish pruned it while this page was read
-            raise gone(pinned) from None
+            marts.forget(pinned)  # publish pruned it while this page was read, or the current version lost its files
+            raise (damaged(pinned) if marts.is_current(pinned) else gone(pinned)) from None
         finally:
             con.close()
         if page.has_more:

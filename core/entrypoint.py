@@ -33,6 +33,8 @@ class Command:
     run: Callable[[Settings, argparse.Namespace], int | None]
     help: str
     arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+    # False for a run of the command that must write nothing (`doctor --check`): it then closes no orphaned run.
+    writes: Callable[[argparse.Namespace], bool] = lambda args: True
 
 
 def command_parser(prog: str, description: str, commands: dict[str, Command]) -> argparse.ArgumentParser:
@@ -54,13 +56,15 @@ def run_command(
     """Parse `argv`, load the settings and run the chosen command, guarded.
 
     Every command first marks the recorded runs whose process is gone (a kill -9, a power cut) as
-    interrupted, so that no status shows work that is not running."""
+    interrupted, so that no status shows work that is not running (but a command that writes nothing)."""
     args = parser.parse_args(argv)
 
     def work() -> int | None:
         settings = settings_for(args)
-        runlog.close_orphans(settings.meta_path)
-        return commands[args.command].run(settings, args)
+        command = commands[args.command]
+        if command.writes(args):
+            runlog.close_orphans(settings.meta_path)
+        return command.run(settings, args)
 
     return guarded(work)
 
@@ -134,8 +138,8 @@ def expected_failure(exc: BaseException) -> str | None:
     if cause is not None:
         return (
             f"a file is damaged ({_first_line(cause)}). `just doctor` finds every damaged file and says how "
-            "to recover: a raw table is re-read from its source with `just reingest`, a damaged warehouse is "
-            "moved aside and rebuilt from the raw layer by the next `just run`."
+            "to recover, and repairs it: a raw table is read again from its source (as `just reingest` does), "
+            "a damaged warehouse is moved aside and rebuilt from the raw layer."
         )
     return None
 

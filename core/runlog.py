@@ -67,6 +67,18 @@ def close_orphans(meta_path: Path) -> int:
     return len(gone)
 
 
+def orphans(meta_path: Path) -> int:
+    """How many 'running' rows' recording processes are gone, read without writing anything."""
+    if not meta_path.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(f"{meta_path.resolve().as_uri()}?mode=ro", uri=True)) as con:
+        try:
+            rows = con.execute("SELECT pid FROM job_runs WHERE status = 'running' AND pid IS NOT NULL").fetchall()
+        except sqlite3.OperationalError:  # a store from before runs were recorded with their process
+            return 0
+    return sum(1 for (pid,) in rows if not _alive(pid))
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -119,9 +119,7 @@ def load_settings(project_dir: Path | None = None, env: Mapping[str, str] | None
     overrides = {k: v for k, v in env.items() if k.startswith(ENV_PREFIX) and v is not None}
     for name, value in sorted(overrides.items()):
         _apply_override(raw, name, value)
-    raw.setdefault("data_dir", "data")
-    data_dir = Path(str(raw["data_dir"]))
-    raw["data_dir"] = data_dir if data_dir.is_absolute() else project_dir / data_dir
+    raw["data_dir"] = data_folder(raw.get("data_dir", "data"), project_dir)
     raw["project_dir"] = project_dir
     raw.pop("secrets", None)
     try:
@@ -131,6 +129,36 @@ def load_settings(project_dir: Path | None = None, env: Mapping[str, str] | None
     if not settings.demo.enabled:  # the demo shop is off: its source is not run (its models are not loaded: transform/)
         settings = settings.model_copy(update={"sources": {k: v for k, v in settings.sources.items() if k != settings.demo.source}})
     return settings.model_copy(update={"secrets": _read_secrets(settings, env)})
+
+
+# Files that mark a folder as a project or repository: never a data folder, which `just clean` empties.
+PROJECT_MARKERS = (".git", "pyproject.toml", CONFIG_FILE, "justfile")
+
+
+def data_folder(value: Any, project_dir: Path) -> Path:
+    """The data folder `data_dir` names (relative to the project), refused when it is empty, the
+    filesystem's root, the project folder or one holding it, or a folder holding a project's files:
+    everything the platform writes goes there, and `just clean` deletes from it."""
+    where = "data_dir (variables.platform.data_dir in config.yaml, or PLATFORM__DATA_DIR)"
+    text = "" if value is None else str(value).strip()
+    if not text:
+        raise PlatformError(f"{where} is empty: set it to the folder for the platform's data, e.g. `data`.")
+    path = Path(text).expanduser()
+    path = path if path.is_absolute() else project_dir / path
+    resolved = path.resolve()
+    if resolved == Path(resolved.anchor):
+        raise PlatformError(f"{where} is {text!r}, the filesystem's root: set it to a folder of its own, e.g. `data`.")
+    if resolved == project_dir or resolved in project_dir.parents:
+        raise PlatformError(
+            f"{where} is {text!r}, which is the project folder {project_dir} or holds it: set it to a folder of its own, e.g. `data`."
+        )
+    markers = [name for name in PROJECT_MARKERS if (resolved / name).exists()]
+    if markers:
+        raise PlatformError(
+            f"{where} is {text!r}, a folder holding {', '.join(markers)}: a project's files, not the platform's data. "
+            "Set it to a folder of its own, e.g. `data`."
+        )
+    return path
 
 
 def _read_secrets(settings: Settings, env: Mapping[str, str | None]) -> dict[str, SecretStr]:
@@ -170,17 +198,48 @@ def _read_secrets(settings: Settings, env: Mapping[str, str | None]) -> dict[str
     return secrets
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader refusing a key given twice in one mapping (SQLMesh, reading the same file, refuses it too)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise PlatformError(
+                    f"{self.name}, line {key_node.start_mark.line + 1}: duplicate key {key!r} "
+                    f"(first given on line {seen[key].start_mark.line + 1}); keep one of them."
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_platform_section(config_file: Path) -> dict[str, Any]:
     if not config_file.is_file():
         raise PlatformError(f"No {CONFIG_FILE} in {config_file.parent}: run from the project folder.")
     try:
-        document = yaml.safe_load(config_file.read_text()) or {}
+        text = config_file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise PlatformError(f"{config_file} is not a text file (not UTF-8): put the project's YAML settings there.") from None
+    try:
+        loader = _UniqueKeyLoader(text)
+        loader.name = str(config_file)
+        try:
+            document = loader.get_single_data() or {}
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         raise PlatformError(f"{config_file} is not valid YAML: {exc}") from None
+    if not isinstance(document, dict):
+        raise PlatformError(f"{config_file}: the file must be a mapping of keys (gateways, variables, ...), not a {_yaml_kind(document)}.")
     section = (document.get("variables") or {}).get("platform")
     if not isinstance(section, dict):
         raise PlatformError(f"{config_file}: the platform's settings belong under `variables.platform`.")
     return section
+
+
+def _yaml_kind(value: Any) -> str:
+    return {list: "list", str: "text", int: "number", float: "number", bool: "boolean"}.get(type(value), type(value).__name__)
 
 
 def _apply_override(raw: dict[str, Any], name: str, value: str) -> None:

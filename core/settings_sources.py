@@ -19,7 +19,7 @@ class DemoSettings(Strict):
         True, description="false: the demo source is not declared and the models that read it are not built (docs/tutorial.md)."
     )
     seed: int = 42
-    scale: float = Field(1.0, gt=0, description="1.0 is 100,000 orders.")
+    scale: float = Field(1.0, gt=0, allow_inf_nan=False, description="1.0 is 100,000 orders.")
     source: str = Field("shop", description="The declared source that the demo generates.")
     start_date: dt.date = dt.date(2025, 1, 1)
     history_days: int = Field(180, ge=7)

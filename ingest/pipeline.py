@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dlt
 
-from core.erasures import erased_keys
+from core.erasure_list import erasure_list, has_personal, write_copy
 from core.lake import Lake
 from core.settings import Settings
 from core.settings_sources import FilesSource
@@ -18,6 +18,7 @@ from ingest.files import landing_rounds
 from ingest.guarded import failure_message, guard_resources, schema_changes
 from ingest.landing import LandedFile
 from ingest.quarantine import drop_earlier_quarantine, write_quarantine
+from ingest.raw_manifest import missing_raw_files, record_raw_files, refuse_missing
 from ingest.sources import source_plan
 
 RAW_LAYOUT = "{table_name}/{load_id}.{file_id}.{ext}"
@@ -56,6 +57,7 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
     """
     source = settings.sources[name]
     lake = Lake(settings)
+    refuse_missing(settings, f"Loading {name}", missing_raw_files(settings, [name], except_tables=tuple(reload or ())))
     _one_line_dlt_errors()
     # Staging reads only completed loads; the load id in every row is how it knows.
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
@@ -106,7 +108,7 @@ def _load_once(
     source = settings.sources[name]
     lake = Lake(settings)
     contracts = {table: spec.pandera or f"{name}__{table}" for table, spec in source.tables.items()}
-    erased = erased_keys(settings.meta_path, name)
+    erased = erasure_list(settings, name)
     erasure = {
         table: (spec.subject_key, erased[table], [*spec.personal, "_failure", "_failures"])
         for table, spec in source.tables.items()
@@ -152,6 +154,9 @@ def _load_once(
         result.warnings.append(f"{name}: no pandera contract for {', '.join(guard.uncovered)} (audits/contracts/)")
     record_results(settings.meta_path, guard, load_id)
     plan.after_load(load_id)
+    record_raw_files(settings, name)
+    if has_personal(settings, name):
+        write_copy(settings, name)
 
 
 class _NoTraceback(logging.Filter):

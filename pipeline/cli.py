@@ -182,7 +182,12 @@ COMMANDS = {
     "run": Command(cmd_run, "run every stage end to end", _run_arguments),
     "demo-day": Command(cmd_demo_day, "advance the demo source by one simulated day"),
     "demo": Command(cmd_demo, "generate the demo source", _demo_arguments),
-    "doctor": Command(cmd_doctor, "check the lake, warehouse, published versions, run log and lock; repair", _doctor_arguments),
+    "doctor": Command(
+        cmd_doctor,
+        "check the lake, warehouse, published versions, run log and lock; repair",
+        _doctor_arguments,
+        writes=lambda args: not args.check,
+    ),
     "reingest": Command(cmd_reingest, "read a source or one table again whole, then build and publish", _reingest_arguments),
     "erase": Command(cmd_erase, "erase one subject's personal data from every layer", _erase_arguments),
     "erasures": Command(cmd_erasures, "list the erasures recorded"),

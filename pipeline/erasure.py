@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core import erasures
+from core import erasure_list, erasures
 from core.errors import PlatformError
 from core.lake import Lake
 from core.lock import describe_holder, writer_lock
@@ -72,6 +72,7 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
                 "Check the key; a subject not loaded yet cannot be erased."
             )
         erasure_id = erasures.begin(settings.meta_path, source, table, key)
+        erasure_list.write_copy(settings, source)  # the list survives the loss of the metadata store
         counts = result.rewritten
         keys = [key]
         counts["raw rows"] = sum(rewrite_parquet(url, spec.subject_key, keys, personal, lake) for url in raw_files)

@@ -8,11 +8,13 @@ any S3-compatible store alike; `verify_lake` also checks a local lake.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from core.settings import Settings
 from core.warehouse import sql_literal
 from publish.marts import marts_folder
 from publish.staging import current_staging
-from publish.versions import MANIFEST, read_version
+from publish.versions import MANIFEST, Version, read_version
 
 GET_MINIO = """No `minio` binary on PATH. Get one of:
   - the server binary: https://min.io/docs/minio/linux/index.html
@@ -176,15 +178,22 @@ def verify_lake(settings: Settings) -> list[Check]:
                     "run `just run` to ingest",
                 )
             )
-        staged = current_staging(settings, source_name)
-        checks.append(_manifest_check(lake, lake.url("staging", source_name), staged, list(source.tables)))
+        checks.append(
+            _manifest_check(
+                lake, lake.url("staging", source_name), functools.partial(current_staging, settings, source_name), list(source.tables)
+            )
+        )
     folder = marts_folder(settings)
-    checks.append(_manifest_check(lake, folder, read_version(lake, folder), None))
+    checks.append(_manifest_check(lake, folder, lambda: read_version(lake, folder), None))
     return checks
 
 
-def _manifest_check(lake: Lake, folder: str, version, tables: list[str] | None) -> Check:
+def _manifest_check(lake: Lake, folder: str, read: Callable[[], Version | None], tables: list[str] | None) -> Check:
     what = f"{folder}/{MANIFEST}"
+    try:
+        version = read()
+    except PlatformError as exc:
+        return Check(what, False, str(exc))
     if version is None:
         return Check(what, False, "run `just run` to build and publish")
     absent = [name for name, files in version.files.items() if not lake.fs.glob(files)]

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
 
-from core import runlog, warehouse
+from core import erasure_list, erasures, runlog, warehouse
 from core.errors import PlatformError
+from core.lake import Lake
 from core.lock import describe_holder, holder, writer_lock
 from core.settings import Settings
+from core.settings_sources import FilesSource
+from ingest.pipeline import IngestResult
+from ingest.raw_manifest import missing_raw_files
 from pipeline import stages
 from pipeline.lake_admin import verify_lake
 from pipeline.raw_files import damaged_raw_files
@@ -33,15 +38,15 @@ class Finding:
 
 
 def doctor(settings: Settings, *, repair: bool = True, report: Report = lambda line: None) -> list[Finding]:
-    """Check everything a run depends on; with `repair`, move a damaged warehouse aside and build and
-    publish again where the published marts are missing, damaged or behind the completed loads."""
-    findings = [_run_log(settings), _lock(settings)]
+    """Check everything a run depends on; with `repair`, read again from its source every raw table
+    that lost or damaged a file, move a damaged warehouse aside, and build and publish again where
+    the published marts are missing, damaged or behind the completed loads."""
+    findings = [_run_log(settings, repair), _lock(settings)]
     findings += [Finding(check.what, check.ok, "" if check.ok else check.fix) for check in verify_lake(settings)]
-    damaged = damaged_raw_files(settings)
-    findings += [
-        Finding(f"raw file {path}", False, f"unreadable ({error}); run `just reingest {table}` to read it again from the source")
-        for path, table, error in damaged
-    ]
+    lost = _lost_raw(settings)
+    findings += lost.findings
+    lists = _erasure_lists(settings)
+    findings += [finding for finding, _ in lists]
     warehouse_ok, warehouse_detail = _warehouse(settings)
     findings.append(Finding(f"warehouse {settings.warehouse_path}", warehouse_ok, warehouse_detail))
     reason = stages.publish_reason(settings)
@@ -50,21 +55,92 @@ def doctor(settings: Settings, *, repair: bool = True, report: Report = lambda l
     findings.append(
         Finding("published marts reflect every completed load", not missing, f"{len(missing)} load(s) not reflected" if missing else "")
     )
-    if repair and (not warehouse_ok or reason is not None or missing):
-        if damaged:
-            raise PlatformError(
-                f"{len(damaged)} raw file(s) are unreadable: run `just reingest` for "
-                f"{', '.join(sorted({table for _, table, _ in damaged}))} first, then `just doctor` again."
-            )
-        with writer_lock(settings.data_dir, purpose="doctor", wait_seconds=settings.run.lock_wait_seconds):
-            if not warehouse_ok:
-                aside = settings.warehouse_path.with_name(f"{settings.warehouse_path.name}.damaged-{dt.datetime.now():%Y%m%dT%H%M%S}")
-                os.replace(settings.warehouse_path, aside)
-                report(f"moved the damaged warehouse aside to {aside}; rebuilding it from the raw layer")
-            report("building and publishing prod")
-            _, outcome = stages.build_and_publish(settings)
-            findings.append(Finding("repair: built and published", True, f"version {outcome.version}"))
+    repairs = [(finding, fix) for finding, fix in lists if fix is not None]
+    if not repair or (warehouse_ok and reason is None and not missing and not lost.targets and not repairs):
+        return findings
+    if lost.by_hand:
+        raise PlatformError(
+            f"Raw files of {', '.join(lost.by_hand)} are missing or unreadable and cannot be read again from a source: "
+            "put the files of those tables in their landing folders again under new names, then run `just run`."
+        )
+    with writer_lock(settings.data_dir, purpose="doctor", wait_seconds=settings.run.lock_wait_seconds):
+        for finding, fix in repairs:  # before any reingest: it applies the list
+            findings.append(Finding(f"repair: {finding.what}", True, fix()))
+        if warehouse_ok and reason is None and not missing and not lost.targets:
+            return findings
+        if not warehouse_ok:
+            aside = settings.warehouse_path.with_name(f"{settings.warehouse_path.name}.damaged-{dt.datetime.now():%Y%m%dT%H%M%S}")
+            os.replace(settings.warehouse_path, aside)
+            report(f"moved the damaged warehouse aside to {aside}; rebuilding it from the raw layer")
+        for source, tables in lost.targets.items():
+            report(f"reading {', '.join(f'{source}.{table}' for table in tables)} again whole from the source")
+            _read_again(settings, source, tables)
+            findings.append(Finding(f"repair: reingested {', '.join(f'{source}.{table}' for table in tables)}", True, ""))
+        report("building and publishing prod")
+        _, outcome = stages.build_and_publish(settings)
+        findings.append(Finding("repair: built and published", True, f"version {outcome.version}"))
     return findings
+
+
+@dataclass
+class _LostRaw:
+    """Raw files missing or unreadable: the findings, the tables to read again per source, and what only the user can put back."""
+
+    findings: list[Finding]
+    targets: dict[str, list[str]]
+    by_hand: list[str]
+
+
+def _lost_raw(settings: Settings) -> _LostRaw:
+    lost = _LostRaw([], {}, [])
+    gone = [(m.url, m.source, m.table, "missing, though a completed load wrote it") for m in missing_raw_files(settings)]
+    damaged = [(url, *target.split(".", 1), f"unreadable ({error})") for url, target, error in damaged_raw_files(settings)]
+    for url, source, table, problem in gone + damaged:
+        declared = settings.sources[source]
+        tables = [table] if table else list(declared.tables)
+        target = f"{source}.{table}" if table else source
+        if isinstance(declared, FilesSource):
+            lost.by_hand += [target] if target not in lost.by_hand else []
+            fix = "a file-drop source: put its files in the landing folder again under new names"
+        else:
+            lost.targets.setdefault(source, [])
+            lost.targets[source] += [name for name in tables if name not in lost.targets[source]]
+            fix = f"the repair reads {target} again from the source (as `just reingest {target}` does)"
+        lost.findings.append(Finding(f"raw file {url}", False, f"{problem}; {fix}"))
+    return lost
+
+
+def _erasure_lists(settings: Settings) -> list[tuple[Finding, Callable[[], str] | None]]:
+    """Per source with personal columns: whether its erasure list is whole in the metadata store and
+    in the lake's copy, and the repair that makes it so (None: nothing to do, or nothing doctor can do)."""
+    checked: list[tuple[Finding, Callable[[], str] | None]] = []
+    lake = Lake(settings)
+    for source in [name for name in settings.sources if erasure_list.has_personal(settings, name)]:
+        what = f"erasure list of {source}"
+        try:
+            erasure_list.erasure_list(settings, source)
+        except PlatformError as exc:
+            checked.append((Finding(what, False, str(exc)), None))
+            continue
+        lacking = erasure_list.missing_from_store(settings, source)
+        if lacking:
+            detail = f"{lacking} erased key(s) of the lake's copy are missing from the metadata store; the repair restores them"
+            checked.append((Finding(what, False, detail), functools.partial(_restore_list, settings, source)))
+        elif erasure_list.read_copy(lake, source) is None and erasures.erased_keys(settings.meta_path, source):
+            detail = f"its copy {erasure_list.copy_url(lake, source)} is missing; the repair writes it from the metadata store"
+            checked.append((Finding(what, False, detail), functools.partial(_write_list, settings, source)))
+        else:
+            checked.append((Finding(what, True, ""), None))
+    return checked
+
+
+def _restore_list(settings: Settings, source: str) -> str:
+    return f"restored {erasure_list.restore(settings, source)} erased key(s) from the lake's copy"
+
+
+def _write_list(settings: Settings, source: str) -> str:
+    erasure_list.write_copy(settings, source)
+    return "wrote the lake's copy from the metadata store"
 
 
 def reingest(settings: Settings, source: str, table: str | None = None) -> dict[str, int]:
@@ -77,14 +153,24 @@ def reingest(settings: Settings, source: str, table: str | None = None) -> dict[
     if table is not None and table not in declared.tables:
         raise PlatformError(f"Source {source!r} has no table {table!r}; declared: {', '.join(declared.tables)}.")
     with writer_lock(settings.data_dir, purpose=f"reingest {source}", wait_seconds=settings.run.lock_wait_seconds):
-        result = stages.ingest(settings, source, reload=[table] if table else list(declared.tables))
-        if table is not None:  # the source's other tables catch up as in any run
-            stages.ingest(settings, source)
+        result = _read_again(settings, source, [table] if table else list(declared.tables))
         stages.build_and_publish(settings)
     return result.rows
 
 
-def _run_log(settings: Settings) -> Finding:
+def _read_again(settings: Settings, source: str, tables: list[str]) -> IngestResult:
+    """Read `tables` of `source` again whole; the source's other tables catch up as in any run."""
+    result = stages.ingest(settings, source, reload=tables)
+    if set(tables) != set(settings.sources[source].tables):
+        stages.ingest(settings, source)
+    return result
+
+
+def _run_log(settings: Settings, repair: bool) -> Finding:
+    if not repair:
+        orphans = runlog.orphans(settings.meta_path)
+        detail = f"{orphans} run(s) shown as running whose process is gone; the repair marks them interrupted" if orphans else ""
+        return Finding(f"run log {settings.meta_path}", True, detail)
     closed = runlog.close_orphans(settings.meta_path)
     detail = f"marked {closed} run(s) whose process was gone as interrupted" if closed else ""
     return Finding(f"run log {settings.meta_path}", True, detail)

@@ -21,6 +21,7 @@ from core.errors import PlatformError
 from core.lake import Lake
 from core.settings import Settings
 from ingest.pipeline import IngestResult, ingest_source
+from ingest.raw_manifest import missing_raw_files, refuse_missing
 from pipeline.raw_files import damaged_raw_files
 from publish.marts import PublishResult, marts_folder, publish_marts, record_loads
 from publish.staging import current_staging, publish_staging
@@ -59,6 +60,7 @@ def ingest(settings: Settings, source: str, *, reload: list[str] | None = None) 
 def transform(settings: Settings, on_model: Callable[[str, int], None] | None = None) -> BuildResult:
     """Build prod; restate what the completed loads changed. Leaves the publish marker while prod may
     differ from what is published."""
+    refuse_missing(settings, "The build of prod", missing_raw_files(settings))
     owed = mark_unpublished(settings)  # before the build: one killed half-way has changed prod for all we know
     try:
         build = build_prod(settings, on_model=on_model)

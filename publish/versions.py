@@ -136,8 +136,7 @@ def read_version(lake: Lake, folder: str, version_id: str | None = None) -> Vers
         )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise PlatformError(
-            f"The publish manifest {where} is unreadable ({type(exc).__name__}: {exc}); "
-            "`just run` (or `just doctor`) publishes it again from the warehouse."
+            f"The publish manifest {where} is unreadable ({type(exc).__name__}: {exc}); `just run` publishes it again from the warehouse."
         ) from None
 
 

@@ -8,13 +8,18 @@ import os
 import shutil
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 from core import envfile, metastore, runlog
 from core.errors import PlatformError
 from core.lake import LAYERS
+from core.lock import lock_path
+from core.privacy import SALT_FILE
 from core.settings import Settings
+from core.settings_sources import SqliteSource
 from scheduler import alerts, services, store
 from scheduler.jobs import job_specs
+from scheduler.service import lock_path as scheduler_lock_path
 from scheduler.service import running_scheduler
 
 RESET_TABLES = ("job_runs", "alerts", "monitor_results", "scheduled_jobs")
@@ -64,13 +69,52 @@ def reset(settings: Settings, report: Callable[[str], None]) -> None:
 
 
 def clean(settings: Settings, report: Callable[[str], None]) -> None:
-    """Stop the services, then delete the data folder: lake, warehouse, metadata, logs, demo source."""
+    """Stop the services, then delete what the platform wrote in the data folder (lake, warehouse,
+    metadata, logs, the demo source...); anything else there is left, and named."""
     services.stop(settings, report)
     if running_scheduler(settings.data_dir):
         raise PlatformError("A scheduler still runs on this data folder (not started by `just start`); stop it first.")
-    if settings.data_dir.exists():
-        shutil.rmtree(settings.data_dir)
-    report(f"removed {settings.data_dir}")
+    data = settings.data_dir
+    if not data.is_dir():
+        report(f"nothing to remove: {data} does not exist")
+        return
+    written = written_by_platform(settings)
+    written += [entry for entry in data.iterdir() if entry.name.startswith(WRITTEN_PREFIXES)]
+    for path in written:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        for parent in path.parents:  # a folder left empty by the removal (`sources/` of the demo source)
+            if parent == data or not parent.is_relative_to(data) or not parent.is_dir() or any(parent.iterdir()):
+                break
+            parent.rmdir()
+    left = sorted(entry.name for entry in data.iterdir())
+    if left:
+        report(f"removed what the platform wrote in {data}; left what it did not write: {', '.join(left)}")
+        return
+    data.rmdir()
+    report(f"removed {data}")
+
+
+# Files beside the warehouse and the stores: DuckDB's and SQLite's journals, a warehouse moved aside by `just doctor`.
+WRITTEN_PREFIXES = ("warehouse.duckdb", "meta.db", "scheduler.db")
+
+
+def written_by_platform(settings: Settings) -> list[Path]:
+    """What the platform writes in the data folder, as the paths to delete. The landing folders and the
+    declared SQLite sources are the user's; the demo source is generated."""
+    from pipeline.stages import PENDING_MARKER
+    from transform.lineage import CACHE_FILE
+
+    data = settings.data_dir
+    paths = [settings.lake_root, data / settings.reports.snapshot]
+    if isinstance(settings.sources.get(settings.demo.source), SqliteSource):
+        demo = settings.source_path(settings.demo.source)
+        paths += [demo, demo.with_name(demo.name + "-journal")]
+    paths += [data / name for name in ("dlt", "sqlmesh-cache", "spark", "logs", "run", "minio", CACHE_FILE, SALT_FILE, PENDING_MARKER)]
+    paths += [lock_path(data), scheduler_lock_path(data)]
+    return [path for path in paths if path.is_relative_to(data) and path != data]
 
 
 def job_overview(settings: Settings) -> list[dict]:

@@ -33,6 +33,7 @@ from core.errors import PlatformError
 from core.lake import Lake
 from core.settings import Settings
 from metrics import layer
+from pipeline.recovery import doctor
 from publish.marts import marts_folder, publish_marts
 from publish.reader import connect_published
 from publish.versions import read_sql, read_version
@@ -441,3 +442,23 @@ def test_the_api_grains_are_the_layers():
     from metrics import layer
 
     assert get_args(Grain) == layer.GRAINS
+
+
+def test_a_current_version_that_lost_its_files_answers_503_until_doctor_publishes_again(built_copy):
+    settings = api_settings(built_copy.data_dir)
+    published = read_version(Lake(settings), marts_folder(settings))
+    for folder in Path(marts_folder(settings)).glob(f"*/version={published.version}"):
+        shutil.rmtree(folder)
+    with serving(settings) as url:
+        for path in ("/marts/fct_orders/rows?limit=5", f"/marts/fct_orders/rows?limit=5&version={published.version}", "/metrics/revenue"):
+            reply = get(url + path, key=OPERATOR_KEY)
+            assert reply.status == 503 and reply.json()["error"] == "published_damaged", (path, reply.body)
+            message = reply.json()["message"]
+            assert published.version in message and "just doctor" in message and "None" not in message and "first page" not in message
+            assert not any(leak in reply.body.decode() for leak in LEAKS), reply.body
+        checked = {finding.what: finding for finding in doctor(settings, repair=False)}
+        assert not checked["published marts and staging"].ok
+        assert "are missing" in checked["published marts and staging"].detail
+        doctor(settings, repair=True)
+        fresh = get(url + "/marts/fct_orders/rows?limit=5", key=OPERATOR_KEY)
+        assert fresh.status == 200 and fresh.headers["x-data-version"] != published.version

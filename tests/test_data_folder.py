@@ -60,6 +60,7 @@ def _paths(config: Config) -> dict[str, str]:
 
 def test_plain_sqlmesh_commands_write_in_the_data_folder(monkeypatch, tmp_path):
     """A `sqlmesh` command at the repository root reads config.yaml without the platform: PLATFORM__DATA_DIR, else data/."""
+    monkeypatch.setenv("PLATFORM__TRANSFORM__GATEWAY", "spark")  # config.yaml declares the spark gateway once selected
     monkeypatch.setenv("PLATFORM__DATA_DIR", str(tmp_path))
     paths = _paths(load_config_from_paths(Config, project_paths=[ROOT / "config.yaml"]))
     assert {name: Path(path).is_relative_to(tmp_path) for name, path in paths.items()} == dict.fromkeys(paths, True)

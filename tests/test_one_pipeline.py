@@ -127,16 +127,16 @@ def test_a_killed_trigger_takes_its_worker_with_it_and_history_tells_the_truth(b
     wait_for(lambda: not _alive(worker), timeout=30, what="the orphaned worker to exit")
     assert "the scheduler that started this job is gone" in (settings.data_dir / "logs" / "jobs" / "transform.log").read_text()
     assert _running_rows(settings)  # the killed trigger could not close its rows ...
-    status = run_cli("doctor", "--check", data_dir=settings.data_dir)
+    status = run_cli("erasures", data_dir=settings.data_dir)
     assert "Traceback" not in status.stderr
-    assert _running_rows(settings) == []  # ... any command's start marks them interrupted
+    assert _running_rows(settings) == []  # ... any command's start (but `doctor --check`, which writes nothing) marks them interrupted
 
     # `just run` killed with -9 during its build: the next command tells the truth, the next run catches up
     run = harness.spawn(["pipeline.cli", "run"], settings.data_dir, tmp_path / "run.log")
     wait_for(lambda: (holder(settings.data_dir) or {}).get("purpose") == "just run", timeout=120, step=0.05, what="just run to start")
     time.sleep(3)
     harness.sigkill(run)
-    run_cli("doctor", "--check", data_dir=settings.data_dir)
+    run_cli("erasures", data_dir=settings.data_dir)
     assert _running_rows(settings) == []
     run_all(settings)
     assert stages.unreflected_loads(settings) == []

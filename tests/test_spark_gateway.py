@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from core.errors import PlatformError
 from pipeline.cli import _with_gateway, parser
-from tests.support.project import settings_for
+from tests.support.project import ROOT, settings_for
 from transform.context import sqlmesh_config, uses_spark
 from transform.spark_gateway import anchored_spark_connection
 
@@ -61,3 +65,23 @@ def test_environments_say_they_run_on_duckdb_only(tmp_path):
     settings = settings_for(tmp_path / "data", PLATFORM__TRANSFORM__GATEWAY="spark")
     with pytest.raises(PlatformError, match="DuckDB gateway only"):
         plan_environment(settings, "dev")
+
+
+@pytest.mark.slow
+def test_plain_sqlmesh_works_without_pyspark(tmp_path):
+    """`sqlmesh info` at the project root, as a user runs it, where `import pyspark` fails (a default
+    install, without the spark extra): config.yaml declares the spark gateway only when it is selected."""
+    shim = tmp_path / "no-pyspark" / "pyspark"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'pyspark'\", name='pyspark')\n")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")}
+    environ.update({"PYTHONPATH": str(shim.parent), "PLATFORM__DATA_DIR": str(tmp_path / "data")})
+    sqlmesh = [sys.executable, "-c", "import sys; from sqlmesh.cli.main import cli; sys.exit(cli())"]
+
+    info = subprocess.run([*sqlmesh, "info"], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
+    assert info.returncode == 0 and "Data warehouse connection succeeded" in info.stdout, info.stdout + info.stderr
+    assert "pyspark" not in info.stdout + info.stderr
+
+    # the shim does stand for a missing pyspark
+    probe = subprocess.run([sys.executable, "-c", "import pyspark"], env=environ, capture_output=True, text=True, timeout=60)
+    assert probe.returncode != 0 and "No module named 'pyspark'" in probe.stderr

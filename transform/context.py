@@ -24,7 +24,7 @@ from core.lake import Lake
 from core.settings import CONFIG_FILE, Settings
 from transform.demo_models import demo_files
 from transform.lint import refuse_lint_errors
-from transform.spark_gateway import anchored_spark_connection, anchored_state_connection, is_spark, spark_dir
+from transform.spark_gateway import SPARK, anchored_spark_connection, anchored_state_connection, is_spark, spark_dir
 
 
 def sqlmesh_config(settings: Settings) -> Config:
@@ -134,10 +134,7 @@ def _project_gateway(settings: Settings) -> tuple[Config, str]:
     """`config.yaml` as written, and the gateway these settings select: `transform.gateway` if
     set, else the file's default gateway."""
     try:
-        # config.yaml starts every path with `var('data_dir')`: this run's data folder, wherever the cwd is.
-        config = load_config_from_paths(
-            Config, project_paths=[settings.project_dir / CONFIG_FILE], variables={"data_dir": str(settings.data_dir)}
-        )
+        config = _load_config(settings, settings.transform.gateway or "")
     except (ConfigError, jinja2.TemplateError) as exc:
         detail = " ".join(str(exc).split())
         raise PlatformError(
@@ -146,8 +143,16 @@ def _project_gateway(settings: Settings) -> tuple[Config, str]:
         ) from None
     name = settings.transform.gateway or config.default_gateway or next(iter(config.gateways))
     if name not in config.gateways:
-        raise PlatformError(f"No gateway {name!r} in {CONFIG_FILE} (transform.gateway); it has: {', '.join(config.gateways)}.")
+        known = _load_config(settings, SPARK).gateways  # with the gateway declared on demand
+        raise PlatformError(f"No gateway {name!r} in {CONFIG_FILE} (transform.gateway); it has: {', '.join(known)}.")
     return config, name
+
+
+def _load_config(settings: Settings, gateway: str) -> Config:
+    # config.yaml starts every path with `var('data_dir')`: this run's data folder, wherever the cwd is;
+    # it declares the spark gateway only when `var('gateway')` selects it (pyspark is an optional extra).
+    variables = {"data_dir": str(settings.data_dir), "gateway": gateway}
+    return load_config_from_paths(Config, project_paths=[settings.project_dir / CONFIG_FILE], variables=variables)
 
 
 def gateway_connection(config: Config, name: str) -> ConnectionConfig:

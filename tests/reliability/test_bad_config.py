@@ -40,6 +40,23 @@ def _gateway(**connector_config):
     return edit
 
 
+def _duplicate_lines(key: str) -> list[str]:
+    """What the message names when `key: ...` is appended to config.yaml (after a blank line): both lines."""
+    lines = (ROOT / "config.yaml").read_text().splitlines()
+    first = next(number for number, line in enumerate(lines, 1) if line.startswith(f"{key}:"))
+    return [f"line {len(lines) + 2}: duplicate key {key!r}", f"first given on line {first}"]
+
+
+def _whole(content: bytes):
+    """The whole config.yaml replaced by `content`."""
+
+    def edit(document):
+        raise AssertionError("written as is")
+
+    edit.content = content
+    return edit
+
+
 def _set(*path, value):
     def edit(platform):
         node = platform
@@ -150,6 +167,10 @@ CASES = [
         ["Alert channel 'email'", "ALERTS_EMAIL_SMTP_PASSWORD"],
     ),
     ("not yaml", "run", "broken: [yaml", {}, ["config.yaml is not valid YAML"]),
+    ("duplicate key", "run", "default_gateway: local", {}, ["config.yaml", *_duplicate_lines("default_gateway")]),
+    ("top-level list", "run", _whole(b"- variables\n- platform\n"), {}, ["config.yaml", "a mapping of keys", "not a list"]),
+    ("binary file", "run", _whole(bytes(range(256)) * 4), {}, ["config.yaml", "not a text file"]),
+    ("infinite scale", "run", _set("demo", "scale", value=float("inf")), {}, ["demo.scale", "finite number", FIX]),
     (
         "bad duckdb memory limit",
         "run",
@@ -165,6 +186,9 @@ CASES = [
 def _project(tmp_path: Path, edit) -> Path:
     project = tmp_path / "project"
     project.mkdir()
+    if hasattr(edit, "content"):
+        (project / "config.yaml").write_bytes(edit.content)
+        return project
     if isinstance(edit, str):
         (project / "config.yaml").write_text((ROOT / "config.yaml").read_text() + "\n" + edit + "\n")
         return project
@@ -204,4 +228,5 @@ def test_bad_configuration_is_refused_at_startup(entry, edit, env, named, tmp_pa
     missing = [text for text in named if text not in " ".join(output.split())]
     assert not missing, f"the message does not name {missing}:\n{output}"
     assert "Traceback" not in output and "hunter2" not in output
+    assert len(output.strip().splitlines()) <= len(named) + 12, output
     assert not (data / "warehouse.duckdb").exists() and not (data / "lake").exists()
