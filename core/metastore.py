@@ -191,6 +191,30 @@ def _add_access_log_version_and_client(con: sqlite3.Connection) -> None:
     con.execute("ALTER TABLE access_log ADD COLUMN client TEXT")  # the caller's IP address (the API's; the app's when known)
 
 
+def _keep_landing_history(con: sqlite3.Connection) -> None:
+    """Version 7: one row per taking of a landed file (a replay or a reingest adds a row), not per file version."""
+    con.execute("""
+        CREATE TABLE landing_files_history (
+            source       TEXT NOT NULL,
+            table_name   TEXT NOT NULL,
+            path         TEXT NOT NULL,   -- relative to the source's landing folder
+            fingerprint  TEXT NOT NULL,   -- size:mtime_ns; a file replaced under the same name is new
+            status       TEXT NOT NULL,   -- loaded | rejected (unreadable, no rows, too many invalid rows, type drift refused)
+            rows         INTEGER,         -- rows loaded (0 when rejected)
+            rows_quarantined INTEGER,     -- rows set aside: unreadable, failing the contract or the key, superseded in the file
+            reason       TEXT,            -- why the file was rejected, naming the problem; for a loaded file, what was noticed
+            load_id      TEXT NOT NULL,   -- the load that took the file this time
+            processed_at TEXT NOT NULL,
+            PRIMARY KEY (source, path, fingerprint, load_id)
+        )""")
+    con.execute(
+        "INSERT INTO landing_files_history SELECT source, table_name, path, fingerprint, status, rows, rows_quarantined, reason, "
+        "coalesce(load_id, ''), processed_at FROM landing_files"
+    )
+    con.execute("DROP TABLE landing_files")
+    con.execute("ALTER TABLE landing_files_history RENAME TO landing_files")
+
+
 # Append only: the step at index i takes a file from version i to version i + 1.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _create_first_tables,
@@ -199,6 +223,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _create_erasures,
     _create_revoked_sessions,
     _add_access_log_version_and_client,
+    _keep_landing_history,
 )
 VERSION = len(MIGRATIONS)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, model_validator
 
 from core.settings_fields import ColumnName, Cron, EnvName, Identifier, Strict
 
@@ -43,8 +43,17 @@ class QualitySettings(Strict):
 Mask = Literal["hash", "partial", "remove"]
 
 
+def _distinct_columns(value: str | list[str]) -> str | list[str]:
+    if isinstance(value, list) and (not value or len(set(value)) < len(value)):
+        raise ValueError("a composite primary_key lists one or more distinct columns, e.g. [order_id, line_number]")
+    return value
+
+
+PrimaryKey = Annotated[ColumnName | list[ColumnName], AfterValidator(_distinct_columns)]
+
+
 class _TableBase(Strict):
-    primary_key: ColumnName = "id"
+    primary_key: PrimaryKey = Field("id", description="The key column, or a list of columns for a composite key.")
     personal: dict[ColumnName, Mask] = Field(
         {},
         description="Columns holding personal data, and how roles without access see them: a hash, part of the value, or nothing.",
@@ -53,12 +62,46 @@ class _TableBase(Strict):
     contract: ContractMode | SchemaContract | None = Field(None, description="Overrides the source's contract.")
     pandera: Identifier | None = Field(None, description="Contract module in audits/contracts/; default <source>__<table>.")
 
+    @model_validator(mode="after")
+    def _personal_by_one_key(self) -> _TableBase:
+        if self.personal and not isinstance(self.primary_key, str):
+            raise ValueError("a table with `personal` columns is erased by one key column: give it a one-column primary_key")
+        return self
+
+    @property
+    def subject_key(self) -> str:
+        """The one key column by which a subject's rows are found (a table with personal columns has one)."""
+        return self.key_columns[0]
+
+    @property
+    def key_columns(self) -> list[str]:
+        """The primary key as a list of columns (one for a simple key)."""
+        return [self.primary_key] if isinstance(self.primary_key, str) else list(self.primary_key)
+
 
 class TableSettings(_TableBase):
-    """One table of a SQL source: its key, its incremental cursor, and whether hard deletes are detected."""
+    """One table of a SQL source: its key, its incremental cursor, and whether hard deletes are detected.
+
+    A table without a cursor (`cursor: null`) is taken whole on every run, as a snapshot that replaces
+    the one before in raw: a key gone from the source is gone from raw.
+    """
 
     cursor: ColumnName | None = "updated_at"
     detect_hard_deletes: bool = False
+
+    @model_validator(mode="after")
+    def _snapshot_replaces(self) -> TableSettings:
+        if self.cursor is None and "write_disposition" in self.model_fields_set and self.write_disposition == "append":
+            raise ValueError(
+                "a table without a cursor is taken whole on every run: appended, each run would load every row again. "
+                "Declare its cursor, or leave write_disposition out (the snapshot replaces the one before)"
+            )
+        return self
+
+    @property
+    def disposition(self) -> Literal["append", "replace"]:
+        """How a load writes the table: a table without a cursor is a snapshot that replaces the one before."""
+        return self.write_disposition if self.cursor is not None else "replace"
 
 
 class _SourceBase(Strict):
@@ -159,6 +202,27 @@ class RestApiSource(_SourceBase):
         return [self.auth.token_env] if self.auth else []
 
 
+# pyarrow's own tokens of a missing value, less the empty field (missing in a CSV column that is not text)
+MISSING_VALUES = (
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "n/a",
+    "nan",
+    "null",
+)
+
+
 class FileTableSettings(_TableBase):
     """Files of one table in the landing area, matched by a glob pattern."""
 
@@ -170,6 +234,13 @@ class FileTableSettings(_TableBase):
         None,
         description="A column whose larger value marks a newer version of a row. Without one, every key in a new drop "
         "counts as changed for the staging model named after the table.",
+    )
+    missing_values: tuple[str, ...] = Field(
+        MISSING_VALUES, description="CSV fields read as a missing value, in every column, text included (an empty field too, but in text)."
+    )
+    non_finite: Literal["quarantine", "keep"] = Field(
+        "quarantine",
+        description="A number that is not finite (inf, -inf, NaN; `-1e309` overflows to -inf): the row to quarantine, or kept.",
     )
     on_type_drift: Literal["variant", "refuse", "coerce"] = Field(
         "variant",

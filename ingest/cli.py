@@ -15,9 +15,19 @@ out = Console(soft_wrap=True)  # one line per row, for grep
 
 def cmd_quarantine(settings: Settings, args: argparse.Namespace) -> None:
     """Print the quarantined rows with where they came from and why they were refused."""
+    from ingest.landing import rejected_files
     from ingest.quarantine import quarantined_rows
 
     rows = quarantined_rows(settings, args.source, args.table, args.file, args.limit)
+    refused = [
+        f
+        for f in rejected_files(settings.meta_path, args.source)
+        if (args.table is None or f.table == args.table) and (args.file is None or f.path == args.file)
+    ]
+    if refused:
+        out.print("Rejected files (none of their rows loaded; `just replay <source> <file>` once fixed):", highlight=False)
+        for f in refused:
+            out.print(f"{f.source}.{f.table}  {f.path}  rejected: {f.reason}  {f.load_id}", highlight=False)
     if not rows:
         out.print("No quarantined rows.")
         return
@@ -55,7 +65,7 @@ def _replay_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 COMMANDS = {
-    "quarantine": Command(cmd_quarantine, "list quarantined rows with file, line and reason", _quarantine_arguments),
+    "quarantine": Command(cmd_quarantine, "list rejected files and quarantined rows with file, line and reason", _quarantine_arguments),
     "replay": Command(cmd_replay, "take a fixed landed file again", _replay_arguments),
 }
 

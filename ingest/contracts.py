@@ -287,7 +287,7 @@ def _text(value: Any) -> str | None:
 def first_failures(tally: TableTally, limit: int = 3) -> str:
     """The first quarantined rows' column and check, and file and line where known; never their values."""
     rows = pa.concat_tables(tally.quarantined, promote_options="permissive").slice(0, limit).to_pylist()
-    return "; ".join(f"{row['_column']}: {row['_check']}{_where(row)}" for row in rows)
+    return "; ".join(f"{row['_column'] + ': ' if row.get('_column') else ''}{row['_check']}{_where(row)}" for row in rows)
 
 
 def _where(row: dict) -> str:

@@ -21,10 +21,12 @@ from typing import Any
 import fsspec
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from core.errors import without_values
+from core.settings_sources import MISSING_VALUES
 
 FORMATS = ("csv", "jsonl", "parquet")
 MAX_RAW_CHARS = 10_000  # of an unreadable row kept in quarantine
@@ -56,9 +58,17 @@ class Batch:
 
 
 def read_file(
-    path: str, fmt: str, *, fs: fsspec.AbstractFileSystem, batch_rows: int, delimiter: str = ",", encoding: str = "utf-8"
+    path: str,
+    fmt: str,
+    *,
+    fs: fsspec.AbstractFileSystem,
+    batch_rows: int,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+    missing: tuple[str, ...] = MISSING_VALUES,
 ) -> Iterator[Batch]:
-    """Read a landed file (a local path or an object URL, through `fs`) in batches."""
+    """Read a landed file (a local path or an object URL, through `fs`) in batches; in a CSV, a field that is
+    one of `missing` is a missing value in every column (an empty field too, in a column that is not text)."""
     if fmt not in FORMATS:
         raise FileRefused(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)} (set `format` for the table)")
     if fs.size(path) == 0:
@@ -68,7 +78,7 @@ def read_file(
     elif fmt == "jsonl":
         yield from _jsonl(fs, path, batch_rows, encoding)
     else:
-        yield from _csv(fs.cat_file(path), batch_rows, delimiter, encoding)
+        yield from _csv(fs.cat_file(path), batch_rows, delimiter, encoding, missing)
 
 
 def _reject(raw: str | bytes, line: int | None, check: str, failure: str) -> dict:
@@ -117,12 +127,12 @@ def _jsonl(fs: fsspec.AbstractFileSystem, path: str, batch_rows: int, encoding: 
         yield Batch(rows, rejects, lines)
 
 
-def _csv(data: bytes, batch_rows: int, delimiter: str, encoding: str) -> Iterator[Batch]:
+def _csv(data: bytes, batch_rows: int, delimiter: str, encoding: str, missing: tuple[str, ...]) -> Iterator[Batch]:
     rejects: list[dict] = []
     if not _decodes(data, encoding):
         data, rejects = _blank_undecodable_lines(data, encoding)
-    parts = _parse_csv(data, delimiter, encoding, rejects)
-    table = parts[0][0] if len(parts) == 1 else _concat([t for t, _ in parts])
+    parts = _parse_csv(data, delimiter, encoding, rejects, missing)
+    table = _text_missing(parts[0][0] if len(parts) == 1 else _concat([t for t, _ in parts]), missing)
     _refuse_repeated_names(table.column_names)
     known = [part_lines for _, part_lines in parts if part_lines is not None]
     lines = [n for part_lines in known for n in part_lines] if len(known) == len(parts) else None
@@ -132,6 +142,18 @@ def _csv(data: bytes, batch_rows: int, delimiter: str, encoding: str) -> Iterato
     for start in range(0, table.num_rows, batch_rows):
         batch_lines = lines[start : start + batch_rows] if lines is not None else None
         yield Batch(table.slice(start, batch_rows), rejects if start == 0 else [], batch_lines)
+
+
+def _text_missing(table: pa.Table, missing: tuple[str, ...]) -> pa.Table:
+    """The missing-value tokens of text columns as missing values (the parser keeps text as it is)."""
+    tokens = pa.array(missing, pa.string())
+    for index, column_field in enumerate(table.schema):
+        if missing and pa.types.is_string(column_field.type):
+            column = table.column(index)
+            table = table.set_column(
+                index, column_field, pc.if_else(pc.is_in(column, value_set=tokens), pa.scalar(None, pa.string()), column)
+            )
+    return table
 
 
 def _refuse_repeated_names(names: list[str]) -> None:
@@ -145,7 +167,7 @@ def _refuse_repeated_names(names: list[str]) -> None:
 
 
 def _parse_csv(
-    data: bytes, delimiter: str, encoding: str, rejects: list[dict], first_line: int = 1, depth: int = 0
+    data: bytes, delimiter: str, encoding: str, rejects: list[dict], missing: tuple[str, ...], first_line: int = 1, depth: int = 0
 ) -> list[tuple[pa.Table, list[int] | None]]:
     """Parse into (table, line of each row) parts; a row swallowed by an unbalanced quote is refused
     alone and the lines after it are parsed again. `first_line`: the line of the header in the file."""
@@ -160,6 +182,7 @@ def _parse_csv(
             io.BytesIO(data),
             read_options=pcsv.ReadOptions(encoding=encoding, block_size=max(1 << 20, len(data) + 1)),
             parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid_row, newlines_in_values=True),
+            convert_options=pcsv.ConvertOptions(null_values=["", *missing]),
         )
     except pa.ArrowInvalid as exc:
         if "Empty CSV file" in str(exc):
@@ -174,7 +197,7 @@ def _parse_csv(
         if rest and depth < 100:
             rejects.append(_reject(first, line, "csv", "unbalanced quote: the field never ends on this line"))
             # parsed again under the header, which stands in for the refused line
-            again = _parse_csv(header + rest.encode(encoding) + b"\n", delimiter, encoding, rejects, line or 1, depth + 1)
+            again = _parse_csv(header + rest.encode(encoding) + b"\n", delimiter, encoding, rejects, missing, line or 1, depth + 1)
             parts += [(t, part_lines if line is not None else None) for t, part_lines in again if t.num_rows]
         else:
             rejects.append(_reject(text, line, "csv", f"expected {row.expected_columns} columns, got {row.actual_columns}"))

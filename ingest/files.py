@@ -9,7 +9,13 @@ and held to the column types already loaded (ingest/type_drift.py) on its own. U
 and invalid rows go to quarantine with the file, line and reason. A file is rejected, and
 recorded with the reason, when it cannot be read at all (empty, a header only, a repeated
 column name, corrupt), when its share of invalid rows is above `quality.max_bad_share`, or
-when its types drift under `on_type_drift: refuse`; the other files and tables still load.
+when its types drift under `on_type_drift: refuse`, or when it has no column of the table's key;
+the other files and tables still load.
+
+The latest version of a key wins: files of a table load in landing order, one load per file of a
+table (`landing_rounds`), and of the rows of one file that share a key the last one loads (the
+earlier ones are quarantined as `duplicate_key`, ingest/file_keys.py). A row whose key is missing
+or of another type is quarantined, with or without a contract.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from core.errors import PlatformError, describe_error
 from core.settings import Settings
 from core.settings_sources import FilesSource, FileTableSettings
 from ingest.contracts import ContractGuard, TableTally, first_failures
+from ingest.file_keys import DUPLICATE_KEY, Superseded, last_of_each_key, refuse_missing_key_columns, split_bad_keys
 from ingest.file_readers import FileRefused, read_file
+from ingest.file_values import split_non_finite
 from ingest.landing import LandedFile, new_files, ready_files, record
 from ingest.plan import SourcePlan
 from ingest.type_drift import apply_policy, apply_policy_to_rows, batch_types
@@ -56,29 +64,50 @@ class _Taken:
     """A file read and checked: its valid batches, its tally, and the column types it brought."""
 
     batches: list = field(default_factory=list)
+    superseded: Superseded = field(default_factory=lambda: Superseded([], []))  # the file's earlier rows of a repeated key
     tally: TableTally = field(default_factory=TableTally)
     types: dict[str, str] = field(default_factory=dict)
     drifts: list[str] = field(default_factory=list)
 
 
+def landing_rounds(settings: Settings, name: str, replay: frozenset[str], reload: list[str] | None) -> list[list[LandedFile]]:
+    """The files to take, in rounds of at most one file per table, in landing order: each round is one load, so
+    a later file's rows carry a later load id than an earlier file's (the latest version of a key wins).
+
+    replay: files to take again; reload: tables whose every landed file is taken again. Always one round at least.
+    """
+    fresh = new_files(settings, name)
+    again = [f for f in ready_files(settings, name) if (f.relative in replay or f.table in (reload or ())) and f not in fresh]
+    by_table: dict[str, list[LandedFile]] = defaultdict(list)
+    for landed in sorted(fresh + again, key=lambda f: (f.modified, f.relative)):
+        if reload is None or landed.table in reload:
+            by_table[landed.table].append(landed)
+    depth = max((len(files) for files in by_table.values()), default=1)
+    return [[files[i] for files in by_table.values() if i < len(files)] for i in range(depth)]
+
+
 def landing_plan(
-    settings: Settings, name: str, guard: ContractGuard, known_types: dict[str, dict[str, str]], replay: frozenset[str] = frozenset()
+    settings: Settings,
+    name: str,
+    guard: ContractGuard,
+    known_types: dict[str, dict[str, str]],
+    files: list[LandedFile],
+    again: frozenset[str] = frozenset(),
 ) -> SourcePlan:
-    """One resource per declared table over its new files (and those to replay); the files are recorded once the load is done."""
+    """One resource per declared table over its `files` of this round (`again`: those taken before, to take again);
+    the files are recorded once the load is done."""
     source = settings.source_of_kind(name, FilesSource)
     by_table: dict[str, list[LandedFile]] = defaultdict(list)
-    fresh = new_files(settings, name)
-    again = [f for f in ready_files(settings, name) if f.relative in replay and f not in fresh]
-    for landed in fresh + again:
+    for landed in files:
         by_table[landed.table].append(landed)
     outcomes: list[FileOutcome] = []
     plan = SourcePlan([], checked=True)
     for table, spec in source.tables.items():
         reader = _FileTable(name, source, table, spec, guard, dict(known_types.get(table, {})), outcomes, plan.warnings)
-        files = by_table.get(table, [])
+        taken = by_table.get(table, [])
         plan.resources.append(
             dlt.resource(
-                reader.rows(files, {f.relative for f in files if f.relative in replay}),
+                reader.rows(taken, {f.relative for f in taken if f.relative in again}),
                 name=table,
                 primary_key=spec.primary_key,
                 write_disposition=spec.write_disposition,
@@ -126,10 +155,19 @@ class _FileTable:
         if refusal:
             self._reject(landed, refusal)
             return
+        notes = [f"{message} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts]
+        self.warnings += [f"{message} in file {landed.relative} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts]
+        if read.superseded.quarantined is not None:
+            superseded = read.superseded.quarantined.num_rows
+            self.guard.add_rejects(self.table, read.superseded.quarantined, superseded, into=read.tally)
+            notes.append(
+                f"{read.superseded.keys_repeated:,} key(s) repeated in the file: the last row of each loaded, the "
+                f"{superseded:,} earlier row(s) are in quarantine ({DUPLICATE_KEY})"
+            )
+            self.warnings.append(f"{self.source_name}.{self.table}: file {landed.relative}: {notes[-1]}")
         self.guard.accept(self.table, read.tally)
         self.known.update({column: kind for column, kind in read.types.items() if column not in self.known})
-        self.warnings += [f"{message} in file {landed.relative} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts]
-        noticed = "; ".join(f"{message} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts) or None
+        noticed = "; ".join(notes) or None
         self.outcomes.append(
             FileOutcome(
                 self.table, landed.relative, landed.fingerprint, "loaded", read.tally.rows_valid, read.tally.rows_quarantined, noticed
@@ -146,18 +184,44 @@ class _FileTable:
         fmt = spec.format or PurePosixPath(landed.relative).suffix.lstrip(".").lower()
         read = _Taken()
         where = f"{self.source_name}.{self.table}"
+        batches = []
         for batch in read_file(
-            landed.path, fmt, fs=landed.fs, batch_rows=self.source.batch_rows, delimiter=spec.delimiter, encoding=spec.encoding
+            landed.path,
+            fmt,
+            fs=landed.fs,
+            batch_rows=self.source.batch_rows,
+            delimiter=spec.delimiter,
+            encoding=spec.encoding,
+            missing=spec.missing_values,
         ):
             if batch.rejects:
                 self.guard.add_rejects(self.table, batch.rejects_table(landed.relative), len(batch.rejects), into=read.tally)
-            if not batch.size:
+            if batch.size:
+                refuse_missing_key_columns(_columns_of(batch.rows), spec.key_columns)
+                batches.append(batch)
+        # the latest version of a key in the file is its last row: earlier ones are set aside before the contract sees them
+        read.superseded = last_of_each_key([b.rows for b in batches], [b.lines for b in batches], spec.key_columns, landed.relative)
+        for rows, lines in zip(read.superseded.batches, read.superseded.lines, strict=True):
+            size = len(rows) if isinstance(rows, list) else rows.num_rows
+            if not size:
                 continue
+            if spec.non_finite == "quarantine":
+                finite = split_non_finite(rows, lines, landed.relative)
+                if finite.quarantined is not None:
+                    self.guard.add_rejects(self.table, finite.quarantined, finite.quarantined.num_rows, into=read.tally)
+                rows, lines, size = finite.rows, finite.lines, len(finite.rows) if isinstance(finite.rows, list) else finite.rows.num_rows
+                if not size:
+                    continue
             checked = len(read.tally.quarantined)
-            valid = self.guard.check(self.table, batch.rows, into=read.tally, source_file=landed.relative, lines=batch.lines)
+            valid = self.guard.check(self.table, rows, into=read.tally, source_file=landed.relative, lines=lines)
             if len(valid):
-                lines = batch.lines if len(valid) == batch.size else _lines_left(batch.lines, read.tally.quarantined[checked:])
-                read.batches.append(self._hold_types(valid, lines, landed.relative, read, where))
+                kept = lines if len(valid) == size else _lines_left(lines, read.tally.quarantined[checked:])
+                typed = self._hold_types(valid, kept, landed.relative, read, where)
+                held = split_bad_keys(typed, spec.key_columns, kept, landed.relative, {**read.types, **self.known})
+                if held.quarantined is not None:
+                    self.guard.add_rejects(self.table, held.quarantined, 0, into=read.tally)
+                if len(held.rows):
+                    read.batches.append(held.rows)
         return read
 
     def _hold_types(self, rows, lines: list[int] | None, relative: str, read: _Taken, where: str):
@@ -182,6 +246,11 @@ class _FileTable:
                 f"{self.source.quality.max_bad_share:.1%}; nothing of the file was loaded. First failures: {first_failures(tally)}"
             )
         return None
+
+
+def _columns_of(rows) -> set[str]:
+    """The columns of a batch: an Arrow table's, or every key of any row of a list of JSON objects."""
+    return set(rows.column_names) if isinstance(rows, pa.Table) else {column for row in rows for column in row}
 
 
 def _lines_left(lines: list[int] | None, quarantined: list[pa.Table]) -> list[int] | None:

@@ -124,10 +124,35 @@ def record(meta_path: Path, name: str, rows: list[tuple]) -> None:
     now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     with contextlib.closing(metastore.connect(meta_path)) as con, con:
         con.executemany(
-            "INSERT OR REPLACE INTO landing_files (source, table_name, path, fingerprint, status, rows, rows_quarantined, "
+            "INSERT INTO landing_files (source, table_name, path, fingerprint, status, rows, rows_quarantined, "
             "reason, load_id, processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(name, *row, now) for row in rows],
         )
+
+
+@dataclass(frozen=True)
+class RejectedFile:
+    """A landed file whose latest taking was a rejection: it waits for a new version or a replay."""
+
+    source: str
+    table: str
+    path: str
+    reason: str
+    load_id: str
+    processed_at: str
+
+
+def rejected_files(meta_path: Path, source: str | None = None) -> list[RejectedFile]:
+    """The landed files (of every source, or `source`) whose latest taking rejected them, newest first."""
+    with contextlib.closing(metastore.connect(meta_path)) as con:
+        rows = con.execute(
+            "SELECT source, table_name, path, coalesce(reason, ''), load_id, processed_at FROM ("
+            "  SELECT *, row_number() OVER (PARTITION BY source, path, fingerprint ORDER BY processed_at DESC, load_id DESC) AS n"
+            "  FROM landing_files WHERE ? IS NULL OR source = ?"
+            ") WHERE n = 1 AND status = 'rejected' ORDER BY processed_at DESC, path",
+            (source, source),
+        ).fetchall()
+    return [RejectedFile(*row) for row in rows]
 
 
 def wait_for_files(settings: Settings, name: str, *, timeout_seconds: float, poll_seconds: float = 5.0) -> list[LandedFile]:

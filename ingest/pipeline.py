@@ -12,9 +12,12 @@ import dlt
 from core.erasure_list import erasure_list, has_personal, write_copy
 from core.lake import Lake
 from core.settings import Settings
+from core.settings_sources import FilesSource
 from ingest.contracts import ContractGuard, record_results
+from ingest.files import landing_rounds
 from ingest.guarded import failure_message, guard_resources, schema_changes
-from ingest.quarantine import write_quarantine
+from ingest.landing import LandedFile
+from ingest.quarantine import drop_earlier_quarantine, write_quarantine
 from ingest.raw_manifest import missing_raw_files, record_raw_files, refuse_missing
 from ingest.sources import source_plan
 
@@ -45,9 +48,12 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
 
     Every batch passes the table's pandera contract (bad rows to quarantine) and the
     source's dlt schema contract. A refused load leaves raw and dlt's state as they were.
-    `reload` names tables to read again whole: their raw files and incremental state are
-    dropped and replaced by this load (and no other table is loaded). `replay` names files of a
-    file-drop source to take again, although they were taken before.
+    `reload` names tables to read again whole: their raw files, quarantine and incremental state are
+    dropped and replaced by this load (and no other table is loaded); of a file-drop source, every
+    landed file of the table is taken again. `replay` names files of a file-drop source to take
+    again, although they were taken before. A file-drop source loads its files in rounds of at most
+    one file per table, in landing order, each round one load: a later file's rows carry a later
+    load id, so the latest version of a key is the one of the latest load.
     """
     source = settings.sources[name]
     lake = Lake(settings)
@@ -67,22 +73,55 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
     if pipeline.has_pending_data:  # a run that stopped half-way: finish it first, as `pipeline.run` would
         pipeline.normalize()
         pipeline.load().raise_on_failed_jobs()
+    before = _columns(pipeline)
+    result = IngestResult(source=name)
+    if isinstance(source, FilesSource):
+        rounds: list[list[LandedFile] | None] = list(landing_rounds(settings, name, replay, reload))
+        again = frozenset(f.relative for files in rounds for f in files or () if f.relative in replay or reload)
+    else:
+        rounds, again = [None], frozenset()
+    for index, files in enumerate(rounds):
+        known = _columns(pipeline)
+        known_types = {table: columns for table, columns in known.items() if reload is None or table not in reload or index > 0}
+        _load_once(settings, pipeline, name, result, known_types, files, again, reload, refresh=bool(reload) and index == 0)
+    for table in reload or ():  # what was quarantined from the table's earlier loads was taken again too
+        drop_earlier_quarantine(lake, name, table, result.load_ids)
+    result.new_columns = schema_changes(before, _columns(pipeline))
+    for table, columns in result.new_columns.items():
+        result.warnings.append(f"{name}.{table}: new columns {', '.join(columns)}")
+    return result
+
+
+def _load_once(
+    settings: Settings,
+    pipeline: dlt.Pipeline,
+    name: str,
+    result: IngestResult,
+    known_types: dict[str, dict[str, str]],
+    files: list[LandedFile] | None,
+    again: frozenset[str],
+    reload: list[str] | None,
+    *,
+    refresh: bool,
+) -> None:
+    """One dlt load (of a file-drop source: one round of its files), its tallies and warnings added to `result`."""
+    source = settings.sources[name]
+    lake = Lake(settings)
     contracts = {table: spec.pandera or f"{name}__{table}" for table, spec in source.tables.items()}
     erased = erasure_list(settings, name)
     erasure = {
-        table: (spec.primary_key, erased[table], [*spec.personal, "_failure", "_failures"])
+        table: (spec.subject_key, erased[table], [*spec.personal, "_failure", "_failures"])
         for table, spec in source.tables.items()
         if spec.personal and erased.get(table)
     }
     guard = ContractGuard(name, contracts, enabled=source.quality.enabled, max_bad_share=source.quality.max_bad_share, erasure=erasure)
-    before = _columns(pipeline)
     try:
-        known_types = {table: columns for table, columns in before.items() if reload is None or table not in reload}
-        plan = source_plan(settings, name, guard, known_types, replay)
+        plan = source_plan(settings, name, guard, known_types, files, again)
         resources = plan.resources if reload is None else [r for r in plan.resources if r.name in reload]
         guard_resources(resources, source, guard, checked=plan.checked)
-        pipeline.extract(resources, loader_file_format="parquet", refresh="drop_resources" if reload else None)
-        guard.enforce_share()
+        pipeline.extract(resources, loader_file_format="parquet", refresh="drop_resources" if refresh else None)
+        if not plan.checked:  # a file drop's files were held to the share one by one
+            guard.enforce_share()
         pipeline.normalize()
         info = pipeline.load()
         info.raise_on_failed_jobs()
@@ -96,31 +135,28 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
     load_id = info.loads_ids[0] if info.loads_ids else trace.last_extract_info.loads_ids[0]
     normalize = trace.last_normalize_info
     rows = {table: count for table, count in (normalize.row_counts if normalize else {}).items() if count and not table.startswith("_dlt")}
-    result = IngestResult(source=name, rows=rows, load_ids=list(info.loads_ids))
+    for table, count in rows.items():
+        result.rows[table] = result.rows.get(table, 0) + count
+    result.load_ids += info.loads_ids
     for table, tally in guard.tallies.items():
-        result.rows_in[table] = tally.rows_in
-        result.batches[table] = tally.batches
-        result.quarantined[table] = tally.rows_quarantined
+        result.rows_in[table] = result.rows_in.get(table, 0) + tally.rows_in
+        result.batches[table] = result.batches.get(table, 0) + tally.batches
+        result.quarantined[table] = result.quarantined.get(table, 0) + tally.rows_quarantined
         dropped = tally.rows_valid - rows.get(table, 0)
         if dropped > 0 and tally.rows_valid:
-            result.discarded[table] = dropped
+            result.discarded[table] = result.discarded.get(table, 0) + dropped
+            result.warnings.append(f"{name}.{table}: {dropped:,} rows discarded by the schema contract")
         where = write_quarantine(lake, name, table, tally.quarantined, load_id)
         if where:
             result.warnings.append(f"{name}.{table}: {tally.rows_quarantined:,} invalid rows quarantined at {where}")
-    for table, count in result.discarded.items():
-        result.warnings.append(f"{name}.{table}: {count:,} rows discarded by the schema contract")
     result.warnings += plan.warnings
-    result.new_columns = schema_changes(before, _columns(pipeline))
-    for table, columns in result.new_columns.items():
-        result.warnings.append(f"{name}.{table}: new columns {', '.join(columns)}")
-    if guard.uncovered:
+    if guard.uncovered and not any(w.startswith(f"{name}: no pandera contract") for w in result.warnings):
         result.warnings.append(f"{name}: no pandera contract for {', '.join(guard.uncovered)} (audits/contracts/)")
     record_results(settings.meta_path, guard, load_id)
     plan.after_load(load_id)
     record_raw_files(settings, name)
     if has_personal(settings, name):
         write_copy(settings, name)
-    return result
 
 
 class _NoTraceback(logging.Filter):

@@ -48,6 +48,15 @@ def write_quarantine(lake: Lake, source: str, table: str, parts: list[pa.Table],
     return f"{folder}/{load_id}.parquet"
 
 
+def drop_earlier_quarantine(lake: Lake, source: str, table: str, keep: list[str]) -> int:
+    """Remove a table's quarantine files of loads other than `keep` (a table read again whole); return how many."""
+    found = lake.fs.glob(quarantine_url(lake, source, table) + "/*.parquet")
+    dropped = [path for path in found if PurePosixPath(path).stem not in keep]
+    for path in dropped:
+        lake.fs.rm(path)
+    return len(dropped)
+
+
 @dataclass(frozen=True)
 class QuarantinedRow:
     """One quarantined row as `just quarantine` lists it."""

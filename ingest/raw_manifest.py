@@ -94,8 +94,8 @@ def repair_command(settings: Settings, missing: MissingFile) -> str:
     """How the user reads the lost part of raw again."""
     if isinstance(settings.sources[missing.source], FilesSource):
         return (
-            f"put the files of {missing.target} in its landing folder again under new names (a file-drop source's raw layer "
-            "is what was dropped)"
+            f"run `just reingest {missing.target}` to take the landed files again (a file-drop source's raw layer is what "
+            "was dropped: put files removed from the landing folder back first)"
         )
     return f"run `just reingest {missing.target}` (or `just doctor`, which does it) to read it again from the source"
 

@@ -5,14 +5,21 @@ from __future__ import annotations
 from core.settings import Settings
 from ingest.contracts import ContractGuard
 from ingest.files import landing_plan
+from ingest.landing import LandedFile
 from ingest.plan import SourcePlan
 
 
 def source_plan(
-    settings: Settings, name: str, guard: ContractGuard, known_types: dict[str, dict[str, str]], replay: frozenset[str] = frozenset()
+    settings: Settings,
+    name: str,
+    guard: ContractGuard,
+    known_types: dict[str, dict[str, str]],
+    files: list[LandedFile] | None = None,
+    again: frozenset[str] = frozenset(),
 ) -> SourcePlan:
     """known_types: table -> column -> dlt data type already in the lake (file drops check new files against it).
-    replay: files of a file-drop source to take again although they were taken before."""
+    files: the landed files of this load (file drops, ingest/files.py `landing_rounds`); again: those of them
+    taken before, to take again."""
     kind = settings.sources[name].kind
     if kind in ("sqlite", "postgres"):
         from ingest.sql_database import table_resources
@@ -22,4 +29,4 @@ def source_plan(
         from ingest.rest_api import endpoint_resources
 
         return SourcePlan(endpoint_resources(settings, name))
-    return landing_plan(settings, name, guard, known_types, replay)
+    return landing_plan(settings, name, guard, known_types, files or [], again)

@@ -71,7 +71,7 @@ def table_resources(settings: Settings, name: str) -> list:
     lake = Lake(settings)
     for table, spec in source.tables.items():
         if spec.detect_hard_deletes:
-            resources.append(_deleted_keys(lake, name, table, spec.primary_key, keys_of))
+            resources.append(_deleted_keys(lake, name, table, spec.key_columns, keys_of))
     return resources
 
 
@@ -91,8 +91,8 @@ class _SqliteScanner:
             cursor = self._con.cursor()
         return cursor.execute(sql, [str(path or self.path), *params])
 
-    def keys(self, table: str, key: str) -> pa.Table:
-        return self.query(f"SELECT {sql_identifier(key)} AS key FROM sqlite_scan(?, ?)", [table]).to_arrow_table()
+    def keys(self, table: str, key: list[str]) -> pa.Table:
+        return self.query(f"SELECT {', '.join(map(sql_identifier, key))} FROM sqlite_scan(?, ?)", [table]).to_arrow_table()
 
 
 def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chunk_size: int):
@@ -115,7 +115,7 @@ def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chun
 
         yield from read_ahead(batches)
 
-    return dlt.resource(rows, name=table, primary_key=spec.primary_key, write_disposition=spec.write_disposition)
+    return dlt.resource(rows, name=table, primary_key=spec.primary_key, write_disposition=spec.disposition)
 
 
 def _postgres_table(url: str, source: PostgresSource, table: str, spec: TableSettings):
@@ -129,7 +129,7 @@ def _postgres_table(url: str, source: PostgresSource, table: str, spec: TableSet
         chunk_size=source.chunk_size,
         incremental=dlt.sources.incremental(spec.cursor) if spec.cursor else None,
         primary_key=spec.primary_key,
-        write_disposition=spec.write_disposition,
+        write_disposition=spec.disposition,
         reflection_level="full",
     )
 
@@ -141,21 +141,20 @@ def _naive(value):
     return value
 
 
-def _postgres_keys(url: str, schema: str, table: str, key: str) -> pa.Table:
+def _postgres_keys(url: str, schema: str, table: str, key: list[str]) -> pa.Table:
     import sqlalchemy as sa
 
     engine = sa.create_engine(url)
     try:
         with engine.connect() as con:
-            keys = (
-                con.execute(sa.text(f"SELECT {sql_identifier(key)} FROM {sql_identifier(schema)}.{sql_identifier(table)}")).scalars().all()
-            )
+            columns = ", ".join(map(sql_identifier, key))
+            rows = con.execute(sa.text(f"SELECT {columns} FROM {sql_identifier(schema)}.{sql_identifier(table)}")).all()
     finally:
         engine.dispose()
-    return pa.table({"key": keys})
+    return pa.table({column: [row[i] for row in rows] for i, column in enumerate(key)})
 
 
-def _deleted_keys(lake: Lake, source: str, table: str, key: str, keys_of):
+def _deleted_keys(lake: Lake, source: str, table: str, key: list[str], keys_of):
     """Keys seen in raw that the source no longer has, with when that was noticed.
 
     A key is reported once per disappearance: again only if it came back (loaded in a later
@@ -167,19 +166,19 @@ def _deleted_keys(lake: Lake, source: str, table: str, key: str, keys_of):
         if not lake.fs.glob(loaded):
             return
         current = keys_of(table, key)
-        column = sql_identifier(key)
-        seen = f"SELECT {column} AS key, max(_dlt_load_id) AS seen_in FROM read_parquet(?, union_by_name := true) GROUP BY 1"
+        columns = ", ".join(map(sql_identifier, key))
+        seen = f"SELECT {columns}, max(_dlt_load_id) AS seen_in FROM read_parquet(?, union_by_name := true) GROUP BY ALL"
         params = [loaded]
         reported = lake.parquet_glob("raw", source, table + DELETED_SUFFIX)
         if lake.fs.glob(reported):
             # load ids are epoch seconds of equal width: text order is time order
-            gone = f"SELECT {column} AS key, max(_dlt_load_id) AS gone_in FROM read_parquet(?) GROUP BY 1"
+            gone = f"SELECT {columns}, max(_dlt_load_id) AS gone_in FROM read_parquet(?) GROUP BY ALL"
             seen = (
-                f"SELECT seen.* FROM ({seen}) AS seen LEFT JOIN ({gone}) AS gone USING (key) "
+                f"SELECT seen.* FROM ({seen}) AS seen LEFT JOIN ({gone}) AS gone USING ({columns}) "
                 "WHERE gone.gone_in IS NULL OR gone.gone_in < seen.seen_in"
             )
             params.append(reported)
-        sql = f"SELECT seen.key AS {column} FROM ({seen}) AS seen ANTI JOIN current_keys ON current_keys.key = seen.key ORDER BY 1"
+        sql = f"SELECT {columns} FROM ({seen}) AS seen ANTI JOIN current_keys USING ({columns}) ORDER BY ALL"
         with contextlib.closing(lake.attach(warehouse.connect())) as con:
             con.register("current_keys", current)
             gone_keys = con.execute(sql, params).to_arrow_table()

@@ -64,12 +64,12 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
     result = ErasureResult(target, key)
     waiting = lambda holder: report(f"waiting for the writer lock ({describe_holder(holder)})")
     with writer_lock(settings.data_dir, purpose=f"erase {target}", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting):
-        identifying = identifying_values(lake, [raw, quarantined], spec.primary_key, [key], personal)
-        raw_files = files_with_key(lake, raw, spec.primary_key, [key])
-        quarantine_files = files_with_key(lake, quarantined, spec.primary_key, [key])
+        identifying = identifying_values(lake, [raw, quarantined], spec.subject_key, [key], personal)
+        raw_files = files_with_key(lake, raw, spec.subject_key, [key])
+        quarantine_files = files_with_key(lake, quarantined, spec.subject_key, [key])
         if not raw_files and not quarantine_files and key not in erasures.erased_keys(settings.meta_path, source).get(table, []):
             raise PlatformError(
-                f"No row with {spec.primary_key} = {key!r} in the raw layer of {target} (nor its quarantine): nothing to erase. "
+                f"No row with {spec.subject_key} = {key!r} in the raw layer of {target} (nor its quarantine): nothing to erase. "
                 "Check the key; a subject not loaded yet cannot be erased."
             )
         erasure_id = erasures.begin(settings.meta_path, source, table, key)
@@ -82,15 +82,15 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
         searched = written_forms(value for value in identifying if len(value) >= MIN_SEARCHED)
         counts = result.rewritten
         keys = [key]
-        counts["raw rows"] = sum(rewrite_parquet(url, spec.primary_key, keys, personal, lake) for url in raw_files)
+        counts["raw rows"] = sum(rewrite_parquet(url, spec.subject_key, keys, personal, lake) for url in raw_files)
         report(f"raw: erased {counts['raw rows']} row(s) in {len(raw_files)} file(s)")
         q_columns = [*personal, "_failure", "_failures"]
-        counts["quarantine rows"] = sum(rewrite_parquet(url, spec.primary_key, keys, q_columns, lake) for url in quarantine_files)
+        counts["quarantine rows"] = sum(rewrite_parquet(url, spec.subject_key, keys, q_columns, lake) for url in quarantine_files)
         report(f"quarantine: erased {counts['quarantine rows']} row(s)")
-        counts["dlt working files"] = _dlt_files(settings, source, table, spec.primary_key, keys, personal)
+        counts["dlt working files"] = _dlt_files(settings, source, table, spec.subject_key, keys, personal)
         report(f"dlt working folder: rewrote {counts['dlt working files']} file(s)")
 
-        models = personal_columns(settings, source, table, spec.primary_key, personal)
+        models = personal_columns(settings, source, table, spec.subject_key, personal)
         report(f"models carrying personal columns of {target}: {', '.join(sorted(models)) or 'none'}")
         if settings.warehouse_path.exists():
             tables = erase_warehouse_tables(settings.warehouse_path, models, keys, identifying)

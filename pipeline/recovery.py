@@ -148,16 +148,12 @@ def _write_list(settings: Settings, source: str) -> str:
 
 
 def reingest(settings: Settings, source: str, table: str | None = None, report: Report = lambda line: None) -> dict[str, int]:
-    """Read `source` (or one of its tables) again whole: its raw files are replaced by one new load,
-    then the next build compares every key of it with staging. Returns rows loaded per table."""
+    """Read `source` (or one of its tables) again whole: its raw files (and quarantine) are replaced by a new
+    load (a file drop's: every landed file of the table again, one load per file in landing order), then
+    the next build compares every key of it with staging. Returns rows loaded per table."""
     if source not in settings.sources:
         raise PlatformError(f"No source {source!r}; declared: {', '.join(settings.sources)}.")
     declared = settings.sources[source]
-    if declared.kind == "files":
-        raise PlatformError(
-            f"Source {source!r} is a file drop: its raw layer is what was dropped. Put the files in its landing "
-            "folder again under new names to load them again."
-        )
     if table is not None and table not in declared.tables:
         raise PlatformError(f"Source {source!r} has no table {table!r}; declared: {', '.join(declared.tables)}.")
     waiting = lambda current: report(f"waiting for the writer lock ({describe_holder(current)})")

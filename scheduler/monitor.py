@@ -41,7 +41,7 @@ def run_checks(settings: Settings, now: dt.datetime | None = None) -> list[Check
     # With the lake unreachable the checks that read it cannot run: the lake_reachable failure is the alert.
     lake_ok = all(r.status == "ok" for r in storage if r.check_name == "lake_reachable")
     lake_checks = mart_freshness(settings, now) + published_loads(settings, now) + row_anomalies(settings) if lake_ok else []
-    results = source_freshness(settings, now) + lake_checks + storage
+    results = source_freshness(settings, now) + rejected_landed_files(settings) + lake_checks + storage
     record(settings.meta_path, results, now)
     for result in results:
         key = f"{result.check_name}:{result.subject}"
@@ -81,6 +81,21 @@ def source_freshness(settings: Settings, now: dt.datetime) -> list[CheckResult]:
     for name, source in settings.sources.items():
         finished = last.get(f"ingest:{name}")
         results.append(_freshness("source_freshness", name, finished, source.freshness_sla_hours, now, "never loaded"))
+    return results
+
+
+def rejected_landed_files(settings: Settings) -> list[CheckResult]:
+    """Per file-drop source, the landed files whose latest taking rejected them (an alert until fixed and replayed)."""
+    from ingest.landing import rejected_files
+
+    results = []
+    for name, source in settings.sources.items():
+        if source.kind != "files":
+            continue
+        rejected = rejected_files(settings.meta_path, name)
+        named = "; ".join(f"{f.table} {f.path}: {f.reason}" for f in rejected[:3]) + ("; ..." if len(rejected) > 3 else "")
+        detail = f"{len(rejected)} landed file(s) rejected: {named} (`just quarantine {name}` lists them)" if rejected else "none"
+        results.append(CheckResult("rejected_files", name, "warn" if rejected else "ok", len(rejected), 0, detail))
     return results
 
 

@@ -121,7 +121,7 @@ def test_bad_csv_rows_are_quarantined_with_reasons_and_good_rows_load(tmp_path):
         ",7,placed,2025-03-01 10:00:00,2025-03-02 10:00:00,\n",  # null primary key
         _row(12, customer="seven"),  # wrong type
         _row(13, ordered_at="9999-01-01 00:00:00"),  # date out of range
-        _row(2, "delivered"),  # duplicate key within the batch
+        _row(2, "delivered"),  # a later version of a key within the file: it wins
         _row(14, status="lost"),  # not an allowed value
     ]
     body = HEADER + "".join(good[:3] + bad[:2] + good[3:6] + bad[2:] + good[6:])
@@ -131,14 +131,14 @@ def test_bad_csv_rows_are_quarantined_with_reasons_and_good_rows_load(tmp_path):
     assert result.rows == {"orders": 9}
     assert result.quarantined == {"orders": 8}
     assert _ids(settings) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 100]
-    assert raw(settings, "drops", "orders", "SELECT status FROM t WHERE id = 2") == [("paid",)]  # the first of a duplicate stays
+    assert raw(settings, "drops", "orders", "SELECT status FROM t WHERE id = 2") == [("delivered",)]  # the last of a duplicate wins
     reasons = dict(quarantine(settings, "drops", "orders", "SELECT coalesce(id, _raw), _check || ' on ' || coalesce(_column, '-') FROM q"))
     assert reasons["10,7,placed,2025-03-01 10:00:00"] == "csv on -"
     assert reasons['11,7,"placed,2025-03-01 10:00:00,2025-03-02 10:00:00,'] == "csv on -"
     assert reasons["12"].startswith("coerce_dtype('int64') on customer_id")
     # past pandas' timestamp range: refused by the type coercion or by the range check, on that column
     assert reasons["13"].startswith(("in_range", "coerce_dtype('datetime64")) and reasons["13"].endswith("on ordered_at")
-    assert reasons["2"] == "field_uniqueness on id"
+    assert reasons["2"] == "duplicate_key on id"
     assert reasons["14"].startswith("isin") and reasons["14"].endswith("on status")
     assert reasons["15,7,caf\ufffd,2025-03-01 10:00:00,2025-03-02 10:00:00,"] == "encoding on -"
     null_key = quarantine(settings, "drops", "orders", "SELECT _check, _column FROM q WHERE id IS NULL AND _raw IS NULL")

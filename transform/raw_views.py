@@ -52,7 +52,7 @@ def create_raw_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> list
                 tombstones = lake.parquet_glob("raw", source_name, table + DELETED_SUFFIX)
                 detects = getattr(spec, "detect_hard_deletes", False) and bool(lake.fs.glob(tombstones))
                 select = _rows_sql(
-                    lake.parquet_glob("raw", source_name, table), completed, spec.primary_key, tombstones if detects else None
+                    lake.parquet_glob("raw", source_name, table), completed, spec.key_columns, tombstones if detects else None
                 )
             elif view in declared:
                 select = _empty_sql(declared[view])
@@ -70,18 +70,20 @@ def create_raw_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> list
     return views
 
 
-def _rows_sql(files: str, completed: str, key: str, tombstones: str | None) -> str:
+def _rows_sql(files: str, completed: str, key: list[str], tombstones: str | None) -> str:
     rows = f"SELECT * FROM read_parquet({sql_literal(files)}, union_by_name := true) WHERE _dlt_load_id IN ({completed})"
     if tombstones is None:
         return f"SELECT *, false AS {DELETED_FLAG} FROM ({rows})"
+    columns = ", ".join(sql_identifier(column) for column in key)
     # dlt's load ids are epoch seconds with the same number of integer digits: text order is time order.
     gone = (
-        f"SELECT {sql_identifier(key)} AS _key, max(_dlt_load_id) AS _gone_in FROM read_parquet({sql_literal(tombstones)}) "
-        f"WHERE _dlt_load_id IN ({completed}) GROUP BY 1"
+        f"SELECT {columns}, max(_dlt_load_id) AS _gone_in FROM read_parquet({sql_literal(tombstones)}) "
+        f"WHERE _dlt_load_id IN ({completed}) GROUP BY ALL"
     )
+    joined = " AND ".join(f"loaded.{sql_identifier(column)} = gone.{sql_identifier(column)}" for column in key)
     return (
         f"SELECT loaded.*, coalesce(gone._gone_in > loaded._dlt_load_id, false) AS {DELETED_FLAG} "
-        f"FROM ({rows}) AS loaded LEFT JOIN ({gone}) AS gone ON loaded.{sql_identifier(key)} = gone._key"
+        f"FROM ({rows}) AS loaded LEFT JOIN ({gone}) AS gone ON {joined}"
     )
 
 

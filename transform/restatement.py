@@ -23,6 +23,9 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from sqlglot import exp
+
+from core.errors import PlatformError
 from core.lake import Lake
 from core.settings import Settings
 from core.settings_sources import EndpointSettings
@@ -48,8 +51,8 @@ class StagingScope:
     model: str
     source: str
     raw_table: str
-    raw_key: str
-    key: str
+    raw_key: tuple[str, ...]  # the table's primary key (one column, or the columns of a composite key)
+    key: tuple[str, ...]  # the model's grain, column for column
     cursor: str | None  # None: the table declares no cursor (STALE_WITHOUT_CURSOR)
     time_sql: str  # the time from which a changed row touches the incremental models downstream
     stale_sql: str = DROPS_DELETES  # when a staged row (or its absence) no longer matches the latest raw row
@@ -79,6 +82,11 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
         if not (model.kind.is_full or model.kind.is_incremental_by_time_range) or not model.grains:
             continue  # history (SCD type 2) models are refreshed, not restated
         spec = declared.tables[table]
+        if len(grain_columns(model)) != len(spec.key_columns):
+            raise PlatformError(
+                f"The grain of {model.name} has {len(grain_columns(model))} column(s), the primary_key of {source}.{table} "
+                f"{len(spec.key_columns)} ({', '.join(spec.key_columns)}): a staging model's grain is its table's key, column for column."
+            )
         cursor = None if isinstance(spec, EndpointSettings) else spec.cursor  # REST endpoints declare no cursor column
         if model.kind.is_incremental_by_time_range:
             time_sql = PARTITION_TIME.get(model.name, f"changed.{model.time_column.column.name}::TIMESTAMP")
@@ -92,8 +100,8 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
                 model=model.name,
                 source=source,
                 raw_table=f"raw_{source}.{table}",
-                raw_key=spec.primary_key,
-                key=model.grains[0].name,
+                raw_key=tuple(spec.key_columns),
+                key=grain_columns(model),
                 cursor=cursor,
                 time_sql=time_sql,
                 # a model with `is_deleted` flags deleted rows; any other leaves them out
@@ -105,6 +113,12 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
             )
         )
     return scopes
+
+
+def grain_columns(model) -> tuple[str, ...]:
+    """A model's first grain as columns: `grain id` is one, `grain (a, b)` is a composite."""
+    grain = model.grains[0]
+    return tuple(part.name for part in grain.expressions) if isinstance(grain, exp.Tuple) else (grain.name,)
 
 
 @dataclass
@@ -128,15 +142,18 @@ def comparison_sql(scope: StagingScope, new_loads: list[str] | None) -> str:
     With `new_loads` (the source's completed loads that no applied comparison saw), only keys in
     those loads, and deleted keys, are compared; None compares every key.
     """
+    raw_key = ", ".join(scope.raw_key)
+    keyed = raw_key if len(scope.raw_key) == 1 else f"({raw_key})"
     touched = ""
     if new_loads is not None:
         loads = ", ".join(sql_literal(load_id) for load_id in new_loads) or "NULL"
-        touched = f"WHERE {scope.raw_key} IN (SELECT {scope.raw_key} FROM {scope.raw_table} WHERE _dlt_load_id IN ({loads}) OR _deleted) "
+        touched = f"WHERE {keyed} IN (SELECT {keyed} FROM {scope.raw_table} WHERE _dlt_load_id IN ({loads}) OR _deleted) "
     latest = f"{scope.cursor} DESC, _dlt_load_id DESC" if scope.cursor else "_dlt_load_id DESC"
+    joined = " AND ".join(f"staged.{staged} = raw.{raw}" for staged, raw in zip(scope.key, scope.raw_key, strict=True))
     return (
         f"WITH raw AS (SELECT * FROM {scope.raw_table} {touched}"
-        f"QUALIFY row_number() OVER (PARTITION BY {scope.raw_key} ORDER BY {latest}) = 1), "
-        f"changed AS (SELECT raw.* FROM raw LEFT JOIN {scope.model} AS staged ON staged.{scope.key} = raw.{scope.raw_key} "
+        f"QUALIFY row_number() OVER (PARTITION BY {raw_key} ORDER BY {latest}) = 1), "
+        f"changed AS (SELECT raw.* FROM raw LEFT JOIN {scope.model} AS staged ON {joined} "
         f"WHERE {scope.stale_sql.format(cursor=scope.cursor)}) "
         f"SELECT count(*), min({scope.time_sql}) FROM changed"
     )

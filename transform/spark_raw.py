@@ -81,12 +81,13 @@ def _with_deleted_flag(lake: Lake, source_name: str, table: str, spec, rows: str
     tombstones = lake.parquet_glob("raw", source_name, table + DELETED_SUFFIX)
     if not (getattr(spec, "detect_hard_deletes", False) and lake.fs.glob(tombstones)):
         return f"SELECT *, false AS {DELETED_FLAG} FROM ({rows})"
-    key = f"`{spec.primary_key}`"
+    keys = ", ".join(f"`{column}`" for column in spec.key_columns)
     gone = (
-        f"SELECT {key} AS _key, max(_dlt_load_id) AS _gone_in FROM parquet.{spark_path(tombstones)} "
-        f"WHERE _dlt_load_id IN ({loads}) GROUP BY {key}"
+        f"SELECT {keys}, max(_dlt_load_id) AS _gone_in FROM parquet.{spark_path(tombstones)} "
+        f"WHERE _dlt_load_id IN ({loads}) GROUP BY {keys}"
     )
+    joined = " AND ".join(f"loaded.`{column}` = gone.`{column}`" for column in spec.key_columns)
     return (
         f"SELECT loaded.*, coalesce(gone._gone_in > loaded._dlt_load_id, false) AS {DELETED_FLAG} "
-        f"FROM ({rows}) AS loaded LEFT JOIN ({gone}) AS gone ON loaded.{key} = gone._key"
+        f"FROM ({rows}) AS loaded LEFT JOIN ({gone}) AS gone ON {joined}"
     )

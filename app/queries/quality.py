@@ -51,6 +51,20 @@ def contract_results(meta_path: Path, limit: int = 2000) -> pd.DataFrame | None:
     )
 
 
+def rejected_files(meta_path: Path, limit: int = 500) -> pd.DataFrame | None:
+    """Landed files whose latest taking rejected them, newest first, with the reason (table `landing_files`)."""
+    return read_meta(
+        meta_path,
+        """
+        SELECT processed_at, source, table_name, path, reason, load_id FROM (
+          SELECT *, row_number() OVER (PARTITION BY source, path, fingerprint ORDER BY processed_at DESC, load_id DESC) AS n
+          FROM landing_files)
+        WHERE n = 1 AND status = 'rejected' ORDER BY processed_at DESC LIMIT ?
+        """,
+        (limit,),
+    )
+
+
 def anomalies(meta_path: Path, limit: int = 500) -> pd.DataFrame | None:
     """Monitoring checks that did not pass, newest first (table `monitor_results`)."""
     return read_meta(

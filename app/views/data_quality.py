@@ -74,6 +74,10 @@ else:
         contracts,
         "contract_results",
     )
+st.markdown("**Rejected files**: landed files none of whose rows loaded, until a new version lands or `just replay` takes them again.")
+ui.meta_table(
+    quality.rejected_files(meta), "rejected_files", source="landing_files", owner="a file-drop ingestion", empty="No rejected files."
+)
 tables = quality.quarantined_tables(settings)
 if tables:
     labels = [f"{source}.{table}" for source, table in tables]

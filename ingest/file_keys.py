@@ -1,0 +1,227 @@
+"""The primary key of a file-drop table, row by row: a file without a key column is refused alone; a row
+without its key (missing, blank, or a value of another type than the key's loaded type) goes to quarantine;
+and of the rows of one file that share a key, the last one loads (the earlier ones go to quarantine as
+superseded, so every row of a file is accounted for).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingest.contracts import text_columns
+from ingest.file_readers import FileRefused
+
+KEY_MISSING = "key_missing"
+KEY_TYPE = "key_type"
+DUPLICATE_KEY = "duplicate_key"
+VARIANT = "__v_"  # dlt's name for a value of another type: `<column>__v_<type>`
+
+
+def refuse_missing_key_columns(columns: Iterable[str], keys: list[str]) -> None:
+    """Refuse a file whose rows have no column for (part of) the table's key."""
+    present = set(columns)
+    missing = [key for key in keys if key not in present]
+    if missing:
+        named = ", ".join(repr(key) for key in missing)
+        raise FileRefused(
+            f"no key column {named} in the file (the table's primary_key is {', '.join(keys)}); "
+            "add the column to the file, or set the table's primary_key in config.yaml"
+        )
+
+
+@dataclass
+class KeyCheck:
+    """A batch's rows with a usable key, and the others as quarantine rows (None when there are none)."""
+
+    rows: pa.Table | list[dict]
+    lines: list[int] | None
+    quarantined: pa.Table | None
+
+
+def split_bad_keys(
+    rows: pa.Table | list[dict], keys: list[str], lines: list[int] | None, relative: str, known: dict[str, str] | None = None
+) -> KeyCheck:
+    """Set aside the rows whose key is missing, blank, or of another type: held in a variant column (Arrow
+    rows), or (JSON rows) not of the key column's `known` dlt type, or of the batch's first key's type."""
+    checks: list[tuple[str, str, str | None]] = []
+    if isinstance(rows, list):
+        kinds = {
+            key: (known or {}).get(key) or _json_kind(next((r.get(key) for r in rows if not _blank(r.get(key))), None)) for key in keys
+        }
+        for row in rows:
+            key = next((k for k in keys if _blank(row.get(k))), None)
+            if key is not None:
+                checks.append((KEY_MISSING, key, None))
+                continue
+            key = next((k for k in keys if not _fits(row[k], kinds[k])), None)
+            checks.append(
+                (KEY_TYPE, key, f"a {_json_kind(row[key])} value in a key column of type {kinds[key]}") if key else ("", "", None)
+            )
+        bad = [i for i, check in enumerate(checks) if check[0]]
+        if not bad:
+            return KeyCheck(rows, lines, None)
+        dropped = set(bad)
+        picked = [{k: None if v is None else str(v) for k, v in rows[i].items()} for i in bad]
+        checks = [checks[i] for i in bad]
+        kept = [row for i, row in enumerate(rows) if i not in dropped]
+        kept_lines = None if lines is None else [n for i, n in enumerate(lines) if i not in dropped]
+        return KeyCheck(kept, kept_lines, quarantine_rows(pa.Table.from_pylist(picked), checks, bad, lines, relative))
+    bad_mask = None
+    for key in keys:
+        missing = _missing(rows[key])
+        bad_mask = missing if bad_mask is None else pc.or_(bad_mask, missing)
+    assert bad_mask is not None, "a key has one column at least"
+    if not pc.any(bad_mask).as_py():
+        return KeyCheck(rows, lines, None)
+    positions = pc.indices_nonzero(bad_mask).to_pylist()
+    for position in positions:
+        key = next(k for k in keys if _missing(rows[k].slice(position, 1))[0].as_py())
+        variant = next((c for c in rows.column_names if c.startswith(key + VARIANT) and not _blank(rows[c][position].as_py())), None)
+        if variant is None:
+            checks.append((KEY_MISSING, key, None))
+        else:
+            kind = variant.removeprefix(key + VARIANT)
+            checks.append((KEY_TYPE, key, f"a {kind} value in a key column loaded as another type"))
+    quarantined = quarantine_rows(text_columns(rows.take(pa.array(positions))), checks, positions, lines, relative)
+    kept = rows.filter(pc.invert(bad_mask))
+    for key in keys:  # a key's variant columns held only the refused values
+        for column in [c for c in kept.column_names if c.startswith(key + VARIANT)]:
+            if kept[column].null_count == kept.num_rows:
+                kept = kept.drop_columns([column])
+    kept_lines = None if lines is None else [n for n, bad in zip(lines, bad_mask.to_pylist(), strict=True) if not bad]
+    return KeyCheck(kept, kept_lines, quarantined)
+
+
+@dataclass
+class Superseded:
+    """The batches of one file with only the last row of each key (and the lines of their rows), and the
+    earlier rows as quarantine rows."""
+
+    batches: list
+    lines: list[list[int] | None]
+    quarantined: pa.Table | None = None
+    keys_repeated: int = 0
+
+
+def last_of_each_key(batches: list, lines: list[list[int] | None], keys: list[str], relative: str) -> Superseded:
+    """Of the rows of one file (its batches in file order, `lines` of each) that share a key, keep the last.
+    Rows missing (part of) the key are left alone: they are refused later, by split_bad_keys."""
+    sizes = [len(b) if isinstance(b, list) else b.num_rows for b in batches]
+    total = sum(sizes)
+    if total < 2:
+        return Superseded(batches, lines)
+    columns = {key: pa.chunked_array([_key_text(batch, key) for batch in batches], pa.string()) for key in keys}
+    index = pa.table({**columns, "_row": pa.array(np.arange(total), pa.int64())})
+    present = None
+    for key in keys:
+        has = pc.invert(_missing(columns[key]))
+        present = has if present is None else pc.and_(present, has)
+    index = index.filter(present)
+    groups = index.group_by(keys, use_threads=False).aggregate([("_row", "max"), ("_row", "count")])
+    if groups.num_rows == index.num_rows:
+        return Superseded(batches, lines)
+    winners = index.join(groups.select([*keys, "_row_max"]), keys, use_threads=False)
+    winner = np.arange(total)  # per row of the file, the row whose version of its key loads
+    winner[winners["_row"].to_numpy()] = winners["_row_max"].to_numpy()
+    every_line: list[int | None] = []
+    for batch_lines, size in zip(lines, sizes, strict=True):
+        every_line += batch_lines if batch_lines is not None else [None] * size
+    kept: list = []
+    kept_lines: list[list[int] | None] = []
+    out: list[pa.Table] = []
+    start = 0
+    for batch, batch_lines, size in zip(batches, lines, sizes, strict=True):
+        flags = winner[start : start + size] == np.arange(start, start + size)
+        positions = np.flatnonzero(~flags).tolist()
+        kept_lines.append(
+            batch_lines if batch_lines is None or not positions else [n for n, ok in zip(batch_lines, flags.tolist(), strict=True) if ok]
+        )
+        if not positions:
+            kept.append(batch)
+            start += size
+            continue
+        if isinstance(batch, list):
+            kept.append([row for row, ok in zip(batch, flags.tolist(), strict=True) if ok])
+            picked = pa.Table.from_pylist([{k: None if v is None else str(v) for k, v in batch[i].items()} for i in positions])
+        else:
+            kept.append(batch.filter(pa.array(flags)))
+            picked = text_columns(batch.take(pa.array(positions)))
+        rows = [start + i for i in positions]
+        checks: list[tuple[str, str, str | None]] = [
+            (DUPLICATE_KEY, ",".join(keys), _superseded_by(every_line[int(winner[r])])) for r in rows
+        ]
+        out.append(quarantine_rows(picked, checks, list(range(len(rows))), [every_line[r] for r in rows], relative))
+        start += size
+    repeated = int(pc.sum(pc.greater(groups["_row_count"], 1)).as_py())
+    return Superseded(kept, kept_lines, pa.concat_tables(out, promote_options="permissive"), repeated)
+
+
+def _superseded_by(line: int | None) -> str:
+    return f"superseded by the later row at line {line}" if line is not None else "superseded by a later row of the file"
+
+
+def _key_text(batch, key: str) -> pa.Array:
+    if isinstance(batch, list):
+        return pa.array([None if row.get(key) is None else str(row.get(key)) for row in batch], pa.string())
+    column = batch[key]
+    return pc.cast(column, pa.string()).combine_chunks() if isinstance(column, pa.ChunkedArray) else pc.cast(column, pa.string())
+
+
+def _missing(column) -> pa.Array:
+    missing = pc.is_null(column)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        missing = pc.or_(missing, pc.fill_null(pc.equal(pc.utf8_trim_whitespace(column), ""), True))
+    return missing.combine_chunks() if isinstance(missing, pa.ChunkedArray) else missing
+
+
+def _json_kind(value) -> str | None:
+    """The dlt type a JSON value loads as (None for a missing one)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "bigint"
+    if isinstance(value, float):
+        return "double"
+    return "text" if isinstance(value, str) else "json"
+
+
+def _fits(value, kind: str | None) -> bool:
+    found = _json_kind(value)
+    return (
+        kind is None
+        or found == kind
+        or (kind == "double" and found == "bigint")
+        or (found == "text" and kind not in ("bigint", "double", "bool", "json"))
+    )
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def quarantine_rows(
+    picked: pa.Table,
+    checks: list[tuple[str, str, str | None]],
+    positions: list[int],
+    lines: list[int | None] | list[int] | None,
+    relative: str,
+) -> pa.Table:
+    """Quarantine rows (every value as text) with their check, column, reason and where they came from."""
+    every = [json.dumps([{"check": check, "column": column, "value": failure}]) for check, column, failure in checks]
+    for name, values in (
+        ("_check", [c[0] for c in checks]),
+        ("_column", [c[1] for c in checks]),
+        ("_failure", [c[2] for c in checks]),
+        ("_failures", every),
+        ("_source_file", [relative] * len(checks)),
+    ):
+        picked = picked.append_column(name, pa.array(values, pa.string()))
+    return picked.append_column("_line", pa.array([lines[p] for p in positions] if lines else [None] * len(checks), pa.int64()))

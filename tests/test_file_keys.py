@@ -1,0 +1,213 @@
+"""Keys of file drops: the latest version of a key wins, bad keys are row-level, composite keys work (issue 26)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+
+import pytest
+from pydantic import ValidationError
+
+from app.queries import quality
+from core import metastore
+from core.settings_sources import FileTableSettings
+from ingest import cli as ingest_cli
+from ingest.landing import processed
+from ingest.pipeline import ingest_source
+from scheduler import alerts, monitor
+from tests.support.sources import quarantine, raw, settings_with_sources
+
+LATEST = "SELECT {columns} FROM t QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _dlt_load_id DESC) = 1 ORDER BY ALL"
+
+
+def _drops(tmp_path, tables: dict, **source):
+    declaration = {"kind": "files", "landing": "landing/drops", "settle_seconds": 0, "tables": tables, **source}
+    settings = settings_with_sources(tmp_path, {"drops": declaration})
+    landing = settings.landing_path("drops")
+    landing.mkdir(parents=True, exist_ok=True)
+    return settings, landing
+
+
+def _land(landing, name: str, text: str, age: float) -> None:
+    """Write a file whose landing time is `age` seconds ago (landing order is modification time, then name)."""
+    path = landing / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    stamp = time.time() - age
+    os.utime(path, (stamp, stamp))
+
+
+def _outcomes(settings) -> dict[str, tuple]:
+    with contextlib.closing(metastore.connect(settings.meta_path)) as con:
+        rows = con.execute("SELECT path, status, rows, rows_quarantined, reason FROM landing_files").fetchall()
+    return {path: rest for path, *rest in rows}
+
+
+def test_the_later_file_of_one_run_wins_and_a_key_repeated_in_a_file_keeps_its_last_row(tmp_path):
+    settings, landing = _drops(tmp_path, {"prices": {"pattern": "prices/*.csv", "primary_key": "sku"}})
+    # named so that name order and landing order disagree: landing order decides
+    _land(landing, "prices/b-older.csv", "sku,price\n1,10\n2,20\n3,30\n", age=60)
+    _land(landing, "prices/a-newer.csv", "sku,price\n1,11\n2,21\n2,22\n4,41\n", age=30)
+    result = ingest_source(settings, "drops")
+
+    assert len(result.load_ids) == 2  # one load per file of the table, in landing order
+    assert raw(settings, "drops", "prices", LATEST.format(columns="sku, price", key="sku")) == [(1, 11), (2, 22), (3, 30), (4, 41)]
+    # the repeated key: its earlier row is in quarantine, named by line and the line that supersedes it
+    assert quarantine(settings, "drops", "prices", "SELECT sku, price, _check, _line, _failure, _source_file FROM q") == [
+        ("2", "21", "duplicate_key", 3, "superseded by the later row at line 4", "prices/a-newer.csv")
+    ]
+    assert any("prices/a-newer.csv: 1 key(s) repeated in the file" in warning for warning in result.warnings)
+    assert tuple(_outcomes(settings)["prices/a-newer.csv"][:3]) == ("loaded", 3, 1)
+
+
+def test_rows_with_a_missing_blank_or_mistyped_key_are_quarantined_without_a_contract(tmp_path):
+    settings, landing = _drops(
+        tmp_path,
+        {"items": {"pattern": "items/*.csv"}, "notes": {"pattern": "notes/*.csv", "primary_key": "code"}},
+        quality={"max_bad_share": 0.9},
+    )
+    _land(landing, "items/1.csv", "id,name\n1,a\n2,b\n", age=60)
+    _land(landing, "notes/1.csv", "code,body\nx,first\n ,blank\ny,second\n", age=60)
+    ingest_source(settings, "drops")
+    _land(landing, "items/2.csv", "id,name\n3,c\n,no key\nfour,text key\n5,e\n", age=30)
+    result = ingest_source(settings, "drops")
+
+    assert raw(settings, "drops", "items", "SELECT id, name FROM t ORDER BY id") == [(1, "a"), (2, "b"), (3, "c"), (5, "e")]
+    assert raw(settings, "drops", "notes", "SELECT code FROM t ORDER BY 1") == [("x",), ("y",)]
+    assert quarantine(settings, "drops", "items", "SELECT _line, _check, _column FROM q ORDER BY 1") == [
+        (3, "key_missing", "id"),
+        (4, "key_type", "id"),
+    ]
+    assert quarantine(settings, "drops", "notes", "SELECT _line, _check, _column FROM q") == [(3, "key_missing", "code")]
+    assert "id__v_text" not in [row[0] for row in raw(settings, "drops", "items", "DESCRIBE t")]
+    assert result.rows == {"items": 2}
+
+
+def test_json_rows_with_a_missing_or_mistyped_key_are_quarantined(tmp_path):
+    settings, landing = _drops(tmp_path, {"items": {"pattern": "items/*.jsonl"}}, quality={"max_bad_share": 0.9})
+    _land(landing, "items/1.jsonl", '{"id": 1, "v": "a"}\n{"id": 2, "v": "b"}\n', age=60)
+    ingest_source(settings, "drops")
+    rows = '{"id": 3, "v": "c"}\n{"id": null, "v": "n"}\n{"v": "no key"}\n{"id": "four", "v": "d"}\n{"id": 3, "v": "c2"}\n'
+    _land(landing, "items/2.jsonl", rows, age=30)
+    result = ingest_source(settings, "drops")
+
+    assert result.rows == {"items": 1}
+    assert raw(settings, "drops", "items", "SELECT id, v FROM t ORDER BY id") == [(1, "a"), (2, "b"), (3, "c2")]
+    assert quarantine(settings, "drops", "items", "SELECT _line, _check, _column FROM q ORDER BY 1") == [
+        (1, "duplicate_key", "id"),
+        (2, "key_missing", "id"),
+        (3, "key_missing", "id"),
+        (4, "key_type", "id"),
+    ]
+
+
+def test_a_file_without_the_key_column_is_refused_alone_naming_it_where_a_user_looks(tmp_path, monkeypatch, capsys):
+    settings, landing = _drops(tmp_path, {"items": {"pattern": "items/*.csv"}, "other": {"pattern": "other/*.csv"}})
+    _land(landing, "items/bad.csv", "item_id,name\n1,a\n", age=60)
+    _land(landing, "items/good.csv", "id,name\n2,b\n", age=50)
+    _land(landing, "other/1.csv", "id,v\n7,x\n", age=50)
+    result = ingest_source(settings, "drops")
+
+    assert result.rows == {"items": 1, "other": 1}
+    status, _, _, reason = _outcomes(settings)["items/bad.csv"]
+    assert status == "rejected" and "no key column 'id'" in reason
+    assert any(w.startswith("drops.items: file items/bad.csv rejected: no key column 'id'") for w in result.warnings)
+
+    # a file refused for too many bad rows names their lines, never `None:` nor a row's value
+    _land(landing, "items/worse.csv", "id,name\n,secret-a\n,secret-b\n9,c\n", age=40)
+    ingest_source(settings, "drops")
+    reason = _outcomes(settings)["items/worse.csv"][3]
+    assert "First failures: id: key_missing (file items/worse.csv, line 2); id: key_missing (file items/worse.csv, line 3)" in reason
+    assert "None" not in reason and "secret" not in reason
+
+    # where a user looks: `just quarantine`, the app's data quality page, and an alert
+    monkeypatch.setenv("PLATFORM__DATA_DIR", str(settings.data_dir))
+    assert ingest_cli.main(["--project", str(settings.project_dir), "quarantine", "drops"]) == 0
+    printed = capsys.readouterr().out
+    assert "drops.items  items/bad.csv  rejected: no key column 'id'" in printed and "items/worse.csv  rejected: 2 of 3 rows" in printed
+    assert set(quality.rejected_files(settings.meta_path)["path"]) == {"items/bad.csv", "items/worse.csv"}
+    monitor.run_checks(settings)
+    alert = [a for a in alerts.open_alerts(settings.meta_path) if a["alert_key"] == "rejected_files:drops"]
+    assert len(alert) == 1 and "2 landed file(s) rejected" in alert[0]["message"] and "secret" not in alert[0]["message"]
+
+
+def test_a_composite_key_dedupes_and_refuses_rows_missing_a_part(tmp_path):
+    settings, landing = _drops(
+        tmp_path, {"lines": {"pattern": "lines/*.csv", "primary_key": ["order_id", "line"]}}, quality={"max_bad_share": 0.9}
+    )
+    _land(landing, "lines/1.csv", "order_id,line,qty\n1,1,5\n1,2,6\n2,1,7\n", age=60)
+    _land(landing, "lines/2.csv", "order_id,line,qty\n1,2,60\n1,,8\n2,1,70\n2,1,71\n", age=30)
+    ingest_source(settings, "drops")
+
+    latest = LATEST.format(columns="order_id, line, qty", key="order_id, line")
+    assert raw(settings, "drops", "lines", latest) == [(1, 1, 5), (1, 2, 60), (2, 1, 71)]
+    assert quarantine(settings, "drops", "lines", "SELECT _line, _check, _column FROM q ORDER BY 1") == [
+        (3, "key_missing", "line"),
+        (4, "duplicate_key", "order_id,line"),
+    ]
+    assert {path for path, _ in processed(settings.meta_path, "drops")} == {"lines/1.csv", "lines/2.csv"}
+
+
+def test_a_composite_primary_key_is_a_list_of_distinct_columns():
+    assert FileTableSettings(pattern="x", primary_key=["a", "b"]).key_columns == ["a", "b"]
+    assert FileTableSettings(pattern="x").key_columns == ["id"]
+    with pytest.raises(ValidationError, match="distinct columns"):
+        FileTableSettings(pattern="x", primary_key=["a", "a"])
+    with pytest.raises(ValidationError, match="one-column primary_key"):
+        FileTableSettings(pattern="x", primary_key=["a", "b"], personal={"email": "hash"})
+
+
+HEADER = "id,customer_id,status,ordered_at,updated_at,deleted_at\n"
+
+
+def _order(i: int, status: str) -> str:
+    return f"{i},7,{status},2025-03-01 10:00:00,2025-03-02 10:00:00,\n"
+
+
+def test_reingest_of_a_file_table_takes_every_landed_file_again_under_a_tightened_contract(tmp_path):
+    table = {"orders": {"pattern": "orders/*.csv", "pandera": "shop__orders"}}
+    settings, landing = _drops(tmp_path, table, quality={"enabled": False})
+    _land(landing, "orders/1.csv", HEADER + _order(1, "placed") + _order(2, "bogus") + _order(2, "paid"), age=60)
+    _land(landing, "orders/2.csv", HEADER + _order(3, "lost") + _order(4, "paid"), age=30)
+    ingest_source(settings, "drops")
+    assert raw(settings, "drops", "orders", LATEST.format(columns="id, status", key="id")) == [
+        (1, "placed"),
+        (2, "paid"),
+        (3, "lost"),
+        (4, "paid"),
+    ]
+
+    tightened, _ = _drops(tmp_path, table, quality={"enabled": True, "max_bad_share": 0.9})
+    result = ingest_source(tightened, "drops", reload=["orders"])  # what `just reingest drops.orders` loads
+
+    assert result.rows == {"orders": 3} and len(result.load_ids) == 2
+    assert raw(settings, "drops", "orders", LATEST.format(columns="id, status", key="id")) == [(1, "placed"), (2, "paid"), (4, "paid")]
+    assert quarantine(settings, "drops", "orders", "SELECT _source_file, _line, _check FROM q ORDER BY ALL") == [
+        ("orders/1.csv", 3, "duplicate_key"),  # the contract sees only the last version of a key in a file
+        ("orders/2.csv", 2, "isin(('placed', 'paid', 'shipped', 'delivered', 'cancelled'))"),
+    ]
+    with contextlib.closing(metastore.connect(settings.meta_path)) as con:
+        taken = con.execute("SELECT path, count(*) FROM landing_files GROUP BY 1 ORDER BY 1").fetchall()
+    assert taken == [("orders/1.csv", 2), ("orders/2.csv", 2)]  # every taking of a file is kept
+
+
+def test_missing_tokens_are_missing_in_text_too_and_non_finite_numbers_are_quarantined(tmp_path):
+    settings, landing = _drops(
+        tmp_path,
+        {
+            "readings": {"pattern": "readings/*.csv"},
+            "custom": {"pattern": "custom/*.csv", "missing_values": ["-"], "non_finite": "keep"},
+        },
+        quality={"max_bad_share": 0.9},
+    )
+    _land(landing, "readings/1.csv", "id,label,value\n1,NA,1.5\n2,ok,-1e309\n3,,inf\n4,null,2\n", age=60)
+    _land(landing, "custom/1.csv", "id,label,value\n1,NA,-\n2,-,1e309\n", age=60)
+    ingest_source(settings, "drops")
+
+    assert raw(settings, "drops", "readings", "SELECT id, label, value FROM t ORDER BY id") == [(1, None, 1.5), (4, None, 2.0)]
+    assert quarantine(settings, "drops", "readings", "SELECT _line, _check, _column FROM q ORDER BY 1") == [
+        (3, "non_finite", "value"),
+        (4, "non_finite", "value"),
+    ]
+    assert raw(settings, "drops", "custom", "SELECT id, label, value FROM t ORDER BY id") == [(1, "NA", None), (2, None, float("inf"))]
