@@ -88,10 +88,12 @@ def _damaged_files(settings: Settings, sources: list[str]) -> list[tuple[str, st
 
 def _damaged(what: str, damaged: list[tuple[str, str, str]]) -> PlatformError:
     path, table, error = damaged[0]
-    more = f" ({len(damaged)} damaged files in all; `just doctor` lists them)" if len(damaged) > 1 else ""
+    tables = sorted({name for _, name, _ in damaged})
+    more = f" ({len(damaged)} damaged files in all, of {', '.join(tables)})" if len(damaged) > 1 else ""
+    commands = " and ".join(f"`just reingest {name}`" for name in tables)
     return PlatformError(
-        f"{what} failed: the raw file {path} is damaged ({error}). Run `just reingest {table}` to read that table "
-        f"again from the source{more}; what is published is unchanged."
+        f"{what} failed: the raw file {path} is damaged ({error}){more}. Run {commands} to read "
+        f"{'that table' if len(tables) == 1 else 'those tables'} again from the source; what is published is unchanged."
     )
 
 
