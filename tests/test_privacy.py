@@ -24,7 +24,6 @@ from api.background import running
 from api.keys import hash_key, load_keys
 from api.server import create_app
 from app import downloads as app_downloads
-from app.auth import hash_password
 from core.errors import PlatformError
 from core.lake import Lake
 from core.privacy import PersonalColumn, hash_salt, masked_select
@@ -35,7 +34,7 @@ from pipeline.run import run_all
 from publish.marts import MANIFEST, marts_folder
 from publish.reader import connect_published, current_version
 from publish.snapshot import write_snapshot
-from tests.support.app_pages import BUSINESS_PAGES, OPERATOR_PAGES, app_on, copy_build
+from tests.support.app_pages import BUSINESS_PAGES, OPERATOR_PAGES, app_on, copy_build, log_in
 from tests.support.project import settings_for
 from transform.lineage import personal_columns, personal_columns_of
 
@@ -212,17 +211,6 @@ def read_every_page(at, downloads: list[bytes]) -> tuple[str, int]:
         texts += list(page_texts(at))
     texts += [data.decode() for data in downloads]
     return "\n".join(texts), clean
-
-
-def log_in(settings: Settings, monkeypatch, user: str, role: str):
-    monkeypatch.setenv(f"PLATFORM__APP__USERS__{user.upper()}__ROLE", role)
-    monkeypatch.setenv(f"APP_PASSWORD_HASH_{user.upper()}", hash_password(f"{user}-secret"))
-    monkeypatch.setenv("APP_SESSION_SECRET", "s" * 32)
-    at = app_on(settings.data_dir, monkeypatch)
-    at.text_input[0].input(user)
-    at.text_input[1].input(f"{user}-secret")
-    at.button[0].click().run().run()
-    return at
 
 
 def test_every_app_page_and_download_masks_for_anonymous_and_business_users(seeded, monkeypatch, downloads):

@@ -12,7 +12,7 @@ import pytest
 from app.auth import hash_password
 from core import accesslog
 from publish.reader import current_version
-from tests.support.app_pages import app_on
+from tests.support.app_pages import app_on, log_in
 
 pytestmark = pytest.mark.slow
 
@@ -37,20 +37,9 @@ def test_a_bad_env_in_the_url_shows_prod_with_a_plain_warning(built, monkeypatch
     assert "attacker.example" not in shown and "javascript" not in shown and "a" * 64 not in shown
 
 
-def _log_in(settings, monkeypatch, user: str, role: str):
-    monkeypatch.setenv(f"PLATFORM__APP__USERS__{user.upper()}__ROLE", role)
-    monkeypatch.setenv(f"APP_PASSWORD_HASH_{user.upper()}", hash_password(f"{user}-secret"))
-    monkeypatch.setenv("APP_SESSION_SECRET", "s" * 32)
-    at = app_on(settings.data_dir, monkeypatch)
-    at.text_input[0].input(user)
-    at.text_input[1].input(f"{user}-secret")
-    at.button[0].click().run().run()
-    return at
-
-
 def test_an_operator_page_asked_for_by_a_business_user_is_logged_as_denied(built_copy, monkeypatch):
     settings = built_copy
-    at = _log_in(settings, monkeypatch, "anna", "business")
+    at = log_in(settings, monkeypatch, "anna", "business")
     before = len(logged(settings.meta_path))
     at.switch_page("views/pipeline_health.py").run()
     assert not at.exception and at.title[0].value == "Overview"
@@ -61,7 +50,7 @@ def test_an_operator_page_asked_for_by_a_business_user_is_logged_as_denied(built
 
 def test_a_data_browser_view_names_its_mart_and_version(built_copy, monkeypatch):
     settings = built_copy
-    at = _log_in(settings, monkeypatch, "oleg", "operator")
+    at = log_in(settings, monkeypatch, "oleg", "operator")
     at.query_params["table"] = "daily_revenue"
     before = len(logged(settings.meta_path))
     at.switch_page("views/browser.py").run()

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from app.auth import hash_password
+from core.settings import Settings
 from tests.support.project import ROOT, settings_for
 
 ENTRY_POINT = ROOT / "app" / "streamlit_app.py"
@@ -66,6 +68,18 @@ def app_on(data_dir: Path, monkeypatch, page: str | None = None, **query: str) -
     at.run()
     if page is not None:
         at.switch_page(f"views/{page}.py").run()
+    return at
+
+
+def log_in(settings: Settings, monkeypatch, user: str, role: str) -> AppTest:
+    """The app as `user`, configured with `role` and logged in through the login form."""
+    monkeypatch.setenv(f"PLATFORM__APP__USERS__{user.upper()}__ROLE", role)
+    monkeypatch.setenv(f"APP_PASSWORD_HASH_{user.upper()}", hash_password(f"{user}-secret"))
+    monkeypatch.setenv("APP_SESSION_SECRET", "s" * 32)
+    at = app_on(settings.data_dir, monkeypatch)
+    at.text_input[0].input(user)
+    at.text_input[1].input(f"{user}-secret")
+    at.button[0].click().run().run()
     return at
 
 
