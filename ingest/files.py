@@ -35,7 +35,7 @@ from ingest.contracts import ContractGuard, TableTally, first_failures
 from ingest.file_keys import DUPLICATE_KEY, Superseded, last_of_each_key, refuse_missing_key_columns, split_bad_keys
 from ingest.file_readers import FileRefused, read_file
 from ingest.file_values import split_non_finite
-from ingest.landing import LandedFile, new_files, ready_files, record
+from ingest.landing import LandedFile, in_landing_order, new_files, ready_files, record
 from ingest.plan import SourcePlan
 from ingest.type_drift import apply_policy, apply_policy_to_rows, batch_types
 
@@ -79,7 +79,7 @@ def landing_rounds(settings: Settings, name: str, replay: frozenset[str], reload
     fresh = new_files(settings, name)
     again = [f for f in ready_files(settings, name) if (f.relative in replay or f.table in (reload or ())) and f not in fresh]
     by_table: dict[str, list[LandedFile]] = defaultdict(list)
-    for landed in sorted(fresh + again, key=lambda f: (f.modified, f.relative)):
+    for landed in in_landing_order(settings.meta_path, name, fresh + again):
         if reload is None or landed.table in reload:
             by_table[landed.table].append(landed)
     depth = max((len(files) for files in by_table.values()), default=1)

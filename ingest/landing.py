@@ -113,6 +113,19 @@ def processed(meta_path: Path, name: str) -> set[tuple[str, str]]:
     return {(path, fingerprint) for path, fingerprint in rows}
 
 
+def in_landing_order(meta_path: Path, name: str, files: list[LandedFile]) -> list[LandedFile]:
+    """`files` in landing order: those taken before first, in the order of their latest taking (a file dropped after
+    another was taken lands after it, whatever its modification time), then the new ones by modification time, then name."""
+    with contextlib.closing(metastore.connect(meta_path)) as con:
+        rows = con.execute(
+            "SELECT path, fingerprint, max(processed_at), max(load_id) FROM landing_files WHERE source = ? GROUP BY path, fingerprint",
+            (name,),
+        ).fetchall()
+    taken = {(path, fingerprint): (False, processed_at, load_id) for path, fingerprint, processed_at, load_id in rows}
+    never = (True, "", "")
+    return sorted(files, key=lambda f: (*taken.get((f.relative, f.fingerprint), never), f.modified, f.relative))
+
+
 def new_files(settings: Settings, name: str) -> list[LandedFile]:
     """Ready files that were never taken."""
     done = processed(settings.meta_path, name)

@@ -192,6 +192,23 @@ def test_reingest_of_a_file_table_takes_every_landed_file_again_under_a_tightene
     assert taken == [("orders/1.csv", 2), ("orders/2.csv", 2)]  # every taking of a file is kept
 
 
+def test_reingest_keeps_the_order_files_were_taken_in_when_a_later_drop_has_an_older_mtime(tmp_path):
+    settings, landing = _drops(tmp_path, {"orders": {"pattern": "orders/*.csv"}})
+    _land(landing, "orders/1.csv", "id,status\n1,placed\n2,placed\n", age=0)
+    ingest_source(settings, "drops")
+    # dropped after the first file was taken, though copied with an older modification time
+    _land(landing, "orders/3.csv", "id,status\n2,shipped\n3,placed\n", age=60)
+    _land(landing, "orders/2.csv", "id,status\n2,delivered\n", age=30)
+    ingest_source(settings, "drops")
+    latest = [(1, "placed"), (2, "delivered"), (3, "placed")]
+    assert raw(settings, "drops", "orders", LATEST.format(columns="id, status", key="id")) == latest
+
+    result = ingest_source(settings, "drops", reload=["orders"])  # what `just reingest drops.orders` loads
+
+    assert result.rows == {"orders": 5} and len(result.load_ids) == 3
+    assert raw(settings, "drops", "orders", LATEST.format(columns="id, status", key="id")) == latest
+
+
 def test_missing_tokens_are_missing_in_text_too_and_non_finite_numbers_are_quarantined(tmp_path):
     settings, landing = _drops(
         tmp_path,
