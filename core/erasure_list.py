@@ -2,11 +2,12 @@
 
 The metadata store keeps the erasures (core/erasures.py); a store lost and recreated would forget
 them, and the next ingest would load an erased subject's values again. So the list of each source
-with personal columns is also kept in the lake: written when an erasure is recorded and after every
-ingest (empty until the first erasure, so that its absence means it was lost), and read back by
-`just doctor` into a recreated store. Every ingest applies both, together. With neither (a store
-that never saw the source's loads, no copy, and loads in raw) the ingest refuses to run: it cannot
-know whom to erase.
+with personal columns is also kept in the lake: written when an erasure is recorded and by every
+ingest before it loads anything (empty until the first erasure), so that a load in raw always has a
+copy beside it, even when the ingest that made it was killed before it recorded the load: the copy's
+absence means it was lost. `just doctor` reads it back into a recreated store. Every ingest applies
+both, together. With neither (a store that never saw the source's loads, no copy, and loads in raw)
+the ingest refuses to run: it cannot know whom to erase.
 """
 
 from __future__ import annotations
@@ -76,6 +77,13 @@ def erasure_list(settings: Settings, source: str) -> dict[str, list[str]]:
             '{"erased": {}} into that file.'
         )
     return _union(stored, copy)
+
+
+def secure_copy(settings: Settings, source: str) -> None:
+    """Before an ingest of `source` loads anything: refuse when the list may have been lost, else write the copy."""
+    if has_personal(settings, source):
+        erasure_list(settings, source)
+        write_copy(settings, source)
 
 
 def restore(settings: Settings, source: str) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dlt
 
-from core.erasure_list import erasure_list, has_personal, write_copy
+from core.erasure_list import erasure_list, secure_copy
 from core.lake import Lake
 from core.settings import Settings
 from core.settings_sources import FilesSource
@@ -70,6 +70,9 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
         pipelines_dir=str(settings.data_dir / "dlt"),
     )
     drop_committed_leftovers(Path(pipeline.working_dir))
+    with pipeline.destination_client() as client:
+        client.initialize_storage()  # raw/<source>/ as dlt makes it, so the erasure list's copy can go there first
+    secure_copy(settings, name)  # before a load can land in raw, even the one a killed run left pending
     if pipeline.has_pending_data:  # a run that stopped half-way: finish it first, as `pipeline.run` would
         pipeline.normalize()
         pipeline.load().raise_on_failed_jobs()
@@ -155,8 +158,6 @@ def _load_once(
     record_results(settings.meta_path, guard, load_id)
     plan.after_load(load_id)
     record_raw_files(settings, name)
-    if has_personal(settings, name):
-        write_copy(settings, name)
 
 
 class _NoTraceback(logging.Filter):

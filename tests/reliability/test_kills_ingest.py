@@ -9,8 +9,14 @@ duplicate key, and the published marts equal the source.
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+from pathlib import Path
+
 import pytest
 
+from core.erasure_list import COPY
 from core.lake import Lake
 from demo.day import advance_day
 from demo.shop import generate
@@ -73,3 +79,33 @@ def test_ingest_killed_in_every_phase_loses_and_duplicates_nothing(backend, moto
         rows_lost=raw.missing,
         duplicates=raw.duplicates + sum(dupes.values()),
     )
+
+
+def test_the_first_ingest_killed_after_its_load_landed_does_not_block_the_next(tmp_path):
+    """The erasure list's copy is in the lake before the first load can land in raw, so a first ingest
+    killed between its load and its bookkeeping leaves no state the next run takes for a lost list."""
+    settings = settings_for(tmp_path / "data")
+    demo = settings.demo
+    generate(settings.source_path("shop"), seed=demo.seed, scale=demo.scale, start_date=demo.start_date, history_days=demo.history_days)
+    lake = Lake(settings)
+    lake.ensure_layers()
+    copy, loads = Path(lake.url("raw", "shop", COPY)), Path(lake.url("raw", "shop", "_dlt_loads"))
+
+    watch = harness.PhaseWatch(settings)
+    child = harness.spawn_job(settings, "ingest", tmp_path / "logs" / "first.log", source="shop")
+    deadline = time.monotonic() + 300
+    while child.poll() is None and not watch.fresh("load") and time.monotonic() < deadline:
+        time.sleep(0.001)
+    os.killpg(child.pid, signal.SIGSTOP)
+    assert child.poll() is None and watch.fresh("load"), "the first ingest was frozen in its load"
+    assert copy.is_file(), "the erasure list's copy is in the lake before the first load lands in raw"
+    os.killpg(child.pid, signal.SIGCONT)
+    while child.poll() is None and not any(loads.glob("*.jsonl")) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    harness.sigkill(child)
+    assert any(loads.glob("*.jsonl")), "the first ingest's load landed in raw before the kill"
+
+    again = harness.spawn_job(settings, "ingest", tmp_path / "logs" / "again.log", source="shop")
+    assert again.wait(timeout=300) == 0, (tmp_path / "logs" / "again.log").read_text()[-3000:]
+    raw = harness.check_raw_matches_source(settings)
+    assert (raw.missing, raw.duplicates, raw.stale) == (0, 0, 0), raw
