@@ -81,12 +81,15 @@ def split_bad_keys(
         return KeyCheck(rows, lines, None)
     positions = pc.indices_nonzero(bad_mask).to_pylist()
     for position in positions:
-        key = next(k for k in keys if _missing(rows[k].slice(position, 1))[0].as_py())
-        variant = next((c for c in rows.column_names if c.startswith(key + VARIANT) and not _blank(rows[c][position].as_py())), None)
-        if variant is None:
+        # As for JSON rows: a key part that is missing outranks one of another type in the same row.
+        empty = [k for k in keys if _missing(rows[k].slice(position, 1))[0].as_py()]
+        variants = {k: _variant(rows, k, position) for k in empty}
+        key = next((k for k in empty if variants[k] is None), None)
+        if key is not None:
             checks.append((KEY_MISSING, key, None))
         else:
-            kind = variant.removeprefix(key + VARIANT)
+            key = empty[0]
+            kind = str(variants[key]).removeprefix(key + VARIANT)
             checks.append((KEY_TYPE, key, f"a {kind} value in a key column loaded as another type"))
     quarantined = quarantine_rows(text_columns(rows.take(pa.array(positions))), checks, positions, lines, relative)
     kept = rows.filter(pc.invert(bad_mask))
@@ -225,3 +228,8 @@ def quarantine_rows(
     ):
         picked = picked.append_column(name, pa.array(values, pa.string()))
     return picked.append_column("_line", pa.array([lines[p] for p in positions] if lines else [None] * len(checks), pa.int64()))
+
+
+def _variant(rows: pa.Table, key: str, position: int) -> str | None:
+    """The variant column holding the value of `key` at `position` that did not fit its type, if any."""
+    return next((c for c in rows.column_names if c.startswith(key + VARIANT) and not _blank(rows[c][position].as_py())), None)
