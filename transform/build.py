@@ -36,8 +36,8 @@ class BuildResult:
 
 
 def build_prod(settings: Settings, *, on_model: Callable[[str, int], None] | None = None) -> BuildResult:
-    """Plan and apply prod; restate the staging models whose raw data changed, from the earliest
-    touched order day on, and refresh the SCD type 2 history models.
+    """Plan and apply prod; merge the staging models whose raw data changed, restate what reads them
+    from the earliest touched order day on, and refresh the SCD type 2 history models.
 
     Staleness is found by comparing raw with staging, never from bookkeeping, so a load completed
     by a later run (after a crash) or a build that failed half-way is caught up by the next build.
@@ -71,7 +71,8 @@ def build_prod(settings: Settings, *, on_model: Callable[[str, int], None] | Non
 
 
 def restate_new_data(context: Context, settings: Settings, built: set[str]) -> Restatement:
-    """Restate the staging models whose raw rows changed (those not just built), and refresh history.
+    """Merge (or restate) the staging models whose raw rows changed (those not just built), restate
+    what reads them from the earliest changed time, and refresh history.
 
     The restatement is recorded in the warehouse before it is applied and cleared once it is, so a
     build that stopped half-way (staging restated, marts not yet) is finished by the next one, which
@@ -88,6 +89,8 @@ def restate_new_data(context: Context, settings: Settings, built: set[str]) -> R
     # The comparison is written in DuckDB's SQL; SQLMesh renders it in the gateway's dialect.
     fetchone = lambda sql: context.engine_adapter.fetchone(parse_one(sql, read="duckdb"))
     restatement = find_restatement(fetchone, scopes, raw.new_since(applied)).including(pending)
+    if restatement.whole:
+        restatement.start = None  # raw lost rows: what reads them is restated from the beginning
     if restatement.models:
         state.write(context.engine_adapter, applied, restatement)
         # History first: the restated marts read each day's product version from it.
@@ -102,7 +105,7 @@ def restate_new_data(context: Context, settings: Settings, built: set[str]) -> R
             context.plan(
                 PROD,
                 restate_models=restated,
-                start=None if restatement.whole else restatement.start,
+                start=restatement.start,
                 auto_apply=True,
                 no_prompts=True,
                 skip_tests=True,

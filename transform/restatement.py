@@ -1,13 +1,15 @@
-"""What new raw data touched: which staging models to restate, and from which time on.
+"""What new raw data touched: which staging models to merge (or restate), and from which time on.
 
 After an ingest, a staging model is stale where the raw layer holds a newer
 version of a row than the model does (a new row, an update, a soft delete), or
 where a row's hard delete (the raw views' `_deleted` flag) is not reflected yet:
-flagged in `is_deleted`, or the row left out, depending on the model.
+flagged in `is_deleted`, or the row left out, depending on the model. A model
+incremental by key (`@unmerged_keys`) is merged, unless raw lost rows it holds
+(then it is rebuilt whole); any other kind is restated.
 The incremental order facts are partitioned by the time their order was placed,
-so the restatement starts at the earliest such time among the touched rows -
-a status change on an old order reaches back to that order's day - and runs to
-the end. The comparison is by data, not bookkeeping, so a failed or repeated
+so the marts are restated from the earliest such time among the touched rows -
+a status change on an old order reaches back to that order's day - to the
+end. The comparison is by data, not bookkeeping, so a failed or repeated
 build never loses track of what is stale. It is skipped when the raw layer holds
 exactly the completed loads that the last applied comparison saw: the warehouse
 keeps their names, written only once the restatement they led to has been
@@ -143,11 +145,14 @@ class Restatement:
     whole: list[str] = field(default_factory=list)
 
     def including(self, other: Restatement) -> Restatement:
-        """This restatement widened to cover `other` too (its models, and the earlier start)."""
-        starts = [start for start in (self.start, other.start) if start is not None]
+        """This restatement widened to cover `other` too (its models, and the earlier start; a side with
+        models and no start restates from the beginning)."""
+        sides = [side for side in (self, other) if side.models]
+        starts = [side.start for side in sides if side.start is not None]
+        start = min(starts) if starts and len(starts) == len(sides) else None
         models = self.models + [name for name in other.models if name not in self.models]
         whole = self.whole + [name for name in other.whole if name not in self.whole]
-        return Restatement(models=models, changed_rows=dict(self.changed_rows), start=min(starts) if starts else None, whole=whole)
+        return Restatement(models=models, changed_rows=dict(self.changed_rows), start=start, whole=whole)
 
 
 def comparison_sql(scope: StagingScope, new_loads: list[str] | None) -> str:
