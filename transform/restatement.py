@@ -178,8 +178,18 @@ def comparison_sql(scope: StagingScope, new_loads: list[str] | None) -> str:
     )
 
 
-def vanished_sql(scope: StagingScope) -> str:
-    """The staged keys that raw no longer holds (a merge adds and replaces rows, it never removes one)."""
+def vanished_sql(scope: StagingScope, new_loads: list[str] | None) -> str:
+    """Whether raw may have lost rows the model holds (a merge adds and replaces rows, it never removes one).
+
+    With `new_loads`, raw lost rows only when the table was read again whole (`just reingest`, a snapshot
+    that replaced the one before): none of its rows is then from an earlier load, which the first row
+    read tells. Without, the staged keys that raw no longer holds are counted."""
+    if new_loads is not None:
+        if not new_loads:
+            return "SELECT 0"
+        loads = ", ".join(sql_literal(load_id) for load_id in new_loads)
+        earlier = f"SELECT 1 FROM {scope.raw_table} WHERE _dlt_load_id NOT IN ({loads}) LIMIT 1"
+        return f"SELECT CASE WHEN EXISTS ({earlier}) THEN 0 ELSE (SELECT count(*) FROM {scope.model}) END"
     joined = " AND ".join(f"staged.{staged} = raw.{raw}" for staged, raw in zip(scope.key, scope.raw_key, strict=True))
     return f"SELECT count(*) FROM {scope.model} AS staged WHERE NOT EXISTS (SELECT 1 FROM {scope.raw_table} AS raw WHERE {joined})"
 
@@ -190,7 +200,7 @@ def find_restatement(fetchone: Callable[[str], tuple | None], scopes: list[Stagi
     result = Restatement()
     for scope in scopes:
         count, start = fetchone(comparison_sql(scope, new_loads.get(scope.source))) or (0, None)
-        vanished = (fetchone(vanished_sql(scope)) or (0,))[0] if scope.merges else 0
+        vanished = (fetchone(vanished_sql(scope, new_loads.get(scope.source))) or (0,))[0] if scope.merges else 0
         if vanished:
             result.whole.append(scope.model)
         if not count and not vanished:
