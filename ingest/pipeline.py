@@ -118,7 +118,7 @@ def _load_once(
     }
     guard = ContractGuard(name, contracts, enabled=source.quality.enabled, max_bad_share=source.quality.max_bad_share, erasure=erasure)
     try:
-        plan = source_plan(settings, name, guard, known_types, files, again)
+        plan = source_plan(run, name, guard, known_types, files, again)
         resources = plan.resources if reload is None else [r for r in plan.resources if r.name in reload]
         guard_resources(resources, source, guard, checked=plan.checked)
         pipeline.extract(resources, loader_file_format="parquet", refresh="drop_resources" if refresh else None)

@@ -134,7 +134,7 @@ def publish(run: RunContext, *, force: bool = False) -> PublishOutcome:
         staging_rows = publish_staging(run, source=source)
         personal = personal_columns(settings)
         result: PublishResult = publish_marts(run, marts, personal=personal, source=source, loads=loads)
-    write_bi_databases(settings)
+    write_bi_databases(run)
     (settings.data_dir / PENDING_MARKER).unlink(missing_ok=True)
     return PublishOutcome(version=result.version, rows=result.rows, reason=reason, staging_rows=staging_rows)
 
