@@ -79,7 +79,7 @@ def test_a_dedupe_bigger_than_memory_spills_and_without_spilling_the_error_names
     monkeypatch.setenv(MEMORY_ENV, "64MB")
     monkeypatch.setenv(TEMP_ENV, "")
     with pytest.raises(PlatformError) as refused:
-        build_prod(_settings(tmp_path, "no-spill"))
+        build_prod(open_run(_settings(tmp_path, "no-spill")))
     message = str(refused.value)
     assert "Out of Memory" in message and "Traceback" not in message
     assert "memory_limit 64MB, spilling to nowhere" in message
