@@ -16,6 +16,7 @@ import duckdb
 import pytest
 
 from core import warehouse
+from core.run_context import open_run
 from core.settings import load_settings
 from demo.day import advance_day
 from ingest.pipeline import ingest_source
@@ -38,14 +39,14 @@ _ORDERS_STAGED = "SELECT order_id, order_status, is_deleted FROM staging.stg_sho
 
 def _differing(settings, built: str, expected: str) -> int:
     with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
-        create_raw_views(con, settings)
+        create_raw_views(con, open_run(settings))
         both_ways = f"(({built}) EXCEPT ALL ({expected})) UNION ALL (({expected}) EXCEPT ALL ({built}))"
         return con.execute(f"SELECT count(*) FROM ({both_ways})").fetchone()[0]
 
 
 def _count(settings, sql: str) -> int:
     with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
-        create_raw_views(con, settings)
+        create_raw_views(con, open_run(settings))
         return con.execute(sql).fetchone()[0]
 
 
@@ -82,15 +83,15 @@ def _stopped_before_recording(settings, applied: list[str], pending: str) -> Non
 
 def test_a_day_merges_only_its_keys_and_merging_its_load_again_changes_nothing(built_copy):
     settings = built_copy
-    before = sorted(raw_loads(settings).names)
+    before = sorted(raw_loads(open_run(settings)).names)
     total = _count(settings, "SELECT count(*) FROM staging.stg_shop__orders")
     advance_day(settings.source_path("shop"), seed=settings.demo.seed)
-    ingest_source(settings, "shop")
-    (new,) = [name.split("/", 1)[1] for name in raw_loads(settings).names - set(before)]
+    ingest_source(open_run(settings), "shop")
+    (new,) = [name.split("/", 1)[1] for name in raw_loads(open_run(settings)).names - set(before)]
     touched = _count(settings, f"SELECT count(DISTINCT id) FROM raw_shop.orders WHERE _dlt_load_id = '{new}' OR _deleted")
 
     with _statements() as seen:
-        day = build_prod(settings)
+        day = build_prod(open_run(settings))
 
     assert "staging.stg_shop__orders" in day.restatement.models and not day.restatement.whole
     merged = _merge_query(seen)
@@ -102,11 +103,11 @@ def test_a_day_merges_only_its_keys_and_merging_its_load_again_changes_nothing(b
     # a build that stopped before recording the day's load: the next merges it again, harmlessly
     _stopped_before_recording(settings, before, "staging.stg_shop__orders")
     with _statements() as seen:
-        build_prod(settings)
+        build_prod(open_run(settings))
     assert re.findall(r'"_dlt_load_id" IN \(([^)]*)\)', _merge_query(seen)) == [f"'{new}'"]
     assert _differing(settings, _ORDERS_STAGED, _ORDERS_FROM_RAW) == 0
     assert _count(settings, "SELECT count(*) FROM staging.stg_shop__orders") == staged
-    assert build_prod(settings).tally.models_built == set()  # nothing new: nothing evaluated
+    assert build_prod(open_run(settings)).tally.models_built == set()  # nothing new: nothing evaluated
 
 
 def test_a_changed_model_and_a_reingest_read_every_load(built_copy, tmp_path):
@@ -117,7 +118,7 @@ def test_a_changed_model_and_a_reingest_read_every_load(built_copy, tmp_path):
     orders = _count(settings, "SELECT count(DISTINCT id) FROM raw_shop.orders")
 
     with _statements() as seen:
-        changed = build_prod(settings)  # a new version of the model: its first insert reads every load
+        changed = build_prod(open_run(settings))  # a new version of the model: its first insert reads every load
 
     assert "staging.stg_shop__orders" in changed.tally.models_built
     first = [statement for statement in seen if "staging__stg_shop__orders__" in statement and '"raw_shop"."orders"' in statement]
@@ -144,8 +145,8 @@ def test_the_demo_models_stay_level_with_a_build_from_every_load(built_copy):
         (gone,) = src.execute("SELECT min(id) FROM orders").fetchone()
         for table, key in (("payments", "order_id"), ("order_items", "order_id"), ("orders", "id")):
             src.execute(f"DELETE FROM {table} WHERE {key} = ?", (gone,))
-    ingest_source(settings, "shop")
-    build_prod(settings)
+    ingest_source(open_run(settings), "shop")
+    build_prod(open_run(settings))
     assert _count(settings, f"SELECT count(*) FROM staging.stg_shop__orders WHERE order_id = {gone} AND is_deleted") == 1
     assert _count(settings, "SELECT count(*) FROM staging.stg_shop__orders WHERE is_deleted") > 1  # soft deletes too
     assert _differing(settings, _ORDERS_STAGED, _ORDERS_FROM_RAW) == 0
