@@ -120,8 +120,10 @@ def _scale_table(key: str, scale: dict) -> list[str]:
         p, d = publish["sides"]["platform"], publish["sides"]["duckdb"]
         out.append(
             f"| publish marts vs plain COPY | {_s(p)} | {_s(d)} | {publish['ratio_vs_duckdb']:.2f}x | {_mb(p)} | {_mb(d)} "
-            "| versioned files + manifest switch |"
+            "| versioned files + manifest switch, every mart written |"
         )
+        if unchanged := publish.get("unchanged"):
+            out.append(f"| publish marts again, nothing changed | {_s(unchanged)} | | | {_mb(unchanged)} | | names the files it has |")
     if serve := stages.get("serve"):
         for mode in ("cold", "cached"):
             node = serve[mode]

@@ -24,7 +24,7 @@ SIDES = {
     "transform.sqlmesh": ("bench.sides_transform:sqlmesh_build", ("transform.build",)),
     "transform.duckdb": ("bench.sides_transform:duckdb_build", ()),
     "transform.duckdb_day": ("bench.sides_transform:duckdb_day", ()),
-    "publish.platform": ("bench.sides_publish:platform", ("publish.marts",)),
+    "publish.platform": ("bench.sides_publish:platform", ("publish.marts", "transform.lineage")),
     "publish.duckdb": ("bench.sides_publish:duckdb_copy", ()),
     "serve.cold": ("bench.sides_serve:cold", ()),
     "serve.cached": ("bench.sides_serve:cached", ()),

@@ -151,12 +151,11 @@ def _copy(lake: Lake, con: duckdb.DuckDBPyConnection, folder: str, table: Table,
 
 def _fingerprint(con: duckdb.DuckDBPyConnection, table: Table) -> str:
     """What a table holds, in a few bytes: its columns and types, partitioning, row count, and two order-independent
-    sums of its rows' hashes (a sum and an exclusive or, of differently seeded hashes). Equal fingerprints: equal content."""
+    aggregates of its rows' 64-bit hashes (their exact sum and their exclusive or). Equal fingerprints: equal content."""
     columns = con.execute(f"DESCRIBE SELECT * FROM {table.relation}").fetchall()
     shape = json.dumps([[name, kind] for name, kind, *_ in columns] + [list(partition) for partition in table.partitions])
     [(rows, total, mixed)] = con.execute(
-        "SELECT count(*), coalesce(sum(hash(*COLUMNS(*))), 0), coalesce(bit_xor(hash(*COLUMNS(*), 'fingerprint')), 0) "
-        f"FROM {table.relation}"
+        f"SELECT count(*), coalesce(sum(h), 0), coalesce(bit_xor(h), 0) FROM (SELECT hash(*COLUMNS(*)) AS h FROM {table.relation})"
     ).fetchall()
     return f"{hashlib.sha256(shape.encode()).hexdigest()[:16]}:{rows}:{total}:{mixed}"
 
