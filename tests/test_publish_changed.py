@@ -14,6 +14,7 @@ import pytest
 from core.erasures import TOMBSTONE
 from core.lake import Lake
 from core.privacy import PersonalColumn
+from core.run_context import open_run
 from pipeline import stages
 from pipeline.erasure import erase
 from publish.marts import marts_folder
@@ -129,7 +130,7 @@ def _records(settings) -> list:
 
 def test_an_erasure_rewrites_shared_files_once_and_every_kept_version_reads_them_erased(built_copy):
     settings = built_copy
-    stages.publish(settings, force=True)  # a second version of the same marts and staging: it names the first's files
+    stages.publish(open_run(settings), force=True)  # a second version of the same marts and staging: it names the first's files
     first, second = _records(settings)
     assert first.files == second.files
     [(customer,)] = source_rows(settings, "SELECT max(id) FROM customers WHERE deleted_at IS NULL")
@@ -151,14 +152,14 @@ def test_an_erasure_rewrites_shared_files_once_and_every_kept_version_reads_them
 
 def test_a_shared_folder_that_is_lost_is_noticed_and_published_again(built_copy):
     settings = built_copy
-    stages.publish(settings, force=True)
+    stages.publish(open_run(settings), force=True)
     current = current_version(settings)
     lost = table_folder(current.files["daily_revenue"])
     assert not lost.endswith(current.version)  # an older version's folder, named by the current one
     shutil.rmtree(lost)
-    assert "missing for daily_revenue" in stages.publish_reason(settings)
-    again = stages.publish(settings)
+    assert "missing for daily_revenue" in stages.publish_reason(open_run(settings))
+    again = stages.publish(open_run(settings))
     fresh = current_version(settings)
     assert again.version == fresh.version != current.version and table_folder(fresh.files["daily_revenue"]).endswith(fresh.version)
     assert fresh.files["fct_orders"] == current.files["fct_orders"]  # the marts that are intact are still not written again
-    assert stages.publish_reason(settings) is None
+    assert stages.publish_reason(open_run(settings)) is None
