@@ -86,7 +86,8 @@ def test_run_on_s3_builds_the_same_marts_as_the_local_lake(server, built, tmp_pa
     versions = Lake(settings).subfolders(f"{marts_folder(settings)}/fct_orders")
     assert len(versions) == settings.run.publish_keep_versions
     assert versions[-1].endswith(f"version={current_version(settings).version}")
-    publish_marts(open_run(settings), [f"marts.{name}" for name in MARTS], personal=personal_columns(settings))  # the warehouse's marts again
+    # the warehouse's marts again
+    publish_marts(open_run(settings), [f"marts.{name}" for name in MARTS], personal=personal_columns(settings))
     assert _published(settings) == _published(local_settings)
 
 
