@@ -2,14 +2,13 @@
 
 `run` calls the ingest stage in a process that imported what `just run` imports, under the writer
 lock, as `just run` does. `job` runs the source's ingest job through a Runner whose warm server is
-up (a first job ran, as on a scheduler that has been serving) and reports the job's wall seconds,
+up (as on a scheduler that has been serving a while) and reports the job's wall seconds,
 from its start to its recorded end, and the CPU seconds of the job's process, which the warm
 server reaps (its children's CPU before and after).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import time
@@ -20,9 +19,6 @@ from bench import sides_files
 from bench.harness import Sample, summarize
 from core.errors import PlatformError
 from core.settings import Settings
-
-WARM_UP = "warm_up"
-JOBS = json.dumps({WARM_UP: {"task": "hello_world", "schedule": "0 0 1 1 *"}})
 
 
 def run_stage(settings: Settings, params: dict) -> dict:
@@ -37,17 +33,17 @@ def run_stage(settings: Settings, params: dict) -> dict:
 
 def job(settings: Settings, params: dict) -> dict:
     from core import runlog
+    from scheduler import warm
     from scheduler.jobs import job_specs
     from scheduler.runner import Runner
 
     runner = Runner(settings, job_specs(settings))
-    once = dict(retries=False, cascade=False, alert=False)
-    if runner.run(WARM_UP, "manual", **once) != "success":
-        raise PlatformError("the scheduler's warm-up job failed")
+    if not warm.ready(timeout=600):
+        raise PlatformError("the scheduler's warm server did not come up within 10 minutes")
     server = _server_pid()
     before = _reaped_cpu_seconds(server)
     started = time.perf_counter()
-    status = runner.run(f"ingest:{sides_files.SOURCE}", "manual", **once)
+    status = runner.run(f"ingest:{sides_files.SOURCE}", "manual", retries=False, cascade=False, alert=False)
     seconds = time.perf_counter() - started
     last = runlog.last_runs(settings.meta_path, 1, job=f"ingest:{sides_files.SOURCE}")[0]
     if status != "success":
@@ -81,7 +77,7 @@ def stage(run) -> dict:
 
     def side(name: str) -> Callable[[], Sample]:
         def go() -> Sample:
-            env = ws.env(ws.fresh(f"scheduler-{name}")) | sides_files.source_env(landing) | {"PLATFORM__JOBS__DEFINE": JOBS}
+            env = ws.env(ws.fresh(f"scheduler-{name}")) | sides_files.source_env(landing)
             sample = ws.run_side(f"scheduler.{name}", env)
             if name == "job":
                 sample.seconds = sample.extra["job_seconds"]
@@ -109,5 +105,5 @@ def scheduler_row(stage: dict) -> str:
         f"| scheduler: ingest of {stage['rows']:,} dropped rows as the scheduler's job vs inside `just run` "
         f"| job {job['seconds']:.2f} s, CPU {job['work_cpu_seconds']:.1f} s | `just run`'s stage {run['seconds']:.2f} s, "
         f"CPU {run['work_cpu_seconds']:.1f} s | {stage['job_ratio_vs_run']:.2f}x | | {run['peak_rss_mb']:.0f} MB "
-        f"| the job forked from the scheduler's warm server (a job ran before); CPU {stage['job_cpu_ratio_vs_run']:.2f}x |"
+        f"| the job forked from the scheduler's warm server; CPU {stage['job_cpu_ratio_vs_run']:.2f}x |"
     )

@@ -10,12 +10,11 @@ import os
 import signal
 import threading
 import time
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from core import runlog
 from core.settings import Settings
-from scheduler import alerts, store, warm, worker
+from scheduler import alerts, store, warm
 from scheduler.jobs import JobSpec
 
 log = logging.getLogger("duckstack.scheduler")
@@ -37,7 +36,7 @@ class Runner:
         self.specs = specs
         self.stopping = stopping or threading.Event()
         self._busy: dict[str, threading.Lock] = {job_id: threading.Lock() for job_id in specs}
-        warm.prepare()  # its imports load while this process goes on
+        warm.prepare(settings.data_dir / "logs" / "warm-server.log")  # its imports load while this process goes on
 
     def update(self, settings: Settings, specs: dict[str, JobSpec]) -> None:
         """Switch to a reloaded config; runs in progress finish with the job they started."""
@@ -109,11 +108,7 @@ class Runner:
         payload = worker_payload(self.settings, _job_payload(spec))
         with open(log_path, "a") as out:
             out.write(f"--- run {run_id}, attempt {attempt}, {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
-        child = warm.start(
-            worker.attempt_in_process,
-            (payload, dict(os.environ), str(result_path), str(log_path), str(REPO_ROOT)),
-            name=f"job {spec.job_id}",
-        )
+        child = warm.start(payload, str(result_path), str(log_path), str(REPO_ROOT), name=f"job {spec.job_id}")
         try:
             ended = self._wait(child, spec)
             if ended is not None:
@@ -127,7 +122,7 @@ class Runner:
                 child.close()
             result_path.unlink(missing_ok=True)
 
-    def _wait(self, child: BaseProcess, spec: JobSpec) -> tuple[str, dict] | None:
+    def _wait(self, child: warm.JobProcess, spec: JobSpec) -> tuple[str, dict] | None:
         """Wait for the child; stop it at its timeout, or after the shutdown grace. None when it ended by itself."""
         deadline = time.monotonic() + spec.timeout_seconds
         stop_by = None
@@ -236,7 +231,7 @@ def _job_payload(spec: JobSpec) -> dict:
     return {"job_id": spec.job_id, "task": spec.task, "args": spec.args, "writes": spec.writes}
 
 
-def _terminate(child: BaseProcess) -> None:
+def _terminate(child: warm.JobProcess) -> None:
     """SIGTERM the job's whole process group, then SIGKILL what is left after a few seconds."""
     _signal(child, signal.SIGTERM)
     child.join(KILL_GRACE_SECONDS)
@@ -245,7 +240,7 @@ def _terminate(child: BaseProcess) -> None:
         child.join()
 
 
-def _signal(child: BaseProcess, signum: int) -> None:
+def _signal(child: warm.JobProcess, signum: int) -> None:
     assert child.pid is not None, "a started process"
     try:
         os.killpg(child.pid, signum)

@@ -24,7 +24,9 @@ def _probe_runner(tmp_path):
     out = tmp_path / "probe.jsonl"
     jobs = {"probe": {"task": f"{TASKS}:probe", "args": {"path": str(out), "variable": "WARM_PROBE"}, "schedule": "0 0 1 1 *"}}
     settings = job_settings(tmp_path / "data", jobs)
-    return Runner(settings, job_specs(settings)), out
+    runner = Runner(settings, job_specs(settings))
+    assert warm.ready(timeout=300), "the warm server has its imports done"
+    return runner, out
 
 
 def _probes(out) -> list[dict]:
