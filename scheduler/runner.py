@@ -22,6 +22,7 @@ log = logging.getLogger("duckstack.scheduler")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 POLL_SECONDS = 0.1
 KILL_GRACE_SECONDS = 5
+STAGE_TASKS = ("ingest", "transform", "publish", "monitor")  # the built-in tasks that need the warm server's imports
 
 
 def job_log_path(settings: Settings, job_id: str) -> Path:
@@ -108,7 +109,8 @@ class Runner:
         payload = worker_payload(self.settings, _job_payload(spec))
         with open(log_path, "a") as out:
             out.write(f"--- run {run_id}, attempt {attempt}, {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
-        child = warm.start(payload, str(result_path), str(log_path), str(REPO_ROOT), name=f"job {spec.job_id}")
+        stages = spec.task in STAGE_TASKS
+        child = warm.start(payload, str(result_path), str(log_path), str(REPO_ROOT), name=f"job {spec.job_id}", stages=stages)
         try:
             ended = self._wait(child, spec)
             if ended is not None:

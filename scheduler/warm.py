@@ -5,8 +5,9 @@ any work. The runner's process starts one fork server (Python's `forkserver`: a 
 no threads of the runner) that imports them, and each job attempt is a fork of it: a process of its
 own, in its own session, that ends with the attempt. Nothing a job leaves in memory reaches the next
 one, and the server itself runs no job, so it does not grow. Until the server has its imports done
-(seconds after the scheduler starts), jobs start in a fresh interpreter (`python -m
-scheduler.worker`, which imports only what its task needs), as they would without it.
+(seconds after the scheduler starts), a job of the stages waits for it (it would spend the same
+importing them itself) and any other job starts in a fresh interpreter (`python -m
+scheduler.worker`, which imports only what its task needs), as it would without the server.
 
 The server holds the code as it was when it started. When the platform's code or the installed
 packages differ from then, jobs start in a fresh interpreter instead (slower, never stale) until the
@@ -42,6 +43,8 @@ _forked: ForkServerContext = multiprocessing.get_context("forkserver")
 _lock = threading.Lock()
 _state: dict[str, str | None] = {"started_with": None, "stale": None}
 _ready = threading.Event()  # set once a first fork of the server came back: its imports are done
+_settled = threading.Event()  # set once that first fork came back or failed
+WAIT_SECONDS = 300  # the longest a job of the stages waits for the server's imports
 
 
 class JobProcess(Protocol):
@@ -143,8 +146,11 @@ def ready(timeout: float | None = None) -> bool:
     return _ready.wait(timeout)
 
 
-def start(payload: str, result_file: str, log_file: str, cwd: str, name: str) -> JobProcess:
-    """Start a job attempt: forked from the warm server, or fresh while it is not ready or out of date."""
+def start(payload: str, result_file: str, log_file: str, cwd: str, name: str, *, stages: bool) -> JobProcess:
+    """Start a job attempt: forked from the warm server, or fresh when it is out of date. A job of the
+    `stages` waits for the server's imports, which it would do itself; any other starts fresh meanwhile."""
+    if stages and _state["started_with"] is not None:
+        _settled.wait(WAIT_SECONDS)
     with _lock:
         warm = _usable()
     if not warm:
@@ -155,11 +161,16 @@ def start(payload: str, result_file: str, log_file: str, cwd: str, name: str) ->
 
 
 def _warm_up() -> None:
-    process = _forked.Process(target=_nothing, name="warm-up", daemon=True)  # never waited for at exit
-    process.start()  # the server answers once its imports are done
-    process.join()
-    process.close()
-    _ready.set()
+    try:
+        process = _forked.Process(target=_nothing, name="warm-up", daemon=True)  # never waited for at exit
+        process.start()  # the server answers once its imports are done
+        process.join()
+        process.close()
+        _ready.set()
+    except Exception:  # noqa: BLE001 - jobs then start fresh; the server's own output says why
+        log.exception("the scheduler's warm server did not start: jobs start in a fresh interpreter")
+    finally:
+        _settled.set()
 
 
 def _nothing() -> None:
