@@ -119,13 +119,15 @@ def last_of_each_key(batches: list, lines: list[list[int] | None], keys: list[st
     total = sum(sizes)
     if total < 2:
         return Superseded(batches, lines)
-    columns = {key: pa.chunked_array([_key_text(batch, key) for batch in batches], pa.string()) for key in keys}
+    columns = {key: _key_values(batches, key) for key in keys}
     index = pa.table({**columns, "_row": pa.array(np.arange(total), pa.int64())})
     present = None
     for key in keys:
         has = pc.invert(_missing(columns[key]))
         present = has if present is None else pc.and_(present, has)
     index = index.filter(present)
+    if not _repeats(index, keys):
+        return Superseded(batches, lines)
     groups = index.group_by(keys, use_threads=False).aggregate([("_row", "max"), ("_row", "count")])
     if groups.num_rows == index.num_rows:
         return Superseded(batches, lines)
@@ -167,6 +169,28 @@ def last_of_each_key(batches: list, lines: list[list[int] | None], keys: list[st
 
 def _superseded_by(line: int | None) -> str:
     return f"superseded by the later row at line {line}" if line is not None else "superseded by a later row of the file"
+
+
+def _repeats(index: pa.Table, keys: list[str]) -> bool:
+    """Whether a key occurs twice; for one integer key without hashing (in order, as ids often are, in one pass)."""
+    if len(keys) == 1 and pa.types.is_integer(index.schema.field(keys[0]).type):
+        values = index[keys[0]].to_numpy()
+        if bool(np.all(values[1:] > values[:-1])):
+            return False
+        ordered = np.sort(values)
+        return bool(np.any(ordered[1:] == ordered[:-1]))
+    return index.group_by(keys, use_threads=False).aggregate([]).num_rows < index.num_rows
+
+
+def _key_values(batches: list, key: str) -> pa.ChunkedArray:
+    """A key column over every batch: as it is when the batches are Arrow tables holding it as the same integer, text,
+    date or timestamp type (equal values are then equal keys), else as text."""
+    types = {batch.schema.field(key).type for batch in batches if not isinstance(batch, list)}
+    if len(types) == 1 and not any(isinstance(batch, list) for batch in batches):
+        [kind] = types
+        if pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+            return pa.chunked_array([chunk for batch in batches for chunk in batch[key].chunks], kind)
+    return pa.chunked_array([_key_text(batch, key) for batch in batches], pa.string())
 
 
 def _key_text(batch, key: str) -> pa.Array:

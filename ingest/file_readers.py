@@ -135,7 +135,10 @@ def _csv(data: bytes, batch_rows: int, delimiter: str, encoding: str, missing: t
     table = _text_missing(parts[0][0] if len(parts) == 1 else _concat([t for t, _ in parts]), missing)
     _refuse_repeated_names(table.column_names)
     known = [part_lines for _, part_lines in parts if part_lines is not None]
-    lines = [n for part_lines in known for n in part_lines] if len(known) == len(parts) else None
+    if len(known) != len(parts):
+        lines = None
+    else:
+        lines = known[0] if len(known) == 1 else [n for part_lines in known for n in part_lines]
     if table.num_rows == 0:
         yield Batch(table, rejects, lines)
         return
@@ -229,6 +232,11 @@ def _records(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _row_lines(data: bytes, encoding: str, ragged: list[str], rows: int, first_line: int) -> tuple[list[int] | None, list[int | None]]:
     """The file line of each parsed row and of each skipped (ragged) row, matched in order; None where
     the records found here disagree with the parser's."""
+    if not ragged and b'"' not in data and b"\r" not in data:
+        # no quoted field and only \n ends lines: a row per line, so as many lines as rows (and the header) means no blank line
+        line_count = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        if line_count == rows + 1:
+            return list(range(first_line + 1, first_line + 1 + rows)), []
     numbers, spans_from, spans_to = (part[1:] for part in _records(data))
     numbers = numbers + (first_line - 1)
     if not ragged:
@@ -256,6 +264,8 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
 
 
 def _decodes(data: bytes, encoding: str) -> bool:
+    if data.isascii() and codecs.lookup(encoding).name == "utf-8":  # without decoding it all
+        return True
     try:
         codecs.decode(data, encoding)
         return True

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import time
 
+import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
@@ -13,6 +15,7 @@ from app.queries import quality
 from core import metastore
 from core.settings_sources import FileTableSettings
 from ingest import cli as ingest_cli
+from ingest.file_keys import last_of_each_key
 from ingest.landing import processed
 from ingest.pipeline import ingest_source
 from scheduler import alerts, monitor
@@ -228,3 +231,29 @@ def test_missing_tokens_are_missing_in_text_too_and_non_finite_numbers_are_quara
         (4, "non_finite", "value"),
     ]
     assert raw(settings, "drops", "custom", "SELECT id, label, value FROM t ORDER BY id") == [(1, "NA", None), (2, None, float("inf"))]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [5, 3, 9, 3, 1, 5],  # integers out of order
+        ["b", "a", "c", "a", "d", "b"],
+        [dt.datetime(2025, 1, d) for d in (2, 1, 3, 1, 4, 2)],
+    ],
+)
+def test_the_last_row_of_a_repeated_key_wins_across_the_batches_of_a_file(values):
+    batches = [pa.table({"k": values[:3], "v": [0, 1, 2]}), pa.table({"k": values[3:], "v": [3, 4, 5]})]
+    kept = last_of_each_key(batches, [[2, 3, 4], [5, 6, 7]], ["k"], "f.csv")
+
+    assert [row["v"] for batch in kept.batches for row in batch.to_pylist()] == [2, 3, 4, 5]
+    assert kept.lines == [[4], [5, 6, 7]]
+    assert kept.quarantined is not None and kept.quarantined["_line"].to_pylist() == [2, 3]
+    assert kept.keys_repeated == 2
+
+
+def test_a_key_typed_apart_in_two_batches_is_compared_as_text():
+    batches = [pa.table({"k": [1, 2]}), pa.table({"k": ["2", "3"]})]
+    kept = last_of_each_key(batches, [[2, 3], [4, 5]], ["k"], "f.csv")
+    assert kept.lines == [[2], [4, 5]] and kept.keys_repeated == 1
+    unique = last_of_each_key([pa.table({"k": [4, 1, 3]}), pa.table({"k": [2, 7]})], [[2, 3, 4], [5, 6]], ["k"], "f.csv")
+    assert unique.quarantined is None and unique.lines == [[2, 3, 4], [5, 6]]
