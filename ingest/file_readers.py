@@ -153,9 +153,9 @@ def _text_missing(table: pa.Table, missing: tuple[str, ...]) -> pa.Table:
     for index, column_field in enumerate(table.schema):
         if missing and pa.types.is_string(column_field.type):
             column = table.column(index)
-            table = table.set_column(
-                index, column_field, pc.if_else(pc.is_in(column, value_set=tokens), pa.scalar(None, pa.string()), column)
-            )
+            found = pc.is_in(column, value_set=tokens)
+            if pc.any(found).as_py():  # else the column stays as it is, uncopied
+                table = table.set_column(index, column_field, pc.if_else(found, pa.scalar(None, pa.string()), column))
     return table
 
 

@@ -196,7 +196,7 @@ class _FileTable:
                 self.table, landed.relative, landed.fingerprint, "loaded", read.tally.rows_valid, read.tally.rows_quarantined, noticed
             )
         )
-        yield from read.batches
+        yield from _as_items(read.batches)
 
     def _reject(self, landed: LandedFile, reason: str, load: _Load) -> None:
         load.outcomes.append(FileOutcome(self.table, landed.relative, landed.fingerprint, "rejected", reason=reason))
@@ -269,6 +269,19 @@ class _FileTable:
                 f"{self.source.quality.max_bad_share:.1%}; nothing of the file was loaded. First failures: {first_failures(tally)}"
             )
         return None
+
+
+def _as_items(batches: list) -> list:
+    """A file's batches as few dlt items as their layouts allow: dlt writes an Arrow item as one Parquet row group
+    (of at most 1Mi rows), and fewer, larger row groups cost much less to write (a dictionary per column per group)."""
+    runs: list[list] = []
+    for batch in batches:
+        joins = runs and isinstance(batch, pa.Table) and isinstance(runs[-1][-1], pa.Table) and runs[-1][-1].schema.equals(batch.schema)
+        if joins:
+            runs[-1].append(batch)
+        else:
+            runs.append([batch])
+    return [pa.concat_tables(run) if isinstance(run[0], pa.Table) else run[0] for run in runs]
 
 
 def _columns_of(rows) -> set[str]:

@@ -13,7 +13,9 @@ from pydantic import ValidationError
 
 from app.queries import quality
 from core import metastore
+from core.lake import Lake
 from core.settings_sources import FileTableSettings
+from core.warehouse import sql_literal
 from ingest import cli as ingest_cli
 from ingest.file_keys import LoadKeys, last_of_each_key
 from ingest.landing import processed
@@ -327,3 +329,19 @@ def test_a_key_typed_apart_in_two_batches_is_compared_as_text():
     assert kept.lines == [[2], [4, 5]] and kept.keys_repeated == 1
     unique = last_of_each_key([pa.table({"k": [4, 1, 3]}), pa.table({"k": [2, 7]})], [[2, 3, 4], [5, 6]], ["k"], "f.csv")
     assert unique.quarantined is None and unique.lines == [[2, 3, 4], [5, 6]]
+
+
+def test_a_file_loads_as_one_row_group_whatever_its_batches(tmp_path):
+    settings, landing = _drops(tmp_path, {"items": {"pattern": "items/*.csv"}}, batch_rows=1_000)
+    _land(landing, "items/1.csv", "id,amount\n1,5\n", age=60)
+    ingest_source(settings, "drops")
+    # 12,000 rows checked in batches of 1,000; one holds a text amount, which the loaded whole-number
+    # column keeps apart (`amount__v_text`), so the batches differ in layout
+    rows = "".join(f"{i},{'x' if i == 11_400 else i}\n" for i in range(2, 12_002))
+    _land(landing, "items/2.csv", "id,amount\n" + rows, age=30)
+    ingest_source(settings, "drops")
+
+    assert raw(settings, "drops", "items", "SELECT count(*), count(amount), max(amount__v_text) FROM t") == [(12_001, 12_000, "x")]
+    files = sql_literal(Lake(settings).parquet_glob("raw", "drops", "items"))
+    groups = raw(settings, "drops", "items", f"SELECT DISTINCT file_name, row_group_id, row_group_num_rows FROM parquet_metadata({files})")
+    assert sorted(rows for _, _, rows in groups) == [1, 12_000]  # a row group per file taken (writing one costs far less)
