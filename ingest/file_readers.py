@@ -12,7 +12,6 @@ it is recorded and skipped.
 from __future__ import annotations
 
 import codecs
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -132,6 +131,7 @@ def _csv(data: bytes, batch_rows: int, delimiter: str, encoding: str, missing: t
     if not _decodes(data, encoding):
         data, rejects = _blank_undecodable_lines(data, encoding)
     parts = _parse_csv(data, delimiter, encoding, rejects, missing)
+    del data  # the file's bytes are not held while its batches are checked and written
     table = _text_missing(parts[0][0] if len(parts) == 1 else _concat([t for t, _ in parts]), missing)
     _refuse_repeated_names(table.column_names)
     known = [part_lines for _, part_lines in parts if part_lines is not None]
@@ -182,7 +182,7 @@ def _parse_csv(
 
     try:
         table = pcsv.read_csv(
-            io.BytesIO(data),
+            pa.BufferReader(data),  # read in place, not copied
             read_options=pcsv.ReadOptions(encoding=encoding, block_size=max(1 << 20, len(data) + 1)),
             parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid_row, newlines_in_values=True),
             convert_options=pcsv.ConvertOptions(null_values=["", *missing]),
@@ -193,7 +193,8 @@ def _parse_csv(
         raise FileRefused(f"not readable as CSV: {without_values(str(exc))}") from None
     lines, ragged_lines = _row_lines(data, encoding, [row.text or "" for row in ragged], table.num_rows, first_line)
     parts = [(table, lines)]
-    header = data.split(b"\n", 1)[0] + b"\n"
+    end = data.find(b"\n")
+    header = (data if end < 0 else data[:end]) + b"\n"
     for row, line in zip(ragged, ragged_lines, strict=True):
         text = row.text or ""
         first, _, rest = text.partition("\n")
@@ -212,12 +213,12 @@ def _records(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     at the first line end with an even count of quotes before it (a quoted field may span lines); an
     unbalanced quote runs to the end of the file. Empty lines are skipped, as the CSV parser skips them."""
     raw = np.frombuffer(data, np.uint8)
-    newlines = np.flatnonzero(raw == ord("\n"))
+    newlines = _positions(raw, "\n")
     starts = np.concatenate(([0], newlines + 1))
     ends = np.concatenate((newlines, [len(data)]))
     if starts[-1] == len(data):  # the file ends with a line end
         starts, ends = starts[:-1], ends[:-1]
-    quotes = np.flatnonzero(raw == ord('"'))
+    quotes = _positions(raw, '"')
     closes = np.searchsorted(quotes, ends) % 2 == 0
     closes[-1:] = True
     last_lines = np.flatnonzero(closes)
@@ -227,6 +228,12 @@ def _records(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     carriage = raw[np.minimum(spans_from, max(len(data) - 1, 0))] == ord("\r") if len(data) else np.zeros(len(length), bool)
     kept = (length > 1) | ((length == 1) & ~carriage)
     return first_lines[kept] + 1, spans_from[kept], spans_to[kept]
+
+
+def _positions(raw: np.ndarray, char: str, step: int = 1 << 24) -> np.ndarray:
+    """Where `char` is in `raw`, scanned a slice at a time (a whole-file comparison would take a byte per byte)."""
+    found = [np.flatnonzero(raw[start : start + step] == ord(char)) + start for start in range(0, len(raw), step)]
+    return np.concatenate(found) if found else np.empty(0, np.int64)
 
 
 def _row_lines(data: bytes, encoding: str, ragged: list[str], rows: int, first_line: int) -> tuple[list[int] | None, list[int | None]]:
