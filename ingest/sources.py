@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from core.errors import PlatformError
-from core.settings import Settings
+from core.run_context import RunContext
 from ingest.contracts import ContractGuard
 from ingest.files import FileDrops
 from ingest.plan import SourcePlan
 
 
 def source_plan(
-    settings: Settings, name: str, guard: ContractGuard, known_types: dict[str, dict[str, str]], drops: FileDrops | None = None
+    run: RunContext, name: str, guard: ContractGuard, known_types: dict[str, dict[str, str]], drops: FileDrops | None = None
 ) -> SourcePlan:
     """known_types: table -> column -> dlt data type already in the lake (file drops check new files against it).
     drops: the files of a file-drop source still to take (ingest/files.py); the plan takes the next load's."""
+    settings = run.settings
     kind = settings.sources[name].kind
     if kind in ("sqlite", "postgres"):
         from ingest.sql_database import table_resources
 
-        return SourcePlan(table_resources(settings, name))
+        return SourcePlan(table_resources(run, name))
     if kind == "rest_api":
         from ingest.rest_api import endpoint_resources
 
