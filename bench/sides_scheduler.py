@@ -23,11 +23,12 @@ from core.settings import Settings
 
 def run_stage(settings: Settings, params: dict) -> dict:
     from core.lock import writer_lock
+    from core.run_context import open_run
     from pipeline import stages
 
     started = time.process_time()
     with writer_lock(settings.data_dir, purpose="bench: ingest inside just run", wait_seconds=5):
-        result = stages.ingest(settings, sides_files.SOURCE)
+        result = stages.ingest(open_run(settings), sides_files.SOURCE)
     return {"rows": result.total_rows, "work_cpu_seconds": time.process_time() - started}
 
 
