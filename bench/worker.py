@@ -30,6 +30,8 @@ SIDES = {
     "serve.cached": ("bench.sides_serve:cached", ()),
     "serve.api": ("bench.sides_serve:api", ()),
     "e2e.duckdb": ("bench.sides_publish:duckdb_pipeline", ()),
+    "scheduler.run": ("bench.sides_scheduler:run_stage", ("pipeline.run",)),
+    "scheduler.job": ("bench.sides_scheduler:job", ("scheduler.runner",)),
 }
 
 
