@@ -62,17 +62,6 @@ class _TableBase(Strict):
     contract: ContractMode | SchemaContract | None = Field(None, description="Overrides the source's contract.")
     pandera: Identifier | None = Field(None, description="Contract module in audits/contracts/; default <source>__<table>.")
 
-    @model_validator(mode="after")
-    def _personal_by_one_key(self) -> _TableBase:
-        if self.personal and not isinstance(self.primary_key, str):
-            raise ValueError("a table with `personal` columns is erased by one key column: give it a one-column primary_key")
-        return self
-
-    @property
-    def subject_key(self) -> str:
-        """The one key column by which a subject's rows are found (a table with personal columns has one)."""
-        return self.key_columns[0]
-
     @property
     def key_columns(self) -> list[str]:
         """The primary key as a list of columns (one for a simple key)."""

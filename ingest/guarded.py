@@ -41,7 +41,7 @@ class _ErasureStep(ItemTransform):
 
     placement_affinity = 1.6
 
-    def __init__(self, key: str, keys: list[str], columns: list[str]) -> None:
+    def __init__(self, key: list[str], keys: list[str], columns: list[str]) -> None:
         super().__init__(_as_checked)
         self.key, self.keys, self.columns = key, keys, columns
 
