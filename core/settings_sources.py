@@ -68,6 +68,10 @@ class _TableBase(Strict):
         return [self.primary_key] if isinstance(self.primary_key, str) else list(self.primary_key)
 
 
+NonFinite = Literal["quarantine", "keep"]
+NON_FINITE = "A number that is not finite (inf, -inf, NaN; `-1e309` overflows to -inf): the row to quarantine, or kept."
+
+
 class TableSettings(_TableBase):
     """One table of a SQL source: its key, its incremental cursor, and whether hard deletes are detected.
 
@@ -77,6 +81,7 @@ class TableSettings(_TableBase):
 
     cursor: ColumnName | None = "updated_at"
     detect_hard_deletes: bool = False
+    non_finite: NonFinite = Field("quarantine", description=NON_FINITE)
 
     @model_validator(mode="after")
     def _snapshot_replaces(self) -> TableSettings:
@@ -227,10 +232,7 @@ class FileTableSettings(_TableBase):
     missing_values: tuple[str, ...] = Field(
         MISSING_VALUES, description="CSV fields read as a missing value, in every column, text included (an empty field too, but in text)."
     )
-    non_finite: Literal["quarantine", "keep"] = Field(
-        "quarantine",
-        description="A number that is not finite (inf, -inf, NaN; `-1e309` overflows to -inf): the row to quarantine, or kept.",
-    )
+    non_finite: NonFinite = Field("quarantine", description=NON_FINITE)
     on_type_drift: Literal["variant", "refuse", "coerce"] = Field(
         "variant",
         description="A value whose type differs from its loaded column: into `<column>__v_<type>`, reject the file, or quarantine the row.",

@@ -215,7 +215,7 @@ def quarantine_rows(
     checks: list[tuple[str, str, str | None]],
     positions: list[int],
     lines: list[int | None] | list[int] | None,
-    relative: str,
+    relative: str | None,
 ) -> pa.Table:
     """Quarantine rows (every value as text) with their check, column, reason and where they came from."""
     every = [json.dumps([{"check": check, "column": column, "value": failure}]) for check, column, failure in checks]
