@@ -10,13 +10,11 @@ from pathlib import Path
 import dlt
 
 from core.erasure_list import erasure_list, secure_copy
-from core.lake import Lake
-from core.settings import Settings
+from core.run_context import RunContext
 from core.settings_sources import FilesSource
 from ingest.contracts import ContractGuard, record_results
-from ingest.files import landing_rounds
+from ingest.files import FileDrops
 from ingest.guarded import failure_message, guard_resources, schema_changes
-from ingest.landing import LandedFile
 from ingest.quarantine import drop_earlier_quarantine, write_quarantine
 from ingest.raw_manifest import missing_raw_files, record_raw_files, refuse_missing
 from ingest.sources import source_plan
@@ -43,7 +41,7 @@ class IngestResult:
         return sum(self.rows.values())
 
 
-def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = None, replay: frozenset[str] = frozenset()) -> IngestResult:
+def ingest_source(run: RunContext, name: str, *, reload: list[str] | None = None, replay: frozenset[str] = frozenset()) -> IngestResult:
     """Load new and changed rows of source `name` as Parquet into the raw layer.
 
     Every batch passes the table's pandera contract (bad rows to quarantine) and the
@@ -51,13 +49,13 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
     `reload` names tables to read again whole: their raw files, quarantine and incremental state are
     dropped and replaced by this load (and no other table is loaded); of a file-drop source, every
     landed file of the table is taken again. `replay` names files of a file-drop source to take
-    again, although they were taken before. A file-drop source loads its files in rounds of at most
-    one file per table, in landing order, each round one load: a later file's rows carry a later
-    load id, so the latest version of a key is the one of the latest load.
+    again, although they were taken before. A file-drop source loads its files in landing order, a file
+    that holds a key of an earlier file of the run in a later load than that file's: a later file's
+    rows carry a later load id, so the latest version of a key is the one of the latest load.
     """
+    settings, lake = run.settings, run.lake
     source = settings.sources[name]
-    lake = Lake(settings)
-    refuse_missing(settings, f"Loading {name}", missing_raw_files(settings, [name], except_tables=tuple(reload or ())))
+    refuse_missing(settings, f"Loading {name}", missing_raw_files(run, [name], except_tables=tuple(reload or ())))
     _one_line_dlt_errors()
     # Staging reads only completed loads; the load id in every row is how it knows.
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
@@ -72,21 +70,19 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
     drop_committed_leftovers(Path(pipeline.working_dir))
     with pipeline.destination_client() as client:
         client.initialize_storage()  # raw/<source>/ as dlt makes it, so the erasure list's copy can go there first
-    secure_copy(settings, name)  # before a load can land in raw, even the one a killed run left pending
+    secure_copy(run, name)  # before a load can land in raw, even the one a killed run left pending
     if pipeline.has_pending_data:  # a run that stopped half-way: finish it first, as `pipeline.run` would
         pipeline.normalize()
         pipeline.load().raise_on_failed_jobs()
     before = _columns(pipeline)
     result = IngestResult(source=name)
-    if isinstance(source, FilesSource):
-        rounds: list[list[LandedFile] | None] = list(landing_rounds(settings, name, replay, reload))
-        again = frozenset(f.relative for files in rounds for f in files or () if f.relative in replay or reload)
-    else:
-        rounds, again = [None], frozenset()
-    for index, files in enumerate(rounds):
+    drops = FileDrops(settings, name, replay, reload) if isinstance(source, FilesSource) else None
+    index = 0
+    while index == 0 or (drops is not None and not drops.done):
         known = _columns(pipeline)
         known_types = {table: columns for table, columns in known.items() if reload is None or table not in reload or index > 0}
-        _load_once(settings, pipeline, name, result, known_types, files, again, reload, refresh=bool(reload) and index == 0)
+        _load_once(run, pipeline, name, result, known_types, drops, reload, refresh=bool(reload) and index == 0)
+        index += 1
     for table in reload or ():  # what was quarantined from the table's earlier loads was taken again too
         drop_earlier_quarantine(lake, name, table, result.load_ids)
     result.new_columns = schema_changes(before, _columns(pipeline))
@@ -96,22 +92,21 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
 
 
 def _load_once(
-    settings: Settings,
+    run: RunContext,
     pipeline: dlt.Pipeline,
     name: str,
     result: IngestResult,
     known_types: dict[str, dict[str, str]],
-    files: list[LandedFile] | None,
-    again: frozenset[str],
+    drops: FileDrops | None,
     reload: list[str] | None,
     *,
     refresh: bool,
 ) -> None:
-    """One dlt load (of a file-drop source: one round of its files), its tallies and warnings added to `result`."""
+    """One dlt load (of a file-drop source: the next files of its `drops`), its tallies and warnings added to `result`."""
+    settings, lake = run.settings, run.lake
     source = settings.sources[name]
-    lake = Lake(settings)
     contracts = {table: spec.pandera or f"{name}__{table}" for table, spec in source.tables.items()}
-    erased = erasure_list(settings, name)
+    erased = erasure_list(run, name)
     erasure = {
         table: (spec.key_columns, erased[table], [*spec.personal, "_failure", "_failures"])
         for table, spec in source.tables.items()
@@ -119,7 +114,7 @@ def _load_once(
     }
     guard = ContractGuard(name, contracts, enabled=source.quality.enabled, max_bad_share=source.quality.max_bad_share, erasure=erasure)
     try:
-        plan = source_plan(settings, name, guard, known_types, files, again)
+        plan = source_plan(run, name, guard, known_types, drops)
         resources = plan.resources if reload is None else [r for r in plan.resources if r.name in reload]
         guard_resources(resources, source, guard, checked=plan.checked)
         pipeline.extract(resources, loader_file_format="parquet", refresh="drop_resources" if refresh else None)
@@ -157,7 +152,7 @@ def _load_once(
         result.warnings.append(f"{name}: no pandera contract for {', '.join(guard.uncovered)} (audits/contracts/)")
     record_results(settings.meta_path, guard, load_id)
     plan.after_load(load_id)
-    record_raw_files(settings, name)
+    record_raw_files(run, name)
 
 
 class _NoTraceback(logging.Filter):

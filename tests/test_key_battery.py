@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 
 from core import warehouse
 from core.lake import Lake
+from core.run_context import open_run
 from core.settings import Settings, load_settings
 from core.warehouse import sql_literal
 from ingest.pipeline import ingest_source
@@ -356,7 +357,7 @@ def test_the_published_marts_hold_the_latest_version_of_every_key_by_every_route
             _write_postgres(postgres, schema, f"t{i}", sql_table, rows, stamp)
         if run == 0:  # the marts are written once the raw layer shows which columns landed
             for name in ("drops", "erp", "pgerp"):
-                ingest_source(config, name)
+                ingest_source(open_run(config), name)
             for i, table in enumerate(files):
                 _models(config, "drops", f"f{i}", _file_columns(table), table.keys, cursor=False)
             for i, sql_table in enumerate(tables):

@@ -10,6 +10,7 @@ import sqlite3
 
 import pytest
 
+from core.run_context import open_run
 from ingest.pipeline import ingest_source
 from tests.support.postgres import PASSWORD, connect
 from tests.support.sources import quarantine, raw, settings_with_sources
@@ -27,7 +28,7 @@ def _sqlite_source(tmp_path, **table) -> dict:
 def test_a_sqlite_row_with_a_number_that_is_not_finite_is_quarantined_naming_the_column(tmp_path):
     (tmp_path / "data").mkdir()
     settings = settings_with_sources(tmp_path, {"erp": _sqlite_source(tmp_path)})
-    result = ingest_source(settings, "erp")
+    result = ingest_source(open_run(settings), "erp")
     assert raw(settings, "erp", "readings", "SELECT id, label, value FROM t ORDER BY 1") == [(1, "NA", 1.5), (4, "d", 2.5)]
     assert quarantine(settings, "erp", "readings", "SELECT id, _check, _column FROM q ORDER BY 1") == [
         ("2", "non_finite", "value"),
@@ -39,7 +40,7 @@ def test_a_sqlite_row_with_a_number_that_is_not_finite_is_quarantined_naming_the
 def test_non_finite_keep_loads_the_number_as_it_is(tmp_path):
     (tmp_path / "data").mkdir()
     settings = settings_with_sources(tmp_path, {"erp": _sqlite_source(tmp_path, non_finite="keep")})
-    ingest_source(settings, "erp")
+    ingest_source(open_run(settings), "erp")
     assert raw(settings, "erp", "readings", "SELECT id, value FROM t ORDER BY 1") == [(1, 1.5), (2, math.inf), (3, -math.inf), (4, 2.5)]
 
 
@@ -62,7 +63,7 @@ def test_a_postgres_nan_or_infinity_is_quarantined(tmp_path, postgres):
         "tables": {"readings": {"cursor": None}},
     }
     settings = settings_with_sources(tmp_path, {"pg": source}, NF_PG_PASSWORD=PASSWORD)
-    ingest_source(settings, "pg")
+    ingest_source(open_run(settings), "pg")
     assert raw(settings, "pg", "readings", "SELECT id, label, value FROM t ORDER BY 1") == [(1, "NA", 1.5), (4, "d", 2.5)]
     assert quarantine(settings, "pg", "readings", "SELECT id, _check, _column FROM q ORDER BY 1") == [
         ("2", "non_finite", "value"),
