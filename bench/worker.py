@@ -24,12 +24,14 @@ SIDES = {
     "transform.sqlmesh": ("bench.sides_transform:sqlmesh_build", ("transform.build",)),
     "transform.duckdb": ("bench.sides_transform:duckdb_build", ()),
     "transform.duckdb_day": ("bench.sides_transform:duckdb_day", ()),
-    "publish.platform": ("bench.sides_publish:platform", ("publish.marts",)),
+    "publish.platform": ("bench.sides_publish:platform", ("publish.marts", "transform.lineage")),
     "publish.duckdb": ("bench.sides_publish:duckdb_copy", ()),
     "serve.cold": ("bench.sides_serve:cold", ()),
     "serve.cached": ("bench.sides_serve:cached", ()),
     "serve.api": ("bench.sides_serve:api", ()),
     "e2e.duckdb": ("bench.sides_publish:duckdb_pipeline", ()),
+    "scheduler.run": ("bench.sides_scheduler:run_stage", ("pipeline.run",)),
+    "scheduler.job": ("bench.sides_scheduler:job", ("scheduler.runner",)),
 }
 
 
