@@ -126,8 +126,9 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
 
 
 def grain_columns(model) -> tuple[str, ...]:
-    """A model's first grain as columns: `grain id` is one, `grain (a, b)` is a composite."""
+    """A model's first grain as columns: `grain id` (or `grain (id)`) is one, `grain (a, b)` is a composite."""
     grain = model.grains[0]
+    grain = grain.this if isinstance(grain, exp.Paren) else grain
     return tuple(part.name for part in grain.expressions) if isinstance(grain, exp.Tuple) else (grain.name,)
 
 
