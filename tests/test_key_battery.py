@@ -1,7 +1,9 @@
 """A generative battery of keys (issue 26): random tables land through the real pipeline by three routes (a
-files source, a SQLite source, a PostgreSQL source), are built by a staging model written as docs/tutorial.md
-writes one (`QUALIFY row_number() OVER (PARTITION BY <key> ORDER BY <cursor> DESC, _dlt_load_id DESC) = 1`
-over the raw view) and a mart over it, and published; each published mart, read as readers read it (publish/reader.py), is compared
+files source, a SQLite source, a PostgreSQL source), are built by a staging model written as docs/models.md
+writes one (incremental by key: `WHERE @unmerged_keys(<raw view>, <key>)`, then `QUALIFY row_number() OVER
+(PARTITION BY <key> ORDER BY <cursor> DESC, _dlt_load_id DESC) = 1`, deleted rows flagged `is_deleted`) and a
+mart over its rows not deleted, and published; the second run's changes must land through merges of the new
+loads' keys only; each published mart, read as readers read it (publish/reader.py), is compared
 with DuckDB computing the same directly from the inputs: the CSV files, the SQLite file, the rows written to
 PostgreSQL.
 
@@ -24,6 +26,7 @@ import contextlib
 import itertools
 import math
 import os
+import re
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -46,6 +49,8 @@ from pipeline.run import run_all
 from publish.reader import connect_published
 from tests.support.postgres import PASSWORD, connect
 from tests.support.project import SMALL_SCALE, copy_project
+from tests.support.sqlmesh_log import merge_queries, statements
+from transform.raw_views import create_raw_views
 
 pytestmark = pytest.mark.slow
 
@@ -183,29 +188,36 @@ def _project(tmp_path: Path, pg: dict, schema: str, files: list[FileTable], tabl
 
 
 def _models(settings: Settings, source: str, table: str, columns: dict[str, str], keys: int, cursor: bool) -> str:
-    """The table's staging model as docs/tutorial.md writes one (the latest version of each key, each column cast
-    to its type; a column that no landed row holds a value of, of which dlt makes no column, is NULL of that type),
-    and a mart reading it, to be published; returns the mart's name."""
+    """The table's staging model as docs/models.md writes one (incremental by key over the completed loads: the
+    keys of the loads not merged yet, the latest version of each, each column cast to its type, deleted rows kept and
+    flagged; a column that no landed row holds a value of, of which dlt makes no column, is NULL of that type),
+    and a mart reading its rows not deleted, to be published; returns the mart's name."""
     key = ", ".join(f"k{j}" for j in range(keys))
+    grouped = f"({key})" if keys > 1 else key
     typed = {**columns, **({"updated_at": "TIMESTAMP"} if cursor else {})}  # the restatement compares the cursor
     # declared, as docs/tutorial.md declares a raw table: a table none of whose rows landed yet reads as empty
     declared = [{"name": f"raw_{source}.{table}", "columns": {**typed, "_dlt_load_id": "TEXT", "_deleted": "BOOLEAN"}}]
     with open(settings.project_dir / "external_models.yaml", "a") as handle:
         handle.write(yaml.safe_dump(declared, sort_keys=False))
-    present = set(_raw_columns(settings, source, table)) or set(typed)
+    present = [c for c in typed if c in set(_raw_columns(settings, source, table))] or list(typed)
+    read = ", ".join([*present, "_deleted", "_dlt_load_id"])
     select = ",\n  ".join(f"{c if c in present else 'NULL'}::{kind} AS {c}" for c, kind in typed.items())
     order = "updated_at DESC, _dlt_load_id DESC" if cursor else "_dlt_load_id DESC"
     audits = f"audits (unique_combination_of_columns(columns := ({key})))"
     staging, mart = f"stg_{source}__{table}", f"battery_{source}_{table}"
+    raw = f"raw_{source}.{table}"
     models = settings.project_dir / "models"
     (models / "staging" / f"{staging}.sql").write_text(
-        f"MODEL (name staging.{staging}, kind FULL, owner battery, grain ({key}), {audits});\n\n"
-        f"SELECT\n  {select}\nFROM raw_{source}.{table}\nWHERE NOT _deleted\n"
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1\n"
+        f"MODEL (name staging.{staging}, kind INCREMENTAL_BY_UNIQUE_KEY (unique_key {grouped}), owner battery, "
+        f"grain ({key}), {audits});\n\n"
+        f"WITH source AS (\n  SELECT {read}\n  FROM {raw}\n  WHERE @unmerged_keys({raw}, {grouped})\n),\n\n"
+        f"latest AS (\n  SELECT {read}\n  FROM source\n"
+        f"  QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1\n)\n\n"
+        f"SELECT\n  {select},\n  _deleted AS is_deleted\nFROM latest\n"
     )
     (models / "marts" / f"{mart}.sql").write_text(
         f"MODEL (name marts.{mart}, kind FULL, owner battery, grain ({key}), {audits});\n\n"
-        f"SELECT {', '.join(columns)} FROM staging.{staging}\n"
+        f"SELECT {', '.join(columns)} FROM staging.{staging}\nWHERE NOT is_deleted\n"
     )
     return mart
 
@@ -270,6 +282,42 @@ def _quarantine_counts(table: FileTable) -> dict[str, int]:
 def _query(settings: Settings, sql: str) -> list[tuple]:
     with contextlib.closing(Lake(settings).attach(warehouse.connect())) as con:
         return con.execute(sql).fetchall()
+
+
+def _loads(settings: Settings, source: str, table: str) -> set[str]:
+    glob = Lake(settings).parquet_glob("raw", source, table)
+    if not Lake(settings).fs.glob(glob):
+        return set()
+    return {
+        load for (load,) in _query(settings, f"SELECT DISTINCT _dlt_load_id FROM read_parquet({sql_literal(glob)}, union_by_name := true)")
+    }
+
+
+def _assert_merged(
+    settings: Settings, tables: list[SqlTable], before: dict[tuple[str, int], set[str]], merged: dict[str, list[str]]
+) -> None:
+    """The second run's changes landed through merges: the staging model of a table with a cursor, whose loads add
+    to raw (or of a snapshot of which no row had landed), merged the keys of its new loads (and the deleted keys)
+    and no other; a snapshot whose new load replaced rows in raw was rebuilt from every load; the files, unchanged,
+    were not evaluated."""
+    assert not [model for model in merged if model.startswith("stg_drops__")]
+    with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
+        create_raw_views(con, open_run(settings))
+        for i, table in enumerate(tables):
+            for name in ("erp", "pgerp"):
+                model, new = f"stg_{name}__t{i}", sorted(_loads(settings, name, f"t{i}") - before[name, i])
+                narrowed = [re.findall(r'"_dlt_load_id" IN \(([^)]*)\)', query) for query in merged.get(model, [])]
+                if not new or (not table.cursor and before[name, i]):  # a snapshot that replaced rows in raw
+                    assert not any(narrowed), f"{model}: {table}"
+                    continue
+                assert narrowed == [[", ".join(f"'{load}'" for load in new)]], f"{model}: {table}"
+                key = ", ".join(f"k{j}" for j in range(table.keys))
+                loads = ", ".join(sql_literal(load) for load in new)
+                touched = f"SELECT DISTINCT {key} FROM raw_{name}.t{i} WHERE _dlt_load_id IN ({loads}) OR _deleted"
+                (query,) = merged[model]
+                assert (
+                    con.execute(f"SELECT count(*) FROM ({query})").fetchone() == con.execute(f"SELECT count(*) FROM ({touched})").fetchone()
+                )
 
 
 def _expected_sql(con, relation: str, table: SqlTable) -> set[tuple]:
@@ -366,8 +414,12 @@ def test_the_published_marts_hold_the_latest_version_of_every_key_by_every_route
             for i, sql_table in enumerate(tables):
                 for name in ("erp", "pgerp"):
                     _models(config, name, f"t{i}", _sql_columns(sql_table), sql_table.keys, sql_table.cursor)
-        summary = run_all(config)
+        before = {(name, i): _loads(config, name, f"t{i}") for i in range(len(tables)) for name in ("erp", "pgerp")}
+        with statements() as seen:
+            summary = run_all(config)
         assert summary.published_version is not None
+        if run == 1:
+            _assert_merged(config, tables, before, merge_queries(seen))
 
         if run == 0:
             for i, table in enumerate(files):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import re
 import sqlite3
 
@@ -23,6 +22,7 @@ from ingest.pipeline import ingest_source
 from pipeline.recovery import reingest
 from tests.support.project import SMALL_SCALE, copy_project
 from tests.support.reconcile import assert_marts_match_source
+from tests.support.sqlmesh_log import merge_queries, statements
 from transform.build import build_prod
 from transform.raw_views import create_raw_views
 from transform.restatement import raw_loads
@@ -50,27 +50,9 @@ def _count(settings, sql: str) -> int:
         return con.execute(sql).fetchone()[0]
 
 
-@contextlib.contextmanager
-def _statements():
-    """The SQL that SQLMesh executes meanwhile (its engine adapter logs each statement)."""
-    seen: list[str] = []
-    handler = logging.Handler(logging.DEBUG)
-    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
-    logger = logging.getLogger("sqlmesh.core.engine_adapter")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield seen
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
 def _merge_query(seen: list[str], model: str = "stg_shop__orders") -> str:
-    """The query whose rows SQLMesh merged into the model (its logical merge stages them in a temporary table)."""
-    staged = re.compile(rf'CREATE TABLE "\w+"\."sqlmesh__staging"\."__temp_staging__{model}__\w+" AS (.*)', re.S)
-    found = [match.group(1) for statement in seen if (match := staged.search(statement))]
+    """The query whose rows SQLMesh merged into the model."""
+    found = merge_queries(seen).get(model, [])
     assert len(found) == 1, f"{len(found)} merges of {model}"
     return found[0]
 
@@ -90,7 +72,7 @@ def test_a_day_merges_only_its_keys_and_merging_its_load_again_changes_nothing(b
     (new,) = [name.split("/", 1)[1] for name in raw_loads(open_run(settings)).names - set(before)]
     touched = _count(settings, f"SELECT count(DISTINCT id) FROM raw_shop.orders WHERE _dlt_load_id = '{new}' OR _deleted")
 
-    with _statements() as seen:
+    with statements() as seen:
         day = build_prod(open_run(settings))
 
     assert "staging.stg_shop__orders" in day.restatement.models and not day.restatement.whole
@@ -102,7 +84,7 @@ def test_a_day_merges_only_its_keys_and_merging_its_load_again_changes_nothing(b
 
     # a build that stopped before recording the day's load: the next merges it again, harmlessly
     _stopped_before_recording(settings, before, "staging.stg_shop__orders")
-    with _statements() as seen:
+    with statements() as seen:
         build_prod(open_run(settings))
     assert re.findall(r'"_dlt_load_id" IN \(([^)]*)\)', _merge_query(seen)) == [f"'{new}'"]
     assert _differing(settings, _ORDERS_STAGED, _ORDERS_FROM_RAW) == 0
@@ -117,7 +99,7 @@ def test_a_changed_model_and_a_reingest_read_every_load(built_copy, tmp_path):
     settings = load_settings(project, env={"PLATFORM__DATA_DIR": str(built_copy.data_dir), "PLATFORM__DEMO__SCALE": SMALL_SCALE})
     orders = _count(settings, "SELECT count(DISTINCT id) FROM raw_shop.orders")
 
-    with _statements() as seen:
+    with statements() as seen:
         changed = build_prod(open_run(settings))  # a new version of the model: its first insert reads every load
 
     assert "staging.stg_shop__orders" in changed.tally.models_built
