@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.scenario_data import SCENARIO_ROWS
 from core.errors import PlatformError
 from core.settings import Settings, load_settings
 
 STAGES = ("ingest", "files", "transform", "publish", "serve", "e2e", "scenario")
-SCENARIO_ROWS = 6_000_000
 
 
 def run_bench(

@@ -18,6 +18,7 @@ from core import warehouse
 
 SOURCE = "fleet"
 TRIPS, SHIFTS = "trips", "vehicle_shifts"
+SCENARIO_ROWS = 6_000_000  # trips at full size, the size the targets are set for
 ROWS_PER_FILE = 500_000
 SHIFTS_PER_TRIP = 0.25  # 6M trips come with 1.5M vehicle shifts
 TRIPS_PER_VEHICLE = 300
