@@ -106,7 +106,7 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument(
         "--staging",
         choices=("full", "incremental"),
-        help="the files scenario's staging models: FULL (the tutorial's first convention) or incremental by key; "
+        help="the files scenario's staging models: FULL (every run reads every load) or incremental by key; "
         "default incremental when the project has macros/unmerged_keys.py",
     )
     root.add_argument("--profile", action="store_true", help="write a pyinstrument profile of every side next to its log")
@@ -127,6 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         stages = [s.strip() for s in args.stages.split(",") if s.strip()]
         if unknown := sorted(set(stages) - set(STAGES)):
             raise PlatformError(f"unknown stage(s) {', '.join(unknown)} in --stages; choose from {', '.join(STAGES)}")
+        if args.staging == "incremental" and "scenario" in stages:
+            from bench.scenario_project import INCREMENTAL_MACRO, has_incremental_macro
+
+            if not has_incremental_macro():
+                raise PlatformError(
+                    f"--staging incremental needs the convention's macro, {INCREMENTAL_MACRO}, which this checkout does not have"
+                )
         if args.repeats < 1 or args.warmup < 0 or min(scales) <= 0 or args.rows < 1_000:
             raise PlatformError("--repeats must be at least 1, --warmup at least 0, every scale above 0 and --rows at least 1,000")
         out_dir = (args.out or settings.data_dir / "bench").resolve()

@@ -163,7 +163,7 @@ def _scale_table(key: str, scale: dict) -> list[str]:
 
 def _scenario_table(scenario: dict) -> list[str]:
     full, change = scenario["sides"]["full"], scenario["sides"]["change"]
-    staging = {"full": "FULL, as the tutorial taught", "incremental": "incremental by key (issue 27's convention)"}[scenario["staging"]]
+    staging = {"full": "FULL (every run reads every load)", "incremental": "incremental by key (`@unmerged_keys`)"}[scenario["staging"]]
     out = [
         f"## Files scenario ({scenario_label(scenario)}): {scenario['trips']:,} trips and {scenario['shifts']:,} vehicle shifts "
         f"in {scenario['drop_files']} CSV drops",

@@ -120,7 +120,7 @@ def scenario_label(scenario: dict) -> str:
 
 
 def scenario_targets(scenario: dict, add) -> None:
-    """The files scenario's targets (issue 27), judged at any size; they are set for 6M rows."""
+    """The files scenario's targets, judged at any size; they are set for 6M rows."""
     key = scenario_label(scenario)
     share, hand_share = scenario["change_share_of_full"], scenario["duckdb_change_share_of_full"]
     add(

@@ -147,8 +147,8 @@ FULL OUTER JOIN shifts
 def staging_model(table: str, staging: str) -> str:
     """The staging model of a declared table: the latest version per key, deleted ones flagged.
 
-    `full`: kind FULL over every load, as docs/tutorial.md taught. `incremental`: the convention of
-    issue 27, incremental by key over the loads not yet merged (`@unmerged_keys`, macros/unmerged_keys.py).
+    `full`: kind FULL over every load. `incremental`: the staging convention, incremental by key over
+    the loads not yet merged (`@unmerged_keys`, macros/unmerged_keys.py).
     """
     keys = KEYS[table]
     key_list = ", ".join(keys)

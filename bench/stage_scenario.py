@@ -86,7 +86,7 @@ def run(
 
 
 def default_staging() -> str:
-    """Incremental by key when the project has the convention's macro (`macros/unmerged_keys.py`), else FULL as the tutorial taught."""
+    """Incremental by key when the project has the convention's macro (`macros/unmerged_keys.py`), else FULL."""
     return "incremental" if scenario_project.has_incremental_macro() else "full"
 
 
