@@ -164,4 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(md_path.read_text())
     print(f"Wrote {json_path} and {md_path}", file=sys.stderr)
+    if (scenario := result.get("scenario")) and not scenario["answers_equal"]:
+        print(
+            f"error: the published marts of the files scenario differ from hand-written DuckDB's: see `checks` in {json_path}",
+            file=sys.stderr,
+        )
+        return 1
     return 0

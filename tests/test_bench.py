@@ -173,6 +173,25 @@ def test_the_files_scenario_targets_are_judged_from_its_figures():
     assert not any(row["met"] for row in rows) and {row["scale"] for row in rows} == {"files 6,000,000 rows"}
 
 
+def test_each_stage_of_a_run_has_its_own_peak_rss():
+    from bench.sides_scenario import StageMeter
+
+    meter = StageMeter()
+    meter.event("lake", "checking the lake")  # not a stage of its own
+    meter.event("ingest", "loading")
+    block = bytearray(300 * 2**20)
+    block[::4096] = b"x" * len(block[::4096])  # touch every page
+    del block
+    meter.event("transform", "planning prod")
+    meter.event("transform", "built a model")  # the same stage goes on
+    meter.event("publish", "publishing")
+    meter.close()
+    stages = meter.stages
+    assert list(stages) == ["ingest", "transform", "publish"]
+    assert stages["ingest"]["peak_rss_mb"] - stages["transform"]["peak_rss_mb"] > 250
+    assert all(node["seconds"] >= 0 and node["cpu_seconds"] >= 0 for node in stages.values())
+
+
 def _side(seconds: float, rss: float) -> dict:
     return {"seconds": seconds, "process_seconds": seconds + 1, "cpu_seconds": seconds, "peak_rss_mb": rss}
 
