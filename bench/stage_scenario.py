@@ -10,6 +10,7 @@ After the full build and after the change, the published marts are compared with
 
 from __future__ import annotations
 
+import shutil
 import statistics
 from collections.abc import Callable
 from pathlib import Path
@@ -122,10 +123,14 @@ def _ensure_drops(bench_dir: Path, trips: int, say: Callable[[str], None]) -> Pa
 
 
 def _link(files: list[Path], folder: Path) -> None:
-    """Drop `files` in `folder` as hard links (the platform reads them and never changes them)."""
+    """Drop `files` in `folder` as hard links (the platform reads them and never changes them), or copies
+    where the file system has no hard links."""
     folder.mkdir(parents=True, exist_ok=True)
     for path in files:
-        (folder / path.name).hardlink_to(path)
+        try:
+            (folder / path.name).hardlink_to(path)
+        except OSError:
+            shutil.copyfile(path, folder / path.name)
 
 
 def _settings(project: Path, env: dict[str, str]) -> Settings:
