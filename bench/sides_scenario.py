@@ -68,12 +68,21 @@ class StageMeter:
         self.stages: dict[str, dict[str, float | None]] = {}
         self._current: str | None = None
         self._start = (0.0, 0.0)
+        self._before: float | None = None  # the peak before the first stage (start-up, imports)
 
     def event(self, stage: str, message: str, done: int | None = None, total: int | None = None) -> None:
         if stage in METERED and stage != self._current:
             self.close()
+            if not self.stages:
+                self._before = _peak_mb()
             self._current, self._start = stage, (time.perf_counter(), _cpu())
             _reset_peak()
+
+    @property
+    def peak_rss_mb(self) -> float | None:
+        """The process's peak: resetting a stage's peak resets the one the kernel reports at exit too."""
+        peaks = [self._before, *(node["peak_rss_mb"] for node in self.stages.values())]
+        return max((peak for peak in peaks if peak is not None), default=None)
 
     def close(self) -> None:
         if self._current is not None:
@@ -113,6 +122,7 @@ def platform(settings: Settings, params: dict) -> dict:
     meter.close()
     return {
         "stages": meter.stages,
+        "peak_rss_mb": meter.peak_rss_mb,
         "rows_loaded": summary.rows_loaded,
         "models_built": summary.models_built,
         "published_version": summary.published_version,
