@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from core import warehouse
+from core.run_context import open_run
 from core.settings import Settings
 
 SOURCE, TABLE = "bench_drops", "events"
@@ -65,7 +66,7 @@ def platform(settings: Settings, params: dict) -> dict:
     from ingest.pipeline import ingest_source
 
     started = time.process_time()
-    result = ingest_source(settings, SOURCE)
+    result = ingest_source(open_run(settings), SOURCE)
     return {"rows": result.total_rows, "work_cpu_seconds": time.process_time() - started}
 
 

@@ -12,13 +12,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from core import warehouse
+from core.run_context import open_run
 from core.settings import Settings
 
 
 def platform(settings: Settings, params: dict) -> dict:
     from ingest.pipeline import ingest_source
 
-    result = ingest_source(settings, settings.demo.source)
+    result = ingest_source(open_run(settings), settings.demo.source)
     return {"rows": result.total_rows}
 
 

@@ -6,6 +6,7 @@ import contextlib
 
 from bench.sides_transform import apply_duckdb_settings
 from core import warehouse
+from core.run_context import open_run
 from core.settings import Settings
 from publish.marts import marts_schema
 
@@ -14,7 +15,7 @@ def platform(settings: Settings, params: dict) -> dict:
     from publish.marts import publish_marts
     from transform.lineage import personal_columns
 
-    return {"rows": publish_marts(settings, params["marts"], personal=personal_columns(settings)).rows}
+    return {"rows": publish_marts(open_run(settings), params["marts"], personal=personal_columns(settings)).rows}
 
 
 def duckdb_copy(settings: Settings, params: dict) -> dict:

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 
 from core import warehouse
+from core.run_context import open_run
 from core.settings import Settings
 from transform.raw_views import create_raw_views
 
@@ -19,7 +20,7 @@ from transform.raw_views import create_raw_views
 def sqlmesh_build(settings: Settings, params: dict) -> dict:
     from transform.build import build_prod
 
-    result = build_prod(settings)
+    result = build_prod(open_run(settings))
     restated_from = result.restatement.start
     return {
         "models_built": len(result.tally.models_built),
@@ -36,7 +37,7 @@ def _hand_run_warehouse(settings: Settings, params: dict):
     """The warehouse as a hand-run side opens it: the gateway's DuckDB settings, and the raw views over the lake."""
     with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
         apply_duckdb_settings(con, params)
-        create_raw_views(con, settings)
+        create_raw_views(con, open_run(settings))
         yield con
 
 

@@ -19,6 +19,7 @@ import json
 from core import erasures, metastore
 from core.errors import PlatformError
 from core.lake import Lake
+from core.run_context import RunContext
 from core.settings import Settings
 
 COPY = "_erasures.json"
@@ -52,20 +53,20 @@ def _union(*lists: dict[str, list[str]] | None) -> dict[str, list[str]]:
     return {table: sorted(keys) for table, keys in sorted(merged.items())}
 
 
-def write_copy(settings: Settings, source: str) -> None:
+def write_copy(run: RunContext, source: str) -> None:
     """Write the lake's copy of the source's erasure list: every key the store or the copy holds."""
-    lake = Lake(settings)
+    settings, lake = run.settings, run.lake
     erased = _union(erasures.erased_keys(settings.meta_path, source), read_copy(lake, source))
     document = {"source": source, "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "erased": erased}
     lake.write_text_atomic(copy_url(lake, source), json.dumps(document, indent=1))
 
 
-def erasure_list(settings: Settings, source: str) -> dict[str, list[str]]:
+def erasure_list(run: RunContext, source: str) -> dict[str, list[str]]:
     """The keys to erase in each table of `source` at ingest: the store's and the lake copy's, together.
 
     Raises when the list may have been lost: the source declares personal columns and holds completed
     loads in raw, but the lake has no copy and the store never saw a load of it (it was recreated)."""
-    lake = Lake(settings)
+    settings, lake = run.settings, run.lake
     stored = erasures.erased_keys(settings.meta_path, source)
     copy = read_copy(lake, source)
     if copy is None and not stored and has_personal(settings, source) and _loaded(lake, source) and not _witnessed(settings, source):
@@ -79,17 +80,18 @@ def erasure_list(settings: Settings, source: str) -> dict[str, list[str]]:
     return _union(stored, copy)
 
 
-def secure_copy(settings: Settings, source: str) -> None:
+def secure_copy(run: RunContext, source: str) -> None:
     """Before an ingest of `source` loads anything: refuse when the list may have been lost, else write the copy."""
-    if has_personal(settings, source):
-        erasure_list(settings, source)
-        write_copy(settings, source)
+    if has_personal(run.settings, source):
+        erasure_list(run, source)
+        write_copy(run, source)
 
 
-def restore(settings: Settings, source: str) -> int:
+def restore(run: RunContext, source: str) -> int:
     """Put the keys of the lake's copy that the store lacks back into the store (as finished erasures),
     then write the copy again from both; return how many keys were restored."""
-    copy = read_copy(Lake(settings), source) or {}
+    settings = run.settings
+    copy = read_copy(run.lake, source) or {}
     stored = erasures.erased_keys(settings.meta_path, source)
     missing = [(table, key) for table, keys in copy.items() for key in keys if key not in stored.get(table, [])]
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -98,13 +100,14 @@ def restore(settings: Settings, source: str) -> int:
             "INSERT INTO erasures (started_at, finished_at, source, table_name, subject_key, rewritten) VALUES (?, ?, ?, ?, ?, ?)",
             [(now, now, source, table, key, json.dumps({"restored from the lake's copy": 1})) for table, key in missing],
         )
-    write_copy(settings, source)
+    write_copy(run, source)
     return len(missing)
 
 
-def missing_from_store(settings: Settings, source: str) -> int:
+def missing_from_store(run: RunContext, source: str) -> int:
     """How many keys of the lake's copy the store lacks (read only)."""
-    copy = read_copy(Lake(settings), source) or {}
+    settings = run.settings
+    copy = read_copy(run.lake, source) or {}
     if not copy or not settings.meta_path.exists():
         return sum(len(keys) for keys in copy.values())
     stored = erasures.erased_keys(settings.meta_path, source)

@@ -10,8 +10,7 @@ from pathlib import Path
 import dlt
 
 from core.erasure_list import erasure_list, secure_copy
-from core.lake import Lake
-from core.settings import Settings
+from core.run_context import RunContext
 from core.settings_sources import FilesSource
 from ingest.contracts import ContractGuard, record_results
 from ingest.files import landing_rounds
@@ -43,7 +42,7 @@ class IngestResult:
         return sum(self.rows.values())
 
 
-def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = None, replay: frozenset[str] = frozenset()) -> IngestResult:
+def ingest_source(run: RunContext, name: str, *, reload: list[str] | None = None, replay: frozenset[str] = frozenset()) -> IngestResult:
     """Load new and changed rows of source `name` as Parquet into the raw layer.
 
     Every batch passes the table's pandera contract (bad rows to quarantine) and the
@@ -55,9 +54,9 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
     one file per table, in landing order, each round one load: a later file's rows carry a later
     load id, so the latest version of a key is the one of the latest load.
     """
+    settings, lake = run.settings, run.lake
     source = settings.sources[name]
-    lake = Lake(settings)
-    refuse_missing(settings, f"Loading {name}", missing_raw_files(settings, [name], except_tables=tuple(reload or ())))
+    refuse_missing(settings, f"Loading {name}", missing_raw_files(run, [name], except_tables=tuple(reload or ())))
     _one_line_dlt_errors()
     # Staging reads only completed loads; the load id in every row is how it knows.
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
@@ -72,7 +71,7 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
     drop_committed_leftovers(Path(pipeline.working_dir))
     with pipeline.destination_client() as client:
         client.initialize_storage()  # raw/<source>/ as dlt makes it, so the erasure list's copy can go there first
-    secure_copy(settings, name)  # before a load can land in raw, even the one a killed run left pending
+    secure_copy(run, name)  # before a load can land in raw, even the one a killed run left pending
     if pipeline.has_pending_data:  # a run that stopped half-way: finish it first, as `pipeline.run` would
         pipeline.normalize()
         pipeline.load().raise_on_failed_jobs()
@@ -86,7 +85,7 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
     for index, files in enumerate(rounds):
         known = _columns(pipeline)
         known_types = {table: columns for table, columns in known.items() if reload is None or table not in reload or index > 0}
-        _load_once(settings, pipeline, name, result, known_types, files, again, reload, refresh=bool(reload) and index == 0)
+        _load_once(run, pipeline, name, result, known_types, files, again, reload, refresh=bool(reload) and index == 0)
     for table in reload or ():  # what was quarantined from the table's earlier loads was taken again too
         drop_earlier_quarantine(lake, name, table, result.load_ids)
     result.new_columns = schema_changes(before, _columns(pipeline))
@@ -96,7 +95,7 @@ def ingest_source(settings: Settings, name: str, *, reload: list[str] | None = N
 
 
 def _load_once(
-    settings: Settings,
+    run: RunContext,
     pipeline: dlt.Pipeline,
     name: str,
     result: IngestResult,
@@ -108,10 +107,10 @@ def _load_once(
     refresh: bool,
 ) -> None:
     """One dlt load (of a file-drop source: one round of its files), its tallies and warnings added to `result`."""
+    settings, lake = run.settings, run.lake
     source = settings.sources[name]
-    lake = Lake(settings)
     contracts = {table: spec.pandera or f"{name}__{table}" for table, spec in source.tables.items()}
-    erased = erasure_list(settings, name)
+    erased = erasure_list(run, name)
     erasure = {
         table: (spec.subject_key, erased[table], [*spec.personal, "_failure", "_failures"])
         for table, spec in source.tables.items()
@@ -119,7 +118,7 @@ def _load_once(
     }
     guard = ContractGuard(name, contracts, enabled=source.quality.enabled, max_bad_share=source.quality.max_bad_share, erasure=erasure)
     try:
-        plan = source_plan(settings, name, guard, known_types, files, again)
+        plan = source_plan(run, name, guard, known_types, files, again)
         resources = plan.resources if reload is None else [r for r in plan.resources if r.name in reload]
         guard_resources(resources, source, guard, checked=plan.checked)
         pipeline.extract(resources, loader_file_format="parquet", refresh="drop_resources" if refresh else None)
@@ -157,7 +156,7 @@ def _load_once(
         result.warnings.append(f"{name}: no pandera contract for {', '.join(guard.uncovered)} (audits/contracts/)")
     record_results(settings.meta_path, guard, load_id)
     plan.after_load(load_id)
-    record_raw_files(settings, name)
+    record_raw_files(run, name)
 
 
 class _NoTraceback(logging.Filter):

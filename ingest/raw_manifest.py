@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from core.errors import PlatformError
 from core.lake import DELETED_SUFFIX, Lake
+from core.run_context import RunContext
 from core.settings import Settings
 from core.settings_sources import FilesSource
 
@@ -53,9 +54,9 @@ def raw_files(lake: Lake, settings: Settings, source: str) -> list[str]:
     return sorted(found)
 
 
-def record_raw_files(settings: Settings, source: str) -> None:
+def record_raw_files(run: RunContext, source: str) -> None:
     """Record, after a completed ingest, the files the source holds in raw."""
-    lake = Lake(settings)
+    settings, lake = run.settings, run.lake
     document = {"source": source, "files": raw_files(lake, settings, source)}
     lake.write_text_atomic(lake.url("raw", source, MANIFEST), json.dumps(document, indent=1))
 
@@ -72,10 +73,10 @@ def recorded_raw_files(lake: Lake, source: str) -> list[str] | None:
     return [str(name) for name in files] if isinstance(files, list) else None
 
 
-def missing_raw_files(settings: Settings, sources: list[str] | None = None, *, except_tables: tuple[str, ...] = ()) -> list[MissingFile]:
+def missing_raw_files(run: RunContext, sources: list[str] | None = None, *, except_tables: tuple[str, ...] = ()) -> list[MissingFile]:
     """The recorded raw files that are gone, of `sources` (every source by default); `except_tables`
     are tables about to be read again whole."""
-    lake = Lake(settings)
+    settings, lake = run.settings, run.lake
     missing = []
     for source in sources or list(settings.sources):
         recorded = recorded_raw_files(lake, source)

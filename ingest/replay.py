@@ -14,6 +14,7 @@ import contextlib
 from core import metastore
 from core.errors import PlatformError
 from core.lock import writer_lock
+from core.run_context import open_run
 from core.settings import Settings
 from core.settings_sources import FilesSource
 from ingest.landing import ready_files
@@ -35,7 +36,7 @@ def replay_file(settings: Settings, source: str, relative: str) -> IngestResult:
         )
     before = _previous_loads(settings, source, relative)
     with writer_lock(settings.data_dir, purpose=f"replay {source} {relative}", wait_seconds=settings.run.lock_wait_seconds):
-        result = ingest_source(settings, source, replay=frozenset({relative}))
+        result = ingest_source(open_run(settings), source, replay=frozenset({relative}))
     if before:
         result.warnings.append(f"{source}: {relative} was loaded before (load {', '.join(before)}); its rows were appended again")
     return result

@@ -27,6 +27,7 @@ import pyarrow as pa
 from core import warehouse
 from core.errors import PlatformError
 from core.lake import DELETED_SUFFIX, Lake
+from core.run_context import RunContext
 from core.settings import Settings
 from core.settings_sources import PostgresSource, SqliteSource, TableSettings
 from core.warehouse import sql_identifier
@@ -55,8 +56,9 @@ def postgres_url(settings: Settings, source: PostgresSource) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def table_resources(settings: Settings, name: str) -> list:
+def table_resources(run: RunContext, name: str) -> list:
     """Every declared table of a SQL source as a dlt resource (plus hard-delete detectors)."""
+    settings, lake = run.settings, run.lake
     source = settings.sources[name]
     if isinstance(source, SqliteSource):
         path = sqlite_file(settings, name)
@@ -68,7 +70,6 @@ def table_resources(settings: Settings, name: str) -> list:
         url = postgres_url(settings, source)
         resources = [_postgres_table(url, source, table, spec) for table, spec in source.tables.items()]
         keys_of = lambda table, key: _postgres_keys(url, source.db_schema, table, key)
-    lake = Lake(settings)
     for table, spec in source.tables.items():
         if spec.detect_hard_deletes:
             resources.append(_deleted_keys(lake, name, table, spec.key_columns, keys_of))

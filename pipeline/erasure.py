@@ -18,6 +18,7 @@ from core import erasure_list, erasures
 from core.errors import PlatformError
 from core.lake import Lake
 from core.lock import describe_holder, writer_lock
+from core.run_context import open_run
 from core.settings import Settings
 from core.settings_sources import FilesSource, SqliteSource
 from ingest.landing import landing_root
@@ -58,7 +59,8 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
     source, table = _target(settings, target)
     spec = settings.sources[source].tables[table]
     personal = list(spec.personal)
-    lake = Lake(settings)
+    run = open_run(settings)
+    lake = run.lake
     raw = lake.parquet_glob("raw", source, table)
     quarantined = quarantine_url(lake, source, table) + "/*.parquet"
     result = ErasureResult(target, key)
@@ -73,7 +75,7 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
                 "Check the key; a subject not loaded yet cannot be erased."
             )
         erasure_id = erasures.begin(settings.meta_path, source, table, key)
-        erasure_list.write_copy(settings, source)  # the list survives the loss of the metadata store
+        erasure_list.write_copy(run, source)  # the list survives the loss of the metadata store
         # A rerun after a kill reads the values again from what the first run saved: the layers are already erased.
         identifying |= erasures.saved_values(settings.data_dir, erasure_id)
         erasures.save_values(settings.data_dir, erasure_id, identifying)
@@ -112,10 +114,10 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
         report(f"published staging and marts: erased {counts['published rows']} row(s) in {counts['published files']} file(s)")
         if settings.warehouse_path.exists():
             # A version's files were thought immutable: readers and HTTP caches (ETags) key on its id. A new one says they changed.
-            version = stages.publish(settings, force=True).version
+            version = stages.publish(run, force=True).version
             report(f"published version {version} from the erased warehouse")
             try:
-                stages.check_published(settings)
+                stages.check_published(run)
             except PlatformError as exc:  # the erasure holds; the marts still owe those loads their build
                 result.warnings.append(str(exc))
         counts["metadata store cells"] = erase_sqlite_values(settings.meta_path, searched, skip=("erasures",))

@@ -24,6 +24,7 @@ from core import envfile, warehouse
 from core.buckets import BucketUsage, ensure_buckets, missing_buckets, usage
 from core.errors import PlatformError
 from core.lake import LANDING_PREFIX, LAYERS, Lake
+from core.run_context import open_run
 from core.settings import Settings
 from core.warehouse import sql_literal
 from publish.marts import marts_folder
@@ -153,7 +154,8 @@ class Check:
 
 def verify_lake(settings: Settings) -> list[Check]:
     """Check the lake's structure: buckets (s3), raw tables with completed loads, staging and curated manifests."""
-    lake = Lake(settings)
+    run = open_run(settings)
+    lake = run.lake
     checks: list[Check] = []
     if lake.backend == "s3":
         missing = set(missing_buckets(lake))
@@ -180,7 +182,7 @@ def verify_lake(settings: Settings) -> list[Check]:
             )
         checks.append(
             _manifest_check(
-                lake, lake.url("staging", source_name), functools.partial(current_staging, settings, source_name), list(source.tables)
+                lake, lake.url("staging", source_name), functools.partial(current_staging, run, source_name), list(source.tables)
             )
         )
     folder = marts_folder(settings)

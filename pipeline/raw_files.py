@@ -7,15 +7,14 @@ import contextlib
 import duckdb
 
 from core import warehouse
-from core.lake import Lake
-from core.settings import Settings
+from core.run_context import RunContext
 from core.warehouse import sql_literal
 
 
-def damaged_raw_files(settings: Settings, sources: list[str] | None = None) -> list[tuple[str, str, str]]:
+def damaged_raw_files(run: RunContext, sources: list[str] | None = None) -> list[tuple[str, str, str]]:
     """(file, `source.table`, error) for every raw Parquet file that cannot be read whole: a truncated
     file, or one whose pages were overwritten. Every file is decoded, streaming, one at a time."""
-    lake = Lake(settings)
+    settings, lake = run.settings, run.lake
     damaged = []
     with contextlib.closing(lake.attach(warehouse.connect())) as con:
         for source in sources or list(settings.sources):

@@ -15,8 +15,8 @@ import duckdb
 
 from core import erasure_list, erasures, runlog, warehouse
 from core.errors import PlatformError
-from core.lake import Lake
 from core.lock import describe_holder, holder, writer_lock
+from core.run_context import RunContext, open_run
 from core.settings import Settings
 from core.settings_sources import FilesSource
 from ingest.pipeline import IngestResult
@@ -41,16 +41,17 @@ def doctor(settings: Settings, *, repair: bool = True, report: Report = lambda l
     """Check everything a run depends on; with `repair`, read again from its source every raw table
     that lost or damaged a file, move a damaged warehouse aside, and build and publish again where
     the published marts are missing, damaged or behind the completed loads."""
+    run = open_run(settings)
     findings = [_run_log(settings, repair), _lock(settings)]
     findings += [Finding(check.what, check.ok, "" if check.ok else check.fix) for check in verify_lake(settings)]
-    lost = _lost_raw(settings)
+    lost = _lost_raw(run)
     findings += lost.findings
-    lists = _erasure_lists(settings)
+    lists = _erasure_lists(run)
     findings += [finding for finding, _ in lists]
     warehouse_ok, warehouse_detail = _warehouse(settings)
     findings.append(Finding(f"warehouse {settings.warehouse_path}", warehouse_ok, warehouse_detail))
-    reason = stages.publish_reason(settings)
-    missing = stages.unreflected_loads(settings)
+    reason = stages.publish_reason(run)
+    missing = stages.unreflected_loads(run)
     findings.append(Finding("published marts and staging", reason is None or reason == "a build has not been published yet", reason or ""))
     findings.append(
         Finding("published marts reflect every completed load", not missing, f"{len(missing)} load(s) not reflected" if missing else "")
@@ -78,10 +79,10 @@ def doctor(settings: Settings, *, repair: bool = True, report: Report = lambda l
             report(f"moved the damaged warehouse aside to {aside}; rebuilding it from the raw layer")
         for source, tables in lost.targets.items():
             report(f"reading {', '.join(f'{source}.{table}' for table in tables)} again whole from the source")
-            _read_again(settings, source, tables)
+            _read_again(run, source, tables)
             findings.append(Finding(f"repair: reingested {', '.join(f'{source}.{table}' for table in tables)}", True, ""))
         report("building and publishing prod")
-        _, outcome = stages.build_and_publish(settings)
+        _, outcome = stages.build_and_publish(run)
         findings.append(Finding("repair: built and published", True, f"version {outcome.version}"))
     return findings
 
@@ -95,10 +96,11 @@ class _LostRaw:
     by_hand: list[str]
 
 
-def _lost_raw(settings: Settings) -> _LostRaw:
+def _lost_raw(run: RunContext) -> _LostRaw:
+    settings = run.settings
     lost = _LostRaw([], {}, [])
-    gone = [(m.url, m.source, m.table, "missing, though a completed load wrote it") for m in missing_raw_files(settings)]
-    damaged = [(url, *target.split(".", 1), f"unreadable ({error})") for url, target, error in damaged_raw_files(settings)]
+    gone = [(m.url, m.source, m.table, "missing, though a completed load wrote it") for m in missing_raw_files(run)]
+    damaged = [(url, *target.split(".", 1), f"unreadable ({error})") for url, target, error in damaged_raw_files(run)]
     for url, source, table, problem in gone + damaged:
         declared = settings.sources[source]
         tables = [table] if table else list(declared.tables)
@@ -114,36 +116,36 @@ def _lost_raw(settings: Settings) -> _LostRaw:
     return lost
 
 
-def _erasure_lists(settings: Settings) -> list[tuple[Finding, Callable[[], str] | None]]:
+def _erasure_lists(run: RunContext) -> list[tuple[Finding, Callable[[], str] | None]]:
     """Per source with personal columns: whether its erasure list is whole in the metadata store and
     in the lake's copy, and the repair that makes it so (None: nothing to do, or nothing doctor can do)."""
     checked: list[tuple[Finding, Callable[[], str] | None]] = []
-    lake = Lake(settings)
+    settings, lake = run.settings, run.lake
     for source in [name for name in settings.sources if erasure_list.has_personal(settings, name)]:
         what = f"erasure list of {source}"
         try:
-            erasure_list.erasure_list(settings, source)
+            erasure_list.erasure_list(run, source)
         except PlatformError as exc:
             checked.append((Finding(what, False, str(exc)), None))
             continue
-        lacking = erasure_list.missing_from_store(settings, source)
+        lacking = erasure_list.missing_from_store(run, source)
         if lacking:
             detail = f"{lacking} erased key(s) of the lake's copy are missing from the metadata store; the repair restores them"
-            checked.append((Finding(what, False, detail), functools.partial(_restore_list, settings, source)))
+            checked.append((Finding(what, False, detail), functools.partial(_restore_list, run, source)))
         elif erasure_list.read_copy(lake, source) is None and erasures.erased_keys(settings.meta_path, source):
             detail = f"its copy {erasure_list.copy_url(lake, source)} is missing; the repair writes it from the metadata store"
-            checked.append((Finding(what, False, detail), functools.partial(_write_list, settings, source)))
+            checked.append((Finding(what, False, detail), functools.partial(_write_list, run, source)))
         else:
             checked.append((Finding(what, True, ""), None))
     return checked
 
 
-def _restore_list(settings: Settings, source: str) -> str:
-    return f"restored {erasure_list.restore(settings, source)} erased key(s) from the lake's copy"
+def _restore_list(run: RunContext, source: str) -> str:
+    return f"restored {erasure_list.restore(run, source)} erased key(s) from the lake's copy"
 
 
-def _write_list(settings: Settings, source: str) -> str:
-    erasure_list.write_copy(settings, source)
+def _write_list(run: RunContext, source: str) -> str:
+    erasure_list.write_copy(run, source)
     return "wrote the lake's copy from the metadata store"
 
 
@@ -161,16 +163,17 @@ def reingest(settings: Settings, source: str, table: str | None = None, report: 
         runlog.record(settings.meta_path, f"reingest:{source}"),
         writer_lock(settings.data_dir, purpose=f"reingest {source}", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting),
     ):
-        result = _read_again(settings, source, [table] if table else list(declared.tables))
-        stages.build_and_publish(settings)
+        run = open_run(settings)
+        result = _read_again(run, source, [table] if table else list(declared.tables))
+        stages.build_and_publish(run)
     return result.rows
 
 
-def _read_again(settings: Settings, source: str, tables: list[str]) -> IngestResult:
+def _read_again(run: RunContext, source: str, tables: list[str]) -> IngestResult:
     """Read `tables` of `source` again whole; the source's other tables catch up as in any run."""
-    result = stages.ingest(settings, source, reload=tables)
-    if set(tables) != set(settings.sources[source].tables):
-        stages.ingest(settings, source)
+    result = stages.ingest(run, source, reload=tables)
+    if set(tables) != set(run.settings.sources[source].tables):
+        stages.ingest(run, source)
     return result
 
 

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from core import runlog
-from core.lake import Lake
 from core.lock import describe_holder, writer_lock
+from core.run_context import open_run
 from core.settings import Settings
 from demo.shop import generate
 from pipeline import stages
@@ -59,7 +59,8 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
     summary = RunSummary()
     waiting = lambda holder: events("lock", f"waiting for the writer lock ({describe_holder(holder)})", None, None)
     with writer_lock(settings.data_dir, purpose="just run", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting):
-        lake = Lake(settings)
+        run = open_run(settings)
+        lake = run.lake
         events("lake", f"checking the lake's {settings.lake.backend} storage", None, None)
         lake.ensure_layers()
         demo_path = settings.source_path(settings.demo.source) if settings.demo.source in settings.sources else None
@@ -78,7 +79,7 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
         for name in settings.sources:
             events("ingest", f"loading new and changed rows of {name}", None, None)
             with _stage(summary, settings, "ingest", f"ingest:{name}") as job:
-                result = stages.ingest(settings, name)
+                result = stages.ingest(run, name)
                 job.rows_out = result.total_rows
             summary.rows_loaded[name] = result.rows
             summary.warnings.extend(result.warnings)
@@ -86,7 +87,7 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
         events("transform", "planning prod", 0, None)
         with _stage(summary, settings, "transform", "transform") as job:
             on_model = lambda model, total: events("transform", f"built {model}", None, total)
-            build = stages.transform(settings, on_model=on_model)
+            build = stages.transform(run, on_model=on_model)
             job.rows_out = len(build.tally.models_built)
         summary.models_built = sorted(build.tally.models_built)
         summary.models_total = build.models_total
@@ -96,9 +97,9 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
 
         events("publish", "publishing the marts", None, None)
         with _stage(summary, settings, "publish", "publish") as job:
-            outcome = stages.publish(settings)
+            outcome = stages.publish(run)
             job.rows_out = sum(outcome.rows.values()) if outcome.reason else 0
-            stages.check_published(settings)
+            stages.check_published(run)
         summary.published_version, summary.published_rows = outcome.version, outcome.rows
         summary.publish_reason = outcome.reason
         summary.staging_rows = outcome.staging_rows

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.errors import PlatformError
-from core.lake import Lake
+from core.run_context import RunContext
 from core.settings import Settings
 from ingest.pipeline import IngestResult, ingest_source
 from ingest.raw_manifest import missing_raw_files, refuse_missing
@@ -46,29 +46,30 @@ class PublishOutcome:
     staging_rows: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-def ingest(settings: Settings, source: str, *, reload: list[str] | None = None) -> IngestResult:
+def ingest(run: RunContext, source: str, *, reload: list[str] | None = None) -> IngestResult:
     """Load new and changed rows of one declared source into the raw layer (its warnings in the result);
     `reload` names tables to read again whole instead."""
     try:
-        return ingest_source(settings, source, reload=reload)
+        return ingest_source(run, source, reload=reload)
     except Exception as exc:
-        damaged = [found for found in _damaged_files(settings, [source]) if found[1].split(".")[1] not in (reload or ())]
+        damaged = [found for found in _damaged_files(run, [source]) if found[1].split(".")[1] not in (reload or ())]
         if not damaged:
             raise
         raise _damaged(f"Loading {source}", damaged) from exc
 
 
-def transform(settings: Settings, on_model: Callable[[str, int], None] | None = None) -> BuildResult:
+def transform(run: RunContext, on_model: Callable[[str, int], None] | None = None) -> BuildResult:
     """Build prod; restate what the completed loads changed. Leaves the publish marker while prod may
     differ from what is published."""
-    refuse_missing(settings, "The build of prod", missing_raw_files(settings))
+    settings = run.settings
+    refuse_missing(settings, "The build of prod", missing_raw_files(run))
     owed = mark_unpublished(settings)  # before the build: one killed half-way has changed prod for all we know
     try:
-        build = build_prod(settings, on_model=on_model)
+        build = build_prod(run, on_model=on_model)
     except Exception as exc:
         if isinstance(exc, PlatformError) and ".parquet" not in str(exc):
             raise  # a failing audit or test: already said; no need to read every raw file
-        damaged = _damaged_files(settings, list(settings.sources))
+        damaged = _damaged_files(run, list(settings.sources))
         if not damaged:
             raise
         raise _damaged("The build of prod", damaged) from exc
@@ -77,11 +78,11 @@ def transform(settings: Settings, on_model: Callable[[str, int], None] | None = 
     return build
 
 
-def _damaged_files(settings: Settings, sources: list[str]) -> list[tuple[str, str, str]]:
+def _damaged_files(run: RunContext, sources: list[str]) -> list[tuple[str, str, str]]:
     """The damaged raw files behind a failure, if the lake can be read at all: an unreachable store
     (or anything else that stops the search) leaves the original error to speak."""
     try:
-        return damaged_raw_files(settings, sources)
+        return damaged_raw_files(run, sources)
     except Exception:  # noqa: BLE001 - the failure being explained is the one to report
         return []
 
@@ -106,14 +107,15 @@ def mark_unpublished(settings: Settings) -> bool:
     return owed
 
 
-def publish(settings: Settings, *, force: bool = False) -> PublishOutcome:
+def publish(run: RunContext, *, force: bool = False) -> PublishOutcome:
     """Publish prod's staging models and marts when the published version is behind the warehouse,
     missing or damaged (or when `force`); the marts' manifest, written last, names the loads they reflect."""
-    reason = "asked for" if force else publish_reason(settings)
+    settings = run.settings
+    reason = "asked for" if force else publish_reason(run)
     with publish_source(settings) as source:
         if source is None and not settings.warehouse_path.exists():
             raise PlatformError(f"No warehouse at {settings.warehouse_path}: build it first (`just run`, or the transform job).")
-        with reading(Lake(settings), settings.warehouse_path, source) as con:
+        with reading(run.lake, settings.warehouse_path, source) as con:
             loads = applied_loads(con)
             marts = [
                 f"marts.{name}"
@@ -123,27 +125,27 @@ def publish(settings: Settings, *, force: bool = False) -> PublishOutcome:
             ]
         if not marts:
             raise PlatformError("The warehouse has no marts yet: build it first (`just run`, or the transform job).")
-        published = _current(settings)
+        published = _current(run)
         if reason is None and published is not None:
             # No build changed prod since this version was published: it reflects what the warehouse does.
             if list(published.loads or ()) != loads:
-                record_loads(settings, loads)
+                record_loads(run, loads)
             return PublishOutcome(version=published.version, rows=published.rows)
-        staging_rows = publish_staging(settings, source=source)
+        staging_rows = publish_staging(run, source=source)
         personal = personal_columns(settings)
-        result: PublishResult = publish_marts(settings, marts, personal=personal, source=source, loads=loads)
-    write_bi_databases(settings)
+        result: PublishResult = publish_marts(run, marts, personal=personal, source=source, loads=loads)
+    write_bi_databases(run)
     (settings.data_dir / PENDING_MARKER).unlink(missing_ok=True)
     return PublishOutcome(version=result.version, rows=result.rows, reason=reason, staging_rows=staging_rows)
 
 
-def publish_reason(settings: Settings) -> str | None:
+def publish_reason(run: RunContext) -> str | None:
     """Why the published marts or staging must be written again, or None when they are intact and no
     build is waiting to be published."""
-    lake = Lake(settings)
+    settings, lake = run.settings, run.lake
     try:
         marts = read_version(lake, marts_folder(settings))
-        staging = {name: current_staging(settings, name) for name in settings.sources}
+        staging = {name: current_staging(run, name) for name in settings.sources}
     except PlatformError as exc:
         return f"damaged: {exc}"
     if marts is None:
@@ -164,16 +166,16 @@ def publish_reason(settings: Settings) -> str | None:
     return None
 
 
-def unreflected_loads(settings: Settings) -> list[str]:
+def unreflected_loads(run: RunContext) -> list[str]:
     """The completed raw loads that the published marts do not reflect (`<source>/<load id>`)."""
-    published = _current(settings)
+    published = _current(run)
     reflected = set(published.loads or ()) if published is not None else set()
-    return sorted(raw_loads(settings).names - reflected)
+    return sorted(raw_loads(run).names - reflected)
 
 
-def check_published(settings: Settings) -> None:
+def check_published(run: RunContext) -> None:
     """Fail, loudly, when the published marts miss a completed load: nothing may report success then."""
-    missing = unreflected_loads(settings)
+    missing = unreflected_loads(run)
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise PlatformError(
@@ -182,15 +184,15 @@ def check_published(settings: Settings) -> None:
         )
 
 
-def build_and_publish(settings: Settings, on_model: Callable[[str, int], None] | None = None) -> tuple[BuildResult, PublishOutcome]:
+def build_and_publish(run: RunContext, on_model: Callable[[str, int], None] | None = None) -> tuple[BuildResult, PublishOutcome]:
     """Build prod, publish it if anything changed (or is owed), and check that every completed load is reflected."""
-    build = transform(settings, on_model)
-    outcome = publish(settings)
-    check_published(settings)
+    build = transform(run, on_model)
+    outcome = publish(run)
+    check_published(run)
     return build, outcome
 
 
-def _current(settings: Settings) -> Version | None:
+def _current(run: RunContext) -> Version | None:
     with contextlib.suppress(PlatformError):
-        return read_version(Lake(settings), marts_folder(settings))
+        return read_version(run.lake, marts_folder(run.settings))
     return None

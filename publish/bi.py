@@ -17,31 +17,35 @@ from pathlib import Path
 from typing import Literal
 
 from core import warehouse
-from core.lake import Lake
+from core.run_context import RunContext
 from core.settings import Settings
-from publish.reader import Published, current_version, view_sql
+from publish.marts import marts_folder
+from publish.reader import Published, view_sql
+from publish.versions import read_version
 
 
 def bi_path(settings: Settings, role: str) -> Path:
     return settings.data_dir / "bi" / f"{role}.duckdb"
 
 
-def write_bi_databases(settings: Settings, published: Published | None = None) -> dict[str, Path]:
+def write_bi_databases(run: RunContext, published: Published | None = None) -> dict[str, Path]:
     """Write the file of every role in `api.bi_roles` from `published` (the current version by default)."""
-    published = published or current_version(settings)
+    settings = run.settings
+    published = published or read_version(run.lake, marts_folder(settings))
     if published is None or not settings.api.bi_roles:
         return {}
-    return {role: _write(settings, published, role) for role in settings.api.bi_roles}
+    return {role: _write(run, published, role) for role in settings.api.bi_roles}
 
 
-def _write(settings: Settings, published: Published, role: Literal["business", "operator"]) -> Path:
+def _write(run: RunContext, published: Published, role: Literal["business", "operator"]) -> Path:
+    settings = run.settings
     target = bi_path(settings, role)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     allowed = settings.api.marts.get(role)
     try:
-        with contextlib.closing(Lake(settings).attach(warehouse.connect(tmp))) as con:
+        with contextlib.closing(run.lake.attach(warehouse.connect(tmp))) as con:
             con.execute("CREATE SCHEMA marts")
             for name in sorted(published.files):
                 if allowed is None or name in allowed:

@@ -18,6 +18,7 @@ import duckdb
 
 from core.lake import Lake
 from core.privacy import Personal
+from core.run_context import RunContext
 from core.settings import Settings
 from publish.versions import MANIFEST, Table, reading, write_version
 
@@ -52,7 +53,7 @@ def marts_folder(settings: Settings, environment: str = PROD) -> str:
 
 
 def publish_marts(
-    settings: Settings,
+    run: RunContext,
     marts: list[str],
     environment: str = PROD,
     *,
@@ -66,7 +67,7 @@ def publish_marts(
     e.g. the Spark gateway's export: transform/spark_export.py). `personal` names each model's personal
     columns (`marts.<name>` -> column -> tag, transform/lineage.py); the manifest records the marts'.
     `loads`, the completed raw loads the marts reflect, is kept in the manifest."""
-    lake = Lake(settings)
+    settings, lake = run.settings, run.lake
     folder = marts_folder(settings, environment)
     schema = marts_schema(environment)
     tables = [
@@ -85,10 +86,10 @@ def publish_marts(
     return PublishResult(version=version, rows=rows, manifest=f"{folder}/{MANIFEST}")
 
 
-def record_loads(settings: Settings, loads: list[str], environment: str = PROD) -> None:
+def record_loads(run: RunContext, loads: list[str], environment: str = PROD) -> None:
     """Name `loads` in the current manifest without copying the marts again: for a build that found
     the new loads changed nothing, so the published tables reflect them as they are."""
-    lake = Lake(settings)
+    settings, lake = run.settings, run.lake
     path = f"{marts_folder(settings, environment)}/{MANIFEST}"
     manifest = json.loads(lake.read_text(path) or "{}")
     manifest["loads"] = loads

@@ -11,6 +11,7 @@ from __future__ import annotations
 import duckdb
 
 from core.lake import Lake
+from core.run_context import RunContext
 from core.settings import Settings
 from publish.versions import Table, Version, read_version, reading, write_version
 
@@ -19,11 +20,11 @@ def staging_folder(settings: Settings, source: str) -> str:
     return Lake(settings).url("staging", source)
 
 
-def publish_staging(settings: Settings, *, source: duckdb.DuckDBPyConnection | None = None) -> dict[str, dict[str, int]]:
+def publish_staging(run: RunContext, *, source: duckdb.DuckDBPyConnection | None = None) -> dict[str, dict[str, int]]:
     """Copy every built staging model of every source to a new version; return rows per source and table.
 
     The models are read from the warehouse, or from `source` (see publish_marts)."""
-    lake = Lake(settings)
+    settings, lake = run.settings, run.lake
     published: dict[str, dict[str, int]] = {}
     with reading(lake, settings.warehouse_path, source) as con:
         built = {
@@ -46,6 +47,6 @@ def publish_staging(settings: Settings, *, source: duckdb.DuckDBPyConnection | N
     return published
 
 
-def current_staging(settings: Settings, source: str) -> Version | None:
+def current_staging(run: RunContext, source: str) -> Version | None:
     """The staging version the source's manifest points at, or None before the first export."""
-    return read_version(Lake(settings), staging_folder(settings, source))
+    return read_version(run.lake, staging_folder(run.settings, source))

@@ -17,6 +17,7 @@ from pathlib import Path
 from core import metastore, warehouse
 from core.buckets import probe
 from core.lake import LAYERS, Lake
+from core.run_context import open_run
 from core.settings import Settings
 from scheduler import alerts
 
@@ -118,7 +119,7 @@ def published_loads(settings: Settings, now: dt.datetime) -> list[CheckResult]:
     for up to monitoring.publish_lag_minutes; one older than that fails (the marts are stale)."""
     from pipeline.stages import unreflected_loads
 
-    waiting = unreflected_loads(settings)
+    waiting = unreflected_loads(open_run(settings))
     lag = settings.monitoring.publish_lag_minutes
     oldest = min((_load_time(name) for name in waiting), default=None)
     minutes = (now.timestamp() - oldest) / 60 if oldest is not None else 0.0

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.errors import PlatformError
+from core.run_context import open_run
 from core.settings import Settings
 
 log = logging.getLogger("duckstack.jobs")
@@ -34,7 +35,7 @@ def ingest(settings: Settings, source: str) -> TaskResult:
     """Load new and changed rows of one source into the raw layer."""
     from pipeline import stages
 
-    result = stages.ingest(settings, source)
+    result = stages.ingest(open_run(settings), source)
     _warn(result.warnings)
     return TaskResult(rows_out=result.total_rows)
 
@@ -44,7 +45,7 @@ def transform(settings: Settings) -> TaskResult:
     marts reflect every completed load."""
     from pipeline import stages
 
-    build, outcome = stages.build_and_publish(settings)
+    build, outcome = stages.build_and_publish(open_run(settings))
     _warn(build.tally.warnings)
     if outcome.reason:
         print(f"published version {outcome.version} ({outcome.reason})", flush=True)
@@ -55,8 +56,9 @@ def publish(settings: Settings) -> TaskResult:
     """Publish prod when the published version is behind the warehouse, missing or damaged."""
     from pipeline import stages
 
-    outcome = stages.publish(settings)
-    waiting = stages.unreflected_loads(settings)
+    run = open_run(settings)
+    outcome = stages.publish(run)
+    waiting = stages.unreflected_loads(run)
     if waiting:
         _warn([f"{len(waiting)} completed load(s) wait for the transform job: {', '.join(waiting[:5])}"])
     return TaskResult(rows_out=sum(outcome.rows.values()) if outcome.reason else 0)

@@ -31,6 +31,7 @@ from api.keys import hash_key, load_keys
 from api.server import create_app
 from core.errors import PlatformError
 from core.lake import Lake
+from core.run_context import open_run
 from core.settings import Settings
 from metrics import layer
 from pipeline.recovery import doctor
@@ -288,7 +289,7 @@ def _publish_changed_orders(settings: Settings) -> None:
             f"CREATE TABLE marts.fct_orders AS SELECT * REPLACE (amount_total + 1000 AS amount_total) "
             f"FROM ({read_sql(published, 'fct_orders')}) WHERE order_id % 3 <> 0"
         )
-        publish_marts(settings, ["marts.fct_orders"], source=con, personal={})
+        publish_marts(open_run(settings), ["marts.fct_orders"], source=con, personal={})
 
 
 def test_failures_inside_the_api_leak_no_path_or_trace(built, tmp_path):

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from app.auth import hash_password
+from core.run_context import open_run
 from demo.day import advance_day
 from metrics import layer
 from pipeline.run import run_all
@@ -107,7 +108,9 @@ def test_trends_by_week_cover_the_period(built, monkeypatch):
 
 def test_products_page_explains_a_publish_without_the_daily_product_mart(built, tmp_path, monkeypatch):
     settings = copy_build(built[0], tmp_path / "data")
-    publish_marts(settings, ["marts.fct_orders", "marts.daily_revenue", "marts.dim_customers"], personal=personal_columns(settings))
+    publish_marts(
+        open_run(settings), ["marts.fct_orders", "marts.daily_revenue", "marts.dim_customers"], personal=personal_columns(settings)
+    )
     at = app_on(settings.data_dir, monkeypatch, "products")
     _no_errors(at)
     assert "marts.product_daily_sales" in at.info[0].value and "dim_products.product_name" in at.info[0].value
@@ -225,7 +228,7 @@ def test_environments_and_the_switch_to_a_dev_environment(built, tmp_path, monke
         con.execute("CREATE VIEW marts__dev.daily_revenue AS SELECT * FROM marts.daily_revenue")
         con.execute("CREATE VIEW marts__dev.dim_customers AS SELECT * FROM marts.dim_customers")
     marts = ["marts.fct_orders", "marts.daily_revenue", "marts.dim_customers"]
-    dev = publish_marts(settings, marts, "dev", personal=personal_columns(settings))
+    dev = publish_marts(open_run(settings), marts, "dev", personal=personal_columns(settings))
     at = app_on(settings.data_dir, monkeypatch, "environments")
     _no_errors(at)
     versions, rows = at.dataframe[0].value, at.dataframe[1].value
@@ -329,7 +332,9 @@ def test_a_new_publish_invalidates_the_cached_queries(built, tmp_path, monkeypat
         con.execute("CREATE TABLE main.fewer_orders AS SELECT * FROM marts.fct_orders WHERE order_date < DATE '2025-03-01'")
         con.execute("CREATE OR REPLACE VIEW marts.fct_orders AS SELECT * FROM main.fewer_orders")
         expected = con.execute("SELECT count(*) FROM main.fewer_orders WHERE NOT is_cancelled").fetchone()[0]
-    publish_marts(settings, ["marts.fct_orders", "marts.daily_revenue", "marts.dim_customers"], personal=personal_columns(settings))
+    publish_marts(
+        open_run(settings), ["marts.fct_orders", "marts.daily_revenue", "marts.dim_customers"], personal=personal_columns(settings)
+    )
     at.run()  # same filters, so the same query arguments: only the published version differs
     assert number(next(m for m in at.metric if m.label == ORDERS).value) == expected < orders_before
 

@@ -6,6 +6,7 @@ import shutil
 
 import sqlalchemy as sa
 
+from core.run_context import open_run
 from pipeline.stages import publish
 from publish.bi import bi_path
 from publish.reader import current_version
@@ -24,7 +25,7 @@ def _engine(path) -> sa.Engine:
 def test_each_role_gets_its_marts_masked_in_a_file_a_bi_tool_reads_without_the_lake(built_copy):
     settings = settings_for(built_copy.data_dir, **BI_ENV)
     assert not bi_path(settings, "business").exists()
-    outcome = publish(settings, force=True)
+    outcome = publish(open_run(settings), force=True)
     version = current_version(settings)
     assert version is not None and outcome.version == version.version
     # The files hold copies: with the lake gone, a BI tool still reads every mart.

@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from core.errors import PlatformError
+from core.run_context import open_run
 from core.settings import load_settings
 from tests.support.project import ROOT, SMALL_SCALE
 from transform.build import build_prod
@@ -78,7 +79,7 @@ def test_a_dedupe_bigger_than_memory_spills_and_without_spilling_the_error_names
     monkeypatch.setenv(MEMORY_ENV, "64MB")
     monkeypatch.setenv(TEMP_ENV, "")
     with pytest.raises(PlatformError) as refused:
-        build_prod(_settings(tmp_path, "no-spill"))
+        build_prod(open_run(_settings(tmp_path, "no-spill")))
     message = str(refused.value)
     assert "Out of Memory" in message and "Traceback" not in message
     assert "memory_limit 64MB, spilling to nowhere" in message
@@ -87,7 +88,7 @@ def test_a_dedupe_bigger_than_memory_spills_and_without_spilling_the_error_names
     # Another warehouse file: SQLMesh keeps one connection per DuckDB file for the whole process.
     monkeypatch.delenv(TEMP_ENV)
     settings = _settings(tmp_path, "spill")
-    build_prod(settings)
+    build_prod(open_run(settings))
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         rows, keys, latest = con.execute(
             "SELECT count(*), count(DISTINCT event_id), count(*) FILTER (WHERE event_text = "

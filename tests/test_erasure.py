@@ -18,6 +18,7 @@ import pytest
 from core import erasures as erasure_list
 from core.erasures import TOMBSTONE, erase_records, erase_rows, erase_values, erasures
 from core.errors import PlatformError
+from core.run_context import open_run
 from core.settings import Settings, load_settings
 from demo.day import advance_day
 from demo.shop import generate
@@ -215,18 +216,18 @@ def test_an_erasure_between_a_load_and_its_build_says_the_marts_miss_that_load(p
     settings = project
     customer = _busiest_customer(settings)
     advance_day(settings.source_path(settings.demo.source), seed=settings.demo.seed)
-    ingest(settings, "shop")
-    waiting = unreflected_loads(settings)
+    ingest(open_run(settings), "shop")
+    waiting = unreflected_loads(open_run(settings))
     assert waiting
 
     erased = run_cli("erase", "shop.customers", str(customer), data_dir=settings.data_dir, COLUMNS="400")
 
     assert erased.returncode == 0, erased.stderr
     assert "warning:" in erased.stdout and "do not reflect" in erased.stdout and waiting[0] in erased.stdout, erased.stdout
-    assert unreflected_loads(settings) == waiting
+    assert unreflected_loads(open_run(settings)) == waiting
     assert _published_customer(settings, customer)[:2] == (TOMBSTONE, TOMBSTONE)
-    build_and_publish(settings)
-    assert unreflected_loads(settings) == []
+    build_and_publish(open_run(settings))
+    assert unreflected_loads(open_run(settings)) == []
     assert _published_customer(settings, customer)[:2] == (TOMBSTONE, TOMBSTONE)
     assert_marts_match_source(settings)
 

@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from core.errors import PlatformError
+from core.run_context import open_run
 from core.settings import load_settings
 from pipeline.stages import build_and_publish
 from publish.reader import connect_published
@@ -76,7 +77,7 @@ def _direct(con: duckdb.DuckDBPyConnection, settings) -> duckdb.DuckDBPyRelation
 def test_columns_typed_otherwise_than_duckdb_computes_them_are_refused_with_the_cast(tmp_path):
     settings = _project(tmp_path, tmp_path / "data", TOTALS.format(**AS_WRITTEN))
     with pytest.raises(PlatformError) as refused:
-        build_and_publish(settings)
+        build_and_publish(open_run(settings))
     message = str(refused.value)
     lines = {line.split(" column ")[1].split(" ")[0]: line for line in message.splitlines() if line.startswith("  - ")}
     assert set(lines) == {"amount_total", "ratio_amount_weight", "count_units"}, message
@@ -99,7 +100,7 @@ def test_with_the_casts_written_the_published_marts_equal_duckdb_computing_them(
         "units": "CAST(sum(qty) AS BIGINT)",
     }
     settings = _project(tmp_path, tmp_path / "data", TOTALS.format(**casts))
-    build_and_publish(settings)
+    build_and_publish(open_run(settings))
     con, _ = connect_published(settings)
     with con:
         published = con.sql("SELECT * FROM marts.amount_totals ORDER BY grp")

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from app.queries import quality
 from core import metastore
+from core.run_context import open_run
 from core.settings_sources import FileTableSettings
 from ingest import cli as ingest_cli
 from ingest.landing import processed
@@ -49,7 +50,7 @@ def test_the_later_file_of_one_run_wins_and_a_key_repeated_in_a_file_keeps_its_l
     # named so that name order and landing order disagree: landing order decides
     _land(landing, "prices/b-older.csv", "sku,price\n1,10\n2,20\n3,30\n", age=60)
     _land(landing, "prices/a-newer.csv", "sku,price\n1,11\n2,21\n2,22\n4,41\n", age=30)
-    result = ingest_source(settings, "drops")
+    result = ingest_source(open_run(settings), "drops")
 
     assert len(result.load_ids) == 2  # one load per file of the table, in landing order
     assert raw(settings, "drops", "prices", LATEST.format(columns="sku, price", key="sku")) == [(1, 11), (2, 22), (3, 30), (4, 41)]
@@ -69,9 +70,9 @@ def test_rows_with_a_missing_blank_or_mistyped_key_are_quarantined_without_a_con
     )
     _land(landing, "items/1.csv", "id,name\n1,a\n2,b\n", age=60)
     _land(landing, "notes/1.csv", "code,body\nx,first\n ,blank\ny,second\n", age=60)
-    ingest_source(settings, "drops")
+    ingest_source(open_run(settings), "drops")
     _land(landing, "items/2.csv", "id,name\n3,c\n,no key\nfour,text key\n5,e\n", age=30)
-    result = ingest_source(settings, "drops")
+    result = ingest_source(open_run(settings), "drops")
 
     assert raw(settings, "drops", "items", "SELECT id, name FROM t ORDER BY id") == [(1, "a"), (2, "b"), (3, "c"), (5, "e")]
     assert raw(settings, "drops", "notes", "SELECT code FROM t ORDER BY 1") == [("x",), ("y",)]
@@ -87,10 +88,10 @@ def test_rows_with_a_missing_blank_or_mistyped_key_are_quarantined_without_a_con
 def test_json_rows_with_a_missing_or_mistyped_key_are_quarantined(tmp_path):
     settings, landing = _drops(tmp_path, {"items": {"pattern": "items/*.jsonl"}}, quality={"max_bad_share": 0.9})
     _land(landing, "items/1.jsonl", '{"id": 1, "v": "a"}\n{"id": 2, "v": "b"}\n', age=60)
-    ingest_source(settings, "drops")
+    ingest_source(open_run(settings), "drops")
     rows = '{"id": 3, "v": "c"}\n{"id": null, "v": "n"}\n{"v": "no key"}\n{"id": "four", "v": "d"}\n{"id": 3, "v": "c2"}\n'
     _land(landing, "items/2.jsonl", rows, age=30)
-    result = ingest_source(settings, "drops")
+    result = ingest_source(open_run(settings), "drops")
 
     assert result.rows == {"items": 1}
     assert raw(settings, "drops", "items", "SELECT id, v FROM t ORDER BY id") == [(1, "a"), (2, "b"), (3, "c2")]
@@ -107,7 +108,7 @@ def test_a_file_without_the_key_column_is_refused_alone_naming_it_where_a_user_l
     _land(landing, "items/bad.csv", "item_id,name\n1,a\n", age=60)
     _land(landing, "items/good.csv", "id,name\n2,b\n", age=50)
     _land(landing, "other/1.csv", "id,v\n7,x\n", age=50)
-    result = ingest_source(settings, "drops")
+    result = ingest_source(open_run(settings), "drops")
 
     assert result.rows == {"items": 1, "other": 1}
     status, _, _, reason = _outcomes(settings)["items/bad.csv"]
@@ -116,7 +117,7 @@ def test_a_file_without_the_key_column_is_refused_alone_naming_it_where_a_user_l
 
     # a file refused for too many bad rows names their lines, never `None:` nor a row's value
     _land(landing, "items/worse.csv", "id,name\n,secret-a\n,secret-b\n9,c\n", age=40)
-    ingest_source(settings, "drops")
+    ingest_source(open_run(settings), "drops")
     reason = _outcomes(settings)["items/worse.csv"][3]
     assert "First failures: id: key_missing (file items/worse.csv, line 2); id: key_missing (file items/worse.csv, line 3)" in reason
     assert "None" not in reason and "secret" not in reason
@@ -138,7 +139,7 @@ def test_a_composite_key_dedupes_and_refuses_rows_missing_a_part(tmp_path):
     )
     _land(landing, "lines/1.csv", "order_id,line,qty\n1,1,5\n1,2,6\n2,1,7\n", age=60)
     _land(landing, "lines/2.csv", "order_id,line,qty\n1,2,60\n1,,8\n2,1,70\n2,1,71\n", age=30)
-    ingest_source(settings, "drops")
+    ingest_source(open_run(settings), "drops")
 
     latest = LATEST.format(columns="order_id, line, qty", key="order_id, line")
     assert raw(settings, "drops", "lines", latest) == [(1, 1, 5), (1, 2, 60), (2, 1, 71)]
@@ -170,7 +171,7 @@ def test_reingest_of_a_file_table_takes_every_landed_file_again_under_a_tightene
     settings, landing = _drops(tmp_path, table, quality={"enabled": False})
     _land(landing, "orders/1.csv", HEADER + _order(1, "placed") + _order(2, "bogus") + _order(2, "paid"), age=60)
     _land(landing, "orders/2.csv", HEADER + _order(3, "lost") + _order(4, "paid"), age=30)
-    ingest_source(settings, "drops")
+    ingest_source(open_run(settings), "drops")
     assert raw(settings, "drops", "orders", LATEST.format(columns="id, status", key="id")) == [
         (1, "placed"),
         (2, "paid"),
@@ -179,7 +180,7 @@ def test_reingest_of_a_file_table_takes_every_landed_file_again_under_a_tightene
     ]
 
     tightened, _ = _drops(tmp_path, table, quality={"enabled": True, "max_bad_share": 0.9})
-    result = ingest_source(tightened, "drops", reload=["orders"])  # what `just reingest drops.orders` loads
+    result = ingest_source(open_run(tightened), "drops", reload=["orders"])  # what `just reingest drops.orders` loads
 
     assert result.rows == {"orders": 3} and len(result.load_ids) == 2
     assert raw(settings, "drops", "orders", LATEST.format(columns="id, status", key="id")) == [(1, "placed"), (2, "paid"), (4, "paid")]
@@ -195,15 +196,15 @@ def test_reingest_of_a_file_table_takes_every_landed_file_again_under_a_tightene
 def test_reingest_keeps_the_order_files_were_taken_in_when_a_later_drop_has_an_older_mtime(tmp_path):
     settings, landing = _drops(tmp_path, {"orders": {"pattern": "orders/*.csv"}})
     _land(landing, "orders/1.csv", "id,status\n1,placed\n2,placed\n", age=0)
-    ingest_source(settings, "drops")
+    ingest_source(open_run(settings), "drops")
     # dropped after the first file was taken, though copied with an older modification time
     _land(landing, "orders/3.csv", "id,status\n2,shipped\n3,placed\n", age=60)
     _land(landing, "orders/2.csv", "id,status\n2,delivered\n", age=30)
-    ingest_source(settings, "drops")
+    ingest_source(open_run(settings), "drops")
     latest = [(1, "placed"), (2, "delivered"), (3, "placed")]
     assert raw(settings, "drops", "orders", LATEST.format(columns="id, status", key="id")) == latest
 
-    result = ingest_source(settings, "drops", reload=["orders"])  # what `just reingest drops.orders` loads
+    result = ingest_source(open_run(settings), "drops", reload=["orders"])  # what `just reingest drops.orders` loads
 
     assert result.rows == {"orders": 5} and len(result.load_ids) == 3
     assert raw(settings, "drops", "orders", LATEST.format(columns="id, status", key="id")) == latest
@@ -220,7 +221,7 @@ def test_missing_tokens_are_missing_in_text_too_and_non_finite_numbers_are_quara
     )
     _land(landing, "readings/1.csv", "id,label,value\n1,NA,1.5\n2,ok,-1e309\n3,,inf\n4,null,2\n", age=60)
     _land(landing, "custom/1.csv", "id,label,value\n1,NA,-\n2,-,1e309\n", age=60)
-    ingest_source(settings, "drops")
+    ingest_source(open_run(settings), "drops")
 
     assert raw(settings, "drops", "readings", "SELECT id, label, value FROM t ORDER BY id") == [(1, None, 1.5), (4, None, 2.0)]
     assert quarantine(settings, "drops", "readings", "SELECT _line, _check, _column FROM q ORDER BY 1") == [

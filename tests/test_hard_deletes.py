@@ -88,7 +88,7 @@ def test_hard_deleted_rows_leave_the_marts_and_a_returning_key_is_live_again(tmp
 def test_on_s3_a_key_is_flagged_while_gone_and_reported_again_when_it_goes_again(tmp_path):
     """Detection and the raw view's flag on the s3 backend, through the ingest alone (no build)."""
     from core import warehouse
-    from core.lake import Lake
+    from core.run_context import open_run
     from demo.shop import generate
     from ingest.pipeline import ingest_source
     from tests.support import s3server
@@ -99,13 +99,14 @@ def test_on_s3_a_key_is_flagged_while_gone_and_reported_again_when_it_goes_again
         settings = settings_for(tmp_path / "data", PLATFORM__DEMO__SCALE="0.01", **server.lake_env())
         demo = settings.demo
         generate(settings.source_path("shop"), seed=demo.seed, scale=demo.scale, start_date=demo.start_date, history_days=demo.history_days)
-        Lake(settings).ensure_layers()
-        ingest_source(settings, "shop")
+        run = open_run(settings)
+        run.lake.ensure_layers()
+        ingest_source(run, "shop")
 
         def flags(order_id: int) -> list[bool]:
             """The `_deleted` flag of each loaded version of an order, oldest load first."""
             with contextlib.closing(warehouse.connect()) as con:
-                create_raw_views(con, settings)
+                create_raw_views(con, run)
                 rows = con.execute("SELECT _deleted FROM raw_shop.orders WHERE id = ? ORDER BY _dlt_load_id", [order_id]).fetchall()
             return [row[0] for row in rows]
 
@@ -114,19 +115,19 @@ def test_on_s3_a_key_is_flagged_while_gone_and_reported_again_when_it_goes_again
             row = con.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
             columns = [d[1] for d in con.execute("PRAGMA table_info(orders)")]
             con.execute("DELETE FROM orders WHERE id = ?", (order_id,))
-        assert ingest_source(settings, "shop").rows == {"orders__deleted": 1}
+        assert ingest_source(run, "shop").rows == {"orders__deleted": 1}
         assert flags(order_id) == [True]
-        assert ingest_source(settings, "shop").total_rows == 0  # reported once
+        assert ingest_source(run, "shop").total_rows == 0  # reported once
 
         with contextlib.closing(sqlite3.connect(settings.source_path("shop"))) as con, con:
             values = dict(zip(columns, row, strict=True), updated_at=_later(con))
             con.execute(f"INSERT INTO orders ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})", list(values.values()))
-        assert ingest_source(settings, "shop").rows == {"orders": 1}
+        assert ingest_source(run, "shop").rows == {"orders": 1}
         assert flags(order_id) == [True, False]  # the returning key's new row is live
 
         with contextlib.closing(sqlite3.connect(settings.source_path("shop"))) as con, con:
             con.execute("DELETE FROM orders WHERE id = ?", (order_id,))
-        assert ingest_source(settings, "shop").rows == {"orders__deleted": 1}  # gone again: reported again
+        assert ingest_source(run, "shop").rows == {"orders__deleted": 1}  # gone again: reported again
         assert flags(order_id) == [True, True]
     finally:
         server.stop()

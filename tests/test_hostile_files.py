@@ -16,6 +16,7 @@ import pytest
 
 from core import runlog
 from core.lake import Lake
+from core.run_context import open_run
 from ingest.pipeline import ingest_source
 from tests.support.sources import quarantine, raw, settings_with_sources
 
@@ -125,11 +126,11 @@ def battery(tmp_path_factory):
         path.write_bytes(content)
         os.utime(path, (landed_at + offset, landed_at + offset))
     started = time.monotonic()
-    first = ingest_source(settings, "hostile")
+    first = ingest_source(open_run(settings), "hostile")
     seconds = time.monotonic() - started
-    again = ingest_source(settings, "hostile")
+    again = ingest_source(open_run(settings), "hostile")
     (landing / "amounts" / "later.csv").write_text(_numbers((5, "later"), (6, 60)))  # against the types of earlier loads
-    later = ingest_source(settings, "hostile")
+    later = ingest_source(open_run(settings), "hostile")
     with contextlib.closing(runlog.connect(settings.meta_path)) as con:
         outcomes = {
             path: (status, rows, bad, reason)

@@ -11,6 +11,7 @@ import pytest
 
 from core import warehouse
 from core.errors import PlatformError
+from core.run_context import open_run
 from demo.day import advance_day
 from demo.shop import CATEGORIES
 from ingest.pipeline import ingest_source
@@ -42,9 +43,9 @@ def test_a_demo_day_restates_from_the_earliest_touched_order_day(built_copy):
         "OR id IN (SELECT order_id FROM payments WHERE updated_at > ?1)",
         (high_water,),
     )[0]
-    ingest_source(settings, "shop")
+    ingest_source(open_run(settings), "shop")
 
-    result = build_prod(settings)
+    result = build_prod(open_run(settings))
 
     assert result.restatement.start == dt.datetime.fromisoformat(expected_start)
     assert result.restatement.start.date() < dt.date.fromisoformat(report.day)  # status changes reach back
@@ -119,14 +120,14 @@ def test_the_day_comparison_reads_new_loads_only_and_finds_what_comparing_everyt
     settings = built_copy
     with contextlib.closing(duckdb.connect(str(settings.warehouse_path), read_only=True)) as con:
         applied = RawLoads(frozenset(applied_loads(con)))
-    assert applied == raw_loads(settings) and {name.split("/")[0] for name in applied.names} == {"shop"}
+    assert applied == raw_loads(open_run(settings)) and {name.split("/")[0] for name in applied.names} == {"shop"}
     advance_day(settings.source_path("shop"), seed=settings.demo.seed)
     with sqlite3.connect(settings.source_path("shop")) as src:  # a hard delete: its key is in no new load's rows
         (gone,) = src.execute("SELECT min(id) FROM orders").fetchone()
         for table, key in (("payments", "order_id"), ("order_items", "order_id"), ("orders", "id")):
             src.execute(f"DELETE FROM {table} WHERE {key} = ?", (gone,))
-    ingest_source(settings, "shop")
-    new_loads = raw_loads(settings).new_since(applied)
+    ingest_source(open_run(settings), "shop")
+    new_loads = raw_loads(open_run(settings)).new_since(applied)
     assert len(new_loads["shop"]) == 1  # the day's one load, found by name, not by comparing clock-made ids
 
     context = open_context(settings)
@@ -136,7 +137,7 @@ def test_the_day_comparison_reads_new_loads_only_and_finds_what_comparing_everyt
         context.close()
     found = {}
     with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
-        create_raw_views(con, settings)
+        create_raw_views(con, open_run(settings))
         for scope in scopes:
             whole = con.execute(comparison_sql(scope, None)).fetchone()
             narrowed = con.execute(comparison_sql(scope, new_loads[scope.source])).fetchone()
@@ -177,9 +178,9 @@ def test_a_category_change_moves_the_days_after_it_and_keeps_the_days_before(bui
     new_category = next(category for category in CATEGORIES if category != old_category)
     with sqlite3.connect(settings.source_path("shop")) as src:
         src.execute("UPDATE products SET category = ?, updated_at = ? WHERE id = ?", (new_category, changed_at, product))
-    ingest_source(settings, "shop")
+    ingest_source(open_run(settings), "shop")
 
-    result = build_prod(settings)
+    result = build_prod(open_run(settings))
 
     change_day = dt.date.fromisoformat(changed_at[:10])
     assert result.restatement.start.date() <= change_day  # the days built before the change arrived are restated

@@ -10,6 +10,7 @@ import pytest
 
 from core import metastore
 from core.errors import PlatformError
+from core.run_context import open_run
 from demo.shop import generate
 from ingest.pipeline import ingest_source
 from tests.support.project import settings_for
@@ -38,10 +39,10 @@ BAD_ROWS = (
 
 def test_invalid_shop_rows_are_quarantined_with_check_column_and_value(tmp_path):
     settings, counts = _shop(tmp_path, PLATFORM__SOURCES__SHOP__QUALITY__MAX_BAD_SHARE="1")
-    ingest_source(settings, "shop")
+    ingest_source(open_run(settings), "shop")
     _shop_sql(settings, *BAD_ROWS, "UPDATE orders SET status = 'paid', updated_at = '2025-12-01 00:00:02' WHERE id = 5")
 
-    result = ingest_source(settings, "shop")
+    result = ingest_source(open_run(settings), "shop")
     assert result.rows == {"orders": 1}  # the valid change went through
     assert result.quarantined == {"orders": 2, "payments": 1}
     found = quarantine(settings, "shop", "orders", "SELECT id, _check, _column, _failure, _dlt_load_id FROM q ORDER BY id")
@@ -64,10 +65,10 @@ def test_invalid_shop_rows_are_quarantined_with_check_column_and_value(tmp_path)
 
 def test_above_the_bad_row_share_the_load_is_refused_and_nothing_moves(tmp_path):
     settings, counts = _shop(tmp_path, PLATFORM__SOURCES__SHOP__QUALITY__MAX_BAD_SHARE="0.1")
-    ingest_source(settings, "shop")
+    ingest_source(open_run(settings), "shop")
     _shop_sql(settings, *BAD_ROWS)
     with pytest.raises(PlatformError, match=r"shop\.orders: 2 of 2 rows .*Nothing was loaded"):
-        ingest_source(settings, "shop")
+        ingest_source(open_run(settings), "shop")
     assert raw(settings, "shop", "orders") == [(counts["orders"],)]
     assert raw(settings, "shop", "payments") == [(counts["payments"],)]
     # dlt's cursor did not move: once the source is fixed, the rows come through
@@ -77,18 +78,18 @@ def test_above_the_bad_row_share_the_load_is_refused_and_nothing_moves(tmp_path)
         "UPDATE orders SET ordered_at = '2025-01-02 00:00:00' WHERE id = 4",
         "UPDATE payments SET amount = 5 WHERE id = 7",
     )
-    assert ingest_source(settings, "shop").rows == {"orders": 2, "payments": 1}
+    assert ingest_source(open_run(settings), "shop").rows == {"orders": 2, "payments": 1}
 
 
 def test_a_new_source_column_appears_in_raw_and_is_reported(tmp_path):
     settings, counts = _shop(tmp_path)
-    ingest_source(settings, "shop")
+    ingest_source(open_run(settings), "shop")
     _shop_sql(
         settings,
         "ALTER TABLE customers ADD COLUMN loyalty_tier TEXT",
         "UPDATE customers SET loyalty_tier = 'gold', updated_at = '2025-12-01 00:00:00' WHERE id <= 3",
     )
-    result = ingest_source(settings, "shop")
+    result = ingest_source(open_run(settings), "shop")
     assert result.new_columns == {"customers": ["loyalty_tier"]}
     assert raw(settings, "shop", "customers", "SELECT count(*) FROM t WHERE loyalty_tier = 'gold'") == [(3,)]
 
@@ -106,7 +107,7 @@ def _events(tmp_path, contract) -> tuple:
     landing.mkdir(parents=True)
     first = [{"id": i, "kind": "click", "amount": 1.5} for i in range(1, 6)]
     (landing / "events-1.jsonl").write_text("\n".join(json.dumps(r) for r in first))
-    assert ingest_source(settings, "feed").rows == {"events": 5}
+    assert ingest_source(open_run(settings), "feed").rows == {"events": 5}
     return settings, landing
 
 
@@ -117,9 +118,9 @@ def _drop(landing, name: str, rows: list[dict]) -> None:
 def test_evolve_adds_new_columns_and_variant_columns(tmp_path):
     settings, landing = _events(tmp_path, "evolve")
     _drop(landing, "events-2.jsonl", [{"id": 6, "kind": "view", "amount": 2.0, "coupon": "X1"}])
-    assert ingest_source(settings, "feed").new_columns == {"events": ["coupon"]}
+    assert ingest_source(open_run(settings), "feed").new_columns == {"events": ["coupon"]}
     _drop(landing, "events-3.jsonl", [{"id": 7, "kind": "view", "amount": "a lot"}])
-    result = ingest_source(settings, "feed")
+    result = ingest_source(open_run(settings), "feed")
     assert result.new_columns == {"events": ["amount__v_text"]}
     assert raw(settings, "feed", "events", "SELECT id, amount, amount__v_text, coupon FROM t WHERE id >= 6 ORDER BY id") == [
         (6, 2.0, None, "X1"),
@@ -131,13 +132,13 @@ def test_freeze_refuses_a_changed_type_naming_table_and_column_and_loads_nothing
     settings, landing = _events(tmp_path, {"tables": "evolve", "columns": "freeze", "data_type": "freeze"})
     _drop(landing, "events-2.jsonl", [{"id": 6, "kind": "view", "amount": 2.0}, {"id": 7, "kind": "view", "amount": "a lot"}])
     with pytest.raises(PlatformError) as caught:
-        ingest_source(settings, "feed")
+        ingest_source(open_run(settings), "feed")
     message = str(caught.value)
     assert "'events'" in message and "'amount'" in message and "freeze" in message and "Nothing was loaded" in message
     assert raw(settings, "feed", "events") == [(5,)]
     _drop(landing, "events-2.jsonl", [{"id": 6, "kind": "view", "amount": 2.0, "coupon": "X1"}])
     with pytest.raises(PlatformError, match=r"'events', column 'coupon' \(columns is 'freeze'\)"):
-        ingest_source(settings, "feed")
+        ingest_source(open_run(settings), "feed")
     assert raw(settings, "feed", "events") == [(5,)]
 
 
@@ -146,7 +147,7 @@ def test_discard_row_drops_rows_with_new_columns_and_counts_them(tmp_path):
     rows = [{"id": i, "kind": "view", "amount": 1.0} for i in range(6, 11)]
     rows[1]["coupon"] = rows[3]["coupon"] = "X1"
     _drop(landing, "events-2.jsonl", rows)
-    result = ingest_source(settings, "feed")
+    result = ingest_source(open_run(settings), "feed")
     assert result.rows == {"events": 3} and result.discarded == {"events": 2}
     assert raw(settings, "feed", "events", "SELECT list(id ORDER BY id) FROM t WHERE id >= 6") == [([6, 8, 10],)]
     assert raw(settings, "feed", "events", "SELECT count(*) FROM (DESCRIBE t) WHERE column_name = 'coupon'") == [(0,)]
@@ -155,7 +156,7 @@ def test_discard_row_drops_rows_with_new_columns_and_counts_them(tmp_path):
 def test_discard_value_keeps_rows_and_drops_new_columns(tmp_path):
     settings, landing = _events(tmp_path, {"columns": "discard_value"})
     _drop(landing, "events-2.jsonl", [{"id": 6, "kind": "view", "amount": 1.0, "coupon": "X1"}])
-    result = ingest_source(settings, "feed")
+    result = ingest_source(open_run(settings), "feed")
     assert result.rows == {"events": 1} and result.discarded == {}
     assert raw(settings, "feed", "events", "SELECT count(*) FROM (DESCRIBE t) WHERE column_name = 'coupon'") == [(0,)]
 

@@ -15,6 +15,7 @@ import pytest
 
 from core import runlog
 from core.errors import PlatformError
+from core.run_context import open_run
 from ingest import cli as ingest_cli
 from ingest.landing import processed, wait_for_files
 from ingest.pipeline import ingest_source
@@ -64,15 +65,15 @@ def test_csv_jsonl_and_parquet_are_each_loaded_exactly_once(tmp_path):
         pa.table({"id": [6, 7], "customer_id": [1, 2], "status": ["shipped", "delivered"], "ordered_at": stamps, "updated_at": stamps}),
         landing / "orders-3.parquet",
     )
-    first = ingest_source(settings, "drops")
+    first = ingest_source(open_run(settings), "drops")
     assert first.rows == {"orders": 7}
     assert _ids(settings) == [1, 2, 3, 4, 5, 6, 7]
     assert {path for path, _ in processed(settings.meta_path, "drops")} == {"orders-1.csv", "orders-2.jsonl", "orders-3.parquet"}
 
-    again = ingest_source(settings, "drops")
+    again = ingest_source(open_run(settings), "drops")
     assert again.total_rows == 0
     (landing / "orders-4.csv").write_text(HEADER + _row(8))
-    third = ingest_source(settings, "drops")
+    third = ingest_source(open_run(settings), "drops")
     assert third.rows == {"orders": 1}
     assert _ids(settings) == [1, 2, 3, 4, 5, 6, 7, 8]
 
@@ -83,13 +84,13 @@ def test_a_file_still_being_written_is_not_taken(tmp_path):
     fresh.write_text(HEADER + _row(1))
     (landing / "orders-2.csv.tmp").write_text(HEADER + _row(2))
     (landing / ".orders-3.csv").write_text(HEADER + _row(3))
-    assert ingest_source(settings, "drops").total_rows == 0
+    assert ingest_source(open_run(settings), "drops").total_rows == 0
     assert processed(settings.meta_path, "drops") == set()
 
     settled = time.time() - 120
     for path in landing.iterdir():
         os.utime(path, (settled, settled))
-    assert ingest_source(settings, "drops").rows == {"orders": 1}
+    assert ingest_source(open_run(settings), "drops").rows == {"orders": 1}
     assert _ids(settings) == [1]
 
 
@@ -106,14 +107,14 @@ def test_the_sensor_waits_for_new_files_and_times_out(tmp_path):
     finally:
         writer.join()
     assert [f.relative for f in found] == ["orders-9.csv"]
-    ingest_source(settings, "drops")
+    ingest_source(open_run(settings), "drops")
     assert wait_for_files(settings, "drops", timeout_seconds=0, poll_seconds=0.05) == []
 
 
 def test_bad_csv_rows_are_quarantined_with_reasons_and_good_rows_load(tmp_path):
     settings, landing = _drops(tmp_path)
     (landing / "orders-0.csv").write_text(HEADER + _row(100))
-    ingest_source(settings, "drops")
+    ingest_source(open_run(settings), "drops")
     good = [_row(1), _row(2, "paid"), _row(3, "shipped"), _row(4), _row(5), _row(6), _row(7), _row(8), _row(9)]
     bad = [
         "10,7,placed,2025-03-01 10:00:00\n",  # wrong column count
@@ -127,7 +128,7 @@ def test_bad_csv_rows_are_quarantined_with_reasons_and_good_rows_load(tmp_path):
     body = HEADER + "".join(good[:3] + bad[:2] + good[3:6] + bad[2:] + good[6:])
     (landing / "orders-1.csv").write_bytes(body.encode() + b"15,7,caf\xe9,2025-03-01 10:00:00,2025-03-02 10:00:00,\n")
 
-    result = ingest_source(settings, "drops")
+    result = ingest_source(open_run(settings), "drops")
     assert result.rows == {"orders": 9}
     assert result.quarantined == {"orders": 8}
     assert _ids(settings) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 100]
@@ -176,7 +177,7 @@ def test_broken_json_lines_and_a_10_mb_field(tmp_path):
         ),
     ]
     (landing / "orders-1.jsonl").write_text("\n".join(lines) + "\n")
-    result = ingest_source(settings, "drops")
+    result = ingest_source(open_run(settings), "drops")
     assert result.rows == {"orders": 3} and result.quarantined == {"orders": 2}
     assert raw(settings, "drops", "orders", "SELECT id, length(note) FROM t ORDER BY id") == [(1, 10_000_000), (3, None), (4, 5)]
     checks = quarantine(settings, "drops", "orders", "SELECT _check, _failure FROM q ORDER BY _line")
@@ -190,7 +191,7 @@ def test_a_csv_with_a_10_mb_field_loads_whole(tmp_path):
     (landing / "orders-1.csv").write_text(
         f"id,customer_id,status,ordered_at,updated_at,note\n1,2,paid,2025-03-01 10:00:00,2025-03-02 10:00:00,{big}\n"
     )
-    assert ingest_source(settings, "drops").rows == {"orders": 1}
+    assert ingest_source(open_run(settings), "drops").rows == {"orders": 1}
     assert raw(settings, "drops", "orders", "SELECT length(note) FROM t") == [(10_000_000,)]
 
 
@@ -200,7 +201,7 @@ def test_empty_and_unreadable_files_are_rejected_with_a_reason(tmp_path):
     (landing / "orders-2.parquet").write_bytes(b"not parquet at all")
     (landing / "orders-3.csv").write_text(HEADER)  # a header and no rows: nothing to load
     (landing / "orders-4.csv").write_text(HEADER + _row(1))
-    result = ingest_source(settings, "drops")
+    result = ingest_source(open_run(settings), "drops")
     assert result.rows == {"orders": 1}
     import contextlib
 
@@ -212,23 +213,23 @@ def test_empty_and_unreadable_files_are_rejected_with_a_reason(tmp_path):
     assert outcome["orders-2.parquet"].startswith("rejected: not a readable Parquet file")
     assert outcome["orders-3.csv"] == "rejected: no rows (a header only, or blank lines)"
     assert outcome["orders-4.csv"] == "loaded: 1"
-    assert ingest_source(settings, "drops").total_rows == 0  # rejected files are not retried
+    assert ingest_source(open_run(settings), "drops").total_rows == 0  # rejected files are not retried
 
 
 def test_too_many_bad_rows_reject_that_file_alone_and_a_fixed_file_loads_once(tmp_path):
     settings, landing = _drops(tmp_path, quality={"max_bad_share": 0.2})
     (landing / "orders-1.csv").write_text(HEADER + _row(1) + _row(2))
-    ingest_source(settings, "drops")
+    ingest_source(open_run(settings), "drops")
     (landing / "orders-2.csv").write_text(HEADER + _row(3) + _row(4, status="lost") + _row(5, status="gone"))
     (landing / "orders-3.csv").write_text(HEADER + _row(6) + _row(7))
-    result = ingest_source(settings, "drops")
+    result = ingest_source(open_run(settings), "drops")
     assert result.rows == {"orders": 2}
     assert _ids(settings) == [1, 2, 6, 7]
     assert any("file orders-2.csv rejected: 2 of 3 rows (66.7%) are invalid, above quality.max_bad_share" in w for w in result.warnings)
     assert _outcomes(settings)["orders-2.csv"][:2] == ("rejected", 0)
     # once fixed (a new version of the file) it loads once
     (landing / "orders-2.csv").write_text(HEADER + _row(3) + _row(4) + _row(5) + "\n")
-    assert ingest_source(settings, "drops").rows == {"orders": 3}
+    assert ingest_source(open_run(settings), "drops").rows == {"orders": 3}
     assert _ids(settings) == [1, 2, 3, 4, 5, 6, 7]
 
 
@@ -243,7 +244,7 @@ def test_quarantine_lists_rows_by_file_and_a_replayed_file_loads_again(tmp_path)
     refunds = {"pattern": "refunds*", "primary_key": "id"}
     settings, landing = _drops(tmp_path, tables={"refunds": refunds})
     (landing / "refunds-1.csv").write_bytes("id,reason\n1,late\n2,déjà payé\n".encode("latin-1"))
-    assert ingest_source(settings, "drops").quarantined == {"refunds": 1}
+    assert ingest_source(open_run(settings), "drops").quarantined == {"refunds": 1}
     rows = quarantined_rows(settings, "drops", file="refunds-1.csv")
     assert [(r.table, r.source_file, r.line, r.check) for r in rows] == [("refunds", "refunds-1.csv", 3, "encoding")]
     assert quarantined_rows(settings, "drops", file="other.csv") == []
@@ -262,7 +263,7 @@ def test_quarantine_lists_rows_by_file_and_a_replayed_file_loads_again(tmp_path)
 def test_just_quarantine_prints_file_line_and_check(tmp_path, monkeypatch, capsys):
     settings, landing = _drops(tmp_path, tables={"refunds": {"pattern": "refunds*"}})
     (landing / "refunds-1.csv").write_text("id,reason\n1,late\n2,early,extra\n3,lost\n")
-    ingest_source(settings, "drops")
+    ingest_source(open_run(settings), "drops")
     monkeypatch.setenv("PLATFORM__DATA_DIR", str(settings.data_dir))
     assert ingest_cli.main(["--project", str(settings.project_dir), "quarantine", "drops", "--table", "refunds"]) == 0
     printed = capsys.readouterr().out.splitlines()

@@ -10,6 +10,7 @@ import pytest
 from core import warehouse
 from core.buckets import client
 from core.lake import Lake
+from core.run_context import open_run
 from ingest.landing import landing_root, processed, ready_files
 from ingest.pipeline import ingest_source
 from tests.support import s3server
@@ -55,7 +56,7 @@ def test_drops_in_the_raw_bucket_are_taken_once_and_bad_rows_quarantined_there(t
     assert root == f"s3://{raw_bucket}/landing/drops"
 
     lake.fs.pipe_file(f"{root}/orders-1.csv", (HEADER + _row(1) + _row(2) + "3,7,placed\n").encode())  # one ragged row
-    assert ingest_source(settings, "drops").total_rows == 0  # too fresh: written less than settle_seconds ago
+    assert ingest_source(open_run(settings), "drops").total_rows == 0  # too fresh: written less than settle_seconds ago
     assert processed(settings.meta_path, "drops") == set()
 
     settings = _settings(tmp_path, env, settle_seconds=0)
@@ -73,7 +74,7 @@ def test_drops_in_the_raw_bucket_are_taken_once_and_bad_rows_quarantined_there(t
     )
     assert [f.relative for f in ready_files(settings, "drops")] == ["orders-1.csv", "orders-2.jsonl"]
 
-    first = ingest_source(settings, "drops")
+    first = ingest_source(open_run(settings), "drops")
     assert first.rows == {"orders": 3} and first.quarantined == {"orders": 1}
     assert {path for path, _ in processed(settings.meta_path, "drops")} == {"orders-1.csv", "orders-2.jsonl"}
     assert _query(settings, lake.url("raw", "drops", "orders"), "SELECT id FROM t ORDER BY id") == [(1,), (2,), (4,)]
@@ -81,15 +82,15 @@ def test_drops_in_the_raw_bucket_are_taken_once_and_bad_rows_quarantined_there(t
     assert quarantined == [("csv", "expected 6 columns, got 3", "orders-1.csv")]
     assert not (settings.lake_root).exists()  # nothing of the lake was written locally
 
-    assert ingest_source(settings, "drops").total_rows == 0  # each file once
+    assert ingest_source(open_run(settings), "drops").total_rows == 0  # each file once
     s3.complete_multipart_upload(
         Bucket=raw_bucket,
         Key="landing/drops/orders-5.csv",
         UploadId=upload["UploadId"],
         MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
     )
-    assert ingest_source(settings, "drops").rows == {"orders": 1}
-    assert ingest_source(settings, "drops").total_rows == 0
+    assert ingest_source(open_run(settings), "drops").rows == {"orders": 1}
+    assert ingest_source(open_run(settings), "drops").total_rows == 0
     assert _query(settings, lake.url("raw", "drops", "orders"), "SELECT id FROM t ORDER BY id") == [(1,), (2,), (4,), (5,)]
 
     # the same name written again (new content) is a new file
@@ -99,5 +100,5 @@ def test_drops_in_the_raw_bucket_are_taken_once_and_bad_rows_quarantined_there(t
             {"id": 6, "customer_id": 3, "status": "paid", "ordered_at": "2025-03-01T10:00:00", "updated_at": "2025-03-02T10:00:00"}
         ).encode(),
     )
-    assert ingest_source(settings, "drops").rows == {"orders": 1}
+    assert ingest_source(open_run(settings), "drops").rows == {"orders": 1}
     assert len(processed(settings.meta_path, "drops")) == 4

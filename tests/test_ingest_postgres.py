@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from core.run_context import open_run
 from ingest.pipeline import ingest_source
 from tests.support.sources import raw, settings_with_sources
 
@@ -103,7 +104,7 @@ def test_backfill_in_chunks_then_updates_soft_and_hard_deletes_propagate(tmp_pat
     _seed(postgres, "shop_a", 2_500)
     settings = settings_with_sources(tmp_path, {"pg": _source(postgres, "shop_a", detect_hard_deletes=True)}, SHOP_PG_PASSWORD=PASSWORD)
 
-    first = ingest_source(settings, "pg")
+    first = ingest_source(open_run(settings), "pg")
     assert first.rows == {"orders": 2_500}
     assert first.batches == {"orders": 3}  # the backfill came in chunks of chunk_size
 
@@ -121,7 +122,7 @@ def test_backfill_in_chunks_then_updates_soft_and_hard_deletes_propagate(tmp_pat
             row[0]: (row[1], row[2], row[3]) for row in con.execute("SELECT id, status, amount, deleted_at IS NOT NULL FROM shop_a.orders")
         }
 
-    second = ingest_source(settings, "pg")
+    second = ingest_source(open_run(settings), "pg")
     assert second.rows == {"orders": 5 + 2 + 2, "orders__deleted": 3}
     assert raw(settings, "pg", "orders__deleted", "SELECT id FROM t ORDER BY id") == [(20,), (21,), (22,)]
     latest = _latest(settings)
@@ -129,7 +130,7 @@ def test_backfill_in_chunks_then_updates_soft_and_hard_deletes_propagate(tmp_pat
     assert {k: v for k, v in latest.items() if k not in hard_deleted} == source
     assert latest[10][2] is True and latest[1][0] == "paid"
 
-    third = ingest_source(settings, "pg")
+    third = ingest_source(open_run(settings), "pg")
     assert third.total_rows == 0  # nothing changed: no rows, and each hard delete is reported once
     assert raw(settings, "pg", "orders__deleted", "SELECT count(*) FROM t") == [(3,)]
 
@@ -140,6 +141,6 @@ def test_wrong_password_fails_clearly_without_printing_it(tmp_path, postgres):
     from core.errors import PlatformError
 
     with pytest.raises(PlatformError) as caught:
-        ingest_source(settings, "pg")
+        ingest_source(open_run(settings), "pg")
     assert "password authentication failed" in str(caught.value)
     assert "not-the-password" not in str(caught.value)

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from core.errors import PlatformError
+from core.run_context import open_run
 from ingest.pipeline import ingest_source
 from tests.support.sources import raw, settings_with_sources
 
@@ -123,7 +124,7 @@ def _declaration(url: str, **extra) -> dict:
 
 def test_every_record_lands_exactly_once_through_retries_and_pagination(tmp_path, api):
     settings = settings_with_sources(tmp_path, {"api": _declaration(api.url)}, SHOP_API_TOKEN=TOKEN)
-    result = ingest_source(settings, "api")
+    result = ingest_source(open_run(settings), "api")
     assert result.rows == {"orders": 35, "customers": 23, "events": 17}
     for table, total in result.rows.items():
         assert raw(settings, "api", table, "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM t") == [(total, total, 1, total)]
@@ -134,7 +135,7 @@ def test_every_record_lands_exactly_once_through_retries_and_pagination(tmp_path
     # the incremental parameter carries the highest cursor seen; only newer orders come back
     api.records["orders"].append({"id": 36, "status": "placed", "updated_at": "2025-03-09T00:00:00"})
     api.requests.clear()
-    again = ingest_source(settings, "api")
+    again = ingest_source(open_run(settings), "api")
     assert again.rows.get("orders") == 1
     orders_queries = [parse_qs(q) for p, q, _ in api.requests if p == "/orders"]
     assert orders_queries and all(q["updated_since"] == ["2025-03-04T10:35:00"] for q in orders_queries)
@@ -149,6 +150,6 @@ def test_missing_token_stops_startup_naming_the_variable(tmp_path, api):
 def test_wrong_token_fails_clearly_without_printing_it(tmp_path, api):
     settings = settings_with_sources(tmp_path, {"api": _declaration(api.url)}, SHOP_API_TOKEN="wrong-token")
     with pytest.raises(PlatformError) as caught:
-        ingest_source(settings, "api")
+        ingest_source(open_run(settings), "api")
     assert "401" in str(caught.value) and "wrong-token" not in str(caught.value)
     assert not (settings.lake_root / "raw" / "api" / "orders").exists()

@@ -18,6 +18,7 @@ from collections import Counter
 import pytest
 
 from core.lock import holder
+from core.run_context import open_run
 from demo.day import advance_day
 from pipeline import stages
 from pipeline.run import run_all
@@ -71,11 +72,11 @@ def test_random_interleavings_never_report_success_with_stale_marts(built_copy, 
             succeeded = steps[name]()
             tally[name] += 1
             if succeeded and name in PUBLISHING:
-                assert stages.unreflected_loads(settings) == [], (sequence, drawn, name)
+                assert stages.unreflected_loads(open_run(settings)) == [], (sequence, drawn, name)
             if succeeded and name in INGESTING:
                 assert_marts_match_source(settings)
         run_all(settings)
-        assert stages.unreflected_loads(settings) == [], (sequence, drawn)
+        assert stages.unreflected_loads(open_run(settings)) == [], (sequence, drawn)
         assert_marts_match_source(settings)
         tally["sequences"] += 1
     print(f"interleaving: {dict(tally)}; stale publishes found: 0")

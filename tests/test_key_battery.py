@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from core import warehouse
 from core.lake import Lake
+from core.run_context import open_run
 from core.warehouse import sql_literal
 from ingest.pipeline import ingest_source
 from tests.support.sources import settings_with_sources
@@ -198,7 +199,7 @@ def test_the_latest_version_of_every_key_is_what_staging_reads(tmp_path_factory,
             path.write_text("\n".join([",".join(_header(table)), *(",".join(map(str, row)) for row in rows)]) + "\n")
             os.utime(path, (start + number, start + number))
 
-    ingest_source(config, "drops")
+    ingest_source(open_run(config), "drops")
     for i, table in enumerate(files):
         latest, counts = _expected(table)
         present = {row[0] for row in _query(config, f"DESCRIBE SELECT * FROM {_raw(config, 'drops', f'f{i}')}")}
@@ -226,7 +227,7 @@ def test_the_latest_version_of_every_key_is_what_staging_reads(tmp_path_factory,
             rows = rows_of(sql_table)
             stamp = {key: (run if run == 0 or sql_table.second.get(key) != sql_table.first.get(key) else 0) for key in rows}
             _write_sql(source, f"t{i}", sql_table, rows, stamp)
-        ingest_source(config, "erp")
+        ingest_source(open_run(config), "erp")
         for i, sql_table in enumerate(tables):
             keys = ", ".join(f"k{j}" for j in range(sql_table.keys))
             order = "updated_at DESC, _dlt_load_id DESC" if sql_table.cursor else "_dlt_load_id DESC"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import PlatformError
+from core.run_context import open_run
 from core.settings import load_settings
 from tests.support.project import SMALL_SCALE, copy_project
 from transform.build import build_prod
@@ -95,7 +96,7 @@ def test_each_violation_names_the_model_its_file_the_rule_and_the_fix(tmp_path):
 def test_the_build_stops_with_the_same_message_and_a_clean_model_passes(tmp_path):
     settings = _project(tmp_path, {"careless_orders": CARELESS})
     with pytest.raises(PlatformError) as refused:
-        build_prod(settings)
+        build_prod(open_run(settings))
     assert "rule nomissingowner" in str(refused.value) and "Traceback" not in str(refused.value)
 
     fixed = CARELESS.replace("  cron", "  owner analytics,\n  grain order_id,\n  cron").replace(

@@ -21,6 +21,7 @@ import pytest
 
 from core.lake import Lake
 from core.lock import holder
+from core.run_context import open_run
 from core.settings import load_settings
 from demo.day import advance_day
 from pipeline import stages
@@ -72,7 +73,7 @@ def test_jobs_run_alone_a_jumping_clock_and_a_damaged_manifest_all_end_with_the_
     assert _job(settings, "ingest:shop") == "success"
     assert _job(settings, "transform") == "success"
     assert current_version(settings).version != first.version
-    assert stages.unreflected_loads(settings) == []
+    assert stages.unreflected_loads(open_run(settings)) == []
     assert_marts_match_source(settings)
     after_jobs = run_all(settings)
     assert after_jobs.models_built == [] and after_jobs.publish_reason is None
@@ -95,11 +96,11 @@ def test_jobs_run_alone_a_jumping_clock_and_a_damaged_manifest_all_end_with_the_
     lake = Lake(settings)
     manifest = f"{marts_folder(settings)}/_manifest.json"
     Path(manifest).write_text("")
-    assert stages.publish_reason(settings).startswith("damaged")
+    assert stages.publish_reason(open_run(settings)).startswith("damaged")
     repaired = run_all(settings)
     assert repaired.publish_reason.startswith("damaged")
     shutil.rmtree(Path(current_version(settings).files["fct_orders"].split("/version=")[0]))
-    assert "missing for fct_orders" in stages.publish_reason(settings)
+    assert "missing for fct_orders" in stages.publish_reason(open_run(settings))
     again = run_all(settings)
     assert again.publish_reason and again.models_built == []
     con, _ = connect_published(settings)
@@ -139,7 +140,7 @@ def test_a_killed_trigger_takes_its_worker_with_it_and_history_tells_the_truth(b
     run_cli("erasures", data_dir=settings.data_dir)
     assert _running_rows(settings) == []
     run_all(settings)
-    assert stages.unreflected_loads(settings) == []
+    assert stages.unreflected_loads(open_run(settings)) == []
     assert_marts_match_source(settings)
 
 
@@ -147,14 +148,14 @@ def test_a_damaged_raw_file_and_a_truncated_warehouse_are_named_and_recovered(bu
     settings = built_copy
     raw_file = sorted(Path(Lake(settings).url("raw", "shop", "orders")).glob("*.parquet"))[0]
     raw_file.write_bytes(raw_file.read_bytes()[: raw_file.stat().st_size // 2])
-    assert [table for _, table, _ in damaged_raw_files(settings)] == ["shop.orders"]
+    assert [table for _, table, _ in damaged_raw_files(open_run(settings))] == ["shop.orders"]
     _day(settings)
     failed = run_cli("run", data_dir=settings.data_dir)
     assert failed.returncode == 1 and "Traceback" not in failed.stderr
     assert f"the raw file {raw_file} is damaged" in failed.stderr and "just reingest shop.orders" in failed.stderr, failed.stderr
     reingest(settings, "shop", "orders")
-    assert damaged_raw_files(settings) == []
-    assert stages.unreflected_loads(settings) == []
+    assert damaged_raw_files(open_run(settings)) == []
+    assert stages.unreflected_loads(open_run(settings)) == []
     assert_marts_match_source(settings)
 
     data = settings.warehouse_path.read_bytes()
@@ -174,7 +175,7 @@ def test_a_file_drop_source_ingests_in_the_scheduler(tmp_path):
     landing.mkdir(parents=True)
     (landing / "orders-1.csv").write_text("id,status,updated_at\n1,placed,2025-03-01 10:00:00\n2,paid,2025-03-01 11:00:00\n")
     assert _job(settings, "ingest:drops") == "success"
-    assert stages.ingest(settings, "drops").rows == {}  # loaded once, by the job
+    assert stages.ingest(open_run(settings), "drops").rows == {}  # loaded once, by the job
 
 
 def test_an_env_override_that_is_not_yaml_is_taken_as_text(tmp_path):

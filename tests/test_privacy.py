@@ -27,6 +27,7 @@ from app import downloads as app_downloads
 from core.errors import PlatformError
 from core.lake import Lake
 from core.privacy import PersonalColumn, hash_salt, masked_select
+from core.run_context import open_run
 from core.settings import Settings
 from metrics import layer
 from pipeline import stages
@@ -337,12 +338,12 @@ def test_a_version_that_does_not_record_its_personal_columns_is_not_shown_masked
         status, body, _ = api_get(f"{url}/marts/dim_customers/rows?limit=1", KEYS["biz"])
         assert status == 503 and json.loads(body)["error"] == "unavailable"
         assert api_get(f"{url}/marts/dim_customers/rows?limit=1", KEYS["ops"])[0] == 200
-    assert stages.publish_reason(settings) == "the published version does not record its personal columns"
-    assert stages.publish(settings).reason == "the published version does not record its personal columns"
+    assert stages.publish_reason(open_run(settings)) == "the published version does not record its personal columns"
+    assert stages.publish(open_run(settings)).reason == "the published version does not record its personal columns"
     assert current_version(settings).personal["dim_customers"]["customer_email"].mask == "hash"
     con, _ = connect_published(settings, role="business")
     con.close()
-    assert stages.publish_reason(settings) is None
+    assert stages.publish_reason(open_run(settings)) is None
 
 
 def test_the_hash_salt_comes_from_the_environment_else_from_the_data_folder(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 
 from core.errors import PlatformError
 from core.lake import Lake
+from core.run_context import open_run
 from publish.marts import MANIFEST, marts_folder, publish_marts
 from publish.reader import connect_published, current_version
 from publish.staging import current_staging
@@ -19,7 +20,7 @@ from transform.lineage import personal_columns
 def test_each_publish_is_a_complete_new_version(built, tmp_path):
     settings, summary = built
     before = current_version(settings)
-    result = publish_marts(settings, [f"marts.{name}" for name in summary.published_rows], personal=personal_columns(settings))
+    result = publish_marts(open_run(settings), [f"marts.{name}" for name in summary.published_rows], personal=personal_columns(settings))
     after = current_version(settings)
     assert after.version == result.version != before.version
     assert after.rows == before.rows == summary.published_rows
@@ -32,7 +33,7 @@ def test_each_publish_is_a_complete_new_version(built, tmp_path):
 def test_old_versions_are_pruned_but_the_current_one_stays(built):
     settings, summary = built
     for _ in range(settings.run.publish_keep_versions + 2):
-        publish_marts(settings, [f"marts.{name}" for name in summary.published_rows], personal=personal_columns(settings))
+        publish_marts(open_run(settings), [f"marts.{name}" for name in summary.published_rows], personal=personal_columns(settings))
     versions = Lake(settings).subfolders(f"{marts_folder(settings)}/fct_orders")
     assert len(versions) == settings.run.publish_keep_versions
     assert versions[-1].endswith(f"/version={current_version(settings).version}")
@@ -72,7 +73,7 @@ def test_published_marts_have_exactly_the_warehouse_columns_and_fct_orders_is_sp
 
 def test_validated_staging_is_exported_to_the_staging_layer(built):
     settings, _ = built
-    staged = current_staging(settings, "shop")
+    staged = current_staging(open_run(settings), "shop")
     assert set(staged.files) == set(settings.sources["shop"].tables)
     for table in staged.files:
         assert staged.rows[table] == source_rows(settings, f"SELECT count(*) FROM {table}")[0][0], table

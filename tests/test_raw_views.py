@@ -6,6 +6,7 @@ import contextlib
 import logging
 
 from core import warehouse
+from core.run_context import open_run
 from tests.support.project import settings_for
 from tests.support.sources import settings_with_sources
 from transform.context import open_context
@@ -19,7 +20,7 @@ def test_declared_tables_without_parquet_get_empty_views_and_sqlmesh_still_evalu
     declared = declared_columns(settings.project_dir)
     settings.data_dir.mkdir(parents=True)
     with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
-        views = create_raw_views(con, settings)
+        views = create_raw_views(con, open_run(settings))
         assert views == [f"raw_shop.{t}" for t in SHOP_TABLES]
         for view in views:
             assert con.execute(f"SELECT count(*) FROM {view}").fetchone() == (0,)
@@ -39,7 +40,7 @@ def test_a_files_source_before_its_first_drop_is_skipped_with_a_notice(tmp_path,
     drops = {"kind": "files", "tables": {"refunds": {"pattern": "refunds/*.csv", "primary_key": "refund_id"}}}
     settings = settings_with_sources(tmp_path, {"partner": drops})  # a project with no external_models.yaml
     with caplog.at_level(logging.INFO, logger="duckstack.transform"), contextlib.closing(warehouse.connect()) as con:
-        assert create_raw_views(con, settings) == []
+        assert create_raw_views(con, open_run(settings)) == []
         schemas = {row[0] for row in con.execute("SELECT schema_name FROM information_schema.schemata").fetchall()}
     assert "raw_partner" in schemas
     assert "no raw data for raw_partner.refunds yet and no columns declared in external_models.yaml" in caplog.text

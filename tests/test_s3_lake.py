@@ -14,6 +14,7 @@ from core import warehouse
 from core.buckets import ensure_buckets, missing_buckets
 from core.errors import PlatformError
 from core.lake import Lake
+from core.run_context import open_run
 from demo.day import advance_day
 from demo.shop import generate
 from ingest.pipeline import ingest_source
@@ -62,7 +63,7 @@ def test_run_on_s3_builds_the_same_marts_as_the_local_lake(server, built, tmp_pa
     assert any(key.startswith("shop/_dlt_loads/") for key in raw)
     staging = s3server.objects(server, env["PLATFORM__LAKE__S3__BUCKETS__STAGING"])
     assert "shop/_manifest.json" in staging
-    assert current_staging(settings, "shop").rows["orders"] == source_rows(settings, "SELECT count(*) FROM orders")[0][0]
+    assert current_staging(open_run(settings), "shop").rows["orders"] == source_rows(settings, "SELECT count(*) FROM orders")[0][0]
     curated = s3server.objects(server, env["PLATFORM__LAKE__S3__BUCKETS__CURATED"])
     version = current_version(settings).version
     assert "marts/_manifest.json" in curated
@@ -80,7 +81,7 @@ def test_run_on_s3_builds_the_same_marts_as_the_local_lake(server, built, tmp_pa
 
     # old versions are pruned from the bucket, the current one stays readable
     for _ in range(settings.run.publish_keep_versions):
-        publish_marts(settings, [f"marts.{name}" for name in MARTS], personal=personal_columns(settings))
+        publish_marts(open_run(settings), [f"marts.{name}" for name in MARTS], personal=personal_columns(settings))
     versions = Lake(settings).subfolders(f"{marts_folder(settings)}/fct_orders")
     assert len(versions) == settings.run.publish_keep_versions
     assert versions[-1].endswith(f"version={current_version(settings).version}")
@@ -148,7 +149,7 @@ def test_a_load_stopped_midway_stays_invisible_to_staging(tmp_path):
         demo = settings.demo
         generate(settings.source_path("shop"), seed=demo.seed, scale=demo.scale, start_date=demo.start_date, history_days=demo.history_days)
         Lake(settings).ensure_layers()
-        ingest_source(settings, "shop")
+        ingest_source(open_run(settings), "shop")
         before = _raw_counts(settings)
         high_water = source_rows(settings, "SELECT max(updated_at) FROM orders")[0][0]
         advance_day(settings.source_path("shop"), seed=demo.seed)
@@ -156,7 +157,7 @@ def test_a_load_stopped_midway_stays_invisible_to_staging(tmp_path):
 
         server.stop_when = lambda method, path: method == "PUT" and "/_dlt_loads/" in path
         with pytest.raises(Exception):  # noqa: B017 - what fails depends on the request the store drops; the data is checked below
-            ingest_source(settings, "shop")
+            ingest_source(open_run(settings), "shop")
         assert server.stopped.is_set()
         server = s3server.start_moto(server.port)  # the store is back, with what it held
 
@@ -165,7 +166,7 @@ def test_a_load_stopped_midway_stays_invisible_to_staging(tmp_path):
         assert len(load_ids) == 2, "the stopped load's data files are in the bucket"
         assert _raw_counts(settings) == before, "but the raw views do not show them"
 
-        ingest_source(settings, "shop")  # the next run finishes the stopped load
+        ingest_source(open_run(settings), "shop")  # the next run finishes the stopped load
         assert _raw_counts(settings)["raw_shop.orders"] == before["raw_shop.orders"] + changed
     finally:
         server.stop()
@@ -173,7 +174,7 @@ def test_a_load_stopped_midway_stays_invisible_to_staging(tmp_path):
 
 def _raw_counts(settings) -> dict[str, int]:
     with contextlib.closing(warehouse.connect()) as con:
-        views = create_raw_views(con, settings)
+        views = create_raw_views(con, open_run(settings))
         return {view: con.execute(f"SELECT count(*) FROM {view}").fetchone()[0] for view in views}
 
 

@@ -12,6 +12,7 @@ from sqlmesh.utils.errors import SQLMeshError
 
 from core import warehouse
 from core.errors import PlatformError
+from core.run_context import RunContext
 from core.settings import Settings
 from transform import state
 from transform.audit_log import record_audits
@@ -35,7 +36,7 @@ class BuildResult:
     restatement: Restatement = field(default_factory=Restatement)
 
 
-def build_prod(settings: Settings, *, on_model: Callable[[str, int], None] | None = None) -> BuildResult:
+def build_prod(run: RunContext, *, on_model: Callable[[str, int], None] | None = None) -> BuildResult:
     """Plan and apply prod; restate the staging models whose raw data changed, from the earliest
     touched order day on, and refresh the SCD type 2 history models.
 
@@ -45,11 +46,12 @@ def build_prod(settings: Settings, *, on_model: Callable[[str, int], None] | Non
     Blocking audits and unit tests stop the plan; the error names the model and the audit. Every audit
     outcome is recorded in the metadata store.
     """
+    settings = run.settings
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     on_spark = uses_spark(settings)
     if not on_spark:
         with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
-            create_raw_views(con, settings)
+            create_raw_views(con, run)
     console = TallyConsole(on_model)
     context = open_context(settings, console)
     try:
@@ -59,7 +61,7 @@ def build_prod(settings: Settings, *, on_model: Callable[[str, int], None] | Non
             refuse_inexact_types(context)  # the types are DuckDB's: Spark types the same SQL its own way
         # Unit tests run for the models whose definition changed: a plan that changes no model skips them.
         context.plan(PROD, auto_apply=True, no_prompts=True, test_changed_only=True, skip_linter=True)  # open_context linted
-        restatement = restate_new_data(context, settings, console.tally.models_built)
+        restatement = restate_new_data(context, run, console.tally.models_built)
         marts = sorted(model.name for model in context.models.values() if schema_of(model.name) == "marts")
         built_here = sum(1 for model in context.models.values() if not model.kind.is_external)
         return BuildResult(tally=console.tally, models_total=built_here, marts=marts, restatement=restatement)
@@ -70,7 +72,7 @@ def build_prod(settings: Settings, *, on_model: Callable[[str, int], None] | Non
         context.close()
 
 
-def restate_new_data(context: Context, settings: Settings, built: set[str]) -> Restatement:
+def restate_new_data(context: Context, run: RunContext, built: set[str]) -> Restatement:
     """Restate the staging models whose raw rows changed (those not just built), and refresh history.
 
     The restatement is recorded in the warehouse before it is applied and cleared once it is, so a
@@ -78,7 +80,8 @@ def restate_new_data(context: Context, settings: Settings, built: set[str]) -> R
     would otherwise find staging level with raw. Nothing is compared when no load completed since
     the last comparison that was fully applied.
     """
-    raw = raw_loads(settings)
+    settings = run.settings
+    raw = raw_loads(run)
     applied, pending = state.read(context.engine_adapter)
     known = {model.name for model in context.models.values()}
     pending.models = [name for name in pending.models if name in known]  # a model removed since is dropped

@@ -21,6 +21,7 @@ from sqlmesh.utils.errors import SQLMeshError
 from core import warehouse
 from core.errors import PlatformError
 from core.lock import writer_lock
+from core.run_context import open_run
 from core.settings import Settings
 from transform.audit_log import record_audits
 from transform.build import PROD, forget_applied_loads, schema_of
@@ -93,7 +94,7 @@ def _sqlmesh(settings: Settings, purpose: str, on_model=None) -> Iterator[tuple[
             "(`just run --gateway spark`). Unset transform.gateway (PLATFORM__TRANSFORM__GATEWAY) for environments."
         )
     with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
-        create_raw_views(con, settings)
+        create_raw_views(con, open_run(settings))
     console = TallyConsole(on_model)
     context = open_context(settings, console)
     try:

@@ -25,8 +25,8 @@ import duckdb
 import yaml
 
 from core.errors import PlatformError
-from core.lake import DELETED_SUFFIX, Lake
-from core.settings import Settings
+from core.lake import DELETED_SUFFIX
+from core.run_context import RunContext
 from core.warehouse import sql_identifier, sql_literal
 
 log = logging.getLogger("duckstack.transform")
@@ -35,9 +35,9 @@ EXTERNAL_MODELS = "external_models.yaml"
 DELETED_FLAG = "_deleted"
 
 
-def create_raw_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
+def create_raw_views(con: duckdb.DuckDBPyConnection, run: RunContext) -> list[str]:
     """(Re)create `raw_<source>.<table>` for every declared table; return the view names."""
-    lake = Lake(settings)
+    settings, lake = run.settings, run.lake
     lake.attach(con)
     declared = declared_columns(settings.project_dir)
     views = []

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from core.errors import PlatformError
-from core.lake import Lake
+from core.run_context import RunContext
 from core.settings import Settings
 from core.settings_sources import EndpointSettings
 from core.warehouse import sql_literal
@@ -195,10 +195,10 @@ class RawLoads:
         return new
 
 
-def raw_loads(settings: Settings) -> RawLoads:
+def raw_loads(run: RunContext) -> RawLoads:
     """Raw only ever changes by a completed dlt load, and dlt records each completed load as one file,
     `<source>/_dlt_loads/<schema>__<load id>.jsonl`: their names say which loads raw holds."""
-    lake = Lake(settings)
+    settings, lake = run.settings, run.lake
     names = set()
     for source in settings.sources:
         for path in lake.fs.glob(lake.url("raw", source, "_dlt_loads") + "/*.jsonl"):

@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from core import warehouse
+from core.run_context import open_run
 from core.settings import Settings
 from publish.staging import current_staging
 from publish.versions import read_sql
@@ -210,7 +211,7 @@ def check_reads(reads: list[dict], versions: dict[str, list]) -> tuple[int, int]
 def raw_versions(settings: Settings) -> dict[str, list[tuple]]:
     """Per table, every (key, updated_at) in the completed loads of the raw layer, duplicates kept."""
     with contextlib.closing(warehouse.connect()) as con:
-        create_raw_views(con, settings)
+        create_raw_views(con, open_run(settings))
         return {
             t: con.execute(f"SELECT id, strftime(updated_at::TIMESTAMP, '%Y-%m-%d %H:%M:%S') FROM raw_shop.{t}").fetchall() for t in TABLES
         }
@@ -243,7 +244,7 @@ def check_raw_matches_source(settings: Settings) -> RawCheck:
 
 def staging_duplicate_keys(settings: Settings) -> dict[str, int]:
     """Keys present more than once in each published staging table (must be none)."""
-    version = current_staging(settings, "shop")
+    version = current_staging(open_run(settings), "shop")
     from core.lake import Lake
 
     dupes = {}

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from core.lake import Lake
+from core.run_context import open_run
 from demo.day import advance_day
 from ingest.raw_manifest import MANIFEST, missing_raw_files
 from pipeline import cli
@@ -79,7 +80,7 @@ def test_a_lost_raw_file_stops_the_run_and_doctor_reads_its_table_again(built_co
     assert code == 0, output
     assert "repair: reingested shop.orders" in output and "repair: built and published" in output
     assert "just doctor" not in output
-    assert missing_raw_files(settings) == []
+    assert missing_raw_files(open_run(settings)) == []
     assert_marts_match_source(settings)
 
 

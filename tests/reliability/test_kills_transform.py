@@ -15,6 +15,7 @@ import time
 import pytest
 
 from core import lock
+from core.run_context import open_run
 from demo.day import advance_day
 from ingest.pipeline import ingest_source
 from pipeline.run import run_all
@@ -44,7 +45,7 @@ def test_transform_killed_at_random_points_keeps_the_published_marts(tmp_path):
             assert attempts < 3 * KILLS, f"only {landed} of {attempts} kills landed inside the build"
             if attempts % 2 == 0:  # new rows for the build to restate, from a completed ingest
                 advance_day(settings.source_path("shop"), seed=settings.demo.seed + attempts)
-                ingest_source(settings, "shop")
+                ingest_source(open_run(settings), "shop")
             child = harness.spawn_job(settings, "transform", tmp_path / "logs" / f"build-{attempts}.log")
             # wait_for calls the lambda only within this iteration, so it always sees this `child`.
             wait_for(

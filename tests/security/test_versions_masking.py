@@ -22,6 +22,7 @@ from api.server import create_app
 from core import accesslog
 from core.lake import Lake
 from core.privacy import PersonalColumn
+from core.run_context import open_run
 from core.settings import Settings
 from publish.marts import marts_folder, publish_marts
 from publish.reader import connect_published
@@ -56,7 +57,7 @@ def republished(built, tmp_path) -> tuple[Path, str, str]:
     with contextlib.closing(con):
         # what the lineage of the new declaration records: the e-mail only
         kept = {column: tag for column, tag in first.personal["dim_customers"].items() if column != "customer_name"}
-        second = publish_marts(after, ["marts.dim_customers"], source=con, personal={"marts.dim_customers": kept}).version
+        second = publish_marts(open_run(after), ["marts.dim_customers"], source=con, personal={"marts.dim_customers": kept}).version
     return data_dir, first.version, second
 
 
@@ -123,7 +124,7 @@ def test_each_retained_version_keeps_its_own_manifest_and_pruning_drops_it(repub
     con, _ = connect_published(settings, role="operator")
     with contextlib.closing(con):
         for _ in range(settings.run.publish_keep_versions):
-            publish_marts(settings, ["marts.dim_customers"], source=con, personal={"marts.dim_customers": {}})
+            publish_marts(open_run(settings), ["marts.dim_customers"], source=con, personal={"marts.dim_customers": {}})
     assert not (folder / f"{first}.json").exists()
     assert len(list(folder.glob("*.json"))) == settings.run.publish_keep_versions
 
@@ -140,6 +141,6 @@ def test_a_column_the_current_version_records_as_personal_is_masked_in_older_ver
         con, _ = connect_published(settings, role="operator")
         with contextlib.closing(con):
             personal = {"marts.dim_customers": {**current.personal["dim_customers"], "customer_city": city}}
-            publish_marts(settings, ["marts.dim_customers"], source=con, personal=personal)
+            publish_marts(open_run(settings), ["marts.dim_customers"], source=con, personal=personal)
         masked = [row["customer_city"] for row in get(old, key=BUSINESS_KEY).json()["rows"]]
         assert masked == [f"{name[0]}***" for name in cities]
