@@ -18,6 +18,8 @@ import contextlib
 import copy
 import datetime as dt
 import importlib
+import importlib.machinery
+import importlib.util
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -50,6 +52,13 @@ ARROW_TYPES = {
 def load_contract(contract: str):
     """The pandera schema of `audits/contracts/<contract>.py`, or None when there is no such module."""
     module_name = f"{CONTRACTS_PACKAGE}.{contract}"
+    try:
+        package = importlib.util.find_spec(CONTRACTS_PACKAGE)  # the package's place, without running it (it imports pandera)
+    except ModuleNotFoundError:
+        return None
+    places = package.submodule_search_locations if package is not None else None
+    if not places or importlib.machinery.PathFinder.find_spec(contract, places) is None:
+        return None
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

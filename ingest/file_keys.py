@@ -1,11 +1,12 @@
 """The primary key of a file-drop table, row by row: a file without a key column is refused alone; a row
 without its key (missing, blank, or a value of another type than the key's loaded type) goes to quarantine;
-and of the rows of one file that share a key, the last one loads (the earlier ones go to quarantine as
-superseded, so every row of a file is accounted for).
+of the rows of one file that share a key, the last one loads (the earlier ones go to quarantine as
+superseded, so every row of a file is accounted for); and files that share a key go to separate loads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core import warehouse
 from ingest.contracts import text_columns
 from ingest.file_readers import FileRefused
 
@@ -119,13 +121,15 @@ def last_of_each_key(batches: list, lines: list[list[int] | None], keys: list[st
     total = sum(sizes)
     if total < 2:
         return Superseded(batches, lines)
-    columns = {key: pa.chunked_array([_key_text(batch, key) for batch in batches], pa.string()) for key in keys}
+    columns = {key: _key_values(batches, key) for key in keys}
     index = pa.table({**columns, "_row": pa.array(np.arange(total), pa.int64())})
     present = None
     for key in keys:
         has = pc.invert(_missing(columns[key]))
         present = has if present is None else pc.and_(present, has)
     index = index.filter(present)
+    if not _repeats(index, keys):
+        return Superseded(batches, lines)
     groups = index.group_by(keys, use_threads=False).aggregate([("_row", "max"), ("_row", "count")])
     if groups.num_rows == index.num_rows:
         return Superseded(batches, lines)
@@ -165,8 +169,101 @@ def last_of_each_key(batches: list, lines: list[list[int] | None], keys: list[st
     return Superseded(kept, kept_lines, pa.concat_tables(out, promote_options="permissive"), repeated)
 
 
+class LoadKeys:
+    """The keys of the files of one table taken into one load, to tell whether the next file may join it.
+
+    A file that holds one of their keys may not: it waits for the next load, so that the later version of a key
+    always carries the later load id. Keys are compared as loaded: one integer key column as itself, others by a
+    64-bit hash of their columns (two keys sharing a hash only cost an extra load). A file whose key columns are
+    typed otherwise than the load's, or are not comparable so (floating point, JSON rows), joins no load of others.
+    """
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+        self.kinds: tuple[pa.DataType, ...] | None = None
+        self.parts: list[tuple[int, int, np.ndarray]] = []  # per file: its smallest and largest key value, and its values
+        self.closed = False  # holds a file whose keys cannot be compared
+
+    def take(self, batches: list) -> bool:
+        """Add the keys of a file's batches unless the file shares a key with the load (or cannot be compared with
+        it); return whether they were added. A file without rows joins any load."""
+        if not any(len(b) if isinstance(b, list) else b.num_rows for b in batches):
+            return True
+        if self.closed:
+            return False
+        found = _fingerprints(batches, self.keys)
+        if found is None:
+            self.closed = not self.parts
+            return self.closed
+        kinds, values = found
+        if self.parts and kinds != self.kinds:
+            return False
+        low, high = int(values.min()), int(values.max())
+        probe = pa.array(values)
+        for part_low, part_high, part in self.parts:
+            if low <= part_high and part_low <= high and pc.any(pc.is_in(pa.array(part), value_set=probe)).as_py():
+                return False
+        self.kinds = kinds
+        self.parts.append((low, high, values))
+        return True
+
+
+def _fingerprints(batches: list[pa.Table], keys: list[str]) -> tuple[tuple[pa.DataType, ...], np.ndarray] | None:
+    """The key columns' types and one number per row for the key; None when keys cannot be compared across files."""
+    if any(isinstance(batch, list) for batch in batches):
+        return None
+    batches = [batch for batch in batches if batch.num_rows]
+    kinds = []
+    for key in keys:
+        types = {batch.schema.field(key).type for batch in batches}
+        if len(types) != 1 or not _comparable(next(iter(types))):
+            return None
+        kinds.append(next(iter(types)))
+    columns = [pa.chunked_array([c for batch in batches for c in batch[key].chunks], kind) for key, kind in zip(keys, kinds, strict=True)]
+    if len(keys) == 1 and pa.types.is_integer(kinds[0]) and kinds[0] != pa.uint64():
+        return tuple(kinds), pc.cast(columns[0], pa.int64()).to_numpy()
+    table = pa.table({f"k{i}": column for i, column in enumerate(columns)})
+    with contextlib.closing(warehouse.connect()) as con:
+        hashed = con.from_arrow(table).project(f"hash({', '.join(table.column_names)}) AS h").fetchnumpy()["h"]
+    return tuple(kinds), np.asarray(hashed).view(np.int64)
+
+
+def _comparable(kind: pa.DataType) -> bool:
+    """Equal values of the type are equal keys once loaded (not so floating point: -0.0 and 0.0)."""
+    return (
+        any(
+            check(kind)
+            for check in (pa.types.is_integer, pa.types.is_string, pa.types.is_large_string, pa.types.is_timestamp, pa.types.is_date)
+        )
+        or pa.types.is_decimal(kind)
+        or pa.types.is_boolean(kind)
+    )
+
+
 def _superseded_by(line: int | None) -> str:
     return f"superseded by the later row at line {line}" if line is not None else "superseded by a later row of the file"
+
+
+def _repeats(index: pa.Table, keys: list[str]) -> bool:
+    """Whether a key occurs twice; for one integer key without hashing (in order, as ids often are, in one pass)."""
+    if len(keys) == 1 and pa.types.is_integer(index.schema.field(keys[0]).type):
+        values = index[keys[0]].to_numpy()
+        if bool(np.all(values[1:] > values[:-1])):
+            return False
+        ordered = np.sort(values)
+        return bool(np.any(ordered[1:] == ordered[:-1]))
+    return index.group_by(keys, use_threads=False).aggregate([]).num_rows < index.num_rows
+
+
+def _key_values(batches: list, key: str) -> pa.ChunkedArray:
+    """A key column over every batch: as it is when the batches are Arrow tables holding it as the same integer, text,
+    date or timestamp type (equal values are then equal keys), else as text."""
+    types = {batch.schema.field(key).type for batch in batches if not isinstance(batch, list)}
+    if len(types) == 1 and not any(isinstance(batch, list) for batch in batches):
+        [kind] = types
+        if pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+            return pa.chunked_array([chunk for batch in batches for chunk in batch[key].chunks], kind)
+    return pa.chunked_array([_key_text(batch, key) for batch in batches], pa.string())
 
 
 def _key_text(batch, key: str) -> pa.Array:

@@ -12,7 +12,6 @@ it is recorded and skipped.
 from __future__ import annotations
 
 import codecs
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -132,10 +131,14 @@ def _csv(data: bytes, batch_rows: int, delimiter: str, encoding: str, missing: t
     if not _decodes(data, encoding):
         data, rejects = _blank_undecodable_lines(data, encoding)
     parts = _parse_csv(data, delimiter, encoding, rejects, missing)
+    del data  # the file's bytes are not held while its batches are checked and written
     table = _text_missing(parts[0][0] if len(parts) == 1 else _concat([t for t, _ in parts]), missing)
     _refuse_repeated_names(table.column_names)
     known = [part_lines for _, part_lines in parts if part_lines is not None]
-    lines = [n for part_lines in known for n in part_lines] if len(known) == len(parts) else None
+    if len(known) != len(parts):
+        lines = None
+    else:
+        lines = known[0] if len(known) == 1 else [n for part_lines in known for n in part_lines]
     if table.num_rows == 0:
         yield Batch(table, rejects, lines)
         return
@@ -150,9 +153,9 @@ def _text_missing(table: pa.Table, missing: tuple[str, ...]) -> pa.Table:
     for index, column_field in enumerate(table.schema):
         if missing and pa.types.is_string(column_field.type):
             column = table.column(index)
-            table = table.set_column(
-                index, column_field, pc.if_else(pc.is_in(column, value_set=tokens), pa.scalar(None, pa.string()), column)
-            )
+            found = pc.is_in(column, value_set=tokens)
+            if pc.any(found).as_py():  # else the column stays as it is, uncopied
+                table = table.set_column(index, column_field, pc.if_else(found, pa.scalar(None, pa.string()), column))
     return table
 
 
@@ -179,7 +182,7 @@ def _parse_csv(
 
     try:
         table = pcsv.read_csv(
-            io.BytesIO(data),
+            pa.BufferReader(data),  # read in place, not copied
             read_options=pcsv.ReadOptions(encoding=encoding, block_size=max(1 << 20, len(data) + 1)),
             parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid_row, newlines_in_values=True),
             convert_options=pcsv.ConvertOptions(null_values=["", *missing]),
@@ -190,7 +193,8 @@ def _parse_csv(
         raise FileRefused(f"not readable as CSV: {without_values(str(exc))}") from None
     lines, ragged_lines = _row_lines(data, encoding, [row.text or "" for row in ragged], table.num_rows, first_line)
     parts = [(table, lines)]
-    header = data.split(b"\n", 1)[0] + b"\n"
+    end = data.find(b"\n")
+    header = (data if end < 0 else data[:end]) + b"\n"
     for row, line in zip(ragged, ragged_lines, strict=True):
         text = row.text or ""
         first, _, rest = text.partition("\n")
@@ -209,12 +213,12 @@ def _records(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     at the first line end with an even count of quotes before it (a quoted field may span lines); an
     unbalanced quote runs to the end of the file. Empty lines are skipped, as the CSV parser skips them."""
     raw = np.frombuffer(data, np.uint8)
-    newlines = np.flatnonzero(raw == ord("\n"))
+    newlines = _positions(raw, "\n")
     starts = np.concatenate(([0], newlines + 1))
     ends = np.concatenate((newlines, [len(data)]))
     if starts[-1] == len(data):  # the file ends with a line end
         starts, ends = starts[:-1], ends[:-1]
-    quotes = np.flatnonzero(raw == ord('"'))
+    quotes = _positions(raw, '"')
     closes = np.searchsorted(quotes, ends) % 2 == 0
     closes[-1:] = True
     last_lines = np.flatnonzero(closes)
@@ -226,9 +230,20 @@ def _records(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return first_lines[kept] + 1, spans_from[kept], spans_to[kept]
 
 
+def _positions(raw: np.ndarray, char: str, step: int = 1 << 24) -> np.ndarray:
+    """Where `char` is in `raw`, scanned a slice at a time (a whole-file comparison would take a byte per byte)."""
+    found = [np.flatnonzero(raw[start : start + step] == ord(char)) + start for start in range(0, len(raw), step)]
+    return np.concatenate(found) if found else np.empty(0, np.int64)
+
+
 def _row_lines(data: bytes, encoding: str, ragged: list[str], rows: int, first_line: int) -> tuple[list[int] | None, list[int | None]]:
     """The file line of each parsed row and of each skipped (ragged) row, matched in order; None where
     the records found here disagree with the parser's."""
+    if not ragged and b'"' not in data and b"\r" not in data:
+        # no quoted field and only \n ends lines: a row per line, so as many lines as rows (and the header) means no blank line
+        line_count = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        if line_count == rows + 1:
+            return list(range(first_line + 1, first_line + 1 + rows)), []
     numbers, spans_from, spans_to = (part[1:] for part in _records(data))
     numbers = numbers + (first_line - 1)
     if not ragged:
@@ -256,6 +271,8 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
 
 
 def _decodes(data: bytes, encoding: str) -> bool:
+    if data.isascii() and codecs.lookup(encoding).name == "utf-8":  # without decoding it all
+        return True
     try:
         codecs.decode(data, encoding)
         return True

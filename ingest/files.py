@@ -12,15 +12,16 @@ column name, corrupt), when its share of invalid rows is above `quality.max_bad_
 when its types drift under `on_type_drift: refuse`, or when it has no column of the table's key;
 the other files and tables still load.
 
-The latest version of a key wins: files of a table load in landing order, one load per file of a
-table (`landing_rounds`), and of the rows of one file that share a key the last one loads (the
-earlier ones are quarantined as `duplicate_key`, ingest/file_keys.py). A row whose key is missing
-or of another type is quarantined, with or without a contract.
+The latest version of a key wins: files of a table load in landing order, and a file that holds a
+key of a file before it in the same run goes to a later load (`FileDrops`); files that share no key
+load together. Of the rows of one file that share a key the last one loads (the earlier ones are
+quarantined as `duplicate_key`, ingest/file_keys.py). A row whose key is missing or of another type
+is quarantined, with or without a contract.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -32,7 +33,7 @@ from core.errors import PlatformError, describe_error
 from core.settings import Settings
 from core.settings_sources import FilesSource, FileTableSettings
 from ingest.contracts import ContractGuard, TableTally, first_failures
-from ingest.file_keys import DUPLICATE_KEY, Superseded, last_of_each_key, refuse_missing_key_columns, split_bad_keys
+from ingest.file_keys import DUPLICATE_KEY, LoadKeys, Superseded, last_of_each_key, refuse_missing_key_columns, split_bad_keys
 from ingest.file_readers import FileRefused, read_file
 from ingest.file_values import split_non_finite
 from ingest.landing import LandedFile, in_landing_order, new_files, ready_files, record
@@ -70,55 +71,61 @@ class _Taken:
     drifts: list[str] = field(default_factory=list)
 
 
-def landing_rounds(settings: Settings, name: str, replay: frozenset[str], reload: list[str] | None) -> list[list[LandedFile]]:
-    """The files to take, in rounds of at most one file per table, in landing order: each round is one load, so
-    a later file's rows carry a later load id than an earlier file's (the latest version of a key wins).
+class FileDrops:
+    """The files one ingest of a file-drop source takes, table by table in landing order, in as few loads as their
+    keys allow: a file joins the load of the files before it unless it holds one of their keys; then it starts the
+    next load, so a later file's version of a key always carries a later load id (the latest version of a key wins).
 
-    replay: files to take again; reload: tables whose every landed file is taken again. Always one round at least.
+    replay: files to take again; reload: tables whose every landed file is taken again.
     """
-    fresh = new_files(settings, name)
-    again = [f for f in ready_files(settings, name) if (f.relative in replay or f.table in (reload or ())) and f not in fresh]
-    by_table: dict[str, list[LandedFile]] = defaultdict(list)
-    for landed in in_landing_order(settings.meta_path, name, fresh + again):
-        if reload is None or landed.table in reload:
-            by_table[landed.table].append(landed)
-    depth = max((len(files) for files in by_table.values()), default=1)
-    return [[files[i] for files in by_table.values() if i < len(files)] for i in range(depth)]
 
+    def __init__(self, settings: Settings, name: str, replay: frozenset[str], reload: list[str] | None) -> None:
+        self.settings, self.name = settings, name
+        fresh = new_files(settings, name)
+        again = [f for f in ready_files(settings, name) if (f.relative in replay or f.table in (reload or ())) and f not in fresh]
+        queues: dict[str, deque[LandedFile]] = defaultdict(deque)
+        for landed in in_landing_order(settings.meta_path, name, fresh + again):
+            if reload is None or landed.table in reload:
+                queues[landed.table].append(landed)
+        self.again = frozenset(f.relative for files in queues.values() for f in files if f.relative in replay or reload)
+        source = settings.source_of_kind(name, FilesSource)
+        self.tables = {table: _FileTable(name, source, table, spec, queues[table]) for table, spec in source.tables.items()}
 
-def landing_plan(
-    settings: Settings,
-    name: str,
-    guard: ContractGuard,
-    known_types: dict[str, dict[str, str]],
-    files: list[LandedFile],
-    again: frozenset[str] = frozenset(),
-) -> SourcePlan:
-    """One resource per declared table over its `files` of this round (`again`: those taken before, to take again);
-    the files are recorded once the load is done."""
-    source = settings.source_of_kind(name, FilesSource)
-    by_table: dict[str, list[LandedFile]] = defaultdict(list)
-    for landed in files:
-        by_table[landed.table].append(landed)
-    outcomes: list[FileOutcome] = []
-    plan = SourcePlan([], checked=True)
-    for table, spec in source.tables.items():
-        reader = _FileTable(name, source, table, spec, guard, dict(known_types.get(table, {})), outcomes, plan.warnings)
-        taken = by_table.get(table, [])
-        plan.resources.append(
-            dlt.resource(
-                reader.rows(taken, {f.relative for f in taken if f.relative in again}),
-                name=table,
-                primary_key=spec.primary_key,
-                write_disposition=spec.write_disposition,
+    @property
+    def done(self) -> bool:
+        """Every file was taken (or found taken already)."""
+        return not any(reader.files or reader.pending for reader in self.tables.values())
+
+    def plan(self, guard: ContractGuard, known_types: dict[str, dict[str, str]]) -> SourcePlan:
+        """The next load: one resource per declared table over the next files of its queue that share no key; the
+        files are recorded once the load is done. known_types: table -> column -> dlt type in the lake so far."""
+        plan = SourcePlan([], checked=True)
+        load = _Load(guard, [], plan.warnings)
+        for table, reader in self.tables.items():
+            reader.known = {**reader.known, **known_types.get(table, {})}
+            plan.resources.append(
+                dlt.resource(
+                    reader.rows(load, self.again),
+                    name=table,
+                    primary_key=reader.spec.primary_key,
+                    write_disposition=reader.spec.write_disposition,
+                )
             )
-        )
 
-    def after_load(load_id: str) -> None:
-        record(settings.meta_path, name, [outcome.as_row(load_id) for outcome in outcomes])
+        def after_load(load_id: str) -> None:
+            record(self.settings.meta_path, self.name, [outcome.as_row(load_id) for outcome in load.outcomes])
 
-    plan.after_load = after_load
-    return plan
+        plan.after_load = after_load
+        return plan
+
+
+@dataclass
+class _Load:
+    """What the files taken into one load account to: its contract tallies (`guard`), their outcomes and warnings."""
+
+    guard: ContractGuard
+    outcomes: list[FileOutcome]
+    warnings: list[str]
 
 
 @dataclass
@@ -129,57 +136,73 @@ class _FileTable:
     source: FilesSource
     table: str
     spec: FileTableSettings
-    guard: ContractGuard
-    known: dict[str, str]  # column -> dlt type, as loaded so far
-    outcomes: list[FileOutcome]
-    warnings: list[str]
+    files: deque[LandedFile]  # not read yet, in landing order
+    known: dict[str, str] = field(default_factory=dict)  # column -> dlt type, as loaded so far
+    pending: tuple[LandedFile, _Taken] | None = None  # read, and holding a key of the load it was read in
 
-    def rows(self, files: list[LandedFile], replay: set[str]):
+    def rows(self, load: _Load, again: frozenset[str]):
+        """The rows of the next files of the queue that share no key (again: files to take though taken before)."""
+
         def rows() -> Iterator:
             taken = dlt.current.resource_state().setdefault("taken", {})
-            for landed in files:
-                if taken.get(landed.relative) == landed.fingerprint and landed.relative not in replay:
-                    continue
-                yield from self._take(landed)
+            keys = LoadKeys(self.spec.key_columns)
+            while self.pending is not None or self.files:
+                read: _Taken | None
+                if self.pending is not None:
+                    (landed, read), self.pending = self.pending, None
+                else:
+                    landed = self.files.popleft()
+                    if taken.get(landed.relative) == landed.fingerprint and landed.relative not in again:
+                        continue
+                    read = self._check(landed, load)
+                if read is not None:
+                    if not keys.take(read.batches):
+                        self.pending = (landed, read)
+                        return
+                    yield from self._accept(landed, read, load)
                 taken[landed.relative] = landed.fingerprint
 
         return rows
 
-    def _take(self, landed: LandedFile) -> Iterator:
+    def _check(self, landed: LandedFile, load: _Load) -> _Taken | None:
+        """The file read and checked, or None when it is rejected as a whole."""
         try:
-            read = self._read(landed)
+            read = self._read(landed, load.guard)
         except UNREADABLE as exc:
-            self._reject(landed, str(exc) if isinstance(exc, (FileRefused, PlatformError)) else describe_error(exc))
-            return
+            self._reject(landed, str(exc) if isinstance(exc, (FileRefused, PlatformError)) else describe_error(exc), load)
+            return None
         refusal = self._refusal(read.tally)
         if refusal:
-            self._reject(landed, refusal)
-            return
+            self._reject(landed, refusal, load)
+            return None
+        return read
+
+    def _accept(self, landed: LandedFile, read: _Taken, load: _Load) -> Iterator:
         notes = [f"{message} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts]
-        self.warnings += [f"{message} in file {landed.relative} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts]
+        load.warnings += [f"{message} in file {landed.relative} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts]
         if read.superseded.quarantined is not None:
             superseded = read.superseded.quarantined.num_rows
-            self.guard.add_rejects(self.table, read.superseded.quarantined, superseded, into=read.tally)
+            load.guard.add_rejects(self.table, read.superseded.quarantined, superseded, into=read.tally)
             notes.append(
                 f"{read.superseded.keys_repeated:,} key(s) repeated in the file: the last row of each loaded, the "
                 f"{superseded:,} earlier row(s) are in quarantine ({DUPLICATE_KEY})"
             )
-            self.warnings.append(f"{self.source_name}.{self.table}: file {landed.relative}: {notes[-1]}")
-        self.guard.accept(self.table, read.tally)
+            load.warnings.append(f"{self.source_name}.{self.table}: file {landed.relative}: {notes[-1]}")
+        load.guard.accept(self.table, read.tally)
         self.known.update({column: kind for column, kind in read.types.items() if column not in self.known})
         noticed = "; ".join(notes) or None
-        self.outcomes.append(
+        load.outcomes.append(
             FileOutcome(
                 self.table, landed.relative, landed.fingerprint, "loaded", read.tally.rows_valid, read.tally.rows_quarantined, noticed
             )
         )
-        yield from read.batches
+        yield from _as_items(read.batches)
 
-    def _reject(self, landed: LandedFile, reason: str) -> None:
-        self.outcomes.append(FileOutcome(self.table, landed.relative, landed.fingerprint, "rejected", reason=reason))
-        self.warnings.append(f"{self.source_name}.{self.table}: file {landed.relative} rejected: {reason}")
+    def _reject(self, landed: LandedFile, reason: str, load: _Load) -> None:
+        load.outcomes.append(FileOutcome(self.table, landed.relative, landed.fingerprint, "rejected", reason=reason))
+        load.warnings.append(f"{self.source_name}.{self.table}: file {landed.relative} rejected: {reason}")
 
-    def _read(self, landed: LandedFile) -> _Taken:
+    def _read(self, landed: LandedFile, guard: ContractGuard) -> _Taken:
         spec = self.spec
         fmt = spec.format or PurePosixPath(landed.relative).suffix.lstrip(".").lower()
         read = _Taken()
@@ -195,7 +218,7 @@ class _FileTable:
             missing=spec.missing_values,
         ):
             if batch.rejects:
-                self.guard.add_rejects(self.table, batch.rejects_table(landed.relative), len(batch.rejects), into=read.tally)
+                guard.add_rejects(self.table, batch.rejects_table(landed.relative), len(batch.rejects), into=read.tally)
             if batch.size:
                 refuse_missing_key_columns(_columns_of(batch.rows), spec.key_columns)
                 batches.append(batch)
@@ -208,28 +231,28 @@ class _FileTable:
             if spec.non_finite == "quarantine":
                 finite = split_non_finite(rows, lines, landed.relative)
                 if finite.quarantined is not None:
-                    self.guard.add_rejects(self.table, finite.quarantined, finite.quarantined.num_rows, into=read.tally)
+                    guard.add_rejects(self.table, finite.quarantined, finite.quarantined.num_rows, into=read.tally)
                 rows, lines, size = finite.rows, finite.lines, len(finite.rows) if isinstance(finite.rows, list) else finite.rows.num_rows
                 if not size:
                     continue
             checked = len(read.tally.quarantined)
-            valid = self.guard.check(self.table, rows, into=read.tally, source_file=landed.relative, lines=lines)
+            valid = guard.check(self.table, rows, into=read.tally, source_file=landed.relative, lines=lines)
             if len(valid):
                 kept = lines if len(valid) == size else _lines_left(lines, read.tally.quarantined[checked:])
-                typed = self._hold_types(valid, kept, landed.relative, read, where)
+                typed = self._hold_types(valid, kept, landed.relative, read, where, guard)
                 held = split_bad_keys(typed, spec.key_columns, kept, landed.relative, {**read.types, **self.known})
                 if held.quarantined is not None:
-                    self.guard.add_rejects(self.table, held.quarantined, 0, into=read.tally)
+                    guard.add_rejects(self.table, held.quarantined, 0, into=read.tally)
                 if len(held.rows):
                     read.batches.append(held.rows)
         return read
 
-    def _hold_types(self, rows, lines: list[int] | None, relative: str, read: _Taken, where: str):
+    def _hold_types(self, rows, lines: list[int] | None, relative: str, read: _Taken, where: str, guard: ContractGuard):
         """Hold a batch (Arrow or JSON rows) to the column types loaded so far, under the table's policy."""
         hold = apply_policy if isinstance(rows, pa.Table) else apply_policy_to_rows
         drifted = hold(rows, {**read.types, **self.known}, self.spec.on_type_drift, lines, relative)
         if drifted.quarantined is not None:
-            self.guard.add_rejects(self.table, drifted.quarantined, 0, into=read.tally)
+            guard.add_rejects(self.table, drifted.quarantined, 0, into=read.tally)
         read.drifts += [drift.describe(where) for drift in drifted.drifts]
         for column, kind in batch_types(drifted.rows).items():
             read.types.setdefault(column, kind)
@@ -246,6 +269,19 @@ class _FileTable:
                 f"{self.source.quality.max_bad_share:.1%}; nothing of the file was loaded. First failures: {first_failures(tally)}"
             )
         return None
+
+
+def _as_items(batches: list) -> list:
+    """A file's batches as few dlt items as their layouts allow: dlt writes an Arrow item as one Parquet row group
+    (of at most 1Mi rows), and fewer, larger row groups cost much less to write (a dictionary per column per group)."""
+    runs: list[list] = []
+    for batch in batches:
+        joins = runs and isinstance(batch, pa.Table) and isinstance(runs[-1][-1], pa.Table) and runs[-1][-1].schema.equals(batch.schema)
+        if joins:
+            runs[-1].append(batch)
+        else:
+            runs.append([batch])
+    return [pa.concat_tables(run) if isinstance(run[0], pa.Table) else run[0] for run in runs]
 
 
 def _columns_of(rows) -> set[str]:

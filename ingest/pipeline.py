@@ -13,9 +13,8 @@ from core.erasure_list import erasure_list, secure_copy
 from core.run_context import RunContext
 from core.settings_sources import FilesSource
 from ingest.contracts import ContractGuard, record_results
-from ingest.files import landing_rounds
+from ingest.files import FileDrops
 from ingest.guarded import failure_message, guard_resources, schema_changes
-from ingest.landing import LandedFile
 from ingest.quarantine import drop_earlier_quarantine, write_quarantine
 from ingest.raw_manifest import missing_raw_files, record_raw_files, refuse_missing
 from ingest.sources import source_plan
@@ -50,9 +49,9 @@ def ingest_source(run: RunContext, name: str, *, reload: list[str] | None = None
     `reload` names tables to read again whole: their raw files, quarantine and incremental state are
     dropped and replaced by this load (and no other table is loaded); of a file-drop source, every
     landed file of the table is taken again. `replay` names files of a file-drop source to take
-    again, although they were taken before. A file-drop source loads its files in rounds of at most
-    one file per table, in landing order, each round one load: a later file's rows carry a later
-    load id, so the latest version of a key is the one of the latest load.
+    again, although they were taken before. A file-drop source loads its files in landing order, a file
+    that holds a key of an earlier file of the run in a later load than that file's: a later file's
+    rows carry a later load id, so the latest version of a key is the one of the latest load.
     """
     settings, lake = run.settings, run.lake
     source = settings.sources[name]
@@ -77,15 +76,13 @@ def ingest_source(run: RunContext, name: str, *, reload: list[str] | None = None
         pipeline.load().raise_on_failed_jobs()
     before = _columns(pipeline)
     result = IngestResult(source=name)
-    if isinstance(source, FilesSource):
-        rounds: list[list[LandedFile] | None] = list(landing_rounds(settings, name, replay, reload))
-        again = frozenset(f.relative for files in rounds for f in files or () if f.relative in replay or reload)
-    else:
-        rounds, again = [None], frozenset()
-    for index, files in enumerate(rounds):
+    drops = FileDrops(settings, name, replay, reload) if isinstance(source, FilesSource) else None
+    index = 0
+    while index == 0 or (drops is not None and not drops.done):
         known = _columns(pipeline)
         known_types = {table: columns for table, columns in known.items() if reload is None or table not in reload or index > 0}
-        _load_once(run, pipeline, name, result, known_types, files, again, reload, refresh=bool(reload) and index == 0)
+        _load_once(run, pipeline, name, result, known_types, drops, reload, refresh=bool(reload) and index == 0)
+        index += 1
     for table in reload or ():  # what was quarantined from the table's earlier loads was taken again too
         drop_earlier_quarantine(lake, name, table, result.load_ids)
     result.new_columns = schema_changes(before, _columns(pipeline))
@@ -100,13 +97,12 @@ def _load_once(
     name: str,
     result: IngestResult,
     known_types: dict[str, dict[str, str]],
-    files: list[LandedFile] | None,
-    again: frozenset[str],
+    drops: FileDrops | None,
     reload: list[str] | None,
     *,
     refresh: bool,
 ) -> None:
-    """One dlt load (of a file-drop source: one round of its files), its tallies and warnings added to `result`."""
+    """One dlt load (of a file-drop source: the next files of its `drops`), its tallies and warnings added to `result`."""
     settings, lake = run.settings, run.lake
     source = settings.sources[name]
     contracts = {table: spec.pandera or f"{name}__{table}" for table, spec in source.tables.items()}
@@ -118,7 +114,7 @@ def _load_once(
     }
     guard = ContractGuard(name, contracts, enabled=source.quality.enabled, max_bad_share=source.quality.max_bad_share, erasure=erasure)
     try:
-        plan = source_plan(run, name, guard, known_types, files, again)
+        plan = source_plan(run, name, guard, known_types, drops)
         resources = plan.resources if reload is None else [r for r in plan.resources if r.name in reload]
         guard_resources(resources, source, guard, checked=plan.checked)
         pipeline.extract(resources, loader_file_format="parquet", refresh="drop_resources" if refresh else None)

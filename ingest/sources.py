@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
+from core.errors import PlatformError
 from core.run_context import RunContext
 from ingest.contracts import ContractGuard
-from ingest.files import landing_plan
-from ingest.landing import LandedFile
+from ingest.files import FileDrops
 from ingest.plan import SourcePlan
 
 
 def source_plan(
-    run: RunContext,
-    name: str,
-    guard: ContractGuard,
-    known_types: dict[str, dict[str, str]],
-    files: list[LandedFile] | None = None,
-    again: frozenset[str] = frozenset(),
+    run: RunContext, name: str, guard: ContractGuard, known_types: dict[str, dict[str, str]], drops: FileDrops | None = None
 ) -> SourcePlan:
     """known_types: table -> column -> dlt data type already in the lake (file drops check new files against it).
-    files: the landed files of this load (file drops, ingest/files.py `landing_rounds`); again: those of them
-    taken before, to take again."""
+    drops: the files of a file-drop source still to take (ingest/files.py); the plan takes the next load's."""
     settings = run.settings
     kind = settings.sources[name].kind
     if kind in ("sqlite", "postgres"):
@@ -30,4 +24,6 @@ def source_plan(
         from ingest.rest_api import endpoint_resources
 
         return SourcePlan(endpoint_resources(settings, name))
-    return landing_plan(settings, name, guard, known_types, files or [], again)
+    if drops is None:
+        raise PlatformError(f"Source '{name}' is a file drop: its load needs the files to take.")
+    return drops.plan(guard, known_types)

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import time
 
+import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
 from app.queries import quality
 from core import metastore
+from core.lake import Lake
 from core.run_context import open_run
 from core.settings_sources import FileTableSettings
+from core.warehouse import sql_literal
 from ingest import cli as ingest_cli
+from ingest.file_keys import LoadKeys, last_of_each_key
 from ingest.landing import processed
 from ingest.pipeline import ingest_source
 from scheduler import alerts, monitor
@@ -60,6 +65,76 @@ def test_the_later_file_of_one_run_wins_and_a_key_repeated_in_a_file_keeps_its_l
     ]
     assert any("prices/a-newer.csv: 1 key(s) repeated in the file" in warning for warning in result.warnings)
     assert tuple(_outcomes(settings)["prices/a-newer.csv"][:3]) == ("loaded", 3, 1)
+
+
+def test_files_that_share_no_key_load_together_and_a_file_repeating_a_key_starts_the_next_load(tmp_path):
+    settings, landing = _drops(
+        tmp_path,
+        {
+            "prices": {"pattern": "prices/*.csv", "primary_key": "sku"},
+            "lines": {"pattern": "lines/*.csv", "primary_key": ["order_id", "code"]},
+        },
+    )
+    _land(landing, "prices/a.csv", "sku,price\n1,10\n2,20\n", age=60)
+    _land(landing, "prices/b.csv", "sku,price\n3,30\n4,40\n", age=50)
+    _land(landing, "prices/c.csv", "sku,price\n5,50\n2,21\n", age=40)  # repeats sku 2 of a.csv
+    _land(landing, "prices/d.csv", "sku,price\n6,60\n", age=30)
+    _land(landing, "lines/a.csv", "order_id,code,qty\n1,x,1\n1,y,2\n", age=60)
+    _land(landing, "lines/b.csv", "order_id,code,qty\n2,x,3\n1,z,4\n", age=50)
+    _land(landing, "lines/c.csv", "order_id,code,qty\n1,y,20\n", age=40)  # repeats (1, y) of lines/a.csv
+    result = ingest_source(open_run(settings), "drops")
+
+    assert len(result.load_ids) == 2 and result.rows == {"prices": 7, "lines": 5}
+    with contextlib.closing(metastore.connect(settings.meta_path)) as con:
+        loads = dict(con.execute("SELECT path, load_id FROM landing_files").fetchall())
+    first, second = sorted(result.load_ids)
+    assert loads == {
+        "prices/a.csv": first,
+        "prices/b.csv": first,
+        "prices/c.csv": second,
+        "prices/d.csv": second,
+        "lines/a.csv": first,
+        "lines/b.csv": first,
+        "lines/c.csv": second,
+    }
+    assert raw(settings, "drops", "prices", LATEST.format(columns="sku, price", key="sku")) == [
+        (1, 10),
+        (2, 21),
+        (3, 30),
+        (4, 40),
+        (5, 50),
+        (6, 60),
+    ]
+    assert raw(settings, "drops", "lines", LATEST.format(columns="order_id, code, qty", key="order_id, code")) == [
+        (1, "x", 1),
+        (1, "y", 20),
+        (1, "z", 4),
+        (2, "x", 3),
+    ]
+
+
+def test_a_file_joins_a_load_only_when_none_of_its_keys_is_in_it():
+    ints = LoadKeys(["id"])
+    assert ints.take([pa.table({"id": [5, 1, 3]})]) and ints.take([pa.table({"id": [2, 4]}), pa.table({"id": [9]})])
+    assert not ints.take([pa.table({"id": [7, 3]})])  # 3 is in the load
+    assert ints.take([pa.table({"id": pa.array([], pa.int64())})])  # a file without rows joins any load
+    assert not ints.take([pa.table({"id": ["6"]})])  # typed otherwise: not compared, not joined
+
+    pairs = LoadKeys(["order_id", "code"])
+    assert pairs.take([pa.table({"order_id": [1, 1], "code": ["x", "y"]})])
+    assert pairs.take([pa.table({"order_id": [2, 1], "code": ["x", "z"]})])
+    assert not pairs.take([pa.table({"order_id": [3, 1], "code": ["a", "y"]})])
+
+    stamps = LoadKeys(["at"])
+    assert stamps.take([pa.table({"at": [dt.datetime(2025, 1, 1)]})])
+    assert not stamps.take([pa.table({"at": [dt.datetime(2025, 1, 2), dt.datetime(2025, 1, 1)]})])
+
+    floats = LoadKeys(["x"])  # not comparable as loaded (-0.0 and 0.0): a load of its own
+    assert floats.take([pa.table({"x": [1.5]})]) and not floats.take([pa.table({"x": [2.5]})])
+    rows = LoadKeys(["id"])  # JSON rows the same
+    assert rows.take([[{"id": 1}]]) and not rows.take([[{"id": 2}]])
+    mixed = LoadKeys(["id"])  # a key typed apart within a file
+    assert mixed.take([pa.table({"id": [1]}), pa.table({"id": ["2"]})]) and not mixed.take([pa.table({"id": [3]})])
 
 
 def test_rows_with_a_missing_blank_or_mistyped_key_are_quarantined_without_a_contract(tmp_path):
@@ -182,7 +257,7 @@ def test_reingest_of_a_file_table_takes_every_landed_file_again_under_a_tightene
     tightened, _ = _drops(tmp_path, table, quality={"enabled": True, "max_bad_share": 0.9})
     result = ingest_source(open_run(tightened), "drops", reload=["orders"])  # what `just reingest drops.orders` loads
 
-    assert result.rows == {"orders": 3} and len(result.load_ids) == 2
+    assert result.rows == {"orders": 3} and len(result.load_ids) == 1  # the two files share no key: one load
     assert raw(settings, "drops", "orders", LATEST.format(columns="id, status", key="id")) == [(1, "placed"), (2, "paid"), (4, "paid")]
     assert quarantine(settings, "drops", "orders", "SELECT _source_file, _line, _check FROM q ORDER BY ALL") == [
         ("orders/1.csv", 3, "duplicate_key"),  # the contract sees only the last version of a key in a file
@@ -229,3 +304,41 @@ def test_missing_tokens_are_missing_in_text_too_and_non_finite_numbers_are_quara
         (4, "non_finite", "value"),
     ]
     assert raw(settings, "drops", "custom", "SELECT id, label, value FROM t ORDER BY id") == [(1, "NA", None), (2, None, float("inf"))]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [5, 3, 9, 3, 1, 5],  # integers out of order
+        ["b", "a", "c", "a", "d", "b"],
+        [dt.datetime(2025, 1, d) for d in (2, 1, 3, 1, 4, 2)],
+    ],
+)
+def test_the_last_row_of_a_repeated_key_wins_across_the_batches_of_a_file(values):
+    batches = [pa.table({"k": values[:3], "v": [0, 1, 2]}), pa.table({"k": values[3:], "v": [3, 4, 5]})]
+    kept = last_of_each_key(batches, [[2, 3, 4], [5, 6, 7]], ["k"], "f.csv")
+
+    assert [row["v"] for batch in kept.batches for row in batch.to_pylist()] == [2, 3, 4, 5]
+    assert kept.lines == [[4], [5, 6, 7]]
+    assert kept.quarantined is not None and kept.quarantined["_line"].to_pylist() == [2, 3]
+    assert kept.keys_repeated == 2
+
+
+def test_a_key_typed_apart_in_two_batches_is_compared_as_text():
+    batches = [pa.table({"k": [1, 2]}), pa.table({"k": ["2", "3"]})]
+    kept = last_of_each_key(batches, [[2, 3], [4, 5]], ["k"], "f.csv")
+    assert kept.lines == [[2], [4, 5]] and kept.keys_repeated == 1
+    unique = last_of_each_key([pa.table({"k": [4, 1, 3]}), pa.table({"k": [2, 7]})], [[2, 3, 4], [5, 6]], ["k"], "f.csv")
+    assert unique.quarantined is None and unique.lines == [[2, 3, 4], [5, 6]]
+
+
+def test_a_file_loads_as_one_row_group_whatever_its_batches(tmp_path):
+    settings, landing = _drops(tmp_path, {"items": {"pattern": "items/*.csv"}}, batch_rows=1_000)
+    rows = "".join(f"{i},{i % 7}\n" for i in range(1, 12_001))
+    _land(landing, "items/1.csv", "id,amount\n" + rows, age=30)  # checked in 12 batches of 1,000 rows
+    ingest_source(open_run(settings), "drops")
+
+    assert raw(settings, "drops", "items", "SELECT count(*), count(DISTINCT id), sum(amount) FROM t") == [(12_000, 12_000, 35_997)]
+    files = sql_literal(Lake(settings).parquet_glob("raw", "drops", "items"))
+    groups = raw(settings, "drops", "items", f"SELECT DISTINCT file_name, row_group_id, row_group_num_rows FROM parquet_metadata({files})")
+    assert [rows for _, _, rows in groups] == [12_000]  # one row group (writing many small ones costs far more)

@@ -268,3 +268,29 @@ def test_just_quarantine_prints_file_line_and_check(tmp_path, monkeypatch, capsy
     assert ingest_cli.main(["--project", str(settings.project_dir), "quarantine", "drops", "--table", "refunds"]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed[1].startswith("drops.refunds  refunds-1.csv:3  csv  -  'expected 2 columns, got 3'  ")
+
+
+@pytest.mark.parametrize(
+    ("text", "lines"),
+    [
+        (b"id,v\n1,a\n2,b\n3,c\n", [2, 3, 4]),  # a row per line
+        (b"id,v\n1,a\n2,b\n3,c", [2, 3, 4]),  # no line end after the last row
+        (b"id,v\n1,a\n\n2,b\n3,c\n", [2, 4, 5]),  # a blank line is skipped, the rows after keep their lines
+        (b'id,v\n1,"x\ny"\n2,b\n3,c\n', [2, 4, 5]),  # a quoted field over two lines
+        (b"id,v\r\n1,a\r\n\r\n2,b\r\n3,c\r\n", [2, 4, 5]),
+        (b"id,v\r1,a\r2,b\r3,c\r", None),  # lines ended by a lone carriage return are not counted
+    ],
+)
+def test_each_csv_row_carries_the_line_it_starts_on(tmp_path, text, lines):
+    import fsspec
+
+    from ingest.file_readers import read_file
+
+    path = tmp_path / "rows.csv"
+    path.write_bytes(text)
+    batches = list(read_file(str(path), "csv", fs=fsspec.filesystem("file"), batch_rows=2))
+    assert [batch.rows["id"].to_pylist() for batch in batches] == [[1, 2], [3]]
+    if lines is None:
+        assert all(batch.lines is None for batch in batches)
+    else:
+        assert [line for batch in batches for line in batch.lines] == lines
