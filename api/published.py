@@ -27,7 +27,7 @@ from core.privacy import sees_personal
 from core.settings import Settings
 from publish.marts import marts_folder
 from publish.reader import create_views
-from publish.versions import Version, read_version
+from publish.versions import Version, read_version, table_folder
 
 VERSION_ID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{6}$")
 
@@ -124,8 +124,8 @@ class PublishedMarts:
         return current is not None and current.version == version_id
 
     def exists(self, version: Version) -> bool:
-        """Whether every table of `version` still has its folder in the lake."""
-        return all(self.lake.exists(_version_folder(self.folder, name, version.version)) for name in version.files)
+        """Whether every table of `version` still has the folder of its files in the lake."""
+        return all(self.lake.exists(table_folder(files)) for files in version.files.values())
 
     def _retained(self, current: Version, version_id: str) -> Version:
         """An older version as its own manifest recorded it; only tables that still have its folder.
@@ -140,10 +140,11 @@ class PublishedMarts:
             recorded = dataclasses.replace(
                 layout,
                 files={
-                    name: path.replace(f"/version={current.version}/", f"/version={version_id}/") for name, path in current.files.items()
+                    name: path.replace(f"{table_folder(path)}/", f"{self.folder}/{name}/version={version_id}/")
+                    for name, path in current.files.items()
                 },
             )
-        files = {name: path for name, path in recorded.files.items() if self.lake.exists(_version_folder(self.folder, name, version_id))}
+        files = {name: path for name, path in recorded.files.items() if self.lake.exists(table_folder(path))}
         if not files:
             raise VersionGone()
         return dataclasses.replace(recorded, files=files)
@@ -167,7 +168,3 @@ class PublishedMarts:
         # version ids sort by time (then masked before not); a forgotten connection closes once its last request is done with it
         for old in sorted(self._snapshots)[:-keep]:
             del self._snapshots[old]
-
-
-def _version_folder(folder: str, table: str, version_id: str) -> str:
-    return f"{folder}/{table}/version={version_id}"

@@ -16,7 +16,7 @@ from bench.scenario_data import SCENARIO_ROWS
 from core.errors import PlatformError
 from core.settings import Settings, load_settings
 
-STAGES = ("ingest", "files", "transform", "publish", "serve", "e2e", "scenario")
+STAGES = ("ingest", "files", "transform", "publish", "serve", "e2e", "scheduler", "scenario")
 
 
 def run_bench(
@@ -52,8 +52,8 @@ def run_bench(
         ws = Workspace(out_dir, settings.project_dir, scale, settings.demo.source, base_env, profile=profile)
         say = functools.partial(_progress, scale, started)
         run = bench_stages.ScaleRun(settings=settings, ws=ws, warmup=warmup, repeats=repeats, say=say)
-        # The demo source is every stage's but the files stage's, which generates its own drops.
-        source_rows = bench_stages.ensure_source(run) if set(stages) - {"files"} else {}
+        # The demo source is every stage's but the files and scheduler stages', which generate their own drops.
+        source_rows = bench_stages.ensure_source(run) if set(stages) - {"files", "scheduler"} else {}
         entry: dict[str, Any] = {"source_rows": source_rows, "stages": {}}
         result["scales"][f"{scale:g}"] = entry
         if "ingest" in stages:
@@ -68,6 +68,10 @@ def run_bench(
             entry["stages"]["serve"] = bench_stages.serve(run)
         if "e2e" in stages:
             entry["stages"]["end_to_end"] = bench_stages.end_to_end(run)
+        if "scheduler" in stages:
+            from bench import sides_scheduler
+
+            entry["stages"]["scheduler"] = sides_scheduler.stage(run)
         entry["seconds"] = time.perf_counter() - started
     if "scenario" in stages:
         from bench import stage_scenario

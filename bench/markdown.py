@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from bench.report import ORDERS_PER_SCALE, memory_scaling, scenario_label, targets
+from bench.sides_scheduler import scheduler_row
 
 
 def render(result: dict) -> str:
@@ -100,6 +101,8 @@ def _scale_table(key: str, scale: dict) -> list[str]:
             f"DuckDB {d['work_cpu_seconds']:.1f} s (whole processes: {files['process_cpu_ratio_vs_duckdb']:.2f}x); "
             f"platform {_files(p)}; DuckDB {_files(d)} |"
         )
+    if scheduler := stages.get("scheduler"):
+        out.append(scheduler_row(scheduler))
     if transform := stages.get("transform"):
         sq, d = transform["sides"]["sqlmesh"], transform["sides"]["duckdb"]
         out.append(
@@ -122,8 +125,10 @@ def _scale_table(key: str, scale: dict) -> list[str]:
         p, d = publish["sides"]["platform"], publish["sides"]["duckdb"]
         out.append(
             f"| publish marts vs plain COPY | {_s(p)} | {_s(d)} | {publish['ratio_vs_duckdb']:.2f}x | {_mb(p)} | {_mb(d)} "
-            "| versioned files + manifest switch |"
+            "| versioned files + manifest switch, every mart written |"
         )
+        if unchanged := publish.get("unchanged"):
+            out.append(f"| publish marts again, nothing changed | {_s(unchanged)} | | | {_mb(unchanged)} | | names the files it has |")
     if serve := stages.get("serve"):
         for mode in ("cold", "cached"):
             node = serve[mode]

@@ -231,15 +231,24 @@ def _mart_rows(path: Path, models: list[dict]) -> dict[str, int]:
 def publish(run: ScaleRun) -> dict:
     _ensure_built(run)
     marts, env = _marts(run), run.built_env()
+    published = run.raw_dir / "lake" / "curated" / "marts"
     run.say("publish: the platform's atomic publish vs a plain COPY of the marts")
-    sides = run.rounds(
-        {
-            "platform": lambda: run.ws.run_side("publish.platform", env, {"marts": marts}),
-            "duckdb": lambda: run.ws.run_side("publish.duckdb", env, {"marts": marts}),
-        }
-    )
+    # set-up: the lineage of the personal columns, computed once per change of the models and kept in the data folder
+    run.ws.run_side("publish.platform", env, {"marts": marts})
+
+    def every_mart_written() -> Sample:
+        shutil.rmtree(published, ignore_errors=True)  # no earlier version whose files an unchanged mart would name
+        return run.ws.run_side("publish.platform", env, {"marts": marts})
+
+    sides = run.rounds({"platform": every_mart_written, "duckdb": lambda: run.ws.run_side("publish.duckdb", env, {"marts": marts})})
+    run.say("publish: again, nothing changed (the new version names the files it has)")
+    unchanged = run.rounds({"unchanged": lambda: run.ws.run_side("publish.platform", env, {"marts": marts})})["unchanged"]
     summaries = {name: summarize(s) for name, s in sides.items()}
-    return {"sides": summaries, "ratio_vs_duckdb": summaries["platform"]["seconds"] / summaries["duckdb"]["seconds"]}
+    return {
+        "sides": summaries,
+        "ratio_vs_duckdb": summaries["platform"]["seconds"] / summaries["duckdb"]["seconds"],
+        "unchanged": summarize(unchanged),
+    }
 
 
 def serve(run: ScaleRun) -> dict:

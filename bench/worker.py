@@ -24,7 +24,7 @@ SIDES = {
     "transform.sqlmesh": ("bench.sides_transform:sqlmesh_build", ("transform.build",)),
     "transform.duckdb": ("bench.sides_transform:duckdb_build", ()),
     "transform.duckdb_day": ("bench.sides_transform:duckdb_day", ()),
-    "publish.platform": ("bench.sides_publish:platform", ("publish.marts",)),
+    "publish.platform": ("bench.sides_publish:platform", ("publish.marts", "transform.lineage")),
     "publish.duckdb": ("bench.sides_publish:duckdb_copy", ()),
     "serve.cold": ("bench.sides_serve:cold", ()),
     "serve.cached": ("bench.sides_serve:cached", ()),
@@ -32,6 +32,8 @@ SIDES = {
     "e2e.duckdb": ("bench.sides_publish:duckdb_pipeline", ()),
     "scenario.platform": ("bench.sides_scenario:platform", ("pipeline.run",)),
     "scenario.duckdb": ("bench.sides_scenario:duckdb_marts", ()),
+    "scheduler.run": ("bench.sides_scheduler:run_stage", ("pipeline.run",)),
+    "scheduler.job": ("bench.sides_scheduler:job", ("scheduler.runner",)),
 }
 
 

@@ -3,19 +3,18 @@ alert after the last attempt, then the jobs that depend on it (or their skips)."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 from core import runlog
 from core.settings import Settings
-from scheduler import alerts, store
+from scheduler import alerts, store, warm
 from scheduler.jobs import JobSpec
 
 log = logging.getLogger("duckstack.scheduler")
@@ -23,6 +22,7 @@ log = logging.getLogger("duckstack.scheduler")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 POLL_SECONDS = 0.1
 KILL_GRACE_SECONDS = 5
+STAGE_TASKS = ("ingest", "transform", "publish", "monitor")  # the built-in tasks that need the warm server's imports
 
 
 def job_log_path(settings: Settings, job_id: str) -> Path:
@@ -37,6 +37,7 @@ class Runner:
         self.specs = specs
         self.stopping = stopping or threading.Event()
         self._busy: dict[str, threading.Lock] = {job_id: threading.Lock() for job_id in specs}
+        warm.prepare(settings.data_dir / "logs" / "warm-server.log")  # its imports load while this process goes on
 
     def update(self, settings: Settings, specs: dict[str, JobSpec]) -> None:
         """Switch to a reloaded config; runs in progress finish with the job they started."""
@@ -100,7 +101,7 @@ class Runner:
         return status, error
 
     def _attempt(self, spec: JobSpec, run_id: int, attempt: int) -> tuple[str, dict]:
-        """One attempt in a child process: (status, outcome with rows and error)."""
+        """One attempt in a job process of its own: (status, outcome with rows and error)."""
         log_path = job_log_path(self.settings, spec.job_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         result_path = result_file(self.settings, run_id)
@@ -108,35 +109,26 @@ class Runner:
         payload = worker_payload(self.settings, _job_payload(spec))
         with open(log_path, "a") as out:
             out.write(f"--- run {run_id}, attempt {attempt}, {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
-            out.flush()
-            child = subprocess.Popen(
-                [sys.executable, "-m", "scheduler.worker", str(result_path), str(os.getpid())],
-                cwd=REPO_ROOT,
-                stdin=subprocess.PIPE,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                text=True,
-                start_new_session=True,
-            )
-            assert child.stdin is not None  # stdin=PIPE
-            child.stdin.write(payload)
-            child.stdin.close()
-            ended = self._wait(child, spec)
+        stages = spec.task in STAGE_TASKS
+        child = warm.start(payload, str(result_path), str(log_path), str(REPO_ROOT), name=f"job {spec.job_id}", stages=stages)
         try:
+            ended = self._wait(child, spec)
             if ended is not None:
                 return ended
             if result_path.exists():
                 outcome = json.loads(result_path.read_text())
                 return outcome.pop("status"), outcome
-            return "failed", {"error": f"the job process exited with code {child.returncode}; see {log_path}"}
+            return "failed", {"error": f"the job process exited with code {child.exitcode}; see {log_path}"}
         finally:
+            if child.exitcode is not None:  # else an exception cut the wait short: the job ends with this process at the latest
+                child.close()
             result_path.unlink(missing_ok=True)
 
-    def _wait(self, child: subprocess.Popen, spec: JobSpec) -> tuple[str, dict] | None:
+    def _wait(self, child: warm.JobProcess, spec: JobSpec) -> tuple[str, dict] | None:
         """Wait for the child; stop it at its timeout, or after the shutdown grace. None when it ended by itself."""
         deadline = time.monotonic() + spec.timeout_seconds
         stop_by = None
-        while child.poll() is None:
+        while child.is_alive():
             now = time.monotonic()
             if stop_by is None and self.stopping.is_set():
                 grace = self.settings.jobs.shutdown_grace_seconds
@@ -148,7 +140,8 @@ class Runner:
             if now >= deadline:
                 _terminate(child)
                 return "timed_out", {"error": f"still running after its timeout of {spec.timeout_seconds:g} s; stopped"}
-            time.sleep(POLL_SECONDS)
+            child.join(POLL_SECONDS)
+        child.join()
         return None
 
     def _run_dependants(self, spec: JobSpec, trigger: str) -> None:
@@ -240,13 +233,19 @@ def _job_payload(spec: JobSpec) -> dict:
     return {"job_id": spec.job_id, "task": spec.task, "args": spec.args, "writes": spec.writes}
 
 
-def _terminate(child: subprocess.Popen) -> None:
+def _terminate(child: warm.JobProcess) -> None:
     """SIGTERM the job's whole process group, then SIGKILL what is left after a few seconds."""
+    _signal(child, signal.SIGTERM)
+    child.join(KILL_GRACE_SECONDS)
+    if child.exitcode is None:
+        _signal(child, signal.SIGKILL)
+        child.join()
+
+
+def _signal(child: warm.JobProcess, signum: int) -> None:
+    assert child.pid is not None, "a started process"
     try:
-        os.killpg(child.pid, signal.SIGTERM)
-        child.wait(timeout=KILL_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
-    except ProcessLookupError:
-        child.wait()
+        os.killpg(child.pid, signum)
+    except ProcessLookupError:  # not yet in its own session (or already gone): the process alone
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signum)

@@ -30,7 +30,7 @@ def test_bench_runs_every_stage_and_the_sides_agree(tmp_path: Path):
     result = json.loads((results / "latest.json").read_text())
     scale = result["scales"]["0.01"]
     stages = scale["stages"]
-    assert set(stages) == {"ingest", "files", "transform", "publish", "serve", "end_to_end"}
+    assert set(stages) == {"ingest", "files", "transform", "publish", "serve", "end_to_end", "scheduler"}
     assert result["machine"]["cores"] >= 1 and result["machine"]["versions"]["duckdb"]
 
     # ingest: every side wrote every source row, and each figure comes from a real child process

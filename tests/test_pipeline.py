@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import duckdb
 
 from core import runlog
+from core.lake import Lake
 from demo.day import advance_day
 from pipeline.run import run_all
 from publish.reader import connect_published, current_version
+from publish.versions import read_sql
 from tests.support.project import source_rows
 from tests.support.reconcile import assert_marts_match_source
 
@@ -71,8 +75,17 @@ def test_run_is_idempotent_and_incremental_after_a_demo_day(settings):
     high_water = source_rows(settings, "SELECT max(updated_at) FROM orders")[0][0]
     report = advance_day(settings.source_path("shop"), seed=settings.demo.seed)
     changed = source_rows(settings, "SELECT count(*) FROM orders WHERE updated_at > ?", (high_water,))[0][0]
+    before = current_version(settings)
     third = run_all(settings)
     assert changed >= report.new_orders + report.status_changes
+    # a mart is written again exactly when the day changed its content; the others name the files they had
+    after = current_version(settings)
+    with contextlib.closing(Lake(settings).attach(duckdb.connect())) as con:
+        for name, files in after.files.items():
+            old, new = read_sql(before, name), read_sql(after, name)
+            same = con.execute(f"SELECT NOT EXISTS ({old} EXCEPT ALL {new}) AND NOT EXISTS ({new} EXCEPT ALL {old})").fetchone()[0]
+            assert (files == before.files[name]) == same, name
+    assert after.files["fct_orders"] != before.files["fct_orders"]
     assert third.rows_loaded["shop"]["orders"] == changed
     assert third.published_version != version
     live_orders = source_rows(settings, "SELECT count(*) FROM orders WHERE deleted_at IS NULL")[0][0]

@@ -13,30 +13,33 @@ from core.run_context import open_run
 from publish.marts import MANIFEST, marts_folder, publish_marts
 from publish.reader import connect_published, current_version
 from publish.staging import current_staging
+from publish.versions import table_folder
 from tests.support.project import source_rows
 from transform.lineage import personal_columns
 
 
-def test_each_publish_is_a_complete_new_version(built, tmp_path):
+def test_each_publish_is_a_complete_new_version_naming_the_files_of_unchanged_marts(built, tmp_path):
     settings, summary = built
     before = current_version(settings)
     result = publish_marts(open_run(settings), [f"marts.{name}" for name in summary.published_rows], personal=personal_columns(settings))
     after = current_version(settings)
     assert after.version == result.version != before.version
     assert after.rows == before.rows == summary.published_rows
+    assert after.files == before.files  # the warehouse did not change: no mart is written again
     for files in after.files.values():
-        assert Lake(settings).fs.glob(files) and f"version={after.version}" in files
+        assert Lake(settings).fs.glob(files)
     manifest = json.loads(Lake(settings).read_text(f"{marts_folder(settings)}/{MANIFEST}"))
     assert set(manifest["tables"]) == set(summary.published_rows) >= {"daily_revenue", "dim_customers", "fct_orders"}
 
 
-def test_old_versions_are_pruned_but_the_current_one_stays(built):
+def test_old_versions_are_pruned_but_the_folders_the_current_one_names_stay(built):
     settings, summary = built
     for _ in range(settings.run.publish_keep_versions + 2):
         publish_marts(open_run(settings), [f"marts.{name}" for name in summary.published_rows], personal=personal_columns(settings))
+    records = [url for url in Lake(settings).files(f"{marts_folder(settings)}/_versions") if url.endswith(".json")]
+    assert len(records) == settings.run.publish_keep_versions and records[-1].endswith(f"/{current_version(settings).version}.json")
     versions = Lake(settings).subfolders(f"{marts_folder(settings)}/fct_orders")
-    assert len(versions) == settings.run.publish_keep_versions
-    assert versions[-1].endswith(f"/version={current_version(settings).version}")
+    assert versions == [table_folder(current_version(settings).files["fct_orders"])]  # unchanged: the one folder every kept version names
     con, published = connect_published(settings)
     with con:
         assert con.execute("SELECT count(*) FROM marts.fct_orders").fetchone()[0] == published.rows["fct_orders"]
@@ -67,7 +70,7 @@ def test_published_marts_have_exactly_the_warehouse_columns_and_fct_orders_is_sp
             expected = [row[0] for row in warehouse_con.execute(f"DESCRIBE marts.{name}").fetchall()]
             assert columns == expected, name
         months = con.execute("SELECT DISTINCT strftime(order_date, '%Y-%m') FROM marts.fct_orders").fetchall()
-    folders = Lake(settings).subfolders(f"{marts_folder(settings)}/fct_orders/version={published.version}")
+    folders = Lake(settings).subfolders(table_folder(published.files["fct_orders"]))
     assert sorted(f.rsplit("/", 1)[-1] for f in folders) == sorted(f"order_month={m}" for (m,) in months)
 
 

@@ -23,6 +23,7 @@ from pipeline.run import run_all
 from publish.marts import marts_folder, publish_marts
 from publish.reader import connect_published, current_version
 from publish.staging import current_staging
+from publish.versions import read_sql
 from tests.support import s3server
 from tests.support.project import ROOT, settings_for, source_rows
 from tests.support.reconcile import assert_marts_match_source
@@ -80,12 +81,25 @@ def test_run_on_s3_builds_the_same_marts_as_the_local_lake(server, built, tmp_pa
     assert again.published_version == summary.published_version
 
     # old versions are pruned from the bucket, the current one stays readable
-    for _ in range(settings.run.publish_keep_versions):
-        publish_marts(open_run(settings), [f"marts.{name}" for name in MARTS], personal=personal_columns(settings))
+    for step in range(settings.run.publish_keep_versions):
+        _publish_changed_orders(settings, step)
     versions = Lake(settings).subfolders(f"{marts_folder(settings)}/fct_orders")
     assert len(versions) == settings.run.publish_keep_versions
     assert versions[-1].endswith(f"version={current_version(settings).version}")
+    # the warehouse's marts again
+    publish_marts(open_run(settings), [f"marts.{name}" for name in MARTS], personal=personal_columns(settings))
     assert _published(settings) == _published(local_settings)
+
+
+def _publish_changed_orders(settings, step: int) -> None:
+    """A version of the published marts in which every order costs `step + 1` more: fct_orders is written again."""
+    published = current_version(settings)
+    with contextlib.closing(Lake(settings).attach(warehouse.connect())) as con:
+        con.execute("CREATE SCHEMA marts")
+        for name in MARTS:
+            changed = f"SELECT * REPLACE (amount_total + {step + 1} AS amount_total) FROM ({read_sql(published, name)})"
+            con.execute(f"CREATE TABLE marts.{name} AS {changed if name == 'fct_orders' else read_sql(published, name)}")
+        publish_marts(open_run(settings), [f"marts.{name}" for name in MARTS], source=con, personal=personal_columns(settings))
 
 
 def test_missing_buckets_are_created_once(server, tmp_path):

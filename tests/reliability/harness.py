@@ -70,7 +70,8 @@ def spawn(module_args: list[str], data_dir: Path, log: Path, **env: str) -> subp
 
 
 def spawn_job(settings: Settings, task: str, log: Path, **args) -> subprocess.Popen:
-    """One job attempt exactly as the scheduler starts it: `python -m scheduler.worker`, settings on stdin."""
+    """One job attempt as the scheduler runs it, in a fresh interpreter: `python -m scheduler.worker`, settings on stdin
+    (the scheduler forks the same attempt from its warm server)."""
     from scheduler.runner import worker_payload
 
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,8 @@ class _Clock(dt.datetime):
 
 
 def _publish(lake: Lake, folder: str, con: duckdb.DuckDBPyConnection) -> str:
+    """A version of changed content: each publish writes a folder of its own (an unchanged table would name the last one's)."""
+    con.execute("INSERT INTO orders SELECT max(order_id) + 1 FROM orders")
     version, _ = write_version(lake, con, folder, [Table("orders", "orders")], extra={}, keep=2)
     return version
 

@@ -5,6 +5,7 @@ They run in the scheduler's real worker processes; files are how they report bac
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -68,4 +69,23 @@ def busy(settings, marker: str) -> dict:
     with duckdb.connect() as con:
         con.execute("SET threads = 1")
         con.execute("SELECT sum(hash(range)) FROM range(1000000000000)").fetchall()
+    return {"rows_out": 1}
+
+
+_CALLS = []  # what this process remembers of the jobs it ran
+
+
+def probe(settings, path: str, variable: str) -> dict:
+    """Note what the job's process started with: the stages' modules loaded, earlier calls, an environment variable."""
+    import sys
+
+    _CALLS.append(path)
+    facts = {
+        "preloaded": sorted(name for name in ("dlt", "sqlmesh", "duckdb", "pipeline.stages") if name in sys.modules),
+        "calls": len(_CALLS),
+        "variable": os.environ.get(variable),
+        "pid": os.getpid(),
+    }
+    with open(path, "a") as handle:
+        handle.write(json.dumps(facts) + "\n")
     return {"rows_out": 1}
