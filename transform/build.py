@@ -37,8 +37,8 @@ class BuildResult:
 
 
 def build_prod(run: RunContext, *, on_model: Callable[[str, int], None] | None = None) -> BuildResult:
-    """Plan and apply prod; restate the staging models whose raw data changed, from the earliest
-    touched order day on, and refresh the SCD type 2 history models.
+    """Plan and apply prod; merge the staging models whose raw data changed, restate what reads them
+    from the earliest touched order day on, and refresh the SCD type 2 history models.
 
     Staleness is found by comparing raw with staging, never from bookkeeping, so a load completed
     by a later run (after a crash) or a build that failed half-way is caught up by the next build.
@@ -73,7 +73,8 @@ def build_prod(run: RunContext, *, on_model: Callable[[str, int], None] | None =
 
 
 def restate_new_data(context: Context, run: RunContext, built: set[str]) -> Restatement:
-    """Restate the staging models whose raw rows changed (those not just built), and refresh history.
+    """Merge (or restate) the staging models whose raw rows changed (those not just built), restate
+    what reads them from the earliest changed time, and refresh history.
 
     The restatement is recorded in the warehouse before it is applied and cleared once it is, so a
     build that stopped half-way (staging restated, marts not yet) is finished by the next one, which
@@ -91,21 +92,41 @@ def restate_new_data(context: Context, run: RunContext, built: set[str]) -> Rest
     # The comparison is written in DuckDB's SQL; SQLMesh renders it in the gateway's dialect.
     fetchone = lambda sql: context.engine_adapter.fetchone(parse_one(sql, read="duckdb"))
     restatement = find_restatement(fetchone, scopes, raw.new_since(applied)).including(pending)
+    if restatement.whole:
+        restatement.start = None  # raw lost rows: what reads them is restated from the beginning
     if restatement.models:
         state.write(context.engine_adapter, applied, restatement)
         # History first: the restated marts read each day's product version from it.
         refresh_history(context, built)
-        context.plan(
-            PROD,
-            restate_models=restatement.models + history_readers(context, restatement.models),
-            start=restatement.start,
-            auto_apply=True,
-            no_prompts=True,
-            skip_tests=True,
-            skip_linter=True,
-        )
+        # A staging model incremental by key merges the keys of the loads not applied yet; one that raw
+        # lost rows of, and any other kind, is restated (rebuilt from every load).
+        merged = [name for name in restatement.models if _merges(context, name) and name not in restatement.whole]
+        rerun_latest(context, {context.get_model(name).fqn for name in merged})
+        restated = [name for name in restatement.models if name not in merged] + readers(context, merged)
+        restated += [name for name in history_readers(context, restatement.models) if name not in restated]
+        if restated:
+            context.plan(
+                PROD,
+                restate_models=restated,
+                start=restatement.start,
+                auto_apply=True,
+                no_prompts=True,
+                skip_tests=True,
+                skip_linter=True,
+            )
     state.write(context.engine_adapter, raw, Restatement())
     return restatement
+
+
+def _merges(context: Context, name: str) -> bool:
+    return schema_of(context.get_model(name).fqn) == "staging" and context.get_model(name).kind.is_incremental_by_unique_key
+
+
+def readers(context: Context, names: list[str]) -> list[str]:
+    """The models that read any of `names` directly (and are not among them): restating them restates
+    everything downstream."""
+    fqns = {context.get_model(name).fqn for name in names}
+    return sorted(model.name for model in context.models.values() if model.depends_on & fqns and model.fqn not in fqns)
 
 
 def forget_applied_loads(context: Context) -> None:
@@ -121,17 +142,27 @@ def refresh_history(context: Context, built: set[str]) -> None:
     SQLMesh evaluates such a model once per cron interval and never restates it (that would lose
     history); merging the current source rows again is safe and records the changes of today's loads.
     """
-    history = {m.fqn for m in context.models.values() if m.kind.is_scd_type_2 and m.name not in built}
+    rerun_latest(context, {m.fqn for m in context.models.values() if m.kind.is_scd_type_2 and m.name not in built})
+
+
+def rerun_latest(context: Context, fqns: set[str]) -> None:
+    """Evaluate the latest interval of each of these models again: a model that merges (incremental by
+    key, SCD type 2) merges its new source rows without being rebuilt."""
+    if not fqns:
+        return
     # Prod's versions of just these models: `context.snapshots` would load every model's (about a second).
     prod = context.state_sync.get_environment(PROD)
-    ids = [info.snapshot_id for info in (prod.snapshots if prod else []) if info.name in history]
+    ids = [info.snapshot_id for info in (prod.snapshots if prod else []) if info.name in fqns]
     snapshots = list(context.state_sync.get_snapshots(ids).values())
     # Only the last interval: removing all of them would make SQLMesh rebuild the table from scratch.
     latest = [(snapshot, _last_interval(snapshot)) for snapshot in snapshots if snapshot.intervals]
     if not latest:
         return
     context.state_sync.remove_intervals(latest)
-    context.run(PROD, select_models=[snapshot.name for snapshot, _ in latest], no_auto_upstream=True)
+    if context.run(PROD, select_models=[snapshot.name for snapshot, _ in latest], no_auto_upstream=True).is_failure:
+        # the interval stays missing: the next build evaluates it again
+        names = ", ".join(sorted(snapshot.model.name for snapshot, _ in latest))
+        raise SQLMeshError(f"evaluating the latest interval of {names} again failed")
 
 
 def history_readers(context: Context, restated: list[str]) -> list[str]:

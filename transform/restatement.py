@@ -1,13 +1,15 @@
-"""What new raw data touched: which staging models to restate, and from which time on.
+"""What new raw data touched: which staging models to merge (or restate), and from which time on.
 
 After an ingest, a staging model is stale where the raw layer holds a newer
 version of a row than the model does (a new row, an update, a soft delete), or
 where a row's hard delete (the raw views' `_deleted` flag) is not reflected yet:
-flagged in `is_deleted`, or the row left out, depending on the model.
+flagged in `is_deleted`, or the row left out, depending on the model. A model
+incremental by key (`@unmerged_keys`) is merged, unless raw lost rows it holds
+(then it is rebuilt whole); any other kind is restated.
 The incremental order facts are partitioned by the time their order was placed,
-so the restatement starts at the earliest such time among the touched rows -
-a status change on an old order reaches back to that order's day - and runs to
-the end. The comparison is by data, not bookkeeping, so a failed or repeated
+so the marts are restated from the earliest such time among the touched rows -
+a status change on an old order reaches back to that order's day - to the
+end. The comparison is by data, not bookkeeping, so a failed or repeated
 build never loses track of what is stale. It is skipped when the raw layer holds
 exactly the completed loads that the last applied comparison saw: the warehouse
 keeps their names, written only once the restatement they led to has been
@@ -38,6 +40,7 @@ _ORDER_TIME = "(SELECT min(orders.ordered_at)::TIMESTAMP FROM raw_shop.orders AS
 # How a staging model shows a deleted row, and so when its staged row is out of date.
 _VERSION_DIFFERS = "staged.{cursor} IS DISTINCT FROM raw.{cursor}::TIMESTAMP"
 FLAGS_DELETES = f"{_VERSION_DIFFERS} OR staged.is_deleted IS DISTINCT FROM (raw.deleted_at IS NOT NULL OR raw._deleted)"
+FLAGS_HARD_DELETES = f"{_VERSION_DIFFERS} OR staged.is_deleted IS DISTINCT FROM raw._deleted"  # a table with no `deleted_at`
 DROPS_DELETES = f"CASE WHEN raw._deleted THEN staged.{{cursor}} IS NOT NULL ELSE {_VERSION_DIFFERS} END"
 # A table with no cursor (a file drop without one) cannot say which version is newer: every key in a new
 # load counts as changed (the first comparison, which sees no applied loads, restates the model whole).
@@ -56,11 +59,14 @@ class StagingScope:
     cursor: str | None  # None: the table declares no cursor (STALE_WITHOUT_CURSOR)
     time_sql: str  # the time from which a changed row touches the incremental models downstream
     stale_sql: str = DROPS_DELETES  # when a staged row (or its absence) no longer matches the latest raw row
+    merges: bool = False  # incremental by key over the loads (`@unmerged_keys`): merged, never restated for new rows
 
 
-# Staging models partitioned by another table's time: an order's lines and payments belong to the
-# day their order was placed. Any other incremental staging model is partitioned by its own column.
+# The time from which a change to a staging model's row touches the marts incremental by time, when it
+# is not the row's cursor: an order belongs to the day it was placed, its lines and payments to their
+# order's. An incremental-by-time staging model is partitioned by its own time column.
 PARTITION_TIME = {
+    "staging.stg_shop__orders": "changed.ordered_at::TIMESTAMP",
     "staging.stg_shop__order_items": _ORDER_TIME,
     "staging.stg_shop__payments": _ORDER_TIME,
 }
@@ -79,7 +85,8 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
         declared = settings.sources.get(source)
         if schema.strip('"') != "staging" or not name.startswith("stg_") or declared is None or table not in declared.tables:
             continue
-        if not (model.kind.is_full or model.kind.is_incremental_by_time_range) or not model.grains:
+        kind = model.kind
+        if not (kind.is_full or kind.is_incremental_by_time_range or kind.is_incremental_by_unique_key) or not model.grains:
             continue  # history (SCD type 2) models are refreshed, not restated
         spec = declared.tables[table]
         if len(grain_columns(model)) != len(spec.key_columns):
@@ -88,13 +95,16 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
                 f"{len(spec.key_columns)} ({', '.join(spec.key_columns)}): a staging model's grain is its table's key, column for column."
             )
         cursor = None if isinstance(spec, EndpointSettings) else spec.cursor  # REST endpoints declare no cursor column
-        if model.kind.is_incremental_by_time_range:
-            time_sql = PARTITION_TIME.get(model.name, f"changed.{model.time_column.column.name}::TIMESTAMP")
+        if model.name in PARTITION_TIME:
+            time_sql = PARTITION_TIME[model.name]
+        elif model.kind.is_incremental_by_time_range:
+            time_sql = f"changed.{model.time_column.column.name}::TIMESTAMP"
         else:
-            # A FULL model is rebuilt whole, but the marts keep each day's version of its rows (a product's
-            # category in product_daily_sales): a change counts from when it was made, however late it arrives.
-            # A hard delete changes no past day (its cursor is the last update's, maybe months old).
+            # The marts keep each day's version of its rows (a product's category in product_daily_sales):
+            # a change counts from when it was made, however late it arrives. A hard delete changes no
+            # past day (its cursor is the last update's, maybe months old).
             time_sql = f"CASE WHEN changed._deleted THEN NULL ELSE changed.{cursor}::TIMESTAMP END" if cursor else "NULL"
+        flags = "is_deleted" in model.columns_to_types  # a model with `is_deleted` flags deleted rows; any other leaves them out
         scopes.append(
             StagingScope(
                 model=model.name,
@@ -104,36 +114,46 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
                 key=grain_columns(model),
                 cursor=cursor,
                 time_sql=time_sql,
-                # a model with `is_deleted` flags deleted rows; any other leaves them out
                 stale_sql=STALE_WITHOUT_CURSOR
                 if cursor is None
-                else FLAGS_DELETES
-                if "is_deleted" in model.columns_to_types
+                else (FLAGS_DELETES if "deleted_at" in model.columns_to_types else FLAGS_HARD_DELETES)
+                if flags
                 else DROPS_DELETES,
+                merges=model.kind.is_incremental_by_unique_key,
             )
         )
     return scopes
 
 
 def grain_columns(model) -> tuple[str, ...]:
-    """A model's first grain as columns: `grain id` is one, `grain (a, b)` is a composite."""
+    """A model's first grain as columns: `grain id` (or `grain (id)`) is one, `grain (a, b)` is a composite."""
     grain = model.grains[0]
+    grain = grain.this if isinstance(grain, exp.Paren) else grain
     return tuple(part.name for part in grain.expressions) if isinstance(grain, exp.Tuple) else (grain.name,)
 
 
 @dataclass
 class Restatement:
-    """The staging models to restate, their changed row counts, and the start of the time range."""
+    """The staging models to restate (or merge), their changed row counts, and the start of the time range.
+
+    `whole` names the models incremental by key that a merge cannot bring level (raw lost rows that
+    they hold: a table read again, a snapshot replaced): they are rebuilt from every load, and
+    everything downstream from the beginning."""
 
     models: list[str] = field(default_factory=list)
     changed_rows: dict[str, int] = field(default_factory=dict)
     start: dt.datetime | None = None
+    whole: list[str] = field(default_factory=list)
 
     def including(self, other: Restatement) -> Restatement:
-        """This restatement widened to cover `other` too (its models, and the earlier start)."""
-        starts = [start for start in (self.start, other.start) if start is not None]
+        """This restatement widened to cover `other` too (its models, and the earlier start; a side with
+        models and no start restates from the beginning)."""
+        sides = [side for side in (self, other) if side.models]
+        starts = [side.start for side in sides if side.start is not None]
+        start = min(starts) if starts and len(starts) == len(sides) else None
         models = self.models + [name for name in other.models if name not in self.models]
-        return Restatement(models=models, changed_rows=dict(self.changed_rows), start=min(starts) if starts else None)
+        whole = self.whole + [name for name in other.whole if name not in self.whole]
+        return Restatement(models=models, changed_rows=dict(self.changed_rows), start=start, whole=whole)
 
 
 def comparison_sql(scope: StagingScope, new_loads: list[str] | None) -> str:
@@ -159,16 +179,35 @@ def comparison_sql(scope: StagingScope, new_loads: list[str] | None) -> str:
     )
 
 
+def vanished_sql(scope: StagingScope, new_loads: list[str] | None) -> str:
+    """Whether raw may have lost rows the model holds (a merge adds and replaces rows, it never removes one).
+
+    With `new_loads`, raw lost rows only when the table was read again whole (`just reingest`, a snapshot
+    that replaced the one before): none of its rows is then from an earlier load, which the first row
+    read tells. Without, the staged keys that raw no longer holds are counted."""
+    if new_loads is not None:
+        if not new_loads:
+            return "SELECT 0"
+        loads = ", ".join(sql_literal(load_id) for load_id in new_loads)
+        earlier = f"SELECT 1 FROM {scope.raw_table} WHERE _dlt_load_id NOT IN ({loads}) LIMIT 1"
+        return f"SELECT CASE WHEN EXISTS ({earlier}) THEN 0 ELSE (SELECT count(*) FROM {scope.model}) END"
+    joined = " AND ".join(f"staged.{staged} = raw.{raw}" for staged, raw in zip(scope.key, scope.raw_key, strict=True))
+    return f"SELECT count(*) FROM {scope.model} AS staged WHERE NOT EXISTS (SELECT 1 FROM {scope.raw_table} AS raw WHERE {joined})"
+
+
 def find_restatement(fetchone: Callable[[str], tuple | None], scopes: list[StagingScope], new_loads: dict[str, list[str]]) -> Restatement:
     """Compare each scope's staging model with the raw layer through `fetchone(sql)`; `new_loads` holds
     each source's loads that no applied comparison saw (a source missing from it is compared whole)."""
     result = Restatement()
     for scope in scopes:
         count, start = fetchone(comparison_sql(scope, new_loads.get(scope.source))) or (0, None)
-        if not count:
+        vanished = (fetchone(vanished_sql(scope, new_loads.get(scope.source))) or (0,))[0] if scope.merges else 0
+        if vanished:
+            result.whole.append(scope.model)
+        if not count and not vanished:
             continue
         result.models.append(scope.model)
-        result.changed_rows[scope.model] = int(count)
+        result.changed_rows[scope.model] = int(count) + int(vanished)
         if start is not None:
             day = dt.datetime.combine(start.date(), dt.time())
             result.start = day if result.start is None else min(result.start, day)

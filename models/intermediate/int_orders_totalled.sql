@@ -28,13 +28,13 @@ WITH orders AS (
 order_items AS (
   SELECT order_id, quantity, amount_unit_price
   FROM staging.stg_shop__order_items
-  WHERE ordered_at BETWEEN @start_ts AND @end_ts
+  WHERE ordered_at BETWEEN @start_ts AND @end_ts AND NOT is_deleted
 ),
 
 payments AS (
   SELECT order_id, amount_paid
   FROM staging.stg_shop__payments
-  WHERE ordered_at BETWEEN @start_ts AND @end_ts
+  WHERE ordered_at BETWEEN @start_ts AND @end_ts AND NOT is_deleted
 ),
 
 item_totals AS (

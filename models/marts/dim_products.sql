@@ -16,6 +16,7 @@ MODEL (
 WITH products AS (
   SELECT product_id, product_name, product_category, amount_price, created_at, updated_at
   FROM staging.stg_shop__products
+  WHERE NOT is_deleted
 )
 
 SELECT

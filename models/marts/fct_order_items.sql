@@ -22,7 +22,7 @@ MODEL (
 WITH order_items AS (
   SELECT order_item_id, order_id, product_id, quantity, amount_unit_price, ordered_at
   FROM staging.stg_shop__order_items
-  WHERE ordered_at BETWEEN @start_ts AND @end_ts
+  WHERE ordered_at BETWEEN @start_ts AND @end_ts AND NOT is_deleted
 ),
 
 orders AS (

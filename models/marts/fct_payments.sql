@@ -24,7 +24,7 @@ MODEL (
 WITH payments AS (
   SELECT payment_id, order_id, payment_method, amount_paid, paid_at, ordered_at
   FROM staging.stg_shop__payments
-  WHERE ordered_at BETWEEN @start_ts AND @end_ts
+  WHERE ordered_at BETWEEN @start_ts AND @end_ts AND NOT is_deleted
 ),
 
 orders AS (

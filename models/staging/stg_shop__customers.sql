@@ -1,6 +1,8 @@
 MODEL (
   name staging.stg_shop__customers,
-  kind FULL,
+  kind INCREMENTAL_BY_UNIQUE_KEY (
+    unique_key customer_id
+  ),
   owner data_platform,
   cron '@daily',
   grain customer_id,
@@ -14,6 +16,7 @@ MODEL (
 WITH source AS (
   SELECT id, name, email, city, created_at, updated_at, deleted_at, _deleted, _dlt_load_id
   FROM raw_shop.customers
+  WHERE @unmerged_keys(raw_shop.customers, id) -- only the keys of loads not merged yet (all on a full build)
 ),
 
 latest AS (

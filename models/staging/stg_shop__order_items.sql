@@ -1,15 +1,12 @@
 MODEL (
   name staging.stg_shop__order_items,
-  kind INCREMENTAL_BY_TIME_RANGE (
-    time_column ordered_at,
-    -- Engines that partition (Spark) would make a folder per distinct timestamp, and Hive's
-    -- metastore refuses TIMESTAMP_NTZ partitions; DuckDB ignores partitioning either way.
-    partition_by_time_column false
+  kind INCREMENTAL_BY_UNIQUE_KEY (
+    unique_key order_item_id
   ),
   owner data_platform,
   cron '@daily',
   grain order_item_id,
-  description 'One row per order line: the latest version of each order item in the shop source, unless it was deleted there (hard delete). Partitioned by the time its order was placed, so that an order and its lines are restated together.',
+  description 'One row per order line: the latest version of each order item in the shop source, hard deletes flagged, with the time its order was placed.',
   audits (
     not_null(columns := (order_item_id, order_id, product_id, quantity, amount_unit_price, ordered_at)),
     unique_values(columns := (order_item_id)),
@@ -21,15 +18,13 @@ MODEL (
 WITH source AS (
   SELECT id, order_id, product_id, quantity, unit_price, updated_at, _deleted, _dlt_load_id
   FROM raw_shop.order_items
+  WHERE @unmerged_keys(raw_shop.order_items, id) -- only the keys of loads not merged yet (all on a full build)
 ),
 
--- An order's placing time never changes; it is the partition of its lines.
+-- An order's placing time never changes; the marts take its lines by it.
 orders AS (
   SELECT DISTINCT id AS order_id, ordered_at
   FROM raw_shop.orders
-  -- The bounds take the column's type, not the column the bounds' type: a cast column hides
-  -- the Parquet statistics, and every run would read the whole raw table.
-  WHERE ordered_at BETWEEN CAST(@start_ts AS TIMESTAMPTZ) AND CAST(@end_ts AS TIMESTAMPTZ)
 ),
 
 latest AS (
@@ -46,7 +41,7 @@ SELECT
   product_id::BIGINT AS product_id, -- The product sold
   quantity::INTEGER AS quantity, -- Units sold
   unit_price::DECIMAL(12, 2) AS amount_unit_price, -- Price per unit at the time of sale, in EUR
-  ordered_at::TIMESTAMP AS ordered_at, -- When its order was placed; the time partition
-  updated_at::TIMESTAMP AS updated_at -- When this version was written in the source
+  ordered_at::TIMESTAMP AS ordered_at, -- When its order was placed
+  updated_at::TIMESTAMP AS updated_at, -- When this version was written in the source
+  _deleted AS is_deleted -- True when it is gone from the source (hard delete)
 FROM latest
-WHERE NOT _deleted

@@ -1,10 +1,12 @@
 MODEL (
   name staging.stg_shop__products,
-  kind FULL,
+  kind INCREMENTAL_BY_UNIQUE_KEY (
+    unique_key product_id
+  ),
   owner data_platform,
   cron '@daily',
   grain product_id,
-  description 'One row per product: the latest version of each product in the shop source, unless it was deleted there (hard delete).',
+  description 'One row per product: the latest version of each product in the shop source, hard deletes flagged.',
   audits (
     not_null(columns := (product_id, product_category, amount_price)),
     unique_values(columns := (product_id)),
@@ -15,6 +17,7 @@ MODEL (
 WITH source AS (
   SELECT id, name, category, price, created_at, updated_at, _deleted, _dlt_load_id
   FROM raw_shop.products
+  WHERE @unmerged_keys(raw_shop.products, id) -- only the keys of loads not merged yet (all on a full build)
 ),
 
 latest AS (
@@ -29,6 +32,6 @@ SELECT
   category::TEXT AS product_category, -- Merchandising category
   price::DECIMAL(12, 2) AS amount_price, -- Current list price, in EUR
   created_at::TIMESTAMP AS created_at, -- When the product was listed
-  updated_at::TIMESTAMP AS updated_at -- When this version was written in the source
+  updated_at::TIMESTAMP AS updated_at, -- When this version was written in the source
+  _deleted AS is_deleted -- True for products gone from the source (hard delete)
 FROM latest
-WHERE NOT _deleted

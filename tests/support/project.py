@@ -14,7 +14,7 @@ from core.settings import Settings, load_settings
 ROOT = Path(__file__).resolve().parents[2]
 SMALL_SCALE = "0.03"  # 3,000 orders: the whole DAG builds in seconds
 # What the SQLMesh project is made of: a copy of these builds as the repository does.
-PROJECT_FILES = ("config.yaml", "external_models.yaml", "models", "audits", "seeds", "linter")
+PROJECT_FILES = ("config.yaml", "external_models.yaml", "models", "macros", "audits", "seeds", "linter")
 UNIT_TESTS = "tests/sqlmesh"  # SQLMesh runs them before every plan
 
 
