@@ -29,7 +29,8 @@ reingest TARGET:
     {{py}} -m pipeline.cli reingest {{TARGET}}
 
 # Erase one subject's personal data from every layer (raw, warehouse, published, reports), e.g. `just erase shop.customers 17`
-erase TARGET KEY:
+# (a composite key names each column: `just erase erp.lines order_id=5 line=2`)
+erase TARGET +KEY:
     {{py}} -m pipeline.cli erase {{TARGET}} {{KEY}}
 
 # List the erasures recorded: when, which table and key, what was rewritten

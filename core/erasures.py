@@ -19,7 +19,7 @@ import contextlib
 import datetime as dt
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +29,30 @@ import pyarrow.compute as pc
 from core.metastore import connect
 
 TOMBSTONE = "[erased]"
+Key = str | Sequence[str]  # the key column, or the columns of a composite key
+
+
+def key_columns(key: Key) -> list[str]:
+    return [key] if isinstance(key, str) else list(key)
+
+
+def subject_key(columns: Sequence[str], values: Sequence[str]) -> str:
+    """A subject's key as the erasure list keeps it: the value itself for a one-column key; for a composite
+    key a JSON object of each key column's value as text, e.g. `{"order_id": "5", "line": "2"}`."""
+    if len(columns) == 1:
+        return values[0]
+    return json.dumps(dict(zip(columns, values, strict=True)), ensure_ascii=False)
+
+
+def key_parts(columns: Sequence[str], key: str) -> tuple[str, ...]:
+    """The value of each key column (as text, in the key's order) of a key `subject_key` wrote; `columns` are
+    the key's columns where it is matched, in the same order (a model may name them otherwise)."""
+    if len(columns) == 1:
+        return (key,)
+    parts = tuple(str(part) for part in json.loads(key).values())
+    if len(parts) != len(columns):
+        raise ValueError(f"a key of {len(parts)} column(s) cannot be matched on {len(columns)}: {', '.join(columns)}")
+    return parts
 
 
 @dataclass(frozen=True)
@@ -130,11 +154,23 @@ def erasures(meta_path: Path) -> list[Erasure]:
     ]
 
 
-def erase_rows(rows: pa.Table, key: str, keys: Iterable[str], columns: Iterable[str]) -> tuple[pa.Table, int]:
-    """`rows` with `columns` erased in the rows whose `key` (compared as text) is one of `keys`; and how many rows that was."""
-    if key not in rows.column_names:
+def erase_rows(rows: pa.Table, key: Key, keys: Iterable[str], columns: Iterable[str]) -> tuple[pa.Table, int]:
+    """`rows` with `columns` erased in the rows whose `key` (compared as text, column by column for a
+    composite key) is one of `keys`; and how many rows that was."""
+    names = key_columns(key)
+    if any(name not in rows.column_names for name in names):
         return rows, 0
-    return _erase_where(rows, _among(rows[key], keys), columns)
+    if len(names) == 1:
+        return _erase_where(rows, _among(rows[names[0]], keys), columns)
+    texts = [pc.cast(rows[name], pa.string()) for name in names]
+    hit = None
+    for parts in sorted({key_parts(names, k) for k in keys}):
+        same = pc.equal(texts[0], parts[0])
+        for text, part in zip(texts[1:], parts[1:], strict=True):
+            same = pc.and_(same, pc.equal(text, part))
+        same = pc.fill_null(same, False)
+        hit = same if hit is None else pc.or_(hit, same)
+    return (rows, 0) if hit is None else _erase_where(rows, hit, columns)
 
 
 def erase_values(rows: pa.Table, columns: Iterable[str], values: Iterable[str]) -> tuple[pa.Table, int]:
@@ -167,11 +203,12 @@ def _erase_where(rows: pa.Table, hit: pa.ChunkedArray, columns: Iterable[str]) -
     return rows, count
 
 
-def erase_records(records: list[dict], key: str, keys: Iterable[str], columns: Iterable[str]) -> int:
+def erase_records(records: list[dict], key: Key, keys: Iterable[str], columns: Iterable[str]) -> int:
     """Erase `columns` in place in the records (dicts, as REST sources yield them) whose key is one of `keys`."""
-    wanted, count = set(keys), 0
+    names = key_columns(key)
+    wanted, count = {key_parts(names, k) for k in keys}, 0
     for record in records:
-        if isinstance(record, dict) and key in record and str(record[key]) in wanted:
+        if isinstance(record, dict) and all(n in record for n in names) and tuple(str(record[n]) for n in names) in wanted:
             for column in columns:
                 if column in record:
                     record[column] = TOMBSTONE if isinstance(record[column], str) else None

@@ -62,21 +62,14 @@ class _TableBase(Strict):
     contract: ContractMode | SchemaContract | None = Field(None, description="Overrides the source's contract.")
     pandera: Identifier | None = Field(None, description="Contract module in audits/contracts/; default <source>__<table>.")
 
-    @model_validator(mode="after")
-    def _personal_by_one_key(self) -> _TableBase:
-        if self.personal and not isinstance(self.primary_key, str):
-            raise ValueError("a table with `personal` columns is erased by one key column: give it a one-column primary_key")
-        return self
-
-    @property
-    def subject_key(self) -> str:
-        """The one key column by which a subject's rows are found (a table with personal columns has one)."""
-        return self.key_columns[0]
-
     @property
     def key_columns(self) -> list[str]:
         """The primary key as a list of columns (one for a simple key)."""
         return [self.primary_key] if isinstance(self.primary_key, str) else list(self.primary_key)
+
+
+NonFinite = Literal["quarantine", "keep"]
+NON_FINITE = "A number that is not finite (inf, -inf, NaN; `-1e309` overflows to -inf): the row to quarantine, or kept."
 
 
 class TableSettings(_TableBase):
@@ -88,6 +81,7 @@ class TableSettings(_TableBase):
 
     cursor: ColumnName | None = "updated_at"
     detect_hard_deletes: bool = False
+    non_finite: NonFinite = Field("quarantine", description=NON_FINITE)
 
     @model_validator(mode="after")
     def _snapshot_replaces(self) -> TableSettings:
@@ -238,10 +232,7 @@ class FileTableSettings(_TableBase):
     missing_values: tuple[str, ...] = Field(
         MISSING_VALUES, description="CSV fields read as a missing value, in every column, text included (an empty field too, but in text)."
     )
-    non_finite: Literal["quarantine", "keep"] = Field(
-        "quarantine",
-        description="A number that is not finite (inf, -inf, NaN; `-1e309` overflows to -inf): the row to quarantine, or kept.",
-    )
+    non_finite: NonFinite = Field("quarantine", description=NON_FINITE)
     on_type_drift: Literal["variant", "refuse", "coerce"] = Field(
         "variant",
         description="A value whose type differs from its loaded column: into `<column>__v_<type>`, reject the file, or quarantine the row.",

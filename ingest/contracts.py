@@ -90,9 +90,9 @@ class ContractGuard:
         *,
         enabled: bool,
         max_bad_share: float,
-        erasure: dict[str, tuple[str, list[str], list[str]]] | None = None,
+        erasure: dict[str, tuple[list[str], list[str], list[str]]] | None = None,
     ) -> None:
-        """contracts: table -> contract module name. erasure: table -> (key column, erased keys, columns
+        """contracts: table -> contract module name. erasure: table -> (key columns, erased keys, columns
         to erase): quarantined rows of erased subjects are kept erased, failing values included."""
         self.source = source
         self.erasure = erasure or {}

@@ -37,6 +37,28 @@ def refuse_missing_key_columns(columns: Iterable[str], keys: list[str]) -> None:
         )
 
 
+def whole_number_keys(batches: list[pa.Table | list[dict]], keys: list[str]) -> dict[str, str]:
+    """The key columns that a file's reader typed as text although most of their values (blanks aside) are whole
+    numbers: `bigint` for each, so that a value of another type is a `key_type` row, as in a later file, and does
+    not make the whole column text."""
+    typed: dict[str, str] = {}
+    for key in keys:
+        chunks = [
+            chunk
+            for rows in batches
+            if isinstance(rows, pa.Table) and key in rows.column_names and pa.types.is_string(rows.schema.field(key).type)
+            for chunk in rows[key].chunks
+        ]
+        if not chunks:
+            continue
+        values = pc.utf8_trim_whitespace(pc.drop_null(pa.chunked_array(chunks, pa.string())))
+        present = pc.filter(values, pc.greater(pc.utf8_length(values), 0))
+        whole = pc.sum(pc.match_substring_regex(present, r"^[-+]?[0-9]{1,18}$")).as_py() or 0
+        if whole * 2 > len(present):
+            typed[key] = "bigint"
+    return typed
+
+
 @dataclass
 class KeyCheck:
     """A batch's rows with a usable key, and the others as quarantine rows (None when there are none)."""
@@ -312,7 +334,7 @@ def quarantine_rows(
     checks: list[tuple[str, str, str | None]],
     positions: list[int],
     lines: list[int | None] | list[int] | None,
-    relative: str,
+    relative: str | None,
 ) -> pa.Table:
     """Quarantine rows (every value as text) with their check, column, reason and where they came from."""
     every = [json.dumps([{"check": check, "column": column, "value": failure}]) for check, column, failure in checks]

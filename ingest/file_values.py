@@ -1,5 +1,5 @@
-"""Numbers that are not finite in a landed file (inf, -inf, NaN; `-1e309` overflows to -inf): under the
-table's `non_finite: quarantine` (the default) their rows go to quarantine, naming the column."""
+"""Numbers that are not finite in a landed file or a SQL table's rows (inf, -inf, NaN; `-1e309` overflows to
+-inf): under the table's `non_finite: quarantine` (the default) their rows go to quarantine, naming the column."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from ingest.file_keys import KeyCheck, quarantine_rows
 NON_FINITE = "non_finite"
 
 
-def split_non_finite(rows: pa.Table | list[dict], lines: list[int] | None, relative: str) -> KeyCheck:
-    """Set aside the rows holding a number that is not finite, with the first such column."""
+def split_non_finite(rows: pa.Table | list[dict], lines: list[int] | None, relative: str | None) -> KeyCheck:
+    """Set aside the rows holding a number that is not finite, with the first such column; `relative`: the
+    file they came from (None for a SQL table)."""
     if isinstance(rows, list):
         bad = [i for i, row in enumerate(rows) if _first_non_finite(row) is not None]
         if not bad:

@@ -33,7 +33,15 @@ from core.errors import PlatformError, describe_error
 from core.settings import Settings
 from core.settings_sources import FilesSource, FileTableSettings
 from ingest.contracts import ContractGuard, TableTally, first_failures
-from ingest.file_keys import DUPLICATE_KEY, LoadKeys, Superseded, last_of_each_key, refuse_missing_key_columns, split_bad_keys
+from ingest.file_keys import (
+    DUPLICATE_KEY,
+    LoadKeys,
+    Superseded,
+    last_of_each_key,
+    refuse_missing_key_columns,
+    split_bad_keys,
+    whole_number_keys,
+)
 from ingest.file_readers import FileRefused, read_file
 from ingest.file_values import split_non_finite
 from ingest.landing import LandedFile, in_landing_order, new_files, ready_files, record
@@ -222,6 +230,10 @@ class _FileTable:
             if batch.size:
                 refuse_missing_key_columns(_columns_of(batch.rows), spec.key_columns)
                 batches.append(batch)
+        # a key column typed text by its first file's reader, most of its values whole numbers, is whole numbers
+        read.types.update(
+            {k: kind for k, kind in whole_number_keys([b.rows for b in batches], spec.key_columns).items() if k not in self.known}
+        )
         # the latest version of a key in the file is its last row: earlier ones are set aside before the contract sees them
         read.superseded = last_of_each_key([b.rows for b in batches], [b.lines for b in batches], spec.key_columns, landed.relative)
         for rows, lines in zip(read.superseded.batches, read.superseded.lines, strict=True):

@@ -12,6 +12,7 @@ from core.erasures import erase_records, erase_rows
 from core.errors import PlatformError, describe_error
 from core.settings_sources import SchemaContract
 from ingest.contracts import ContractGuard
+from ingest.file_values import split_non_finite
 
 
 class _ContractStep(ItemTransform):
@@ -32,6 +33,25 @@ class _ContractStep(ItemTransform):
         return _utc(_key_not_null(checked, self.primary_key))
 
 
+class _NonFiniteStep(ItemTransform):
+    """Sets aside a SQL table's rows holding a number that is not finite (`non_finite: quarantine`), before the
+    contract: quarantined as `non_finite`, naming the column, counted in the table's share of bad rows."""
+
+    placement_affinity = 1.4
+
+    def __init__(self, guard: ContractGuard, table: str) -> None:
+        super().__init__(_as_checked)
+        self.guard, self.table = guard, table
+
+    def __call__(self, item: Any, meta: Any = None) -> Any:
+        if not isinstance(item, (pa.Table, list)):
+            return item
+        split = split_non_finite(item, None, None)
+        if split.quarantined is not None:
+            self.guard.add_rejects(self.table, split.quarantined, split.quarantined.num_rows)
+        return split.rows
+
+
 class _ErasureStep(ItemTransform):
     """Erases the personal columns of erased subjects' rows as they land (the erasure list, core/erasures.py).
 
@@ -41,7 +61,7 @@ class _ErasureStep(ItemTransform):
 
     placement_affinity = 1.6
 
-    def __init__(self, key: str, keys: list[str], columns: list[str]) -> None:
+    def __init__(self, key: list[str], keys: list[str], columns: list[str]) -> None:
         super().__init__(_as_checked)
         self.key, self.keys, self.columns = key, keys, columns
 
@@ -99,6 +119,8 @@ def guard_resources(resources: list, source, guard: ContractGuard, *, checked: b
         mode = (table.contract if table is not None else None) or source.contract
         resource.apply_hints(schema_contract=schema_contract(mode))
         if table is not None:
+            if not checked and getattr(table, "non_finite", "keep") == "quarantine":  # a file drop's are set aside as read
+                resource.add_step(_NonFiniteStep(guard, resource.name))
             check = _as_checked if checked else _table_check(guard, resource.name)
             resource.add_step(_ContractStep(check, table.primary_key))
             if resource.name in guard.erasure:

@@ -108,7 +108,7 @@ def _load_once(
     contracts = {table: spec.pandera or f"{name}__{table}" for table, spec in source.tables.items()}
     erased = erasure_list(run, name)
     erasure = {
-        table: (spec.subject_key, erased[table], [*spec.personal, "_failure", "_failures"])
+        table: (spec.key_columns, erased[table], [*spec.personal, "_failure", "_failures"])
         for table, spec in source.tables.items()
         if spec.personal and erased.get(table)
     }

@@ -158,7 +158,9 @@ def cmd_erasures(settings: Settings, args: argparse.Namespace) -> None:
 
 def _erase_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="the table as source.table, e.g. shop.customers")
-    parser.add_argument("key", help="the subject's primary key, e.g. 17")
+    parser.add_argument(
+        "key", nargs="+", help="the subject's primary key, e.g. 17; a composite key as <column>=<value> per column, e.g. order_id=5 line=2"
+    )
 
 
 def _doctor_arguments(parser: argparse.ArgumentParser) -> None:

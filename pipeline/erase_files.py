@@ -20,7 +20,7 @@ from urllib.parse import quote, quote_plus
 import pyarrow.parquet as pq
 
 from core import warehouse
-from core.erasures import TOMBSTONE, erase_rows, erase_values
+from core.erasures import TOMBSTONE, Key, erase_rows, erase_values, key_columns, key_parts
 from core.lake import Lake
 from core.warehouse import sql_identifier, sql_literal
 from transform.subject_columns import SubjectColumns
@@ -52,7 +52,7 @@ def written_forms(values: Iterable[str]) -> set[str]:
 
 
 def rewrite_parquet(
-    url: str, key: str | None, keys: list[str], columns: list[str], lake: Lake | None = None, values: Iterable[str] = ()
+    url: str, key: Key | None, keys: list[str], columns: list[str], lake: Lake | None = None, values: Iterable[str] = ()
 ) -> int:
     """Erase the rows of `keys` in one Parquet file, of the lake or (without `lake`) a local path; return the
     rows erased. Without a `key` column, the rows where a personal column holds one of `values`."""
@@ -83,19 +83,34 @@ def _write(url: str, data: bytes, lake: Lake | None) -> None:
     os.replace(aside, path)
 
 
-def files_with_key(lake: Lake, glob: str, key: str, keys: list[str]) -> list[str]:
+def key_matches(key: Key, keys: list[str]) -> tuple[str, list]:
+    """A SQL condition true for the rows whose `key` (compared as text, column by column for a composite
+    key) is one of `keys`, and its parameters."""
+    names = key_columns(key)
+    texts = [f"CAST({sql_identifier(name)} AS VARCHAR)" for name in names]
+    if len(names) == 1:
+        return f"{texts[0]} IN (SELECT unnest(?::VARCHAR[]))", [keys]
+    if not keys:
+        return "false", []
+    each = [key_parts(names, k) for k in keys]
+    one = "(" + " AND ".join(f"{text} = ?" for text in texts) + ")"
+    return "(" + " OR ".join([one] * len(each)) + ")", [part for parts in each for part in parts]
+
+
+def files_with_key(lake: Lake, glob: str, key: Key, keys: list[str]) -> list[str]:
     """The Parquet files matching `glob` that hold a row of one of `keys`."""
     if not lake.fs.glob(glob):
         return []
     with contextlib.closing(lake.attach(warehouse.connect())) as con:
-        sql = (
-            f"SELECT DISTINCT filename FROM read_parquet(?, filename := true, union_by_name := true) "
-            f"WHERE CAST({sql_identifier(key)} AS VARCHAR) IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1"
-        )
-        return [name for (name,) in con.execute(sql, [glob, keys]).fetchall()]
+        present = {name for name, *_ in con.execute("DESCRIBE SELECT * FROM read_parquet(?, union_by_name := true)", [glob]).fetchall()}
+        if not set(key_columns(key)) <= present:
+            return []
+        mine, params = key_matches(key, keys)
+        sql = f"SELECT DISTINCT filename FROM read_parquet(?, filename := true, union_by_name := true) WHERE {mine} ORDER BY 1"
+        return [name for (name,) in con.execute(sql, [glob, *params]).fetchall()]
 
 
-def identifying_values(lake: Lake, globs: list[str], key: str, keys: list[str], columns: list[str]) -> set[str]:
+def identifying_values(lake: Lake, globs: list[str], key: Key, keys: list[str], columns: list[str]) -> set[str]:
     """The personal values the subjects hold in the files of `globs` (every version of every row) that
     identify them: held by no other key in the same column."""
     held: set[str] = set()
@@ -103,16 +118,18 @@ def identifying_values(lake: Lake, globs: list[str], key: str, keys: list[str], 
     with contextlib.closing(lake.attach(warehouse.connect())) as con:
         for glob in (g for g in globs if lake.fs.glob(g)):
             present = {name for name, *_ in con.execute("DESCRIBE SELECT * FROM read_parquet(?, union_by_name := true)", [glob]).fetchall()}
+            if not set(key_columns(key)) <= present:
+                continue
+            mine, params = key_matches(key, keys)
             for column in (c for c in columns if c in present):
                 rows = f"read_parquet({sql_literal(glob)}, union_by_name := true)"
-                mine = f"CAST({sql_identifier(key)} AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))"
                 value = f"CAST({sql_identifier(column)} AS VARCHAR)"
-                values = con.execute(f"SELECT DISTINCT {value} FROM {rows} WHERE {mine} AND {value} IS NOT NULL", [keys]).fetchall()
+                values = con.execute(f"SELECT DISTINCT {value} FROM {rows} WHERE {mine} AND {value} IS NOT NULL", params).fetchall()
                 found = {value for (value,) in values if value and value != TOMBSTONE}
                 held |= found
                 others = con.execute(
                     f"SELECT DISTINCT {value} FROM {rows} WHERE NOT ({mine}) AND {value} IN (SELECT unnest(?::VARCHAR[]))",
-                    [keys, sorted(found)],
+                    [*params, sorted(found)],
                 ).fetchall()
                 shared |= {value for (value,) in others}
     return held - shared
@@ -146,9 +163,9 @@ def erase_warehouse_tables(path: Path, models: dict[str, SubjectColumns], keys: 
             name = f"{sql_identifier(schema)}.{sql_identifier(table)}"
             assignments = ", ".join(f"{sql_identifier(c)} = {'?' if columns[c] == 'VARCHAR' else 'NULL'}" for c in personal)
             tombstones = [TOMBSTONE for c in personal if columns[c] == "VARCHAR"]
-            if carried.key is not None and carried.key in columns:
-                where = f"CAST({sql_identifier(carried.key)} AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))"
-                params: list = [*tombstones, keys]
+            if carried.key is not None and all(column in columns for column in carried.key):
+                where, matched = key_matches(carried.key, keys)
+                params: list = [*tombstones, *matched]
             else:
                 where = " OR ".join(f"CAST({sql_identifier(c)} AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))" for c in personal)
                 params = [*tombstones, *([sorted(values)] * len(personal))]

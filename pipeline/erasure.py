@@ -1,4 +1,5 @@
-"""`just erase <source>.<table> <key>`: one subject's personal data out of every layer, under the writer lock.
+"""`just erase <source>.<table> <key>`: one subject's personal data out of every layer, under the writer lock
+(a composite key is named `<column>=<value>` for each of its columns).
 
 The subject's rows keep their key and every fact not declared personal, so the marts still
 reconcile; each declared personal column (`personal:` of the table in config.yaml) is erased
@@ -10,7 +11,7 @@ docs/erasure.md is the manual.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,10 +55,14 @@ class ErasureResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def erase(settings: Settings, target: str, key: str, report: Report = lambda line: None) -> ErasureResult:
-    """Erase the personal columns of the row `key` of `target` (`source.table`) in every layer."""
+def erase(settings: Settings, target: str, key: str | Sequence[str], report: Report = lambda line: None) -> ErasureResult:
+    """Erase the personal columns of the row `key` of `target` (`source.table`) in every layer: `key` is the
+    value of a one-column key, or `<column>=<value>` for each column of a composite key."""
     source, table = _target(settings, target)
     spec = settings.sources[source].tables[table]
+    key = subject(spec.key_columns, target, [key] if isinstance(key, str) else list(key))
+    named = _named(spec.key_columns, key)
+    key_columns = spec.key_columns
     personal = list(spec.personal)
     run = open_run(settings)
     lake = run.lake
@@ -66,12 +71,12 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
     result = ErasureResult(target, key)
     waiting = lambda holder: report(f"waiting for the writer lock ({describe_holder(holder)})")
     with writer_lock(settings.data_dir, purpose=f"erase {target}", wait_seconds=settings.run.lock_wait_seconds, on_wait=waiting):
-        identifying = identifying_values(lake, [raw, quarantined], spec.subject_key, [key], personal)
-        raw_files = files_with_key(lake, raw, spec.subject_key, [key])
-        quarantine_files = files_with_key(lake, quarantined, spec.subject_key, [key])
+        identifying = identifying_values(lake, [raw, quarantined], key_columns, [key], personal)
+        raw_files = files_with_key(lake, raw, key_columns, [key])
+        quarantine_files = files_with_key(lake, quarantined, key_columns, [key])
         if not raw_files and not quarantine_files and key not in erasures.erased_keys(settings.meta_path, source).get(table, []):
             raise PlatformError(
-                f"No row with {spec.subject_key} = {key!r} in the raw layer of {target} (nor its quarantine): nothing to erase. "
+                f"No row with {named} in the raw layer of {target} (nor its quarantine): nothing to erase. "
                 "Check the key; a subject not loaded yet cannot be erased."
             )
         erasure_id = erasures.begin(settings.meta_path, source, table, key)
@@ -84,15 +89,15 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
         searched = written_forms(value for value in identifying if len(value) >= MIN_SEARCHED)
         counts = result.rewritten
         keys = [key]
-        counts["raw rows"] = sum(rewrite_parquet(url, spec.subject_key, keys, personal, lake) for url in raw_files)
+        counts["raw rows"] = sum(rewrite_parquet(url, key_columns, keys, personal, lake) for url in raw_files)
         report(f"raw: erased {counts['raw rows']} row(s) in {len(raw_files)} file(s)")
         q_columns = [*personal, "_failure", "_failures"]
-        counts["quarantine rows"] = sum(rewrite_parquet(url, spec.subject_key, keys, q_columns, lake) for url in quarantine_files)
+        counts["quarantine rows"] = sum(rewrite_parquet(url, key_columns, keys, q_columns, lake) for url in quarantine_files)
         report(f"quarantine: erased {counts['quarantine rows']} row(s)")
-        counts["dlt working files"] = _dlt_files(settings, source, table, spec.subject_key, keys, personal)
+        counts["dlt working files"] = _dlt_files(settings, source, table, key_columns, keys, personal)
         report(f"dlt working folder: rewrote {counts['dlt working files']} file(s)")
 
-        models = personal_columns(settings, source, table, spec.subject_key, personal)
+        models = personal_columns(settings, source, table, key_columns, personal)
         report(f"models carrying personal columns of {target}: {', '.join(sorted(models)) or 'none'}")
         if settings.warehouse_path.exists():
             tables = erase_warehouse_tables(settings.warehouse_path, models, keys, identifying)
@@ -133,6 +138,25 @@ def erase(settings: Settings, target: str, key: str, report: Report = lambda lin
     return result
 
 
+def subject(columns: list[str], target: str, parts: list[str]) -> str:
+    """The subject's key as the erasure list keeps it (core/erasures.py), from the command line's parts: the
+    value of a one-column key (`17`, or `id=17`), or `<column>=<value>` once for each column of a composite key."""
+    if len(columns) == 1:
+        if len(parts) != 1:
+            raise PlatformError(f"{target} has a one-column key ({columns[0]}): name one value, e.g. 17; got {len(parts)}.")
+        return parts[0].removeprefix(f"{columns[0]}=")
+    example = " ".join(f"{column}=<value>" for column in columns)
+    named = dict(part.partition("=")[::2] for part in parts if "=" in part)
+    if len(parts) != len(columns) or len(named) != len(parts) or set(named) != set(columns):
+        raise PlatformError(f"{target} has a composite key ({', '.join(columns)}): name each column's value once, as {example}.")
+    return erasures.subject_key(columns, [named[column] for column in columns])
+
+
+def _named(columns: list[str], key: str) -> str:
+    """`id = '17'`, or `order_id = '5' and line = '2'` for a composite key, as messages name a subject."""
+    return " and ".join(f"{column} = {part!r}" for column, part in zip(columns, erasures.key_parts(columns, key), strict=True))
+
+
 def _target(settings: Settings, target: str) -> tuple[str, str]:
     source, dot, table = target.partition(".")
     if not dot or not source or not table:
@@ -151,7 +175,7 @@ def _target(settings: Settings, target: str) -> tuple[str, str]:
     return source, table
 
 
-def _dlt_files(settings: Settings, source: str, table: str, key: str, keys: list[str], personal: list[str]) -> int:
+def _dlt_files(settings: Settings, source: str, table: str, key: list[str], keys: list[str], personal: list[str]) -> int:
     """dlt's copies of the table's files in its working folder (extracted, normalized and loaded packages)."""
     working = settings.data_dir / "dlt" / f"ingest_{source}"
     rewritten = 0

@@ -1,4 +1,4 @@
-"""Shared fixtures: settings on a temporary data folder, one small end-to-end build, alert receivers."""
+"""Shared fixtures: settings on a temporary data folder, one small end-to-end build, alert receivers, a PostgreSQL cluster."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from core.settings import Settings
 from pipeline.run import RunSummary, run_all
+from tests.support.postgres import postgres  # noqa: F401 (a fixture: a throwaway cluster per module that asks for it)
 from tests.support.project import settings_for
 
 

@@ -225,13 +225,29 @@ def test_a_composite_key_dedupes_and_refuses_rows_missing_a_part(tmp_path):
     assert {path for path, _ in processed(settings.meta_path, "drops")} == {"lines/1.csv", "lines/2.csv"}
 
 
+def test_a_text_value_in_the_first_file_s_whole_number_key_is_quarantined_and_the_key_stays_whole_numbers(tmp_path):
+    settings, landing = _drops(
+        tmp_path,
+        {"items": {"pattern": "items/*.csv"}, "codes": {"pattern": "codes/*.csv", "primary_key": "code"}},
+        quality={"max_bad_share": 0.9},
+    )
+    _land(landing, "items/1.csv", "id,name\n1,a\nx2,b\n3,c\n", age=60)
+    _land(landing, "codes/1.csv", "code,body\nA1,first\n7,second\nB2,third\n", age=60)  # a text key stays text
+    ingest_source(open_run(settings), "drops")
+
+    assert raw(settings, "drops", "items", "SELECT typeof(id), id, name FROM t ORDER BY id") == [("BIGINT", 1, "a"), ("BIGINT", 3, "c")]
+    assert quarantine(settings, "drops", "items", "SELECT _line, _check, _column FROM q") == [(3, "key_type", "id")]  # as in a later file
+    assert "id__v_text" not in [row[0] for row in raw(settings, "drops", "items", "DESCRIBE t")]
+    assert raw(settings, "drops", "codes", "SELECT code FROM t ORDER BY 1") == [("7",), ("A1",), ("B2",)]
+
+
 def test_a_composite_primary_key_is_a_list_of_distinct_columns():
     assert FileTableSettings(pattern="x", primary_key=["a", "b"]).key_columns == ["a", "b"]
     assert FileTableSettings(pattern="x").key_columns == ["id"]
     with pytest.raises(ValidationError, match="distinct columns"):
         FileTableSettings(pattern="x", primary_key=["a", "a"])
-    with pytest.raises(ValidationError, match="one-column primary_key"):
-        FileTableSettings(pattern="x", primary_key=["a", "b"], personal={"email": "hash"})
+    # a table with personal columns may have a composite key: an erasure names each column (tests/test_erasure_composite.py)
+    assert FileTableSettings(pattern="x", primary_key=["a", "b"], personal={"email": "hash"}).key_columns == ["a", "b"]
 
 
 HEADER = "id,customer_id,status,ordered_at,updated_at,deleted_at\n"

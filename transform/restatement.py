@@ -153,8 +153,9 @@ def unmerged_keys_calls(model) -> tuple[Touch, ...]:
 
 
 def grain_columns(model) -> tuple[str, ...]:
-    """A model's first grain as columns: `grain id` is one, `grain (a, b)` is a composite."""
+    """A model's first grain as columns: `grain id` (or `grain (id)`) is one, `grain (a, b)` is a composite."""
     grain = model.grains[0]
+    grain = grain.this if isinstance(grain, exp.Paren) else grain
     return tuple(part.name for part in grain.expressions) if isinstance(grain, exp.Tuple) else (grain.name,)
 
 

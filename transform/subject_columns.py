@@ -2,8 +2,8 @@
 
 An erasure rewrites every model table that carries a declared personal column of the erased
 table: `personal_columns` follows each model column back to the raw columns it is computed from,
-through every model in between. A model column computed from the table's key alone is the key by
-which the subject's rows are found.
+through every model in between. A model column computed from one of the table's key columns alone
+holds that part of the key by which the subject's rows are found.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ Origin = tuple[str, str]  # (model or raw table as SQLMesh names it, column)
 
 @dataclass(frozen=True)
 class SubjectColumns:
-    """In one model: the column holding the subject's key (None when none is computed from it alone) and its personal columns."""
+    """In one model: the columns holding the subject's key, one per key column in the key's order (None when
+    one is computed from no key column alone), and its personal columns."""
 
-    key: str | None
+    key: list[str] | None
     personal: list[str] = field(default_factory=list)
 
 
-def personal_columns(settings: Settings, source: str, table: str, key: str, personal: list[str]) -> dict[str, SubjectColumns]:
+def personal_columns(settings: Settings, source: str, table: str, key: list[str], personal: list[str]) -> dict[str, SubjectColumns]:
     """`schema.model` -> the model's key and personal columns, for every model that carries a personal column of `source.table`."""
     context = open_context(settings)
     try:
@@ -37,7 +38,7 @@ def personal_columns(settings: Settings, source: str, table: str, key: str, pers
         context.close()
 
 
-def _trace(context: Context, raw_schema: str, table: str, key: str, personal: list[str]) -> dict[str, SubjectColumns]:
+def _trace(context: Context, raw_schema: str, table: str, key: list[str], personal: list[str]) -> dict[str, SubjectColumns]:
     origins: dict[Origin, frozenset[Origin]] = {}
 
     def raw_origins(model: str, column: str) -> frozenset[Origin]:
@@ -63,8 +64,8 @@ def _trace(context: Context, raw_schema: str, table: str, key: str, personal: li
         traced = {column: raw_origins(name, column) for column in model.columns_to_types}
         found = [column for column, came_from in traced.items() if came_from & wanted]
         if found:
-            keys = [column for column, came_from in traced.items() if came_from == {(raw_table, key)}]
-            carried[_short(name)] = SubjectColumns(key=keys[0] if keys else None, personal=found)
+            keys = [next((c for c, came_from in traced.items() if came_from == {(raw_table, part)}), None) for part in key]
+            carried[_short(name)] = SubjectColumns(key=None if None in keys else [c for c in keys if c is not None], personal=found)
     return carried
 
 
