@@ -216,6 +216,6 @@ metrics *ARGS:
 bench *ARGS:
     {{py}} -m bench {{ARGS}}
 
-# The benchmark at a tiny scale (1,000 orders), once: checks that the harness still works
+# The benchmark at a tiny scale (1,000 orders; 2,000 rows in the files scenario), once: checks that the harness still works
 bench-smoke:
-    {{py}} -m bench --scales 0.01 --repeats 1 --warmup 0
+    {{py}} -m bench --scales 0.01 --rows 2000 --repeats 1 --warmup 0

@@ -12,16 +12,27 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.scenario_data import SCENARIO_ROWS
 from core.errors import PlatformError
 from core.settings import Settings, load_settings
 
-STAGES = ("ingest", "files", "transform", "publish", "serve", "e2e", "scheduler")
+STAGES = ("ingest", "files", "transform", "publish", "serve", "e2e", "scheduler", "scenario")
 
 
 def run_bench(
-    settings: Settings, *, scales: list[float], stages: list[str], repeats: int, warmup: int, out_dir: Path, profile: bool = False
+    settings: Settings,
+    *,
+    scales: list[float],
+    stages: list[str],
+    repeats: int,
+    warmup: int,
+    out_dir: Path,
+    profile: bool = False,
+    rows: int = SCENARIO_ROWS,
+    staging: str | None = None,
 ) -> dict:
-    """Every selected stage at every scale; returns the result that `bench.markdown.write` records."""
+    """Every selected demo stage at every scale, then the files scenario (`rows` trips; its staging models
+    `staging`, by default as `stage_scenario.default_staging` finds); returns the result that `bench.markdown.write` records."""
     from bench import report
     from bench import stages as bench_stages
     from bench.harness import Workspace
@@ -33,10 +44,10 @@ def run_bench(
         "started_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": report.machine(),
         "load_before": report.load_average(),
-        "options": {"scales": scales, "stages": stages, "repeats": repeats, "warmup": warmup},
+        "options": {"scales": scales, "stages": stages, "repeats": repeats, "warmup": warmup, "rows": rows},
         "scales": {},
     }
-    for scale in scales:
+    for scale in scales if set(stages) - {"scenario"} else []:
         started = time.perf_counter()
         ws = Workspace(out_dir, settings.project_dir, scale, settings.demo.source, base_env, profile=profile)
         say = functools.partial(_progress, scale, started)
@@ -62,6 +73,21 @@ def run_bench(
 
             entry["stages"]["scheduler"] = sides_scheduler.stage(run)
         entry["seconds"] = time.perf_counter() - started
+    if "scenario" in stages:
+        from bench import stage_scenario
+
+        started = time.perf_counter()
+        result["scenario"] = stage_scenario.run(
+            out_dir,
+            base_env,
+            trips=rows,
+            staging=staging or stage_scenario.default_staging(),
+            warmup=warmup,
+            repeats=repeats,
+            profile=profile,
+            say=functools.partial(_progress, "scenario", started),
+        )
+        result["scenario"]["seconds"] = time.perf_counter() - started
     result["load_after"] = report.load_average()
     result["targets"] = report.targets(result)
     return result
@@ -75,13 +101,26 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--repeats", type=int, default=3, help="measured runs per side (the median is reported)")
     root.add_argument("--warmup", type=int, default=1, help="unmeasured rounds first")
     root.add_argument("--out", type=Path, help="results folder (default <data_dir>/bench)")
+    root.add_argument(
+        "--rows",
+        type=int,
+        default=SCENARIO_ROWS,
+        help=f"trips of the files scenario (a quarter as many vehicle shifts); default {SCENARIO_ROWS:,}",
+    )
+    root.add_argument(
+        "--staging",
+        choices=("full", "incremental"),
+        help="the files scenario's staging models: FULL (every run reads every load) or incremental by key; "
+        "default incremental when the project has macros/unmerged_keys.py",
+    )
     root.add_argument("--profile", action="store_true", help="write a pyinstrument profile of every side next to its log")
     root.add_argument("--docs", action="store_true", help="also rewrite docs/benchmarks.md, the committed benchmark page, from this run")
     return root
 
 
-def _progress(scale: float, started: float, message: str) -> None:
-    print(f"[bench {scale:g} {time.perf_counter() - started:6.0f}s] {message}", file=sys.stderr, flush=True)
+def _progress(scale: float | str, started: float, message: str) -> None:
+    label = scale if isinstance(scale, str) else f"{scale:g}"
+    print(f"[bench {label} {time.perf_counter() - started:6.0f}s] {message}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,11 +131,26 @@ def main(argv: list[str] | None = None) -> int:
         stages = [s.strip() for s in args.stages.split(",") if s.strip()]
         if unknown := sorted(set(stages) - set(STAGES)):
             raise PlatformError(f"unknown stage(s) {', '.join(unknown)} in --stages; choose from {', '.join(STAGES)}")
-        if args.repeats < 1 or args.warmup < 0 or min(scales) <= 0:
-            raise PlatformError("--repeats must be at least 1, --warmup at least 0, and every scale above 0")
+        if args.staging == "incremental" and "scenario" in stages:
+            from bench.scenario_project import INCREMENTAL_MACRO, has_incremental_macro
+
+            if not has_incremental_macro():
+                raise PlatformError(
+                    f"--staging incremental needs the convention's macro, {INCREMENTAL_MACRO}, which this checkout does not have"
+                )
+        if args.repeats < 1 or args.warmup < 0 or min(scales) <= 0 or args.rows < 1_000:
+            raise PlatformError("--repeats must be at least 1, --warmup at least 0, every scale above 0 and --rows at least 1,000")
         out_dir = (args.out or settings.data_dir / "bench").resolve()
         result = run_bench(
-            settings, scales=scales, stages=stages, repeats=args.repeats, warmup=args.warmup, out_dir=out_dir, profile=args.profile
+            settings,
+            scales=scales,
+            stages=stages,
+            repeats=args.repeats,
+            warmup=args.warmup,
+            out_dir=out_dir,
+            profile=args.profile,
+            rows=args.rows,
+            staging=args.staging,
         )
         from bench.markdown import write
 
@@ -114,4 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(md_path.read_text())
     print(f"Wrote {json_path} and {md_path}", file=sys.stderr)
+    if (scenario := result.get("scenario")) and not scenario["answers_equal"]:
+        print(
+            f"error: the published marts of the files scenario differ from hand-written DuckDB's: see `checks` in {json_path}",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -53,17 +53,25 @@ def run_process(argv: list[str], *, env: dict[str, str], log: Path) -> tuple[flo
 
 
 class Workspace:
-    """Folders of one scale under `<data_dir>/bench/`: the reused source, and fresh run folders."""
+    """Folders of one scale (or of `folder`) under `<data_dir>/bench/`: the reused source, and fresh run folders."""
 
     def __init__(
-        self, bench_dir: Path, project: Path, scale: float, source_name: str, base_env: dict[str, str], *, profile: bool = False
+        self,
+        bench_dir: Path,
+        project: Path,
+        scale: float,
+        source_name: str,
+        base_env: dict[str, str],
+        *,
+        profile: bool = False,
+        folder: Path | None = None,
     ) -> None:
         self.bench_dir = bench_dir
         self.project = project  # the folder holding config.yaml, for every child process
         self.profile = profile
         self.scale = scale
         self.source_name = source_name
-        self.dir = bench_dir / "work" / f"scale-{scale:g}"
+        self.dir = folder or bench_dir / "work" / f"scale-{scale:g}"
         self.base_env = base_env
         self.logs = self.dir / "logs"
 

@@ -297,12 +297,17 @@ def end_to_end(run: ScaleRun) -> dict:
 
     def platform() -> dict[str, Sample]:
         env = ws.env(ws.fresh("e2e-platform"))
-        return {"cold": ws.run_cli("e2e.cold", ["run"], env), "warm": ws.run_cli("e2e.warm", ["run"], env)}
+        cold = ws.run_cli("e2e.cold", ["run"], env)
+        published = _published_version(run, env)
+        warm = ws.run_cli("e2e.warm", ["run"], env)
+        warm.extra["published_new"] = _published_version(run, env) != published
+        return {"cold": cold, "warm": warm}
 
     def by_hand() -> Sample:
         return ws.run_side("e2e.duckdb", ws.env(ws.fresh("e2e-duckdb")), {"models": models, "duckdb": run.duckdb_settings})
 
-    sides = {name: summarize(s) for name, s in run.rounds({"platform": platform, "duckdb": by_hand}).items()}
+    samples = run.rounds({"platform": platform, "duckdb": by_hand})
+    sides = {name: summarize(s) for name, s in samples.items()}
     # The last cold run's folder goes on living: its loads and state are valid for a copy of the same source.
     chain = ws.dir / "e2e-platform"
     source = chain / "source.db"
@@ -315,4 +320,18 @@ def end_to_end(run: ScaleRun) -> dict:
         return ws.run_cli("e2e.after_day", ["run"], env)
 
     sides |= {"after_day": summarize(run.rounds({"after_day": after_day})["after_day"])}
-    return {"sides": sides, "cold_ratio_vs_duckdb": sides["cold"]["seconds"] / sides["duckdb"]["process_seconds"]}
+    return {
+        "sides": sides,
+        "cold_ratio_vs_duckdb": sides["cold"]["seconds"] / sides["duckdb"]["process_seconds"],
+        "after_day_share_of_cold": sides["after_day"]["seconds"] / sides["cold"]["seconds"],
+        "warm_published_new": any(sample.extra["published_new"] for sample in samples["warm"]),
+    }
+
+
+def _published_version(run: ScaleRun, env: dict[str, str]) -> str | None:
+    """The version that the data folder of `env` publishes now (read in the parent; not timed)."""
+    from core.settings import load_settings
+    from publish.reader import current_version
+
+    published = current_version(load_settings(run.settings.project_dir, env=env))
+    return published.version if published else None

@@ -30,6 +30,8 @@ SIDES = {
     "serve.cached": ("bench.sides_serve:cached", ()),
     "serve.api": ("bench.sides_serve:api", ()),
     "e2e.duckdb": ("bench.sides_publish:duckdb_pipeline", ()),
+    "scenario.platform": ("bench.sides_scenario:platform", ("pipeline.run",)),
+    "scenario.duckdb": ("bench.sides_scenario:duckdb_marts", ()),
     "scheduler.run": ("bench.sides_scheduler:run_stage", ("pipeline.run",)),
     "scheduler.job": ("bench.sides_scheduler:job", ("scheduler.runner",)),
 }

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from tests.support.project import ROOT
@@ -17,7 +18,7 @@ from tests.support.project import ROOT
 def test_bench_runs_every_stage_and_the_sides_agree(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM__")} | {"PLATFORM__DATA_DIR": str(tmp_path / "data")}
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--scales", "0.01", "--repeats", "1", "--warmup", "0"],
+        [sys.executable, "-m", "bench", "--scales", "0.01", "--rows", "2000", "--repeats", "1", "--warmup", "0"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -29,7 +30,7 @@ def test_bench_runs_every_stage_and_the_sides_agree(tmp_path: Path):
     result = json.loads((results / "latest.json").read_text())
     scale = result["scales"]["0.01"]
     stages = scale["stages"]
-    assert set(stages) == {"ingest", "files", "transform", "publish", "serve", "end_to_end"}
+    assert set(stages) == {"ingest", "files", "transform", "publish", "serve", "end_to_end", "scheduler"}
     assert result["machine"]["cores"] >= 1 and result["machine"]["versions"]["duckdb"]
 
     # ingest: every side wrote every source row, and each figure comes from a real child process
@@ -84,6 +85,11 @@ def test_bench_runs_every_stage_and_the_sides_agree(tmp_path: Path):
     e2e = stages["end_to_end"]["sides"]
     assert e2e["duckdb"]["extra"]["rows"]["fct_orders"] == live_orders
     assert all(e2e[side]["peak_rss_mb"] > 20 for side in ("cold", "warm", "after_day"))
+    # `just run` with nothing new published no new version; the day after is a share of the cold run
+    assert stages["end_to_end"]["warm_published_new"] is False
+    assert 0 < stages["end_to_end"]["after_day_share_of_cold"]
+
+    _check_scenario(result["scenario"], tmp_path / "data" / "bench")
 
     # the record: every target has a verdict, and the Markdown table shows the scale
     assert {row["target"] for row in result["targets"]} >= {
@@ -93,10 +99,99 @@ def test_bench_runs_every_stage_and_the_sides_agree(tmp_path: Path):
         "SQLMesh full build <= 1.5x DuckDB",
         "no-change plan <= 5 s",
         "dashboard p95 cold <= 1 s",
+        "a demo day <= 12% of a full build (at 5M orders)",
+        "publish <= 1.5x a plain COPY (at 1M orders)",
+        "a run where nothing changed publishes nothing new",
+        "1% change <= 15% of its full build (at 6M rows)",
+        "full build <= 1.5x hand-written DuckDB",
+        "`just run` peak RSS <= 1.5 GB (at 6M rows)",
+        "published marts equal hand-written DuckDB's",
     }
+    verdicts = {row["target"]: row["met"] for row in result["targets"] if row["scale"] == "files 2,000 rows"}
+    assert verdicts["published marts equal hand-written DuckDB's"] is True
     table = (results / "latest.md").read_text()
     assert "## Scale 0.01: 1,000 orders" in table and "## Targets" in table
     assert f"restated from {day['restated_from'][:10]}" in table and "slowest: " in table
+    assert "## Files scenario (files 2,000 rows): 2,000 trips and 500 vehicle shifts in 2 CSV drops" in table
+    assert "Published marts against DuckDB's: equal" in table
+
+
+def _check_scenario(scenario: dict, bench_dir: Path) -> None:
+    """The files scenario: `just run` loaded every drop, then only the change, and its marts equal DuckDB's."""
+    from bench.scenario_data import SHIFTS, SOURCE, TRIPS
+    from bench.sides_scenario import compare
+    from core.settings import load_settings
+
+    assert (scenario["trips"], scenario["shifts"], scenario["drop_files"]) == (2_000, 500, 2)
+    full, change = scenario["sides"]["full"], scenario["sides"]["change"]
+    assert full["platform"]["extra"]["rows_loaded"] == {SOURCE: {TRIPS: 2_000, SHIFTS: 500}}
+    changed = scenario["changed_keys"]
+    # a change: 1% of the keys updated, a few deleted, 0.1% new (at least one), every changed row loaded once
+    assert changed[TRIPS]["updated"] == 20 and changed[TRIPS]["deleted"] >= 3 and changed[TRIPS]["new"] == 2
+    assert change["platform"]["extra"]["rows_loaded"] == {SOURCE: {table: sum(keys.values()) for table, keys in changed.items()}}
+    for run in (full, change):
+        assert set(run["platform"]["stages"]) == {"ingest", "transform", "publish"}
+        assert all(node["cpu_seconds"] > 0 and node["peak_rss_mb"] > 20 for node in run["platform"]["stages"].values())
+        assert run["platform"]["peak_rss_mb"] >= max(node["peak_rss_mb"] for node in run["platform"]["stages"].values())
+        assert run["platform"]["extra"]["published_new"] and run["duckdb"]["cpu_seconds"] > 0
+    assert scenario["answers_equal"] is True
+    for check in scenario["checks"].values():
+        assert check["fleet_daily_trips"]["published_rows"] == 365 and all(mart["equal"] for mart in check.values())
+    # the check sees a difference: one row less on DuckDB's side
+    work = bench_dir / "work" / "scenario-2000"
+    hand = work / "duckdb-change" / "marts" / "fleet_vehicles.parquet"
+    with duckdb.connect() as con:
+        con.execute(f"COPY (SELECT * FROM read_parquet('{hand}') ORDER BY vehicle_id OFFSET 1) TO '{hand}.tmp' (FORMAT parquet)")
+    hand.with_name(hand.name + ".tmp").replace(hand)
+    settings = load_settings(work / "project", env={"PLATFORM__DATA_DIR": str(work / "platform")})
+    vehicles = compare(settings, hand.parent)["fleet_vehicles"]
+    assert vehicles["equal"] is False and vehicles["only_published"] == 1 and vehicles["only_duckdb"] == 0
+
+
+def test_the_files_scenario_targets_are_judged_from_its_figures():
+    from bench.report import targets
+
+    def scenario(share: float, ratio: float, rss: float, equal: bool) -> dict:
+        platform = _side(10.0, rss)
+        return {
+            "trips": 6_000_000,
+            "change_share_of_full": share,
+            "duckdb_change_share_of_full": 0.9,
+            "full_ratio_vs_duckdb": ratio,
+            "full_cpu_ratio_vs_duckdb": ratio,
+            "sides": {"full": {"platform": platform}},
+            "answers_equal": equal,
+        }
+
+    met = {row["target"]: row["met"] for row in targets({"scales": {}, "scenario": scenario(0.12, 1.4, 1500.0, True)})}
+    assert met == {
+        "1% change <= 15% of its full build (at 6M rows)": True,
+        "full build <= 1.5x hand-written DuckDB": True,
+        "`just run` peak RSS <= 1.5 GB (at 6M rows)": True,
+        "published marts equal hand-written DuckDB's": True,
+    }
+    rows = targets({"scales": {}, "scenario": scenario(0.7, 2.4, 3100.0, False)})
+    assert not any(row["met"] for row in rows) and {row["scale"] for row in rows} == {"files 6,000,000 rows"}
+
+
+def test_each_stage_of_a_run_has_its_own_peak_rss():
+    from bench.sides_scenario import StageMeter
+
+    meter = StageMeter()
+    meter.event("lake", "checking the lake")  # not a stage of its own
+    meter.event("ingest", "loading")
+    block = bytearray(300 * 2**20)
+    block[::4096] = b"x" * len(block[::4096])  # touch every page
+    del block
+    meter.event("transform", "planning prod")
+    meter.event("transform", "built a model")  # the same stage goes on
+    meter.event("publish", "publishing")
+    meter.close()
+    stages = meter.stages
+    assert list(stages) == ["ingest", "transform", "publish"]
+    assert stages["ingest"]["peak_rss_mb"] - stages["transform"]["peak_rss_mb"] > 250
+    assert meter.peak_rss_mb == stages["ingest"]["peak_rss_mb"]  # the process's, which the resets hide from the kernel's figure
+    assert all(node["seconds"] >= 0 and node["cpu_seconds"] >= 0 for node in stages.values())
 
 
 def _side(seconds: float, rss: float) -> dict:
