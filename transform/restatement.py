@@ -16,7 +16,10 @@ exactly the completed loads that the last applied comparison saw: the warehouse
 keeps their names, written only once the restatement they led to has been
 applied. Otherwise only the keys that the loads not applied yet brought (or that
 are deleted) are compared, by their load ids: every other key was level with raw
-at that comparison. Which loads are new is a set difference, never a comparison
+at that comparison. A model that joins another raw table names it in its
+`@unmerged_keys` calls (an order's lines join the order): the keys whose joined rows
+a new load brought are compared too, so a line that landed a load before its order
+is found stale when the order lands. Which loads are new is a set difference, never a comparison
 of load ids, which dlt takes from the clock: a clock that jumps changes nothing.
 """
 
@@ -27,6 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlglot import exp
+from sqlmesh.core.dialect import MacroFunc
 
 from core.errors import PlatformError
 from core.run_context import RunContext
@@ -49,6 +53,20 @@ STALE_WITHOUT_CURSOR = "TRUE"
 
 
 @dataclass(frozen=True)
+class Touch:
+    """One `@unmerged_keys(table, key[, column])` call of a staging model: the rows whose `key` is among
+    `column` of `raw_table`'s rows that a new load brought (or deleted) are the ones to compare."""
+
+    raw_table: str
+    key: str  # DuckDB SQL on the model's raw table's columns: `id`, `(order_id, line_number)`
+    column: str  # the same on `raw_table`'s columns
+
+    @property
+    def source(self) -> str:
+        return self.raw_table.split(".")[0].removeprefix("raw_")
+
+
+@dataclass(frozen=True)
 class StagingScope:
     """How one staging model relates to its raw table: the keys, the cursor, deletes, and the time its changes count from."""
 
@@ -60,6 +78,7 @@ class StagingScope:
     cursor: str | None  # None: the table declares no cursor (STALE_WITHOUT_CURSOR)
     time_sql: str  # the time from which a changed row touches the incremental models downstream
     stale_sql: str = DROPS_DELETES  # when a staged row (or its absence) no longer matches the latest raw row
+    touches: tuple[Touch, ...] = ()  # its `@unmerged_keys` calls; none: the keys of its own raw table's new loads
 
 
 # The time from which a change to a staging model's row touches the marts incremental by time, when it
@@ -119,9 +138,17 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
                 else (FLAGS_DELETES if "deleted_at" in model.columns_to_types else FLAGS_HARD_DELETES)
                 if flags
                 else DROPS_DELETES,
+                touches=unmerged_keys_calls(model),
             )
         )
     return scopes
+
+
+def unmerged_keys_calls(model) -> tuple[Touch, ...]:
+    """The `@unmerged_keys` calls in a SQL model's query, as written (before rendering)."""
+    calls = [call.this for call in model.query.find_all(MacroFunc) if call.this.name == "unmerged_keys"] if model.is_sql else []
+    sql = lambda arg: arg.sql(dialect="duckdb")
+    return tuple(Touch(sql(args[0]), sql(args[1]), sql(args[-1])) for args in (call.expressions for call in calls))
 
 
 def grain_columns(model) -> tuple[str, ...]:
@@ -155,18 +182,23 @@ class Restatement:
         return Restatement(models=models, changed_rows=dict(self.changed_rows), start=start, whole=whole)
 
 
-def comparison_sql(scope: StagingScope, new_loads: list[str] | None) -> str:
+def comparison_sql(scope: StagingScope, new_loads: dict[str, list[str]]) -> str:
     """Changed keys and their earliest time: the latest raw version of a key against its staged row.
 
-    With `new_loads` (the source's completed loads that no applied comparison saw), only keys in
-    those loads, and deleted keys, are compared; None compares every key.
+    Only the keys that the model's `@unmerged_keys` calls name in `new_loads` (per source, the completed
+    loads that no applied comparison saw), and deleted keys, are compared; a source missing from
+    `new_loads` compares every key.
     """
     raw_key = ", ".join(scope.raw_key)
     keyed = raw_key if len(scope.raw_key) == 1 else f"({raw_key})"
+    touches = scope.touches or (Touch(scope.raw_table, keyed, keyed),)
     touched = ""
-    if new_loads is not None:
-        loads = ", ".join(sql_literal(load_id) for load_id in new_loads) or "NULL"
-        touched = f"WHERE {keyed} IN (SELECT {keyed} FROM {scope.raw_table} WHERE _dlt_load_id IN ({loads}) OR _deleted) "
+    if all(touch.source in new_loads for touch in touches):
+        predicates = []
+        for touch in touches:
+            loads = ", ".join(sql_literal(load_id) for load_id in new_loads[touch.source]) or "NULL"
+            predicates.append(f"{touch.key} IN (SELECT {touch.column} FROM {touch.raw_table} WHERE _dlt_load_id IN ({loads}) OR _deleted)")
+        touched = f"WHERE {' OR '.join(predicates)} "
     latest = f"{scope.cursor} DESC, _dlt_load_id DESC" if scope.cursor else "_dlt_load_id DESC"
     joined = " AND ".join(f"staged.{staged} = raw.{raw}" for staged, raw in zip(scope.key, scope.raw_key, strict=True))
     return (
@@ -200,7 +232,7 @@ def find_restatement(fetchone: Callable[[str], tuple | None], scopes: list[Stagi
     each source's loads that no applied comparison saw (a source missing from it is compared whole)."""
     result = Restatement()
     for scope in scopes:
-        count, start = fetchone(comparison_sql(scope, new_loads.get(scope.source))) or (0, None)
+        count, start = fetchone(comparison_sql(scope, new_loads)) or (0, None)
         # Every kind: a snapshot that replaced the one before with no row brings no changed row to compare.
         vanished = (fetchone(vanished_sql(scope, new_loads.get(scope.source))) or (0,))[0]
         if vanished:
