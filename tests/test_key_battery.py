@@ -140,9 +140,6 @@ def sql_tables(draw) -> SqlTable:
             second.pop(k, None)
     for k, v in draw(st.dictionaries(key, new, max_size=5)).items():
         second[k] = v if k not in first else (v[0], v[1] if math.isfinite(v[1]) else 0.5, v[2])
-    if not cursor and not any(math.isfinite(v[1]) for v in second.values()):
-        # a snapshot of which no row lands (empty, or every row quarantined) leaves the one before in raw: not drawn
-        second[tuple([9] * keys)] = draw(value)
     return SqlTable(keys, cursor, precision, scale, first, second)
 
 

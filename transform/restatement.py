@@ -4,8 +4,9 @@ After an ingest, a staging model is stale where the raw layer holds a newer
 version of a row than the model does (a new row, an update, a soft delete), or
 where a row's hard delete (the raw views' `_deleted` flag) is not reflected yet:
 flagged in `is_deleted`, or the row left out, depending on the model. A model
-incremental by key (`@unmerged_keys`) is merged, unless raw lost rows it holds
-(then it is rebuilt whole); any other kind is restated.
+incremental by key (`@unmerged_keys`) is merged, any other kind restated; a model
+of any kind that raw lost rows of (a snapshot replaced, even by one of no row) is
+rebuilt whole.
 The incremental order facts are partitioned by the time their order was placed,
 so the marts are restated from the earliest such time among the touched rows -
 a status change on an old order reaches back to that order's day - to the
@@ -77,7 +78,6 @@ class StagingScope:
     cursor: str | None  # None: the table declares no cursor (STALE_WITHOUT_CURSOR)
     time_sql: str  # the time from which a changed row touches the incremental models downstream
     stale_sql: str = DROPS_DELETES  # when a staged row (or its absence) no longer matches the latest raw row
-    merges: bool = False  # incremental by key over the loads (`@unmerged_keys`): merged, never restated for new rows
     touches: tuple[Touch, ...] = ()  # its `@unmerged_keys` calls; none: the keys of its own raw table's new loads
 
 
@@ -138,7 +138,6 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
                 else (FLAGS_DELETES if "deleted_at" in model.columns_to_types else FLAGS_HARD_DELETES)
                 if flags
                 else DROPS_DELETES,
-                merges=model.kind.is_incremental_by_unique_key,
                 touches=unmerged_keys_calls(model),
             )
         )
@@ -163,9 +162,9 @@ def grain_columns(model) -> tuple[str, ...]:
 class Restatement:
     """The staging models to restate (or merge), their changed row counts, and the start of the time range.
 
-    `whole` names the models incremental by key that a merge cannot bring level (raw lost rows that
-    they hold: a table read again, a snapshot replaced): they are rebuilt from every load, and
-    everything downstream from the beginning."""
+    `whole` names the models that raw lost rows of (a table read again, a snapshot replaced, even by
+    one of no row): a merge cannot bring them level, and no changed row tells the other kinds; they
+    are rebuilt from every load, and everything downstream from the beginning."""
 
     models: list[str] = field(default_factory=list)
     changed_rows: dict[str, int] = field(default_factory=dict)
@@ -212,7 +211,8 @@ def comparison_sql(scope: StagingScope, new_loads: dict[str, list[str]]) -> str:
 
 
 def vanished_sql(scope: StagingScope, new_loads: list[str] | None) -> str:
-    """Whether raw may have lost rows the model holds (a merge adds and replaces rows, it never removes one).
+    """Whether raw may have lost rows the model holds (a merge never removes one; a snapshot that replaced the
+    one before with no row, an emptied table or one whose every row was quarantined, shows no changed row).
 
     With `new_loads`, raw lost rows only when the table was read again whole (`just reingest`, a snapshot
     that replaced the one before): none of its rows is then from an earlier load, which the first row
@@ -233,7 +233,8 @@ def find_restatement(fetchone: Callable[[str], tuple | None], scopes: list[Stagi
     result = Restatement()
     for scope in scopes:
         count, start = fetchone(comparison_sql(scope, new_loads)) or (0, None)
-        vanished = (fetchone(vanished_sql(scope, new_loads.get(scope.source))) or (0,))[0] if scope.merges else 0
+        # Every kind: a snapshot that replaced the one before with no row brings no changed row to compare.
+        vanished = (fetchone(vanished_sql(scope, new_loads.get(scope.source))) or (0,))[0]
         if vanished:
             result.whole.append(scope.model)
         if not count and not vanished:
