@@ -238,6 +238,15 @@ class FileTableSettings(_TableBase):
         description="A value whose type differs from its loaded column: into `<column>__v_<type>`, reject the file, or quarantine the row.",
     )
 
+    @model_validator(mode="after")
+    def _files_append(self) -> FileTableSettings:
+        if self.write_disposition == "replace":
+            raise ValueError(
+                "a files table appends each landed file once: with replace, a run that lands no file of this table "
+                "would empty it in raw. Leave write_disposition out (the latest version of a key wins)"
+            )
+        return self
+
 
 class FilesSource(_SourceBase):
     """CSV, JSONL and Parquet files dropped in a landing folder; each is loaded exactly once."""

@@ -72,3 +72,10 @@ def test_a_secret_written_into_config_is_refused(tmp_path):
 def test_bad_declarations_name_the_key(tmp_path, change, where):
     with pytest.raises(PlatformError, match=where):
         settings_with_sources(tmp_path, {"pg": {**POSTGRES, **change}}, SHOP_PG_PASSWORD="x")
+
+
+def test_a_files_table_declared_replace_is_refused_before_it_can_empty_raw(tmp_path):
+    # A run that lands no file of such a table would load it as an empty replacement.
+    drops = {"kind": "files", "tables": {"orders": {"pattern": "orders/*.csv", "write_disposition": "replace"}}}
+    with pytest.raises(PlatformError, match=r"sources\.drops\.tables\.orders: .*empty it in raw"):
+        settings_with_sources(tmp_path, {"drops": drops})
