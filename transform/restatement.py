@@ -31,7 +31,7 @@ from core.errors import PlatformError
 from core.run_context import RunContext
 from core.settings import Settings
 from core.settings_sources import EndpointSettings
-from core.warehouse import sql_literal
+from core.warehouse import sql_identifier, sql_literal
 
 # The time of the order a row belongs to: the partition of the incremental order facts.
 _ORDER_TIME = "(SELECT min(orders.ordered_at)::TIMESTAMP FROM raw_shop.orders AS orders WHERE orders.id = changed.order_id)"
@@ -39,8 +39,8 @@ _ORDER_TIME = "(SELECT min(orders.ordered_at)::TIMESTAMP FROM raw_shop.orders AS
 
 # How a staging model shows a deleted row, and so when its staged row is out of date.
 _VERSION_DIFFERS = "staged.{cursor} IS DISTINCT FROM raw.{cursor}::TIMESTAMP"
-FLAGS_DELETES = f"{_VERSION_DIFFERS} OR staged.is_deleted IS DISTINCT FROM (raw.deleted_at IS NOT NULL OR raw._deleted)"
-FLAGS_HARD_DELETES = f"{_VERSION_DIFFERS} OR staged.is_deleted IS DISTINCT FROM raw._deleted"  # a table with no `deleted_at`
+# `{deleted}`: whether the raw row is softly deleted, from the table's soft-delete column (`soft_deleted_sql`).
+FLAGS_DELETES = f"{_VERSION_DIFFERS} OR staged.is_deleted IS DISTINCT FROM ({{deleted}} OR raw._deleted)"
 DROPS_DELETES = f"CASE WHEN raw._deleted THEN staged.{{cursor}} IS NOT NULL ELSE {_VERSION_DIFFERS} END"
 # A table with no cursor (a file drop without one) cannot say which version is newer: every key in a new
 # load counts as changed (the first comparison, which sees no applied loads, restates the model whole).
@@ -60,6 +60,7 @@ class StagingScope:
     time_sql: str  # the time from which a changed row touches the incremental models downstream
     stale_sql: str = DROPS_DELETES  # when a staged row (or its absence) no longer matches the latest raw row
     merges: bool = False  # incremental by key over the loads (`@unmerged_keys`): merged, never restated for new rows
+    soft_delete: str | None = None  # the raw column that marks a soft delete (FLAGS_DELETES); None: hard deletes only
 
 
 # The time from which a change to a staging model's row touches the marts incremental by time, when it
@@ -114,12 +115,9 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
                 key=grain_columns(model),
                 cursor=cursor,
                 time_sql=time_sql,
-                stale_sql=STALE_WITHOUT_CURSOR
-                if cursor is None
-                else (FLAGS_DELETES if "deleted_at" in model.columns_to_types else FLAGS_HARD_DELETES)
-                if flags
-                else DROPS_DELETES,
+                stale_sql=STALE_WITHOUT_CURSOR if cursor is None else FLAGS_DELETES if flags else DROPS_DELETES,
                 merges=model.kind.is_incremental_by_unique_key,
+                soft_delete=spec.soft_delete or ("deleted_at" if "deleted_at" in model.columns_to_types else None),
             )
         )
     return scopes
@@ -156,11 +154,35 @@ class Restatement:
         return Restatement(models=models, changed_rows=dict(self.changed_rows), start=start, whole=whole)
 
 
-def comparison_sql(scope: StagingScope, new_loads: list[str] | None) -> str:
+def soft_deleted_sql(column: str | None, data_type: str | None) -> str:
+    """Whether the latest raw row is softly deleted, from the type of the table's soft-delete column in raw:
+    a boolean deletes when true, an integer when not 0, any other type when set. A column that raw does
+    not hold (never loaded, or the table has none) deletes nothing."""
+    if column is None or data_type is None:
+        return "false"
+    value = f"raw.{sql_identifier(column)}"
+    if data_type.upper() == "BOOLEAN":
+        return f"coalesce({value}, false)"
+    if data_type.upper().removeprefix("U") in {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"}:
+        return f"coalesce({value} <> 0, false)"
+    return f"{value} IS NOT NULL"
+
+
+def column_type_sql(raw_table: str, column: str) -> str:
+    """The type of one column of a raw view (no row when the view has no such column)."""
+    schema, _, table = raw_table.partition(".")
+    return (
+        f"SELECT data_type FROM information_schema.columns WHERE table_schema = {sql_literal(schema)} "
+        f"AND table_name = {sql_literal(table)} AND column_name = {sql_literal(column)}"
+    )
+
+
+def comparison_sql(scope: StagingScope, new_loads: list[str] | None, deleted: str = "false") -> str:
     """Changed keys and their earliest time: the latest raw version of a key against its staged row.
 
     With `new_loads` (the source's completed loads that no applied comparison saw), only keys in
-    those loads, and deleted keys, are compared; None compares every key.
+    those loads, and deleted keys, are compared; None compares every key. `deleted` says whether
+    the raw row is softly deleted (`soft_deleted_sql`).
     """
     raw_key = ", ".join(scope.raw_key)
     keyed = raw_key if len(scope.raw_key) == 1 else f"({raw_key})"
@@ -174,7 +196,7 @@ def comparison_sql(scope: StagingScope, new_loads: list[str] | None) -> str:
         f"WITH raw AS (SELECT * FROM {scope.raw_table} {touched}"
         f"QUALIFY row_number() OVER (PARTITION BY {raw_key} ORDER BY {latest}) = 1), "
         f"changed AS (SELECT raw.* FROM raw LEFT JOIN {scope.model} AS staged ON {joined} "
-        f"WHERE {scope.stale_sql.format(cursor=scope.cursor)}) "
+        f"WHERE {scope.stale_sql.format(cursor=scope.cursor, deleted=deleted)}) "
         f"SELECT count(*), min({scope.time_sql}) FROM changed"
     )
 
@@ -200,7 +222,9 @@ def find_restatement(fetchone: Callable[[str], tuple | None], scopes: list[Stagi
     each source's loads that no applied comparison saw (a source missing from it is compared whole)."""
     result = Restatement()
     for scope in scopes:
-        count, start = fetchone(comparison_sql(scope, new_loads.get(scope.source))) or (0, None)
+        found = fetchone(column_type_sql(scope.raw_table, scope.soft_delete)) if scope.soft_delete else None
+        deleted = soft_deleted_sql(scope.soft_delete, found[0] if found else None)
+        count, start = fetchone(comparison_sql(scope, new_loads.get(scope.source), deleted)) or (0, None)
         vanished = (fetchone(vanished_sql(scope, new_loads.get(scope.source))) or (0,))[0] if scope.merges else 0
         if vanished:
             result.whole.append(scope.model)
