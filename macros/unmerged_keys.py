@@ -1,7 +1,11 @@
-"""`@unmerged_keys(raw_<source>.<table>, key)`: the rows a staging model incremental by key must read.
+"""`@unmerged_keys(raw_<source>.<table>, key[, column])`: the rows a staging model incremental by key must read.
 
 A declared table's staging model is `INCREMENTAL_BY_UNIQUE_KEY` over the completed loads: its source
 CTE reads `WHERE @unmerged_keys(raw_shop.orders, id)` (a composite key: `(order_id, line_number)`).
+A model that joins another raw table names it too, with the column its key is matched on:
+`WHERE @unmerged_keys(raw_shop.order_items, id) OR @unmerged_keys(raw_shop.orders, order_id, id)`
+also reads the lines whose `order_id` is the `id` of an order that a load not merged yet brought, so
+a line that landed a load before its order is merged when the order lands.
 The macro becomes `TRUE` (every load) whenever SQLMesh replaces the table: a model version's first
 insert (a new version, the first build, a restatement) or a warehouse with no record of the loads it
 applied. Otherwise it becomes the keys that the raw table's loads not in that record brought, and
@@ -22,8 +26,9 @@ from sqlmesh import macro
 
 
 @macro()
-def unmerged_keys(evaluator, table, key):
-    """A predicate on `table`'s rows: their key is in a load this model has not merged yet (or TRUE)."""
+def unmerged_keys(evaluator, table, key, column=None):
+    """A predicate on the rows read: their `key` is among `column` (default: `key`) of `table`'s rows
+    in a load this model has not merged yet, or deleted (or TRUE)."""
     table = exp.to_table(table.sql(dialect=evaluator.dialect), dialect=evaluator.dialect)  # parsed as a column
     if evaluator.runtime_stage != "evaluating" or _replaces(evaluator):
         return exp.true()
@@ -37,7 +42,8 @@ def unmerged_keys(evaluator, table, key):
     applied = {name.split("/", 1)[1] for name in json.loads(row[0]) if name.split("/", 1)[0] == source}
     loads = [load for (load,) in adapter.fetchall(exp.select("_dlt_load_id").distinct().from_(table.copy()))]
     new = sorted(load for load in loads if load not in applied)
-    touched = exp.select(*(key.expressions if isinstance(key, exp.Tuple) else [key])).from_(table.copy())
+    column = key if column is None else column
+    touched = exp.select(*(column.expressions if isinstance(column, exp.Tuple) else [column])).from_(table.copy())
     touched = touched.where(exp.or_(exp.column("_dlt_load_id").isin(*(new or [exp.null()])), exp.column("_deleted")))
     return exp.In(this=key.copy(), query=exp.Subquery(this=touched))
 

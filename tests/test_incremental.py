@@ -139,8 +139,8 @@ def test_the_day_comparison_reads_new_loads_only_and_finds_what_comparing_everyt
     with contextlib.closing(warehouse.connect(settings.warehouse_path)) as con:
         create_raw_views(con, open_run(settings))
         for scope in scopes:
-            whole = con.execute(comparison_sql(scope, None)).fetchone()
-            narrowed = con.execute(comparison_sql(scope, new_loads[scope.source])).fetchone()
+            whole = con.execute(comparison_sql(scope, {})).fetchone()
+            narrowed = con.execute(comparison_sql(scope, new_loads)).fetchone()
             assert narrowed == whole, scope.model
             found[scope.model] = whole[0]
         (flagged,) = con.execute(f"SELECT count(*) FROM raw_shop.orders WHERE id = {gone} AND _deleted").fetchone()

@@ -21,6 +21,7 @@ from core.settings import load_settings
 from demo.day import advance_day
 from ingest.pipeline import ingest_source
 from pipeline.recovery import reingest
+from pipeline.run import run_all
 from tests.support.project import SMALL_SCALE, copy_project
 from tests.support.reconcile import assert_marts_match_source
 from transform.build import build_prod
@@ -155,3 +156,33 @@ def test_the_demo_models_stay_level_with_a_build_from_every_load(built_copy):
         "QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, _dlt_load_id DESC) = 1"
     )
     assert _differing(settings, "SELECT order_item_id, quantity, is_deleted FROM staging.stg_shop__order_items", items) == 0
+
+
+def test_a_line_and_a_payment_loaded_before_their_order_are_merged_when_it_lands(built_copy):
+    """The ingest reads orders, then their lines and payments, while the shop writes all three: a line
+    can land one load before its order. Staging cannot place it then; the load that brings the order
+    merges it, and the marts count it."""
+    settings = built_copy
+    with sqlite3.connect(settings.source_path("shop")) as src:
+        (order, item, payment, customer, product, now) = src.execute(
+            "SELECT (SELECT max(id) + 1 FROM orders), (SELECT max(id) + 1 FROM order_items), (SELECT max(id) + 1 FROM payments), "
+            "(SELECT min(id) FROM customers WHERE deleted_at IS NULL), (SELECT min(id) FROM products), "
+            "(SELECT max(updated_at) FROM (SELECT updated_at FROM orders UNION ALL SELECT updated_at FROM order_items "
+            "UNION ALL SELECT updated_at FROM payments))"
+        ).fetchone()
+        src.execute("INSERT INTO order_items VALUES (?, ?, ?, 2, 9.5, datetime(?, '+1 hour'))", (item, order, product, now))
+        src.execute(
+            "INSERT INTO payments VALUES (?, ?, 19.0, 'card', datetime(?, '+1 hour'), datetime(?, '+1 hour'))", (payment, order, now, now)
+        )
+    run_all(settings)
+    assert _count(settings, f"SELECT count(*) FROM staging.stg_shop__order_items WHERE order_item_id = {item}") == 0  # no order yet
+
+    with sqlite3.connect(settings.source_path("shop")) as src:
+        src.execute(
+            "INSERT INTO orders VALUES (?, ?, 'paid', datetime(?, '+1 hour'), datetime(?, '+2 hours'), NULL)", (order, customer, now, now)
+        )
+    run_all(settings)
+
+    assert _count(settings, f"SELECT count(*) FROM staging.stg_shop__order_items WHERE order_item_id = {item}") == 1
+    assert _count(settings, f"SELECT count(*) FROM staging.stg_shop__payments WHERE payment_id = {payment}") == 1
+    assert_marts_match_source(settings)

@@ -15,7 +15,10 @@ exactly the completed loads that the last applied comparison saw: the warehouse
 keeps their names, written only once the restatement they led to has been
 applied. Otherwise only the keys that the loads not applied yet brought (or that
 are deleted) are compared, by their load ids: every other key was level with raw
-at that comparison. Which loads are new is a set difference, never a comparison
+at that comparison. A model that joins another raw table names it in its
+`@unmerged_keys` calls (an order's lines join the order): the keys whose joined rows
+a new load brought are compared too, so a line that landed a load before its order
+is found stale when the order lands. Which loads are new is a set difference, never a comparison
 of load ids, which dlt takes from the clock: a clock that jumps changes nothing.
 """
 
@@ -26,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlglot import exp
+from sqlmesh.core.dialect import MacroFunc
 
 from core.errors import PlatformError
 from core.run_context import RunContext
@@ -48,6 +52,20 @@ STALE_WITHOUT_CURSOR = "TRUE"
 
 
 @dataclass(frozen=True)
+class Touch:
+    """One `@unmerged_keys(table, key[, column])` call of a staging model: the rows whose `key` is among
+    `column` of `raw_table`'s rows that a new load brought (or deleted) are the ones to compare."""
+
+    raw_table: str
+    key: str  # DuckDB SQL on the model's raw table's columns: `id`, `(order_id, line_number)`
+    column: str  # the same on `raw_table`'s columns
+
+    @property
+    def source(self) -> str:
+        return self.raw_table.split(".")[0].removeprefix("raw_")
+
+
+@dataclass(frozen=True)
 class StagingScope:
     """How one staging model relates to its raw table: the keys, the cursor, deletes, and the time its changes count from."""
 
@@ -61,6 +79,7 @@ class StagingScope:
     stale_sql: str = DROPS_DELETES  # when a staged row (or its absence) no longer matches the latest raw row
     merges: bool = False  # incremental by key over the loads (`@unmerged_keys`): merged, never restated for new rows
     soft_delete: str | None = None  # the raw column that marks a soft delete (FLAGS_DELETES); None: hard deletes only
+    touches: tuple[Touch, ...] = ()  # its `@unmerged_keys` calls; none: the keys of its own raw table's new loads
 
 
 # The time from which a change to a staging model's row touches the marts incremental by time, when it
@@ -118,9 +137,17 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
                 stale_sql=STALE_WITHOUT_CURSOR if cursor is None else FLAGS_DELETES if flags else DROPS_DELETES,
                 merges=model.kind.is_incremental_by_unique_key,
                 soft_delete=spec.soft_delete or ("deleted_at" if "deleted_at" in model.columns_to_types else None),
+                touches=unmerged_keys_calls(model),
             )
         )
     return scopes
+
+
+def unmerged_keys_calls(model) -> tuple[Touch, ...]:
+    """The `@unmerged_keys` calls in a SQL model's query, as written (before rendering)."""
+    calls = [call.this for call in model.query.find_all(MacroFunc) if call.this.name == "unmerged_keys"] if model.is_sql else []
+    sql = lambda arg: arg.sql(dialect="duckdb")
+    return tuple(Touch(sql(args[0]), sql(args[1]), sql(args[-1])) for args in (call.expressions for call in calls))
 
 
 def grain_columns(model) -> tuple[str, ...]:
@@ -177,19 +204,23 @@ def column_type_sql(raw_table: str, column: str) -> str:
     )
 
 
-def comparison_sql(scope: StagingScope, new_loads: list[str] | None, deleted: str = "false") -> str:
+def comparison_sql(scope: StagingScope, new_loads: dict[str, list[str]], deleted: str = "false") -> str:
     """Changed keys and their earliest time: the latest raw version of a key against its staged row.
 
-    With `new_loads` (the source's completed loads that no applied comparison saw), only keys in
-    those loads, and deleted keys, are compared; None compares every key. `deleted` says whether
-    the raw row is softly deleted (`soft_deleted_sql`).
+    Only the keys that the model's `@unmerged_keys` calls name in `new_loads` (per source, the completed
+    loads that no applied comparison saw), and deleted keys, are compared; a source missing from
+    `new_loads` compares every key. `deleted` says whether the raw row is softly deleted (`soft_deleted_sql`).
     """
     raw_key = ", ".join(scope.raw_key)
     keyed = raw_key if len(scope.raw_key) == 1 else f"({raw_key})"
+    touches = scope.touches or (Touch(scope.raw_table, keyed, keyed),)
     touched = ""
-    if new_loads is not None:
-        loads = ", ".join(sql_literal(load_id) for load_id in new_loads) or "NULL"
-        touched = f"WHERE {keyed} IN (SELECT {keyed} FROM {scope.raw_table} WHERE _dlt_load_id IN ({loads}) OR _deleted) "
+    if all(touch.source in new_loads for touch in touches):
+        predicates = []
+        for touch in touches:
+            loads = ", ".join(sql_literal(load_id) for load_id in new_loads[touch.source]) or "NULL"
+            predicates.append(f"{touch.key} IN (SELECT {touch.column} FROM {touch.raw_table} WHERE _dlt_load_id IN ({loads}) OR _deleted)")
+        touched = f"WHERE {' OR '.join(predicates)} "
     latest = f"{scope.cursor} DESC, _dlt_load_id DESC" if scope.cursor else "_dlt_load_id DESC"
     joined = " AND ".join(f"staged.{staged} = raw.{raw}" for staged, raw in zip(scope.key, scope.raw_key, strict=True))
     return (
@@ -224,7 +255,7 @@ def find_restatement(fetchone: Callable[[str], tuple | None], scopes: list[Stagi
     for scope in scopes:
         found = fetchone(column_type_sql(scope.raw_table, scope.soft_delete)) if scope.soft_delete else None
         deleted = soft_deleted_sql(scope.soft_delete, found[0] if found else None)
-        count, start = fetchone(comparison_sql(scope, new_loads.get(scope.source), deleted)) or (0, None)
+        count, start = fetchone(comparison_sql(scope, new_loads, deleted)) or (0, None)
         vanished = (fetchone(vanished_sql(scope, new_loads.get(scope.source))) or (0,))[0] if scope.merges else 0
         if vanished:
             result.whole.append(scope.model)

@@ -18,7 +18,8 @@ MODEL (
 WITH source AS (
   SELECT id, order_id, product_id, quantity, unit_price, updated_at, _deleted, _dlt_load_id
   FROM raw_shop.order_items
-  WHERE @unmerged_keys(raw_shop.order_items, id) -- only the keys of loads not merged yet (all on a full build)
+  -- only the keys of loads not merged yet (all on a full build), and of the orders they join: a row may land a load before its order
+  WHERE @unmerged_keys(raw_shop.order_items, id) OR @unmerged_keys(raw_shop.orders, order_id, id)
 ),
 
 -- An order's placing time never changes; the marts take its lines by it.

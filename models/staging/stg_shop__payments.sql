@@ -18,7 +18,8 @@ MODEL (
 WITH source AS (
   SELECT id, order_id, amount, method, paid_at, updated_at, _deleted, _dlt_load_id
   FROM raw_shop.payments
-  WHERE @unmerged_keys(raw_shop.payments, id) -- only the keys of loads not merged yet (all on a full build)
+  -- only the keys of loads not merged yet (all on a full build), and of the orders they join: a row may land a load before its order
+  WHERE @unmerged_keys(raw_shop.payments, id) OR @unmerged_keys(raw_shop.orders, order_id, id)
 ),
 
 -- An order's placing time never changes; the marts take its payments by it.
