@@ -61,6 +61,11 @@ class _TableBase(Strict):
     write_disposition: Literal["append", "replace"] = "append"
     contract: ContractMode | SchemaContract | None = Field(None, description="Overrides the source's contract.")
     pandera: Identifier | None = Field(None, description="Contract module in audits/contracts/; default <source>__<table>.")
+    soft_delete: ColumnName | None = Field(
+        None,
+        description="The column that marks a row deleted in the source: a boolean (or 0/1) deletes when true, any other type when set. "
+        "Default `deleted_at` when the staging model carries it.",
+    )
 
     @property
     def key_columns(self) -> list[str]:

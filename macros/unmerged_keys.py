@@ -53,6 +53,8 @@ def _replaces(evaluator) -> bool:
     snapshot = evaluator.snapshots.get(evaluator.this_model_fqn)
     if snapshot is None:
         return True
+    if not snapshot.categorized:
+        return True  # not planned yet (`context.evaluate` of a new model): no table of it holds rows
     target = exp.to_table(evaluator.this_model)
     deployable = exp.to_table(snapshot.table_name(is_deployable=True))
     intervals = snapshot.intervals if target.name == deployable.name and target.db == deployable.db else snapshot.dev_intervals

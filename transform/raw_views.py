@@ -13,7 +13,9 @@ into `is_deleted` (or leave the row out), so no table needs SQL of its own for i
 
 A declared table with no Parquet yet (a files source before its first drop) gets an
 empty view with the columns that `external_models.yaml` declares for it, so SQLMesh
-still plans; a table declared nowhere is skipped with a notice.
+still plans; a table declared nowhere is skipped with a notice. A declared column that
+no load holds (empty in every file of a drop, so never loaded), and the table's
+`soft_delete` column, are shown as NULL of their declared type.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def create_raw_views(con: duckdb.DuckDBPyConnection, run: RunContext) -> list[st
                 select = _rows_sql(
                     lake.parquet_glob("raw", source_name, table), completed, spec.key_columns, tombstones if detects else None
                 )
+                select = _with_missing(con, select, _expected_columns(declared.get(view, {}), spec.soft_delete), view)
             elif view in declared:
                 select = _empty_sql(declared[view])
                 log.info("no raw data for %s yet: an empty view with its declared columns", view)
@@ -85,6 +88,33 @@ def _rows_sql(files: str, completed: str, key: list[str], tombstones: str | None
         f"SELECT loaded.*, coalesce(gone._gone_in > loaded._dlt_load_id, false) AS {DELETED_FLAG} "
         f"FROM ({rows}) AS loaded LEFT JOIN ({gone}) AS gone ON {joined}"
     )
+
+
+def _expected_columns(declared: dict[str, str], soft_delete: str | None) -> dict[str, str]:
+    """The columns a view must show: those external_models.yaml declares, and the table's soft-delete
+    column (of its declared type, else an untyped NULL, which casts to any type)."""
+    expected = dict(declared)
+    if soft_delete is not None and soft_delete not in expected:
+        expected[soft_delete] = ""
+    return expected
+
+
+def _with_missing(con: duckdb.DuckDBPyConnection, select: str, expected: dict[str, str], view: str) -> str:
+    """`select` with every expected column that no loaded file held (a column empty in every file of a
+    drop is not loaded) added as a typed NULL, so the models reading it still bind."""
+    if not expected:
+        return select
+    try:
+        loaded = {row[0] for row in con.execute(f"DESCRIBE {select}").fetchall()}
+    except duckdb.Error as exc:
+        raise PlatformError(f"The raw view {view} cannot be created: {exc}") from None
+    missing = [
+        f"{f'CAST(NULL AS {kind})' if kind else 'NULL'} AS {sql_identifier(name)}" for name, kind in expected.items() if name not in loaded
+    ]
+    if not missing:
+        return select
+    log.info("%s: no load holds %d declared column(s); shown as NULL", view, len(missing))
+    return f"SELECT *, {', '.join(missing)} FROM ({select})"
 
 
 def _empty_sql(columns: dict[str, str]) -> str:

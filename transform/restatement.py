@@ -36,7 +36,7 @@ from core.errors import PlatformError
 from core.run_context import RunContext
 from core.settings import Settings
 from core.settings_sources import EndpointSettings
-from core.warehouse import sql_literal
+from core.warehouse import sql_identifier, sql_literal
 
 # The time of the order a row belongs to: the partition of the incremental order facts.
 _ORDER_TIME = "(SELECT min(orders.ordered_at)::TIMESTAMP FROM raw_shop.orders AS orders WHERE orders.id = changed.order_id)"
@@ -44,8 +44,8 @@ _ORDER_TIME = "(SELECT min(orders.ordered_at)::TIMESTAMP FROM raw_shop.orders AS
 
 # How a staging model shows a deleted row, and so when its staged row is out of date.
 _VERSION_DIFFERS = "staged.{cursor} IS DISTINCT FROM raw.{cursor}::TIMESTAMP"
-FLAGS_DELETES = f"{_VERSION_DIFFERS} OR staged.is_deleted IS DISTINCT FROM (raw.deleted_at IS NOT NULL OR raw._deleted)"
-FLAGS_HARD_DELETES = f"{_VERSION_DIFFERS} OR staged.is_deleted IS DISTINCT FROM raw._deleted"  # a table with no `deleted_at`
+# `{deleted}`: whether the raw row is softly deleted, from the table's soft-delete column (`soft_deleted_sql`).
+FLAGS_DELETES = f"{_VERSION_DIFFERS} OR staged.is_deleted IS DISTINCT FROM ({{deleted}} OR raw._deleted)"
 DROPS_DELETES = f"CASE WHEN raw._deleted THEN staged.{{cursor}} IS NOT NULL ELSE {_VERSION_DIFFERS} END"
 # A table with no cursor (a file drop without one) cannot say which version is newer: every key in a new
 # load counts as changed (the first comparison, which sees no applied loads, restates the model whole).
@@ -78,6 +78,7 @@ class StagingScope:
     cursor: str | None  # None: the table declares no cursor (STALE_WITHOUT_CURSOR)
     time_sql: str  # the time from which a changed row touches the incremental models downstream
     stale_sql: str = DROPS_DELETES  # when a staged row (or its absence) no longer matches the latest raw row
+    soft_delete: str | None = None  # the raw column that marks a soft delete (FLAGS_DELETES); None: hard deletes only
     touches: tuple[Touch, ...] = ()  # its `@unmerged_keys` calls; none: the keys of its own raw table's new loads
 
 
@@ -133,11 +134,8 @@ def staging_scopes(models: Iterable, settings: Settings) -> list[StagingScope]:
                 key=grain_columns(model),
                 cursor=cursor,
                 time_sql=time_sql,
-                stale_sql=STALE_WITHOUT_CURSOR
-                if cursor is None
-                else (FLAGS_DELETES if "deleted_at" in model.columns_to_types else FLAGS_HARD_DELETES)
-                if flags
-                else DROPS_DELETES,
+                stale_sql=STALE_WITHOUT_CURSOR if cursor is None else FLAGS_DELETES if flags else DROPS_DELETES,
+                soft_delete=spec.soft_delete or ("deleted_at" if "deleted_at" in model.columns_to_types else None),
                 touches=unmerged_keys_calls(model),
             )
         )
@@ -182,12 +180,35 @@ class Restatement:
         return Restatement(models=models, changed_rows=dict(self.changed_rows), start=start, whole=whole)
 
 
-def comparison_sql(scope: StagingScope, new_loads: dict[str, list[str]]) -> str:
+def soft_deleted_sql(column: str | None, data_type: str | None) -> str:
+    """Whether the latest raw row is softly deleted, from the type of the table's soft-delete column in raw:
+    a boolean deletes when true, an integer when not 0, any other type when set. A column that raw does
+    not hold (never loaded, or the table has none) deletes nothing."""
+    if column is None or data_type is None:
+        return "false"
+    value = f"raw.{sql_identifier(column)}"
+    if data_type.upper() == "BOOLEAN":
+        return f"coalesce({value}, false)"
+    if data_type.upper().removeprefix("U") in {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"}:
+        return f"coalesce({value} <> 0, false)"
+    return f"{value} IS NOT NULL"
+
+
+def column_type_sql(raw_table: str, column: str) -> str:
+    """The type of one column of a raw view (no row when the view has no such column)."""
+    schema, _, table = raw_table.partition(".")
+    return (
+        f"SELECT data_type FROM information_schema.columns WHERE table_schema = {sql_literal(schema)} "
+        f"AND table_name = {sql_literal(table)} AND column_name = {sql_literal(column)}"
+    )
+
+
+def comparison_sql(scope: StagingScope, new_loads: dict[str, list[str]], deleted: str = "false") -> str:
     """Changed keys and their earliest time: the latest raw version of a key against its staged row.
 
     Only the keys that the model's `@unmerged_keys` calls name in `new_loads` (per source, the completed
     loads that no applied comparison saw), and deleted keys, are compared; a source missing from
-    `new_loads` compares every key.
+    `new_loads` compares every key. `deleted` says whether the raw row is softly deleted (`soft_deleted_sql`).
     """
     raw_key = ", ".join(scope.raw_key)
     keyed = raw_key if len(scope.raw_key) == 1 else f"({raw_key})"
@@ -205,7 +226,7 @@ def comparison_sql(scope: StagingScope, new_loads: dict[str, list[str]]) -> str:
         f"WITH raw AS (SELECT * FROM {scope.raw_table} {touched}"
         f"QUALIFY row_number() OVER (PARTITION BY {raw_key} ORDER BY {latest}) = 1), "
         f"changed AS (SELECT raw.* FROM raw LEFT JOIN {scope.model} AS staged ON {joined} "
-        f"WHERE {scope.stale_sql.format(cursor=scope.cursor)}) "
+        f"WHERE {scope.stale_sql.format(cursor=scope.cursor, deleted=deleted)}) "
         f"SELECT count(*), min({scope.time_sql}) FROM changed"
     )
 
@@ -232,7 +253,9 @@ def find_restatement(fetchone: Callable[[str], tuple | None], scopes: list[Stagi
     each source's loads that no applied comparison saw (a source missing from it is compared whole)."""
     result = Restatement()
     for scope in scopes:
-        count, start = fetchone(comparison_sql(scope, new_loads)) or (0, None)
+        found = fetchone(column_type_sql(scope.raw_table, scope.soft_delete)) if scope.soft_delete else None
+        deleted = soft_deleted_sql(scope.soft_delete, found[0] if found else None)
+        count, start = fetchone(comparison_sql(scope, new_loads, deleted)) or (0, None)
         # Every kind: a snapshot that replaced the one before with no row brings no changed row to compare.
         vanished = (fetchone(vanished_sql(scope, new_loads.get(scope.source))) or (0,))[0]
         if vanished:
