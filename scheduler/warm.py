@@ -152,7 +152,7 @@ def start(payload: str, result_file: str, log_file: str, cwd: str, name: str, *,
     if stages and _state["started_with"] is not None:
         _settled.wait(WAIT_SECONDS)
     with _lock:
-        warm = _usable()
+        warm = _usable() and not _main_from_path()
     if not warm:
         return FreshProcess(payload, result_file, log_file, cwd)
     process = _forked.Process(target=worker.attempt_in_process, args=(payload, dict(os.environ), result_file, log_file, cwd), name=name)
@@ -175,6 +175,13 @@ def _warm_up() -> None:
 
 def _nothing() -> None:
     pass
+
+
+def _main_from_path() -> bool:
+    """Whether this process's main module is a script run from its path (not `-m`): multiprocessing
+    would run that script again in every forked job (an app page, say, in a process that ran one)."""
+    main = sys.modules.get("__main__")
+    return getattr(getattr(main, "__spec__", None), "name", None) is None and getattr(main, "__file__", None) is not None
 
 
 def _usable() -> bool:
