@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
+import types
 
 import pytest
 
@@ -34,6 +36,8 @@ def _probes(out) -> list[dict]:
 
 
 def test_jobs_start_with_the_stages_imported_and_carry_nothing_from_the_job_before(tmp_path, monkeypatch):
+    # As under `python -m scheduler.cli`: no script for a forked job to run again (a test process may have run one).
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     runner, out = _probe_runner(tmp_path)
     monkeypatch.setenv("WARM_PROBE", "first")
     assert runner.run("probe", "manual") == "success"
@@ -70,3 +74,14 @@ def test_the_fingerprint_follows_the_projects_python_files(tmp_path):
     module.write_text("VALUE = 2\n")
     os.utime(module, ns=(module.stat().st_atime_ns, module.stat().st_mtime_ns + 1_000_000))
     assert warm.fingerprint(tmp_path) != before
+
+
+def test_a_runner_whose_main_module_is_a_script_starts_its_jobs_fresh(tmp_path, monkeypatch):
+    script = tmp_path / "page.py"
+    script.write_text("raise SystemExit(3)\n")  # what a fork would run again before the job
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    runner, out = _probe_runner(tmp_path)
+    assert runner.run("probe", "manual") == "success"
+    assert _probes(out)[0]["calls"] == 1
