@@ -33,5 +33,9 @@ def _unquoted(match: re.Match) -> str:
 
 
 def describe_error(exc: BaseException) -> str:
-    """A library's exception as `Type: first line`, without the values it quotes."""
-    return f"{type(exc).__name__}: {without_values(str(exc))}"
+    """A library's exception as `Type: first line`, without the values it quotes; a first line that ends
+    in a colon (dlt: "... with exception:") is followed by the cause it raised from, described alike."""
+    line = f"{type(exc).__name__}: {without_values(str(exc))}"
+    if line.endswith(":") and exc.__cause__ is not None:
+        return f"{line} {describe_error(exc.__cause__)}"
+    return line

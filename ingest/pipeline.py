@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dlt
+from dlt.common.storages.load_package import PackageStorage
 
 from core.erasure_list import erasure_list, secure_copy
 from core.run_context import RunContext
@@ -67,7 +68,7 @@ def ingest_source(run: RunContext, name: str, *, reload: list[str] | None = None
         dataset_name=name,
         pipelines_dir=str(settings.data_dir / "dlt"),
     )
-    drop_committed_leftovers(Path(pipeline.working_dir))
+    settle_interrupted_handovers(Path(pipeline.working_dir))
     with pipeline.destination_client() as client:
         client.initialize_storage()  # raw/<source>/ as dlt makes it, so the erasure list's copy can go there first
     secure_copy(run, name)  # before a load can land in raw, even the one a killed run left pending
@@ -175,22 +176,30 @@ def _one_line_dlt_errors() -> None:
         dlt_logger.addFilter(_NoTraceback())
 
 
-def drop_committed_leftovers(working_dir: Path) -> list[str]:
-    """Remove what a run killed inside dlt's package hand-over left twice; return the load ids.
+def settle_interrupted_handovers(working_dir: Path) -> list[str]:
+    """Finish what a run killed inside one of dlt's package hand-overs left half-done; return the load ids.
 
     dlt commits a normalized package by renaming `load/new/<id>` to `load/normalized/<id>`, and
     only then deletes the extracted copy in `normalize/extracted/<id>`. Killed in between, the
     next run would normalize the copy again and fail on every later run ("Directory not
     empty"). The committed package is complete (a rename is atomic): it wins, the copies go.
+    A loaded package gets its completed marker (after its load was committed in raw), then moves
+    from `load/normalized` to `load/loaded`. Killed in between, dlt would take it for pending and
+    refuse to complete it again on every later run: the move is made here.
     """
-    committed = {p.name for folder in ("normalized", "loaded") for p in (working_dir / "load" / folder).glob("*")}
-    dropped = []
+    load = working_dir / "load"
+    settled = []
+    for marked in sorted((load / "normalized").glob(f"*/{PackageStorage.PACKAGE_COMPLETED_FILE_NAME}")):
+        package = marked.parent
+        package.rename(load / "loaded" / package.name)
+        settled.append(package.name)
+    committed = {p.name for folder in ("normalized", "loaded") for p in (load / folder).glob("*")}
     for load_id in sorted(committed):
-        for leftover in (working_dir / "normalize" / "extracted" / load_id, working_dir / "load" / "new" / load_id):
+        for leftover in (working_dir / "normalize" / "extracted" / load_id, load / "new" / load_id):
             if leftover.is_dir():
                 shutil.rmtree(leftover)
-                dropped.append(load_id)
-    return dropped
+                settled.append(load_id)
+    return settled
 
 
 def _columns(pipeline) -> dict[str, dict[str, str]]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from core.settings import Settings
 from pipeline.run import RunSummary, run_all
+from publish.reader import current_version
 from tests.support.postgres import postgres  # noqa: F401 (a fixture: a throwaway cluster per module that asks for it)
 from tests.support.project import settings_for
 
@@ -19,10 +21,13 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory) -> tuple[Settings, RunSummary]:
-    """One end-to-end run on the small demo shop; tests that use it only read."""
+def built(tmp_path_factory) -> Iterator[tuple[Settings, RunSummary]]:
+    """One end-to-end run on the small demo shop; tests that use it only read (a test that publishes
+    on it would change what the tests after it see: the session ends with an error naming that)."""
     settings = settings_for(tmp_path_factory.mktemp("built") / "data")
-    return settings, run_all(settings)
+    summary = run_all(settings)
+    yield settings, summary
+    assert current_version(settings).version == summary.published_version, "a test published on `built`: use `built_copy`"
 
 
 @pytest.fixture

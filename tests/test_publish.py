@@ -18,8 +18,8 @@ from tests.support.project import source_rows
 from transform.lineage import personal_columns
 
 
-def test_each_publish_is_a_complete_new_version_naming_the_files_of_unchanged_marts(built, tmp_path):
-    settings, summary = built
+def test_each_publish_is_a_complete_new_version_naming_the_files_of_unchanged_marts(built, built_copy):
+    settings, summary = built_copy, built[1]
     before = current_version(settings)
     result = publish_marts(open_run(settings), [f"marts.{name}" for name in summary.published_rows], personal=personal_columns(settings))
     after = current_version(settings)
@@ -32,8 +32,8 @@ def test_each_publish_is_a_complete_new_version_naming_the_files_of_unchanged_ma
     assert set(manifest["tables"]) == set(summary.published_rows) >= {"daily_revenue", "dim_customers", "fct_orders"}
 
 
-def test_old_versions_are_pruned_but_the_folders_the_current_one_names_stay(built):
-    settings, summary = built
+def test_old_versions_are_pruned_but_the_folders_the_current_one_names_stay(built, built_copy):
+    settings, summary = built_copy, built[1]
     for _ in range(settings.run.publish_keep_versions + 2):
         publish_marts(open_run(settings), [f"marts.{name}" for name in summary.published_rows], personal=personal_columns(settings))
     records = [url for url in Lake(settings).files(f"{marts_folder(settings)}/_versions") if url.endswith(".json")]

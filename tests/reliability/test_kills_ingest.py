@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
+from dlt.common.storages.load_package import PackageStorage
 
 from core.erasure_list import COPY
 from core.lake import Lake
+from core.settings import Settings
 from demo.day import advance_day
 from demo.shop import generate
 from pipeline.run import run_all
@@ -84,6 +86,25 @@ def test_ingest_killed_in_every_phase_loses_and_duplicates_nothing(backend, moto
 def test_the_first_ingest_killed_after_its_load_landed_does_not_block_the_next(tmp_path):
     """The erasure list's copy is in the lake before the first load can land in raw, so a first ingest
     killed between its load and its bookkeeping leaves no state the next run takes for a lost list."""
+    settings = _first_ingest_killed_once_its_load_landed(tmp_path)
+    _assert_the_next_ingest_completes_raw(settings, tmp_path / "logs" / "again.log")
+
+
+def test_an_ingest_killed_between_dlt_marking_its_package_loaded_and_moving_it_does_not_block_the_next(tmp_path):
+    """dlt writes a loaded package's completed marker, then renames the package from `normalized` to
+    `loaded`; a run killed between the two leaves a pending package dlt refuses to finish ("already
+    completed"). The next run completes the hand-over instead of failing on every later run."""
+    settings = _first_ingest_killed_once_its_load_landed(tmp_path)
+    load = harness.dlt_dir(settings) / "load"
+    (package,) = [path for path in [*load.glob("normalized/*"), *load.glob("loaded/*")] if path.is_dir()]
+    if package.parent.name == "loaded":  # the kill came after the rename: put the package back where the window leaves it
+        package = package.rename(load / "normalized" / package.name)
+    (package / PackageStorage.PACKAGE_COMPLETED_FILE_NAME).write_text("loaded")
+    _assert_the_next_ingest_completes_raw(settings, tmp_path / "logs" / "again.log")
+    assert package.name in [p.name for p in load.glob("loaded/*")] and not [p for p in load.glob("normalized/*") if p.is_dir()]
+
+
+def _first_ingest_killed_once_its_load_landed(tmp_path: Path) -> Settings:
     settings = settings_for(tmp_path / "data")
     demo = settings.demo
     generate(settings.source_path("shop"), seed=demo.seed, scale=demo.scale, start_date=demo.start_date, history_days=demo.history_days)
@@ -104,8 +125,11 @@ def test_the_first_ingest_killed_after_its_load_landed_does_not_block_the_next(t
         time.sleep(0.001)
     harness.sigkill(child)
     assert any(loads.glob("*.jsonl")), "the first ingest's load landed in raw before the kill"
+    return settings
 
-    again = harness.spawn_job(settings, "ingest", tmp_path / "logs" / "again.log", source="shop")
-    assert again.wait(timeout=300) == 0, (tmp_path / "logs" / "again.log").read_text()[-3000:]
+
+def _assert_the_next_ingest_completes_raw(settings: Settings, log: Path) -> None:
+    again = harness.spawn_job(settings, "ingest", log, source="shop")
+    assert again.wait(timeout=300) == 0, log.read_text()[-3000:]
     raw = harness.check_raw_matches_source(settings)
     assert (raw.missing, raw.duplicates, raw.stale) == (0, 0, 0), raw

@@ -82,6 +82,15 @@ def test_library_errors_lose_the_values_they_quote():
     assert describe_error(ValueError('Could not convert string "ZQX7MARK" to INT32\nLINE 1: ZQX7MARK')) == (
         "ValueError: Could not convert string '…' to INT32"
     )
+    try:
+        try:
+            raise ValueError('Could not convert string "ZQX7MARK" to INT32')
+        except ValueError as cause:
+            raise RuntimeError("Pipeline execution failed at 'load' with exception:\n\nZQX7MARK") from cause
+    except RuntimeError as wrapped:
+        assert describe_error(wrapped) == (
+            "RuntimeError: Pipeline execution failed at '…' with exception: ValueError: Could not convert string '…' to INT32"
+        )
     mismatch = 'Invalid type in column "customer_id": column was declared as integer, found "ZQX7MARK" of type "text" instead.'
     assert without_values(mismatch) == mismatch.replace('"ZQX7MARK"', "'…'")
 
