@@ -116,6 +116,9 @@ def test_a_changed_model_and_a_reingest_read_every_load(built_copy, tmp_path):
             src.execute(f"DELETE FROM {table} WHERE {key} = ?", (gone,))
     reingest(settings, "shop", "orders")
     assert _count(settings, f"SELECT count(*) FROM staging.stg_shop__orders WHERE order_id = {gone}") == 0
+    # its lines stay in raw (their table was not read again), but a line is staged only with its order
+    assert _count(settings, f"SELECT count(*) FROM raw_shop.order_items WHERE order_id = {gone}") > 0
+    assert _count(settings, f"SELECT count(*) FROM staging.stg_shop__order_items WHERE order_id = {gone}") == 0
     assert _differing(settings, _ORDERS_STAGED, _ORDERS_FROM_RAW) == 0
     assert_marts_match_source(settings)
 

@@ -19,12 +19,14 @@ are deleted) are compared, by their load ids: every other key was level with raw
 at that comparison. A model that joins another raw table names it in its
 `@unmerged_keys` calls (an order's lines join the order): the keys whose joined rows
 a new load brought are compared too, so a line that landed a load before its order
-is found stale when the order lands. Which loads are new is a set difference, never a comparison
+is found stale when the order lands, and the model is rebuilt whole when the joined table lost rows
+(the lines of a vanished order go, as a full build leaves them out). Which loads are new is a set difference, never a comparison
 of load ids, which dlt takes from the clock: a clock that jumps changes nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -248,6 +250,19 @@ def vanished_sql(scope: StagingScope, new_loads: list[str] | None) -> str:
     return f"SELECT count(*) FROM {scope.model} AS staged WHERE NOT EXISTS (SELECT 1 FROM {scope.raw_table} AS raw WHERE {joined})"
 
 
+def joined_vanished_sql(scope: StagingScope, touch: Touch, new_loads: list[str] | None) -> str:
+    """Whether the raw table that the model joins through `touch` (the orders of its lines) may have lost
+    rows: a merge would keep the rows that joined them. With `new_loads`, when that table was read again
+    whole (`vanished_sql` on it); without, when a row of the model's raw table joins no row of it (a line
+    loaded before its order counts too: the model is rebuilt, which costs time and changes nothing)."""
+    if new_loads is not None:
+        return vanished_sql(dataclasses.replace(scope, raw_table=touch.raw_table), new_loads)
+    return (
+        f"SELECT count(*) FROM (SELECT 1 FROM {scope.raw_table} WHERE NOT _deleted AND {touch.key} NOT IN "
+        f"(SELECT {touch.column} FROM {touch.raw_table}) LIMIT 1)"
+    )
+
+
 def find_restatement(fetchone: Callable[[str], tuple | None], scopes: list[StagingScope], new_loads: dict[str, list[str]]) -> Restatement:
     """Compare each scope's staging model with the raw layer through `fetchone(sql)`; `new_loads` holds
     each source's loads that no applied comparison saw (a source missing from it is compared whole)."""
@@ -258,6 +273,9 @@ def find_restatement(fetchone: Callable[[str], tuple | None], scopes: list[Stagi
         count, start = fetchone(comparison_sql(scope, new_loads, deleted)) or (0, None)
         # Every kind: a snapshot that replaced the one before with no row brings no changed row to compare.
         vanished = (fetchone(vanished_sql(scope, new_loads.get(scope.source))) or (0,))[0]
+        for touch in scope.touches:
+            if not vanished and touch.raw_table != scope.raw_table:  # a table it joins lost rows: the rows that joined them go too
+                vanished = (fetchone(joined_vanished_sql(scope, touch, new_loads.get(touch.source))) or (0,))[0]
         if vanished:
             result.whole.append(scope.model)
         if not count and not vanished:
