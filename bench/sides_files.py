@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from core import warehouse
@@ -36,6 +37,17 @@ def source_env(landing: Path) -> dict[str, str]:
         f"{prefix}SCHEDULE": "0 * * * *",
         f"{prefix}TABLES": f"{{{TABLE}: {{pattern: '{TABLE}-*.csv', primary_key: event_id}}}}",
     }
+
+
+def ensure_drops(bench_dir: Path, scale: float, say: Callable[[str], None]) -> tuple[Path, int]:
+    """The drops of `drop_rows(scale)` rows, generated once into `<bench>/sources/` (not measured); the folder and the rows."""
+    rows = drop_rows(scale)
+    landing = bench_dir / "sources" / f"{SOURCE}-{rows}"
+    if not landing.exists():
+        say(f"generating {rows:,} rows of CSV drops (not measured)")
+        generate(landing.with_name(landing.name + ".tmp"), rows)
+        landing.with_name(landing.name + ".tmp").rename(landing)
+    return landing, rows
 
 
 def generate(landing: Path, rows: int) -> int:

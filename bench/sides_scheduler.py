@@ -69,12 +69,8 @@ def _reaped_cpu_seconds(pid: int) -> float:
 
 def stage(run) -> dict:
     """The files scenario's drops, ingested by `just run`'s stage and by the scheduler's job, side by side."""
-    ws, rows = run.ws, sides_files.drop_rows(run.ws.scale)
-    landing = ws.bench_dir / "sources" / f"{sides_files.SOURCE}-{rows}"
-    if not landing.exists():
-        run.say(f"generating {rows:,} rows of CSV drops (not measured)")
-        sides_files.generate(landing.with_name(landing.name + ".tmp"), rows)
-        landing.with_name(landing.name + ".tmp").rename(landing)
+    ws = run.ws
+    landing, rows = sides_files.ensure_drops(ws.bench_dir, ws.scale, run.say)
 
     def side(name: str) -> Callable[[], Sample]:
         def go() -> Sample:

@@ -124,12 +124,8 @@ def files(run: ScaleRun) -> dict:
     """A table of drop_rows(scale) rows dropped as CSV files: the platform's files ingest vs DuckDB reading them to Parquet."""
     from bench import sides_files
 
-    ws, rows = run.ws, sides_files.drop_rows(run.ws.scale)
-    landing = ws.bench_dir / "sources" / f"{sides_files.SOURCE}-{rows}"
-    if not landing.exists():
-        run.say(f"generating {rows:,} rows of CSV drops (not measured)")
-        sides_files.generate(landing.with_name(landing.name + ".tmp"), rows)
-        landing.with_name(landing.name + ".tmp").rename(landing)
+    ws = run.ws
+    landing, rows = sides_files.ensure_drops(ws.bench_dir, ws.scale, run.say)
 
     def side(name: str) -> Callable[[], Sample]:
         def go() -> Sample:
