@@ -111,3 +111,35 @@ def test_a_boolean_delete_flag_and_an_empty_delete_column_are_staged_and_reach_t
     assert _read(settings, "SELECT id, is_deleted FROM staging.stg_drops__items ORDER BY id") == [(1, False), (2, True)]
     assert _read(settings, "SELECT id, is_deleted FROM staging.stg_drops__notes ORDER BY id") == [(1, True), (2, False)]
     assert _read(settings, "SELECT table_name, live_rows FROM marts.drops_live ORDER BY 1") == [("items", 1), ("notes", 1)]
+
+
+def test_an_older_version_dropped_late_leaves_the_newer_one_staged(tmp_path):
+    """The comparison reads a key's versions in the new loads alone; an older version arriving late counts as a
+    change there, and the merge, which reads every version of the key, keeps the newer one."""
+    settings = _project(tmp_path)
+    landing = settings.landing_path("drops")
+    landing.mkdir(parents=True)
+    (landing / "items-1.jsonl").write_text(
+        '{"id": 1, "updated_at": "2026-01-02T00:00:00", "is_removed": false}\n'
+        '{"id": 2, "updated_at": "2026-01-01T00:00:00", "is_removed": false}\n'
+    )
+    (landing / "notes-1.csv").write_text("id,updated_at,deleted_at\n1,2026-01-01T00:00:00,\n")
+    run_all(settings)
+
+    (landing / "items-2.jsonl").write_text(
+        '{"id": 1, "updated_at": "2026-01-01T00:00:00", "is_removed": true}\n'  # older than the staged version
+        '{"id": 3, "updated_at": "2026-01-03T00:00:00", "is_removed": false}\n'
+    )
+    run_all(settings)
+    staged = "SELECT id, updated_at::TEXT, is_deleted FROM staging.stg_drops__items ORDER BY id"
+    assert _read(settings, staged) == [
+        (1, "2026-01-02 00:00:00", False),
+        (2, "2026-01-01 00:00:00", False),
+        (3, "2026-01-03 00:00:00", False),
+    ]
+    assert _read(settings, "SELECT live_rows FROM marts.drops_live WHERE table_name = 'items'") == [(3,)]
+
+    (landing / "items-3.jsonl").write_text('{"id": 1, "updated_at": "2026-01-04T00:00:00", "is_removed": true}\n')
+    run_all(settings)
+    assert _read(settings, staged)[0] == (1, "2026-01-04 00:00:00", True)
+    assert _read(settings, "SELECT live_rows FROM marts.drops_live WHERE table_name = 'items'") == [(2,)]

@@ -45,7 +45,10 @@ def declared(settings: Settings) -> dict[str, dict[str, Mask]]:
 
 
 def personal_columns(settings: Settings) -> Tags:
-    """Every model's personal columns, from the data folder's copy while the models and declarations are unchanged."""
+    """Every model's personal columns, from the data folder's copy while the models and declarations are unchanged
+    (none, with no context opened, when no table declares any)."""
+    if not declared(settings):
+        return {}
     key = _fingerprint(settings)
     path = settings.data_dir / CACHE_FILE
     if path.exists():

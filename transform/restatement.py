@@ -211,6 +211,10 @@ def comparison_sql(scope: StagingScope, new_loads: dict[str, list[str]], deleted
     Only the keys that the model's `@unmerged_keys` calls name in `new_loads` (per source, the completed
     loads that no applied comparison saw), and deleted keys, are compared; a source missing from
     `new_loads` compares every key. `deleted` says whether the raw row is softly deleted (`soft_deleted_sql`).
+    A key of the model's own new loads is compared by its latest version among those loads (and its
+    deleted rows), read from their files alone: an older version arriving late then counts as a change,
+    which the merge, reading every version, leaves as it was. A key a joined table's new load brought
+    is compared by its latest version in every load.
     """
     raw_key = ", ".join(scope.raw_key)
     keyed = raw_key if len(scope.raw_key) == 1 else f"({raw_key})"
@@ -220,7 +224,9 @@ def comparison_sql(scope: StagingScope, new_loads: dict[str, list[str]], deleted
         predicates = []
         for touch in touches:
             loads = ", ".join(sql_literal(load_id) for load_id in new_loads[touch.source]) or "NULL"
-            predicates.append(f"{touch.key} IN (SELECT {touch.column} FROM {touch.raw_table} WHERE _dlt_load_id IN ({loads}) OR _deleted)")
+            rows = f"_dlt_load_id IN ({loads}) OR _deleted"
+            own = touch.raw_table == scope.raw_table and touch.key == touch.column
+            predicates.append(f"({rows})" if own else f"{touch.key} IN (SELECT {touch.column} FROM {touch.raw_table} WHERE {rows})")
         touched = f"WHERE {' OR '.join(predicates)} "
     latest = f"{scope.cursor} DESC, _dlt_load_id DESC" if scope.cursor else "_dlt_load_id DESC"
     joined = " AND ".join(f"staged.{staged} = raw.{raw}" for staged, raw in zip(scope.key, scope.raw_key, strict=True))
