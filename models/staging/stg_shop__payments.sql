@@ -22,10 +22,11 @@ WITH source AS (
   WHERE @unmerged_keys(raw_shop.payments, id) OR @unmerged_keys(raw_shop.orders, order_id, id)
 ),
 
--- An order's placing time never changes; the marts take its payments by it.
+-- An order's placing time never changes; the marts take its payments by it. Only the orders read above.
 orders AS (
   SELECT DISTINCT id AS order_id, ordered_at
   FROM raw_shop.orders
+  WHERE id IN (SELECT order_id FROM source)
 ),
 
 latest AS (
