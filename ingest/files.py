@@ -42,10 +42,11 @@ from ingest.file_keys import (
     split_bad_keys,
     whole_number_keys,
 )
-from ingest.file_readers import FileRefused, read_file
+from ingest.file_readers import Batch, FileRefused, read_file
 from ingest.file_values import split_non_finite
 from ingest.landing import LandedFile, in_landing_order, new_files, ready_files, record
 from ingest.plan import SourcePlan
+from ingest.read_ahead import NextFile
 from ingest.type_drift import apply_policy, apply_policy_to_rows, batch_types
 
 # Errors of a file's own content; anything else (the store, the disk) fails the run and the file waits.
@@ -147,6 +148,10 @@ class _FileTable:
     files: deque[LandedFile]  # not read yet, in landing order
     known: dict[str, str] = field(default_factory=dict)  # column -> dlt type, as loaded so far
     pending: tuple[LandedFile, _Taken] | None = None  # read, and holding a key of the load it was read in
+    ahead: NextFile[LandedFile, list[Batch]] = field(init=False)  # the next file, parsed while this one is written
+
+    def __post_init__(self) -> None:
+        self.ahead = NextFile(self._parse)
 
     def rows(self, load: _Load, again: frozenset[str]):
         """The rows of the next files of the queue that share no key (again: files to take though taken before)."""
@@ -154,6 +159,12 @@ class _FileTable:
         def rows() -> Iterator:
             taken = dlt.current.resource_state().setdefault("taken", {})
             keys = LoadKeys(self.spec.key_columns)
+            try:
+                yield from take(taken, keys)
+            finally:
+                self.ahead.close()  # a file read for a later load is read again then
+
+        def take(taken: dict, keys: LoadKeys) -> Iterator:
             while self.pending is not None or self.files:
                 read: _Taken | None
                 if self.pending is not None:
@@ -162,7 +173,8 @@ class _FileTable:
                     landed = self.files.popleft()
                     if taken.get(landed.relative) == landed.fingerprint and landed.relative not in again:
                         continue
-                    read = self._check(landed, load)
+                    upcoming = next((f for f in self.files if taken.get(f.relative) != f.fingerprint or f.relative in again), None)
+                    read = self._check(landed, load, upcoming)
                 if read is not None:
                     if not keys.take(read.batches):
                         self.pending = (landed, read)
@@ -172,10 +184,15 @@ class _FileTable:
 
         return rows
 
-    def _check(self, landed: LandedFile, load: _Load) -> _Taken | None:
-        """The file read and checked, or None when it is rejected as a whole."""
+    def _check(self, landed: LandedFile, load: _Load, upcoming: LandedFile | None) -> _Taken | None:
+        """The file read and checked, or None when it is rejected as a whole; `upcoming`, the file to read after it,
+        is read on a thread meanwhile."""
         try:
-            read = self._read(landed, load.guard)
+            try:
+                parsed = self.ahead.take(landed)
+            finally:
+                self.ahead.start(upcoming, upcoming.size if upcoming is not None else 0)
+            read = self._read(landed, parsed, load.guard)
         except UNREADABLE as exc:
             self._reject(landed, str(exc) if isinstance(exc, (FileRefused, PlatformError)) else describe_error(exc), load)
             return None
@@ -210,21 +227,28 @@ class _FileTable:
         load.outcomes.append(FileOutcome(self.table, landed.relative, landed.fingerprint, "rejected", reason=reason))
         load.warnings.append(f"{self.source_name}.{self.table}: file {landed.relative} rejected: {reason}")
 
-    def _read(self, landed: LandedFile, guard: ContractGuard) -> _Taken:
+    def _parse(self, landed: LandedFile) -> list[Batch]:
+        """The file's batches as its reader parses them (run on the read-ahead thread too: no guard, no state)."""
         spec = self.spec
         fmt = spec.format or PurePosixPath(landed.relative).suffix.lstrip(".").lower()
+        return list(
+            read_file(
+                landed.path,
+                fmt,
+                fs=landed.fs,
+                batch_rows=self.source.batch_rows,
+                delimiter=spec.delimiter,
+                encoding=spec.encoding,
+                missing=spec.missing_values,
+            )
+        )
+
+    def _read(self, landed: LandedFile, parsed: list[Batch], guard: ContractGuard) -> _Taken:
+        spec = self.spec
         read = _Taken()
         where = f"{self.source_name}.{self.table}"
         batches = []
-        for batch in read_file(
-            landed.path,
-            fmt,
-            fs=landed.fs,
-            batch_rows=self.source.batch_rows,
-            delimiter=spec.delimiter,
-            encoding=spec.encoding,
-            missing=spec.missing_values,
-        ):
+        for batch in parsed:
             if batch.rejects:
                 guard.add_rejects(self.table, batch.rejects_table(landed.relative), len(batch.rejects), into=read.tally)
             if batch.size:
