@@ -4,12 +4,13 @@ drop: staging binds, flags the deleted rows, and the marts reflect them (no trac
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import duckdb
 import pytest
 import yaml
 
-from core.settings import load_settings
+from core.settings import Settings, load_settings
 from pipeline.run import run_all
 from tests.support.project import ROOT, SMALL_SCALE, copy_project
 
@@ -59,7 +60,7 @@ SELECT 'notes' AS table_name, count(*) AS live_rows FROM staging.stg_drops__note
 """
 
 
-def _project(tmp_path):
+def _project(tmp_path) -> tuple[Settings, Path]:
     project = tmp_path / "project"
     copy_project(project)
     staging = project / "models" / "staging"
@@ -81,7 +82,15 @@ def _project(tmp_path):
     )
     (project / "config.yaml").write_text(config.replace("    sources:\n", "    sources:\n" + drops, 1))
     env = {"PLATFORM__DATA_DIR": str(tmp_path / "data"), "PLATFORM__DEMO__SCALE": SMALL_SCALE, "PLATFORM__DEMO__ENABLED": "false"}
-    return load_settings(project, env=env)
+    settings = load_settings(project, env=env)
+    landing = settings.landing_path("drops")
+    landing.mkdir(parents=True)
+    return settings, landing
+
+
+def _items(*rows: tuple[int, str, bool]) -> str:
+    """JSONL of items: (id, day of its version, removed)."""
+    return "".join(f'{{"id": {key}, "updated_at": "{day}T00:00:00", "is_removed": {str(removed).lower()}}}\n' for key, day, removed in rows)
 
 
 def _read(settings, sql: str) -> list[tuple]:
@@ -90,13 +99,8 @@ def _read(settings, sql: str) -> list[tuple]:
 
 
 def test_a_boolean_delete_flag_and_an_empty_delete_column_are_staged_and_reach_the_marts(tmp_path):
-    settings = _project(tmp_path)
-    landing = settings.landing_path("drops")
-    landing.mkdir(parents=True)
-    (landing / "items-1.jsonl").write_text(
-        '{"id": 1, "updated_at": "2026-01-01T00:00:00", "is_removed": false}\n'
-        '{"id": 2, "updated_at": "2026-01-01T00:00:00", "is_removed": false}\n'
-    )
+    settings, landing = _project(tmp_path)
+    (landing / "items-1.jsonl").write_text(_items((1, "2026-01-01", False), (2, "2026-01-01", False)))
     # deleted_at is empty in every file of the first drop: no load holds the column
     (landing / "notes-1.csv").write_text("id,updated_at,deleted_at\n1,2026-01-01T00:00:00,\n2,2026-01-01T00:00:00,\n")
     run_all(settings)
@@ -104,7 +108,7 @@ def test_a_boolean_delete_flag_and_an_empty_delete_column_are_staged_and_reach_t
     assert _read(settings, "SELECT id, is_deleted FROM staging.stg_drops__notes ORDER BY id") == [(1, False), (2, False)]
     assert _read(settings, "SELECT table_name, live_rows FROM marts.drops_live ORDER BY 1") == [("items", 2), ("notes", 2)]
 
-    (landing / "items-2.jsonl").write_text('{"id": 2, "updated_at": "2026-01-02T00:00:00", "is_removed": true}\n')
+    (landing / "items-2.jsonl").write_text(_items((2, "2026-01-02", True)))
     (landing / "notes-2.csv").write_text("id,updated_at,deleted_at\n1,2026-01-02T00:00:00,2026-01-02T00:00:00\n")
     second = run_all(settings)
     assert {"staging.stg_drops__items", "staging.stg_drops__notes"} <= set(second.models_built)
@@ -116,20 +120,12 @@ def test_a_boolean_delete_flag_and_an_empty_delete_column_are_staged_and_reach_t
 def test_an_older_version_dropped_late_leaves_the_newer_one_staged(tmp_path):
     """The comparison reads a key's versions in the new loads alone; an older version arriving late counts as a
     change there, and the merge, which reads every version of the key, keeps the newer one."""
-    settings = _project(tmp_path)
-    landing = settings.landing_path("drops")
-    landing.mkdir(parents=True)
-    (landing / "items-1.jsonl").write_text(
-        '{"id": 1, "updated_at": "2026-01-02T00:00:00", "is_removed": false}\n'
-        '{"id": 2, "updated_at": "2026-01-01T00:00:00", "is_removed": false}\n'
-    )
+    settings, landing = _project(tmp_path)
+    (landing / "items-1.jsonl").write_text(_items((1, "2026-01-02", False), (2, "2026-01-01", False)))
     (landing / "notes-1.csv").write_text("id,updated_at,deleted_at\n1,2026-01-01T00:00:00,\n")
     run_all(settings)
 
-    (landing / "items-2.jsonl").write_text(
-        '{"id": 1, "updated_at": "2026-01-01T00:00:00", "is_removed": true}\n'  # older than the staged version
-        '{"id": 3, "updated_at": "2026-01-03T00:00:00", "is_removed": false}\n'
-    )
+    (landing / "items-2.jsonl").write_text(_items((1, "2026-01-01", True), (3, "2026-01-03", False)))  # 1: older than staged
     run_all(settings)
     staged = "SELECT id, updated_at::TEXT, is_deleted FROM staging.stg_drops__items ORDER BY id"
     assert _read(settings, staged) == [
@@ -139,7 +135,7 @@ def test_an_older_version_dropped_late_leaves_the_newer_one_staged(tmp_path):
     ]
     assert _read(settings, "SELECT live_rows FROM marts.drops_live WHERE table_name = 'items'") == [(3,)]
 
-    (landing / "items-3.jsonl").write_text('{"id": 1, "updated_at": "2026-01-04T00:00:00", "is_removed": true}\n')
+    (landing / "items-3.jsonl").write_text(_items((1, "2026-01-04", True)))
     run_all(settings)
     assert _read(settings, staged)[0] == (1, "2026-01-04 00:00:00", True)
     assert _read(settings, "SELECT live_rows FROM marts.drops_live WHERE table_name = 'items'") == [(2,)]
