@@ -16,7 +16,7 @@ from demo.day import advance_day
 from demo.shop import CATEGORIES
 from ingest.pipeline import ingest_source
 from pipeline.run import run_all
-from tests.support.project import settings_for, source_rows
+from tests.support.project import delete_order_at_source, settings_for, source_rows
 from transform.audit_log import audit_rows
 from transform.build import build_prod
 from transform.context import open_context
@@ -122,10 +122,7 @@ def test_the_day_comparison_reads_new_loads_only_and_finds_what_comparing_everyt
         applied = RawLoads(frozenset(applied_loads(con)))
     assert applied == raw_loads(open_run(settings)) and {name.split("/")[0] for name in applied.names} == {"shop"}
     advance_day(settings.source_path("shop"), seed=settings.demo.seed)
-    with sqlite3.connect(settings.source_path("shop")) as src:  # a hard delete: its key is in no new load's rows
-        (gone,) = src.execute("SELECT min(id) FROM orders").fetchone()
-        for table, key in (("payments", "order_id"), ("order_items", "order_id"), ("orders", "id")):
-            src.execute(f"DELETE FROM {table} WHERE {key} = ?", (gone,))
+    gone = delete_order_at_source(settings, "min")  # a hard delete: its key is in no new load's rows
     ingest_source(open_run(settings), "shop")
     new_loads = raw_loads(open_run(settings)).new_since(applied)
     assert len(new_loads["shop"]) == 1  # the day's one load, found by name, not by comparing clock-made ids

@@ -21,7 +21,7 @@ from demo.day import advance_day
 from ingest.pipeline import ingest_source
 from pipeline.recovery import reingest
 from pipeline.run import run_all
-from tests.support.project import SMALL_SCALE, copy_project
+from tests.support.project import SMALL_SCALE, copy_project, delete_order_at_source
 from tests.support.reconcile import assert_marts_match_source
 from tests.support.sqlmesh_log import merge_queries, statements
 from transform.build import build_prod
@@ -110,10 +110,7 @@ def test_a_changed_model_and_a_reingest_read_every_load(built_copy, tmp_path):
     assert _differing(settings, _ORDERS_STAGED, _ORDERS_FROM_RAW) == 0
 
     # an order gone from the source and the table read again whole: raw no longer holds it, nor does staging
-    with sqlite3.connect(settings.source_path("shop")) as src:
-        (gone,) = src.execute("SELECT max(id) FROM orders").fetchone()
-        for table, key in (("payments", "order_id"), ("order_items", "order_id"), ("orders", "id")):
-            src.execute(f"DELETE FROM {table} WHERE {key} = ?", (gone,))
+    gone = delete_order_at_source(settings, "max")
     reingest(settings, "shop", "orders")
     assert _count(settings, f"SELECT count(*) FROM staging.stg_shop__orders WHERE order_id = {gone}") == 0
     # its lines stay in raw (their table was not read again), but a line is staged only with its order
@@ -127,10 +124,7 @@ def test_the_demo_models_stay_level_with_a_build_from_every_load(built_copy):
     """Hard and soft deletes of a day reach the merged rows as a full build computes them."""
     settings = built_copy
     advance_day(settings.source_path("shop"), seed=settings.demo.seed)
-    with sqlite3.connect(settings.source_path("shop")) as src:  # a hard delete: its key is in no new load's rows
-        (gone,) = src.execute("SELECT min(id) FROM orders").fetchone()
-        for table, key in (("payments", "order_id"), ("order_items", "order_id"), ("orders", "id")):
-            src.execute(f"DELETE FROM {table} WHERE {key} = ?", (gone,))
+    gone = delete_order_at_source(settings, "min")  # a hard delete: its key is in no new load's rows
     ingest_source(open_run(settings), "shop")
     build_prod(open_run(settings))
     assert _count(settings, f"SELECT count(*) FROM staging.stg_shop__orders WHERE order_id = {gone} AND is_deleted") == 1

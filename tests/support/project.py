@@ -53,3 +53,14 @@ def source_rows(settings: Settings, sql: str, params: tuple = ()) -> list[tuple]
     """Query the demo source itself: the truth the marts must match."""
     with sqlite3.connect(settings.source_path(settings.demo.source)) as con:
         return con.execute(sql, params).fetchall()
+
+
+def delete_order_at_source(settings: Settings, pick: str) -> int:
+    """Delete one order of the demo shop with its lines and payments (a hard delete); `pick` is `min` or
+    `max`, of the order ids. Returns the order's id."""
+    assert pick in ("min", "max")
+    with sqlite3.connect(settings.source_path("shop")) as src:
+        (gone,) = src.execute(f"SELECT {pick}(id) FROM orders").fetchone()
+        for table, key in (("payments", "order_id"), ("order_items", "order_id"), ("orders", "id")):
+            src.execute(f"DELETE FROM {table} WHERE {key} = ?", (gone,))
+    return gone
