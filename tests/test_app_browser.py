@@ -73,8 +73,17 @@ def browser():
 def load(page, url: str, title: str, text: str, selector: str | None) -> float:
     """Open `url`, wait until the script has finished and the page shows its title, text and chart; return seconds."""
     started = time.perf_counter()
+    page.goto(url)
+    shown(page, title, text, selector)
+    elapsed = time.perf_counter() - started
+    errors = page.locator(ERROR)
+    assert errors.count() == 0, f"{url}: {errors.first.inner_text()}"
+    return elapsed
+
+
+def shown(page, title: str, text: str, selector: str | None) -> None:
+    """Wait until the page in the window shows its title, its chart and its text, and its script has finished."""
     try:
-        page.goto(url)
         page.get_by_role("heading", name=title).first.wait_for(timeout=180_000)
         page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000)
         if selector:
@@ -83,11 +92,7 @@ def load(page, url: str, title: str, text: str, selector: str | None) -> float:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "app-failed-load.png"), full_page=True)
         raise
-    elapsed = time.perf_counter() - started
     page.get_by_text(text).first.wait_for(state="attached", timeout=30_000)  # table cells are hidden behind a canvas
-    errors = page.locator(ERROR)
-    assert errors.count() == 0, f"{url}: {errors.first.inner_text()}"
-    return elapsed
 
 
 def screenshot(page, name: str) -> None:
@@ -309,7 +314,7 @@ def test_what_a_reader_sees_periods_back_button_labels_and_units(served, browser
     page.get_by_role("heading", name="Trends").first.wait_for(timeout=60_000)
     assert page.url.split("?")[0] == f"{base}/trends"
     page.go_back()
-    page.get_by_role("heading", name="Lake").first.wait_for(timeout=60_000)
+    shown(page, *PAGES["lake"])  # the heading comes before the cards, the chart and the table
     assert page.url == f"{base}/lake"
     assert page.evaluate("document.querySelector(\"link[rel='shortcut icon']\").href").startswith("data:")
 
