@@ -203,7 +203,7 @@ class LoadKeys:
     def __init__(self, keys: list[str]) -> None:
         self.keys = keys
         self.kinds: tuple[pa.DataType, ...] | None = None
-        self.parts: list[tuple[int, int, np.ndarray]] = []  # per file: its smallest and largest key value, and its values
+        self.parts: list[tuple[int, int, np.ndarray]] = []  # per file: its smallest and largest key value, and its values, sorted
         self.closed = False  # holds a file whose keys cannot be compared
 
     def take(self, batches: list) -> bool:
@@ -220,14 +220,25 @@ class LoadKeys:
         kinds, values = found
         if self.parts and kinds != self.kinds:
             return False
-        low, high = int(values.min()), int(values.max())
-        probe = pa.array(values)
+        values = np.sort(values, kind="stable")  # in order already, as ids often are: one pass
+        low, high = int(values[0]), int(values[-1])
         for part_low, part_high, part in self.parts:
-            if low <= part_high and part_low <= high and pc.any(pc.is_in(pa.array(part), value_set=probe)).as_py():
+            if low <= part_high and part_low <= high and _share_a_value(part, values):
                 return False
         self.kinds = kinds
         self.parts.append((low, high, values))
         return True
+
+
+def _share_a_value(one: np.ndarray, other: np.ndarray) -> bool:
+    """Whether two sorted arrays hold a common value: the values of one within the other's range, searched in it."""
+    if len(one) > len(other):
+        one, other = other, one
+    window = one[np.searchsorted(one, other[0], "left") : np.searchsorted(one, other[-1], "right")]
+    if not len(window):
+        return False
+    found = np.minimum(np.searchsorted(other, window), len(other) - 1)
+    return bool(np.any(other[found] == window))
 
 
 def _fingerprints(batches: list[pa.Table], keys: list[str]) -> tuple[tuple[pa.DataType, ...], np.ndarray] | None:
@@ -244,10 +255,14 @@ def _fingerprints(batches: list[pa.Table], keys: list[str]) -> tuple[tuple[pa.Da
     columns = [pa.chunked_array([c for batch in batches for c in batch[key].chunks], kind) for key, kind in zip(keys, kinds, strict=True)]
     if len(keys) == 1 and pa.types.is_integer(kinds[0]) and kinds[0] != pa.uint64():
         return tuple(kinds), pc.cast(columns[0], pa.int64()).to_numpy()
-    table = pa.table({f"k{i}": column for i, column in enumerate(columns)})
+    return tuple(kinds), _hashes(pa.table({f"k{i}": column for i, column in enumerate(columns)}))
+
+
+def _hashes(table: pa.Table) -> np.ndarray:
+    """One 64-bit hash per row of `table` (DuckDB's, over every column): equal rows hash alike."""
     with contextlib.closing(warehouse.connect()) as con:
         hashed = con.from_arrow(table).project(f"hash({', '.join(table.column_names)}) AS h").fetchnumpy()["h"]
-    return tuple(kinds), np.asarray(hashed).view(np.int64)
+    return np.asarray(hashed).view(np.int64)
 
 
 def _comparable(kind: pa.DataType) -> bool:
@@ -267,14 +282,16 @@ def _superseded_by(line: int | None) -> str:
 
 
 def _repeats(index: pa.Table, keys: list[str]) -> bool:
-    """Whether a key occurs twice; for one integer key without hashing (in order, as ids often are, in one pass)."""
-    if len(keys) == 1 and pa.types.is_integer(index.schema.field(keys[0]).type):
-        values = index[keys[0]].to_numpy()
-        if bool(np.all(values[1:] > values[:-1])):
-            return False
-        ordered = np.sort(values)
-        return bool(np.any(ordered[1:] == ordered[:-1]))
-    return index.group_by(keys, use_threads=False).aggregate([]).num_rows < index.num_rows
+    """Whether a key occurs twice. One integer key is compared as itself (in order, as ids often are, in one
+    pass); other keys by a hash of their columns, exactly only when two rows' hashes are equal."""
+    single_integer = len(keys) == 1 and pa.types.is_integer(index.schema.field(keys[0]).type)
+    values = index[keys[0]].to_numpy() if single_integer else _hashes(index.select(keys))
+    if single_integer and bool(np.all(values[1:] > values[:-1])):
+        return False
+    ordered = np.sort(values)
+    if not bool(np.any(ordered[1:] == ordered[:-1])):
+        return False
+    return single_integer or index.group_by(keys, use_threads=False).aggregate([]).num_rows < index.num_rows
 
 
 def _key_values(batches: list, key: str) -> pa.ChunkedArray:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import os
+import random
 import time
 
 import pyarrow as pa
@@ -111,6 +113,33 @@ def test_files_that_share_no_key_load_together_and_a_file_repeating_a_key_starts
         (1, "z", 4),
         (2, "x", 3),
     ]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_a_file_joins_a_load_exactly_when_it_shares_no_key_in_a_generated_battery(seed):
+    """Random files of integer or composite keys, in order, shuffled, with ranges apart, overlapping or nested: each
+    file joins the load exactly when none of its keys is among the keys of the files that joined before it."""
+    rng = random.Random(seed)
+    composite = rng.random() < 0.3
+    keys = LoadKeys(["a", "b"] if composite else ["id"])
+    taken: set = set()
+    for _ in range(rng.randint(2, 8)):
+        start, size = rng.randrange(0, 5_000), rng.choice([1, 10, 1_000, 4_000])
+        values = rng.sample(range(start, start + size * rng.choice([1, 2, 50])), size)
+        if taken and rng.random() < 0.4:  # one shared key, often at the edge of a range
+            shared = rng.choice([min(taken), max(taken), rng.choice(sorted(taken))])
+            values = [v for v in values if v != shared][: size - 1] + [shared]
+            rng.shuffle(values)
+        if rng.random() < 0.5:
+            values.sort()
+        file = (
+            pa.table({"a": [v % 97 for v in values], "b": [f"x{v // 97}" for v in values]}) if composite else pa.table({"id": values})
+        )
+        cut = rng.randint(0, size)
+        batches = [file.slice(0, cut), file.slice(cut)]
+        assert keys.take(batches) == taken.isdisjoint(values), (seed, len(taken), size)
+        if taken.isdisjoint(values):
+            taken |= set(values)
 
 
 def test_a_file_joins_a_load_only_when_none_of_its_keys_is_in_it():
@@ -346,6 +375,43 @@ def test_a_key_typed_apart_in_two_batches_is_compared_as_text():
     assert kept.lines == [[2], [4, 5]] and kept.keys_repeated == 1
     unique = last_of_each_key([pa.table({"k": [4, 1, 3]}), pa.table({"k": [2, 7]})], [[2, 3, 4], [5, 6]], ["k"], "f.csv")
     assert unique.quarantined is None and unique.lines == [[2, 3, 4], [5, 6]]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_last_row_of_each_key_wins_in_a_generated_battery_of_keys(seed):
+    """Random files of one to three key columns (integers, text, dates, timestamps), in random batches, few or many
+    repeats, some rows missing part of their key: the rows kept are exactly the last row of each complete key and
+    every row missing part of it, whatever path (hashes, the exact grouping) finds the repeats."""
+    rng = random.Random(seed)
+    kinds = [rng.choice(["int", "text", "date", "timestamp"]) for _ in range(rng.randint(1, 3))]
+    rows = rng.choice([2, 50, 3_000])
+    spread = rng.choice([2, rows // 2 + 1, rows * 10])  # values per key column: many repeats, some, almost none
+
+    def value(kind: str, n: int):
+        return {"int": n, "text": f"v{n}", "date": dt.date(2025, 1, 1) + dt.timedelta(days=n), "timestamp": dt.datetime(2025, 1, 1) + dt.timedelta(seconds=n)}[kind]
+
+    keys = [f"k{i}" for i in range(len(kinds))]
+    table = []
+    for _ in range(rows):
+        row = {key: value(kind, rng.randrange(spread)) for key, kind in zip(keys, kinds, strict=True)}
+        if rng.random() < 0.05:
+            row[rng.choice(keys)] = None
+        table.append(row)
+    cuts = sorted(rng.sample(range(1, rows), min(rows - 1, rng.randint(0, 3)))) if rows > 1 else []
+    bounds = [0, *cuts, rows]
+    batches = [pa.Table.from_pylist([{**table[i], "v": i} for i in range(a, b)]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    lines = [list(range(a + 2, b + 2)) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+    kept = last_of_each_key(batches, lines, keys, "f.csv")
+
+    last = {tuple(row[key] for key in keys): i for i, row in enumerate(table) if all(row[key] is not None for key in keys)}
+    expected = [i for i, row in enumerate(table) if any(row[key] is None for key in keys) or last[tuple(row[key] for key in keys)] == i]
+    assert [row["v"] for batch in kept.batches for row in batch.to_pylist()] == expected
+    assert [line for batch_lines in kept.lines for line in batch_lines] == [i + 2 for i in expected]
+    counts = collections.Counter(tuple(row[key] for key in keys) for row in table if all(row[key] is not None for key in keys))
+    assert kept.keys_repeated == sum(1 for count in counts.values() if count > 1)
+    dropped = kept.quarantined["_line"].to_pylist() if kept.quarantined is not None else []
+    assert sorted(dropped) == [i + 2 for i in range(rows) if i not in set(expected)]
 
 
 def test_a_file_loads_as_one_row_group_whatever_its_batches(tmp_path):
