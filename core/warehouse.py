@@ -45,8 +45,14 @@ def load_extensions(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> N
         con.execute(f"LOAD {name}")
 
 
+# Timestamps are UTC wall times in every layer: a cast of a zoned one (raw holds them so) to TIMESTAMP or DATE must
+# not move it into the machine's time zone, DuckDB's default.
+TIME_ZONE = "UTC"
+
+
 def connect(path: Path | str = ":memory:", *, read_only: bool = False, extensions: tuple[str, ...] = ()) -> duckdb.DuckDBPyConnection:
-    """Open DuckDB with autoinstall disabled and the given bundled extensions loaded."""
+    """Open DuckDB with autoinstall disabled, its time zone UTC and the given bundled extensions loaded."""
     con = duckdb.connect(str(path), read_only=read_only, config={"autoinstall_known_extensions": "false"})
+    con.execute(f"SET TimeZone = {sql_literal(TIME_ZONE)}")
     load_extensions(con, extensions)
     return con

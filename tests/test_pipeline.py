@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 
 import duckdb
 
@@ -12,7 +13,7 @@ from demo.day import advance_day
 from pipeline.run import run_all
 from publish.reader import connect_published, current_version
 from publish.versions import read_sql
-from tests.support.project import source_rows
+from tests.support.project import run_cli, settings_for, source_rows
 from tests.support.reconcile import assert_marts_match_source
 
 
@@ -48,6 +49,27 @@ def test_first_run_builds_audits_and_publishes(built):
 def test_marts_reconcile_with_the_source(built):
     settings, _ = built
     assert_marts_match_source(settings)
+
+
+def test_a_machine_in_another_time_zone_builds_the_same_marts(built, tmp_path):
+    """The source's timestamps are UTC wall times; a machine fourteen hours ahead of UTC must not move them (nor the
+    days they fall on) into its own zone: the marts reconcile with the source and equal the ones built in UTC."""
+    settings, _ = built
+    data = tmp_path / "data"
+    source = settings_for(data).source_path(settings.demo.source)
+    source.parent.mkdir(parents=True)
+    shutil.copy(settings.source_path(settings.demo.source), source)
+    result = run_cli("run", data_dir=data, TZ="Pacific/Kiritimati")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert_marts_match_source(settings_for(data))
+    for mart in ("fct_orders", "daily_revenue"):
+        assert _published(settings_for(data), mart) == _published(settings, mart), mart
+
+
+def _published(settings, mart: str) -> list[tuple]:
+    con, _ = connect_published(settings)
+    with contextlib.closing(con):
+        return sorted(con.execute(f"SELECT * FROM marts.{mart}").fetchall(), key=repr)
 
 
 def test_soft_deleted_rows_stay_out_of_marts_and_keys_are_unique(built):

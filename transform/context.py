@@ -63,8 +63,13 @@ def duckdb_settings(settings: Settings, configured: dict) -> dict:
     The build spills to a folder beside the warehouse, in the data folder, and its memory is sized
     to the machine: half of its RAM, as the app, the API and the ingest share it. (A window over
     millions of rows, such as a staging model's dedupe, needs memory that DuckDB cannot spill.)
+    Its time zone is UTC, whatever the machine's, as every connection of the platform's.
     """
-    defaults = {"memory_limit": f"{machine_memory_bytes() // 2 // 2**20}MB", "temp_directory": str(settings.warehouse_path) + ".tmp"}
+    defaults = {
+        "memory_limit": f"{machine_memory_bytes() // 2 // 2**20}MB",
+        "temp_directory": str(settings.warehouse_path) + ".tmp",
+        "TimeZone": warehouse.TIME_ZONE,
+    }
     return {**defaults, **configured}
 
 
@@ -121,9 +126,11 @@ def check_gateway(settings: Settings) -> None:
         return
     if not isinstance(connection, DuckDBConnectionConfig):
         return
-    try:
-        duckdb.connect(":memory:", config=dict(connection.connector_config)).close()
-    except duckdb.Error as exc:
+    try:  # as SQLMesh applies them: each SET on an open connection (the time zone needs DuckDB's ICU loaded first)
+        with contextlib.closing(duckdb.connect(":memory:")) as con:
+            for option, value in connection.connector_config.items():
+                con.execute(f"SET {warehouse.sql_identifier(option)} = {warehouse.sql_literal(str(value))}")
+    except (duckdb.Error, PlatformError) as exc:
         raise PlatformError(
             f"{CONFIG_FILE}: gateways.{name}.connection.connector_config is not valid for DuckDB: {exc}. "
             "Fix it (e.g. memory_limit: 768MB) or remove the key, then run again."

@@ -43,6 +43,8 @@ def anchored_spark_connection(settings: Settings, connection: SparkConnectionCon
     config.setdefault("spark.hadoop.javax.jdo.option.ConnectionURL", f"jdbc:derby:;databaseName={metastore};create=true")
     # derby.log goes beside the metastore, not into the working directory.
     config.setdefault("spark.driver.extraJavaOptions", f"-Dderby.system.home={folder}")
+    # timestamps are UTC wall times, as on DuckDB: a cast to DATE must not move them into the machine's zone
+    config.setdefault("spark.sql.session.timeZone", "UTC")
     return connection.model_copy(update={"config": config})
 
 

@@ -179,6 +179,7 @@ CASES = [
         ["gateways.local.connection.connector_config", "Memory must have a number", "memory_limit: 768MB"],
     ),
     ("unknown duckdb setting", "start", _gateway(threds=2), {}, ["gateways.local.connection.connector_config", "threds"]),
+    ("unknown time zone", "run", _gateway(TimeZone="Nowhere/Land"), {}, ["gateways.local.connection.connector_config", "Unknown TimeZone"]),
     ("unknown gateway", "run", None, {"PLATFORM__TRANSFORM__GATEWAY": "lokal"}, ["No gateway 'lokal'", "transform.gateway"]),
 ]
 
