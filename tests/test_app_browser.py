@@ -81,11 +81,16 @@ def load(page, url: str, title: str, text: str, selector: str | None) -> float:
     return elapsed
 
 
+def settled(page) -> None:
+    """Wait until the page's script has finished its run (Streamlit shows its status widget while it runs)."""
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000)
+
+
 def shown(page, title: str, text: str, selector: str | None) -> None:
     """Wait until the page in the window shows its title, its chart and its text, and its script has finished."""
     try:
         page.get_by_role("heading", name=title).first.wait_for(timeout=180_000)
-        page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000)
+        settled(page)
         if selector:
             page.locator(selector).first.wait_for(timeout=60_000)
     except Exception:
@@ -182,7 +187,7 @@ SECRET = "browser-test-session-secret-0123456789"
 
 
 def _login_form(page) -> bool:
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000)
+    settled(page)
     return page.get_by_role("button", name="Log in").count() == 1
 
 
@@ -260,8 +265,7 @@ def test_the_data_browser_filters_sorts_and_downloads_a_mart_in_chromium(served,
     assert rows and all(row for row in rows)
 
     # another mart, picked in the page: the URL follows and the first mart's filters leave it
-    page.get_by_test_id("stSelectbox").filter(has_text="Mart").click()
-    page.get_by_role("option", name="dim_products", exact=True).click()
+    _pick(page, "Mart", "dim_products")
     page.get_by_text(f"{products:,} matching rows").first.wait_for(timeout=60_000)
     assert "table=dim_products" in page.url and "f_order_status" not in page.url
     page.close()
@@ -272,6 +276,16 @@ def test_the_data_browser_filters_sorts_and_downloads_a_mart_in_chromium(served,
             break
         time.sleep(0.2)
     assert downloads == [("anonymous", "download", "fct_orders", len(expected), "page=Data browser")]
+
+
+def _pick(page, label: str, option: str) -> None:
+    """Choose `option` in the select box labelled `label` once the page has settled (a click on a box that a rerun
+    is replacing is lost), and wait until the box shows it."""
+    box = page.get_by_test_id("stSelectbox").filter(has_text=label)
+    settled(page)
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    box.filter(has_text=option).wait_for(timeout=60_000)
 
 
 def _app_reads(settings) -> list[tuple]:
