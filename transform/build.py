@@ -96,12 +96,11 @@ def restate_new_data(context: Context, run: RunContext, built: set[str]) -> Rest
         restatement.start = None  # raw lost rows: what reads them is restated from the beginning
     if restatement.models:
         state.write(context.engine_adapter, applied, restatement)
-        # History first: the restated marts read each day's product version from it.
-        refresh_history(context, built)
         # A staging model incremental by key merges the keys of the loads not applied yet; one that raw
-        # lost rows of, and any other kind, is restated (rebuilt from every load).
+        # lost rows of, and any other kind, is restated (rebuilt from every load). History is refreshed in
+        # the same run, before the restated marts read each day's product version from it.
         merged = [name for name in restatement.models if _merges(context, name) and name not in restatement.whole]
-        rerun_latest(context, {context.get_model(name).fqn for name in merged})
+        rerun_latest(context, history_models(context, built) | {context.get_model(name).fqn for name in merged})
         restated = [name for name in restatement.models if name not in merged] + readers(context, merged)
         restated += [name for name in history_readers(context, restatement.models) if name not in restated]
         if restated:
@@ -136,13 +135,13 @@ def forget_applied_loads(context: Context) -> None:
     state.write(context.engine_adapter, None, pending)
 
 
-def refresh_history(context: Context, built: set[str]) -> None:
-    """Re-evaluate the latest interval of each SCD type 2 model that this build did not evaluate.
+def history_models(context: Context, built: set[str]) -> set[str]:
+    """The SCD type 2 models that this build did not evaluate: their latest interval is evaluated again.
 
     SQLMesh evaluates such a model once per cron interval and never restates it (that would lose
     history); merging the current source rows again is safe and records the changes of today's loads.
     """
-    rerun_latest(context, {m.fqn for m in context.models.values() if m.kind.is_scd_type_2 and m.name not in built})
+    return {m.fqn for m in context.models.values() if m.kind.is_scd_type_2 and m.name not in built}
 
 
 def rerun_latest(context: Context, fqns: set[str]) -> None:
