@@ -203,7 +203,9 @@ class LoadKeys:
     def __init__(self, keys: list[str]) -> None:
         self.keys = keys
         self.kinds: tuple[pa.DataType, ...] | None = None
-        self.parts: list[tuple[int, int, np.ndarray]] = []  # per file: its smallest and largest key value, and its values, sorted
+        # the load's key values in sorted runs, each at least as long as the next: a file is searched in a few runs,
+        # however many files joined (a run per file made a load of thousands of small files quadratic)
+        self.runs: list[np.ndarray] = []
         self.closed = False  # holds a file whose keys cannot be compared
 
     def take(self, batches: list) -> bool:
@@ -215,23 +217,25 @@ class LoadKeys:
             return False
         found = _fingerprints(batches, self.keys)
         if found is None:
-            self.closed = not self.parts
+            self.closed = not self.runs
             return self.closed
         kinds, values = found
-        if self.parts and kinds != self.kinds:
+        if self.runs and kinds != self.kinds:
             return False
         values = np.sort(values, kind="stable")  # in order already, as ids often are: one pass
-        low, high = int(values[0]), int(values[-1])
-        for part_low, part_high, part in self.parts:
-            if low <= part_high and part_low <= high and _share_a_value(part, values):
-                return False
+        if any(_share_a_value(run, values) for run in self.runs):
+            return False
         self.kinds = kinds
-        self.parts.append((low, high, values))
+        self.runs.append(values)
+        while len(self.runs) > 1 and len(self.runs[-2]) <= len(self.runs[-1]):
+            merged = np.concatenate(self.runs[-2:])
+            self.runs[-2:] = [np.sort(merged, kind="stable")]  # two sorted runs: merged in one pass
         return True
 
 
 def _share_a_value(one: np.ndarray, other: np.ndarray) -> bool:
-    """Whether two sorted arrays hold a common value: the values of one within the other's range, searched in it."""
+    """Whether two sorted arrays hold a common value: the values of the shorter within the other's range, searched in it
+    (nothing to search when the ranges are apart)."""
     if len(one) > len(other):
         one, other = other, one
     window = one[np.searchsorted(one, other[0], "left") : np.searchsorted(one, other[-1], "right")]
