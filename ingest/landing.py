@@ -30,6 +30,7 @@ from core.settings import Settings
 from core.settings_sources import FilesSource
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial")
+CLOCK_SKEW_SECONDS = 60  # a file stamped later than this ahead of the clock: the writer's clock is ahead
 
 
 @dataclass(frozen=True)
@@ -61,17 +62,28 @@ def landing_root(settings: Settings, name: str) -> str:
 
 def ready_files(settings: Settings, name: str, *, now: float | None = None) -> list[LandedFile]:
     """Every settled file that matches a table's pattern, oldest first (taken or not)."""
+    landed_files = _declared_files(settings, name)  # first: it names a source of another kind
+    settle = settings.source_of_kind(name, FilesSource).settle_seconds
+    now = time.time() if now is None else now
+    return [landed for landed in landed_files if now - landed.modified >= settle]
+
+
+def files_ahead_of_clock(settings: Settings, name: str, *, now: float | None = None) -> list[LandedFile]:
+    """The files of a table whose modification time is more than a minute ahead of this machine's clock, oldest
+    first: they are not taken until that time has passed (whether they are still being written cannot be told)."""
+    now = time.time() if now is None else now
+    return [landed for landed in _declared_files(settings, name) if landed.modified > now + CLOCK_SKEW_SECONDS]
+
+
+def _declared_files(settings: Settings, name: str) -> list[LandedFile]:
+    """Every landed file that matches a table's pattern (and is not a temporary one), oldest first."""
     source = settings.sources[name]
     if not isinstance(source, FilesSource):
         raise PlatformError(f"Source '{name}' is of kind {source.kind}, not files: it has no landing area.")
-    root = landing_root(settings, name)
-    now = time.time() if now is None else now
     found = []
-    for relative, path, fingerprint, size, modified, fs in _listing(settings, root):
-        if _ignored(relative) or now - modified < source.settle_seconds:
-            continue
+    for relative, path, fingerprint, size, modified, fs in _listing(settings, landing_root(settings, name)):
         table = next((t for t, spec in source.tables.items() if fnmatch.fnmatch(relative, spec.pattern)), None)
-        if table is not None:
+        if table is not None and not _ignored(relative):
             found.append(LandedFile(table, path, relative, fingerprint, size, modified, fs))
     return sorted(found, key=lambda f: (f.modified, f.relative))
 

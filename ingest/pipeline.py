@@ -78,6 +78,7 @@ def ingest_source(run: RunContext, name: str, *, reload: list[str] | None = None
     before = _columns(pipeline)
     result = IngestResult(source=name)
     drops = FileDrops(settings, name, replay, reload) if isinstance(source, FilesSource) else None
+    result.warnings += drops.warnings if drops is not None else []
     index = 0
     while index == 0 or (drops is not None and not drops.done):
         known = _columns(pipeline)

@@ -94,6 +94,27 @@ def test_a_file_still_being_written_is_not_taken(tmp_path):
     assert _ids(settings) == [1]
 
 
+def test_a_file_stamped_ahead_of_the_clock_waits_and_the_ingest_says_why(tmp_path):
+    """A writer whose clock is two hours ahead: its file is not taken (whether it is complete cannot be told), and the
+    ingest's warnings name the table, the file and the clock instead of loading nothing in silence."""
+    settings, landing = _drops(tmp_path, settle_seconds=60)
+    (landing / "orders-1.csv").write_text(HEADER + _row(1))
+    ahead = landing / "orders-2.csv"
+    ahead.write_text(HEADER + _row(2))
+    os.utime(landing / "orders-1.csv", (time.time() - 120, time.time() - 120))
+    os.utime(ahead, (time.time() + 7_200, time.time() + 7_200))
+
+    result = ingest_source(open_run(settings), "drops")
+    assert result.rows == {"orders": 1} and _ids(settings) == [1]
+    [warning] = [w for w in result.warnings if "future" in w]
+    assert warning.startswith("drops.orders: 1 file(s) modified up to 120 min in the future (first orders-2.csv)") and "clock" in warning
+
+    os.utime(ahead, (time.time() - 120, time.time() - 120))  # its time has come (or the clock was put right)
+    result = ingest_source(open_run(settings), "drops")
+    assert result.rows == {"orders": 1} and _ids(settings) == [1, 2]
+    assert not [w for w in result.warnings if "future" in w]
+
+
 def test_the_sensor_waits_for_new_files_and_times_out(tmp_path):
     settings, landing = _drops(tmp_path)
     started = time.monotonic()
