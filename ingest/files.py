@@ -21,7 +21,6 @@ is quarantined, with or without a contract.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ from ingest.file_keys import (
 )
 from ingest.file_readers import Batch, FileRefused, read_file
 from ingest.file_values import split_non_finite
-from ingest.landing import LandedFile, files_ahead_of_clock, in_landing_order, new_files, ready_files, record
+from ingest.landing import LandedFile, ahead_of_clock, in_landing_order, new_files, ready_files, record
 from ingest.plan import SourcePlan
 from ingest.read_ahead import NextFile
 from ingest.type_drift import apply_policy, apply_policy_to_rows, batch_types
@@ -81,19 +80,6 @@ class _Taken:
     drifts: list[str] = field(default_factory=list)
 
 
-def _ahead_of_clock(name: str, files: list[LandedFile]) -> list[str]:
-    """A warning per table with files stamped ahead of the clock: nothing else would say why they are not loaded."""
-    by_table: dict[str, list[LandedFile]] = defaultdict(list)
-    for landed in files:
-        by_table[landed.table].append(landed)
-    now = time.time()
-    return [
-        f"{name}.{table}: {len(ahead):,} file(s) modified up to {(ahead[-1].modified - now) / 60:,.0f} min in the future "
-        f"(first {ahead[0].relative}) are not loaded until then: is the clock of the machine that writes them ahead?"
-        for table, ahead in by_table.items()
-    ]
-
-
 class FileDrops:
     """The files one ingest of a file-drop source takes, table by table in landing order, in as few loads as their
     keys allow: a file joins the load of the files before it unless it holds one of their keys; then it starts the
@@ -113,7 +99,7 @@ class FileDrops:
         self.again = frozenset(f.relative for files in queues.values() for f in files if f.relative in replay or reload)
         source = settings.source_of_kind(name, FilesSource)
         self.tables = {table: _FileTable(name, source, table, spec, queues[table]) for table, spec in source.tables.items()}
-        self.warnings = _ahead_of_clock(name, files_ahead_of_clock(settings, name))
+        self.warnings = ahead_of_clock(settings, name)
 
     @property
     def done(self) -> bool:

@@ -68,11 +68,19 @@ def ready_files(settings: Settings, name: str, *, now: float | None = None) -> l
     return [landed for landed in landed_files if now - landed.modified >= settle]
 
 
-def files_ahead_of_clock(settings: Settings, name: str, *, now: float | None = None) -> list[LandedFile]:
-    """The files of a table whose modification time is more than a minute ahead of this machine's clock, oldest
-    first: they are not taken until that time has passed (whether they are still being written cannot be told)."""
+def ahead_of_clock(settings: Settings, name: str, *, now: float | None = None) -> list[str]:
+    """Per table, what waits because the writer's clock is ahead: files modified more than a minute in the future
+    are not taken until that time has passed (whether they are still being written cannot be told)."""
     now = time.time() if now is None else now
-    return [landed for landed in _declared_files(settings, name) if landed.modified > now + CLOCK_SKEW_SECONDS]
+    ahead: dict[str, list[LandedFile]] = {}
+    for landed in _declared_files(settings, name):
+        if landed.modified > now + CLOCK_SKEW_SECONDS:
+            ahead.setdefault(landed.table, []).append(landed)
+    return [
+        f"{name}.{table}: {len(files):,} file(s) modified up to {(files[-1].modified - now) / 60:,.0f} min in the future "
+        f"(first {files[0].relative}) are not loaded until then: is the clock of the machine that writes them ahead?"
+        for table, files in ahead.items()
+    ]
 
 
 def _declared_files(settings: Settings, name: str) -> list[LandedFile]:

@@ -41,7 +41,11 @@ def run_checks(settings: Settings, now: dt.datetime | None = None) -> list[Check
     storage = storage_health(settings)
     # With the lake unreachable the checks that read it cannot run: the lake_reachable failure is the alert.
     lake_ok = all(r.status == "ok" for r in storage if r.check_name == "lake_reachable")
-    lake_checks = mart_freshness(settings, now) + published_loads(settings, now) + row_anomalies(settings) if lake_ok else []
+    lake_checks = (
+        mart_freshness(settings, now) + published_loads(settings, now) + row_anomalies(settings) + landed_ahead_of_clock(settings, now)
+        if lake_ok
+        else []
+    )
     results = source_freshness(settings, now) + rejected_landed_files(settings) + lake_checks + storage
     record(settings.meta_path, results, now)
     for result in results:
@@ -97,6 +101,20 @@ def rejected_landed_files(settings: Settings) -> list[CheckResult]:
         named = "; ".join(f"{f.table} {f.path}: {f.reason}" for f in rejected[:3]) + ("; ..." if len(rejected) > 3 else "")
         detail = f"{len(rejected)} landed file(s) rejected: {named} (`just quarantine {name}` lists them)" if rejected else "none"
         results.append(CheckResult("rejected_files", name, "warn" if rejected else "ok", len(rejected), 0, detail))
+    return results
+
+
+def landed_ahead_of_clock(settings: Settings, now: dt.datetime) -> list[CheckResult]:
+    """Per file-drop source, the landed files stamped ahead of the clock: they wait, and nothing else says why."""
+    from ingest.landing import ahead_of_clock
+
+    results = []
+    for name, source in settings.sources.items():
+        if source.kind != "files":
+            continue
+        waiting = ahead_of_clock(settings, name, now=now.timestamp())  # a line per table
+        status = "warn" if waiting else "ok"
+        results.append(CheckResult("files_ahead_of_clock", name, status, len(waiting), 0, "; ".join(waiting) or "none"))
     return results
 
 

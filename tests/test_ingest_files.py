@@ -21,6 +21,7 @@ from ingest.landing import processed, wait_for_files
 from ingest.pipeline import ingest_source
 from ingest.quarantine import quarantined_rows
 from ingest.replay import replay_file
+from scheduler import alerts, monitor
 from tests.support.sources import quarantine, raw, settings_with_sources
 
 HEADER = "id,customer_id,status,ordered_at,updated_at,deleted_at\n"
@@ -108,11 +109,15 @@ def test_a_file_stamped_ahead_of_the_clock_waits_and_the_ingest_says_why(tmp_pat
     assert result.rows == {"orders": 1} and _ids(settings) == [1]
     [warning] = [w for w in result.warnings if "future" in w]
     assert warning.startswith("drops.orders: 1 file(s) modified up to 120 min in the future (first orders-2.csv)") and "clock" in warning
+    monitor.run_checks(settings)  # the scheduler's user hears it too: the monitor warns until the file is taken
+    assert [a["alert_key"] for a in alerts.open_alerts(settings.meta_path) if "future" in a["message"]] == ["files_ahead_of_clock:drops"]
 
     os.utime(ahead, (time.time() - 120, time.time() - 120))  # its time has come (or the clock was put right)
     result = ingest_source(open_run(settings), "drops")
     assert result.rows == {"orders": 1} and _ids(settings) == [1, 2]
     assert not [w for w in result.warnings if "future" in w]
+    monitor.run_checks(settings)
+    assert not [a for a in alerts.open_alerts(settings.meta_path) if a["alert_key"] == "files_ahead_of_clock:drops"]
 
 
 def test_the_sensor_waits_for_new_files_and_times_out(tmp_path):
