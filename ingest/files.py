@@ -44,7 +44,7 @@ from ingest.file_keys import (
 )
 from ingest.file_readers import Batch, FileRefused, read_file
 from ingest.file_values import split_non_finite
-from ingest.landing import LandedFile, ahead_of_clock, in_landing_order, new_files, ready_files, record
+from ingest.landing import LandedFile, in_landing_order, landing_warnings, new_files, ready_files, record
 from ingest.plan import SourcePlan
 from ingest.read_ahead import NextFile
 from ingest.type_drift import apply_policy, apply_policy_to_rows, batch_types
@@ -99,7 +99,7 @@ class FileDrops:
         self.again = frozenset(f.relative for files in queues.values() for f in files if f.relative in replay or reload)
         source = settings.source_of_kind(name, FilesSource)
         self.tables = {table: _FileTable(name, source, table, spec, queues[table]) for table, spec in source.tables.items()}
-        self.warnings = ahead_of_clock(settings, name)
+        self.warnings = landing_warnings(settings, name)
 
     @property
     def done(self) -> bool:

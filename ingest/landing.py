@@ -62,38 +62,53 @@ def landing_root(settings: Settings, name: str) -> str:
 
 def ready_files(settings: Settings, name: str, *, now: float | None = None) -> list[LandedFile]:
     """Every settled file that matches a table's pattern, oldest first (taken or not)."""
-    landed_files = _declared_files(settings, name)  # first: it names a source of another kind
+    landed_files, _ = _landed(settings, name)  # first: it names a source of another kind
     settle = settings.source_of_kind(name, FilesSource).settle_seconds
     now = time.time() if now is None else now
     return [landed for landed in landed_files if now - landed.modified >= settle]
 
 
-def ahead_of_clock(settings: Settings, name: str, *, now: float | None = None) -> list[str]:
-    """Per table, what waits because the writer's clock is ahead: files modified more than a minute in the future
-    are not taken until that time has passed (whether they are still being written cannot be told)."""
+def landing_warnings(settings: Settings, name: str, *, now: float | None = None) -> list[str]:
+    """What lies in the landing area and is not loaded, with nothing else to say so: files that match no table's
+    pattern, and, per table, files modified more than a minute in the future (the writer's clock is ahead), which are
+    not taken until that time has passed (whether they are still being written cannot be told)."""
     now = time.time() if now is None else now
+    files, unmatched = _landed(settings, name)
     ahead: dict[str, list[LandedFile]] = {}
-    for landed in _declared_files(settings, name):
+    for landed in files:
         if landed.modified > now + CLOCK_SKEW_SECONDS:
             ahead.setdefault(landed.table, []).append(landed)
-    return [
-        f"{name}.{table}: {len(files):,} file(s) modified up to {(files[-1].modified - now) / 60:,.0f} min in the future "
-        f"(first {files[0].relative}) are not loaded until then: is the clock of the machine that writes them ahead?"
-        for table, files in ahead.items()
+    warnings = (
+        [
+            f"{name}: {len(unmatched):,} landed file(s) match no table's pattern (first {unmatched[0]}) and are not loaded: "
+            "declare their table or fix its pattern (patterns are case-sensitive)"
+        ]
+        if unmatched
+        else []
+    )
+    return warnings + [
+        f"{name}.{table}: {len(waiting):,} file(s) modified up to {(waiting[-1].modified - now) / 60:,.0f} min in the future "
+        f"(first {waiting[0].relative}) are not loaded until then: is the clock of the machine that writes them ahead?"
+        for table, waiting in ahead.items()
     ]
 
 
-def _declared_files(settings: Settings, name: str) -> list[LandedFile]:
-    """Every landed file that matches a table's pattern (and is not a temporary one), oldest first."""
+def _landed(settings: Settings, name: str) -> tuple[list[LandedFile], list[str]]:
+    """Every landed file that matches a table's pattern, oldest first, and the sorted paths of those that match none
+    (temporary and hidden names aside)."""
     source = settings.sources[name]
     if not isinstance(source, FilesSource):
         raise PlatformError(f"Source '{name}' is of kind {source.kind}, not files: it has no landing area.")
-    found = []
+    found, unmatched = [], []
     for relative, path, fingerprint, size, modified, fs in _listing(settings, landing_root(settings, name)):
+        if _ignored(relative):
+            continue
         table = next((t for t, spec in source.tables.items() if fnmatch.fnmatch(relative, spec.pattern)), None)
-        if table is not None and not _ignored(relative):
+        if table is None:
+            unmatched.append(relative)
+        else:
             found.append(LandedFile(table, path, relative, fingerprint, size, modified, fs))
-    return sorted(found, key=lambda f: (f.modified, f.relative))
+    return sorted(found, key=lambda f: (f.modified, f.relative)), sorted(unmatched)
 
 
 def _listing(settings: Settings, root: str):

@@ -42,7 +42,7 @@ def run_checks(settings: Settings, now: dt.datetime | None = None) -> list[Check
     # With the lake unreachable the checks that read it cannot run: the lake_reachable failure is the alert.
     lake_ok = all(r.status == "ok" for r in storage if r.check_name == "lake_reachable")
     lake_checks = (
-        mart_freshness(settings, now) + published_loads(settings, now) + row_anomalies(settings) + landed_ahead_of_clock(settings, now)
+        mart_freshness(settings, now) + published_loads(settings, now) + row_anomalies(settings) + landed_files_not_loaded(settings, now)
         if lake_ok
         else []
     )
@@ -104,17 +104,18 @@ def rejected_landed_files(settings: Settings) -> list[CheckResult]:
     return results
 
 
-def landed_ahead_of_clock(settings: Settings, now: dt.datetime) -> list[CheckResult]:
-    """Per file-drop source, the landed files stamped ahead of the clock: they wait, and nothing else says why."""
-    from ingest.landing import ahead_of_clock
+def landed_files_not_loaded(settings: Settings, now: dt.datetime) -> list[CheckResult]:
+    """Per file-drop source, the landed files that are not loaded and nothing else says why: those matching no table's
+    pattern, and those stamped ahead of the clock."""
+    from ingest.landing import landing_warnings
 
     results = []
     for name, source in settings.sources.items():
         if source.kind != "files":
             continue
-        waiting = ahead_of_clock(settings, name, now=now.timestamp())  # a line per table
+        waiting = landing_warnings(settings, name, now=now.timestamp())
         status = "warn" if waiting else "ok"
-        results.append(CheckResult("files_ahead_of_clock", name, status, len(waiting), 0, "; ".join(waiting) or "none"))
+        results.append(CheckResult("landed_files_waiting", name, status, len(waiting), 0, "; ".join(waiting) or "none"))
     return results
 
 

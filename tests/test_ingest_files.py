@@ -110,14 +110,34 @@ def test_a_file_stamped_ahead_of_the_clock_waits_and_the_ingest_says_why(tmp_pat
     [warning] = [w for w in result.warnings if "future" in w]
     assert warning.startswith("drops.orders: 1 file(s) modified up to 120 min in the future (first orders-2.csv)") and "clock" in warning
     monitor.run_checks(settings)  # the scheduler's user hears it too: the monitor warns until the file is taken
-    assert [a["alert_key"] for a in alerts.open_alerts(settings.meta_path) if "future" in a["message"]] == ["files_ahead_of_clock:drops"]
+    assert [a["alert_key"] for a in alerts.open_alerts(settings.meta_path) if "future" in a["message"]] == ["landed_files_waiting:drops"]
 
     os.utime(ahead, (time.time() - 120, time.time() - 120))  # its time has come (or the clock was put right)
     result = ingest_source(open_run(settings), "drops")
     assert result.rows == {"orders": 1} and _ids(settings) == [1, 2]
     assert not [w for w in result.warnings if "future" in w]
     monitor.run_checks(settings)
-    assert not [a for a in alerts.open_alerts(settings.meta_path) if a["alert_key"] == "files_ahead_of_clock:drops"]
+    assert not [a for a in alerts.open_alerts(settings.meta_path) if a["alert_key"] == "landed_files_waiting:drops"]
+
+
+def test_a_landed_file_that_matches_no_table_is_named_not_ignored_in_silence(tmp_path):
+    """`Orders-2.CSV` from a Windows share is no `orders*` file (patterns are case-sensitive): it is not loaded, and the
+    ingest and the monitor say so, naming it; temporary and hidden names stay unmentioned."""
+    settings, landing = _drops(tmp_path)
+    (landing / "orders-1.csv").write_text(HEADER + _row(1))
+    (landing / "Orders-2.CSV").write_text(HEADER + _row(2))
+    (landing / "orders-3.csv.part").write_text(HEADER + _row(3))
+    (landing / ".orders-4.csv").write_text(HEADER + _row(4))
+
+    result = ingest_source(open_run(settings), "drops")
+    assert result.rows == {"orders": 1} and _ids(settings) == [1]
+    assert [w for w in result.warnings if "pattern" in w] == [
+        "drops: 1 landed file(s) match no table's pattern (first Orders-2.CSV) and are not loaded: "
+        "declare their table or fix its pattern (patterns are case-sensitive)"
+    ]
+    monitor.run_checks(settings)
+    [alert] = [a for a in alerts.open_alerts(settings.meta_path) if a["alert_key"] == "landed_files_waiting:drops"]
+    assert "Orders-2.CSV" in alert["message"]
 
 
 def test_the_sensor_waits_for_new_files_and_times_out(tmp_path):
