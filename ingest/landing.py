@@ -62,7 +62,7 @@ def landing_root(settings: Settings, name: str) -> str:
 
 def ready_files(settings: Settings, name: str, *, now: float | None = None) -> list[LandedFile]:
     """Every settled file that matches a table's pattern, oldest first (taken or not)."""
-    landed_files, _ = _landed(settings, name)  # first: it names a source of another kind
+    landed_files, _, _ = _landed(settings, name)  # first: it names a source of another kind
     settle = settings.source_of_kind(name, FilesSource).settle_seconds
     now = time.time() if now is None else now
     return [landed for landed in landed_files if now - landed.modified >= settle]
@@ -70,22 +70,27 @@ def ready_files(settings: Settings, name: str, *, now: float | None = None) -> l
 
 def landing_warnings(settings: Settings, name: str, *, now: float | None = None) -> list[str]:
     """What lies in the landing area and is not loaded, with nothing else to say so: files that match no table's
-    pattern, and, per table, files modified more than a minute in the future (the writer's clock is ahead), which are
-    not taken until that time has passed (whether they are still being written cannot be told)."""
+    pattern or several tables' patterns, and, per table, files modified more than a minute in the future (the writer's
+    clock is ahead), which are not taken until that time has passed (whether they are still being written cannot be
+    told)."""
     now = time.time() if now is None else now
-    files, unmatched = _landed(settings, name)
+    files, unmatched, ambiguous = _landed(settings, name)
+    warnings = []
+    if unmatched:
+        warnings.append(
+            f"{name}: {len(unmatched):,} landed file(s) match no table's pattern (first {unmatched[0]}) and are not loaded: "
+            "declare their table or fix its pattern (patterns are case-sensitive)"
+        )
+    if ambiguous:
+        first, tables = next(iter(ambiguous.items()))
+        warnings.append(
+            f"{name}: {len(ambiguous):,} landed file(s) match the patterns of more than one table (first {first}: "
+            f"{', '.join(tables)}) and are not loaded: make the tables' patterns exclusive"
+        )
     ahead: dict[str, list[LandedFile]] = {}
     for landed in files:
         if landed.modified > now + CLOCK_SKEW_SECONDS:
             ahead.setdefault(landed.table, []).append(landed)
-    warnings = (
-        [
-            f"{name}: {len(unmatched):,} landed file(s) match no table's pattern (first {unmatched[0]}) and are not loaded: "
-            "declare their table or fix its pattern (patterns are case-sensitive)"
-        ]
-        if unmatched
-        else []
-    )
     return warnings + [
         f"{name}.{table}: {len(waiting):,} file(s) modified up to {(waiting[-1].modified - now) / 60:,.0f} min in the future "
         f"(first {waiting[0].relative}) are not loaded until then: is the clock of the machine that writes them ahead?"
@@ -93,22 +98,25 @@ def landing_warnings(settings: Settings, name: str, *, now: float | None = None)
     ]
 
 
-def _landed(settings: Settings, name: str) -> tuple[list[LandedFile], list[str]]:
-    """Every landed file that matches a table's pattern, oldest first, and the sorted paths of those that match none
-    (temporary and hidden names aside)."""
+def _landed(settings: Settings, name: str) -> tuple[list[LandedFile], list[str], dict[str, list[str]]]:
+    """Every landed file that matches exactly one table's pattern, oldest first; the sorted paths of those that match
+    none; and those that match several, with their tables (temporary and hidden names aside). A file of two tables
+    is loaded into neither: the one it belongs to cannot be told."""
     source = settings.sources[name]
     if not isinstance(source, FilesSource):
         raise PlatformError(f"Source '{name}' is of kind {source.kind}, not files: it has no landing area.")
-    found, unmatched = [], []
+    found, unmatched, ambiguous = [], [], {}
     for relative, path, fingerprint, size, modified, fs in _listing(settings, landing_root(settings, name)):
         if _ignored(relative):
             continue
-        table = next((t for t, spec in source.tables.items() if fnmatch.fnmatch(relative, spec.pattern)), None)
-        if table is None:
+        tables = [t for t, spec in source.tables.items() if fnmatch.fnmatch(relative, spec.pattern)]
+        if not tables:
             unmatched.append(relative)
+        elif len(tables) > 1:
+            ambiguous[relative] = tables
         else:
-            found.append(LandedFile(table, path, relative, fingerprint, size, modified, fs))
-    return sorted(found, key=lambda f: (f.modified, f.relative)), sorted(unmatched)
+            found.append(LandedFile(tables[0], path, relative, fingerprint, size, modified, fs))
+    return sorted(found, key=lambda f: (f.modified, f.relative)), sorted(unmatched), dict(sorted(ambiguous.items()))
 
 
 def _listing(settings: Settings, root: str):

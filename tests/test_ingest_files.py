@@ -120,24 +120,29 @@ def test_a_file_stamped_ahead_of_the_clock_waits_and_the_ingest_says_why(tmp_pat
     assert not [a for a in alerts.open_alerts(settings.meta_path) if a["alert_key"] == "landed_files_waiting:drops"]
 
 
-def test_a_landed_file_that_matches_no_table_is_named_not_ignored_in_silence(tmp_path):
-    """`Orders-2.CSV` from a Windows share is no `orders*` file (patterns are case-sensitive): it is not loaded, and the
-    ingest and the monitor say so, naming it; temporary and hidden names stay unmentioned."""
-    settings, landing = _drops(tmp_path)
+def test_a_landed_file_of_no_table_or_of_two_is_named_not_loaded_in_silence(tmp_path):
+    """`Orders-2.CSV` from a Windows share is no `orders*` file (patterns are case-sensitive), and `orders_lines-5.csv`
+    matches both `orders*` and `orders_lines*`: neither is loaded (into the wrong table, the second would change its
+    values), and the ingest and the monitor name them; temporary and hidden names stay unmentioned."""
+    lines = {"pattern": "orders_lines*", "primary_key": ["order_id", "line"]}
+    settings, landing = _drops(tmp_path, tables={"orders": {"pattern": "orders*", "pandera": "shop__orders"}, "lines": lines})
     (landing / "orders-1.csv").write_text(HEADER + _row(1))
     (landing / "Orders-2.CSV").write_text(HEADER + _row(2))
     (landing / "orders-3.csv.part").write_text(HEADER + _row(3))
     (landing / ".orders-4.csv").write_text(HEADER + _row(4))
+    (landing / "orders_lines-5.csv").write_text("order_id,line,qty\n1,1,3\n")
 
     result = ingest_source(open_run(settings), "drops")
     assert result.rows == {"orders": 1} and _ids(settings) == [1]
     assert [w for w in result.warnings if "pattern" in w] == [
         "drops: 1 landed file(s) match no table's pattern (first Orders-2.CSV) and are not loaded: "
-        "declare their table or fix its pattern (patterns are case-sensitive)"
+        "declare their table or fix its pattern (patterns are case-sensitive)",
+        "drops: 1 landed file(s) match the patterns of more than one table (first orders_lines-5.csv: lines, orders) "
+        "and are not loaded: make the tables' patterns exclusive",
     ]
     monitor.run_checks(settings)
     [alert] = [a for a in alerts.open_alerts(settings.meta_path) if a["alert_key"] == "landed_files_waiting:drops"]
-    assert "Orders-2.CSV" in alert["message"]
+    assert "Orders-2.CSV" in alert["message"] and "orders_lines-5.csv" in alert["message"]
 
 
 def test_the_sensor_waits_for_new_files_and_times_out(tmp_path):
