@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import threading
 import time
 
@@ -143,6 +144,10 @@ def test_a_landed_file_of_no_table_or_of_two_is_named_not_loaded_in_silence(tmp_
     monitor.run_checks(settings)
     [alert] = [a for a in alerts.open_alerts(settings.meta_path) if a["alert_key"] == "landed_files_waiting:drops"]
     assert "Orders-2.CSV" in alert["message"] and "orders_lines-5.csv" in alert["message"]
+
+    shutil.rmtree(landing)  # a share that is not mounted: nothing can be loaded, and the ingest says so
+    [warning] = [w for w in ingest_source(open_run(settings), "drops").warnings if "landing" in w]
+    assert warning.startswith(f"drops: the landing folder {landing} does not exist, so no file can be loaded")
 
 
 def test_the_sensor_waits_for_new_files_and_times_out(tmp_path):
