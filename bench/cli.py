@@ -60,6 +60,7 @@ def run_bench(
             entry["stages"]["ingest"] = bench_stages.ingest(run, sum(source_rows.values()))
         if "files" in stages:
             entry["stages"]["files"] = bench_stages.files(run)
+            entry["stages"]["small_files"] = bench_stages.files(run, small=True)
         if "transform" in stages:
             entry["stages"]["transform"] = bench_stages.transform(run)
         if "publish" in stages:

@@ -37,7 +37,7 @@ uv run just bench-smoke                             # 1,000 orders and 2,000 row
 | stage | platform side | against |
 |---|---|---|
 | ingest | the dlt pipeline, SQLite → raw Parquet | DuckDB `sqlite_scan` → `COPY TO parquet`; naive `pandas.read_sql` → `to_parquet` |
-| files | a files source's ingest of one keyed table that the bench generates as CSV drops of 500,000 rows (120,000 rows per unit of scale: 6M at scale 50), into raw Parquet | DuckDB `read_csv` of the same drops → `COPY TO parquet` |
+| files | a files source's ingest of one keyed table that the bench generates as CSV drops of 500,000 rows (120,000 rows per unit of scale: 6M at scale 50), into raw Parquet; then a tenth of those rows as files of 100 rows whose keys interleave (6,000 files at scale 50), so that every file's keys must be checked against the load's | DuckDB `read_csv` of the same drops → `COPY TO parquet` |
 | transform | SQLMesh full build (with audits and unit tests) on a fresh warehouse; a no-change plan; one day after `demo-day` | the SQL that SQLMesh renders for each model, run as `CREATE TABLE AS` in DAG order; for the day, the models that day's build evaluated, rendered over the range it restated, on the warehouse it wrote (the day's SQL alone: no delete of the old rows, no audits) |
 | publish | versioned Parquet and the manifest switch | a plain `COPY` of each mart |
 | serve | the dashboard queries (`bench/queries.py`) on the published marts, cold (fresh process and connection) and cached | the targets |

@@ -92,10 +92,12 @@ def _scale_table(key: str, scale: dict) -> list[str]:
             f"| ingest: dlt vs naive pandas | {_s(p)} | pandas {_s(pd)}, {pd['rows_per_second']:,} rows/s "
             f"| {_speedup(ingest['speedup_vs_pandas'])} | {_mb(p)} | pandas {_mb(pd)} | pandas {_files(pd)} |"
         )
-    if files := stages.get("files"):
+    for key, drops in (("files", "CSV drops"), ("small_files", "small CSV drops, keys interleaved")):
+        if (files := stages.get(key)) is None:
+            continue
         p, d = files["sides"]["platform"], files["sides"]["duckdb"]
         out.append(
-            f"| files: {files['rows']:,} rows in {files['drop_files']} CSV drops vs DuckDB read_csv -> Parquet "
+            f"| files: {files['rows']:,} rows in {files['drop_files']:,} {drops} vs DuckDB read_csv -> Parquet "
             f"| {_s(p)}, {p['rows_per_second']:,} rows/s | {_s(d)}, {d['rows_per_second']:,} rows/s "
             f"| CPU {files['cpu_ratio_vs_duckdb']:.2f}x | {_mb(p)} | {_mb(d)} | the work's CPU: platform {p['work_cpu_seconds']:.1f} s, "
             f"DuckDB {d['work_cpu_seconds']:.1f} s (whole processes: {files['process_cpu_ratio_vs_duckdb']:.2f}x); "

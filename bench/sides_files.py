@@ -21,6 +21,7 @@ from core.settings import Settings
 SOURCE, TABLE = "bench_drops", "events"
 ROWS_PER_SCALE = 120_000  # scale 50 (the default large scale) drops 6M rows
 ROWS_PER_FILE = 500_000
+SMALL_FILE_ROWS = 100  # the many-small-files drops: a tenth of the rows, in files of 100 rows whose keys interleave
 
 
 def drop_rows(scale: float) -> int:
@@ -39,15 +40,29 @@ def source_env(landing: Path) -> dict[str, str]:
     }
 
 
-def ensure_drops(bench_dir: Path, scale: float, say: Callable[[str], None]) -> tuple[Path, int]:
-    """The drops of `drop_rows(scale)` rows, generated once into `<bench>/sources/` (not measured); the folder and the rows."""
-    rows = drop_rows(scale)
-    landing = bench_dir / "sources" / f"{SOURCE}-{rows}"
+def ensure_drops(bench_dir: Path, scale: float, say: Callable[[str], None], *, small: bool = False) -> tuple[Path, int]:
+    """The drops of `drop_rows(scale)` rows, generated once into `<bench>/sources/` (not measured); the folder and the rows.
+    `small`: a tenth of the rows in files of SMALL_FILE_ROWS rows, each file's keys spread over the whole range."""
+    rows = drop_rows(scale) // 10 if small else drop_rows(scale)
+    landing = bench_dir / "sources" / f"{SOURCE}-{rows}{'-small' if small else ''}"
     if not landing.exists():
-        say(f"generating {rows:,} rows of CSV drops (not measured)")
-        generate(landing.with_name(landing.name + ".tmp"), rows)
+        say(f"generating {rows:,} rows of CSV drops{' in small files' if small else ''} (not measured)")
+        (generate_small if small else generate)(landing.with_name(landing.name + ".tmp"), rows)
         landing.with_name(landing.name + ".tmp").rename(landing)
     return landing, rows
+
+
+def generate_small(landing: Path, rows: int) -> int:
+    """Write `rows` events as CSV files of SMALL_FILE_ROWS rows, event i in file i mod files (so that every file's key
+    range overlaps every other's, as with hashed or random keys); return the file count."""
+    landing.mkdir(parents=True, exist_ok=True)
+    files = max(2, math.ceil(rows / SMALL_FILE_ROWS))
+    header = "event_id,customer_id,event_type,amount_eur,event_at,note\n"
+    for index in range(files):
+        keys = range(index, rows, files)
+        lines = [f"{i},{(i * 7919) % 250000},view,{(i * 37) % 100000 / 100:.2f},2025-01-01 00:00:00,note\n" for i in keys]
+        (landing / f"{TABLE}-{index:05d}.csv").write_text(header + "".join(lines))
+    return files
 
 
 def generate(landing: Path, rows: int) -> int:

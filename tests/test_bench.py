@@ -30,7 +30,7 @@ def test_bench_runs_every_stage_and_the_sides_agree(tmp_path: Path):
     result = json.loads((results / "latest.json").read_text())
     scale = result["scales"]["0.01"]
     stages = scale["stages"]
-    assert set(stages) == {"ingest", "files", "transform", "publish", "serve", "end_to_end", "scheduler"}
+    assert set(stages) == {"ingest", "files", "small_files", "transform", "publish", "serve", "end_to_end", "scheduler"}
     assert result["machine"]["cores"] >= 1 and result["machine"]["versions"]["duckdb"]
 
     # ingest: every side wrote every source row, and each figure comes from a real child process
@@ -49,6 +49,9 @@ def test_bench_runs_every_stage_and_the_sides_agree(tmp_path: Path):
         measured = files["sides"][side]
         assert measured["extra"]["rows"] == files["rows"] and measured["cpu_seconds"] > 0 and measured["peak_rss_mb"] > 20, side
     assert files["cpu_ratio_vs_duckdb"] > 0
+    small = stages["small_files"]  # a tenth of the rows, in files of 100 rows
+    assert small["rows"] == 120 and small["drop_files"] == 2
+    assert small["sides"]["platform"]["extra"]["rows"] == small["sides"]["duckdb"]["extra"]["rows"] == 120
 
     # transform: SQLMesh and the rendered SQL run by hand build the same marts
     check = stages["transform"]["check"]
