@@ -70,18 +70,17 @@ def ready_files(settings: Settings, name: str, *, now: float | None = None) -> l
 
 def landing_warnings(settings: Settings, name: str, *, now: float | None = None) -> list[str]:
     """What lies in the landing area and is not loaded, with nothing else to say so: a landing folder that does not
-    exist, files that match no table's
-    pattern or several tables' patterns, and, per table, files modified more than a minute in the future (the writer's
-    clock is ahead), which are not taken until that time has passed (whether they are still being written cannot be
-    told)."""
-    now = time.time() if now is None else now
-    files, unmatched, ambiguous = _landed(settings, name)
+    exist; files that match no table's pattern, or several tables' patterns; and, per table, files modified more than
+    a minute in the future (the writer's clock is ahead), which are not taken until that time has passed (whether
+    they are still being written cannot be told)."""
     root = landing_root(settings, name)
     if not root.startswith("s3://") and not Path(root).is_dir():
         return [
             f"{name}: the landing folder {root} does not exist, so no file can be loaded: create it, or fix the source's "
             "`landing` (a share that is not mounted?)"
         ]
+    now = time.time() if now is None else now
+    files, unmatched, ambiguous = _landed(settings, name)
     warnings = []
     if unmatched:
         warnings.append(

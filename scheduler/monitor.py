@@ -105,8 +105,8 @@ def rejected_landed_files(settings: Settings) -> list[CheckResult]:
 
 
 def landed_files_not_loaded(settings: Settings, now: dt.datetime) -> list[CheckResult]:
-    """Per file-drop source, the landed files that are not loaded and nothing else says why: those matching no table's
-    pattern, and those stamped ahead of the clock."""
+    """Per file-drop source, what lies in the landing area and is not loaded, with nothing else to say why (a missing
+    landing folder, files matching no table's pattern or two tables', files stamped ahead of the clock)."""
     from ingest.landing import landing_warnings
 
     results = []
