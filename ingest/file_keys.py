@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from core import warehouse
 from ingest.contracts import text_columns
+from ingest.exact_values import KEPT_AS_TEXT
 from ingest.file_readers import FileRefused
 
 KEY_MISSING = "key_missing"
@@ -39,8 +40,8 @@ def refuse_missing_key_columns(columns: Iterable[str], keys: list[str]) -> None:
 
 def whole_number_keys(batches: list[pa.Table | list[dict]], keys: list[str]) -> dict[str, str]:
     """The key columns that a file's reader typed as text although most of their values (blanks aside) are whole
-    numbers: `bigint` for each, so that a value of another type is a `key_type` row, as in a later file, and does
-    not make the whole column text."""
+    numbers, none with a leading zero or a plus sign: `bigint` for each, so that a value of another type is a
+    `key_type` row, as in a later file, and does not make the whole column text."""
     typed: dict[str, str] = {}
     for key in keys:
         chunks = [
@@ -53,7 +54,9 @@ def whole_number_keys(batches: list[pa.Table | list[dict]], keys: list[str]) -> 
             continue
         values = pc.utf8_trim_whitespace(pc.drop_null(pa.chunked_array(chunks, pa.string())))
         present = pc.filter(values, pc.greater(pc.utf8_length(values), 0))
-        whole = pc.sum(pc.match_substring_regex(present, r"^[-+]?[0-9]{1,18}$")).as_py() or 0
+        if pc.any(pc.match_substring_regex(present, KEPT_AS_TEXT)).as_py():
+            continue  # identifiers such as 00123 or +33612345678, text as the reader kept them
+        whole = pc.sum(pc.match_substring_regex(present, r"^-?[0-9]{1,18}$")).as_py() or 0
         if whole * 2 > len(present):
             typed[key] = "bigint"
     return typed

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from core.errors import without_values
 from core.settings_sources import MISSING_VALUES
+from ingest.exact_values import keep_exact, loads_exact, may_change
 
 FORMATS = ("csv", "jsonl", "parquet")
 MAX_RAW_CHARS = 10_000  # of an unreadable row kept in quarantine
@@ -40,6 +41,7 @@ class Batch:
     rows: Any
     rejects: list[dict] = field(default_factory=list)
     lines: list[int] | None = None  # of each row; None when unknown
+    notes: list[str] = field(default_factory=list)  # what the reader did to the file's values, to say in the run summary
 
     @property
     def size(self) -> int:
@@ -107,7 +109,7 @@ def _jsonl(fs: fsspec.AbstractFileSystem, path: str, batch_rows: int, encoding: 
             if not raw.strip():
                 continue
             try:
-                value = json.loads(raw.decode(encoding))
+                value = loads_exact(raw, encoding)
             except UnicodeDecodeError as exc:
                 rejects.append(_reject(raw, number, "encoding", f"not {encoding}: {exc.reason} at byte {exc.start}"))
                 continue
@@ -128,9 +130,10 @@ def _jsonl(fs: fsspec.AbstractFileSystem, path: str, batch_rows: int, encoding: 
 
 def _csv(data: bytes, batch_rows: int, delimiter: str, encoding: str, missing: tuple[str, ...]) -> Iterator[Batch]:
     rejects: list[dict] = []
+    notes: list[str] = []
     if not _decodes(data, encoding):
         data, rejects = _blank_undecodable_lines(data, encoding)
-    parts = _parse_csv(data, delimiter, encoding, rejects, missing)
+    parts = _parse_csv(data, delimiter, encoding, rejects, notes, missing)
     del data  # the file's bytes are not held while its batches are checked and written
     table = _text_missing(parts[0][0] if len(parts) == 1 else _concat([t for t, _ in parts]), missing)
     _refuse_repeated_names(table.column_names)
@@ -140,11 +143,11 @@ def _csv(data: bytes, batch_rows: int, delimiter: str, encoding: str, missing: t
     else:
         lines = known[0] if len(known) == 1 else [n for part_lines in known for n in part_lines]
     if table.num_rows == 0:
-        yield Batch(table, rejects, lines)
+        yield Batch(table, rejects, lines, notes)
         return
     for start in range(0, table.num_rows, batch_rows):
         batch_lines = lines[start : start + batch_rows] if lines is not None else None
-        yield Batch(table.slice(start, batch_rows), rejects if start == 0 else [], batch_lines)
+        yield Batch(table.slice(start, batch_rows), rejects if start == 0 else [], batch_lines, notes if start == 0 else [])
 
 
 def _text_missing(table: pa.Table, missing: tuple[str, ...]) -> pa.Table:
@@ -170,10 +173,18 @@ def _refuse_repeated_names(names: list[str]) -> None:
 
 
 def _parse_csv(
-    data: bytes, delimiter: str, encoding: str, rejects: list[dict], missing: tuple[str, ...], first_line: int = 1, depth: int = 0
+    data: bytes,
+    delimiter: str,
+    encoding: str,
+    rejects: list[dict],
+    notes: list[str],
+    missing: tuple[str, ...],
+    first_line: int = 1,
+    depth: int = 0,
 ) -> list[tuple[pa.Table, list[int] | None]]:
     """Parse into (table, line of each row) parts; a row swallowed by an unbalanced quote is refused
-    alone and the lines after it are parsed again. `first_line`: the line of the header in the file."""
+    alone and the lines after it are parsed again. `first_line`: the line of the header in the file.
+    A number column whose values its type would change is text (ingest/exact_values.py)."""
     ragged: list = []
 
     def on_invalid_row(row) -> str:
@@ -181,17 +192,15 @@ def _parse_csv(
         return "skip"
 
     try:
-        table = pcsv.read_csv(
-            pa.BufferReader(data),  # read in place, not copied
-            read_options=pcsv.ReadOptions(encoding=encoding, block_size=max(1 << 20, len(data) + 1)),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid_row, newlines_in_values=True),
-            convert_options=pcsv.ConvertOptions(null_values=["", *missing]),
-        )
+        table = _read_csv(data, delimiter, encoding, missing, on_invalid_row)
     except pa.ArrowInvalid as exc:
         if "Empty CSV file" in str(exc):
             raise FileRefused("no header row (empty CSV)") from None
         raise FileRefused(f"not readable as CSV: {without_values(str(exc))}") from None
     lines, ragged_lines = _row_lines(data, encoding, [row.text or "" for row in ragged], table.num_rows, first_line)
+    if len(set(table.column_names)) == len(table.column_names) and may_change(data, delimiter, encoding):
+        table, changed = keep_exact(table, lambda names: _read_csv(data, delimiter, encoding, missing, lambda row: "skip", names), lines)
+        notes += [note for note in changed if note not in notes]
     parts = [(table, lines)]
     end = data.find(b"\n")
     header = (data if end < 0 else data[:end]) + b"\n"
@@ -201,11 +210,27 @@ def _parse_csv(
         if rest and depth < 100:
             rejects.append(_reject(first, line, "csv", "unbalanced quote: the field never ends on this line"))
             # parsed again under the header, which stands in for the refused line
-            again = _parse_csv(header + rest.encode(encoding) + b"\n", delimiter, encoding, rejects, missing, line or 1, depth + 1)
+            again = _parse_csv(header + rest.encode(encoding) + b"\n", delimiter, encoding, rejects, notes, missing, line or 1, depth + 1)
             parts += [(t, part_lines if line is not None else None) for t, part_lines in again if t.num_rows]
         else:
             rejects.append(_reject(text, line, "csv", f"expected {row.expected_columns} columns, got {row.actual_columns}"))
     return parts
+
+
+def _read_csv(
+    data: bytes, delimiter: str, encoding: str, missing: tuple[str, ...], on_invalid_row, as_text: list[str] | None = None
+) -> pa.Table:
+    """The file's rows, each column typed by its values; or only the columns `as_text`, as text."""
+    return pcsv.read_csv(
+        pa.BufferReader(data),  # read in place, not copied
+        read_options=pcsv.ReadOptions(encoding=encoding, block_size=max(1 << 20, len(data) + 1)),
+        parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid_row, newlines_in_values=True),
+        convert_options=pcsv.ConvertOptions(
+            null_values=["", *missing],
+            include_columns=as_text,
+            column_types=dict.fromkeys(as_text or [], pa.string()),
+        ),
+    )
 
 
 def _records(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

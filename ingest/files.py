@@ -33,6 +33,7 @@ from core.errors import PlatformError, describe_error
 from core.settings import Settings
 from core.settings_sources import FilesSource, FileTableSettings
 from ingest.contracts import ContractGuard, TableTally, first_failures
+from ingest.exact_values import fine_timestamps
 from ingest.file_keys import (
     DUPLICATE_KEY,
     LoadKeys,
@@ -78,6 +79,7 @@ class _Taken:
     tally: TableTally = field(default_factory=TableTally)
     types: dict[str, str] = field(default_factory=dict)
     drifts: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # the reader's, e.g. numbers kept as text
 
 
 class FileDrops:
@@ -206,6 +208,8 @@ class _FileTable:
     def _accept(self, landed: LandedFile, read: _Taken, load: _Load) -> Iterator:
         notes = [f"{message} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts]
         load.warnings += [f"{message} in file {landed.relative} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts]
+        notes += read.notes
+        load.warnings += [f"{self.source_name}.{self.table}: file {landed.relative}: {note}" for note in read.notes]
         if read.superseded.quarantined is not None:
             superseded = read.superseded.quarantined.num_rows
             load.guard.add_rejects(self.table, read.superseded.quarantined, superseded, into=read.tally)
@@ -250,11 +254,16 @@ class _FileTable:
         where = f"{self.source_name}.{self.table}"
         batches = []
         for batch in parsed:
+            read.notes += batch.notes
             if batch.rejects:
                 guard.add_rejects(self.table, batch.rejects_table(landed.relative), len(batch.rejects), into=read.tally)
             if batch.size:
                 refuse_missing_key_columns(_columns_of(batch.rows), spec.key_columns)
                 batches.append(batch)
+        retyped, notes = fine_timestamps([b.rows for b in batches], [b.lines for b in batches])
+        for batch, rows in zip(batches, retyped, strict=True):
+            batch.rows = rows
+        read.notes += notes
         # a key column typed text by its first file's reader, most of its values whole numbers, is whole numbers
         read.types.update(
             {k: kind for k, kind in whole_number_keys([b.rows for b in batches], spec.key_columns).items() if k not in self.known}
@@ -286,8 +295,12 @@ class _FileTable:
 
     def _hold_types(self, rows, lines: list[int] | None, relative: str, read: _Taken, where: str, guard: ContractGuard):
         """Hold a batch (Arrow or JSON rows) to the column types loaded so far, under the table's policy."""
-        hold = apply_policy if isinstance(rows, pa.Table) else apply_policy_to_rows
-        drifted = hold(rows, {**read.types, **self.known}, self.spec.on_type_drift, lines, relative)
+        known = {**read.types, **self.known}
+        if isinstance(rows, pa.Table):
+            drifted = apply_policy(rows, known, self.spec.on_type_drift, lines, relative)
+        else:  # held to their own first value's type too, as dlt types a new column by it
+            known = {**batch_types(rows), **known}
+            drifted = apply_policy_to_rows(rows, known, self.spec.on_type_drift, lines, relative, tuple(self.spec.key_columns))
         if drifted.quarantined is not None:
             guard.add_rejects(self.table, drifted.quarantined, 0, into=read.tally)
         read.drifts += [drift.describe(where) for drift in drifted.drifts]

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.contracts import text_columns
+from ingest.exact_values import changes_text, exact_bigint, exact_double
 from ingest.file_readers import FileRefused
 
 Policy = Literal["variant", "refuse", "coerce"]
@@ -128,8 +129,13 @@ def apply_policy(table: pa.Table, known: dict[str, str], policy: Policy, lines: 
     return Drifted(table.filter(keep), _set_aside(original, unfit, lines, source_file), drifts)
 
 
-def apply_policy_to_rows(rows: list[dict], known: dict[str, str], policy: Policy, lines: list[int] | None, source_file: str) -> Drifted:
-    """The same for JSON rows (dicts); under `variant` they go on as they are, for dlt to make the variant."""
+def apply_policy_to_rows(
+    rows: list[dict], known: dict[str, str], policy: Policy, lines: list[int] | None, source_file: str, keys: tuple[str, ...] = ()
+) -> Drifted:
+    """The same for JSON rows (dicts). Under `variant` dlt makes the variant column of a value that does not fit,
+    except of a text that it would cast to the column's number type although the number would change (`0012`,
+    `12345678901234567890`): that one is moved to the variant column here, named as dlt names it; a key column's
+    stays, for the key check to set its row aside (`keys`)."""
     unfit: dict[int, list[dict]] = {}
     drifts: dict[str, Drift] = {}
     for index, row in enumerate(rows):
@@ -143,6 +149,13 @@ def apply_policy_to_rows(rows: list[dict], known: dict[str, str], policy: Policy
             unfit.setdefault(index, []).append({"check": f"type_drift({kind})", "column": name, "value": _text(value)})
     if drifts and policy == "refuse":
         raise _refused(next(iter(drifts.values())))
+    if policy == "variant":
+        for index in unfit:
+            row = rows[index]
+            for failure in unfit[index]:
+                name = failure["column"]
+                if name not in keys and _coerced(row[name], known[name]):
+                    row[f"{name}__v_text"] = row.pop(name)
     if policy != "coerce" or not unfit:
         return Drifted(rows, None, list(drifts.values()))
     kept = [row for index, row in enumerate(rows) if index not in unfit]
@@ -154,6 +167,17 @@ def apply_policy_to_rows(rows: list[dict], known: dict[str, str], policy: Policy
         as_text, {n: unfit[i] for n, i in enumerate(positions)}, [lines[i] for i in positions] if lines else None, source_file
     )
     return Drifted(kept, quarantined, list(drifts.values()))
+
+
+def _coerced(value, kind: str) -> bool:
+    """Whether dlt would cast a text that does not fit a number column to a number anyway (a changed one)."""
+    if not isinstance(value, str) or kind not in ("bigint", "double"):
+        return False
+    try:
+        int(value) if kind == "bigint" else float(value)
+        return True
+    except ValueError:
+        return False
 
 
 def _refused(drift: Drift) -> FileRefused:
@@ -168,7 +192,8 @@ PLAIN_FITS = {"bigint": (int,), "double": (float, int), "bool": (bool,), "text":
 
 
 def _value_fits(value, kind: str) -> bool:
-    """Whether dlt can hold a JSON value in a column of `kind` (as it coerces: "12" fits a bigint)."""
+    """Whether dlt can hold a JSON value in a column of `kind` as the value it is (as it coerces: "12" fits a
+    bigint, "0012" and "12345678901234567890" do not)."""
     if value is None:
         return True
     if isinstance(value, (dict, list)):
@@ -176,8 +201,8 @@ def _value_fits(value, kind: str) -> bool:
     if kind in ("bigint", "double") and isinstance(value, bool):
         return False
     converters: dict[str, Callable[[Any], object]] = {
-        "bigint": lambda v: float(v).is_integer() if isinstance(v, float) else int(v),
-        "double": float,
+        "bigint": lambda v: float(v).is_integer() if isinstance(v, float) else exact_bigint(v),
+        "double": lambda v: exact_double(v) if isinstance(v, str) else float(v),
         "bool": _as_bool,
     }
     if kind in converters:
@@ -219,10 +244,12 @@ def _value_type(value) -> str:
 
 
 def _fits(values: pa.Array, target: pa.DataType) -> pa.Array | None:
-    """Which values cast to `target` (nulls do); None when all of them do."""
+    """Which values cast to `target` (nulls do) as the number they say (`00123` does not fit a bigint, as it
+    would lose its zeros); None when all of them do."""
+    changed = changes_text(values, target) if pa.types.is_string(values.type) else None
     try:
         _cast(values, target)
-        return None
+        return None if changed is None else pc.invert(changed)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         pass
     fits = []
@@ -232,7 +259,7 @@ def _fits(values: pa.Array, target: pa.DataType) -> pa.Array | None:
             fits.append(True)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             fits.append(False)
-    return pa.array(fits)
+    return pa.array(fits) if changed is None else pc.and_(pa.array(fits), pc.invert(changed))
 
 
 def _cast(values: pa.Array, target: pa.DataType) -> pa.Array:
