@@ -23,12 +23,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
+from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from core.errors import without_values
 from core.settings_sources import MISSING_VALUES
 from ingest.exact_values import keep_exact, loads_exact, may_change
 
 FORMATS = ("csv", "jsonl", "parquet")
+_NAMING = NamingConvention()  # dlt's default: how a column is named in raw
 MAX_RAW_CHARS = 10_000  # of an unreadable row kept in quarantine
 
 
@@ -122,9 +124,11 @@ def _jsonl(fs: fsspec.AbstractFileSystem, path: str, batch_rows: int, encoding: 
             rows.append(value)
             lines.append(number)
             if len(rows) >= batch_rows:
+                _refuse_repeated_names(sorted(set().union(*rows)), "key")
                 yield Batch(rows, rejects, lines)
                 rows, lines, rejects = [], [], []
     if rows or rejects:
+        _refuse_repeated_names(sorted(set().union(*rows)), "key")
         yield Batch(rows, rejects, lines)
 
 
@@ -162,14 +166,30 @@ def _text_missing(table: pa.Table, missing: tuple[str, ...]) -> pa.Table:
     return table
 
 
-def _refuse_repeated_names(names: list[str]) -> None:
-    seen: dict[str, int] = {}
+def _refuse_repeated_names(names: list[str], what: str = "column") -> None:
+    """Refuse a header that repeats a column, names two columns that become one in raw (dlt's snake_case names:
+    `Amount` and `amount`, `Order ID` and `order_id`), leaves one unnamed or takes a name dlt writes itself
+    (`_dlt_load_id`). what: `column` (positions named, a header's) or `key` (a JSON file's)."""
+    seen: dict[str, tuple[str, int]] = {}
     for position, name in enumerate(names, start=1):
-        if name in seen:
+        at = f" ({position})" if what == "column" else ""
+        if not name.strip():
+            unnamed = f"column {position}" if what == "column" else "a key"
+            raise FileRefused(f"{unnamed} has no name; name it and drop the file again")
+        column = _NAMING.normalize_identifier(name)
+        if column.startswith("_dlt_"):
+            raise FileRefused(f"{what} {name!r}{at} takes a name that dlt writes itself ({column}); drop or rename it")
+        if column in seen:
+            first, first_at = seen[column]
+            before = f" ({first_at})" if what == "column" else ""
+            if first == name:
+                raise FileRefused(
+                    f"the header repeats column {name!r} (columns {first_at} and {position}); rename one and drop the file again"
+                )
             raise FileRefused(
-                f"the header repeats column {name!r} (columns {seen[name]} and {position}); rename one and drop the file again"
+                f"{what}s {first!r}{before} and {name!r}{at} would both be column {column!r} in raw; rename one and drop the file again"
             )
-        seen[name] = position
+        seen[column] = (name, position)
 
 
 def _parse_csv(

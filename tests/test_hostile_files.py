@@ -292,3 +292,46 @@ def test_a_text_column_stays_text_in_every_file(battery):
     folder = Path(Lake(battery[0]).url("raw", "hostile", "notes"))
     assert {str(pq.read_schema(path).field("note").type) for path in folder.glob("*.parquet")} == {"string"}
     assert _raw(battery, "notes", "SELECT note FROM t WHERE id = 6") == [("12345",)]
+
+
+def test_a_file_whose_columns_raw_cannot_name_apart_is_rejected_alone_naming_them(tmp_path):
+    """dlt names raw's columns in snake_case: two names that become one would stop every table of the source
+    (CSV, Parquet) or keep one value of the two (JSON)."""
+    tables = {name: {"pattern": f"{name}/*"} for name in ("cased", "spaced", "accented", "json", "columnar", "unnamed", "dlt", "fine")}
+    declaration = {"kind": "files", "landing": "landing/names", "settle_seconds": 0, "tables": tables}
+    settings = settings_with_sources(tmp_path, {"names": declaration})
+    landing = settings.landing_path("names")
+    files = {
+        "cased/a.csv": b"id,Amount,amount\n1,10,20\n",
+        "spaced/a.csv": b"id,Order ID,order_id\n1,10,20\n",
+        "accented/a.csv": "id,Größe,größe\n1,10,20\n".encode(),
+        "json/a.jsonl": b'{"id": 1, "amount": 20}\n{"id": 2, "Amount": 10}\n',
+        "columnar/a.parquet": _parquet({"id": [1], "Amount": [10], "amount": [20]}),
+        "unnamed/a.csv": b"id,,x\n1,10,20\n",
+        "dlt/a.csv": b"id,_dlt_load_id\n1,10\n",
+        "fine/a.csv": b"id,Amount\n1,10\n",
+    }
+    for relative, content in files.items():
+        path = landing / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        os.utime(path, (time.time() - 600, time.time() - 600))
+    result = ingest_source(open_run(settings), "names")
+    assert result.rows == {"fine": 1}
+    assert raw(settings, "names", "fine", "SELECT id, amount FROM t") == [(1, 10)]
+    rejected = sorted(w for w in result.warnings if "rejected" in w)
+    assert rejected == [
+        "names.accented: file accented/a.csv rejected: columns 'Größe' (2) and 'größe' (3) would both be column 'gr_e' in raw; "
+        "rename one and drop the file again",
+        "names.cased: file cased/a.csv rejected: columns 'Amount' (2) and 'amount' (3) would both be column 'amount' in raw; "
+        "rename one and drop the file again",
+        "names.columnar: file columnar/a.parquet rejected: columns 'Amount' (2) and 'amount' (3) would both be column 'amount' "
+        "in raw; rename one and drop the file again",
+        "names.dlt: file dlt/a.csv rejected: column '_dlt_load_id' (2) takes a name that dlt writes itself (_dlt_load_id); "
+        "drop or rename it",
+        "names.json: file json/a.jsonl rejected: keys 'Amount' and 'amount' would both be column 'amount' in raw; rename one "
+        "and drop the file again",
+        "names.spaced: file spaced/a.csv rejected: columns 'Order ID' (2) and 'order_id' (3) would both be column 'order_id' "
+        "in raw; rename one and drop the file again",
+        "names.unnamed: file unnamed/a.csv rejected: column 2 has no name; name it and drop the file again",
+    ]
