@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
@@ -222,6 +223,10 @@ MISSING_VALUES = (
 )
 
 
+# A column name that raw keeps as it is (dlt's snake_case leaves it alone): a file's columns are named so in raw
+RAW_NAME = re.compile(r"^_?[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
+
+
 class FileTableSettings(_TableBase):
     """Files of one table in the landing area, matched by a glob pattern."""
 
@@ -250,6 +255,24 @@ class FileTableSettings(_TableBase):
                 "a files table appends each landed file once: with replace, a run that lands no file of this table "
                 "would empty it in raw. Leave write_disposition out (the latest version of a key wins)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _raw_names(self) -> FileTableSettings:
+        declared = [
+            ("primary_key", self.key_columns),
+            ("personal", list(self.personal)),
+            ("soft_delete", [self.soft_delete] if self.soft_delete else []),
+            ("cursor", [self.cursor] if self.cursor else []),
+        ]
+        for key, names in declared:
+            for name in names:
+                if not RAW_NAME.match(name):
+                    raise ValueError(
+                        f"{key} {name!r} is not a column name as raw has it: raw names a file's columns in dlt's "
+                        "lower-case snake_case (a header `Order ID` loads as `order_id`, `ID` as `id`); declare the name "
+                        "raw has"
+                    )
         return self
 
 

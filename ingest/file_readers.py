@@ -96,9 +96,10 @@ def _parquet(fs: fsspec.AbstractFileSystem, path: str, batch_rows: int) -> Itera
         except (pa.ArrowInvalid, OSError) as exc:
             raise FileRefused(f"not a readable Parquet file: {without_values(str(exc))}") from None
         _refuse_repeated_names(reader.schema_arrow.names)
+        names = raw_names(reader.schema_arrow.names)
         start = 1
         for batch in reader.iter_batches(batch_size=batch_rows):
-            yield Batch(pa.Table.from_batches([batch]), lines=list(range(start, start + batch.num_rows)))
+            yield Batch(pa.Table.from_batches([batch]).rename_columns(names), lines=list(range(start, start + batch.num_rows)))
             start += batch.num_rows
 
 
@@ -124,12 +125,20 @@ def _jsonl(fs: fsspec.AbstractFileSystem, path: str, batch_rows: int, encoding: 
             rows.append(value)
             lines.append(number)
             if len(rows) >= batch_rows:
-                _refuse_repeated_names(sorted(set().union(*rows)), "key")
-                yield Batch(rows, rejects, lines)
+                yield Batch(_named_as_raw(rows), rejects, lines)
                 rows, lines, rejects = [], [], []
     if rows or rejects:
-        _refuse_repeated_names(sorted(set().union(*rows)), "key")
-        yield Batch(rows, rejects, lines)
+        yield Batch(_named_as_raw(rows), rejects, lines)
+
+
+def _named_as_raw(rows: list[dict]) -> list[dict]:
+    """JSON rows with their keys named as raw names them (after refusing keys that raw cannot name apart)."""
+    keys = sorted(set().union(*rows))
+    _refuse_repeated_names(keys, "key")
+    renamed = {key: name for key, name in zip(keys, raw_names(keys), strict=True) if key != name}
+    if not renamed:
+        return rows
+    return [{renamed.get(key, key): value for key, value in row.items()} for row in rows]
 
 
 def _csv(data: bytes, batch_rows: int, delimiter: str, encoding: str, missing: tuple[str, ...]) -> Iterator[Batch]:
@@ -141,6 +150,7 @@ def _csv(data: bytes, batch_rows: int, delimiter: str, encoding: str, missing: t
     del data  # the file's bytes are not held while its batches are checked and written
     table = _text_missing(parts[0][0] if len(parts) == 1 else _concat([t for t, _ in parts]), missing)
     _refuse_repeated_names(table.column_names)
+    table = table.rename_columns(raw_names(table.column_names))
     known = [part_lines for _, part_lines in parts if part_lines is not None]
     if len(known) != len(parts):
         lines = None
@@ -164,6 +174,12 @@ def _text_missing(table: pa.Table, missing: tuple[str, ...]) -> pa.Table:
             if pc.any(found).as_py():  # else the column stays as it is, uncopied
                 table = table.set_column(index, column_field, pc.if_else(found, pa.scalar(None, pa.string()), column))
     return table
+
+
+def raw_names(names: list[str]) -> list[str]:
+    """The names that raw gives columns (dlt's snake_case: `Order ID` is `order_id`): a file's columns are checked
+    under them, so that a key, a contract or a column's loaded type is declared once, as raw has it."""
+    return [_NAMING.normalize_identifier(name) for name in names]
 
 
 def _refuse_repeated_names(names: list[str], what: str = "column") -> None:

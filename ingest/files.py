@@ -43,7 +43,7 @@ from ingest.file_keys import (
     split_bad_keys,
     whole_number_keys,
 )
-from ingest.file_readers import Batch, FileRefused, read_file
+from ingest.file_readers import Batch, FileRefused, raw_names, read_file
 from ingest.file_values import split_non_finite
 from ingest.landing import LandedFile, in_landing_order, landing_warnings, new_files, ready_files, record
 from ingest.plan import SourcePlan
@@ -87,11 +87,15 @@ class FileDrops:
     keys allow: a file joins the load of the files before it unless it holds one of their keys; then it starts the
     next load, so a later file's version of a key always carries a later load id (the latest version of a key wins).
 
-    replay: files to take again; reload: tables whose every landed file is taken again.
+    replay: files to take again; reload: tables whose every landed file is taken again. one_at_a_time: one file per
+    load, so that a load that fails names the file it failed on (`reject_failed`).
     """
 
-    def __init__(self, settings: Settings, name: str, replay: frozenset[str], reload: list[str] | None) -> None:
-        self.settings, self.name = settings, name
+    def __init__(
+        self, settings: Settings, name: str, replay: frozenset[str], reload: list[str] | None, *, one_at_a_time: bool = False
+    ) -> None:
+        self.settings, self.name, self.one_at_a_time = settings, name, one_at_a_time
+        self.last: _Load | None = None
         fresh = new_files(settings, name)
         again = [f for f in ready_files(settings, name) if (f.relative in replay or f.table in (reload or ())) and f not in fresh]
         queues: dict[str, deque[LandedFile]] = defaultdict(deque)
@@ -112,7 +116,7 @@ class FileDrops:
         """The next load: one resource per declared table over the next files of its queue that share no key; the
         files are recorded once the load is done. known_types: table -> column -> dlt type in the lake so far."""
         plan = SourcePlan([], checked=True)
-        load = _Load(guard, [], plan.warnings)
+        load = self.last = _Load(guard, [], plan.warnings, self.one_at_a_time)
         for table, reader in self.tables.items():
             reader.known = {**reader.known, **known_types.get(table, {})}
             plan.resources.append(
@@ -130,6 +134,18 @@ class FileDrops:
         plan.after_load = after_load
         return plan
 
+    def reject_failed(self, failure: str, load_id: str) -> str | None:
+        """Record the one file of a load that failed (one file at a time) as rejected, with `failure`; return the
+        warning, or None when the load held no file (the failure is not a file's)."""
+        loaded = [outcome for outcome in self.last.outcomes if outcome.status == "loaded"] if self.last else []
+        if not self.one_at_a_time or len(loaded) != 1:
+            return None
+        failed = loaded[0]
+        reason = f"the load failed on it: {failure}"
+        rejected = FileOutcome(failed.table, failed.relative, failed.fingerprint, "rejected", reason=reason)
+        record(self.settings.meta_path, self.name, [rejected.as_row(load_id)])
+        return f"{self.name}.{failed.table}: file {failed.relative} rejected: {reason}"
+
 
 @dataclass
 class _Load:
@@ -138,6 +154,11 @@ class _Load:
     guard: ContractGuard
     outcomes: list[FileOutcome]
     warnings: list[str]
+    one_file: bool = False  # the load takes one file (accepted or rejected) and no more
+
+    @property
+    def full(self) -> bool:
+        return self.one_file and bool(self.outcomes)
 
 
 @dataclass
@@ -152,23 +173,25 @@ class _FileTable:
     known: dict[str, str] = field(default_factory=dict)  # column -> dlt type, as loaded so far
     pending: tuple[LandedFile, _Taken] | None = None  # read, and holding a key of the load it was read in
     ahead: NextFile[LandedFile, list[Batch]] = field(init=False)  # the next file, parsed while this one is written
+    keys: list[str] = field(init=False)  # the key columns as raw names them, as a file's columns are read
 
     def __post_init__(self) -> None:
         self.ahead = NextFile(self._parse)
+        self.keys = raw_names(self.spec.key_columns)
 
     def rows(self, load: _Load, again: frozenset[str]):
         """The rows of the next files of the queue that share no key (again: files to take though taken before)."""
 
         def rows() -> Iterator:
             taken = dlt.current.resource_state().setdefault("taken", {})
-            keys = LoadKeys(self.spec.key_columns)
+            keys = LoadKeys(self.keys)
             try:
                 yield from take(taken, keys)
             finally:
                 self.ahead.close()  # a file read for a later load is read again then
 
         def take(taken: dict, keys: LoadKeys) -> Iterator:
-            while self.pending is not None or self.files:
+            while (self.pending is not None or self.files) and not load.full:
                 read: _Taken | None
                 if self.pending is not None:
                     (landed, read), self.pending = self.pending, None
@@ -258,18 +281,16 @@ class _FileTable:
             if batch.rejects:
                 guard.add_rejects(self.table, batch.rejects_table(landed.relative), len(batch.rejects), into=read.tally)
             if batch.size:
-                refuse_missing_key_columns(_columns_of(batch.rows), spec.key_columns)
+                refuse_missing_key_columns(_columns_of(batch.rows), self.keys)
                 batches.append(batch)
         retyped, notes = fine_timestamps([b.rows for b in batches], [b.lines for b in batches])
         for batch, rows in zip(batches, retyped, strict=True):
             batch.rows = rows
         read.notes += notes
         # a key column typed text by its first file's reader, most of its values whole numbers, is whole numbers
-        read.types.update(
-            {k: kind for k, kind in whole_number_keys([b.rows for b in batches], spec.key_columns).items() if k not in self.known}
-        )
+        read.types.update({k: kind for k, kind in whole_number_keys([b.rows for b in batches], self.keys).items() if k not in self.known})
         # the latest version of a key in the file is its last row: earlier ones are set aside before the contract sees them
-        read.superseded = last_of_each_key([b.rows for b in batches], [b.lines for b in batches], spec.key_columns, landed.relative)
+        read.superseded = last_of_each_key([b.rows for b in batches], [b.lines for b in batches], self.keys, landed.relative)
         for rows, lines in zip(read.superseded.batches, read.superseded.lines, strict=True):
             size = len(rows) if isinstance(rows, list) else rows.num_rows
             if not size:
@@ -286,7 +307,7 @@ class _FileTable:
             if len(valid):
                 kept = lines if len(valid) == size else _lines_left(lines, read.tally.quarantined[checked:])
                 typed = self._hold_types(valid, kept, landed.relative, read, where, guard)
-                held = split_bad_keys(typed, spec.key_columns, kept, landed.relative, {**read.types, **self.known})
+                held = split_bad_keys(typed, self.keys, kept, landed.relative, {**read.types, **self.known})
                 if held.quarantined is not None:
                     guard.add_rejects(self.table, held.quarantined, 0, into=read.tally)
                 if len(held.rows):
@@ -300,7 +321,7 @@ class _FileTable:
             drifted = apply_policy(rows, known, self.spec.on_type_drift, lines, relative)
         else:  # held to their own first value's type too, as dlt types a new column by it
             known = {**batch_types(rows), **known}
-            drifted = apply_policy_to_rows(rows, known, self.spec.on_type_drift, lines, relative, tuple(self.spec.key_columns))
+            drifted = apply_policy_to_rows(rows, known, self.spec.on_type_drift, lines, relative, tuple(self.keys))
         if drifted.quarantined is not None:
             guard.add_rejects(self.table, drifted.quarantined, 0, into=read.tally)
         read.drifts += [drift.describe(where) for drift in drifted.drifts]

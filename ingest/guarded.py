@@ -132,10 +132,10 @@ def failure_message(source: str, exc: BaseException, store: str | None = None) -
 
     `store`: the lake's S3 endpoint, named when the store is what failed.
     """
-    cause = _root(exc)
+    cause = root_cause(exc)
     if isinstance(cause, PlatformError):
         return cause
-    if store is not None and _is_store_failure(cause):
+    if store is not None and is_store_failure(cause):
         return PlatformError(
             f"Loading {source} failed: the lake's S3 store at {store} failed during the load "
             f"({describe_error(cause)}). The unfinished load stays invisible to staging; "
@@ -154,14 +154,15 @@ def failure_message(source: str, exc: BaseException, store: str | None = None) -
     return PlatformError(f"Loading {source} failed: {describe_error(cause)}")
 
 
-def _is_store_failure(exc: BaseException) -> bool:
+def is_store_failure(exc: BaseException) -> bool:
     """A connection that broke or timed out, or an error of the S3 client stack (not the source's)."""
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return True
     return type(exc).__module__.split(".")[0] in ("botocore", "aiobotocore", "aiohttp", "s3fs")
 
 
-def _root(exc: BaseException) -> BaseException:
+def root_cause(exc: BaseException) -> BaseException:
+    """The exception a failure began with: the first PlatformError or contract refusal on the way down, or the deepest."""
     seen = exc
     while True:
         if isinstance(seen, (PlatformError, DataValidationError)):

@@ -8,19 +8,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dlt
+import pyarrow as pa
+from dlt.common.libs.pyarrow import UnsupportedArrowTypeException
+from dlt.common.schema.exceptions import DataValidationError
 from dlt.common.storages.load_package import PackageStorage
 
 from core.erasure_list import erasure_list, secure_copy
+from core.errors import PlatformError
 from core.run_context import RunContext
 from core.settings_sources import FilesSource
 from ingest.contracts import ContractGuard, record_results
 from ingest.files import FileDrops
-from ingest.guarded import failure_message, guard_resources, schema_changes
+from ingest.guarded import failure_message, guard_resources, is_store_failure, root_cause, schema_changes
 from ingest.quarantine import drop_earlier_quarantine, write_quarantine
 from ingest.raw_manifest import missing_raw_files, record_raw_files, refuse_missing
 from ingest.sources import source_plan
 
 RAW_LAYOUT = "{table_name}/{load_id}.{file_id}.{ext}"
+# what a file's values can make dlt or the Parquet writer fail with (UnsupportedArrowTypeException: a duration column)
+CONTENT_FAULTS = (
+    pa.ArrowException,
+    ValueError,
+    TypeError,
+    OverflowError,
+    KeyError,
+    IndexError,
+    UnicodeError,
+    UnsupportedArrowTypeException,
+)
 
 
 @dataclass
@@ -62,12 +77,7 @@ def ingest_source(run: RunContext, name: str, *, reload: list[str] | None = None
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     # batches of differing layouts (files of one table) go to separate files instead of failing
     dlt.config["data_writer.arrow_concat_promote_options"] = "default"
-    pipeline = dlt.pipeline(
-        pipeline_name=f"ingest_{name}",
-        destination=lake.dlt_destination("raw", RAW_LAYOUT),
-        dataset_name=name,
-        pipelines_dir=str(settings.data_dir / "dlt"),
-    )
+    pipeline = _pipeline(run, name)
     settle_interrupted_handovers(Path(pipeline.working_dir))
     with pipeline.destination_client() as client:
         client.initialize_storage()  # raw/<source>/ as dlt makes it, so the erasure list's copy can go there first
@@ -83,7 +93,20 @@ def ingest_source(run: RunContext, name: str, *, reload: list[str] | None = None
     while index == 0 or (drops is not None and not drops.done):
         known = _columns(pipeline)
         known_types = {table: columns for table, columns in known.items() if reload is None or table not in reload or index > 0}
-        _load_once(run, pipeline, name, result, known_types, drops, reload, refresh=bool(reload) and index == 0)
+        try:
+            _load_once(run, pipeline, name, result, known_types, drops, reload, refresh=bool(reload) and index == 0)
+        except PlatformError as failure:
+            if drops is None or not _a_files_fault(failure):
+                raise
+            pipeline = _pipeline(run, name)  # its state as the last completed load left it
+            rejected = drops.reject_failed(str(failure).removeprefix(f"Loading {name} failed: "), _failed_load_id(pipeline))
+            if rejected is None and drops.one_at_a_time:
+                raise
+            if rejected is None:  # the files of the failed load are taken again one at a time, to find the one it failed on
+                drops = FileDrops(settings, name, replay, reload, one_at_a_time=True)
+            else:
+                result.warnings.append(rejected)
+            continue
         index += 1
     for table in reload or ():  # what was quarantined from the table's earlier loads was taken again too
         drop_earlier_quarantine(lake, name, table, result.load_ids)
@@ -91,6 +114,33 @@ def ingest_source(run: RunContext, name: str, *, reload: list[str] | None = None
     for table, columns in result.new_columns.items():
         result.warnings.append(f"{name}.{table}: new columns {', '.join(columns)}")
     return result
+
+
+def _pipeline(run: RunContext, name: str) -> dlt.Pipeline:
+    """The source's dlt pipeline, attached with the state its last completed load left."""
+    return dlt.pipeline(
+        pipeline_name=f"ingest_{name}",
+        destination=run.lake.dlt_destination("raw", RAW_LAYOUT),
+        dataset_name=name,
+        pipelines_dir=str(run.settings.data_dir / "dlt"),
+    )
+
+
+def _a_files_fault(failure: PlatformError) -> bool:
+    """Whether a failed load failed on what its files hold (a value or type that dlt or the Parquet writer cannot take),
+    rather than on the store, a schema contract or the platform's own refusal."""
+    cause = root_cause(failure.__cause__) if failure.__cause__ is not None else failure
+    return (
+        isinstance(cause, CONTENT_FAULTS)
+        and not isinstance(cause, (PlatformError, DataValidationError, OSError, MemoryError))
+        and not is_store_failure(cause)
+    )
+
+
+def _failed_load_id(pipeline: dlt.Pipeline) -> str:
+    trace = pipeline.last_trace
+    extracted = trace.last_extract_info if trace is not None else None
+    return extracted.loads_ids[-1] if extracted is not None and extracted.loads_ids else ""
 
 
 def _load_once(

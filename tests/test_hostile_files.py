@@ -335,3 +335,87 @@ def test_a_file_whose_columns_raw_cannot_name_apart_is_rejected_alone_naming_the
         "in raw; rename one and drop the file again",
         "names.unnamed: file unnamed/a.csv rejected: column 2 has no name; name it and drop the file again",
     ]
+
+
+def test_a_file_the_load_itself_fails_on_is_rejected_alone_and_every_other_file_loads_in_order(tmp_path):
+    """A value or type that no check before the load knows to refuse (here a duration column, which dlt cannot
+    take) fails the load of every file with it: the files are taken again one per load, the one the load fails
+    on is rejected with the failure, and the others load in landing order."""
+    declaration = {
+        "kind": "files",
+        "landing": "landing/unknown",
+        "settle_seconds": 0,
+        "tables": {"events": {"pattern": "events/*"}, "other": {"pattern": "other/*"}},
+    }
+    settings = settings_with_sources(tmp_path, {"unknown": declaration})
+    landing = settings.landing_path("unknown")
+    lasting = pa.array([5], pa.duration("ns"))
+    files = {
+        "events/1.csv": b"id,v\n1,a\n2,b\n",
+        "events/2.parquet": _parquet({"id": pa.array([3]), "lasted": lasting}),
+        "events/3.csv": b"id,v\n2,b2\n4,d\n",
+        "other/1.csv": b"id,w\n7,x\n",
+        "events/4.parquet": _parquet({"id": pa.array([5]), "lasted": lasting}),
+        "events/5.csv": b"id,v\n4,d2\n",
+    }
+    for age, (relative, content) in enumerate(files.items()):
+        path = landing / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        os.utime(path, (time.time() - 600 + age, time.time() - 600 + age))
+    result = ingest_source(open_run(settings), "unknown")
+
+    assert result.rows == {"events": 5, "other": 1}
+    latest = "SELECT id, v FROM t QUALIFY row_number() OVER (PARTITION BY id ORDER BY _dlt_load_id DESC) = 1 ORDER BY id"
+    assert raw(settings, "unknown", "events", latest) == [(1, "a"), (2, "b2"), (4, "d2")]
+    assert raw(settings, "unknown", "other", "SELECT id, w FROM t") == [(7, "x")]
+    rejected = sorted(w for w in result.warnings if "rejected" in w)
+    assert [w.partition(": UnsupportedArrowTypeException")[0] for w in rejected] == [
+        f"unknown.events: file events/{n}.parquet rejected: the load failed on it" for n in (2, 4)
+    ]
+    assert all("duration[ns]" in w for w in rejected)
+    with contextlib.closing(runlog.connect(settings.meta_path)) as con:
+        outcomes = dict(con.execute("SELECT path, status FROM landing_files"))
+    assert outcomes == {
+        "events/1.csv": "loaded",
+        "events/2.parquet": "rejected",
+        "events/3.csv": "loaded",
+        "other/1.csv": "loaded",
+        "events/4.parquet": "rejected",
+        "events/5.csv": "loaded",
+    }
+    again = ingest_source(open_run(settings), "unknown")
+    assert again.rows == {} and not [w for w in again.warnings if "rejected" in w]
+
+
+def test_headers_named_otherwise_than_raw_are_checked_under_raws_names(tmp_path):
+    """`Order ID` is raw's `order_id`: the declared key, the key checks and a column's loaded type all find it."""
+    tables = {
+        "lines": {"pattern": "lines/*", "primary_key": ["order_id", "line_no"]},
+        "tickets": {"pattern": "tickets/*", "primary_key": "id"},
+    }
+    declaration = {"kind": "files", "landing": "landing/named", "settle_seconds": 0, "tables": tables}
+    settings = settings_with_sources(tmp_path, {"named": declaration})
+    landing = settings.landing_path("named")
+    files = {
+        "lines/1.csv": b"Order ID,Line No,Amount\n1,1,10\n1,2,20\n1,1,30\n",
+        "tickets/1.jsonl": b'{"ID": 1, "Subject Line": "a"}\n{"ID": 1, "Subject Line": "b"}\n',
+        "tickets/2.parquet": _parquet({"ID": [2], "Subject Line": ["c"]}),
+        "lines/2.csv": b"Order ID,Line No,Amount\n2,1,lots\n",
+    }
+    for age, (relative, content) in enumerate(files.items()):
+        path = landing / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        os.utime(path, (time.time() - 600 + age, time.time() - 600 + age))
+    result = ingest_source(open_run(settings), "named")
+
+    assert result.rows == {"lines": 3, "tickets": 2}
+    assert raw(settings, "named", "lines", "SELECT order_id, line_no, amount, amount__v_text FROM t ORDER BY ALL") == [
+        (1, 1, 30, None),
+        (1, 2, 20, None),
+        (2, 1, None, "lots"),
+    ]
+    assert raw(settings, "named", "tickets", "SELECT id, subject_line FROM t ORDER BY id") == [(1, "b"), (2, "c")]
+    assert quarantine(settings, "named", "lines", "SELECT _line, _check, _column FROM q") == [(2, "duplicate_key", "order_id,line_no")]
+    assert any("column 'amount' is bigint, got 1 text value(s), the first at line 2 in file lines/2.csv" in w for w in result.warnings)

@@ -6,7 +6,7 @@ import pytest
 
 from core.errors import PlatformError
 from core.settings import load_settings
-from core.settings_sources import FilesSource, PostgresSource, RestApiSource, SqliteSource
+from core.settings_sources import RAW_NAME, FilesSource, PostgresSource, RestApiSource, SqliteSource
 from tests.support.project import ROOT
 from tests.support.sources import settings_with_sources
 
@@ -79,3 +79,34 @@ def test_a_files_table_declared_replace_is_refused_before_it_can_empty_raw(tmp_p
     drops = {"kind": "files", "tables": {"orders": {"pattern": "orders/*.csv", "write_disposition": "replace"}}}
     with pytest.raises(PlatformError, match=r"sources\.drops\.tables\.orders: .*empty it in raw"):
         settings_with_sources(tmp_path, {"drops": drops})
+
+
+@pytest.mark.parametrize(
+    ("declared", "named"),
+    [
+        ({"primary_key": "ID"}, "primary_key 'ID'"),
+        ({"primary_key": ["order_id", "LineNo"]}, "primary_key 'LineNo'"),
+        ({"personal": {"Email": "hash"}}, "personal 'Email'"),
+        ({"cursor": "updated_at_"}, "cursor 'updated_at_'"),
+        ({"soft_delete": "deleted__at"}, "soft_delete 'deleted__at'"),
+    ],
+)
+def test_a_files_table_declares_its_columns_as_raw_names_them(tmp_path, declared, named):
+    """A file's columns are read under raw's names (`ID` loads as `id`): a key, personal column, cursor or soft delete
+    declared otherwise would never match them (the key check, the erasure of a subject on reingest)."""
+    drops = {"kind": "files", "tables": {"orders": {"pattern": "orders/*.csv", **declared}}}
+    with pytest.raises(PlatformError, match=rf"sources\.drops\.tables\.orders: (Value error, )?{named} is not a column name as raw has it"):
+        settings_with_sources(tmp_path, {"drops": drops})
+
+
+def test_every_name_a_files_table_may_declare_is_one_raw_keeps_as_it_is():
+    import random
+
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    naming, rng = NamingConvention(), random.Random(7)
+    alphabet = "abcxyz019_ABZ -."
+    names = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(20_000)]
+    accepted = [name for name in names if RAW_NAME.match(name)]
+    assert len(accepted) > 500
+    assert [name for name in accepted if naming.normalize_identifier(name) != name] == []
