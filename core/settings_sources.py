@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from typing import Annotated, Literal
 
@@ -276,6 +277,9 @@ class FileTableSettings(_TableBase):
         return self
 
 
+MEMORY_SHARE = 0.6  # of the machine's memory that reading one landed file may take, by default
+
+
 class FilesSource(_SourceBase):
     """CSV, JSONL and Parquet files dropped in a landing folder; each is loaded exactly once."""
 
@@ -288,6 +292,18 @@ class FilesSource(_SourceBase):
     tables: dict[Identifier, FileTableSettings]
     settle_seconds: float = Field(5, ge=0, description="A file is taken once its size and mtime held this long.")
     batch_rows: int = Field(100_000, ge=1_000)
+    max_file_memory_mb: int | None = Field(
+        None,
+        ge=1,
+        description="A landed file whose reading would take more memory than this is rejected, naming the size to split it "
+        f"to (a CSV file takes about 5x its size); default {MEMORY_SHARE:.0%} of the machine's memory.",
+    )
+
+    def max_file_memory(self) -> int:
+        """Bytes of memory that reading one landed file may take."""
+        if self.max_file_memory_mb is not None:
+            return self.max_file_memory_mb * 2**20
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * MEMORY_SHARE)
 
 
 SOURCE_KINDS = ("sqlite", "postgres", "rest_api", "files")

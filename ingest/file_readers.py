@@ -69,19 +69,62 @@ def read_file(
     delimiter: str = ",",
     encoding: str = "utf-8",
     missing: tuple[str, ...] = MISSING_VALUES,
+    max_memory: int | None = None,
 ) -> Iterator[Batch]:
     """Read a landed file (a local path or an object URL, through `fs`) in batches; in a CSV, a field that is
-    one of `missing` is a missing value in every column (an empty field too, in a column that is not text)."""
+    one of `missing` is a missing value in every column (an empty field too, in a column that is not text).
+    A file whose reading would take more than `max_memory` bytes is refused before it is read."""
     if fmt not in FORMATS:
         raise FileRefused(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)} (set `format` for the table)")
-    if fs.size(path) == 0:
+    size = fs.size(path)
+    if size == 0:
         raise FileRefused("empty file (0 bytes)")
+    if max_memory is not None:
+        _refuse_beyond_memory(fs, path, fmt, size, max_memory)
     if fmt == "parquet":
         yield from _parquet(fs, path, batch_rows)
     elif fmt == "jsonl":
         yield from _jsonl(fs, path, batch_rows, encoding)
     else:
         yield from _csv(fs.cat_file(path), batch_rows, delimiter, encoding, missing)
+
+
+# What reading and checking a file takes in memory, per byte of it (of a Parquet file: per byte of its data
+# decoded, at least 8 bytes a value); measured on generated files: a CSV file 4.4x, JSONL 8.2x
+MEMORY_PER_BYTE = {"csv": 5, "jsonl": 10, "parquet": 4}
+
+
+def memory_to_read(fs: fsspec.AbstractFileSystem, path: str, fmt: str, size: int) -> int:
+    """About how many bytes of memory reading and checking a landed file takes."""
+    if fmt == "parquet":
+        with fs.open(path, "rb") as handle:
+            try:
+                meta = pq.ParquetFile(handle).metadata
+            except (pa.ArrowInvalid, OSError):
+                return size * MEMORY_PER_BYTE[fmt]  # unreadable: refused as such when it is read
+            encoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+            size = max(size, encoded, meta.num_rows * meta.num_columns * 8)  # a repeated value is encoded in a few bytes
+    return size * MEMORY_PER_BYTE[fmt]
+
+
+def _refuse_beyond_memory(fs: fsspec.AbstractFileSystem, path: str, fmt: str, size: int, max_memory: int) -> None:
+    needed = memory_to_read(fs, path, fmt, size)
+    if needed > max_memory:
+        largest = max_memory // MEMORY_PER_BYTE[fmt]
+        raise FileRefused(
+            f"too large to read: a {fmt} file of {_size(size)} takes about {_size(needed)} of memory to read and check, "
+            f"more than the {_size(max_memory)} this source may use (max_file_memory_mb). Split it into files of at most "
+            f"about {_size(largest)} {'of data uncompressed ' if fmt == 'parquet' else ''}and drop them again, or raise "
+            "max_file_memory_mb"
+        )
+
+
+def _size(count: float) -> str:
+    units = ("bytes", "KB", "MB", "GB", "TB")
+    step = 0
+    while count >= 1000 and step < len(units) - 1:
+        count, step = count / 1000, step + 1
+    return f"{count:,.0f} bytes" if step == 0 else f"{count:,.1f} {units[step]}"
 
 
 def _reject(raw: str | bytes, line: int | None, check: str, failure: str) -> dict:

@@ -268,6 +268,7 @@ class _FileTable:
                 delimiter=spec.delimiter,
                 encoding=spec.encoding,
                 missing=spec.missing_values,
+                max_memory=self.source.max_file_memory(),
             )
         )
 
