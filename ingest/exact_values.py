@@ -74,10 +74,8 @@ def keep_exact(table: pa.Table, text_of: Callable[[list[str]], pa.Table], lines:
 def _first_rounded(text: pa.ChunkedArray) -> int | None:
     """The row of the first number in `text` that a double does not hold exactly, if any."""
     long = pc.fill_null(pc.match_substring_regex(text, LONG_NUMBER), False)
-    for row in pc.indices_nonzero(long).to_pylist():
-        if not _survives(text[row].as_py()):
-            return row
-    return None
+    rows = pc.indices_nonzero(long).to_pylist()
+    return next((row for row, value in zip(rows, pc.filter(text, long).to_pylist(), strict=True) if not _survives(value)), None)
 
 
 def _survives(text: str) -> bool:
@@ -136,9 +134,9 @@ def changes_text(values: pa.Array, target: pa.DataType) -> pa.Array | None:
     changed = pc.fill_null(pc.match_substring_regex(values, KEPT_AS_TEXT), False)
     if pa.types.is_floating(target):
         long = pc.fill_null(pc.match_substring_regex(values, LONG_NUMBER), False)
-        rounded = [False] * len(values)
-        for row in pc.indices_nonzero(long).to_pylist():
-            rounded[row] = not _survives(values[row].as_py())
+        rounded = np.zeros(len(values), bool)
+        for row, value in zip(pc.indices_nonzero(long).to_pylist(), pc.filter(values, long).to_pylist(), strict=True):
+            rounded[row] = not _survives(value)
         changed = pc.or_(changed, pa.array(rounded))
     return changed if pc.any(changed).as_py() else None
 

@@ -48,7 +48,7 @@ from ingest.file_values import split_non_finite
 from ingest.landing import LandedFile, in_landing_order, landing_warnings, new_files, ready_files, record
 from ingest.plan import SourcePlan
 from ingest.read_ahead import NextFile
-from ingest.type_drift import apply_policy, apply_policy_to_rows, batch_types
+from ingest.type_drift import apply_policy, apply_policy_to_rows, batch_types, numbers_kept_exact
 
 # Errors of a file's own content; anything else (the store, the disk) fails the run and the file waits.
 UNREADABLE = (FileRefused, PlatformError, ValueError, KeyError, TypeError, IndexError, UnicodeError, pa.ArrowException)
@@ -320,9 +320,9 @@ class _FileTable:
         known = {**read.types, **self.known}
         if isinstance(rows, pa.Table):
             drifted = apply_policy(rows, known, self.spec.on_type_drift, lines, relative)
-        else:  # held to their own first value's type too, as dlt types a new column by it
-            known = {**batch_types(rows), **known}
-            drifted = apply_policy_to_rows(rows, known, self.spec.on_type_drift, lines, relative, tuple(self.keys))
+        else:
+            drifted = apply_policy_to_rows(rows, known, self.spec.on_type_drift, lines, relative)
+            drifted.rows = numbers_kept_exact(drifted.rows, {**batch_types(drifted.rows), **known}, tuple(self.keys))
         if drifted.quarantined is not None:
             guard.add_rejects(self.table, drifted.quarantined, 0, into=read.tally)
         read.drifts += [drift.describe(where) for drift in drifted.drifts]

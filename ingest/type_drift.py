@@ -129,13 +129,9 @@ def apply_policy(table: pa.Table, known: dict[str, str], policy: Policy, lines: 
     return Drifted(table.filter(keep), _set_aside(original, unfit, lines, source_file), drifts)
 
 
-def apply_policy_to_rows(
-    rows: list[dict], known: dict[str, str], policy: Policy, lines: list[int] | None, source_file: str, keys: tuple[str, ...] = ()
-) -> Drifted:
-    """The same for JSON rows (dicts). Under `variant` dlt makes the variant column of a value that does not fit,
-    except of a text that it would cast to the column's number type although the number would change (`0012`,
-    `12345678901234567890`): that one is moved to the variant column here, named as dlt names it; a key column's
-    stays, for the key check to set its row aside (`keys`)."""
+def apply_policy_to_rows(rows: list[dict], known: dict[str, str], policy: Policy, lines: list[int] | None, source_file: str) -> Drifted:
+    """The same for JSON rows (dicts); under `variant` they go on as they are, for dlt to make the variant (but see
+    `numbers_kept_exact`)."""
     unfit: dict[int, list[dict]] = {}
     drifts: dict[str, Drift] = {}
     for index, row in enumerate(rows):
@@ -149,13 +145,6 @@ def apply_policy_to_rows(
             unfit.setdefault(index, []).append({"check": f"type_drift({kind})", "column": name, "value": _text(value)})
     if drifts and policy == "refuse":
         raise _refused(next(iter(drifts.values())))
-    if policy == "variant":
-        for index in unfit:
-            row = rows[index]
-            for failure in unfit[index]:
-                name = failure["column"]
-                if name not in keys and _coerced(row[name], known[name]):
-                    row[f"{name}__v_text"] = row.pop(name)
     if policy != "coerce" or not unfit:
         return Drifted(rows, None, list(drifts.values()))
     kept = [row for index, row in enumerate(rows) if index not in unfit]
@@ -167,6 +156,20 @@ def apply_policy_to_rows(
         as_text, {n: unfit[i] for n, i in enumerate(positions)}, [lines[i] for i in positions] if lines else None, source_file
     )
     return Drifted(kept, quarantined, list(drifts.values()))
+
+
+def numbers_kept_exact(rows: list[dict], kinds: dict[str, str], keys: tuple[str, ...]) -> list[dict]:
+    """JSON rows with each text that dlt would cast to its number column, though the number would change (`0012`,
+    `12345678901234567890`), moved to the column's variant `<column>__v_text`, named as dlt names its variants.
+    kinds: column -> dlt type (loaded, or of the batch's first value, as dlt types a new column); a key column's
+    text stays, for the key check to set its row aside."""
+    numbers = [name for name, kind in kinds.items() if kind in ("bigint", "double") and name not in keys]
+    for row in rows:
+        for name in numbers:
+            value = row.get(name)
+            if _coerced(value, kinds[name]) and not _value_fits(value, kinds[name]):
+                row[f"{name}__v_text"] = row.pop(name)
+    return rows
 
 
 def _coerced(value, kind: str) -> bool:

@@ -180,6 +180,14 @@ def test_a_json_number_beyond_64_bits_loads_as_its_text_and_blocks_no_table(tmp_
         (5, 6, None),
     ]
     assert any("column 'plain' is bigint, got 1 text value(s), the first at line 1" in w for w in later.warnings), later.warnings
+    # a new column typed by its first value (as dlt types it): a later big number of the same file goes to its variant
+    _land(landing, "events/d.jsonl", b'{"id": 6, "fresh": 1}\n{"id": 7, "fresh": 99999999999999999999}\n', age=200)
+    newest = ingest_source(open_run(settings), "exact")
+    assert newest.rows == {"events": 2} and not [w for w in newest.warnings if "rejected" in w]
+    assert raw(settings, "exact", "events", "SELECT id, fresh, fresh__v_text FROM t WHERE id >= 6 ORDER BY id") == [
+        (6, 1, None),
+        (7, None, "99999999999999999999"),
+    ]
 
 
 def test_csv_numbers_that_would_change_stay_text_and_the_run_summary_names_the_rounded_ones(tmp_path):
