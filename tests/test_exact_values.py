@@ -24,7 +24,7 @@ from core.run_context import open_run
 from ingest.exact_values import may_change
 from ingest.file_readers import read_file
 from ingest.pipeline import ingest_source
-from tests.support.sources import raw, settings_with_sources
+from tests.support.sources import landed_files, raw
 
 SEEDS = range(int(os.environ.get("EXACT_NUMBER_SEEDS", "60")))
 
@@ -147,21 +147,13 @@ def _land(landing, relative: str, content: bytes, age: float = 600) -> None:
 
 
 def test_a_json_number_beyond_64_bits_loads_as_its_text_and_blocks_no_table(tmp_path):
-    declaration = {
-        "kind": "files",
-        "landing": "landing/exact",
-        "settle_seconds": 0,
-        "tables": {"events": {"pattern": "events/*"}, "other": {"pattern": "other/*"}},
-    }
-    settings = settings_with_sources(tmp_path, {"exact": declaration})
-    landing = settings.landing_path("exact")
-    _land(landing, "other/a.csv", b"id,v\n1,2\n")
-    _land(
-        landing,
-        "events/a.jsonl",
-        b'{"id": 1, "big": 12345678901234567890, "dec": 0.1234567890123456789, "n": {"deep": -98765432109876543210}}\n'
+    files = {
+        "other/a.csv": b"id,v\n1,2\n",
+        "events/a.jsonl": b'{"id": 1, "big": 12345678901234567890, "dec": 0.1234567890123456789, "n": {"deep": -98765432109876543210}}\n'
         b'{"id": 2, "big": 5, "dec": 1.5, "n": {"deep": 7}}\n',
-    )
+    }
+    settings = landed_files(tmp_path, "exact", {"events": {"pattern": "events/*"}, "other": {"pattern": "other/*"}}, files)
+    landing = settings.landing_path("exact")
     result = ingest_source(open_run(settings), "exact")
     assert result.rows == {"events": 2, "other": 1}
     assert raw(settings, "exact", "other", "SELECT id, v FROM t") == [(1, 2)]
@@ -191,10 +183,9 @@ def test_a_json_number_beyond_64_bits_loads_as_its_text_and_blocks_no_table(tmp_
 
 
 def test_csv_numbers_that_would_change_stay_text_and_the_run_summary_names_the_rounded_ones(tmp_path):
-    declaration = {"kind": "files", "landing": "landing/exact", "settle_seconds": 0, "tables": {"accounts": {"pattern": "accounts/*"}}}
-    settings = settings_with_sources(tmp_path, {"exact": declaration})
+    first = {"accounts/1.csv": b"id,postcode,phone,balance,ratio\n1,94105,+14155550100,12.5,0.25\n2,10001,+33612345678,7,0.5\n"}
+    settings = landed_files(tmp_path, "exact", {"accounts": {"pattern": "accounts/*"}}, first)
     landing = settings.landing_path("exact")
-    _land(landing, "accounts/1.csv", b"id,postcode,phone,balance,ratio\n1,94105,+14155550100,12.5,0.25\n2,10001,+33612345678,7,0.5\n")
     first = ingest_source(open_run(settings), "exact")
     assert raw(settings, "exact", "accounts", "SELECT id, postcode, phone, balance FROM t ORDER BY id") == [
         (1, 94105, "+14155550100", 12.5),
@@ -227,24 +218,15 @@ def _parquet(columns: dict) -> bytes:
 
 
 def test_timestamps_finer_than_a_microsecond_stay_text_and_block_no_table(tmp_path):
-    declaration = {
-        "kind": "files",
-        "landing": "landing/exact",
-        "settle_seconds": 0,
-        "tables": {"ticks": {"pattern": "ticks/*"}, "fills": {"pattern": "fills/*"}, "other": {"pattern": "other/*"}},
-    }
-    settings = settings_with_sources(tmp_path, {"exact": declaration})
-    landing = settings.landing_path("exact")
-    _land(landing, "other/a.csv", b"id,v\n1,2\n")
-    _land(landing, "ticks/a.csv", b"id,at\n1,2025-03-01 10:00:00.000001000\n2,2025-03-01 10:00:00.123456789\n")
     nanos = [1_740_823_200_000_001_000, 1_740_823_200_000_002_000]  # whole microseconds
-    _land(landing, "fills/whole.parquet", _parquet({"id": [1, 2], "at": pa.array(nanos, pa.timestamp("ns", "UTC"))}))
-    _land(
-        landing,
-        "fills/fine.parquet",
-        _parquet({"id": [3, 4], "at": pa.array([nanos[0], nanos[1] + 7], pa.timestamp("ns", "UTC"))}),
-        age=300,
-    )
+    files = {
+        "other/a.csv": b"id,v\n1,2\n",
+        "ticks/a.csv": b"id,at\n1,2025-03-01 10:00:00.000001000\n2,2025-03-01 10:00:00.123456789\n",
+        "fills/whole.parquet": _parquet({"id": [1, 2], "at": pa.array(nanos, pa.timestamp("ns", "UTC"))}),
+        "fills/fine.parquet": _parquet({"id": [3, 4], "at": pa.array([nanos[0], nanos[1] + 7], pa.timestamp("ns", "UTC"))}),
+    }
+    tables = {"ticks": {"pattern": "ticks/*"}, "fills": {"pattern": "fills/*"}, "other": {"pattern": "other/*"}}
+    settings = landed_files(tmp_path, "exact", tables, files)
     result = ingest_source(open_run(settings), "exact")
     assert result.rows == {"ticks": 2, "fills": 4, "other": 1}
     assert raw(settings, "exact", "ticks", 'SELECT id, "at" FROM t ORDER BY id') == [

@@ -18,7 +18,7 @@ from core import runlog
 from core.lake import Lake
 from core.run_context import open_run
 from ingest.pipeline import ingest_source
-from tests.support.sources import quarantine, raw, settings_with_sources
+from tests.support.sources import landed_files, quarantine, raw, settings_with_sources
 
 HEADER = "id,customer_id,status,ordered_at,updated_at,deleted_at"
 
@@ -298,9 +298,6 @@ def test_a_file_whose_columns_raw_cannot_name_apart_is_rejected_alone_naming_the
     """dlt names raw's columns in snake_case: two names that become one would stop every table of the source
     (CSV, Parquet) or keep one value of the two (JSON)."""
     tables = {name: {"pattern": f"{name}/*"} for name in ("cased", "spaced", "accented", "json", "columnar", "unnamed", "dlt", "fine")}
-    declaration = {"kind": "files", "landing": "landing/names", "settle_seconds": 0, "tables": tables}
-    settings = settings_with_sources(tmp_path, {"names": declaration})
-    landing = settings.landing_path("names")
     files = {
         "cased/a.csv": b"id,Amount,amount\n1,10,20\n",
         "spaced/a.csv": b"id,Order ID,order_id\n1,10,20\n",
@@ -311,11 +308,7 @@ def test_a_file_whose_columns_raw_cannot_name_apart_is_rejected_alone_naming_the
         "dlt/a.csv": b"id,_dlt_load_id\n1,10\n",
         "fine/a.csv": b"id,Amount\n1,10\n",
     }
-    for relative, content in files.items():
-        path = landing / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-        os.utime(path, (time.time() - 600, time.time() - 600))
+    settings = landed_files(tmp_path, "names", tables, files)
     result = ingest_source(open_run(settings), "names")
     assert result.rows == {"fine": 1}
     assert raw(settings, "names", "fine", "SELECT id, amount FROM t") == [(1, 10)]
@@ -341,14 +334,6 @@ def test_a_file_the_load_itself_fails_on_is_rejected_alone_and_every_other_file_
     """A value or type that no check before the load knows to refuse (here a duration column, which dlt cannot
     take) fails the load of every file with it: the files are taken again one per load, the one the load fails
     on is rejected with the failure, and the others load in landing order."""
-    declaration = {
-        "kind": "files",
-        "landing": "landing/unknown",
-        "settle_seconds": 0,
-        "tables": {"events": {"pattern": "events/*"}, "other": {"pattern": "other/*"}},
-    }
-    settings = settings_with_sources(tmp_path, {"unknown": declaration})
-    landing = settings.landing_path("unknown")
     lasting = pa.array([5], pa.duration("ns"))
     files = {
         "events/1.csv": b"id,v\n1,a\n2,b\n",
@@ -358,11 +343,7 @@ def test_a_file_the_load_itself_fails_on_is_rejected_alone_and_every_other_file_
         "events/4.parquet": _parquet({"id": pa.array([5]), "lasted": lasting}),
         "events/5.csv": b"id,v\n4,d2\n",
     }
-    for age, (relative, content) in enumerate(files.items()):
-        path = landing / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-        os.utime(path, (time.time() - 600 + age, time.time() - 600 + age))
+    settings = landed_files(tmp_path, "unknown", {"events": {"pattern": "events/*"}, "other": {"pattern": "other/*"}}, files)
     result = ingest_source(open_run(settings), "unknown")
 
     assert result.rows == {"events": 5, "other": 1}
@@ -394,20 +375,13 @@ def test_headers_named_otherwise_than_raw_are_checked_under_raws_names(tmp_path)
         "lines": {"pattern": "lines/*", "primary_key": ["order_id", "line_no"]},
         "tickets": {"pattern": "tickets/*", "primary_key": "id"},
     }
-    declaration = {"kind": "files", "landing": "landing/named", "settle_seconds": 0, "tables": tables}
-    settings = settings_with_sources(tmp_path, {"named": declaration})
-    landing = settings.landing_path("named")
     files = {
         "lines/1.csv": b"Order ID,Line No,Amount\n1,1,10\n1,2,20\n1,1,30\n",
         "tickets/1.jsonl": b'{"ID": 1, "Subject Line": "a"}\n{"ID": 1, "Subject Line": "b"}\n',
         "tickets/2.parquet": _parquet({"ID": [2], "Subject Line": ["c"]}),
         "lines/2.csv": b"Order ID,Line No,Amount\n2,1,lots\n",
     }
-    for age, (relative, content) in enumerate(files.items()):
-        path = landing / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-        os.utime(path, (time.time() - 600 + age, time.time() - 600 + age))
+    settings = landed_files(tmp_path, "named", tables, files)
     result = ingest_source(open_run(settings), "named")
 
     assert result.rows == {"lines": 3, "tickets": 2}
@@ -424,18 +398,12 @@ def test_headers_named_otherwise_than_raw_are_checked_under_raws_names(tmp_path)
 def test_a_file_too_large_to_read_in_memory_is_rejected_alone_naming_the_size_to_split_it_to(tmp_path):
     """Reading a file takes several times its size in memory: one larger than the source may use is rejected before
     it is read (instead of the run running out of memory on every try), and the other files load."""
-    declaration = {"kind": "files", "landing": "landing/sized", "settle_seconds": 0, "max_file_memory_mb": 1, "tables": {}}
-    declaration["tables"] = {"events": {"pattern": "events/*"}, "packed": {"pattern": "packed/*"}}
-    settings = settings_with_sources(tmp_path, {"sized": declaration})
-    landing = settings.landing_path("sized")
     big = "id,note\n" + "".join(f"{i},{'n' * 40}\n" for i in range(6000))  # about 290 KB: about 1.5 MB to read
     repetitive = _parquet({"id": [1] * 200_000, "note": ["same text"] * 200_000})  # small packed, large unpacked
     files = {"events/big.csv": big.encode(), "events/small.csv": b"id,note\n7,x\n", "packed/a.parquet": repetitive}
-    for age, (relative, content) in enumerate(files.items()):
-        path = landing / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-        os.utime(path, (time.time() - 600 + age, time.time() - 600 + age))
+    tables = {"events": {"pattern": "events/*"}, "packed": {"pattern": "packed/*"}}
+    settings = landed_files(tmp_path, "sized", tables, files, max_file_memory_mb=1)
+    landing = settings.landing_path("sized")
     assert (landing / "packed/a.parquet").stat().st_size * 4 < 2**20
     result = ingest_source(open_run(settings), "sized")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import time
 from pathlib import Path
 
 import yaml
@@ -40,3 +42,17 @@ def _query(settings: Settings, files: str, name: str, sql: str) -> list[tuple]:
     with contextlib.closing(Lake(settings).attach(warehouse.connect())) as con:
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({sql_literal(files)}, union_by_name := true)")
         return con.execute(sql).fetchall()
+
+
+def landed_files(tmp_path: Path, name: str, tables: dict, files: dict[str, bytes], **source) -> Settings:
+    """Settings of a project with one files source `name` (its `tables`, and `source` keys), and `files` (landed
+    path -> content) landed in its landing area in their order, the first ten minutes ago, a second apart."""
+    declaration = {"kind": "files", "landing": f"landing/{name}", "settle_seconds": 0, "tables": tables, **source}
+    settings = settings_with_sources(tmp_path, {name: declaration})
+    landing = settings.landing_path(name)
+    for age, (relative, content) in enumerate(files.items()):
+        path = landing / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        os.utime(path, (time.time() - 600 + age, time.time() - 600 + age))
+    return settings
