@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dlt
 import pyarrow as pa
@@ -260,7 +262,16 @@ def _columns(pipeline) -> dict[str, dict[str, str]]:
     except Exception:  # no schema before the first run
         return {}
     return {
-        name: {column: spec.get("data_type") for column, spec in table.get("columns", {}).items()}
+        name: {column: _column_type(spec) for column, spec in table.get("columns", {}).items()}
         for name, table in schema.tables.items()
         if not name.startswith("_dlt")
     }
+
+
+def _column_type(column: Mapping[str, Any]) -> str:
+    """A column's dlt data type ("" while dlt has none); a decimal's with its precision and scale (`decimal(38,18)`),
+    which a later file's numbers are cast to."""
+    kind = column.get("data_type") or ""
+    if kind == "decimal" and column.get("precision") is not None:
+        return f"decimal({column['precision']},{column.get('scale') or 0})"
+    return kind

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -42,8 +43,19 @@ ARROW_OF = {
 }
 
 
+def arrow_of(kind: str) -> pa.DataType | None:
+    """The Arrow type of a column of dlt type `kind` (`decimal(38,18)` with its precision and scale), None if unknown."""
+    if kind.startswith("decimal("):
+        precision, _, scale = kind.removeprefix("decimal(").removesuffix(")").partition(",")
+        return (pa.decimal128 if int(precision) <= 38 else pa.decimal256)(int(precision), int(scale))
+    return ARROW_OF.get(kind)
+
+
 def dlt_type(arrow_type: pa.DataType) -> str | None:
-    """The dlt data type of an Arrow type (None for types dlt holds otherwise, e.g. decimals)."""
+    """The dlt data type of an Arrow type, a decimal's with its precision and scale (`decimal(38,18)`); None for
+    the types dlt holds otherwise."""
+    if pa.types.is_decimal(arrow_type):
+        return f"decimal({arrow_type.precision},{arrow_type.scale})"
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         return "text"
     if pa.types.is_integer(arrow_type):
@@ -92,7 +104,7 @@ def apply_policy(table: pa.Table, known: dict[str, str], policy: Policy, lines: 
     original = table
     unfit: dict[int, list[dict]] = {}  # row -> its failures (coerce)
     for name in table.column_names:
-        target = ARROW_OF.get(known.get(name, ""))
+        target = arrow_of(known.get(name, ""))
         if target is None or table.schema.field(name).type == target:
             continue
         values = table[name].combine_chunks()
@@ -105,7 +117,7 @@ def apply_policy(table: pa.Table, known: dict[str, str], policy: Policy, lines: 
         drift = Drift(
             name,
             known[name],
-            dlt_type(values.type) or "text",
+            (dlt_type(values.type) or "text").partition("(")[0],  # a variant's name, as dlt names it: amount__v_decimal
             flags.count(False),
             lines[first] if lines else None,
         )
@@ -249,7 +261,12 @@ def _value_type(value) -> str:
 def _fits(values: pa.Array, target: pa.DataType) -> pa.Array | None:
     """Which values cast to `target` (nulls do) as the number they say (`00123` does not fit a bigint, as it
     would lose its zeros); None when all of them do."""
-    changed = changes_text(values, target) if pa.types.is_string(values.type) else None
+    if pa.types.is_string(values.type):
+        changed = changes_text(values, target)
+    elif pa.types.is_decimal(values.type) and pa.types.is_floating(target):
+        changed = _rounded_decimals(values)
+    else:
+        changed = None
     try:
         _cast(values, target)
         return None if changed is None else pc.invert(changed)
@@ -268,7 +285,15 @@ def _fits(values: pa.Array, target: pa.DataType) -> pa.Array | None:
 def _cast(values: pa.Array, target: pa.DataType) -> pa.Array:
     if pa.types.is_timestamp(target) and target.tz is not None and not (pa.types.is_timestamp(values.type) and values.type.tz):
         values = pc.cast(values, pa.timestamp(target.unit))  # naive values are UTC, as dlt stores them
+    if pa.types.is_decimal(target) and pa.types.is_floating(values.type):
+        values = pc.cast(values, pa.string())  # the number a double's shortest form says (0.1, not 0.1000000000000000055)
     return pc.cast(values, target)
+
+
+def _rounded_decimals(values: pa.Array) -> pa.Array | None:
+    """Of decimal values, which ones a double would round (True); None when none would."""
+    rounded = [value is not None and Decimal(repr(float(value))) != value for value in values.to_pylist()]
+    return pa.array(rounded) if any(rounded) else None
 
 
 def _set_aside(original: pa.Table, unfit: dict[int, list[dict]], lines: list[int] | None, source_file: str) -> pa.Table:

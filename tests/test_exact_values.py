@@ -246,3 +246,38 @@ def test_timestamps_finer_than_a_microsecond_stay_text_and_block_no_table(tmp_pa
         "exact.fills: file fills/fine.parquet: column 'at' holds timestamps finer than a microsecond, the first at line 2: kept as "
         "text, as it landed",
     ]
+
+
+def test_decimals_and_doubles_of_one_column_meet_without_rounding_either(tmp_path):
+    """Raw's view reads every file of a table as one: a double in a later file of a DECIMAL column would make the
+    whole column DOUBLE, and the decimals rounded, on every read. Doubles that a DECIMAL holds are cast to it;
+    decimals that a double would round go to the variant column of a DOUBLE column."""
+    wide = [Decimal("0.123456789012345678"), Decimal("12345678901234567890.123456789012345678")]
+    files = {
+        "exact/1.parquet": _parquet({"id": [1, 2], "amount": pa.array(wide, pa.decimal128(38, 18))}),
+        "exact/2.csv": b"id,amount\n3,2.5\n4,0.1\n5,1e+25\n",
+        "floats/1.csv": b"id,amount\n1,0.5\n",
+        "floats/2.parquet": _parquet({"id": [2, 3], "amount": pa.array([Decimal("1.25"), wide[0]], pa.decimal128(38, 18))}),
+    }
+    settings = landed_files(tmp_path, "mixed", {"exact": {"pattern": "exact/*"}, "floats": {"pattern": "floats/*"}}, files)
+    first = ingest_source(open_run(settings), "mixed")
+    assert first.rows == {"exact": 5, "floats": 3}
+    assert raw(settings, "mixed", "exact", "SELECT id, amount::VARCHAR, amount__v_double FROM t ORDER BY id") == [
+        (1, "0.123456789012345678", None),
+        (2, "12345678901234567890.123456789012345678", None),
+        (3, "2.500000000000000000", None),
+        (4, "0.100000000000000000", None),
+        (5, None, 1e25),  # more integer digits than DECIMAL(38,18) holds
+    ]
+    assert raw(settings, "mixed", "exact", "SELECT column_type FROM (DESCRIBE t) WHERE column_name = 'amount'") == [("DECIMAL(38,18)",)]
+    assert raw(settings, "mixed", "floats", "SELECT id, amount, amount__v_decimal::VARCHAR FROM t ORDER BY id") == [
+        (1, 0.5, None),
+        (2, 1.25, None),
+        (3, None, "0.123456789012345678"),
+    ]
+    # in a later run too: the column's precision and scale come from what raw holds
+    _land(settings.landing_path("mixed"), "exact/3.csv", b"id,amount\n6,7.75\n", age=100)
+    later = ingest_source(open_run(settings), "mixed")
+    assert later.rows == {"exact": 1}
+    assert raw(settings, "mixed", "exact", "SELECT amount::VARCHAR FROM t WHERE id = 6") == [("7.750000000000000000",)]
+    assert any("column 'amount' is decimal(38,18), got 1 double value(s)" in w for w in first.warnings), first.warnings
