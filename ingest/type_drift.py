@@ -261,12 +261,7 @@ def _value_type(value) -> str:
 def _fits(values: pa.Array, target: pa.DataType) -> pa.Array | None:
     """Which values cast to `target` (nulls do) as the number they say (`00123` does not fit a bigint, as it
     would lose its zeros); None when all of them do."""
-    if pa.types.is_string(values.type):
-        changed = changes_text(values, target)
-    elif pa.types.is_decimal(values.type) and pa.types.is_floating(target):
-        changed = _rounded_decimals(values)
-    else:
-        changed = None
+    changed = _changed_by_cast(values, target)
     try:
         _cast(values, target)
         return None if changed is None else pc.invert(changed)
@@ -290,10 +285,22 @@ def _cast(values: pa.Array, target: pa.DataType) -> pa.Array:
     return pc.cast(values, target)
 
 
-def _rounded_decimals(values: pa.Array) -> pa.Array | None:
-    """Of decimal values, which ones a double would round (True); None when none would."""
-    rounded = [value is not None and Decimal(repr(float(value))) != value for value in values.to_pylist()]
-    return pa.array(rounded) if any(rounded) else None
+def _changed_by_cast(values: pa.Array, target: pa.DataType) -> pa.Array | None:
+    """Which values a cast to `target` would change although it succeeds (True): a text's leading zeros, a decimal
+    that a double rounds, a number other than 0 or 1 as a bool, a timestamp's time of day as a date; None when none."""
+    kind = values.type
+    if pa.types.is_string(kind):
+        return changes_text(values, target)
+    if pa.types.is_decimal(kind) and pa.types.is_floating(target):
+        changed = pa.array([value is not None and Decimal(repr(float(value))) != value for value in values.to_pylist()])
+    elif pa.types.is_boolean(target) and (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+        changed = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=pa.array([0, 1], kind))))
+    elif pa.types.is_date(target) and pa.types.is_timestamp(kind):
+        changed = pc.not_equal(pc.cast(pc.cast(values, target), kind), values)
+    else:
+        return None
+    changed = pc.fill_null(changed, False)
+    return changed if pc.any(changed).as_py() else None
 
 
 def _set_aside(original: pa.Table, unfit: dict[int, list[dict]], lines: list[int] | None, source_file: str) -> pa.Table:

@@ -281,3 +281,28 @@ def test_decimals_and_doubles_of_one_column_meet_without_rounding_either(tmp_pat
     assert later.rows == {"exact": 1}
     assert raw(settings, "mixed", "exact", "SELECT amount::VARCHAR FROM t WHERE id = 6") == [("7.750000000000000000",)]
     assert any("column 'amount' is decimal(38,18), got 1 double value(s)" in w for w in first.warnings), first.warnings
+
+
+def test_a_later_files_values_that_a_cast_would_change_go_to_the_variant_column(tmp_path):
+    """A cast that succeeds can still change a value: 2 as a bool is true, 10:30 on a day as a date is the day."""
+    files = {
+        "flags/1.csv": b"id,active\n1,true\n2,false\n",
+        "flags/2.csv": b"id,active\n3,1\n4,2\n5,0\n",
+        "days/1.csv": b"id,day\n1,2025-01-01\n",
+        "days/2.csv": b"id,day\n2,2025-01-02 10:30:00\n3,2025-01-03 00:00:00\n",
+    }
+    settings = landed_files(tmp_path, "casts", {"flags": {"pattern": "flags/*"}, "days": {"pattern": "days/*"}}, files)
+    result = ingest_source(open_run(settings), "casts")
+    assert result.rows == {"flags": 5, "days": 3}
+    assert raw(settings, "casts", "flags", "SELECT id, active, active__v_bigint FROM t ORDER BY id") == [
+        (1, True, None),
+        (2, False, None),
+        (3, True, None),
+        (4, None, 2),
+        (5, False, None),
+    ]
+    assert raw(settings, "casts", "days", "SELECT id, day::VARCHAR, day__v_timestamp::VARCHAR FROM t ORDER BY id") == [
+        (1, "2025-01-01", None),
+        (2, None, "2025-01-02 10:30:00+00"),
+        (3, "2025-01-03", None),
+    ]
