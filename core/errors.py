@@ -18,12 +18,15 @@ class PlatformError(Exception):
 _QUOTED = re.compile(r"(\w+ )?('[^'\n]*'|\"[^\"\n]*\"|`[^`\n]*`)")
 _NAMED = ("column ", "table ", "type ")
 _ROW_AFTER = re.compile(r"(got \d+(?: columns| fields)?)[:;] .*$")
+# Arrow's cast errors name the value unquoted: "Integer value 300 not in range", "would lose data: 17408…"
+_CAST_VALUE = re.compile(r"\b((?:Float|Integer|Decimal) value) \S+|(would lose data): .*$")
 
 
 def without_values(text: str, limit: int = 300) -> str:
     """The first line of a library's error message with the values it quotes left out: errors name
     source, table, file, line, column and rule, never a row's value (the quarantine keeps those)."""
     line = (text.strip().splitlines() or [""])[0]
+    line = _CAST_VALUE.sub(lambda m: f"{m.group(1)} …" if m.group(1) else m.group(2), line)
     return _ROW_AFTER.sub(r"\1", _QUOTED.sub(_unquoted, line))[:limit]
 
 

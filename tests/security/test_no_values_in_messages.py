@@ -92,6 +92,13 @@ def test_library_errors_lose_the_values_they_quote():
             "RuntimeError: Pipeline execution failed at '…' with exception: ValueError: Could not convert string '…' to INT32"
         )
     mismatch = 'Invalid type in column "customer_id": column was declared as integer, found "ZQX7MARK" of type "text" instead.'
+    assert without_values("Casting from timestamp[ns] to timestamp[us] would lose data: 1740823200123456789") == (
+        "Casting from timestamp[ns] to timestamp[us] would lose data"
+    )
+    assert without_values("Integer value 4815162342 not in range: -128 to 127") == "Integer value … not in range: -128 to 127"
+    assert without_values("Float value 4815162342.500000 was truncated converting to int64") == (
+        "Float value … was truncated converting to int64"
+    )
     assert without_values(mismatch) == mismatch.replace('"ZQX7MARK"', "'…'")
 
 
