@@ -138,7 +138,7 @@ def _parquet(fs: fsspec.AbstractFileSystem, path: str, batch_rows: int) -> Itera
             reader = pq.ParquetFile(handle)
         except (pa.ArrowInvalid, OSError) as exc:
             raise FileRefused(f"not a readable Parquet file: {without_values(str(exc))}") from None
-        _refuse_repeated_names(reader.schema_arrow.names)
+        _refuse_unusable_names(reader.schema_arrow.names)
         names = raw_names(reader.schema_arrow.names)
         start = 1
         for batch in reader.iter_batches(batch_size=batch_rows):
@@ -177,7 +177,7 @@ def _jsonl(fs: fsspec.AbstractFileSystem, path: str, batch_rows: int, encoding: 
 def _named_as_raw(rows: list[dict]) -> list[dict]:
     """JSON rows with their keys named as raw names them (after refusing keys that raw cannot name apart)."""
     keys = sorted(set().union(*rows))
-    _refuse_repeated_names(keys, "key")
+    _refuse_unusable_names(keys, "key")
     renamed = {key: name for key, name in zip(keys, raw_names(keys), strict=True) if key != name}
     if not renamed:
         return rows
@@ -192,7 +192,7 @@ def _csv(data: bytes, batch_rows: int, delimiter: str, encoding: str, missing: t
     parts = _parse_csv(data, delimiter, encoding, rejects, notes, missing)
     del data  # the file's bytes are not held while its batches are checked and written
     table = _text_missing(parts[0][0] if len(parts) == 1 else _concat([t for t, _ in parts]), missing)
-    _refuse_repeated_names(table.column_names)
+    _refuse_unusable_names(table.column_names)
     table = table.rename_columns(raw_names(table.column_names))
     known = [part_lines for _, part_lines in parts if part_lines is not None]
     if len(known) != len(parts):
@@ -225,7 +225,7 @@ def raw_names(names: list[str]) -> list[str]:
     return [_NAMING.normalize_identifier(name) for name in names]
 
 
-def _refuse_repeated_names(names: list[str], what: str = "column") -> None:
+def _refuse_unusable_names(names: list[str], what: str = "column") -> None:
     """Refuse a header that repeats a column, names two columns that become one in raw (dlt's snake_case names:
     `Amount` and `amount`, `Order ID` and `order_id`), leaves one unnamed or takes a name dlt writes itself
     (`_dlt_load_id`). what: `column` (positions named, a header's) or `key` (a JSON file's)."""
