@@ -8,7 +8,8 @@ so is kept as text: leading zeros and plus signs as DuckDB's own CSV reader keep
 a double would round with a note naming the file, column and line, so that staging casts them to a
 DECIMAL. A JSON number that a 64-bit integer or double cannot hold is kept as its text likewise (dlt
 cannot write an integer beyond 64 bits at all). A timestamp finer than a microsecond (raw's precision, and
-the lake's Parquet writer refuses to drop the rest) keeps its column as text too, with a note.
+the lake's Parquet writer refuses to drop the rest) keeps its column as text too, with a note, and so does a
+Parquet decimal of more than 38 digits (DuckDB's widest; it would read the column back as wrong doubles).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 INT64 = (-(2**63), 2**63 - 1)
+MAX_DECIMAL_DIGITS = 38  # DuckDB's widest DECIMAL
 ASCII = b'0123456789+.,;:|\t\n\r" '
 LONG = 16  # digits from which a decimal text may not survive a double (15 always do)
 # a number of LONG or more digits, one decimal point among them
@@ -160,6 +162,30 @@ def fine_timestamps(batches: list, lines: list[list[int] | None]) -> tuple[list,
         if first is not None:
             notes.append(f"column {name!r} holds timestamps finer than a microsecond{first}: kept as text, as it landed")
         batches = [_retyped(rows, name, first is None) for rows in batches]
+    return batches, notes
+
+
+def wide_decimals(batches: list) -> tuple[list, list[str]]:
+    """A file's Arrow batches with each decimal column wider than DuckDB's DECIMAL as text, in every batch; a note
+    for each. DuckDB reads a wider Parquet decimal back as doubles that are not the values written."""
+    tables = [rows for rows in batches if isinstance(rows, pa.Table)]
+    wide = {
+        f.name: f.type.precision
+        for rows in tables
+        for f in rows.schema
+        if pa.types.is_decimal(f.type) and f.type.precision > MAX_DECIMAL_DIGITS
+    }
+    for name in wide:
+        batches = [
+            rows.set_column(rows.column_names.index(name), name, pc.cast(rows[name], pa.string()))
+            if isinstance(rows, pa.Table) and name in rows.column_names
+            else rows
+            for rows in batches
+        ]
+    notes = [
+        f"column {name!r} holds decimals of {digits} digits, more than raw's {MAX_DECIMAL_DIGITS}: kept as text, as it landed"
+        for name, digits in sorted(wide.items())
+    ]
     return batches, notes
 
 

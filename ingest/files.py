@@ -33,7 +33,7 @@ from core.errors import PlatformError, describe_error
 from core.settings import Settings
 from core.settings_sources import FilesSource, FileTableSettings
 from ingest.contracts import ContractGuard, TableTally, first_failures
-from ingest.exact_values import fine_timestamps
+from ingest.exact_values import fine_timestamps, wide_decimals
 from ingest.file_keys import (
     DUPLICATE_KEY,
     LoadKeys,
@@ -135,13 +135,13 @@ class FileDrops:
         return plan
 
     def reject_failed(self, failure: str, load_id: str) -> str | None:
-        """Record the one file of a load that failed (one file at a time) as rejected, with `failure`; return the
-        warning, or None when the load held no file (the failure is not a file's)."""
+        """Record the one file of a load that failed (one file at a time) as rejected, with `failure` (where, then
+        `: ` and the error); return the warning, or None when the load held no file (the failure is not a file's)."""
         loaded = [outcome for outcome in self.last.outcomes if outcome.status == "loaded"] if self.last else []
         if not self.one_at_a_time or len(loaded) != 1:
             return None
         failed = loaded[0]
-        reason = f"the load failed on it: {failure}"
+        reason = f"the load failed on it{failure}"
         rejected = FileOutcome(failed.table, failed.relative, failed.fingerprint, "rejected", reason=reason)
         record(self.settings.meta_path, self.name, [rejected.as_row(load_id)])
         return f"{self.name}.{failed.table}: file {failed.relative} rejected: {reason}"
@@ -285,9 +285,10 @@ class _FileTable:
                 refuse_missing_key_columns(_columns_of(batch.rows), self.keys)
                 batches.append(batch)
         retyped, notes = fine_timestamps([b.rows for b in batches], [b.lines for b in batches])
+        retyped, wide = wide_decimals(retyped)
         for batch, rows in zip(batches, retyped, strict=True):
             batch.rows = rows
-        read.notes += notes
+        read.notes += notes + wide
         # a key column typed text by its first file's reader, most of its values whole numbers, is whole numbers
         read.types.update({k: kind for k, kind in whole_number_keys([b.rows for b in batches], self.keys).items() if k not in self.known})
         # the latest version of a key in the file is its last row: earlier ones are set aside before the contract sees them

@@ -151,7 +151,21 @@ def failure_message(source: str, exc: BaseException, store: str | None = None) -
             f"({cause.schema_entity} is '{cause.contract_mode}'). Nothing was loaded. "
             f"Change the data, or relax `contract` for this source or table in config.yaml."
         )
-    return PlatformError(f"Loading {source} failed: {describe_error(cause)}")
+    return PlatformError(f"Loading {source} failed{_where(exc)}: {describe_error(cause)}")
+
+
+def _where(exc: BaseException) -> str:
+    """`in table 't', column 'c'`, as far as dlt's exceptions on the way down name them (resource, Arrow field)."""
+    table = column = ""
+    seen: BaseException | None = exc
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
+        table = table or getattr(seen, "pipe_name", "") or ""
+        column = column or getattr(seen, "_field_name", "") or ""
+        seen = seen.__cause__ or seen.__context__ or getattr(seen, "exception", None)
+    named = [f"{kind} {name!r}" for kind, name in (("table", table), ("column", column)) if name]
+    return " in " + ", ".join(named) if named else ""
 
 
 def is_store_failure(exc: BaseException) -> bool:

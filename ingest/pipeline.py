@@ -101,7 +101,7 @@ def ingest_source(run: RunContext, name: str, *, reload: list[str] | None = None
             if drops is None or not _a_files_fault(failure):
                 raise
             pipeline = _pipeline(run, name)  # its state as the last completed load left it
-            rejected = drops.reject_failed(str(failure).removeprefix(f"Loading {name} failed: "), _failed_load_id(pipeline))
+            rejected = drops.reject_failed(str(failure).removeprefix(f"Loading {name} failed"), _failed_load_id(pipeline))
             if rejected is None and drops.one_at_a_time:
                 raise
             if rejected is None:  # the files of the failed load are taken again one at a time, to find the one it failed on

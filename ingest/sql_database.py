@@ -31,6 +31,7 @@ from core.run_context import RunContext
 from core.settings import Settings
 from core.settings_sources import PostgresSource, SqliteSource, TableSettings
 from core.warehouse import sql_identifier
+from ingest.postgres_types import exact_columns, exact_select, read_as_text
 from ingest.read_ahead import read_ahead
 from ingest.sqlite_candidates import candidate_rows
 
@@ -69,7 +70,7 @@ def table_resources(run: RunContext, name: str) -> list:
         source = settings.source_of_kind(name, PostgresSource)
         url = postgres_url(settings, source)
         resources = [_postgres_table(url, source, table, spec) for table, spec in source.tables.items()]
-        keys_of = lambda table, key: _postgres_keys(url, source.db_schema, table, key)
+        keys_of = lambda table, key: _postgres_keys(url, source.db_schema, table, key, source.tables[table].cursor)
     for table, spec in source.tables.items():
         if spec.detect_hard_deletes:
             resources.append(_deleted_keys(lake, name, table, spec.key_columns, keys_of))
@@ -132,6 +133,8 @@ def _postgres_table(url: str, source: PostgresSource, table: str, spec: TableSet
         primary_key=spec.primary_key,
         write_disposition=spec.disposition,
         reflection_level="full",
+        table_adapter_callback=lambda reflected: read_as_text(reflected, spec.cursor),
+        query_adapter_callback=exact_select,
     )
 
 
@@ -142,14 +145,15 @@ def _naive(value):
     return value
 
 
-def _postgres_keys(url: str, schema: str, table: str, key: list[str]) -> pa.Table:
+def _postgres_keys(url: str, schema: str, table: str, key: list[str], cursor: str | None) -> pa.Table:
     import sqlalchemy as sa
 
     engine = sa.create_engine(url)
     try:
         with engine.connect() as con:
-            columns = ", ".join(map(sql_identifier, key))
-            rows = con.execute(sa.text(f"SELECT {columns} FROM {sql_identifier(schema)}.{sql_identifier(table)}")).all()
+            reflected = sa.Table(table, sa.MetaData(), schema=schema, autoload_with=con)
+            read_as_text(reflected, cursor)  # the keys as raw holds them
+            rows = con.execute(sa.select(*exact_columns(reflected.c[name] for name in key))).all()
     finally:
         engine.dispose()
     return pa.table({column: [row[i] for row in rows] for i, column in enumerate(key)})

@@ -306,3 +306,26 @@ def test_a_later_files_values_that_a_cast_would_change_go_to_the_variant_column(
         (2, None, "2025-01-02 10:30:00+00"),
         (3, "2025-01-03", None),
     ]
+
+
+def test_a_parquet_decimal_wider_than_38_digits_stays_text_as_it_landed(tmp_path):
+    """DuckDB reads a Parquet decimal of more than 38 digits back as doubles that are not its values (0.5 came back
+    as 8388608.0): such a column is kept as its text, and a later file's narrower decimals join it as text."""
+    wide = [Decimal("1234567890123456789012345678901234567890.0123456789"), Decimal("0.5"), None]
+    files = {
+        "wide/1.parquet": _parquet({"id": [1, 2, 3], "amount": pa.array(wide, pa.decimal256(50, 10))}),
+        "wide/2.parquet": _parquet({"id": [4], "amount": pa.array([Decimal("1.25")], pa.decimal128(10, 2))}),
+    }
+    settings = landed_files(tmp_path, "exact", {"wide": {"pattern": "wide/*"}}, files)
+    result = ingest_source(open_run(settings), "exact")
+    assert result.rows == {"wide": 4}
+    loaded = raw(settings, "exact", "wide", "SELECT id, amount, typeof(amount) FROM t ORDER BY id")
+    assert [(row[0], None if row[1] is None else Decimal(row[1]), row[2]) for row in loaded] == [
+        (1, wide[0], "VARCHAR"),
+        (2, wide[1], "VARCHAR"),
+        (3, None, "VARCHAR"),
+        (4, Decimal("1.25"), "VARCHAR"),
+    ]
+    assert [w for w in result.warnings if "digits" in w] == [
+        "exact.wide: file wide/1.parquet: column 'amount' holds decimals of 50 digits, more than raw's 38: kept as text, as it landed"
+    ]

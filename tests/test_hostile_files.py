@@ -352,7 +352,7 @@ def test_a_file_the_load_itself_fails_on_is_rejected_alone_and_every_other_file_
     assert raw(settings, "unknown", "other", "SELECT id, w FROM t") == [(7, "x")]
     rejected = sorted(w for w in result.warnings if "rejected" in w)
     assert [w.partition(": UnsupportedArrowTypeException")[0] for w in rejected] == [
-        f"unknown.events: file events/{n}.parquet rejected: the load failed on it" for n in (2, 4)
+        f"unknown.events: file events/{n}.parquet rejected: the load failed on it in column 'lasted'" for n in (2, 4)
     ]
     assert all("duration[ns]" in w for w in rejected)
     with contextlib.closing(runlog.connect(settings.meta_path)) as con:

@@ -4,6 +4,8 @@ loads, updates and soft deletes propagate, hard deletes are detected by comparin
 from __future__ import annotations
 
 import contextlib
+import decimal
+import random
 
 import pytest
 
@@ -98,3 +100,119 @@ def test_wrong_password_fails_clearly_without_printing_it(tmp_path, postgres):
         ingest_source(open_run(settings), "pg")
     assert "password authentication failed" in str(caught.value)
     assert "not-the-password" not in str(caught.value)
+
+
+# Columns whose values Arrow, dlt or DuckDB would change or refuse: raw keeps each as PostgreSQL writes it.
+_AS_TEXT_COLUMNS = {
+    "n_free": "numeric",
+    "n_wide": "numeric(50,10)",
+    "t_tz": "timetz",
+    "span": "interval",
+    "ip": "inet",
+    "net": "cidr",
+    "seats": "int4range",
+    "ips": "inet[]",
+}
+
+
+def _random_decimal(rng: random.Random, digits: int, scale: int) -> decimal.Decimal:
+    whole = rng.randint(0, digits - scale)
+    text = "".join(rng.choice("0123456789") for _ in range(whole)) or "0"
+    fraction = "".join(rng.choice("0123456789") for _ in range(scale))
+    return decimal.Decimal(("-" if rng.random() < 0.3 else "") + text + ("." + fraction if fraction else ""))
+
+
+def _hostile_row(rng: random.Random, row: int) -> tuple:
+    def maybe(value):
+        return None if rng.random() < 0.1 else value
+
+    v4 = ".".join(str(rng.randint(0, 255)) for _ in range(4))
+    v6 = ":".join(f"{rng.randint(0, 65535):x}" for _ in range(8))
+    low = rng.randint(-1000, 1000)
+    digits = rng.randint(1, 60)
+    clock = f"{rng.randint(0, 23):02}:{rng.randint(0, 59):02}:{rng.randint(0, 59):02}"
+    return (
+        row,
+        maybe("NaN" if rng.random() < 0.05 else str(_random_decimal(rng, digits, rng.randint(0, min(digits, 40))))),
+        maybe(str(_random_decimal(rng, 50, 10))),
+        maybe(f"{clock}.{rng.randint(0, 999999):06}{rng.choice('+-')}{rng.randint(0, 14):02}"),
+        maybe(f"{rng.randint(0, 40)} months {rng.randint(-30, 30)} days {rng.randint(0, 86399)} seconds"),
+        maybe(rng.choice([v4, v6, f"{v4}/{rng.randint(8, 32)}"])),
+        maybe(f"10.{rng.randint(0, 255)}.0.0/16"),
+        maybe(f"[{low},{low + rng.randint(1, 50)})"),
+        maybe("{" + v4 + "," + v6 + "}"),
+        round(rng.uniform(-1e6, 1e6), 4),
+    )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_values_arrow_or_duckdb_would_change_reach_raw_as_postgres_writes_them(tmp_path, postgres, seed):
+    """Generated values of the types dlt's pyarrow backend cannot hold exactly (a NUMERIC without precision or
+    wider than 38 digits, NaN, a time's offset, inet, interval, ranges) stop no load and reach raw as the
+    text PostgreSQL's output function writes; a NUMERIC that fits stays a DECIMAL, every value equal."""
+    schema = f"hostile_{seed}"
+    rng = random.Random(seed)
+    rows = [_hostile_row(rng, row) for row in range(1, 81)]
+    columns = ", ".join(f"{name} {kind}" for name, kind in _AS_TEXT_COLUMNS.items())
+    with contextlib.closing(connect(postgres)) as con:
+        con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
+        con.execute(f"CREATE TABLE {schema}.things (id BIGINT PRIMARY KEY, {columns}, fits NUMERIC(12,4))")
+        with con.cursor() as cursor:
+            cursor.executemany(f"INSERT INTO {schema}.things VALUES ({', '.join(['%s'] * len(rows[0]))})", rows)
+        # the output function's text (format's %s), independently of how the platform asks for it
+        written = ", ".join(f"CASE WHEN {name} IS NULL THEN NULL ELSE format('%s', {name}) END" for name in _AS_TEXT_COLUMNS)
+        expected = {row[0]: row[1:] for row in con.execute(f"SELECT id, {written}, fits FROM {schema}.things").fetchall()}
+    source = _source(postgres, schema) | {"tables": {"things": {"primary_key": "id", "cursor": None}}}
+    settings = settings_with_sources(tmp_path, {"pg": source}, SHOP_PG_PASSWORD=PASSWORD)
+
+    assert ingest_source(open_run(settings), "pg").rows == {"things": len(rows)}
+    names = ", ".join(_AS_TEXT_COLUMNS)
+    loaded = {row[0]: row[1:] for row in raw(settings, "pg", "things", f"SELECT id, {names}, fits FROM t")}
+    assert loaded == expected
+    types = dict(raw(settings, "pg", "things", "SELECT column_name, column_type FROM (DESCRIBE t)"))
+    assert {name: types[name] for name in _AS_TEXT_COLUMNS} == dict.fromkeys(_AS_TEXT_COLUMNS, "VARCHAR")
+    assert types["fits"] == "DECIMAL(12,4)"
+    for row in rows:  # the numbers themselves, not only PostgreSQL's text of them
+        generated, landed = row[1:3], loaded[row[0]][:2]
+        for value, text in zip(generated, landed, strict=True):
+            assert (value is None and text is None) or value == "NaN" == text or decimal.Decimal(text) == decimal.Decimal(value)
+
+
+def test_hard_deletes_compare_keys_read_as_text_with_raw(tmp_path, postgres):
+    """A key of a type raw holds as text (a NUMERIC without precision, a uuid) is read as text by the key scan
+    too, so that a deleted key is found and a live one is not."""
+    keys = ["1.5", "100000000000000000000000000000000000000001", "2"]
+    with contextlib.closing(connect(postgres)) as con:
+        con.execute("DROP SCHEMA IF EXISTS keyed CASCADE; CREATE SCHEMA keyed")
+        con.execute("CREATE TABLE keyed.items (id NUMERIC PRIMARY KEY, ref UUID NOT NULL, updated_at TIMESTAMP NOT NULL)")
+        for key in keys:
+            con.execute("INSERT INTO keyed.items VALUES (%s, gen_random_uuid(), TIMESTAMP '2025-01-01')", (key,))
+    tables = {"items": {"primary_key": ["id", "ref"], "cursor": "updated_at", "detect_hard_deletes": True}}
+    settings = settings_with_sources(tmp_path, {"pg": _source(postgres, "keyed") | {"tables": tables}}, SHOP_PG_PASSWORD=PASSWORD)
+    assert ingest_source(open_run(settings), "pg").rows == {"items": 3}
+
+    with contextlib.closing(connect(postgres)) as con:
+        con.execute("DELETE FROM keyed.items WHERE id = %s", (keys[1],))
+    second = ingest_source(open_run(settings), "pg")
+    assert second.rows == {"items__deleted": 1}
+    assert raw(settings, "pg", "items__deleted", "SELECT id FROM t") == [(keys[1],)]
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "where"),
+    [("numeric(10,2)", "NaN", "in table 'odd', column 'v'"), ("timestamp", "infinity", "in table 'odd'")],
+)
+def test_a_value_no_reader_can_hold_stops_the_load_naming_table_and_column_not_the_value(tmp_path, postgres, kind, value, where):
+    with contextlib.closing(connect(postgres)) as con:
+        con.execute("DROP SCHEMA IF EXISTS odd CASCADE; CREATE SCHEMA odd")
+        con.execute(f"CREATE TABLE odd.odd (id BIGINT PRIMARY KEY, v {kind})")
+        con.execute("INSERT INTO odd.odd VALUES (1, NULL), (2, %s)", (value,))
+    source = _source(postgres, "odd") | {"tables": {"odd": {"primary_key": "id", "cursor": None}}}
+    settings = settings_with_sources(tmp_path, {"pg": source}, SHOP_PG_PASSWORD=PASSWORD)
+    from core.errors import PlatformError
+
+    with pytest.raises(PlatformError) as caught:
+        ingest_source(open_run(settings), "pg")
+    message = str(caught.value)
+    assert message.startswith(f"Loading pg failed {where}: "), message
+    assert value.lower() not in message.lower()  # no row value in the message
