@@ -12,7 +12,7 @@ from core.erasures import erase_records, erase_rows
 from core.errors import PlatformError, describe_error
 from core.settings_sources import SchemaContract
 from ingest.contracts import ContractGuard
-from ingest.file_values import split_non_finite
+from ingest.file_values import split_non_finite, split_null_keys
 
 
 class _ContractStep(ItemTransform):
@@ -47,6 +47,25 @@ class _NonFiniteStep(ItemTransform):
         if not isinstance(item, (pa.Table, list)):
             return item
         split = split_non_finite(item, None, None)
+        if split.quarantined is not None:
+            self.guard.add_rejects(self.table, split.quarantined, split.quarantined.num_rows)
+        return split.rows
+
+
+class _KeyStep(ItemTransform):
+    """Sets aside a SQL table's or an API's rows with no value in (part of) the key, before the contract:
+    quarantined as `key_missing`, naming the column, counted in the table's share of bad rows."""
+
+    placement_affinity = 1.3
+
+    def __init__(self, guard: ContractGuard, table: str, keys: list[str]) -> None:
+        super().__init__(_as_checked)
+        self.guard, self.table, self.keys = guard, table, keys
+
+    def __call__(self, item: Any, meta: Any = None) -> Any:
+        if not isinstance(item, (pa.Table, list)):
+            return item
+        split = split_null_keys(item, self.keys)
         if split.quarantined is not None:
             self.guard.add_rejects(self.table, split.quarantined, split.quarantined.num_rows)
         return split.rows
@@ -119,7 +138,9 @@ def guard_resources(resources: list, source, guard: ContractGuard, *, checked: b
         mode = (table.contract if table is not None else None) or source.contract
         resource.apply_hints(schema_contract=schema_contract(mode))
         if table is not None:
-            if not checked and getattr(table, "non_finite", "keep") == "quarantine":  # a file drop's are set aside as read
+            if not checked:  # a file drop's are set aside as read
+                resource.add_step(_KeyStep(guard, resource.name, table.key_columns))
+            if not checked and getattr(table, "non_finite", "keep") == "quarantine":
                 resource.add_step(_NonFiniteStep(guard, resource.name))
             check = _as_checked if checked else _table_check(guard, resource.name)
             resource.add_step(_ContractStep(check, table.primary_key))
