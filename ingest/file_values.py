@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.contracts import text_columns
-from ingest.file_keys import KEY_MISSING, KeyCheck, quarantine_rows
+from ingest.file_keys import DUPLICATE_KEY, KEY_MISSING, KeyCheck, quarantine_rows
 from ingest.file_readers import raw_names
 
 NON_FINITE = "non_finite"
@@ -49,12 +49,14 @@ def _first_non_finite(row: dict) -> str | None:
     return next((k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)), None)
 
 
-def split_null_keys(rows: pa.Table | list[dict], keys: list[str]) -> KeyCheck:
-    """Set aside a SQL table's or an API's rows with no value in (part of) their key, as `key_missing` naming the
-    column: a row raw cannot tell apart from others of a NULL key would otherwise be merged with them in staging.
-    `keys` are raw's names; a batch's own spelling of them (`ID`, `orderId`) is matched the way dlt names it."""
+def split_unusable_keys(rows: pa.Table | list[dict], keys: list[str], cursor: str | None) -> KeyCheck:
+    """Set aside a SQL table's or an API's rows whose key staging could not use: with no value in (part of) it
+    (`key_missing`, naming the column), or, in an Arrow batch, sharing it and the `cursor` value (the key alone
+    when there is no cursor) with another row that differs (`duplicate_key`: which of them is current is unknown,
+    and staging would keep either). `keys` and `cursor` are named as the batch names them (`ID`), or as raw
+    does (`id`, `order_id` for `orderId`)."""
     names = rows.column_names if isinstance(rows, pa.Table) else list(rows[0]) if rows else []
-    spelled = dict(zip(raw_names(names), names, strict=True))
+    spelled = dict(zip(raw_names(names), names, strict=True)) | {name: name for name in names}
     present = [(key, spelled[key]) for key in keys if key in spelled]
     if isinstance(rows, list):
         bad = [i for i, row in enumerate(rows) if any(row.get(name) is None for _, name in present)]
@@ -67,13 +69,40 @@ def split_null_keys(rows: pa.Table | list[dict], keys: list[str]) -> KeyCheck:
         dropped = set(bad)
         return KeyCheck([row for i, row in enumerate(rows) if i not in dropped], None, quarantine_rows(picked, checks, bad, None, None))
     nulls = {key: pc.is_null(rows[name]) for key, name in present if rows[name].null_count}
-    if not nulls:
-        return KeyCheck(rows, None, None)
     masks = list(nulls.values())
-    mask = masks[0]
-    for other in masks[1:]:
-        mask = pc.or_(mask, other)
-    positions = pc.indices_nonzero(mask).to_pylist()
-    checks = [(KEY_MISSING, next(key for key in nulls if nulls[key][p].as_py()), None) for p in positions]
-    quarantined = quarantine_rows(text_columns(rows.take(pa.array(positions))), checks, positions, None, None)
-    return KeyCheck(rows.filter(pc.invert(mask)), None, quarantined)
+    mask = masks[0] if masks else None
+    for missing in masks[1:]:
+        mask = pc.or_(mask, missing)
+    found = [] if mask is None else pc.indices_nonzero(mask).to_pylist()
+    reasons: dict[int, tuple[str, str, str | None]] = {
+        p: (KEY_MISSING, next(key for key in nulls if nulls[key][p].as_py()), None) for p in found
+    }
+    if len(present) == len(keys):
+        by = [name for _, name in present] + ([spelled[cursor]] if cursor in spelled else [])
+        why = "another row of this key has the same cursor value" if cursor in spelled else "another row of this key differs (no cursor)"
+        for position in _ties(rows, by, mask):
+            reasons[position] = (DUPLICATE_KEY, ",".join(keys), why)
+    if not reasons:
+        return KeyCheck(rows, None, None)
+    positions = sorted(reasons)
+    quarantined = quarantine_rows(text_columns(rows.take(pa.array(positions))), [reasons[p] for p in positions], positions, None, None)
+    keep = pc.invert(pc.is_in(pa.array(range(rows.num_rows)), value_set=pa.array(positions)))
+    return KeyCheck(rows.filter(keep), None, quarantined)
+
+
+def _ties(rows: pa.Table, by: list[str], left_out: pa.Array | None) -> list[int]:
+    """Positions of the rows (not `left_out`) that share the `by` columns' values with another row that differs."""
+    if len(pc.unique(rows[by[0]])) == rows.num_rows:
+        return []  # rows that tie share the first key column's value
+    indexed = rows.select(by).append_column("_row", pa.array(range(rows.num_rows), pa.int64()))
+    indexed = indexed if left_out is None else indexed.filter(pc.invert(left_out))
+    if indexed.select(by).group_by(by, use_threads=False).aggregate([]).num_rows == indexed.num_rows:
+        return []
+    groups = indexed.group_by(by, use_threads=False).aggregate([("_row", "list")])
+    shared = groups.filter(pc.greater(pc.list_value_length(groups["_row_list"]), 1))["_row_list"].to_pylist()
+    tied = []
+    for members in shared:
+        versions = rows.take(pa.array(members)).to_pylist()
+        if any(version != versions[0] for version in versions[1:]):
+            tied += members
+    return tied

@@ -12,7 +12,7 @@ from core.erasures import erase_records, erase_rows
 from core.errors import PlatformError, describe_error
 from core.settings_sources import SchemaContract
 from ingest.contracts import ContractGuard
-from ingest.file_values import split_non_finite, split_null_keys
+from ingest.file_values import split_non_finite, split_unusable_keys
 
 
 class _ContractStep(ItemTransform):
@@ -53,19 +53,20 @@ class _NonFiniteStep(ItemTransform):
 
 
 class _KeyStep(ItemTransform):
-    """Sets aside a SQL table's or an API's rows with no value in (part of) the key, before the contract:
-    quarantined as `key_missing`, naming the column, counted in the table's share of bad rows."""
+    """Sets aside a SQL table's or an API's rows whose key staging could not use, before the contract (a key with
+    no value; a key and cursor value shared with another row that differs): quarantined as `key_missing` or
+    `duplicate_key`, counted in the table's share of bad rows."""
 
     placement_affinity = 1.3
 
-    def __init__(self, guard: ContractGuard, table: str, keys: list[str]) -> None:
+    def __init__(self, guard: ContractGuard, table: str, keys: list[str], cursor: str | None) -> None:
         super().__init__(_as_checked)
-        self.guard, self.table, self.keys = guard, table, keys
+        self.guard, self.table, self.keys, self.cursor = guard, table, keys, cursor
 
     def __call__(self, item: Any, meta: Any = None) -> Any:
         if not isinstance(item, (pa.Table, list)):
             return item
-        split = split_null_keys(item, self.keys)
+        split = split_unusable_keys(item, self.keys, self.cursor)
         if split.quarantined is not None:
             self.guard.add_rejects(self.table, split.quarantined, split.quarantined.num_rows)
         return split.rows
@@ -139,7 +140,7 @@ def guard_resources(resources: list, source, guard: ContractGuard, *, checked: b
         resource.apply_hints(schema_contract=schema_contract(mode))
         if table is not None:
             if not checked:  # a file drop's are set aside as read
-                resource.add_step(_KeyStep(guard, resource.name, table.key_columns))
+                resource.add_step(_KeyStep(guard, resource.name, table.key_columns, getattr(table, "cursor", None)))
             if not checked and getattr(table, "non_finite", "keep") == "quarantine":
                 resource.add_step(_NonFiniteStep(guard, resource.name))
             check = _as_checked if checked else _table_check(guard, resource.name)

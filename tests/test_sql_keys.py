@@ -1,0 +1,118 @@
+"""A SQL table's rows whose key staging could not use go to quarantine, as a file drop's do, and every other row
+loads: a row with no value in (part of) its key (`key_missing`, naming the first such column: a NULL key would
+merge such rows into one), and rows that share their key and cursor value (their key, without a cursor) but
+differ (`duplicate_key`: which one is current is unknown, and staging would keep either). Rows equal in every
+column load as they are. Generated tables, one or two key columns, with and without a cursor, a key spelled
+otherwise in the database (`ID`) than in raw (`id`) and declared either way (the database's, which dlt's cursor
+needs, for a table with a cursor), through SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sqlite3
+from collections import Counter
+
+import pytest
+
+from core.errors import PlatformError
+from core.run_context import open_run
+from ingest.pipeline import ingest_source
+from tests.support.postgres import PASSWORD, connect
+from tests.support.sources import quarantine, raw, settings_with_sources
+
+
+def _table(seed: int) -> tuple[list[str], str | None, list[tuple]]:
+    """Key columns (the first spelled `ID` in the database), the cursor (or None) and rows `(key parts..., day,
+    value)`: keys from a small range, so that they repeat; some NULL; some rows repeated whole."""
+    rng = random.Random(seed)
+    keys = ["ID"] if seed % 2 else ["ID", "line_no"]
+    cursor = "day" if seed % 4 < 2 else None
+    rows: list[tuple] = []
+    while len(rows) < 80:
+        if rows and rng.random() < 0.1:
+            rows.append(rng.choice(rows))
+            continue
+        key = tuple(None if rng.random() < 0.08 else rng.randint(1, 30) for _ in keys)
+        rows.append((*key, rng.randint(1, 3), f"v{rng.randint(1, 4)}"))
+    return keys, cursor, rows
+
+
+def _expected(keys: list[str], cursor: str | None, rows: list[tuple]) -> tuple[Counter, list, Counter]:
+    """Rows loaded (with how often), `key_missing` rows (column, value), `duplicate_key` rows (with how often)."""
+    width = len(keys) + (1 if cursor else 0)
+    usable = [row for row in rows if None not in row[: len(keys)]]
+    versions: dict[tuple, set] = {}
+    for row in usable:
+        versions.setdefault(row[:width], set()).add(row)
+    tied = Counter(row for row in usable if len(versions[row[:width]]) > 1)
+    loaded = Counter(row for row in usable if len(versions[row[:width]]) == 1)
+    first = _declared(keys, cursor)["primary_key"]
+    first = first if isinstance(first, str) else first[0]
+    missing = sorted((first if row[0] is None else "line_no", row[-1]) for row in rows if None in row[: len(keys)])
+    return loaded, missing, tied
+
+
+def _declared(keys: list[str], cursor: str | None) -> dict:
+    spelled = ["id" if key == "ID" and cursor is None else key for key in keys]
+    return {"primary_key": spelled if len(spelled) > 1 else spelled[0], "cursor": cursor}
+
+
+def _check(settings, source: str, keys: list[str], cursor: str | None, rows: list[tuple]) -> None:
+    ingest_source(open_run(settings), source)
+    loaded, missing, tied = _expected(keys, cursor, rows)
+    columns = ", ".join(["id", *keys[1:], "day", "v"])
+    assert Counter(raw(settings, source, "things", f"SELECT {columns} FROM t")) == loaded
+    assert sorted(quarantine(settings, source, "things", "SELECT _column, v FROM q WHERE _check = 'key_missing'")) == missing
+    as_text = ", ".join(f"{c}::BIGINT" for c in columns.split(", ")[:-1])
+    assert Counter(quarantine(settings, source, "things", f"SELECT {as_text}, v FROM q WHERE _check = 'duplicate_key'")) == tied
+
+
+def _columns(keys: list[str]) -> str:
+    return ", ".join(f'"{k}" BIGINT' for k in keys) + ", day BIGINT, v TEXT"
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_sqlite_rows_staging_could_not_tell_apart_go_to_quarantine(tmp_path, seed):
+    keys, cursor, rows = _table(seed)
+    (tmp_path / "data").mkdir()
+    with contextlib.closing(sqlite3.connect(tmp_path / "data" / "erp.db")) as con, con:
+        con.execute(f"CREATE TABLE things ({_columns(keys)})")
+        con.executemany(f"INSERT INTO things VALUES ({', '.join('?' * len(rows[0]))})", rows)
+    source = {"kind": "sqlite", "path": "erp.db", "quality": {"max_bad_share": 1}, "tables": {"things": _declared(keys, cursor)}}
+    _check(settings_with_sources(tmp_path, {"erp": source}), "erp", keys, cursor, rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_postgres_rows_staging_could_not_tell_apart_go_to_quarantine(tmp_path, postgres, seed):
+    keys, cursor, rows = _table(seed)
+    schema = f"sql_keys_{seed}"
+    with contextlib.closing(connect(postgres)) as con:
+        con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
+        con.execute(f"CREATE TABLE {schema}.things ({_columns(keys)})")
+        with con.cursor() as insert:
+            insert.executemany(f"INSERT INTO {schema}.things VALUES ({', '.join(['%s'] * len(rows[0]))})", rows)
+    source = {
+        "kind": "postgres",
+        "host": postgres["host"],
+        "port": postgres["port"],
+        "database": postgres["database"],
+        "user": postgres["user"],
+        "password_env": "NK_PG_PASSWORD",
+        "db_schema": schema,
+        "quality": {"max_bad_share": 1},
+        "tables": {"things": _declared(keys, cursor)},
+    }
+    _check(settings_with_sources(tmp_path, {"pg": source}, NK_PG_PASSWORD=PASSWORD), "pg", keys, cursor, rows)
+
+
+def test_a_share_of_rows_without_their_key_above_the_limit_refuses_the_load(tmp_path):
+    (tmp_path / "data").mkdir()
+    with contextlib.closing(sqlite3.connect(tmp_path / "data" / "erp.db")) as con, con:
+        con.execute("CREATE TABLE things (id INTEGER, v TEXT)")
+        con.executemany("INSERT INTO things VALUES (?, ?)", [(1, "a"), (None, "b")])
+    source = {"kind": "sqlite", "path": "erp.db", "tables": {"things": {"cursor": None}}}
+    settings = settings_with_sources(tmp_path, {"erp": source})
+    with pytest.raises(PlatformError, match=r"1 of 2 rows \(50.0%\) are invalid.*First failures: id: key_missing"):
+        ingest_source(open_run(settings), "erp")
