@@ -177,7 +177,13 @@ def failure_message(source: str, exc: BaseException, store: str | None = None) -
 
 
 def _where(exc: BaseException) -> str:
-    """`in table 't', column 'c'`, as far as dlt's exceptions on the way down name them (resource, Arrow field)."""
+    """`in table 't', column 'c'`, as far as dlt's exceptions on the way down name them."""
+    named = [f"{kind} {name!r}" for kind, name in zip(("table", "column"), failed_in(exc), strict=True) if name]
+    return " in " + ", ".join(named) if named else ""
+
+
+def failed_in(exc: BaseException) -> tuple[str, str]:
+    """The table (dlt's resource) and column (an Arrow field) a failed load names on the way down, or ''."""
     table = column = ""
     seen: BaseException | None = exc
     visited: set[int] = set()
@@ -186,8 +192,7 @@ def _where(exc: BaseException) -> str:
         table = table or getattr(seen, "pipe_name", "") or ""
         column = column or getattr(seen, "_field_name", "") or ""
         seen = seen.__cause__ or seen.__context__ or getattr(seen, "exception", None)
-    named = [f"{kind} {name!r}" for kind, name in (("table", table), ("column", column)) if name]
-    return " in " + ", ".join(named) if named else ""
+    return table, column
 
 
 def is_store_failure(exc: BaseException) -> bool:

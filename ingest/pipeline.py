@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
 import pyarrow as pa
 from dlt.common.libs.pyarrow import UnsupportedArrowTypeException
 from dlt.common.schema.exceptions import DataValidationError
@@ -18,13 +19,14 @@ from dlt.common.storages.load_package import PackageStorage
 from core.erasure_list import erasure_list, secure_copy
 from core.errors import PlatformError
 from core.run_context import RunContext
-from core.settings_sources import FilesSource
+from core.settings_sources import FilesSource, SqliteSource
 from ingest.contracts import ContractGuard, record_results
 from ingest.files import FileDrops
-from ingest.guarded import failure_message, guard_resources, is_store_failure, root_cause, schema_changes
+from ingest.guarded import failed_in, failure_message, guard_resources, is_store_failure, root_cause, schema_changes
 from ingest.quarantine import drop_earlier_quarantine, write_quarantine
 from ingest.raw_manifest import missing_raw_files, record_raw_files, refuse_missing
 from ingest.sources import source_plan
+from ingest.sqlite_mixed import VARIANTS
 
 RAW_LAYOUT = "{table_name}/{load_id}.{file_id}.{ext}"
 # what a file's values can make dlt or the Parquet writer fail with (UnsupportedArrowTypeException: a duration column)
@@ -92,12 +94,17 @@ def ingest_source(run: RunContext, name: str, *, reload: list[str] | None = None
     drops = FileDrops(settings, name, replay, reload) if isinstance(source, FilesSource) else None
     result.warnings += drops.warnings if drops is not None else []
     index = 0
+    mixed: set[str] = set()  # SQLite tables read again with values of another type in variant columns
     while index == 0 or (drops is not None and not drops.done):
         known = _columns(pipeline)
         known_types = {table: columns for table, columns in known.items() if reload is None or table not in reload or index > 0}
         try:
-            _load_once(run, pipeline, name, result, known_types, drops, reload, refresh=bool(reload) and index == 0)
+            _load_once(run, pipeline, name, result, known_types, drops, reload, frozenset(mixed), refresh=bool(reload) and index == 0)
         except PlatformError as failure:
+            if (table := _mixed_types_table(source, failure, mixed)) is not None:
+                mixed.add(table)
+                pipeline = _pipeline(run, name)  # its state as the last completed load left it
+                continue
             if drops is None or not _a_files_fault(failure):
                 raise
             pipeline = _pipeline(run, name)  # its state as the last completed load left it
@@ -112,6 +119,13 @@ def ingest_source(run: RunContext, name: str, *, reload: list[str] | None = None
         index += 1
     for table in reload or ():  # what was quarantined from the table's earlier loads was taken again too
         drop_earlier_quarantine(lake, name, table, result.load_ids)
+    for table in sorted(mixed):
+        suffixes = tuple(suffix for suffix, _ in VARIANTS.values())
+        variants = ", ".join(c for c in _columns(pipeline).get(table, {}) if c.endswith(suffixes))
+        result.warnings.append(
+            f"{name}.{table}: holds values of another type than their column declares (SQLite keeps any value in any column): "
+            f"each is loaded into its column's variant ({variants}), the column itself NULL in that row"
+        )
     result.new_columns = schema_changes(before, _columns(pipeline))
     for table, columns in result.new_columns.items():
         result.warnings.append(f"{name}.{table}: new columns {', '.join(columns)}")
@@ -139,6 +153,22 @@ def _a_files_fault(failure: PlatformError) -> bool:
     )
 
 
+def _mixed_types_table(source, failure: PlatformError, mixed: set[str]) -> str | None:
+    """The SQLite table whose read the scanner refused on a value of another type than its column's, if that is
+    why the load failed and the table was not read with such values set aside already."""
+    if not isinstance(source, SqliteSource) or failure.__cause__ is None:
+        return None
+    cause = root_cause(failure.__cause__)
+    table = failed_in(failure.__cause__)[0]
+    if (
+        isinstance(cause, (duckdb.TypeMismatchException, duckdb.ConversionException, duckdb.NotImplementedException))
+        and table in source.tables
+        and table not in mixed
+    ):
+        return table
+    return None
+
+
 def _failed_load_id(pipeline: dlt.Pipeline) -> str:
     trace = pipeline.last_trace
     extracted = trace.last_extract_info if trace is not None else None
@@ -153,6 +183,7 @@ def _load_once(
     known_types: dict[str, dict[str, str]],
     drops: FileDrops | None,
     reload: list[str] | None,
+    mixed: frozenset[str],
     *,
     refresh: bool,
 ) -> None:
@@ -168,7 +199,7 @@ def _load_once(
     }
     guard = ContractGuard(name, contracts, enabled=source.quality.enabled, max_bad_share=source.quality.max_bad_share, erasure=erasure)
     try:
-        plan = source_plan(run, name, guard, known_types, drops)
+        plan = source_plan(run, name, guard, known_types, drops, mixed)
         resources = plan.resources if reload is None else [r for r in plan.resources if r.name in reload]
         guard_resources(resources, source, guard, checked=plan.checked)
         pipeline.extract(resources, loader_file_format="parquet", refresh="drop_resources" if refresh else None)

@@ -10,16 +10,22 @@ from ingest.plan import SourcePlan
 
 
 def source_plan(
-    run: RunContext, name: str, guard: ContractGuard, known_types: dict[str, dict[str, str]], drops: FileDrops | None = None
+    run: RunContext,
+    name: str,
+    guard: ContractGuard,
+    known_types: dict[str, dict[str, str]],
+    drops: FileDrops | None = None,
+    mixed: frozenset[str] = frozenset(),
 ) -> SourcePlan:
     """known_types: table -> column -> dlt data type already in the lake (file drops check new files against it).
-    drops: the files of a file-drop source still to take (ingest/files.py); the plan takes the next load's."""
+    drops: the files of a file-drop source still to take (ingest/files.py); the plan takes the next load's.
+    mixed: SQLite tables to read with values of another type than their column's in variant columns."""
     settings = run.settings
     kind = settings.sources[name].kind
     if kind in ("sqlite", "postgres"):
         from ingest.sql_database import table_resources
 
-        return SourcePlan(table_resources(run, name))
+        return SourcePlan(table_resources(run, name, mixed))
     if kind == "rest_api":
         from ingest.rest_api import endpoint_resources
 

@@ -34,6 +34,7 @@ from core.warehouse import sql_identifier
 from ingest.postgres_types import exact_columns, exact_select, read_as_text
 from ingest.read_ahead import read_ahead
 from ingest.sqlite_candidates import candidate_rows
+from ingest.sqlite_mixed import VARIANTS, split_by_type
 
 
 def sqlite_file(settings: Settings, name: str) -> Path:
@@ -57,14 +58,18 @@ def postgres_url(settings: Settings, source: PostgresSource) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def table_resources(run: RunContext, name: str) -> list:
-    """Every declared table of a SQL source as a dlt resource (plus hard-delete detectors)."""
+def table_resources(run: RunContext, name: str, mixed: frozenset[str] = frozenset()) -> list:
+    """Every declared table of a SQL source as a dlt resource (plus hard-delete detectors).
+
+    mixed: SQLite tables whose read failed on a value of another type than its column's, read so that such
+    values go to variant columns (ingest/sqlite_mixed.py).
+    """
     settings, lake = run.settings, run.lake
     source = settings.sources[name]
     if isinstance(source, SqliteSource):
         path = sqlite_file(settings, name)
         scanner = _SqliteScanner(path)
-        resources = [_sqlite_table(scanner, table, spec, source.chunk_size) for table, spec in source.tables.items()]
+        resources = [_sqlite_table(scanner, table, spec, source.chunk_size, table in mixed) for table, spec in source.tables.items()]
         keys_of = scanner.keys
     else:
         source = settings.source_of_kind(name, PostgresSource)
@@ -93,11 +98,15 @@ class _SqliteScanner:
             cursor = self._con.cursor()
         return cursor.execute(sql, [str(path or self.path), *params])
 
+    def types(self, table: str) -> dict[str, str]:
+        """Each column's type, as the scanner reads the table."""
+        return {row[0]: row[1] for row in self.query("DESCRIBE SELECT * FROM sqlite_scan(?, ?)", [table]).fetchall()}
+
     def keys(self, table: str, key: list[str]) -> pa.Table:
         return self.query(f"SELECT {', '.join(map(sql_identifier, key))} FROM sqlite_scan(?, ?)", [table]).to_arrow_table()
 
 
-def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chunk_size: int):
+def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chunk_size: int, mixed: bool):
     cursor: dlt.sources.incremental[Any] | None = dlt.sources.incremental(spec.cursor) if spec.cursor else None
 
     def rows(incremental=cursor) -> Iterator[pa.Table]:
@@ -111,6 +120,11 @@ def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chun
             params.append(last_value)
 
         def batches() -> Iterator[pa.Table]:
+            if mixed:
+                with split_by_type(scanner.path, table, scanner.types(table)) as path:
+                    for batch in scanner.query(sql, params, path).to_arrow_reader(chunk_size):
+                        yield _without_empty_variants(pa.Table.from_batches([batch]))
+                return
             with candidate_rows(scanner.path, table, spec.cursor, last_value) as path:
                 for batch in scanner.query(sql, params, path).to_arrow_reader(chunk_size):
                     yield pa.Table.from_batches([batch])
@@ -118,6 +132,13 @@ def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chun
         yield from read_ahead(batches)
 
     return dlt.resource(rows, name=table, primary_key=spec.primary_key, write_disposition=spec.disposition)
+
+
+def _without_empty_variants(batch: pa.Table) -> pa.Table:
+    """A batch without the variant columns none of its rows has a value in (raw gets one only when needed)."""
+    variants = tuple(suffix for suffix, _ in VARIANTS.values())
+    empty = [c for c in batch.column_names if c.endswith(variants) and batch[c].null_count == batch.num_rows]
+    return batch.drop_columns(empty)
 
 
 def _postgres_table(url: str, source: PostgresSource, table: str, spec: TableSettings):
