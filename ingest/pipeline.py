@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import dlt
-import duckdb
 import pyarrow as pa
 from dlt.common.libs.pyarrow import UnsupportedArrowTypeException
 from dlt.common.schema.exceptions import DataValidationError
@@ -19,14 +18,14 @@ from dlt.common.storages.load_package import PackageStorage
 from core.erasure_list import erasure_list, secure_copy
 from core.errors import PlatformError
 from core.run_context import RunContext
-from core.settings_sources import FilesSource, SqliteSource
+from core.settings_sources import FilesSource, PostgresSource, SqliteSource
 from ingest.contracts import ContractGuard, record_results
+from ingest.file_keys import VARIANT
 from ingest.files import FileDrops
 from ingest.guarded import failed_in, failure_message, guard_resources, is_store_failure, root_cause, schema_changes
 from ingest.quarantine import drop_earlier_quarantine, write_quarantine
 from ingest.raw_manifest import missing_raw_files, record_raw_files, refuse_missing
 from ingest.sources import source_plan
-from ingest.sqlite_mixed import VARIANTS
 
 RAW_LAYOUT = "{table_name}/{load_id}.{file_id}.{ext}"
 # what a file's values can make dlt or the Parquet writer fail with (UnsupportedArrowTypeException: a duration column)
@@ -120,11 +119,14 @@ def ingest_source(run: RunContext, name: str, *, reload: list[str] | None = None
     for table in reload or ():  # what was quarantined from the table's earlier loads was taken again too
         drop_earlier_quarantine(lake, name, table, result.load_ids)
     for table in sorted(mixed):
-        suffixes = tuple(suffix for suffix, _ in VARIANTS.values())
-        variants = ", ".join(c for c in _columns(pipeline).get(table, {}) if c.endswith(suffixes))
+        variants = ", ".join(c for c in _columns(pipeline).get(table, {}) if VARIANT in c)
+        why = (
+            "values of another type than their column declares (SQLite keeps any value in any column)"
+            if isinstance(source, SqliteSource)
+            else "values that Arrow cannot hold (an infinite date or timestamp, a NaN NUMERIC)"
+        )
         result.warnings.append(
-            f"{name}.{table}: holds values of another type than their column declares (SQLite keeps any value in any column): "
-            f"each is loaded into its column's variant ({variants}), the column itself NULL in that row"
+            f"{name}.{table}: holds {why}: each is loaded into its column's variant ({variants}), the column NULL in that row"
         )
     result.new_columns = schema_changes(before, _columns(pipeline))
     for table, columns in result.new_columns.items():
@@ -154,17 +156,14 @@ def _a_files_fault(failure: PlatformError) -> bool:
 
 
 def _mixed_types_table(source, failure: PlatformError, mixed: set[str]) -> str | None:
-    """The SQLite table whose read the scanner refused on a value of another type than its column's, if that is
-    why the load failed and the table was not read with such values set aside already."""
-    if not isinstance(source, SqliteSource) or failure.__cause__ is None:
+    """The SQL table whose load failed on a value its column's type cannot take (`read_again_split`), if the table
+    was not read with such values set aside already."""
+    if not isinstance(source, (SqliteSource, PostgresSource)) or failure.__cause__ is None:
         return None
-    cause = root_cause(failure.__cause__)
+    from ingest.sql_database import read_again_split
+
     table = failed_in(failure.__cause__)[0]
-    if (
-        isinstance(cause, (duckdb.TypeMismatchException, duckdb.ConversionException, duckdb.NotImplementedException))
-        and table in source.tables
-        and table not in mixed
-    ):
+    if table in source.tables and table not in mixed and read_again_split(source, failure.__cause__):
         return table
     return None
 

@@ -6,7 +6,9 @@ DuckDB reads back as wrong doubles. A time with a time zone loses its offset, an
 place for (inet, cidr, interval, ranges, money, unknown extension types) stop the load. PostgreSQL
 casts each of these to its own text form in the query, which keeps every value exactly as the source
 writes it; staging casts it to the type it needs. The cursor column is read as it is, since its
-values are compared as the source orders them.
+values are compared as the source orders them. A date, timestamp or NUMERIC of `infinity` or `NaN` has no
+Arrow value either: a table whose load failed on one is read again with such values, as text, in the
+column's `__v_text` variant (the column NULL in that row).
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Column, Select, Table, Text, cast, func
+from sqlalchemy import Boolean, Column, Select, Table, Text, case, cast, func, not_, null
 from sqlalchemy.dialects.postgresql import INET
 from sqlalchemy.sql import sqltypes
 
 from ingest.exact_values import MAX_DECIMAL_DIGITS
+from ingest.file_keys import VARIANT
 
 _AS_TEXT = "duckstack_as_text"
 _SOURCE_TYPE = "duckstack_source_type"
+_SPLIT = "duckstack_split"
 
 _READ_AS_IS = (
     sqltypes.Integer,
@@ -49,13 +53,22 @@ def kept_as_text(sql_type: Any) -> bool:
     return not isinstance(sql_type, _READ_AS_IS)
 
 
-def read_as_text(table: Table, cursor: str | None) -> None:
-    """dlt's table adapter: mark the columns read as text (all but the cursor) and declare them text."""
+def read_as_text(table: Table, cursor: str | None, split: bool = False) -> None:
+    """dlt's table adapter: mark the columns read as text (all but the cursor) and declare them text.
+
+    split: also mark the date, timestamp and NUMERIC columns (all but the cursor) whose values that Arrow cannot
+    hold (`infinity`, `NaN`) are read into the column's `__v_text` variant, the column NULL in that row: a
+    table whose load failed on such a value is read so.
+    """
     for column in table.c:
-        if column.name != cursor and kept_as_text(column.type):
+        if column.name == cursor:
+            continue
+        if kept_as_text(column.type):
             column.info[_AS_TEXT] = True
             column.info[_SOURCE_TYPE] = column.type
             column.type = Text()
+        elif split and isinstance(column.type, (sqltypes.Date, sqltypes.DateTime, sqltypes.Numeric)):
+            column.info[_SPLIT] = True
 
 
 def exact_select(query: Select, table: Table) -> Select:
@@ -64,8 +77,25 @@ def exact_select(query: Select, table: Table) -> Select:
 
 
 def exact_columns(columns: Iterable[Column]) -> list:
-    """The select list of `columns`: those marked by `read_as_text` cast to their text form."""
-    return [_text_form(column).label(column.name) if column.info.get(_AS_TEXT) else column for column in columns]
+    """The select list of `columns`: those marked by `read_as_text` cast to their text form; of those marked to be
+    split, the value where it is finite, and its variant."""
+    selected: list = []
+    for column in columns:
+        if column.info.get(_AS_TEXT):
+            selected.append(_text_form(column).label(column.name))
+        elif column.info.get(_SPLIT):
+            infinite = _not_finite(column)
+            selected.append(case((infinite, null()), else_=column).label(column.name))
+            selected.append(case((infinite, cast(column, Text)), else_=null()).label(column.name + VARIANT + "text"))
+        else:
+            selected.append(column)
+    return selected
+
+
+def _not_finite(column: Column):
+    if isinstance(column.type, sqltypes.Numeric):
+        return cast(column, Text).in_(("NaN", "Infinity", "-Infinity"))
+    return not_(func.isfinite(column, type_=Boolean))
 
 
 def _text_form(column: Column):

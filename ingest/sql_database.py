@@ -61,8 +61,8 @@ def postgres_url(settings: Settings, source: PostgresSource) -> str:
 def table_resources(run: RunContext, name: str, mixed: frozenset[str] = frozenset()) -> list:
     """Every declared table of a SQL source as a dlt resource (plus hard-delete detectors).
 
-    mixed: SQLite tables whose read failed on a value of another type than its column's, read so that such
-    values go to variant columns (ingest/sqlite_mixed.py).
+    mixed: tables whose read failed on a value its column's type cannot take (`read_again_split`), read so that
+    such values go to variant columns (ingest/sqlite_mixed.py, ingest/postgres_types.py).
     """
     settings, lake = run.settings, run.lake
     source = settings.sources[name]
@@ -74,7 +74,7 @@ def table_resources(run: RunContext, name: str, mixed: frozenset[str] = frozense
     else:
         source = settings.source_of_kind(name, PostgresSource)
         url = postgres_url(settings, source)
-        resources = [_postgres_table(url, source, table, spec) for table, spec in source.tables.items()]
+        resources = [_postgres_table(url, source, table, spec, table in mixed) for table, spec in source.tables.items()]
         keys_of = lambda table, key: _postgres_keys(url, source.db_schema, table, key, source.tables[table].cursor)
     for table, spec in source.tables.items():
         if spec.detect_hard_deletes:
@@ -104,6 +104,30 @@ class _SqliteScanner:
 
     def keys(self, table: str, key: list[str]) -> pa.Table:
         return self.query(f"SELECT {', '.join(map(sql_identifier, key))} FROM sqlite_scan(?, ?)", [table]).to_arrow_table()
+
+
+def read_again_split(source: SqliteSource | PostgresSource, failure: BaseException) -> bool:
+    """Whether a load of `source` failed on a value its column's type cannot take, so that reading the table with
+    such values in variant columns may load it: a SQLite value of another type than its column's (the scanner
+    refuses it), a PostgreSQL `infinity` date or timestamp (psycopg refuses it) or `NaN` NUMERIC (Arrow does)."""
+    if isinstance(source, SqliteSource):
+        refusals: tuple[type[BaseException], ...] = (
+            duckdb.TypeMismatchException,
+            duckdb.ConversionException,
+            duckdb.NotImplementedException,
+        )
+    else:
+        import psycopg
+
+        refusals = (psycopg.DataError, pa.ArrowInvalid)
+    seen: BaseException | None = failure
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:
+        if isinstance(seen, refusals):
+            return True
+        visited.add(id(seen))
+        seen = seen.__cause__ or seen.__context__ or getattr(seen, "exception", None)
+    return False
 
 
 def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chunk_size: int, mixed: bool):
@@ -141,7 +165,7 @@ def _without_empty_variants(batch: pa.Table) -> pa.Table:
     return batch.drop_columns(empty)
 
 
-def _postgres_table(url: str, source: PostgresSource, table: str, spec: TableSettings):
+def _postgres_table(url: str, source: PostgresSource, table: str, spec: TableSettings, split: bool):
     from dlt.sources.sql_database import sql_table
 
     return sql_table(
@@ -154,7 +178,7 @@ def _postgres_table(url: str, source: PostgresSource, table: str, spec: TableSet
         primary_key=spec.primary_key,
         write_disposition=spec.disposition,
         reflection_level="full",
-        table_adapter_callback=lambda reflected: read_as_text(reflected, spec.cursor),
+        table_adapter_callback=lambda reflected: read_as_text(reflected, spec.cursor, split),
         query_adapter_callback=exact_select,
     )
 

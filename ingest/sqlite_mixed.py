@@ -17,8 +17,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from ingest.file_keys import VARIANT
+
 # dlt's names for a value of another type than its column's, by SQLite's storage class of the value
-VARIANTS = {"text": ("__v_text", "TEXT"), "real": ("__v_double", "REAL"), "blob": ("__v_binary", "BLOB")}
+VARIANTS = {"text": (VARIANT + "text", "TEXT"), "real": (VARIANT + "double", "REAL"), "blob": (VARIANT + "binary", "BLOB")}
 _DATE_TEXT = "(typeof({c}) = 'text' AND date(julianday({c})) = substr({c}, 1, 10))"  # a real date (not 02-30), year-month-day
 # What DuckDB's scanner reads as each type (by SQLite's storage class; a date or timestamp also from numbers,
 # as epoch seconds); other values of such a column are the ones it refuses.
