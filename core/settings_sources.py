@@ -79,6 +79,28 @@ NonFinite = Literal["quarantine", "keep"]
 NON_FINITE = "A number that is not finite (inf, -inf, NaN; `-1e309` overflows to -inf): the row to quarantine, or kept."
 
 
+RAW_NAME = re.compile(r"^_?[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
+
+
+def refuse_unraw_names(table: _TableBase, whose: str):
+    """Refuse a table whose key, personal, soft-delete or cursor columns are not named as raw names them (dlt's
+    lower-case snake_case): every stage after the load knows a column by that name only."""
+    declared = [
+        ("primary_key", table.key_columns),
+        ("personal", list(table.personal)),
+        ("soft_delete", [table.soft_delete] if table.soft_delete else []),
+        ("cursor", [cursor] if (cursor := getattr(table, "cursor", None)) else []),
+    ]
+    for key, names in declared:
+        for name in names:
+            if not RAW_NAME.match(name):
+                raise ValueError(
+                    f"{key} {name!r} is not a column name as raw has it: raw names {whose} in dlt's lower-case "
+                    "snake_case; declare the name raw has"
+                )
+    return table
+
+
 class TableSettings(_TableBase):
     """One table of a SQL source: its key, its incremental cursor, and whether hard deletes are detected.
 
@@ -89,6 +111,12 @@ class TableSettings(_TableBase):
     cursor: ColumnName | None = "updated_at"
     detect_hard_deletes: bool = False
     non_finite: NonFinite = Field("quarantine", description=NON_FINITE)
+    source_table: str | None = Field(
+        None,
+        min_length=1,
+        description="The table's name in the database when raw's name cannot be it (`Order Details`, `InvoiceLine` in "
+        "PostgreSQL); default the table's declared name.",
+    )
 
     @model_validator(mode="after")
     def _snapshot_replaces(self) -> TableSettings:
@@ -98,6 +126,10 @@ class TableSettings(_TableBase):
                 "Declare its cursor, or leave write_disposition out (the snapshot replaces the one before)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _raw_names(self) -> TableSettings:
+        return refuse_unraw_names(self, "a database's columns (`OrderID` loads as `order_id`, `ID` as `id`)")
 
     @property
     def disposition(self) -> Literal["append", "replace"]:
@@ -225,7 +257,6 @@ MISSING_VALUES = (
 
 
 # A column name that raw keeps as it is (dlt's snake_case leaves it alone): a file's columns are named so in raw
-RAW_NAME = re.compile(r"^_?[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
 
 
 class FileTableSettings(_TableBase):
@@ -260,21 +291,7 @@ class FileTableSettings(_TableBase):
 
     @model_validator(mode="after")
     def _raw_names(self) -> FileTableSettings:
-        declared = [
-            ("primary_key", self.key_columns),
-            ("personal", list(self.personal)),
-            ("soft_delete", [self.soft_delete] if self.soft_delete else []),
-            ("cursor", [self.cursor] if self.cursor else []),
-        ]
-        for key, names in declared:
-            for name in names:
-                if not RAW_NAME.match(name):
-                    raise ValueError(
-                        f"{key} {name!r} is not a column name as raw has it: raw names a file's columns in dlt's "
-                        "lower-case snake_case (a header `Order ID` loads as `order_id`, `ID` as `id`); declare the name "
-                        "raw has"
-                    )
-        return self
+        return refuse_unraw_names(self, "a file's columns (a header `Order ID` loads as `order_id`, `ID` as `id`)")
 
 
 MEMORY_SHARE = 0.6  # of the machine's memory that reading one landed file may take, by default

@@ -222,7 +222,7 @@ def _text_missing(table: pa.Table, missing: tuple[str, ...]) -> pa.Table:
 def raw_names(names: list[str]) -> list[str]:
     """The names that raw gives columns (dlt's snake_case: `Order ID` is `order_id`): a file's columns are checked
     under them, so that a key, a contract or a column's loaded type is declared once, as raw has it."""
-    return [_NAMING.normalize_identifier(name) for name in names]
+    return [_NAMING.normalize_path(name) for name in names]  # as dlt names an Arrow table's columns (`a__b` stays)
 
 
 def _refuse_unusable_names(names: list[str], what: str = "column") -> None:
@@ -235,7 +235,7 @@ def _refuse_unusable_names(names: list[str], what: str = "column") -> None:
         if not name.strip():
             unnamed = f"column {position}" if what == "column" else "a key"
             raise FileRefused(f"{unnamed} has no name; name it and drop the file again")
-        column = _NAMING.normalize_identifier(name)
+        column = _NAMING.normalize_path(name)
         if column.startswith("_dlt_"):
             raise FileRefused(f"{what} {name!r}{at} takes a name that dlt writes itself ({column}); drop or rename it")
         if column in seen:

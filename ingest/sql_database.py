@@ -23,6 +23,7 @@ from typing import Any
 import dlt
 import duckdb
 import pyarrow as pa
+from dlt.extract.items_transform import ItemTransform
 
 from core import warehouse
 from core.errors import PlatformError
@@ -31,9 +32,10 @@ from core.run_context import RunContext
 from core.settings import Settings
 from core.settings_sources import PostgresSource, SqliteSource, TableSettings
 from core.warehouse import sql_identifier
+from ingest.file_readers import raw_names
 from ingest.postgres_types import exact_columns, exact_select, read_as_text
 from ingest.read_ahead import read_ahead
-from ingest.sqlite_candidates import candidate_rows
+from ingest.sqlite_candidates import candidate_rows, quoted
 from ingest.sqlite_mixed import VARIANTS, split_by_type
 
 
@@ -70,16 +72,43 @@ def table_resources(run: RunContext, name: str, mixed: frozenset[str] = frozense
         path = sqlite_file(settings, name)
         scanner = _SqliteScanner(path)
         resources = [_sqlite_table(scanner, table, spec, source.chunk_size, table in mixed) for table, spec in source.tables.items()]
-        keys_of = scanner.keys
+        keys_of = lambda table, key: scanner.keys(_in_source(source, table), key)
     else:
         source = settings.source_of_kind(name, PostgresSource)
         url = postgres_url(settings, source)
         resources = [_postgres_table(url, source, table, spec, table in mixed) for table, spec in source.tables.items()]
-        keys_of = lambda table, key: _postgres_keys(url, source.db_schema, table, key, source.tables[table].cursor)
+        keys_of = lambda table, key: _postgres_keys(url, source.db_schema, _in_source(source, table), key)
     for table, spec in source.tables.items():
         if spec.detect_hard_deletes:
             resources.append(_deleted_keys(lake, name, table, spec.key_columns, keys_of))
     return resources
+
+
+def _in_source(source: SqliteSource | PostgresSource, table: str) -> str:
+    """The name of a declared table in the database."""
+    return source.tables[table].source_table or table
+
+
+def _as_spelled(columns: list[str]) -> dict[str, str]:
+    """Raw's name of each of a table's columns -> the database's (`order_id` -> `OrderID`): a table's key and cursor
+    are declared as raw names them, and dlt's cursor and key work on the rows as the database names their columns."""
+    return dict(zip(raw_names(columns), columns, strict=True)) | {column: column for column in columns}
+
+
+class _RawNames(ItemTransform):
+    """Renames a batch's columns as raw names them, right after dlt's cursor (which needs the database's names):
+    the contract, the key checks and the erasure of erased subjects know columns by raw's names only."""
+
+    placement_affinity = 1.05
+
+    def __init__(self) -> None:
+        super().__init__(lambda item: item)
+
+    def __call__(self, item: Any, meta: Any = None) -> Any:
+        if isinstance(item, pa.Table):
+            named = raw_names(item.column_names)
+            return item if named == item.column_names else item.rename_columns(named)
+        return item
 
 
 class _SqliteScanner:
@@ -103,7 +132,10 @@ class _SqliteScanner:
         return {row[0]: row[1] for row in self.query("DESCRIBE SELECT * FROM sqlite_scan(?, ?)", [table]).fetchall()}
 
     def keys(self, table: str, key: list[str]) -> pa.Table:
-        return self.query(f"SELECT {', '.join(map(sql_identifier, key))} FROM sqlite_scan(?, ?)", [table]).to_arrow_table()
+        """The table's keys (`key` as raw names them), its columns named as raw names them."""
+        spelled = _as_spelled(list(self.types(table)))
+        columns = ", ".join(quoted(spelled.get(k, k)) for k in key)
+        return self.query(f"SELECT {columns} FROM sqlite_scan(?, ?)", [table]).to_arrow_table().rename_columns(key)
 
 
 def read_again_split(source: SqliteSource | PostgresSource, failure: BaseException) -> bool:
@@ -131,31 +163,36 @@ def read_again_split(source: SqliteSource | PostgresSource, failure: BaseExcepti
 
 
 def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chunk_size: int, mixed: bool):
-    cursor: dlt.sources.incremental[Any] | None = dlt.sources.incremental(spec.cursor) if spec.cursor else None
+    name = spec.source_table or table  # in the database
+    spelled = _as_spelled(list(scanner.types(name)))
+    cursor_column = spelled.get(spec.cursor, spec.cursor) if spec.cursor else None
+    cursor: dlt.sources.incremental[Any] | None = dlt.sources.incremental(cursor_column) if cursor_column else None
 
     def rows(incremental=cursor) -> Iterator[pa.Table]:
         sql = "SELECT * FROM sqlite_scan(?, ?)"
-        params: list = [table]
+        params: list = [name]
         last_value = None
-        if incremental is not None and incremental.last_value is not None and spec.cursor:
+        if incremental is not None and incremental.last_value is not None and cursor_column:
             last_value = _naive(incremental.last_value)
             # >= keeps rows that share the last cursor value; dlt drops the ones it already has by key
-            sql += f" WHERE {sql_identifier(spec.cursor)} >= ?"
+            sql += f" WHERE {quoted(cursor_column)} >= ?"
             params.append(last_value)
 
         def batches() -> Iterator[pa.Table]:
             if mixed:
-                with split_by_type(scanner.path, table, scanner.types(table)) as path:
+                with split_by_type(scanner.path, name, scanner.types(name)) as path:
                     for batch in scanner.query(sql, params, path).to_arrow_reader(chunk_size):
                         yield _without_empty_variants(pa.Table.from_batches([batch]))
                 return
-            with candidate_rows(scanner.path, table, spec.cursor, last_value) as path:
+            with candidate_rows(scanner.path, name, cursor_column, last_value) as path:
                 for batch in scanner.query(sql, params, path).to_arrow_reader(chunk_size):
                     yield pa.Table.from_batches([batch])
 
         yield from read_ahead(batches)
 
-    return dlt.resource(rows, name=table, primary_key=spec.primary_key, write_disposition=spec.disposition)
+    keys = [spelled.get(key, key) for key in spec.key_columns]
+    resource = dlt.resource(rows, name=table, primary_key=keys, write_disposition=spec.disposition)
+    return resource.add_step(_RawNames())
 
 
 def _without_empty_variants(batch: pa.Table) -> pa.Table:
@@ -166,21 +203,30 @@ def _without_empty_variants(batch: pa.Table) -> pa.Table:
 
 
 def _postgres_table(url: str, source: PostgresSource, table: str, spec: TableSettings, split: bool):
+    import sqlalchemy as sa
     from dlt.sources.sql_database import sql_table
 
-    return sql_table(
+    name = spec.source_table or table  # in the database
+    engine = sa.create_engine(url)
+    try:
+        spelled = _as_spelled([column["name"] for column in sa.inspect(engine).get_columns(name, schema=source.db_schema)])
+    finally:
+        engine.dispose()
+    cursor = spelled.get(spec.cursor, spec.cursor) if spec.cursor else None
+    resource = sql_table(
         credentials=url,
-        table=table,
+        table=name,
         schema=source.db_schema,
         backend="pyarrow",
         chunk_size=source.chunk_size,
-        incremental=dlt.sources.incremental(spec.cursor) if spec.cursor else None,
-        primary_key=spec.primary_key,
+        incremental=dlt.sources.incremental(cursor) if cursor else None,
+        primary_key=[spelled.get(key, key) for key in spec.key_columns],
         write_disposition=spec.disposition,
         reflection_level="full",
-        table_adapter_callback=lambda reflected: read_as_text(reflected, spec.cursor, split),
+        table_adapter_callback=lambda reflected: read_as_text(reflected, cursor, split),
         query_adapter_callback=exact_select,
     )
+    return (resource if resource.name == table else resource.with_name(table)).add_step(_RawNames())
 
 
 def _naive(value):
@@ -190,15 +236,17 @@ def _naive(value):
     return value
 
 
-def _postgres_keys(url: str, schema: str, table: str, key: list[str], cursor: str | None) -> pa.Table:
+def _postgres_keys(url: str, schema: str, table: str, key: list[str]) -> pa.Table:
+    """The table's keys (`key` as raw names them), read as raw holds them, its columns named as raw names them."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(url)
     try:
         with engine.connect() as con:
             reflected = sa.Table(table, sa.MetaData(), schema=schema, autoload_with=con)
-            read_as_text(reflected, cursor)  # the keys as raw holds them
-            rows = con.execute(sa.select(*exact_columns(reflected.c[name] for name in key))).all()
+            spelled = _as_spelled([column.name for column in reflected.c])
+            read_as_text(reflected, cursor=None)  # the keys as raw holds them (a key is never read as the cursor)
+            rows = con.execute(sa.select(*exact_columns(reflected.c[spelled.get(name, name)] for name in key))).all()
     finally:
         engine.dispose()
     return pa.table({column: [row[i] for row in rows] for i, column in enumerate(key)})

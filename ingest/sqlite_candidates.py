@@ -27,8 +27,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from core.warehouse import sql_identifier
-
 CANDIDATES = ("{c} >= :since", "{c} IS NULL", "{c} < ''")
 LAST_CHARACTER = "\U0010ffff"
 ODD_TEXTS = "{c} >= :odd AND {c} < :since AND substr({c}, 5, 1) != '-'"
@@ -58,7 +56,7 @@ def _copy(source: Path, copy: Path, table: str, cursor: str, since: str) -> bool
         found = con.execute("SELECT name, sql FROM src.sqlite_master WHERE type = 'table' AND lower(name) = lower(?)", (table,)).fetchone()
         if found is None or not _indexed(con, found[0], cursor):
             return False  # no index to search by; a missing table the scanner reports in its own words
-        name, column = sql_identifier(found[0]), sql_identifier(cursor)
+        name, column = quoted(found[0]), quoted(cursor)
         con.execute(found[1])
         odd = _first_odd_text(con, name, column, since)
         for where in CANDIDATES + ((ODD_TEXTS,) if odd is not None else ()):
@@ -71,10 +69,15 @@ def _copy(source: Path, copy: Path, table: str, cursor: str, since: str) -> bool
         con.close()
 
 
+def quoted(name: str) -> str:
+    """Any SQLite name (`Order Details`) as a quoted identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _indexed(con: sqlite3.Connection, table: str, cursor: str) -> bool:
     """Whether an index of `table` has `cursor` as its first column."""
-    for _, index, *_ in con.execute(f"PRAGMA src.index_list({sql_identifier(table)})").fetchall():
-        first = con.execute(f"PRAGMA src.index_info({sql_identifier(index)})").fetchone()
+    for _, index, *_ in con.execute(f"PRAGMA src.index_list({quoted(table)})").fetchall():
+        first = con.execute(f"PRAGMA src.index_info({quoted(index)})").fetchone()
         if first is not None and first[2] is not None and first[2].lower() == cursor.lower():
             return True
     return False

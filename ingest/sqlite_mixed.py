@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ingest.file_keys import VARIANT
+from ingest.sqlite_candidates import quoted
 
 # dlt's names for a value of another type than its column's, by SQLite's storage class of the value
 VARIANTS = {"text": (VARIANT + "text", "TEXT"), "real": (VARIANT + "double", "REAL"), "blob": (VARIANT + "binary", "BLOB")}
@@ -33,11 +34,6 @@ _READABLE = {
 }
 
 
-def _quoted(name: str) -> str:
-    """Any SQLite name (`Order Total`) as a quoted identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 @contextlib.contextmanager
 def split_by_type(source: Path, table: str, types: dict[str, str]) -> Iterator[Path]:
     """A scratch SQLite file holding `table`, each value the scanner cannot read as its column's type (`types`:
@@ -50,21 +46,21 @@ def split_by_type(source: Path, table: str, types: dict[str, str]) -> Iterator[P
             found = con.execute("SELECT name FROM src.sqlite_master WHERE type = 'table' AND lower(name) = lower(?)", (table,)).fetchone()
             if found is None:
                 raise FileNotFoundError(f"no table {table!r} in {source.name}")
-            name = _quoted(found[0])
+            name = quoted(found[0])
             declared = [(row[1], row[2]) for row in con.execute(f"PRAGMA src.table_info({name})")]
             columns, values, variants = [], [], []
             for column, kind in declared:
-                quoted = _quoted(column)
-                columns.append(f"{quoted} {kind}")  # the declared type, so that the scanner types the copy alike
+                ident = quoted(column)
+                columns.append(f"{ident} {kind}")  # the declared type, so that the scanner types the copy alike
                 readable = _READABLE.get(types.get(column, "").split("(")[0].removesuffix(" WITH TIME ZONE"))
                 if readable is None:
-                    values.append(quoted)
+                    values.append(ident)
                     continue
-                fits = f"coalesce(({readable.format(c=quoted)}), 0)"
-                values.append(f"CASE WHEN {fits} THEN {quoted} END")
+                fits = f"coalesce(({readable.format(c=ident)}), 0)"
+                values.append(f"CASE WHEN {fits} THEN {ident} END")
                 for storage, (suffix, kind) in VARIANTS.items():
                     variants.append(
-                        (f"{_quoted(column + suffix)} {kind}", f"CASE WHEN NOT {fits} AND typeof({quoted}) = '{storage}' THEN {quoted} END")
+                        (f"{quoted(column + suffix)} {kind}", f"CASE WHEN NOT {fits} AND typeof({ident}) = '{storage}' THEN {ident} END")
                     )
             columns += [column for column, _ in variants]
             values += [value for _, value in variants]

@@ -110,3 +110,13 @@ def test_every_name_a_files_table_may_declare_is_one_raw_keeps_as_it_is():
     accepted = [name for name in names if RAW_NAME.match(name)]
     assert len(accepted) > 500
     assert [name for name in accepted if naming.normalize_identifier(name) != name] == []
+
+
+@pytest.mark.parametrize(
+    ("declared", "named"), [({"primary_key": "OrderID"}, "primary_key 'OrderID'"), ({"cursor": "UpdatedAt"}, "cursor 'UpdatedAt'")]
+)
+def test_a_database_table_declares_its_columns_as_raw_names_them(tmp_path, declared, named):
+    """Every stage after the load knows a column by raw's name (`OrderID` loads as `order_id`)."""
+    erp = {"kind": "sqlite", "path": "erp.db", "tables": {"orders": declared}}
+    with pytest.raises(PlatformError, match=rf"sources\.erp\.tables\.orders: (Value error, )?{named} is not a column name as raw has it"):
+        settings_with_sources(tmp_path, {"erp": erp})

@@ -3,8 +3,7 @@ loads: a row with no value in (part of) its key (`key_missing`, naming the first
 merge such rows into one), and rows that share their key and cursor value (their key, without a cursor) but
 differ (`duplicate_key`: which one is current is unknown, and staging would keep either). Rows equal in every
 column load as they are. Generated tables, one or two key columns, with and without a cursor, a key spelled
-otherwise in the database (`ID`) than in raw (`id`) and declared either way (the database's, which dlt's cursor
-needs, for a table with a cursor), through SQLite and PostgreSQL."""
+otherwise in the database (`ID`) than in raw (`id`), declared as raw names it, through SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -54,8 +53,8 @@ def _expected(keys: list[str], cursor: str | None, rows: list[tuple]) -> tuple[C
 
 
 def _declared(keys: list[str], cursor: str | None) -> dict:
-    spelled = ["id" if key == "ID" and cursor is None else key for key in keys]
-    return {"primary_key": spelled if len(spelled) > 1 else spelled[0], "cursor": cursor}
+    named = ["id" if key == "ID" else key for key in keys]  # as raw names the database's `ID`
+    return {"primary_key": named if len(named) > 1 else named[0], "cursor": cursor}
 
 
 def _check(settings, source: str, keys: list[str], cursor: str | None, rows: list[tuple]) -> None:

@@ -135,3 +135,36 @@ def test_the_next_run_of_a_table_with_a_cursor_loads_only_its_new_rows(tmp_path)
         (3, None, "N/A"),
         (4, 7, None),
     ]
+
+
+def test_a_table_and_columns_raw_names_otherwise_load_with_their_cursor_and_hard_deletes(tmp_path):
+    """Northwind's `Order Details`: a table name raw cannot take (`source_table`), a composite key and a cursor
+    named in CamelCase (declared as raw names them: `order_id`, `updated_at`); a later run takes only the new rows,
+    and a deleted key is found."""
+    (tmp_path / "data").mkdir()
+    database = tmp_path / "data" / "northwind.db"
+    with contextlib.closing(sqlite3.connect(database)) as con, con:
+        con.execute('CREATE TABLE "Order Details" ("OrderID" INTEGER, "ProductID" INTEGER, "Quantity" INTEGER, "UpdatedAt" DATETIME)')
+        con.execute('CREATE INDEX by_update ON "Order Details" ("UpdatedAt")')
+        con.executemany(
+            'INSERT INTO "Order Details" VALUES (?, ?, ?, ?)', [(1, 1, 2, "2025-01-01 10:00:00"), (1, 2, 1, "2025-01-01 10:00:00")]
+        )
+    declared = {
+        "source_table": "Order Details",
+        "primary_key": ["order_id", "product_id"],
+        "cursor": "updated_at",
+        "detect_hard_deletes": True,
+    }
+    settings = settings_with_sources(tmp_path, {"nw": {"kind": "sqlite", "path": "northwind.db", "tables": {"order_details": declared}}})
+    assert ingest_source(open_run(settings), "nw").rows == {"order_details": 2}
+
+    with contextlib.closing(sqlite3.connect(database)) as con, con:
+        con.execute("INSERT INTO \"Order Details\" VALUES (2, 1, 5, '2025-01-02 10:00:00')")
+        con.execute('DELETE FROM "Order Details" WHERE "OrderID" = 1 AND "ProductID" = 2')
+    assert ingest_source(open_run(settings), "nw").rows == {"order_details": 1, "order_details__deleted": 1}
+    assert raw(settings, "nw", "order_details", "SELECT order_id, product_id, quantity FROM t ORDER BY ALL") == [
+        (1, 1, 2),
+        (1, 2, 1),
+        (2, 1, 5),
+    ]
+    assert raw(settings, "nw", "order_details__deleted", "SELECT order_id, product_id FROM t") == [(1, 2)]
