@@ -49,12 +49,12 @@ def _first_non_finite(row: dict) -> str | None:
     return next((k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)), None)
 
 
-def split_unusable_keys(rows: pa.Table | list[dict], keys: list[str], cursor: str | None) -> KeyCheck:
+def split_unusable_keys(rows: pa.Table | list[dict], keys: list[str], cursor: str | None, *, unique: bool = False) -> KeyCheck:
     """Set aside a SQL table's or an API's rows whose key staging could not use: with no value in (part of) it
     (`key_missing`, naming the column), or, in an Arrow batch, sharing it and the `cursor` value (the key alone
     when there is no cursor) with another row that differs (`duplicate_key`: which of them is current is unknown,
     and staging would keep either). `keys` and `cursor` are named as the batch names them (`ID`), or as raw
-    does (`id`, `order_id` for `orderId`)."""
+    does (`id`, `order_id` for `orderId`). unique: the database keeps the key unique, so no rows share it."""
     names = rows.column_names if isinstance(rows, pa.Table) else list(rows[0]) if rows else []
     spelled = dict(zip(raw_names(names), names, strict=True)) | {name: name for name in names}
     present = [(key, spelled[key]) for key in keys if key in spelled]
@@ -77,7 +77,7 @@ def split_unusable_keys(rows: pa.Table | list[dict], keys: list[str], cursor: st
     reasons: dict[int, tuple[str, str, str | None]] = {
         p: (KEY_MISSING, next(key for key in nulls if nulls[key][p].as_py()), None) for p in found
     }
-    if len(present) == len(keys):
+    if len(present) == len(keys) and not unique:
         by = [name for _, name in present] + ([spelled[cursor]] if cursor in spelled else [])
         why = "another row of this key has the same cursor value" if cursor in spelled else "another row of this key differs (no cursor)"
         for position in _ties(rows, by, mask):

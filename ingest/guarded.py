@@ -59,14 +59,14 @@ class _KeyStep(ItemTransform):
 
     placement_affinity = 1.3
 
-    def __init__(self, guard: ContractGuard, table: str, keys: list[str], cursor: str | None) -> None:
+    def __init__(self, guard: ContractGuard, table: str, keys: list[str], cursor: str | None, unique: bool) -> None:
         super().__init__(_as_checked)
-        self.guard, self.table, self.keys, self.cursor = guard, table, keys, cursor
+        self.guard, self.table, self.keys, self.cursor, self.unique = guard, table, keys, cursor, unique
 
     def __call__(self, item: Any, meta: Any = None) -> Any:
         if not isinstance(item, (pa.Table, list)):
             return item
-        split = split_unusable_keys(item, self.keys, self.cursor)
+        split = split_unusable_keys(item, self.keys, self.cursor, unique=self.unique)
         if split.quarantined is not None:
             self.guard.add_rejects(self.table, split.quarantined, split.quarantined.num_rows)
         return split.rows
@@ -128,11 +128,14 @@ def schema_contract(mode) -> str | dict:
     return mode.model_dump() if isinstance(mode, SchemaContract) else mode
 
 
-def guard_resources(resources: list, source, guard: ContractGuard, *, checked: bool = False) -> None:
+def guard_resources(
+    resources: list, source, guard: ContractGuard, *, checked: bool = False, unique_keys: frozenset[str] = frozenset()
+) -> None:
     """Apply each table's schema contract and put its pandera check into the resource's pipe, then the
     erasure of the table's erased subjects (`guard.erasure`, from the erasure list).
 
     checked: the rows were validated before they were yielded (file drops); only the hints are applied.
+    unique_keys: tables whose key the database keeps unique: their batches are not searched for rows sharing it.
     """
     for resource in resources:
         table = source.tables.get(resource.name)
@@ -140,7 +143,9 @@ def guard_resources(resources: list, source, guard: ContractGuard, *, checked: b
         resource.apply_hints(schema_contract=schema_contract(mode))
         if table is not None:
             if not checked:  # a file drop's are set aside as read
-                resource.add_step(_KeyStep(guard, resource.name, table.key_columns, getattr(table, "cursor", None)))
+                resource.add_step(
+                    _KeyStep(guard, resource.name, table.key_columns, getattr(table, "cursor", None), resource.name in unique_keys)
+                )
             if not checked and getattr(table, "non_finite", "keep") == "quarantine":
                 resource.add_step(_NonFiniteStep(guard, resource.name))
             check = _as_checked if checked else _table_check(guard, resource.name)

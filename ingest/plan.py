@@ -12,9 +12,12 @@ class SourcePlan:
 
     checked: the plan validated its rows itself (file drops, file by file), so no contract step is
     added to its resources. warnings: what the plan noticed while its resources were extracted.
+    unique_keys: tables whose key the database keeps unique (a primary key or unique index on it), whose
+    batches need no search for rows that share it.
     """
 
     resources: list
     after_load: Callable[[str], None] = lambda load_id: None
     checked: bool = False
     warnings: list[str] = field(default_factory=list)
+    unique_keys: frozenset[str] = frozenset()

@@ -25,7 +25,8 @@ def source_plan(
     if kind in ("sqlite", "postgres"):
         from ingest.sql_database import table_resources
 
-        return SourcePlan(table_resources(run, name, mixed))
+        resources, unique_keys = table_resources(run, name, mixed)
+        return SourcePlan(resources, unique_keys=unique_keys)
     if kind == "rest_api":
         from ingest.rest_api import endpoint_resources
 

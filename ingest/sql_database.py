@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +34,6 @@ from core.settings import Settings
 from core.settings_sources import PostgresSource, SqliteSource, TableSettings
 from core.warehouse import sql_identifier
 from ingest.file_readers import raw_names
-from ingest.postgres_types import exact_columns, exact_select, read_as_text
 from ingest.read_ahead import read_ahead
 from ingest.sqlite_candidates import candidate_rows, quoted
 from ingest.sqlite_mixed import VARIANTS, split_by_type
@@ -60,8 +60,9 @@ def postgres_url(settings: Settings, source: PostgresSource) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def table_resources(run: RunContext, name: str, mixed: frozenset[str] = frozenset()) -> list:
-    """Every declared table of a SQL source as a dlt resource (plus hard-delete detectors).
+def table_resources(run: RunContext, name: str, mixed: frozenset[str] = frozenset()) -> tuple[list, frozenset[str]]:
+    """Every declared table of a SQL source as a dlt resource (plus hard-delete detectors), and the tables whose
+    key the database keeps unique (a primary key or unique index on key columns).
 
     mixed: tables whose read failed on a value its column's type cannot take (`read_again_split`), read so that
     such values go to variant columns (ingest/sqlite_mixed.py, ingest/postgres_types.py).
@@ -71,17 +72,23 @@ def table_resources(run: RunContext, name: str, mixed: frozenset[str] = frozense
     if isinstance(source, SqliteSource):
         path = sqlite_file(settings, name)
         scanner = _SqliteScanner(path)
-        resources = [_sqlite_table(scanner, table, spec, source.chunk_size, table in mixed) for table, spec in source.tables.items()]
+        tables = {table: _sqlite_table(scanner, table, spec, source.chunk_size, table in mixed) for table, spec in source.tables.items()}
         keys_of = lambda table, key: scanner.keys(_in_source(source, table), key)
     else:
         source = settings.source_of_kind(name, PostgresSource)
         url = postgres_url(settings, source)
-        resources = [_postgres_table(url, source, table, spec, table in mixed) for table, spec in source.tables.items()]
+        tables = {table: _postgres_table(url, source, table, spec, table in mixed) for table, spec in source.tables.items()}
         keys_of = lambda table, key: _postgres_keys(url, source.db_schema, _in_source(source, table), key)
+    resources = [resource for resource, _ in tables.values()]
     for table, spec in source.tables.items():
         if spec.detect_hard_deletes:
             resources.append(_deleted_keys(lake, name, table, spec.key_columns, keys_of))
-    return resources
+    return resources, frozenset(table for table, (_, unique) in tables.items() if unique)
+
+
+def _unique(key: list[str], unique_sets: list[list[str]]) -> bool:
+    """Whether the database keeps `key` unique: a primary key or unique index is on some of its columns."""
+    return any(columns and set(columns) <= set(key) for columns in unique_sets)
 
 
 def _in_source(source: SqliteSource | PostgresSource, table: str) -> str:
@@ -126,6 +133,16 @@ class _SqliteScanner:
                 self._con = warehouse.connect(extensions=("sqlite_scanner",))
             cursor = self._con.cursor()
         return cursor.execute(sql, [str(path or self.path), *params])
+
+    def unique_sets(self, table: str) -> list[list[str]]:
+        """The columns of the table's primary key and of each of its unique indexes, as SQLite declares them."""
+        with contextlib.closing(sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True)) as con:
+            name = quoted(table)
+            sets = [[row[1] for row in sorted(con.execute(f"PRAGMA table_info({name})"), key=lambda row: row[5]) if row[5]]]
+            for index in con.execute(f"PRAGMA index_list({name})").fetchall():
+                if index[2]:  # unique
+                    sets.append([row[2] for row in con.execute(f"PRAGMA index_info({quoted(index[1])})")])
+        return sets
 
     def types(self, table: str) -> dict[str, str]:
         """Each column's type, as the scanner reads the table."""
@@ -192,7 +209,7 @@ def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chun
 
     keys = [spelled.get(key, key) for key in spec.key_columns]
     resource = dlt.resource(rows, name=table, primary_key=keys, write_disposition=spec.disposition)
-    return resource.add_step(_RawNames())
+    return resource.add_step(_RawNames()), _unique(keys, scanner.unique_sets(name))
 
 
 def _without_empty_variants(batch: pa.Table) -> pa.Table:
@@ -206,10 +223,16 @@ def _postgres_table(url: str, source: PostgresSource, table: str, spec: TableSet
     import sqlalchemy as sa
     from dlt.sources.sql_database import sql_table
 
+    from ingest.postgres_types import exact_select, read_as_text  # SQLAlchemy, which a SQLite source does not need
+
     name = spec.source_table or table  # in the database
     engine = sa.create_engine(url)
     try:
-        spelled = _as_spelled([column["name"] for column in sa.inspect(engine).get_columns(name, schema=source.db_schema)])
+        inspector = sa.inspect(engine)
+        spelled = _as_spelled([column["name"] for column in inspector.get_columns(name, schema=source.db_schema)])
+        unique_sets = [inspector.get_pk_constraint(name, schema=source.db_schema)["constrained_columns"]]
+        unique_sets += [c["column_names"] for c in inspector.get_unique_constraints(name, schema=source.db_schema)]
+        unique_sets += [[str(c) for c in i["column_names"]] for i in inspector.get_indexes(name, schema=source.db_schema) if i["unique"]]
     finally:
         engine.dispose()
     cursor = spelled.get(spec.cursor, spec.cursor) if spec.cursor else None
@@ -226,7 +249,8 @@ def _postgres_table(url: str, source: PostgresSource, table: str, spec: TableSet
         table_adapter_callback=lambda reflected: read_as_text(reflected, cursor, split),
         query_adapter_callback=exact_select,
     )
-    return (resource if resource.name == table else resource.with_name(table)).add_step(_RawNames())
+    keys = [spelled.get(key, key) for key in spec.key_columns]
+    return (resource if resource.name == table else resource.with_name(table)).add_step(_RawNames()), _unique(keys, unique_sets)
 
 
 def _naive(value):
@@ -239,6 +263,8 @@ def _naive(value):
 def _postgres_keys(url: str, schema: str, table: str, key: list[str]) -> pa.Table:
     """The table's keys (`key` as raw names them), read as raw holds them, its columns named as raw names them."""
     import sqlalchemy as sa
+
+    from ingest.postgres_types import exact_columns, read_as_text
 
     engine = sa.create_engine(url)
     try:
