@@ -12,7 +12,7 @@ import pytest
 
 from core.run_context import open_run
 from ingest.pipeline import ingest_source
-from tests.support.postgres import PASSWORD, connect
+from tests.support.postgres import PASSWORD, connect, source_of
 from tests.support.sources import raw, settings_with_sources
 
 pytestmark = pytest.mark.slow
@@ -33,17 +33,7 @@ def _seed(pg: dict, schema: str, orders: int) -> None:
 
 
 def _source(pg: dict, schema: str, **table) -> dict:
-    return {
-        "kind": "postgres",
-        "host": pg["host"],
-        "port": pg["port"],
-        "database": pg["database"],
-        "user": pg["user"],
-        "password_env": "SHOP_PG_PASSWORD",
-        "db_schema": schema,
-        "chunk_size": 1000,
-        "tables": {"orders": {"primary_key": "id", "cursor": "updated_at", **table}},
-    }
+    return source_of(pg, schema, {"orders": {"primary_key": "id", "cursor": "updated_at", **table}}, chunk_size=1000)
 
 
 def _latest(settings) -> dict[int, tuple]:
@@ -59,7 +49,7 @@ def _latest(settings) -> dict[int, tuple]:
 
 def test_backfill_in_chunks_then_updates_soft_and_hard_deletes_propagate(tmp_path, postgres):
     _seed(postgres, "shop_a", 2_500)
-    settings = settings_with_sources(tmp_path, {"pg": _source(postgres, "shop_a", detect_hard_deletes=True)}, SHOP_PG_PASSWORD=PASSWORD)
+    settings = settings_with_sources(tmp_path, {"pg": _source(postgres, "shop_a", detect_hard_deletes=True)}, PG_PASSWORD=PASSWORD)
 
     first = ingest_source(open_run(settings), "pg")
     assert first.rows == {"orders": 2_500}
@@ -94,7 +84,7 @@ def test_backfill_in_chunks_then_updates_soft_and_hard_deletes_propagate(tmp_pat
 
 def test_wrong_password_fails_clearly_without_printing_it(tmp_path, postgres):
     _seed(postgres, "shop_b", 10)
-    settings = settings_with_sources(tmp_path, {"pg": _source(postgres, "shop_b")}, SHOP_PG_PASSWORD="not-the-password")
+    settings = settings_with_sources(tmp_path, {"pg": _source(postgres, "shop_b")}, PG_PASSWORD="not-the-password")
     from core.errors import PlatformError
 
     with pytest.raises(PlatformError) as caught:
@@ -164,7 +154,7 @@ def test_values_arrow_or_duckdb_would_change_reach_raw_as_postgres_writes_them(t
         written = ", ".join(f"CASE WHEN {name} IS NULL THEN NULL ELSE format('%s', {name}) END" for name in _AS_TEXT_COLUMNS)
         expected = {row[0]: row[1:] for row in con.execute(f"SELECT id, {written}, fits FROM {schema}.things").fetchall()}
     source = _source(postgres, schema) | {"tables": {"things": {"primary_key": "id", "cursor": None}}}
-    settings = settings_with_sources(tmp_path, {"pg": source}, SHOP_PG_PASSWORD=PASSWORD)
+    settings = settings_with_sources(tmp_path, {"pg": source}, PG_PASSWORD=PASSWORD)
 
     assert ingest_source(open_run(settings), "pg").rows == {"things": len(rows)}
     names = ", ".join(_AS_TEXT_COLUMNS)
@@ -189,7 +179,7 @@ def test_hard_deletes_compare_keys_read_as_text_with_raw(tmp_path, postgres):
         for key in keys:
             con.execute("INSERT INTO keyed.items VALUES (%s, gen_random_uuid(), TIMESTAMP '2025-01-01')", (key,))
     tables = {"items": {"primary_key": ["id", "ref"], "cursor": "updated_at", "detect_hard_deletes": True}}
-    settings = settings_with_sources(tmp_path, {"pg": _source(postgres, "keyed") | {"tables": tables}}, SHOP_PG_PASSWORD=PASSWORD)
+    settings = settings_with_sources(tmp_path, {"pg": _source(postgres, "keyed") | {"tables": tables}}, PG_PASSWORD=PASSWORD)
     assert ingest_source(open_run(settings), "pg").rows == {"items": 3}
 
     with contextlib.closing(connect(postgres)) as con:
@@ -217,7 +207,7 @@ def test_infinite_dates_and_nan_numbers_go_to_their_columns_variants_and_block_n
         con.execute("CREATE TABLE odd.plain (id BIGINT PRIMARY KEY, v TEXT, updated_at TIMESTAMP NOT NULL)")
         con.execute("INSERT INTO odd.plain VALUES (1, 'a', '2025-01-01')")
     tables = {"validity": {"primary_key": "id", "cursor": "updated_at"}, "plain": {"primary_key": "id", "cursor": "updated_at"}}
-    settings = settings_with_sources(tmp_path, {"pg": _source(postgres, "odd") | {"tables": tables}}, SHOP_PG_PASSWORD=PASSWORD)
+    settings = settings_with_sources(tmp_path, {"pg": _source(postgres, "odd") | {"tables": tables}}, PG_PASSWORD=PASSWORD)
 
     result = ingest_source(open_run(settings), "pg")
 
@@ -247,7 +237,7 @@ def test_a_load_that_fails_names_the_table_and_never_the_value(tmp_path, postgre
         con.execute("CREATE TABLE stuck.events (id BIGINT PRIMARY KEY, updated_at TIMESTAMP)")
         con.execute("INSERT INTO stuck.events VALUES (1, '2025-01-01'), (2, 'infinity')")
     settings = settings_with_sources(
-        tmp_path, {"pg": _source(postgres, "stuck") | {"tables": {"events": {"primary_key": "id"}}}}, SHOP_PG_PASSWORD=PASSWORD
+        tmp_path, {"pg": _source(postgres, "stuck") | {"tables": {"events": {"primary_key": "id"}}}}, PG_PASSWORD=PASSWORD
     )
     from core.errors import PlatformError
 

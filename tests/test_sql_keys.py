@@ -17,7 +17,7 @@ import pytest
 from core.errors import PlatformError
 from core.run_context import open_run
 from ingest.pipeline import ingest_source
-from tests.support.postgres import PASSWORD, connect
+from tests.support.postgres import PASSWORD, connect, source_of
 from tests.support.sources import quarantine, raw, settings_with_sources
 
 
@@ -92,18 +92,8 @@ def test_postgres_rows_staging_could_not_tell_apart_go_to_quarantine(tmp_path, p
         con.execute(f"CREATE TABLE {schema}.things ({_columns(keys)})")
         with con.cursor() as insert:
             insert.executemany(f"INSERT INTO {schema}.things VALUES ({', '.join(['%s'] * len(rows[0]))})", rows)
-    source = {
-        "kind": "postgres",
-        "host": postgres["host"],
-        "port": postgres["port"],
-        "database": postgres["database"],
-        "user": postgres["user"],
-        "password_env": "NK_PG_PASSWORD",
-        "db_schema": schema,
-        "quality": {"max_bad_share": 1},
-        "tables": {"things": _declared(keys, cursor)},
-    }
-    _check(settings_with_sources(tmp_path, {"pg": source}, NK_PG_PASSWORD=PASSWORD), "pg", keys, cursor, rows)
+    source = source_of(postgres, schema, {"things": _declared(keys, cursor)}, quality={"max_bad_share": 1})
+    _check(settings_with_sources(tmp_path, {"pg": source}, PG_PASSWORD=PASSWORD), "pg", keys, cursor, rows)
 
 
 def test_a_share_of_rows_without_their_key_above_the_limit_refuses_the_load(tmp_path):

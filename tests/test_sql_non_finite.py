@@ -12,7 +12,7 @@ import pytest
 
 from core.run_context import open_run
 from ingest.pipeline import ingest_source
-from tests.support.postgres import PASSWORD, connect
+from tests.support.postgres import PASSWORD, connect, source_of
 from tests.support.sources import quarantine, raw, settings_with_sources
 
 ROWS = [(1, "NA", 1.5), (2, "b", math.inf), (3, "c", -math.inf), (4, "d", 2.5)]
@@ -51,18 +51,8 @@ def test_a_postgres_nan_or_infinity_is_quarantined(tmp_path, postgres):
         con.execute("CREATE TABLE nf.readings (id BIGINT, label TEXT, value DOUBLE PRECISION)")
         with con.cursor() as cursor:
             cursor.executemany("INSERT INTO nf.readings VALUES (%s, %s, %s)", [*ROWS, (5, "e", math.nan)])
-    source = {
-        "kind": "postgres",
-        "host": postgres["host"],
-        "port": postgres["port"],
-        "database": postgres["database"],
-        "user": postgres["user"],
-        "password_env": "NF_PG_PASSWORD",
-        "db_schema": "nf",
-        "quality": {"max_bad_share": 1},
-        "tables": {"readings": {"cursor": None}},
-    }
-    settings = settings_with_sources(tmp_path, {"pg": source}, NF_PG_PASSWORD=PASSWORD)
+    source = source_of(postgres, "nf", {"readings": {"cursor": None}}, quality={"max_bad_share": 1})
+    settings = settings_with_sources(tmp_path, {"pg": source}, PG_PASSWORD=PASSWORD)
     ingest_source(open_run(settings), "pg")
     assert raw(settings, "pg", "readings", "SELECT id, label, value FROM t ORDER BY 1") == [(1, "NA", 1.5), (4, "d", 2.5)]
     assert quarantine(settings, "pg", "readings", "SELECT id, _check, _column FROM q ORDER BY 1") == [

@@ -51,3 +51,19 @@ def postgres():
 
 def connect(pg: dict) -> psycopg.Connection:
     return psycopg.connect(host=pg["host"], port=pg["port"], user=pg["user"], dbname=pg["database"], password=PASSWORD, autocommit=True)
+
+
+def source_of(pg: dict, schema: str, tables: dict, **settings) -> dict:
+    """A `postgres` source declaration reading `tables` of `schema` on the throwaway cluster `pg`; its password is
+    in PG_PASSWORD (pass `PG_PASSWORD=PASSWORD` to settings_with_sources)."""
+    return {
+        "kind": "postgres",
+        "host": pg["host"],
+        "port": pg["port"],
+        "database": pg["database"],
+        "user": pg["user"],
+        "password_env": "PG_PASSWORD",
+        "db_schema": schema,
+        "tables": tables,
+        **settings,
+    }
