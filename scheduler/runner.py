@@ -50,7 +50,7 @@ class Runner:
         spec = self.specs[job_id]
         busy = self._busy[job_id]
         if not busy.acquire(blocking=False):
-            self._skip(job_id, trigger, "already running; max_instances is 1")
+            self.skip(job_id, trigger, "already running; max_instances is 1")
             return "skipped"
         try:
             status, error = self._attempts(spec, trigger, retries=retries)
@@ -149,13 +149,13 @@ class Runner:
             if self.stopping.is_set():
                 return
             if store.is_paused(self.settings.meta_path, dependant):
-                self._skip(dependant, trigger, "paused")
+                self.skip(dependant, trigger, "paused")
                 continue
             waiting, blocked = self._upstream_state(dependant)
             if waiting:
                 continue  # the last upstream to finish starts it
             if blocked:
-                self._skip(dependant, trigger, blocked)
+                self.skip(dependant, trigger, blocked)
                 self._skip_dependants(self.specs[dependant], trigger, f"upstream {dependant} skipped")
                 continue
             self.run(dependant, trigger)
@@ -175,10 +175,11 @@ class Runner:
 
     def _skip_dependants(self, spec: JobSpec, trigger: str, reason: str) -> None:
         for dependant in spec.dependants:
-            self._skip(dependant, trigger, reason)
+            self.skip(dependant, trigger, reason)
             self._skip_dependants(self.specs[dependant], trigger, f"upstream {dependant} skipped")
 
-    def _skip(self, job_id: str, trigger: str, reason: str) -> None:
+    def skip(self, job_id: str, trigger: str, reason: str) -> None:
+        """Record a run of `job_id` that did not happen, with why, in the run history."""
         run_id = runlog.start_run(self.settings.meta_path, job_id, trigger=trigger, status="skipped")
         runlog.finish_run(self.settings.meta_path, run_id, "skipped", error=reason)
         log.warning("job %s skipped: %s", job_id, reason, extra={"job": job_id, "status": "skipped"})

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from core import accesslog, runlog
@@ -88,6 +89,7 @@ class Service:
             self.runner = Runner(self.settings, self.specs, self.stopping)
             _active = self
             scheduler = self.scheduler = store.new_scheduler(self.settings)
+            scheduler.add_listener(self._not_run, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
             scheduler.start(paused=True)
             for change in store.sync_jobs(scheduler, self.specs, self.settings):
                 log.info("job store: %s", change)
@@ -170,6 +172,16 @@ class Service:
             log.warning("job store: %s", change)
         if changes:
             store.write_snapshot(self.scheduler, self.specs, self.settings)
+
+    def _not_run(self, event: JobEvent) -> None:
+        """A due run the job store did not start goes into the run history as skipped, with why."""
+        if self.runner is None or event.job_id not in self.specs:
+            return
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            reason = "its previous run was still in progress; max_instances is 1"
+        else:
+            reason = f"missed by more than jobs.misfire_grace_seconds ({self.settings.jobs.misfire_grace_seconds:g} s)"
+        self.runner.skip(event.job_id, "scheduled", reason)
 
     def _heartbeat(self) -> None:
         assert self.scheduler is not None, "the heartbeat is a job of the running scheduler"

@@ -53,6 +53,54 @@ def test_restart_after_three_missed_periods_runs_once_and_keeps_one_job(tmp_path
         assert scheduler.get_job("tick").next_run_time > restarted_at
 
 
+def test_a_run_that_outlasts_its_period_records_each_slot_it_skips(tmp_path):
+    jobs = {"slow": {"task": f"{TASKS}:sleep", "args": {"seconds": 3.5, "marker": str(tmp_path / "pid")}, "every_seconds": 1, "retries": 0}}
+    settings = job_settings(tmp_path / "data", jobs)
+    service = Service(settings)
+    service.start()
+    try:
+        wait_for(lambda: [r for r in runs(settings, "slow") if r["status"] == "success"], timeout=120, what="a finished run")
+    finally:
+        service.stop()
+    rows = runs(settings, "slow")
+    done = [r for r in rows if r["status"] == "success"]
+    skips = [r for r in rows if r["status"] == "skipped"]
+    at = lambda text: dt.datetime.fromisoformat(text)
+    # every slot that came while the run worked is in the history, with why, and not as a run
+    assert len(skips) >= 2, rows
+    assert all(r["error"] == "its previous run was still in progress; max_instances is 1" for r in skips), skips
+    first = done[0]
+    during = [r for r in skips if at(first["started_at"]) < at(r["started_at"]) < at(first["finished_at"])]
+    assert len(during) >= 2, rows
+
+
+def test_a_run_missed_by_more_than_the_grace_is_recorded_as_skipped(tmp_path):
+    settings = job_settings(
+        tmp_path / "data", {"tick": {"task": "hello_world", "every_seconds": PERIOD}}, PLATFORM__JOBS__MISFIRE_GRACE_SECONDS="1"
+    )
+    first = Service(settings)
+    first.start()
+    try:
+        wait_for(lambda: [r for r in runs(settings, "tick") if r["status"] == "success"])
+    finally:
+        first.stop()
+    (planned,) = [row for row in store.snapshot(settings.meta_path) if row["job_id"] == "tick"]
+    next_run = dt.datetime.fromisoformat(planned["next_run_at"])
+    before = len(runs(settings, "tick"))
+
+    # Down until the next planned run is 2 s late (the grace is 1 s), and restarted before the one after.
+    time.sleep(max(0.0, (next_run + dt.timedelta(seconds=2) - dt.datetime.now(dt.UTC)).total_seconds()))
+    second = Service(settings)
+    second.start()
+    try:
+        wait_for(lambda: len(runs(settings, "tick")) > before, step=0.02, what="the missed run's record")
+    finally:
+        second.stop()
+    (missed,) = runs(settings, "tick")[before:][:1]
+    assert missed["status"] == "skipped" and missed["trigger"] == "scheduled", missed
+    assert missed["error"] == "missed by more than jobs.misfire_grace_seconds (1 s)", missed
+
+
 def test_second_scheduler_on_the_same_data_is_refused(tmp_path):
     settings = job_settings(tmp_path / "data", {"tick": {"task": "hello_world", "every_seconds": 3600}})
     service = Service(settings)

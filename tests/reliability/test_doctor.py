@@ -34,7 +34,7 @@ def platform(built_copy, monkeypatch, capsys):
         "PLATFORM__RUN__LOCK_WAIT_SECONDS": "2",
     }.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(cli.out, "width", 300)
+    monkeypatch.setattr(cli.out, "width", 2000)  # wide enough that no cell wraps, whatever the path lengths
 
     def run(*args: str) -> tuple[int, str]:
         code = cli.main(["--project", str(ROOT), *args])
