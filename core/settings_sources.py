@@ -312,8 +312,9 @@ class FilesSource(_SourceBase):
     max_file_memory_mb: int | None = Field(
         None,
         ge=1,
-        description="A landed file whose reading would take more memory than this is rejected, naming the size to split it "
-        f"to (a CSV file takes about 5x its size); default {MEMORY_SHARE:.0%} of the machine's memory.",
+        description="A landed file whose reading would take more memory than this (a CSV file takes about 5x its size) is "
+        "read in parts, its accepted rows held on disk; a JSONL file is rejected, naming the size to split it to. "
+        f"Default {MEMORY_SHARE:.0%} of the machine's memory.",
     )
 
     def max_file_memory(self) -> int:

@@ -101,7 +101,7 @@ def split_bad_keys(
         return KeyCheck(kept, kept_lines, quarantine_rows(pa.Table.from_pylist(picked), checks, bad, lines, relative))
     bad_mask = None
     for key in keys:
-        missing = _missing(rows[key])
+        missing = missing_key(rows[key])
         bad_mask = missing if bad_mask is None else pc.or_(bad_mask, missing)
     assert bad_mask is not None, "a key has one column at least"
     if not pc.any(bad_mask).as_py():
@@ -109,7 +109,7 @@ def split_bad_keys(
     positions = pc.indices_nonzero(bad_mask).to_pylist()
     for position in positions:
         # As for JSON rows: a key part that is missing outranks one of another type in the same row.
-        empty = [k for k in keys if _missing(rows[k].slice(position, 1))[0].as_py()]
+        empty = [k for k in keys if missing_key(rows[k].slice(position, 1))[0].as_py()]
         variants = {k: _variant(rows, k, position) for k in empty}
         key = next((k for k in empty if variants[k] is None), None)
         if key is not None:
@@ -150,7 +150,7 @@ def last_of_each_key(batches: list, lines: list[list[int] | None], keys: list[st
     index = pa.table({**columns, "_row": pa.array(np.arange(total), pa.int64())})
     present = None
     for key in keys:
-        has = pc.invert(_missing(columns[key]))
+        has = pc.invert(missing_key(columns[key]))
         present = has if present is None else pc.and_(present, has)
     index = index.filter(present)
     if not _repeats(index, keys):
@@ -186,7 +186,7 @@ def last_of_each_key(batches: list, lines: list[list[int] | None], keys: list[st
             picked = text_columns(batch.take(pa.array(positions)))
         rows = [start + i for i in positions]
         checks: list[tuple[str, str, str | None]] = [
-            (DUPLICATE_KEY, ",".join(keys), _superseded_by(every_line[int(winner[r])])) for r in rows
+            (DUPLICATE_KEY, ",".join(keys), superseded_by(every_line[int(winner[r])])) for r in rows
         ]
         out.append(quarantine_rows(picked, checks, list(range(len(rows))), [every_line[r] for r in rows], relative))
         start += size
@@ -284,7 +284,7 @@ def _comparable(kind: pa.DataType) -> bool:
     )
 
 
-def _superseded_by(line: int | None) -> str:
+def superseded_by(line: int | None) -> str:
     return f"superseded by the later row at line {line}" if line is not None else "superseded by a later row of the file"
 
 
@@ -309,17 +309,17 @@ def _key_values(batches: list, key: str) -> pa.ChunkedArray:
         [kind] = types
         if pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_timestamp(kind) or pa.types.is_date(kind):
             return pa.chunked_array([chunk for batch in batches for chunk in batch[key].chunks], kind)
-    return pa.chunked_array([_key_text(batch, key) for batch in batches], pa.string())
+    return pa.chunked_array([key_text(batch, key) for batch in batches], pa.string())
 
 
-def _key_text(batch, key: str) -> pa.Array:
+def key_text(batch, key: str) -> pa.Array:
     if isinstance(batch, list):
         return pa.array([None if row.get(key) is None else str(row.get(key)) for row in batch], pa.string())
     column = batch[key]
     return pc.cast(column, pa.string()).combine_chunks() if isinstance(column, pa.ChunkedArray) else pc.cast(column, pa.string())
 
 
-def _missing(column) -> pa.Array:
+def missing_key(column) -> pa.Array:
     missing = pc.is_null(column)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         missing = pc.or_(missing, pc.fill_null(pc.equal(pc.utf8_trim_whitespace(column), ""), True))

@@ -69,24 +69,96 @@ def read_file(
     delimiter: str = ",",
     encoding: str = "utf-8",
     missing: tuple[str, ...] = MISSING_VALUES,
-    max_memory: int | None = None,
 ) -> Iterator[Batch]:
-    """Read a landed file (a local path or an object URL, through `fs`) in batches; in a CSV, a field that is
-    one of `missing` is a missing value in every column (an empty field too, in a column that is not text).
-    A file whose reading would take more than `max_memory` bytes is refused before it is read."""
+    """Read a landed file (a local path or an object URL, through `fs`) whole, in batches; in a CSV, a field that is
+    one of `missing` is a missing value in every column (an empty field too, in a column that is not text)."""
     if fmt not in FORMATS:
         raise FileRefused(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)} (set `format` for the table)")
-    size = fs.size(path)
-    if size == 0:
+    if fs.size(path) == 0:
         raise FileRefused("empty file (0 bytes)")
-    if max_memory is not None:
-        _refuse_beyond_memory(fs, path, fmt, size, max_memory)
     if fmt == "parquet":
         yield from _parquet(fs, path, batch_rows)
     elif fmt == "jsonl":
         yield from _jsonl(fs, path, batch_rows, encoding)
     else:
         yield from _csv(fs.cat_file(path), batch_rows, delimiter, encoding, missing)
+
+
+def read_in_parts(
+    path: str,
+    fmt: str,
+    *,
+    fs: fsspec.AbstractFileSystem,
+    batch_rows: int,
+    max_memory: int,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+    missing: tuple[str, ...] = MISSING_VALUES,
+) -> Iterator[Batch]:
+    """A file too large to read whole (its reading would take more than `max_memory` bytes), a part at a time: a
+    Parquet file by batches of `batch_rows`, a CSV file by parts that end where a record ends, each parsed under the
+    file's header and typed by its own values. A JSONL file, or a CSV file in an encoding whose line ends and quotes
+    are not single bytes, is refused, naming the size to split it to."""
+    if fmt == "parquet":
+        yield from _parquet(fs, path, batch_rows)
+        return
+    if fmt != "csv" or '\n"'.encode(encoding)[-2:] != b'\n"':
+        size = fs.size(path)
+        kind = f"a {fmt} file" if fmt != "csv" else f"a CSV file in {encoding}"
+        raise FileRefused(
+            f"too large to read: a {fmt} file of {_size(size)} takes about {_size(memory_to_read(fs, path, fmt, size))} of memory "
+            f"to read and check, more than the {_size(max_memory)} this source may use (max_file_memory_mb), and {kind} is "
+            f"not read in parts. Split it into files of at most about {_size(max_memory // MEMORY_PER_BYTE[fmt])} and drop "
+            "them again, or raise max_file_memory_mb"
+        )
+    part_bytes = min(256 * 2**20, max(64 * 2**10, max_memory // (2 * MEMORY_PER_BYTE["csv"])))
+    for data, first_line in _csv_parts(fs, path, part_bytes):
+        yield from _csv(data, batch_rows, delimiter, encoding, missing, first_line)
+
+
+def _csv_parts(fs: fsspec.AbstractFileSystem, path: str, part_bytes: int) -> Iterator[tuple[bytes, int]]:
+    """A CSV file as parts of about `part_bytes`, each the header and whole records (a quoted field may hold line ends),
+    with the line of the file that the header stands for. An unbalanced quote would make a record of the rest of the
+    file: a part that has found no record end in four times `part_bytes` ends at its last line end."""
+    header: bytes | None = None
+    carry = b""
+    lines_before = 0  # line ends in the file before `carry`
+    with fs.open(path, "rb") as handle:
+        while True:
+            block = handle.read(part_bytes)
+            data = carry + block
+            if not block:
+                if data.strip(b"\r\n"):
+                    yield (data, 1) if header is None else (header + data, lines_before)
+                return
+            cut = _last_record_end(data)
+            if cut < 0 and len(data) >= 4 * part_bytes:
+                cut = data.rfind(b"\n")
+            if cut < 0:
+                carry = data
+                continue
+            part, carry = data[: cut + 1], data[cut + 1 :]
+            if header is None:
+                header = part[len(part) - len(part.lstrip(b"\r\n")) : _last_record_end(part, first=True) + 1]
+                yield part, 1
+            else:
+                yield header + part, lines_before
+            lines_before += part.count(b"\n")
+
+
+def _last_record_end(data: bytes, *, first: bool = False) -> int:
+    """The position of the last (or `first`, after any blank lines) line end in `data` that ends a record: one with an
+    even count of quotes before it. -1 when there is none."""
+    raw = np.frombuffer(data, np.uint8)
+    newlines = _positions(raw, "\n")
+    if not len(newlines):
+        return -1
+    closes = np.searchsorted(_positions(raw, '"'), newlines) % 2 == 0
+    if first:
+        filled = np.flatnonzero(closes & (newlines > len(data) - len(data.lstrip(b"\r\n"))))
+        return int(newlines[filled[0]]) if len(filled) else -1
+    found = np.flatnonzero(closes)
+    return int(newlines[found[-1]]) if len(found) else -1
 
 
 # What reading and checking a file takes in memory, per byte of it (of a Parquet file: per byte of its data
@@ -105,18 +177,6 @@ def memory_to_read(fs: fsspec.AbstractFileSystem, path: str, fmt: str, size: int
             encoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
             size = max(size, encoded, meta.num_rows * meta.num_columns * 8)  # a repeated value is encoded in a few bytes
     return size * MEMORY_PER_BYTE[fmt]
-
-
-def _refuse_beyond_memory(fs: fsspec.AbstractFileSystem, path: str, fmt: str, size: int, max_memory: int) -> None:
-    needed = memory_to_read(fs, path, fmt, size)
-    if needed > max_memory:
-        largest = max_memory // MEMORY_PER_BYTE[fmt]
-        raise FileRefused(
-            f"too large to read: a {fmt} file of {_size(size)} takes about {_size(needed)} of memory to read and check, "
-            f"more than the {_size(max_memory)} this source may use (max_file_memory_mb). Split it into files of at most "
-            f"about {_size(largest)} {'of data uncompressed ' if fmt == 'parquet' else ''}and drop them again, or raise "
-            "max_file_memory_mb"
-        )
 
 
 def _size(count: float) -> str:
@@ -184,12 +244,14 @@ def _named_as_raw(rows: list[dict]) -> list[dict]:
     return [{renamed.get(key, key): value for key, value in row.items()} for row in rows]
 
 
-def _csv(data: bytes, batch_rows: int, delimiter: str, encoding: str, missing: tuple[str, ...]) -> Iterator[Batch]:
+def _csv(data: bytes, batch_rows: int, delimiter: str, encoding: str, missing: tuple[str, ...], first_line: int = 1) -> Iterator[Batch]:
+    """`data`: a header line, then rows; `first_line`: the file's line that the header stands for (the header's own,
+    or the line before a part's first row)."""
     rejects: list[dict] = []
     notes: list[str] = []
     if not _decodes(data, encoding):
-        data, rejects = _blank_undecodable_lines(data, encoding)
-    parts = _parse_csv(data, delimiter, encoding, rejects, notes, missing)
+        data, rejects = _blank_undecodable_lines(data, encoding, first_line)
+    parts = _parse_csv(data, delimiter, encoding, rejects, notes, missing, first_line)
     del data  # the file's bytes are not held while its batches are checked and written
     table = _text_missing(parts[0][0] if len(parts) == 1 else _concat([t for t, _ in parts]), missing)
     _refuse_unusable_names(table.column_names)
@@ -384,10 +446,10 @@ def _decodes(data: bytes, encoding: str) -> bool:
         return False
 
 
-def _blank_undecodable_lines(data: bytes, encoding: str) -> tuple[bytes, list[dict]]:
+def _blank_undecodable_lines(data: bytes, encoding: str, first_line: int = 1) -> tuple[bytes, list[dict]]:
     """Refuse every line that does not decode; a blank line takes its place, so the lines after keep their numbers."""
     kept, rejects = [], []
-    for number, line in enumerate(data.splitlines(keepends=True), start=1):
+    for number, line in enumerate(data.splitlines(keepends=True), start=first_line):
         try:
             line.decode(encoding)
             kept.append(line)

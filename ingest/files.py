@@ -21,10 +21,12 @@ is quarantined, with or without a contract.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import dlt
 import pyarrow as pa
@@ -43,7 +45,8 @@ from ingest.file_keys import (
     split_bad_keys,
     whole_number_keys,
 )
-from ingest.file_readers import Batch, FileRefused, raw_names, read_file
+from ingest.file_parts import Held, earlier_rows, set_aside_earlier
+from ingest.file_readers import FORMATS, Batch, FileRefused, memory_to_read, raw_names, read_file, read_in_parts
 from ingest.file_values import split_non_finite
 from ingest.landing import LandedFile, in_landing_order, landing_warnings, new_files, ready_files, record
 from ingest.plan import SourcePlan
@@ -80,6 +83,21 @@ class _Taken:
     types: dict[str, str] = field(default_factory=dict)
     drifts: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # the reader's, e.g. numbers kept as text
+    held: Held | None = None  # of a file read in parts: its accepted rows, on disk (`batches` stays empty)
+
+    def key_batches(self, keys: list[str]) -> list:
+        """The accepted rows, or their key columns (of a file read in parts), to compare with the load's keys."""
+        return list(self.held.tables(keys)) if self.held is not None else self.batches
+
+    def items(self) -> Iterator:
+        """The accepted rows as items for the load: as few as their layouts allow, or (read in parts) a batch at a time."""
+        if self.held is None:
+            yield from _as_items(self.batches)
+            return
+        try:
+            yield from self.held.tables()
+        finally:
+            self.held.drop()
 
 
 class FileDrops:
@@ -104,7 +122,9 @@ class FileDrops:
                 queues[landed.table].append(landed)
         self.again = frozenset(f.relative for files in queues.values() for f in files if f.relative in replay or reload)
         source = settings.source_of_kind(name, FilesSource)
-        self.tables = {table: _FileTable(name, source, table, spec, queues[table]) for table, spec in source.tables.items()}
+        parts = settings.data_dir / "run" / "parts" / name
+        shutil.rmtree(parts, ignore_errors=True)  # what a run that stopped held of a file read in parts
+        self.tables = {table: _FileTable(name, source, table, spec, queues[table], parts / table) for table, spec in source.tables.items()}
         self.warnings = landing_warnings(settings, name)
 
     @property
@@ -170,9 +190,10 @@ class _FileTable:
     table: str
     spec: FileTableSettings
     files: deque[LandedFile]  # not read yet, in landing order
+    parts_dir: Path  # where a file too large to read whole is held while it is read in parts
     known: dict[str, str] = field(default_factory=dict)  # column -> dlt type, as loaded so far
     pending: tuple[LandedFile, _Taken] | None = None  # read, and holding a key of the load it was read in
-    ahead: NextFile[LandedFile, list[Batch]] = field(init=False)  # the next file, parsed while this one is written
+    ahead: NextFile[LandedFile, list[Batch] | None] = field(init=False)  # the next file, parsed while this one is written
     keys: list[str] = field(init=False)  # the key columns as raw names them, as a file's columns are read
 
     def __post_init__(self) -> None:
@@ -202,7 +223,7 @@ class _FileTable:
                     upcoming = next((f for f in self.files if taken.get(f.relative) != f.fingerprint or f.relative in again), None)
                     read = self._check(landed, load, upcoming)
                 if read is not None:
-                    if not keys.take(read.batches):
+                    if not keys.take(read.key_batches(self.keys)):
                         self.pending = (landed, read)
                         return
                     yield from self._accept(landed, read, load)
@@ -218,12 +239,14 @@ class _FileTable:
                 parsed = self.ahead.take(landed)
             finally:
                 self.ahead.start(upcoming, upcoming.size if upcoming is not None else 0)
-            read = self._read(landed, parsed, load.guard)
+            read = self._read(landed, parsed, load.guard) if parsed is not None else self._read_in_parts(landed, load.guard)
         except UNREADABLE as exc:
             self._reject(landed, str(exc) if isinstance(exc, (FileRefused, PlatformError)) else describe_error(exc), load)
             return None
         refusal = self._refusal(read.tally)
         if refusal:
+            if read.held is not None:
+                read.held.drop()
             self._reject(landed, refusal, load)
             return None
         return read
@@ -249,16 +272,21 @@ class _FileTable:
                 self.table, landed.relative, landed.fingerprint, "loaded", read.tally.rows_valid, read.tally.rows_quarantined, noticed
             )
         )
-        yield from _as_items(read.batches)
+        yield from read.items()
 
     def _reject(self, landed: LandedFile, reason: str, load: _Load) -> None:
         load.outcomes.append(FileOutcome(self.table, landed.relative, landed.fingerprint, "rejected", reason=reason))
         load.warnings.append(f"{self.source_name}.{self.table}: file {landed.relative} rejected: {reason}")
 
-    def _parse(self, landed: LandedFile) -> list[Batch]:
-        """The file's batches as its reader parses them (run on the read-ahead thread too: no guard, no state)."""
-        spec = self.spec
-        fmt = spec.format or PurePosixPath(landed.relative).suffix.lstrip(".").lower()
+    def _format(self, landed: LandedFile) -> str:
+        return self.spec.format or PurePosixPath(landed.relative).suffix.lstrip(".").lower()
+
+    def _parse(self, landed: LandedFile) -> list[Batch] | None:
+        """The file's batches as its reader parses them, or None for a file too large to read whole (run on the
+        read-ahead thread too: no guard, no state)."""
+        spec, fmt = self.spec, self._format(landed)
+        if fmt in FORMATS and landed.size and memory_to_read(landed.fs, landed.path, fmt, landed.size) > self.source.max_file_memory():
+            return None
         return list(
             read_file(
                 landed.path,
@@ -268,13 +296,55 @@ class _FileTable:
                 delimiter=spec.delimiter,
                 encoding=spec.encoding,
                 missing=spec.missing_values,
-                max_memory=self.source.max_file_memory(),
             )
         )
 
-    def _read(self, landed: LandedFile, parsed: list[Batch], guard: ContractGuard) -> _Taken:
+    def _read_in_parts(self, landed: LandedFile, guard: ContractGuard) -> _Taken:
+        """A file too large to read whole, read and checked a part at a time, its accepted rows held on disk
+        (ingest/file_parts.py)."""
         spec = self.spec
-        read = _Taken()
+
+        def parts() -> Iterator[Batch]:
+            return read_in_parts(
+                landed.path,
+                self._format(landed),
+                fs=landed.fs,
+                batch_rows=self.source.batch_rows,
+                max_memory=self.source.max_file_memory(),
+                delimiter=spec.delimiter,
+                encoding=spec.encoding,
+                missing=spec.missing_values,
+            )
+
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        held = Held(Path(tempfile.mkdtemp(dir=self.parts_dir)))
+        read = _Taken(held=held)
+        try:
+            earlier = earlier_rows(parts(), self.keys, held.folder / "keys", self.source.max_file_memory() // 2) if self.keys else None
+            superseded = []
+            start = 0
+            for batch in parts():
+                size = batch.size
+                aside = set_aside_earlier(batch, start, earlier, self.keys, landed.relative) if earlier is not None and size else None
+                if aside is not None:
+                    superseded.append(aside)
+                start += size
+                self._read(landed, [batch], guard, read)
+                for rows in read.batches:
+                    held.add(rows)
+                read.batches = []
+        except BaseException:
+            held.drop()
+            raise
+        shutil.rmtree(held.folder / "keys", ignore_errors=True)
+        quarantined = pa.concat_tables(superseded, promote_options="permissive") if superseded else None
+        read.superseded = Superseded([], [], quarantined, earlier.keys_repeated if earlier is not None and quarantined is not None else 0)
+        return read
+
+    def _read(self, landed: LandedFile, parsed: list[Batch], guard: ContractGuard, read: _Taken | None = None) -> _Taken:
+        """Check a file's batches (or, into `read`, one part of a file read in parts)."""
+        spec = self.spec
+        read = read if read is not None else _Taken()
         where = f"{self.source_name}.{self.table}"
         batches = []
         for batch in parsed:

@@ -393,28 +393,3 @@ def test_headers_named_otherwise_than_raw_are_checked_under_raws_names(tmp_path)
     assert raw(settings, "named", "tickets", "SELECT id, subject_line FROM t ORDER BY id") == [(1, "b"), (2, "c")]
     assert quarantine(settings, "named", "lines", "SELECT _line, _check, _column FROM q") == [(2, "duplicate_key", "order_id,line_no")]
     assert any("column 'amount' is bigint, got 1 text value(s), the first at line 2 in file lines/2.csv" in w for w in result.warnings)
-
-
-def test_a_file_too_large_to_read_in_memory_is_rejected_alone_naming_the_size_to_split_it_to(tmp_path):
-    """Reading a file takes several times its size in memory: one larger than the source may use is rejected before
-    it is read (instead of the run running out of memory on every try), and the other files load."""
-    big = "id,note\n" + "".join(f"{i},{'n' * 40}\n" for i in range(6000))  # about 290 KB: about 1.5 MB to read
-    repetitive = _parquet({"id": [1] * 200_000, "note": ["same text"] * 200_000})  # small packed, large unpacked
-    files = {"events/big.csv": big.encode(), "events/small.csv": b"id,note\n7,x\n", "packed/a.parquet": repetitive}
-    tables = {"events": {"pattern": "events/*"}, "packed": {"pattern": "packed/*"}}
-    settings = landed_files(tmp_path, "sized", tables, files, max_file_memory_mb=1)
-    landing = settings.landing_path("sized")
-    assert (landing / "packed/a.parquet").stat().st_size * 4 < 2**20
-    result = ingest_source(open_run(settings), "sized")
-
-    assert result.rows == {"events": 1}
-    assert raw(settings, "sized", "events", "SELECT id, note FROM t") == [(7, "x")]
-    rejected = sorted(w for w in result.warnings if "rejected" in w)
-    assert len(rejected) == 2
-    kb = len(big) / 1000
-    assert rejected[0].startswith(
-        f"sized.events: file events/big.csv rejected: too large to read: a csv file of {kb:.1f} KB takes about {5 * kb / 1000:.1f} MB"
-    )
-    assert "more than the 1.0 MB this source may use (max_file_memory_mb). Split it into files of at most about 209.7 KB" in rejected[0]
-    assert rejected[1].startswith("sized.packed: file packed/a.parquet rejected: too large to read: a parquet file of")
-    assert "of data uncompressed" in rejected[1] and "takes about 12.8 MB of memory" in rejected[1]
