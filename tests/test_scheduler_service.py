@@ -18,10 +18,8 @@ PERIOD = 3.0
 pytestmark = pytest.mark.slow  # real service processes and real waiting
 
 
-def test_restart_after_three_missed_periods_runs_once_and_keeps_one_job(tmp_path):
-    settings = job_settings(
-        tmp_path / "data", {"tick": {"task": "hello_world", "every_seconds": PERIOD}}, PLATFORM__JOBS__SHUTDOWN_GRACE_SECONDS="60"
-    )
+def _one_run_then_down(settings) -> tuple[dt.datetime, int]:
+    """Serve until `tick` has run once, then stop: its next planned run and the runs so far."""
     first = Service(settings)
     first.start()
     try:
@@ -29,8 +27,14 @@ def test_restart_after_three_missed_periods_runs_once_and_keeps_one_job(tmp_path
     finally:
         first.stop()
     (planned,) = [row for row in store.snapshot(settings.meta_path) if row["job_id"] == "tick"]
-    next_run = dt.datetime.fromisoformat(planned["next_run_at"])
-    before = len(runs(settings, "tick"))
+    return dt.datetime.fromisoformat(planned["next_run_at"]), len(runs(settings, "tick"))
+
+
+def test_restart_after_three_missed_periods_runs_once_and_keeps_one_job(tmp_path):
+    settings = job_settings(
+        tmp_path / "data", {"tick": {"task": "hello_world", "every_seconds": PERIOD}}, PLATFORM__JOBS__SHUTDOWN_GRACE_SECONDS="60"
+    )
+    next_run, before = _one_run_then_down(settings)
 
     # Stay down until three planned runs (next_run, +1, +2 periods) have been missed.
     missed_until = next_run + dt.timedelta(seconds=2 * PERIOD + 0.3)
@@ -78,15 +82,7 @@ def test_a_run_missed_by_more_than_the_grace_is_recorded_as_skipped(tmp_path):
     settings = job_settings(
         tmp_path / "data", {"tick": {"task": "hello_world", "every_seconds": PERIOD}}, PLATFORM__JOBS__MISFIRE_GRACE_SECONDS="1"
     )
-    first = Service(settings)
-    first.start()
-    try:
-        wait_for(lambda: [r for r in runs(settings, "tick") if r["status"] == "success"])
-    finally:
-        first.stop()
-    (planned,) = [row for row in store.snapshot(settings.meta_path) if row["job_id"] == "tick"]
-    next_run = dt.datetime.fromisoformat(planned["next_run_at"])
-    before = len(runs(settings, "tick"))
+    next_run, before = _one_run_then_down(settings)
 
     # Down until the next planned run is 2 s late (the grace is 1 s), and restarted before the one after.
     time.sleep(max(0.0, (next_run + dt.timedelta(seconds=2) - dt.datetime.now(dt.UTC)).total_seconds()))
