@@ -3,7 +3,8 @@
 The oracle is the same project with room to read every file whole: raw, quarantine and each file's outcome must
 be the same. The battery generates CSV files with what splits badly: quoted fields holding line ends, commas and
 quotes, repeated keys far apart, missing and malformed keys, ragged rows, undecodable bytes, blank lines, a
-column whose type changes half-way, numbers with leading zeros; and Parquet files of repeated keys. `FILE_PARTS_SEEDS` runs more seeds.
+column whose type changes half-way, numbers with leading zeros; and Parquet files of repeated keys, one
+or two columns wide. `FILE_PARTS_SEEDS` runs more seeds.
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ from tests.support.sources import landed_files, quarantine, raw
 SEEDS = range(int(os.environ.get("FILE_PARTS_SEEDS", "4")))
 WHOLE_MB = 2000  # room to read every file of the battery whole
 PARTS_MB = 1  # about 100 KB parts: every large file of the battery in several
-TABLES = {"trips": {"pattern": "trips/*", "primary_key": "id"}, "plain": {"pattern": "plain/*"}}
+TABLES = {
+    "trips": {"pattern": "trips/*", "primary_key": "id"},
+    "plain": {"pattern": "plain/*"},
+    "shifts": {"pattern": "shifts/*", "primary_key": ["id", "shift"]},
+}
 
 
 def _note(rng: random.Random) -> str:
@@ -69,10 +74,12 @@ def _csv(seed: int, rows: int) -> bytes:
     return out.getvalue()
 
 
-def _parquet(seed: int, rows: int) -> bytes:
+def _parquet(seed: int, rows: int, composite: bool = False) -> bytes:
     rng = random.Random(seed)
+    extra = {"shift": [rng.choice([1, 2, 3, None]) for _ in range(rows)]} if composite else {}
     table = pa.table(
         {
+            **extra,
             "id": [rng.randint(1, rows // 4) for _ in range(rows)],
             "v": [rng.random() for _ in range(rows)],
             "label": [rng.choice(["a", "b", None, "c d"]) for _ in range(rows)],
@@ -116,18 +123,20 @@ def test_a_file_read_in_parts_loads_as_it_would_read_whole(tmp_path, seed):
         "trips/a.csv": _csv(1000 + seed, 300),  # small: read whole in both projects, sharing keys with the large one
         "trips/b.csv": _csv(seed, 9000),  # about 450 KB: read in parts where a file may take 1 MB
         "plain/c.parquet": _parquet(seed, 60_000),
+        "shifts/d.parquet": _parquet(seed, 60_000, composite=True),  # a two-column key, a quarter of it missing
     }
     whole, whole_result, whole_outcomes = _load(tmp_path, "whole", files, WHOLE_MB)
     parts, parts_result, parts_outcomes = _load(tmp_path, "parts", files, PARTS_MB)
 
     assert [o[:4] for o in parts_outcomes] == [o[:4] for o in whole_outcomes]
-    assert [o[1] for o in parts_outcomes] == ["loaded"] * 3, parts_outcomes
+    assert [o[1] for o in parts_outcomes] == ["loaded"] * 4, parts_outcomes
     assert parts_result.rows == whole_result.rows
-    for table in ("trips", "plain"):
+    for table in ("trips", "plain", "shifts"):
         assert _text(parts, table) == _text(whole, table)
         assert _quarantined(parts, table) == _quarantined(whole, table)
     checks = {check for _, _, check, _ in _quarantined(parts, "trips")}
     assert {"duplicate_key", "key_missing", "key_type", "csv", "encoding"} <= checks, checks
+    assert {"duplicate_key", "key_missing"} <= {check for _, _, check, _ in _quarantined(parts, "shifts")}
     assert not any((parts.data_dir / "run" / "parts").rglob("*.*")), "nothing held is left once the load took it"
 
 
