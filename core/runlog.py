@@ -12,7 +12,9 @@ from pathlib import Path
 
 from core.metastore import connect
 
-STATUSES = ("running", "success", "failed", "skipped", "timed_out", "interrupted")
+STATUSES = ("running", "success", "failed", "skipped", "timed_out", "interrupted", "missed")
+# 'missed': a planned run that did not start (its previous run was still in progress, or it was missed by
+# more than the grace). It says nothing about the job's data, so a job's latest state passes over it.
 
 
 @dataclass
@@ -99,12 +101,14 @@ def prune(meta_path: Path, older_than: dt.datetime) -> int:
 
 
 def latest_per_job(meta_path: Path) -> dict[str, dict]:
-    """The most recent run of each job (by run id)."""
+    """The most recent run of each job (by run id), passing over runs that were missed."""
     if not meta_path.exists():
         return {}
     with contextlib.closing(connect(meta_path)) as con:
         con.row_factory = sqlite3.Row
-        rows = con.execute("SELECT * FROM job_runs WHERE run_id IN (SELECT max(run_id) FROM job_runs GROUP BY job) ORDER BY job").fetchall()
+        rows = con.execute(
+            "SELECT * FROM job_runs WHERE run_id IN (SELECT max(run_id) FROM job_runs WHERE status != 'missed' GROUP BY job) ORDER BY job"
+        ).fetchall()
     return {row["job"]: dict(row) for row in rows}
 
 

@@ -46,12 +46,13 @@ class Runner:
             self._busy.setdefault(job_id, threading.Lock())
 
     def run(self, job_id: str, trigger: str = "scheduled", *, retries: bool = True, cascade: bool = True, alert: bool = True) -> str:
-        """Run `job_id` to its final status ('success', 'failed', 'timed_out', 'interrupted' or 'skipped')."""
+        """Run `job_id` to its final status ('success', 'failed', 'timed_out', 'interrupted', 'skipped' or
+        'missed' when a run of it is already in progress)."""
         spec = self.specs[job_id]
         busy = self._busy[job_id]
         if not busy.acquire(blocking=False):
-            self.skip(job_id, trigger, "already running; max_instances is 1")
-            return "skipped"
+            self.skip(job_id, trigger, "already running; max_instances is 1", status="missed")
+            return "missed"
         try:
             status, error = self._attempts(spec, trigger, retries=retries)
         finally:
@@ -178,11 +179,12 @@ class Runner:
             self.skip(dependant, trigger, reason)
             self._skip_dependants(self.specs[dependant], trigger, f"upstream {dependant} skipped")
 
-    def skip(self, job_id: str, trigger: str, reason: str) -> None:
-        """Record a run of `job_id` that did not happen, with why, in the run history."""
-        run_id = runlog.start_run(self.settings.meta_path, job_id, trigger=trigger, status="skipped")
-        runlog.finish_run(self.settings.meta_path, run_id, "skipped", error=reason)
-        log.warning("job %s skipped: %s", job_id, reason, extra={"job": job_id, "status": "skipped"})
+    def skip(self, job_id: str, trigger: str, reason: str, *, status: str = "skipped") -> None:
+        """Record a run of `job_id` that did not happen, with why, in the run history: 'skipped' for a
+        reason of its own or of its upstream, 'missed' for a planned run that did not start."""
+        run_id = runlog.start_run(self.settings.meta_path, job_id, trigger=trigger, status=status)
+        runlog.finish_run(self.settings.meta_path, run_id, status, error=reason)
+        log.warning("job %s %s: %s", job_id, status, reason, extra={"job": job_id, "status": status})
 
 
 def result_file(settings: Settings, run_id: int) -> Path:

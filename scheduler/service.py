@@ -174,14 +174,14 @@ class Service:
             store.write_snapshot(self.scheduler, self.specs, self.settings)
 
     def _not_run(self, event: JobEvent) -> None:
-        """A due run the job store did not start goes into the run history as skipped, with why."""
+        """A due run the job store did not start goes into the run history as missed, with why."""
         if self.runner is None or event.job_id not in self.specs:
             return
         if event.code == EVENT_JOB_MAX_INSTANCES:
             reason = "its previous run was still in progress; max_instances is 1"
         else:
             reason = f"missed by more than jobs.misfire_grace_seconds ({self.settings.jobs.misfire_grace_seconds:g} s)"
-        self.runner.skip(event.job_id, "scheduled", reason)
+        self.runner.skip(event.job_id, "scheduled", reason, status="missed")
 
     def _heartbeat(self) -> None:
         assert self.scheduler is not None, "the heartbeat is a job of the running scheduler"

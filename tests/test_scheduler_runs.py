@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from core import runlog
 from scheduler import alerts
 from scheduler.jobs import job_specs
 from scheduler.runner import Runner
@@ -52,6 +53,23 @@ def test_failed_upstream_skips_its_dependants_and_says_so(tmp_path):
     assert history["extract"]["error"] == "the source said no"
     assert history["build"]["status"] == "skipped" and history["build"]["error"] == "upstream extract failed"
     assert history["report"]["status"] == "skipped" and history["report"]["error"] == "upstream build skipped"
+
+
+def test_a_missed_slot_of_an_upstream_does_not_block_its_dependants(tmp_path):
+    jobs = {
+        "extract": {"task": "hello_world", "schedule": "0 0 1 1 *", "retries": 0},
+        "lookup": {"task": "hello_world", "schedule": "0 0 1 1 *", "retries": 0},
+        "build": {"task": "hello_world", "after": ["extract", "lookup"]},
+    }
+    settings = job_settings(tmp_path / "data", jobs)
+    runner = Runner(settings, job_specs(settings))
+    assert runner.run("lookup", "manual", cascade=False) == "success"
+    # a slot of lookup that came while it still ran, recorded after its successful run
+    runner.skip("lookup", "scheduled", "its previous run was still in progress; max_instances is 1", status="missed")
+    assert runner.run("extract", "manual") == "success"
+    build = runs(settings, "build")
+    assert [(r["status"], r["error"]) for r in build] == [("success", None)], build
+    assert runlog.latest_per_job(settings.meta_path)["lookup"]["status"] == "success"
 
 
 def test_retry_then_success_records_each_attempt_and_sends_no_alert(tmp_path, receivers):

@@ -18,10 +18,10 @@ FROM job_runs
 
 
 def last_runs_per_job(meta_path: Path) -> pd.DataFrame | None:
-    """The latest run of every job, with its status, duration, rows and error."""
+    """The latest run of every job (passing over missed runs), with its status, duration, rows and error."""
     return read_meta(
         meta_path,
-        f"SELECT * FROM ({_RUNS}) WHERE run_id IN (SELECT max(run_id) FROM job_runs GROUP BY job) ORDER BY job",
+        f"SELECT * FROM ({_RUNS}) WHERE run_id IN (SELECT max(run_id) FROM job_runs WHERE status != 'missed' GROUP BY job) ORDER BY job",
     )
 
 
@@ -31,7 +31,8 @@ def recent_runs(meta_path: Path, limit: int = 500) -> pd.DataFrame | None:
 
 
 def failure_rates(meta_path: Path) -> pd.DataFrame | None:
-    """Per job: finished runs, the share that failed and the share that were retries (attempt > 1)."""
+    """Per job: finished runs (missed ones are not runs), the share that failed and the share that were
+    retries (attempt > 1)."""
     return read_meta(
         meta_path,
         """
@@ -40,7 +41,7 @@ def failure_rates(meta_path: Path) -> pd.DataFrame | None:
           sum(attempt > 1) AS count_retries,
           1.0 * sum(status IN ('failed', 'timed_out', 'interrupted')) / count(*) AS failure_rate,
           1.0 * sum(attempt > 1) / count(*) AS retry_rate
-        FROM job_runs WHERE status != 'running'
+        FROM job_runs WHERE status NOT IN ('running', 'missed')
         GROUP BY job ORDER BY job
         """,
     )
