@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 from ingest.contracts import text_columns
 from ingest.file_keys import DUPLICATE_KEY, KEY_MISSING, KeyCheck, quarantine_rows
 from ingest.file_readers import raw_names
+from ingest.sql_ties import SharedKeys
 
 NON_FINITE = "non_finite"
 
@@ -49,12 +50,15 @@ def _first_non_finite(row: dict) -> str | None:
     return next((k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)), None)
 
 
-def split_unusable_keys(rows: pa.Table | list[dict], keys: list[str], cursor: str | None, *, unique: bool = False) -> KeyCheck:
+def split_unusable_keys(
+    rows: pa.Table | list[dict], keys: list[str], cursor: str | None, *, unique: bool = False, shared: SharedKeys | None = None
+) -> KeyCheck:
     """Set aside a SQL table's or an API's rows whose key staging could not use: with no value in (part of) it
     (`key_missing`, naming the column), or, in an Arrow batch, sharing it and the `cursor` value (the key alone
     when there is no cursor) with another row that differs (`duplicate_key`: which of them is current is unknown,
     and staging would keep either). `keys` and `cursor` are named as the batch names them (`ID`), or as raw
-    does (`id`, `order_id` for `orderId`). unique: the database keeps the key unique, so no rows share it."""
+    does (`id`, `order_id` for `orderId`). unique: the database keeps the key unique, so no rows share it.
+    shared: such values that the database found over the whole read, so that rows in other batches count too."""
     names = rows.column_names if isinstance(rows, pa.Table) else list(rows[0]) if rows else []
     spelled = dict(zip(raw_names(names), names, strict=True)) | {name: name for name in names}
     present = [(key, spelled[key]) for key in keys if key in spelled]
@@ -80,7 +84,12 @@ def split_unusable_keys(rows: pa.Table | list[dict], keys: list[str], cursor: st
     if len(present) == len(keys) and not unique:
         by = [name for _, name in present] + ([spelled[cursor]] if cursor in spelled else [])
         why = "another row of this key has the same cursor value" if cursor in spelled else "another row of this key differs (no cursor)"
-        for position in _ties(rows, by, mask):
+        tied = set(_ties(rows, by, mask))
+        across = shared.mask(rows) if shared is not None else None
+        if across is not None:
+            across = across if mask is None else pc.and_(across, pc.invert(mask))
+            tied.update(pc.indices_nonzero(across).to_pylist())
+        for position in tied:
             reasons[position] = (DUPLICATE_KEY, ",".join(keys), why)
     if not reasons:
         return KeyCheck(rows, None, None)

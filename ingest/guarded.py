@@ -13,6 +13,7 @@ from core.errors import PlatformError, describe_error
 from core.settings_sources import SchemaContract
 from ingest.contracts import ContractGuard
 from ingest.file_values import split_non_finite, split_unusable_keys
+from ingest.sql_ties import SharedKeys
 
 
 class _ContractStep(ItemTransform):
@@ -59,14 +60,16 @@ class _KeyStep(ItemTransform):
 
     placement_affinity = 1.3
 
-    def __init__(self, guard: ContractGuard, table: str, keys: list[str], cursor: str | None, unique: bool) -> None:
+    def __init__(
+        self, guard: ContractGuard, table: str, keys: list[str], cursor: str | None, unique: bool, shared: SharedKeys | None
+    ) -> None:
         super().__init__(_as_checked)
-        self.guard, self.table, self.keys, self.cursor, self.unique = guard, table, keys, cursor, unique
+        self.guard, self.table, self.keys, self.cursor, self.unique, self.shared = guard, table, keys, cursor, unique, shared
 
     def __call__(self, item: Any, meta: Any = None) -> Any:
         if not isinstance(item, (pa.Table, list)):
             return item
-        split = split_unusable_keys(item, self.keys, self.cursor, unique=self.unique)
+        split = split_unusable_keys(item, self.keys, self.cursor, unique=self.unique, shared=self.shared)
         if split.quarantined is not None:
             self.guard.add_rejects(self.table, split.quarantined, split.quarantined.num_rows)
         return split.rows
@@ -129,13 +132,21 @@ def schema_contract(mode) -> str | dict:
 
 
 def guard_resources(
-    resources: list, source, guard: ContractGuard, *, checked: bool = False, unique_keys: frozenset[str] = frozenset()
+    resources: list,
+    source,
+    guard: ContractGuard,
+    *,
+    checked: bool = False,
+    unique_keys: frozenset[str] = frozenset(),
+    shared_keys: dict[str, SharedKeys] | None = None,
 ) -> None:
     """Apply each table's schema contract and put its pandera check into the resource's pipe, then the
     erasure of the table's erased subjects (`guard.erasure`, from the erasure list).
 
     checked: the rows were validated before they were yielded (file drops); only the hints are applied.
     unique_keys: tables whose key the database keeps unique: their batches are not searched for rows sharing it.
+    shared_keys: per table, the values of its key that the database found more than one differing row of, over the
+    whole read (ingest/sql_ties.py).
     """
     for resource in resources:
         table = source.tables.get(resource.name)
@@ -143,9 +154,8 @@ def guard_resources(
         resource.apply_hints(schema_contract=schema_contract(mode))
         if table is not None:
             if not checked:  # a file drop's are set aside as read
-                resource.add_step(
-                    _KeyStep(guard, resource.name, table.key_columns, getattr(table, "cursor", None), resource.name in unique_keys)
-                )
+                cursor, shared = getattr(table, "cursor", None), (shared_keys or {}).get(resource.name)
+                resource.add_step(_KeyStep(guard, resource.name, table.key_columns, cursor, resource.name in unique_keys, shared))
             if not checked and getattr(table, "non_finite", "keep") == "quarantine":
                 resource.add_step(_NonFiniteStep(guard, resource.name))
             check = _as_checked if checked else _table_check(guard, resource.name)

@@ -200,7 +200,7 @@ def _load_once(
     try:
         plan = source_plan(run, name, guard, known_types, drops, mixed)
         resources = plan.resources if reload is None else [r for r in plan.resources if r.name in reload]
-        guard_resources(resources, source, guard, checked=plan.checked, unique_keys=plan.unique_keys)
+        guard_resources(resources, source, guard, checked=plan.checked, unique_keys=plan.unique_keys, shared_keys=plan.shared_keys)
         pipeline.extract(resources, loader_file_format="parquet", refresh="drop_resources" if refresh else None)
         if not plan.checked:  # a file drop's files were held to the share one by one
             guard.enforce_share()

@@ -25,8 +25,8 @@ def source_plan(
     if kind in ("sqlite", "postgres"):
         from ingest.sql_database import table_resources
 
-        resources, unique_keys = table_resources(run, name, mixed)
-        return SourcePlan(resources, unique_keys=unique_keys)
+        resources, unique_keys, shared_keys = table_resources(run, name, mixed)
+        return SourcePlan(resources, unique_keys=unique_keys, shared_keys=shared_keys)
     if kind == "rest_api":
         from ingest.rest_api import endpoint_resources
 

@@ -35,6 +35,7 @@ from core.settings_sources import PostgresSource, SqliteSource, TableSettings
 from core.warehouse import sql_identifier
 from ingest.file_readers import raw_names
 from ingest.read_ahead import read_ahead
+from ingest.sql_ties import SharedKeys, postgres_query, sqlite_query
 from ingest.sqlite_candidates import candidate_rows, quoted
 from ingest.sqlite_mixed import VARIANTS, split_by_type
 
@@ -60,9 +61,10 @@ def postgres_url(settings: Settings, source: PostgresSource) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def table_resources(run: RunContext, name: str, mixed: frozenset[str] = frozenset()) -> tuple[list, frozenset[str]]:
-    """Every declared table of a SQL source as a dlt resource (plus hard-delete detectors), and the tables whose
-    key the database keeps unique (a primary key or unique index on key columns).
+def table_resources(run: RunContext, name: str, mixed: frozenset[str] = frozenset()) -> tuple[list, frozenset[str], dict[str, SharedKeys]]:
+    """Every declared table of a SQL source as a dlt resource (plus hard-delete detectors), the tables whose
+    key the database keeps unique (a primary key or unique index on key columns), and of the others, the key
+    values that more than one differing row of the read holds, found as the table's read begins (ingest/sql_ties.py).
 
     mixed: tables whose read failed on a value its column's type cannot take (`read_again_split`), read so that
     such values go to variant columns (ingest/sqlite_mixed.py, ingest/postgres_types.py).
@@ -83,7 +85,8 @@ def table_resources(run: RunContext, name: str, mixed: frozenset[str] = frozense
     for table, spec in source.tables.items():
         if spec.detect_hard_deletes:
             resources.append(_deleted_keys(lake, name, table, spec.key_columns, keys_of))
-    return resources, frozenset(table for table, (_, unique) in tables.items() if unique)
+    unique = frozenset(table for table, (_, shared) in tables.items() if shared is None)
+    return resources, unique, {table: shared for table, (_, shared) in tables.items() if shared is not None}
 
 
 def _unique(key: list[str], unique_sets: list[list[str]]) -> bool:
@@ -198,18 +201,26 @@ def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chun
         def batches() -> Iterator[pa.Table]:
             if mixed:
                 with split_by_type(scanner.path, name, scanner.types(name)) as path:
+                    find_shared(path)
                     for batch in scanner.query(sql, params, path).to_arrow_reader(chunk_size):
                         yield _without_empty_variants(pa.Table.from_batches([batch]))
                 return
             with candidate_rows(scanner.path, name, cursor_column, last_value) as path:
+                find_shared(path)
                 for batch in scanner.query(sql, params, path).to_arrow_reader(chunk_size):
                     yield pa.Table.from_batches([batch])
+
+        def find_shared(path: Path) -> None:
+            if shared is not None:
+                shared.found(scanner.query(sqlite_query(sql, by), params, path).to_arrow_table())
 
         yield from read_ahead(batches)
 
     keys = [spelled.get(key, key) for key in spec.key_columns]
+    by = keys + ([cursor_column] if cursor_column else [])
+    shared = None if _unique(keys, scanner.unique_sets(name)) else SharedKeys(_raw_key(spec))
     resource = dlt.resource(rows, name=table, primary_key=keys, write_disposition=spec.disposition)
-    return resource.add_step(_RawNames()), _unique(keys, scanner.unique_sets(name))
+    return resource.add_step(_RawNames()), shared
 
 
 def _without_empty_variants(batch: pa.Table) -> pa.Table:
@@ -236,6 +247,18 @@ def _postgres_table(url: str, source: PostgresSource, table: str, spec: TableSet
     finally:
         engine.dispose()
     cursor = spelled.get(spec.cursor, spec.cursor) if spec.cursor else None
+    keys = [spelled.get(key, key) for key in spec.key_columns]
+    shared = None if _unique(keys, unique_sets) else SharedKeys(_raw_key(spec))
+
+    def query(select, reflected, incremental=None, engine=None):
+        """dlt's query adapter: the exact select; first, the key values that more than one differing row of it holds."""
+        select = exact_select(select, reflected)
+        if shared is not None and engine is not None:
+            with engine.connect() as con:
+                found = con.execute(postgres_query(select, keys + ([cursor] if cursor else []))).all()
+            shared.found(pa.table({column: [row[i] for row in found] for i, column in enumerate(shared.columns)}))
+        return select
+
     resource = sql_table(
         credentials=url,
         table=name,
@@ -247,10 +270,14 @@ def _postgres_table(url: str, source: PostgresSource, table: str, spec: TableSet
         write_disposition=spec.disposition,
         reflection_level="full",
         table_adapter_callback=lambda reflected: read_as_text(reflected, cursor, split),
-        query_adapter_callback=exact_select,
+        query_adapter_callback=query,
     )
-    keys = [spelled.get(key, key) for key in spec.key_columns]
-    return (resource if resource.name == table else resource.with_name(table)).add_step(_RawNames()), _unique(keys, unique_sets)
+    return (resource if resource.name == table else resource.with_name(table)).add_step(_RawNames()), shared
+
+
+def _raw_key(spec: TableSettings) -> list[str]:
+    """The key columns, then the cursor, as raw names them (as they are declared)."""
+    return [*spec.key_columns, *([spec.cursor] if spec.cursor else [])]
 
 
 def _naive(value):

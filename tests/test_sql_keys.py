@@ -1,13 +1,15 @@
 """A SQL table's rows whose key staging could not use go to quarantine, as a file drop's do, and every other row
 loads: a row with no value in (part of) its key (`key_missing`, naming the first such column: a NULL key would
 merge such rows into one), and rows that share their key and cursor value (their key, without a cursor) but
-differ (`duplicate_key`: which one is current is unknown, and staging would keep either). Rows equal in every
-column load as they are. Generated tables, one or two key columns, with and without a cursor, a key spelled
-otherwise in the database (`ID`) than in raw (`id`), declared as raw names it, through SQLite and PostgreSQL."""
+differ (`duplicate_key`: which one is current is unknown, and staging would keep either), also when they come
+in different chunks of the read. Rows equal in every column load as they are. Generated tables, one or two key
+columns, with and without a cursor, a key spelled otherwise in the database (`ID`) than in raw (`id`), declared
+as raw names it, of one chunk and of three (2,600 rows, `chunk_size` 1,000), through SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import random
 import sqlite3
 from collections import Counter
@@ -20,19 +22,22 @@ from ingest.pipeline import ingest_source
 from tests.support.postgres import PASSWORD, connect, source_of
 from tests.support.sources import quarantine, raw, settings_with_sources
 
+CHUNK = 1_000  # the smallest chunk_size a source takes
+SIZES = [80, 2_600]  # one chunk; three, so that rows sharing a key come in different chunks
 
-def _table(seed: int) -> tuple[list[str], str | None, list[tuple]]:
-    """Key columns (the first spelled `ID` in the database), the cursor (or None) and rows `(key parts..., day,
-    value)`: keys from a small range, so that they repeat; some NULL; some rows repeated whole."""
+
+def _table(seed: int, size: int) -> tuple[list[str], str | None, list[tuple]]:
+    """Key columns (the first spelled `ID` in the database), the cursor (or None) and `size` rows `(key parts...,
+    day, value)`: keys from a small range, so that they repeat; some NULL; some rows repeated whole."""
     rng = random.Random(seed)
     keys = ["ID"] if seed % 2 else ["ID", "line_no"]
     cursor = "day" if seed % 4 < 2 else None
     rows: list[tuple] = []
-    while len(rows) < 80:
+    while len(rows) < size:
         if rows and rng.random() < 0.1:
             rows.append(rng.choice(rows))
             continue
-        key = tuple(None if rng.random() < 0.08 else rng.randint(1, 30) for _ in keys)
+        key = tuple(None if rng.random() < 0.08 else rng.randint(1, 30 * size // 80) for _ in keys)
         rows.append((*key, rng.randint(1, 3), f"v{rng.randint(1, 4)}"))
     return keys, cursor, rows
 
@@ -57,43 +62,66 @@ def _declared(keys: list[str], cursor: str | None) -> dict:
     return {"primary_key": named if len(named) > 1 else named[0], "cursor": cursor}
 
 
-def _check(settings, source: str, keys: list[str], cursor: str | None, rows: list[tuple]) -> None:
+def _check(settings, source: str, keys: list[str], cursor: str | None, rows: list[tuple], stamped: bool) -> None:
     ingest_source(open_run(settings), source)
     loaded, missing, tied = _expected(keys, cursor, rows)
-    columns = ", ".join(["id", *keys[1:], "day", "v"])
+    # a timestamp cursor's day of the month is the drawn day; quarantine holds every value as text
+    day, day_text = ("day(day)", "day(day::TIMESTAMPTZ)") if stamped else ("day", "day::BIGINT")
+    columns = ", ".join(["id", *keys[1:], day, "v"])
     assert Counter(raw(settings, source, "things", f"SELECT {columns} FROM t")) == loaded
     assert sorted(quarantine(settings, source, "things", "SELECT _column, v FROM q WHERE _check = 'key_missing'")) == missing
-    as_text = ", ".join(f"{c}::BIGINT" for c in columns.split(", ")[:-1])
+    as_text = ", ".join([*(f"{c}::BIGINT" for c in ["id", *keys[1:]]), day_text])
     assert Counter(quarantine(settings, source, "things", f"SELECT {as_text}, v FROM q WHERE _check = 'duplicate_key'")) == tied
 
 
-def _columns(keys: list[str]) -> str:
-    return ", ".join(f'"{k}" BIGINT' for k in keys) + ", day BIGINT, v TEXT"
+def _stamped(seed: int, cursor: str | None) -> bool:
+    """Whether the cursor is a timestamp (`2025-01-<day> 10:00`) rather than a whole number."""
+    return cursor is not None and seed % 2 == 1
 
 
+def _columns(keys: list[str], stamped: bool) -> str:
+    return ", ".join(f'"{k}" BIGINT' for k in keys) + f", day {'TIMESTAMP' if stamped else 'BIGINT'}, v TEXT"
+
+
+def _stored(rows: list[tuple], stamped: bool) -> list[tuple]:
+    """The rows as written: a timestamp cursor for the drawn day."""
+    return [(*row[:-2], dt.datetime(2025, 1, row[-2], 10), row[-1]) for row in rows] if stamped else rows
+
+
+@pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("seed", range(8))
-def test_sqlite_rows_staging_could_not_tell_apart_go_to_quarantine(tmp_path, seed):
-    keys, cursor, rows = _table(seed)
+def test_sqlite_rows_staging_could_not_tell_apart_go_to_quarantine(tmp_path, seed, size):
+    keys, cursor, rows = _table(seed, size)
+    stamped = _stamped(seed, cursor)
     (tmp_path / "data").mkdir()
     with contextlib.closing(sqlite3.connect(tmp_path / "data" / "erp.db")) as con, con:
-        con.execute(f"CREATE TABLE things ({_columns(keys)})")
-        con.executemany(f"INSERT INTO things VALUES ({', '.join('?' * len(rows[0]))})", rows)
-    source = {"kind": "sqlite", "path": "erp.db", "quality": {"max_bad_share": 1}, "tables": {"things": _declared(keys, cursor)}}
-    _check(settings_with_sources(tmp_path, {"erp": source}), "erp", keys, cursor, rows)
+        con.execute(f"CREATE TABLE things ({_columns(keys, stamped)})")
+        written = [tuple(str(v) if isinstance(v, dt.datetime) else v for v in row) for row in _stored(rows, stamped)]
+        con.executemany(f"INSERT INTO things VALUES ({', '.join('?' * len(rows[0]))})", written)
+    source = {
+        "kind": "sqlite",
+        "path": "erp.db",
+        "chunk_size": CHUNK,
+        "quality": {"max_bad_share": 1},
+        "tables": {"things": _declared(keys, cursor)},
+    }
+    _check(settings_with_sources(tmp_path, {"erp": source}), "erp", keys, cursor, rows, stamped)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("seed", range(4))
-def test_postgres_rows_staging_could_not_tell_apart_go_to_quarantine(tmp_path, postgres, seed):
-    keys, cursor, rows = _table(seed)
-    schema = f"sql_keys_{seed}"
+def test_postgres_rows_staging_could_not_tell_apart_go_to_quarantine(tmp_path, postgres, seed, size):
+    keys, cursor, rows = _table(seed, size)
+    stamped = _stamped(seed, cursor)
+    schema = f"sql_keys_{seed}_{size}"
     with contextlib.closing(connect(postgres)) as con:
         con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
-        con.execute(f"CREATE TABLE {schema}.things ({_columns(keys)})")
+        con.execute(f"CREATE TABLE {schema}.things ({_columns(keys, stamped)})")
         with con.cursor() as insert:
-            insert.executemany(f"INSERT INTO {schema}.things VALUES ({', '.join(['%s'] * len(rows[0]))})", rows)
-    source = source_of(postgres, schema, {"things": _declared(keys, cursor)}, quality={"max_bad_share": 1})
-    _check(settings_with_sources(tmp_path, {"pg": source}, PG_PASSWORD=PASSWORD), "pg", keys, cursor, rows)
+            insert.executemany(f"INSERT INTO {schema}.things VALUES ({', '.join(['%s'] * len(rows[0]))})", _stored(rows, stamped))
+    source = source_of(postgres, schema, {"things": _declared(keys, cursor)}, quality={"max_bad_share": 1}, chunk_size=CHUNK)
+    _check(settings_with_sources(tmp_path, {"pg": source}, PG_PASSWORD=PASSWORD), "pg", keys, cursor, rows, stamped)
 
 
 def test_a_share_of_rows_without_their_key_above_the_limit_refuses_the_load(tmp_path):
