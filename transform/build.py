@@ -89,8 +89,9 @@ def restate_new_data(context: Context, run: RunContext, built: set[str]) -> Rest
     if applied is not None and raw.names == applied.names and not pending.models:
         return Restatement()
     scopes = [scope for scope in staging_scopes(context.models.values(), settings) if scope.model not in built]
-    # The comparison is written in DuckDB's SQL; SQLMesh renders it in the gateway's dialect.
-    fetchone = lambda sql: context.engine_adapter.fetchone(parse_one(sql, read="duckdb"))
+    # The comparison is written in DuckDB's SQL; SQLMesh renders it in another gateway's dialect.
+    adapter = context.engine_adapter
+    fetchone = lambda sql: adapter.fetchone(sql if adapter.dialect == "duckdb" else parse_one(sql, read="duckdb"))
     restatement = find_restatement(fetchone, scopes, raw.new_since(applied)).including(pending)
     if restatement.whole:
         restatement.start = None  # raw lost rows: what reads them is restated from the beginning
