@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -165,6 +166,17 @@ class Lake:
         path = Path(url)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
         tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    def put_file_atomic(self, local: Path, url: str) -> None:
+        """Copy a local file into the lake in one step: an S3 upload appears whole once it completes;
+        locally, copied aside, then renamed."""
+        if self.backend == "s3":
+            self.fs.put_file(str(local), url)
+            return
+        path = Path(url)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        shutil.copyfile(local, tmp)
         os.replace(tmp, path)
 
     def make_folder(self, url: str) -> None:

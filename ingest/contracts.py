@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 from core import metastore
 from core.erasures import erase_rows
 from core.errors import PlatformError
+from ingest.quarantine import SpilledRows
 
 CONTRACTS_PACKAGE = "audits.contracts"
 MAX_PASSES = 3  # a failed coercion hides later checks on that column: validate what is left again
@@ -73,7 +74,7 @@ class TableTally:
     rows_in: int = 0
     batches: int = 0
     rows_quarantined: int = 0
-    quarantined: list[pa.Table] = field(default_factory=list)
+    quarantined: list[pa.Table | SpilledRows] = field(default_factory=list)
 
     @property
     def rows_valid(self) -> int:
@@ -105,13 +106,14 @@ class ContractGuard:
     def uncovered(self) -> list[str]:
         return sorted(t for t, schema in self.contracts.items() if schema is None)
 
-    def add_rejects(self, table: str, rejects: pa.Table, rows_seen: int, *, into: TableTally | None = None) -> None:
-        """Rows refused before validation (unparseable input), already carrying _check/_column/_failure."""
+    def add_rejects(self, table: str, rejects: pa.Table | SpilledRows, rows_seen: int, *, into: TableTally | None = None) -> None:
+        """Rows refused before validation (unparseable input), already carrying _check/_column/_failure; spilled
+        rows were erased as they were spilled (`erased`)."""
         tally = into if into is not None else self.tallies.setdefault(table, TableTally())
         tally.rows_in += rows_seen
         tally.rows_quarantined += rejects.num_rows
         if rejects.num_rows:
-            tally.quarantined.append(self._erased(table, rejects))
+            tally.quarantined.append(rejects if isinstance(rejects, SpilledRows) else self.erased(table, rejects))
 
     def accept(self, table: str, tally: TableTally) -> None:
         """Count a file's tally (kept apart by `check(..., into=)`) into its table's, once the file is taken."""
@@ -142,7 +144,7 @@ class ContractGuard:
         bad, valid = _failures(schema, frame, f"{self.source}.{table}")
         if not bad.empty:
             tally.rows_quarantined += len(bad)
-            tally.quarantined.append(self._erased(table, _quarantine_rows(item, frame, bad, source_file, lines)))
+            tally.quarantined.append(self.erased(table, _quarantine_rows(item, frame, bad, source_file, lines)))
         if isinstance(item, list):
             # JSON rows take the contract's types (timestamps as timestamps, not text) ...
             try:
@@ -153,7 +155,8 @@ class ContractGuard:
             return _typed(item, schema)
         return _typed(item.filter(pa.array(~frame.index.isin(bad.index))), schema)
 
-    def _erased(self, table: str, rows: pa.Table) -> pa.Table:
+    def erased(self, table: str, rows: pa.Table) -> pa.Table:
+        """Quarantine rows of `table` with the personal values of erased subjects erased."""
         if table not in self.erasure:
             return rows
         key, keys, columns = self.erasure[table]
@@ -295,7 +298,8 @@ def _text(value: Any) -> str | None:
 
 def first_failures(tally: TableTally, limit: int = 3) -> str:
     """The first quarantined rows' column and check, and file and line where known; never their values."""
-    rows = pa.concat_tables(tally.quarantined, promote_options="permissive").slice(0, limit).to_pylist()
+    parts = [part.head(limit) if isinstance(part, SpilledRows) else part for part in tally.quarantined]
+    rows = pa.concat_tables(parts, promote_options="permissive").slice(0, limit).to_pylist()
     return "; ".join(f"{row['_column'] + ': ' if row.get('_column') else ''}{row['_check']}{_where(row)}" for row in rows)
 
 

@@ -19,6 +19,7 @@ from core import warehouse
 from ingest.contracts import text_columns
 from ingest.exact_values import KEPT_AS_TEXT
 from ingest.file_readers import FileRefused
+from ingest.quarantine import SpilledRows
 
 KEY_MISSING = "key_missing"
 KEY_TYPE = "key_type"
@@ -135,7 +136,7 @@ class Superseded:
 
     batches: list
     lines: list[list[int] | None]
-    quarantined: pa.Table | None = None
+    quarantined: pa.Table | SpilledRows | None = None  # spilled to disk: a file read in parts
     keys_repeated: int = 0
 
 

@@ -50,6 +50,7 @@ from ingest.file_readers import FORMATS, Batch, FileRefused, memory_to_read, raw
 from ingest.file_values import split_non_finite
 from ingest.landing import LandedFile, in_landing_order, landing_warnings, new_files, ready_files, record
 from ingest.plan import SourcePlan
+from ingest.quarantine import SpilledRows
 from ingest.read_ahead import NextFile
 from ingest.type_drift import apply_policy, apply_policy_to_rows, batch_types, numbers_kept_exact
 
@@ -247,6 +248,8 @@ class _FileTable:
         if refusal:
             if read.held is not None:
                 read.held.drop()
+            if isinstance(read.superseded.quarantined, SpilledRows):
+                read.superseded.quarantined.drop()
             self._reject(landed, refusal, load)
             return None
         return read
@@ -318,16 +321,17 @@ class _FileTable:
 
         self.parts_dir.mkdir(parents=True, exist_ok=True)
         held = Held(Path(tempfile.mkdtemp(dir=self.parts_dir)))
+        # the earlier rows of repeated keys may outgrow memory too; they stay on disk until the quarantine is written
+        superseded = SpilledRows(Path(tempfile.mkdtemp(dir=self.parts_dir, prefix="quarantine-")))
         read = _Taken(held=held)
         try:
             earlier = earlier_rows(parts(), self.keys, held.folder / "keys", self.source.max_file_memory() // 2) if self.keys else None
-            superseded = []
             start = 0
             for batch in parts():
                 size = batch.size
                 aside = set_aside_earlier(batch, start, earlier, self.keys, landed.relative) if earlier is not None and size else None
                 if aside is not None:
-                    superseded.append(aside)
+                    superseded.add(guard.erased(self.table, aside))
                 start += size
                 self._read(landed, [batch], guard, read)
                 for rows in read.batches:
@@ -335,9 +339,12 @@ class _FileTable:
                 read.batches = []
         except BaseException:
             held.drop()
+            superseded.drop()
             raise
         shutil.rmtree(held.folder / "keys", ignore_errors=True)
-        quarantined = pa.concat_tables(superseded, promote_options="permissive") if superseded else None
+        quarantined = superseded if superseded.num_rows else None
+        if quarantined is None:
+            superseded.drop()
         read.superseded = Superseded([], [], quarantined, earlier.keys_repeated if earlier is not None and quarantined is not None else 0)
         return read
 

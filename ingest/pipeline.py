@@ -23,7 +23,7 @@ from ingest.contracts import ContractGuard, record_results
 from ingest.file_keys import VARIANT
 from ingest.files import FileDrops
 from ingest.guarded import failed_in, failure_message, guard_resources, is_store_failure, root_cause, schema_changes
-from ingest.quarantine import drop_earlier_quarantine, write_quarantine
+from ingest.quarantine import SpilledRows, drop_earlier_quarantine, write_quarantine
 from ingest.raw_manifest import missing_raw_files, record_raw_files, refuse_missing
 from ingest.sources import source_plan
 
@@ -229,6 +229,9 @@ def _load_once(
             result.discarded[table] = result.discarded.get(table, 0) + dropped
             result.warnings.append(f"{name}.{table}: {dropped:,} rows discarded by the schema contract")
         where = write_quarantine(lake, name, table, tally.quarantined, load_id)
+        for part in tally.quarantined:
+            if isinstance(part, SpilledRows):
+                part.drop()
         if where:
             result.warnings.append(f"{name}.{table}: {tally.rows_quarantined:,} invalid rows quarantined at {where}")
     result.warnings += plan.warnings

@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -31,21 +33,74 @@ def quarantine_url(lake: Lake, source: str, table: str) -> str:
     return lake.url("raw", source, FOLDER, table)
 
 
-def write_quarantine(lake: Lake, source: str, table: str, parts: list[pa.Table], load_id: str) -> str | None:
-    """Write one table's refused rows of one load as one Parquet file; return its address."""
+class SpilledRows:
+    """Quarantine rows kept on local disk (a Parquet file per batch in `folder`) until the load's quarantine
+    file is written: the rows a file read in parts sets aside may be more than memory holds. They are
+    erased (core/erasures.py) before they are added."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.paths: list[Path] = []
+        self.num_rows = 0
+        self.schema: pa.Schema | None = None
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def add(self, rows: pa.Table) -> None:
+        path = self.folder / f"rows-{len(self.paths):08d}.parquet"
+        pq.write_table(rows, path, compression="zstd")
+        self.paths.append(path)
+        self.num_rows += rows.num_rows
+        self.schema = rows.schema if self.schema is None else pa.unify_schemas([self.schema, rows.schema], promote_options="permissive")
+
+    def head(self, limit: int) -> pa.Table:
+        """The first `limit` rows (of the first file)."""
+        return pq.read_table(self.paths[0]).slice(0, limit) if self.paths else pa.table({})
+
+    def tables(self) -> Iterator[pa.Table]:
+        for path in self.paths:
+            yield pq.read_table(path)
+
+    def drop(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def write_quarantine(lake: Lake, source: str, table: str, parts: list[pa.Table | SpilledRows], load_id: str) -> str | None:
+    """Write one table's refused rows of one load as one Parquet file; return its address. Rows spilled to disk
+    are written a batch at a time, so the file may be larger than memory."""
     if not parts:
         return None
-    rows = pa.concat_tables(parts, promote_options="permissive")
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    rows = rows.append_column("_dlt_load_id", pa.array([load_id] * rows.num_rows, pa.string()))
-    rows = rows.append_column("_quarantined_at", pa.array([now] * rows.num_rows, pa.timestamp("us")))
     folder = quarantine_url(lake, source, table)
     lake.make_folder(folder)
-    buffer = io.BytesIO()
-    pq.write_table(rows, buffer)
-    # a reader never sees half a file: one PUT on S3, write aside and rename locally
-    lake.write_bytes_atomic(f"{folder}/{load_id}.parquet", buffer.getvalue())
-    return f"{folder}/{load_id}.parquet"
+    where = f"{folder}/{load_id}.parquet"
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    stamped = lambda rows: rows.append_column("_dlt_load_id", pa.array([load_id] * rows.num_rows, pa.string())).append_column(
+        "_quarantined_at", pa.array([now] * rows.num_rows, pa.timestamp("us"))
+    )
+    spilled = [part for part in parts if isinstance(part, SpilledRows)]
+    if not spilled:
+        buffer = io.BytesIO()
+        pq.write_table(stamped(pa.concat_tables(parts, promote_options="permissive")), buffer)
+        # a reader never sees half a file: one PUT on S3, write aside and rename locally
+        lake.write_bytes_atomic(where, buffer.getvalue())
+        return where
+    schemas = [part.schema for part in parts if part.schema is not None]
+    schema = stamped(pa.unify_schemas(schemas, promote_options="permissive").empty_table()).schema
+    local = spilled[0].folder / f"{load_id}.parquet"
+    with pq.ParquetWriter(local, schema) as writer:
+        for part in parts:
+            for rows in part.tables() if isinstance(part, SpilledRows) else [part]:
+                writer.write_table(_conformed(stamped(rows), schema))
+    lake.put_file_atomic(local, where)
+    local.unlink()
+    return where
+
+
+def _conformed(rows: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`rows` with `schema`'s columns, in its order and types (a column a batch lacks is all null)."""
+    columns = [
+        rows[field.name].cast(field.type) if field.name in rows.column_names else pa.nulls(rows.num_rows, field.type) for field in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def drop_earlier_quarantine(lake: Lake, source: str, table: str, keep: list[str]) -> int:

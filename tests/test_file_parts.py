@@ -117,6 +117,14 @@ def _quarantined(settings, table: str) -> list[tuple]:
     return sorted(quarantine(settings, "drops", table, "SELECT _source_file, _line, _check, _column FROM q"), key=repr)
 
 
+def _quarantined_rows(settings, table: str) -> list[tuple]:
+    """Each quarantined row whole (its values, check and place), column by column by name; not its load."""
+    names = [c for (c,) in quarantine(settings, "drops", table, "SELECT column_name FROM (DESCRIBE q)")]
+    names = [c for c in names if c not in ("_dlt_load_id", "_quarantined_at")]
+    rows = quarantine(settings, "drops", table, f"SELECT {', '.join(chr(34) + c + chr(34) for c in names)} FROM q")
+    return sorted((tuple(sorted(zip(names, map(str, row), strict=True))) for row in rows), key=repr)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_a_file_read_in_parts_loads_as_it_would_read_whole(tmp_path, seed):
     files = {
@@ -133,7 +141,7 @@ def test_a_file_read_in_parts_loads_as_it_would_read_whole(tmp_path, seed):
     assert parts_result.rows == whole_result.rows
     for table in ("trips", "plain", "shifts"):
         assert _text(parts, table) == _text(whole, table)
-        assert _quarantined(parts, table) == _quarantined(whole, table)
+        assert _quarantined_rows(parts, table) == _quarantined_rows(whole, table)
     checks = {check for _, _, check, _ in _quarantined(parts, "trips")}
     assert {"duplicate_key", "key_missing", "key_type", "csv", "encoding"} <= checks, checks
     assert {"duplicate_key", "key_missing"} <= {check for _, _, check, _ in _quarantined(parts, "shifts")}

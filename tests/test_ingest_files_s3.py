@@ -102,3 +102,33 @@ def test_drops_in_the_raw_bucket_are_taken_once_and_bad_rows_quarantined_there(t
     )
     assert ingest_source(open_run(settings), "drops").rows == {"orders": 1}
     assert len(processed(settings.meta_path, "drops")) == 4
+
+
+def test_a_file_larger_than_memory_in_the_bucket_loads_in_parts_its_earlier_rows_quarantined_there(tmp_path, moto):
+    env = moto.lake_env()
+    declaration = {
+        "kind": "files",
+        "settle_seconds": 0,
+        "max_file_memory_mb": 1,  # the file below is read in parts of about 100 KB
+        "quality": {"max_bad_share": 0.9},
+        "tables": {"events": {"pattern": "events*", "primary_key": "id"}},
+    }
+    settings = settings_with_sources(tmp_path, {"drops": declaration}, **env)
+    lake = Lake(settings)
+    lake.ensure_layers()
+    keys, rows = 10_000, 40_000  # each key four times: its last row loads, the three earlier ones are quarantined
+    body = "id,v\n" + "".join(f"{i % keys},value-{i}\n" for i in range(rows))
+    lake.fs.pipe_file(f"{landing_root(settings, 'drops')}/events-1.csv", body.encode())
+
+    result = ingest_source(open_run(settings), "drops")
+    assert result.rows == {"events": keys} and result.quarantined == {"events": rows - keys}
+    loaded = _query(settings, lake.url("raw", "drops", "events"), "SELECT min(v[7:]::INT), max(v[7:]::INT), count(DISTINCT id) FROM t")
+    assert loaded == [(rows - keys, rows - 1, keys)]
+    aside = _query(
+        settings,
+        lake.url("raw", "drops", "_quarantine", "events"),
+        "SELECT _check, count(*), count(DISTINCT v), min(v[7:]::INT), max(v[7:]::INT), min(_line), max(_line) FROM t GROUP BY 1",
+    )
+    assert aside == [("duplicate_key", rows - keys, rows - keys, 0, rows - keys - 1, 2, rows - keys + 1)]
+    assert not settings.lake_root.exists()  # nothing of the lake was written locally
+    assert not any((settings.data_dir / "run" / "parts").rglob("*.*")), "nothing held or spilled is left"
