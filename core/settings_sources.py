@@ -313,7 +313,7 @@ class FilesSource(_SourceBase):
         None,
         ge=1,
         description="A landed file whose reading would take more memory than this (a CSV file takes about 5x its size) is "
-        "read in parts, its accepted rows held on disk; a JSONL file is rejected, naming the size to split it to. "
+        "read in parts, its accepted rows held on disk; one in UTF-16 or UTF-32 is rejected, naming the size to split it to. "
         f"Default {MEMORY_SHARE:.0%} of the machine's memory.",
     )
 

@@ -268,8 +268,7 @@ def _quarantine_rows(item: Any, frame: pd.DataFrame, bad: pd.DataFrame, source_f
     """The bad rows, every value as text (stable across batches), with why they were refused and where they came from."""
     positions = frame.index.get_indexer(bad.index)
     if isinstance(item, list):
-        rows = [{k: _text(v) for k, v in item[p].items()} for p in positions]
-        table = pa.Table.from_pylist(rows) if rows else pa.table({})
+        table = text_rows([item[p] for p in positions])
     else:
         table = text_columns(item.take(pa.array(positions)))
     for name in ("_check", "_column", "_failure", "_failures"):
@@ -290,9 +289,18 @@ def text_columns(table: pa.Table) -> pa.Table:
     return pa.table(columns)
 
 
+def text_rows(rows: list[dict]) -> pa.Table:
+    """JSON rows as a table of text columns: every key of any row (a row without it holds null), a nested value as
+    its JSON text."""
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    return pa.table({name: pa.array([_text(row.get(name)) for row in rows], pa.string()) for name in names})
+
+
 def _text(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
     return value if isinstance(value, str) else str(value)
 
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core import warehouse
-from ingest.contracts import text_columns
+from ingest.contracts import text_columns, text_rows
 from ingest.exact_values import KEPT_AS_TEXT
 from ingest.file_readers import FileRefused
 from ingest.quarantine import SpilledRows
@@ -41,10 +41,16 @@ def refuse_missing_key_columns(columns: Iterable[str], keys: list[str]) -> None:
 
 def whole_number_keys(batches: list[pa.Table | list[dict]], keys: list[str]) -> dict[str, str]:
     """The key columns that a file's reader typed as text although most of their values (blanks aside) are whole
-    numbers, none with a leading zero or a plus sign: `bigint` for each, so that a value of another type is a
-    `key_type` row, as in a later file, and does not make the whole column text."""
+    numbers, none with a leading zero or a plus sign, and those of JSON rows most of whose values are JSON integers:
+    `bigint` for each, so that a value of another type is a `key_type` row, as in a later file, and does not make
+    the whole column text (nor, in JSON rows, decide the column's type by whichever value comes first)."""
     typed: dict[str, str] = {}
     for key in keys:
+        values = [row.get(key) for rows in batches if isinstance(rows, list) for row in rows]
+        present = [value for value in values if value is not None and not (isinstance(value, str) and not value.strip())]
+        if present and sum(isinstance(value, int) and not isinstance(value, bool) for value in present) * 2 > len(present):
+            typed[key] = "bigint"
+            continue
         chunks = [
             chunk
             for rows in batches
@@ -95,11 +101,11 @@ def split_bad_keys(
         if not bad:
             return KeyCheck(rows, lines, None)
         dropped = set(bad)
-        picked = [{k: None if v is None else str(v) for k, v in rows[i].items()} for i in bad]
+        picked = text_rows([rows[i] for i in bad])
         checks = [checks[i] for i in bad]
         kept = [row for i, row in enumerate(rows) if i not in dropped]
         kept_lines = None if lines is None else [n for i, n in enumerate(lines) if i not in dropped]
-        return KeyCheck(kept, kept_lines, quarantine_rows(pa.Table.from_pylist(picked), checks, bad, lines, relative))
+        return KeyCheck(kept, kept_lines, quarantine_rows(picked, checks, bad, lines, relative))
     bad_mask = None
     for key in keys:
         missing = missing_key(rows[key])
@@ -181,7 +187,7 @@ def last_of_each_key(batches: list, lines: list[list[int] | None], keys: list[st
             continue
         if isinstance(batch, list):
             kept.append([row for row, ok in zip(batch, flags.tolist(), strict=True) if ok])
-            picked = pa.Table.from_pylist([{k: None if v is None else str(v) for k, v in batch[i].items()} for i in positions])
+            picked = text_rows([batch[i] for i in positions])
         else:
             kept.append(batch.filter(pa.array(flags)))
             picked = text_columns(batch.take(pa.array(positions)))

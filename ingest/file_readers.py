@@ -96,24 +96,32 @@ def read_in_parts(
     missing: tuple[str, ...] = MISSING_VALUES,
 ) -> Iterator[Batch]:
     """A file too large to read whole (its reading would take more than `max_memory` bytes), a part at a time: a
-    Parquet file by batches of `batch_rows`, a CSV file by parts that end where a record ends, each parsed under the
-    file's header and typed by its own values. A JSONL file, or a CSV file in an encoding whose line ends and quotes
-    are not single bytes, is refused, naming the size to split it to."""
+    Parquet file by batches of `batch_rows`, a JSONL file by `batch_rows` lines, a CSV file by parts that end where a
+    record ends, each parsed under the file's header and typed by its own values. A file in an encoding whose line
+    ends and quotes are not single bytes (UTF-16, UTF-32) is refused, naming the size to split it to."""
     if fmt == "parquet":
         yield from _parquet(fs, path, batch_rows)
         return
-    if fmt != "csv" or '\n"'.encode(encoding)[-2:] != b'\n"':
+    single_bytes = '\n"'.encode(encoding)[-2:] == b'\n"'  # line ends and quotes: a part may end at any line end
+    if fmt == "jsonl" and single_bytes:
+        yield from _jsonl(fs, path, batch_rows, encoding, _part_bytes(max_memory, fmt))
+        return
+    if fmt != "csv" or not single_bytes:
         size = fs.size(path)
-        kind = f"a {fmt} file" if fmt != "csv" else f"a CSV file in {encoding}"
+        kind = f"a {'CSV' if fmt == 'csv' else fmt} file in {encoding}"
         raise FileRefused(
             f"too large to read: a {fmt} file of {_size(size)} takes about {_size(memory_to_read(fs, path, fmt, size))} of memory "
             f"to read and check, more than the {_size(max_memory)} this source may use (max_file_memory_mb), and {kind} is "
             f"not read in parts. Split it into files of at most about {_size(max_memory // MEMORY_PER_BYTE[fmt])} and drop "
             "them again, or raise max_file_memory_mb"
         )
-    part_bytes = min(256 * 2**20, max(64 * 2**10, max_memory // (2 * MEMORY_PER_BYTE["csv"])))
-    for data, first_line in _csv_parts(fs, path, part_bytes):
+    for data, first_line in _csv_parts(fs, path, _part_bytes(max_memory, fmt)):
         yield from _csv(data, batch_rows, delimiter, encoding, missing, first_line)
+
+
+def _part_bytes(max_memory: int, fmt: str) -> int:
+    """How many bytes of a file one part of it holds: its reading takes about half of `max_memory`."""
+    return min(256 * 2**20, max(64 * 2**10, max_memory // (2 * MEMORY_PER_BYTE[fmt])))
 
 
 def _csv_parts(fs: fsspec.AbstractFileSystem, path: str, part_bytes: int) -> Iterator[tuple[bytes, int]]:
@@ -206,12 +214,15 @@ def _parquet(fs: fsspec.AbstractFileSystem, path: str, batch_rows: int) -> Itera
             start += batch.num_rows
 
 
-def _jsonl(fs: fsspec.AbstractFileSystem, path: str, batch_rows: int, encoding: str) -> Iterator[Batch]:
+def _jsonl(fs: fsspec.AbstractFileSystem, path: str, batch_rows: int, encoding: str, part_bytes: int | None = None) -> Iterator[Batch]:
+    """The file's objects in batches of `batch_rows`, or (read in parts) of at most about `part_bytes` of the file."""
     rows: list[dict] = []
     lines: list[int] = []
     rejects: list[dict] = []
+    read = 0  # bytes of the file in the batch
     with fs.open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
+            read += len(raw)
             if not raw.strip():
                 continue
             try:
@@ -227,9 +238,9 @@ def _jsonl(fs: fsspec.AbstractFileSystem, path: str, batch_rows: int, encoding: 
                 continue
             rows.append(value)
             lines.append(number)
-            if len(rows) >= batch_rows:
+            if len(rows) >= batch_rows or (part_bytes is not None and read >= part_bytes):
                 yield Batch(_named_as_raw(rows), rejects, lines)
-                rows, lines, rejects = [], [], []
+                rows, lines, rejects, read = [], [], [], 0
     if rows or rejects:
         yield Batch(_named_as_raw(rows), rejects, lines)
 

@@ -9,7 +9,7 @@ import math
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.contracts import text_columns
+from ingest.contracts import text_columns, text_rows
 from ingest.file_keys import DUPLICATE_KEY, KEY_MISSING, KeyCheck, quarantine_rows
 from ingest.file_readers import raw_names
 from ingest.sql_ties import SharedKeys
@@ -25,7 +25,7 @@ def split_non_finite(rows: pa.Table | list[dict], lines: list[int] | None, relat
         if not bad:
             return KeyCheck(rows, lines, None)
         dropped = set(bad)
-        picked = pa.Table.from_pylist([{k: None if v is None else str(v) for k, v in rows[i].items()} for i in bad])
+        picked = text_rows([rows[i] for i in bad])
         checks: list[tuple[str, str, str | None]] = [(NON_FINITE, str(_first_non_finite(rows[i])), "not a finite number") for i in bad]
         kept = [row for i, row in enumerate(rows) if i not in dropped]
         kept_lines = None if lines is None else [n for i, n in enumerate(lines) if i not in dropped]
@@ -69,7 +69,7 @@ def split_unusable_keys(
         checks: list[tuple[str, str, str | None]] = [
             (KEY_MISSING, next(key for key, name in present if rows[i].get(name) is None), None) for i in bad
         ]
-        picked = pa.Table.from_pylist([{k: None if v is None else str(v) for k, v in rows[i].items()} for i in bad])
+        picked = text_rows([rows[i] for i in bad])
         dropped = set(bad)
         return KeyCheck([row for i, row in enumerate(rows) if i not in dropped], None, quarantine_rows(picked, checks, bad, None, None))
     nulls = {key: pc.is_null(rows[name]) for key, name in present if rows[name].null_count}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime as dt
+import json
 import os
 import random
 import time
@@ -24,7 +25,7 @@ from ingest.file_keys import LoadKeys, last_of_each_key
 from ingest.landing import processed
 from ingest.pipeline import ingest_source
 from scheduler import alerts, monitor
-from tests.support.sources import quarantine, raw, settings_with_sources
+from tests.support.sources import landed_files, quarantine, raw, settings_with_sources
 
 LATEST = "SELECT {columns} FROM t QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _dlt_load_id DESC) = 1 ORDER BY ALL"
 
@@ -423,3 +424,26 @@ def test_a_file_loads_as_one_row_group_whatever_its_batches(tmp_path):
     files = sql_literal(Lake(settings).parquet_glob("raw", "drops", "items"))
     groups = raw(settings, "drops", "items", f"SELECT DISTINCT file_name, row_group_id, row_group_num_rows FROM parquet_metadata({files})")
     assert [rows for _, _, rows in groups] == [12_000]  # one row group (writing many small ones costs far more)
+
+
+def test_a_json_key_mostly_whole_numbers_is_typed_so_whichever_value_comes_first(tmp_path):
+    lines = [{"id": "x1", "v": 0}, {"id": "", "v": 0}] + [{"id": i, "v": i} for i in range(1, 21)] + [{"id": "x2", "v": 99}]
+    body = "".join(json.dumps(row) + "\n" for row in lines).encode()
+    settings = landed_files(tmp_path, "drops", {"events": {"pattern": "*.jsonl"}}, {"a.jsonl": body}, quality={"max_bad_share": 0.5})
+    result = ingest_source(open_run(settings), "drops")
+
+    assert result.rows == {"events": 20}  # the whole numbers load, though a text key came first
+    assert raw(settings, "drops", "events", "SELECT min(id), max(id), count(*) FROM t") == [(1, 20, 20)]
+    aside = quarantine(settings, "drops", "events", "SELECT _line, _check, _column FROM q ORDER BY _line")
+    assert aside == [(1, "key_type", "id"), (2, "key_missing", "id"), (23, "key_type", "id")]
+
+
+def test_quarantined_json_rows_keep_every_key_of_every_row_nested_values_as_json(tmp_path):
+    lines = [{"id": 1, "v": 1}, {"id": 1, "v": 2, "extra": {"n": [1, 2]}}, {"id": 1, "v": 3}]
+    body = "".join(json.dumps(row) + "\n" for row in lines).encode()
+    settings = landed_files(tmp_path, "drops", {"events": {"pattern": "*.jsonl"}}, {"a.jsonl": body})
+    ingest_source(open_run(settings), "drops")
+
+    assert raw(settings, "drops", "events", "SELECT id, v FROM t") == [(1, 3)]
+    aside = quarantine(settings, "drops", "events", "SELECT _line, _check, v, extra FROM q ORDER BY _line")
+    assert aside == [(1, "duplicate_key", "1", None), (2, "duplicate_key", "2", '{"n": [1, 2]}')]

@@ -3,13 +3,15 @@
 The oracle is the same project with room to read every file whole: raw, quarantine and each file's outcome must
 be the same. The battery generates CSV files with what splits badly: quoted fields holding line ends, commas and
 quotes, repeated keys far apart, missing and malformed keys, ragged rows, undecodable bytes, blank lines, a
-column whose type changes half-way, numbers with leading zeros; and Parquet files of repeated keys, one
-or two columns wide. `FILE_PARTS_SEEDS` runs more seeds.
+column whose type changes half-way, numbers with leading zeros; JSONL files with broken lines, lines that are no
+object, nested values, keys only some rows have, decimals and integers beyond 64 bits; and Parquet files of
+repeated keys, one or two columns wide. `FILE_PARTS_SEEDS` runs more seeds.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import random
 import sqlite3
@@ -29,6 +31,7 @@ TABLES = {
     "trips": {"pattern": "trips/*", "primary_key": "id"},
     "plain": {"pattern": "plain/*"},
     "shifts": {"pattern": "shifts/*", "primary_key": ["id", "shift"]},
+    "events": {"pattern": "events/*", "primary_key": "id"},
 }
 
 
@@ -71,6 +74,34 @@ def _csv(seed: int, rows: int) -> bytes:
         elif pick < 0.012:
             out.write(b"\n")  # a blank line
         out.write(line)
+    return out.getvalue()
+
+
+def _jsonl(seed: int, rows: int) -> bytes:
+    """JSON lines: repeated, missing and text keys, broken lines, lines that are no object, blank lines, a value whose
+    type changes half-way, nested objects, decimals and integers beyond 64 bits."""
+    rng = random.Random(seed)
+    out = io.BytesIO()
+    for i in range(rows):
+        pick = rng.random()
+        if pick < 0.005:
+            out.write(b'{"id": 3, "broken\n')
+            continue
+        if pick < 0.008:
+            out.write(b"[1, 2]\n")
+            continue
+        if pick < 0.011:
+            out.write(b"\n")
+            continue
+        key = rng.choice([None, "", "x" + str(i % 7)]) if pick < 0.03 else rng.randint(1, rows // 3)
+        row = {"id": key, "note": rng.choice(["a", "b, c", "é", None])}
+        if rng.random() < 0.3:
+            row["meta"] = {"tags": [rng.randint(0, 3)], "deep": {"n": rng.random()}}
+        if rng.random() < 0.05:
+            row["big"] = 2**70 + rng.randint(0, 9)
+        row["code"] = rng.choice(["A7", "007"]) if i > rows // 2 and rng.random() < 0.05 else rng.randint(1, 999)
+        amount = f', "amount": {rng.randint(0, 9999)}.{rng.randint(0, 99):02d}}}'  # a decimal number, its scale kept
+        out.write((json.dumps(row)[:-1] + amount).encode() + b"\n")
     return out.getvalue()
 
 
@@ -118,11 +149,20 @@ def _quarantined(settings, table: str) -> list[tuple]:
 
 
 def _quarantined_rows(settings, table: str) -> list[tuple]:
-    """Each quarantined row whole (its values, check and place), column by column by name; not its load."""
+    """Each quarantined row whole (its values, check and place), column by column by name, a value held in a
+    variant column read from there (a value's column follows its batch's type, and batches end elsewhere in a
+    file read in parts); not its load."""
     names = [c for (c,) in quarantine(settings, "drops", table, "SELECT column_name FROM (DESCRIBE q)")]
     names = [c for c in names if c not in ("_dlt_load_id", "_quarantined_at")]
     rows = quarantine(settings, "drops", table, f"SELECT {', '.join(chr(34) + c + chr(34) for c in names)} FROM q")
-    return sorted((tuple(sorted(zip(names, map(str, row), strict=True))) for row in rows), key=repr)
+    folded = []
+    for row in rows:
+        values: dict[str, str] = {}
+        for name, value in zip(names, row, strict=True):
+            if value is not None:  # a column that another file's quarantine lacks holds no value
+                values[name.split("__v_")[0]] = str(value)
+        folded.append(tuple(sorted(values.items())))
+    return sorted(folded, key=repr)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -132,19 +172,21 @@ def test_a_file_read_in_parts_loads_as_it_would_read_whole(tmp_path, seed):
         "trips/b.csv": _csv(seed, 9000),  # about 450 KB: read in parts where a file may take 1 MB
         "plain/c.parquet": _parquet(seed, 60_000),
         "shifts/d.parquet": _parquet(seed, 60_000, composite=True),  # a two-column key, a quarter of it missing
+        "events/e.jsonl": _jsonl(seed, 6000),  # about 600 KB: in parts of 64 KB where a file may take 1 MB
     }
     whole, whole_result, whole_outcomes = _load(tmp_path, "whole", files, WHOLE_MB)
     parts, parts_result, parts_outcomes = _load(tmp_path, "parts", files, PARTS_MB)
 
     assert [o[:4] for o in parts_outcomes] == [o[:4] for o in whole_outcomes]
-    assert [o[1] for o in parts_outcomes] == ["loaded"] * 4, parts_outcomes
+    assert [o[1] for o in parts_outcomes] == ["loaded"] * 5, parts_outcomes
     assert parts_result.rows == whole_result.rows
-    for table in ("trips", "plain", "shifts"):
+    for table in ("trips", "plain", "shifts", "events"):
         assert _text(parts, table) == _text(whole, table)
         assert _quarantined_rows(parts, table) == _quarantined_rows(whole, table)
     checks = {check for _, _, check, _ in _quarantined(parts, "trips")}
     assert {"duplicate_key", "key_missing", "key_type", "csv", "encoding"} <= checks, checks
     assert {"duplicate_key", "key_missing"} <= {check for _, _, check, _ in _quarantined(parts, "shifts")}
+    assert {"duplicate_key", "key_missing", "key_type", "json"} <= {check for _, _, check, _ in _quarantined(parts, "events")}
     assert not any((parts.data_dir / "run" / "parts").rglob("*.*")), "nothing held is left once the load took it"
 
 
@@ -161,9 +203,9 @@ def test_a_file_read_in_parts_is_rejected_whole_when_its_last_part_is_bad(tmp_pa
 
 
 def test_a_file_that_cannot_be_read_in_parts_is_rejected_naming_the_size_to_split_it_to(tmp_path):
-    lines = "".join(f'{{"id": {i}, "note": "{"n" * 60}"}}\n' for i in range(2000)).encode()
+    lines = "".join(f'{{"id": {i}, "note": "{"n" * 60}"}}\n' for i in range(2000)).encode("utf-16")
     wide = ("ID,Note\n" + "".join(f"{i},{'n' * 60}\n" for i in range(3000))).encode("utf-16")
-    tables = {"events": {"pattern": "events/*.jsonl"}, "wide": {"pattern": "wide/*", "encoding": "utf-16"}}
+    tables = {"events": {"pattern": "events/*.jsonl", "encoding": "utf-16"}, "wide": {"pattern": "wide/*", "encoding": "utf-16"}}
     settings = landed_files(tmp_path, "drops", tables, {"events/a.jsonl": lines, "wide/b.csv": wide}, max_file_memory_mb=1)
     result = ingest_source(open_run(settings), "drops")
 
@@ -172,5 +214,5 @@ def test_a_file_that_cannot_be_read_in_parts_is_rejected_naming_the_size_to_spli
     assert rejected[0].startswith(
         f"drops.events: file events/a.jsonl rejected: too large to read: a jsonl file of {len(lines) / 1000:.1f} KB"
     )
-    assert "and a jsonl file is not read in parts. Split it into files of at most about 104.9 KB" in rejected[0]
+    assert "and a jsonl file in utf-16 is not read in parts. Split it into files of at most about 104.9 KB" in rejected[0]
     assert "a CSV file in utf-16 is not read in parts" in rejected[1] and "or raise max_file_memory_mb" in rejected[1]
