@@ -117,7 +117,7 @@ def split_bad_keys(
     for position in positions:
         # As for JSON rows: a key part that is missing outranks one of another type in the same row.
         empty = [k for k in keys if missing_key(rows[k].slice(position, 1))[0].as_py()]
-        variants = {k: _variant(rows, k, position) for k in empty}
+        variants = {k: variant_at(rows, k, position) for k in empty}
         key = next((k for k in empty if variants[k] is None), None)
         if key is not None:
             checks.append((KEY_MISSING, key, None))
@@ -126,11 +126,7 @@ def split_bad_keys(
             kind = str(variants[key]).removeprefix(key + VARIANT)
             checks.append((KEY_TYPE, key, f"a {kind} value in a key column loaded as another type"))
     quarantined = quarantine_rows(text_columns(rows.take(pa.array(positions))), checks, positions, lines, relative)
-    kept = rows.filter(pc.invert(bad_mask))
-    for key in keys:  # a key's variant columns held only the refused values
-        for column in [c for c in kept.column_names if c.startswith(key + VARIANT)]:
-            if kept[column].null_count == kept.num_rows:
-                kept = kept.drop_columns([column])
+    kept = without_empty_key_variants(rows.filter(pc.invert(bad_mask)), keys)
     kept_lines = None if lines is None else [n for n, bad in zip(lines, bad_mask.to_pylist(), strict=True) if not bad]
     return KeyCheck(kept, kept_lines, quarantined)
 
@@ -380,6 +376,12 @@ def quarantine_rows(
     return picked.append_column("_line", pa.array([lines[p] for p in positions] if lines else [None] * len(checks), pa.int64()))
 
 
-def _variant(rows: pa.Table, key: str, position: int) -> str | None:
+def without_empty_key_variants(rows: pa.Table, keys: list[str]) -> pa.Table:
+    """`rows` without the key columns' variant columns that hold no value: they held only the refused values."""
+    empty = [c for key in keys for c in rows.column_names if c.startswith(key + VARIANT) and rows[c].null_count == rows.num_rows]
+    return rows.drop_columns(empty) if empty else rows
+
+
+def variant_at(rows: pa.Table, key: str, position: int) -> str | None:
     """The variant column holding the value of `key` at `position` that did not fit its type, if any."""
     return next((c for c in rows.column_names if c.startswith(key + VARIANT) and not _blank(rows[c][position].as_py())), None)

@@ -10,7 +10,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.contracts import text_columns, text_rows
-from ingest.file_keys import DUPLICATE_KEY, KEY_MISSING, KeyCheck, quarantine_rows
+from ingest.file_keys import (
+    DUPLICATE_KEY,
+    KEY_MISSING,
+    KEY_TYPE,
+    VARIANT,
+    KeyCheck,
+    quarantine_rows,
+    variant_at,
+    without_empty_key_variants,
+)
 from ingest.file_readers import raw_names
 from ingest.sql_ties import SharedKeys
 
@@ -78,9 +87,7 @@ def split_unusable_keys(
     for missing in masks[1:]:
         mask = pc.or_(mask, missing)
     found = [] if mask is None else pc.indices_nonzero(mask).to_pylist()
-    reasons: dict[int, tuple[str, str, str | None]] = {
-        p: (KEY_MISSING, next(key for key in nulls if nulls[key][p].as_py()), None) for p in found
-    }
+    reasons = {p: _no_key(rows, {key: spelled[key] for key in nulls if nulls[key][p].as_py()}, p) for p in found}
     if len(present) == len(keys) and not unique:
         by = [name for _, name in present] + ([spelled[cursor]] if cursor in spelled else [])
         why = "another row of this key has the same cursor value" if cursor in spelled else "another row of this key differs (no cursor)"
@@ -96,7 +103,19 @@ def split_unusable_keys(
     positions = sorted(reasons)
     quarantined = quarantine_rows(text_columns(rows.take(pa.array(positions))), [reasons[p] for p in positions], positions, None, None)
     keep = pc.invert(pc.is_in(pa.array(range(rows.num_rows)), value_set=pa.array(positions)))
-    return KeyCheck(rows.filter(keep), None, quarantined)
+    return KeyCheck(without_empty_key_variants(rows.filter(keep), [name for _, name in present]), None, quarantined)
+
+
+def _no_key(rows: pa.Table, empty: dict[str, str], position: int) -> tuple[str, str, str | None]:
+    """Why a row with no value in the key columns `empty` (raw name -> the batch's) is set aside: `key_type` when
+    the value is in the column's variant (a SQLite value of another type than its column's), else `key_missing`."""
+    variants = {key: variant_at(rows, name, position) for key, name in empty.items()}
+    missing = next((key for key in empty if variants[key] is None), None)
+    if missing is not None:
+        return (KEY_MISSING, missing, None)
+    key = next(iter(empty))
+    kind = str(variants[key]).removeprefix(empty[key] + VARIANT)
+    return (KEY_TYPE, key, f"a {kind} value in a key column loaded as another type")
 
 
 def _ties(rows: pa.Table, by: list[str], left_out: pa.Array | None) -> list[int]:

@@ -133,3 +133,25 @@ def test_a_share_of_rows_without_their_key_above_the_limit_refuses_the_load(tmp_
     settings = settings_with_sources(tmp_path, {"erp": source})
     with pytest.raises(PlatformError, match=r"1 of 2 rows \(50.0%\) are invalid.*First failures: id: key_missing"):
         ingest_source(open_run(settings), "erp")
+
+
+def test_a_sqlite_key_of_another_type_than_its_column_is_key_type_naming_it(tmp_path):
+    (tmp_path / "data").mkdir()
+    rows = [(1, "a"), ("abc", "b"), (2, "c"), (2.5, "d"), (b"\x01", "e"), ("", "f"), (None, "g"), (3, "h")]
+    with contextlib.closing(sqlite3.connect(tmp_path / "data" / "erp.db")) as con, con:
+        con.execute("CREATE TABLE things (id INTEGER, v TEXT)")
+        con.executemany("INSERT INTO things VALUES (?, ?)", rows)
+    source = {"kind": "sqlite", "path": "erp.db", "quality": {"max_bad_share": 1}, "tables": {"things": {"cursor": None}}}
+    settings = settings_with_sources(tmp_path, {"erp": source})
+    ingest_source(open_run(settings), "erp")
+
+    assert raw(settings, "erp", "things", "SELECT id, v FROM t ORDER BY id") == [(1, "a"), (2, "c"), (3, "h")]
+    assert not [c for (c,) in raw(settings, "erp", "things", "SELECT column_name FROM (DESCRIBE t)") if c.startswith("id__v_")]
+    aside = quarantine(settings, "erp", "things", "SELECT v, _check, _column, _failure FROM q ORDER BY v")
+    assert aside == [
+        ("b", "key_type", "id", "a text value in a key column loaded as another type"),
+        ("d", "key_type", "id", "a double value in a key column loaded as another type"),
+        ("e", "key_type", "id", "a binary value in a key column loaded as another type"),
+        ("f", "key_missing", "id", None),
+        ("g", "key_missing", "id", None),
+    ]
