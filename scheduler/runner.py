@@ -37,6 +37,10 @@ class Runner:
         self.specs = specs
         self.stopping = stopping or threading.Event()
         self._busy: dict[str, threading.Lock] = {job_id: threading.Lock() for job_id in specs}
+        # jobs asked to run while they ran: each runs once more when its run ends (its upstream may have
+        # finished after it read that upstream's output). Guards `_again` and each release of `_busy`.
+        self._again: set[str] = set()
+        self._asked = threading.Lock()
         warm.prepare(settings.data_dir / "logs" / "warm-server.log")  # its imports load while this process goes on
 
     def update(self, settings: Settings, specs: dict[str, JobSpec]) -> None:
@@ -47,16 +51,34 @@ class Runner:
 
     def run(self, job_id: str, trigger: str = "scheduled", *, retries: bool = True, cascade: bool = True, alert: bool = True) -> str:
         """Run `job_id` to its final status ('success', 'failed', 'timed_out', 'interrupted', 'skipped' or
-        'missed' when a run of it is already in progress)."""
+        'missed' when a run of it is already in progress: that run then runs it once more when it ends, so
+        that what it makes reflects what finished while it ran, such as a second upstream's load)."""
         spec = self.specs[job_id]
         busy = self._busy[job_id]
-        if not busy.acquire(blocking=False):
-            self.skip(job_id, trigger, "already running; max_instances is 1", status="missed")
+        with self._asked:
+            taken = busy.acquire(blocking=False)
+            if not taken:
+                self._again.add(job_id)
+        if not taken:
+            self.skip(job_id, trigger, "already running (max_instances is 1); it runs again once that run ends", status="missed")
             return "missed"
+        held = True
         try:
-            status, error = self._attempts(spec, trigger, retries=retries)
+            while held:
+                status, error = self._attempts(spec, trigger, retries=retries)
+                with self._asked:  # decided and released at once: a request that comes later finds it free
+                    again = job_id in self._again and status == "success" and not self.stopping.is_set()
+                    self._again.discard(job_id)
+                    if not again:
+                        busy.release()
+                        held = False
+                if again:
+                    log.info("job %s runs again: it was asked to while it ran", job_id, extra={"job": job_id})
         finally:
-            busy.release()
+            if held:
+                with self._asked:
+                    self._again.discard(job_id)
+                    busy.release()
         if status == "success":
             if alert:
                 alerts.clear_alert(self.settings, f"job:{job_id}", f"Job {job_id} succeeded again.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pytest
@@ -70,6 +71,28 @@ def test_a_missed_slot_of_an_upstream_does_not_block_its_dependants(tmp_path):
     build = runs(settings, "build")
     assert [(r["status"], r["error"]) for r in build] == [("success", None)], build
     assert runlog.latest_per_job(settings.meta_path)["lookup"]["status"] == "success"
+
+
+def test_a_job_asked_to_run_while_it_runs_runs_once_more_when_that_run_ends(tmp_path):
+    # e.g. transform, asked by a second upstream whose load finished after the running build read raw
+    marker = tmp_path / "started"
+    jobs = {"build": {"task": f"{TASKS}:sleep", "args": {"seconds": 2, "marker": str(marker)}, "schedule": "0 0 1 1 *", "retries": 0}}
+    settings = job_settings(tmp_path / "data", jobs)
+    runner = Runner(settings, job_specs(settings))
+    outcome: list[str] = []
+    first = threading.Thread(target=lambda: outcome.append(runner.run("build", "manual")))
+    first.start()
+    wait_for(marker.exists, timeout=120)
+    assert runner.run("build", "scheduled") == "missed"
+    assert runner.run("build", "scheduled") == "missed"  # requests while it runs come to one more run
+    first.join(timeout=300)
+    assert outcome == ["success"]
+    history = runs(settings, "build")
+    assert [r["status"] for r in history] == ["success", "missed", "missed", "success"], history
+    assert all("it runs again once that run ends" in r["error"] for r in history if r["status"] == "missed")
+    assert history[0]["finished_at"] <= history[-1]["started_at"]  # after the run it was asked during, not beside it
+    assert runner.run("build", "manual") == "success"  # nothing left asked: one run
+    assert len(runs(settings, "build")) == 5
 
 
 def test_retry_then_success_records_each_attempt_and_sends_no_alert(tmp_path, receivers):
