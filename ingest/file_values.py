@@ -4,6 +4,7 @@ SQL table's or an API's rows without their key. Each goes to quarantine naming t
 
 from __future__ import annotations
 
+import json
 import math
 
 import pyarrow as pa
@@ -63,8 +64,8 @@ def split_unusable_keys(
     rows: pa.Table | list[dict], keys: list[str], cursor: str | None, *, unique: bool = False, shared: SharedKeys | None = None
 ) -> KeyCheck:
     """Set aside a SQL table's or an API's rows whose key staging could not use: with no value in (part of) it
-    (`key_missing`, naming the column), or, in an Arrow batch, sharing it and the `cursor` value (the key alone
-    when there is no cursor) with another row that differs (`duplicate_key`: which of them is current is unknown,
+    (`key_missing`, naming the column), or sharing it and the `cursor` value (the key alone when there is no
+    cursor) with another row of the batch that differs (`duplicate_key`: which of them is current is unknown,
     and staging would keep either). `keys` and `cursor` are named as the batch names them (`ID`), or as raw
     does (`id`, `order_id` for `orderId`). unique: the database keeps the key unique, so no rows share it.
     shared: such values that the database found over the whole read, so that rows in other batches count too."""
@@ -72,15 +73,26 @@ def split_unusable_keys(
     spelled = dict(zip(raw_names(names), names, strict=True)) | {name: name for name in names}
     present = [(key, spelled[key]) for key in keys if key in spelled]
     if isinstance(rows, list):
-        bad = [i for i, row in enumerate(rows) if any(row.get(name) is None for _, name in present)]
-        if not bad:
+        missing = {
+            i: (KEY_MISSING, next(key for key, name in present if row.get(name) is None), None)
+            for i, row in enumerate(rows)
+            if any(row.get(name) is None for _, name in present)
+        }
+        reasons: dict[int, tuple[str, str, str | None]] = dict(missing)
+        # a cursor that is no field of the rows (a nested path) cannot tell versions apart: none are compared
+        if len(present) == len(keys) and not unique and (cursor is None or cursor in spelled):
+            by = [name for _, name in present] + ([spelled[cursor]] if cursor is not None else [])
+            why = (
+                "another row of this key has the same cursor value" if cursor is not None else "another row of this key differs (no cursor)"
+            )
+            for position in _row_ties(rows, by, set(missing)):
+                reasons[position] = (DUPLICATE_KEY, ",".join(keys), why)
+        if not reasons:
             return KeyCheck(rows, None, None)
-        checks: list[tuple[str, str, str | None]] = [
-            (KEY_MISSING, next(key for key, name in present if rows[i].get(name) is None), None) for i in bad
-        ]
+        bad = sorted(reasons)
         picked = text_rows([rows[i] for i in bad])
-        dropped = set(bad)
-        return KeyCheck([row for i, row in enumerate(rows) if i not in dropped], None, quarantine_rows(picked, checks, bad, None, None))
+        kept = [row for i, row in enumerate(rows) if i not in reasons]
+        return KeyCheck(kept, None, quarantine_rows(picked, [reasons[i] for i in bad], bad, None, None))
     nulls = {key: pc.is_null(rows[name]) for key, name in present if rows[name].null_count}
     masks = list(nulls.values())
     mask = masks[0] if masks else None
@@ -116,6 +128,15 @@ def _no_key(rows: pa.Table, empty: dict[str, str], position: int) -> tuple[str, 
     key = next(iter(empty))
     kind = str(variants[key]).removeprefix(empty[key] + VARIANT)
     return (KEY_TYPE, key, f"a {kind} value in a key column loaded as another type")
+
+
+def _row_ties(rows: list[dict], by: list[str], left_out: set[int]) -> list[int]:
+    """Positions of the JSON rows (not `left_out`) that share the `by` fields' values with another row that differs."""
+    groups: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        if i not in left_out:
+            groups.setdefault(json.dumps([row.get(name) for name in by], default=str), []).append(i)
+    return [i for members in groups.values() if any(rows[m] != rows[members[0]] for m in members[1:]) for i in members]
 
 
 def _ties(rows: pa.Table, by: list[str], left_out: pa.Array | None) -> list[int]:

@@ -154,7 +154,9 @@ def guard_resources(
         resource.apply_hints(schema_contract=schema_contract(mode))
         if table is not None:
             if not checked:  # a file drop's are set aside as read
-                cursor, shared = getattr(table, "cursor", None), (shared_keys or {}).get(resource.name)
+                # a SQL table's cursor; an API endpoint's, when it is incremental
+                cursor = getattr(table, "cursor", None) or getattr(getattr(table, "incremental", None), "cursor_path", None)
+                shared = (shared_keys or {}).get(resource.name)
                 resource.add_step(_KeyStep(guard, resource.name, table.key_columns, cursor, resource.name in unique_keys, shared))
             if not checked and getattr(table, "non_finite", "keep") == "quarantine":
                 resource.add_step(_NonFiniteStep(guard, resource.name))

@@ -13,7 +13,7 @@ import pytest
 from core.errors import PlatformError
 from core.run_context import open_run
 from ingest.pipeline import ingest_source
-from tests.support.sources import raw, settings_with_sources
+from tests.support.sources import quarantine, raw, settings_with_sources
 
 TOKEN = "s3cret-token"
 PAGE = 10
@@ -153,3 +153,28 @@ def test_wrong_token_fails_clearly_without_printing_it(tmp_path, api):
         ingest_source(open_run(settings), "api")
     assert "401" in str(caught.value) and "wrong-token" not in str(caught.value)
     assert not (settings.lake_root / "raw" / "api" / "orders").exists()
+
+
+def test_records_of_one_key_a_page_cannot_tell_apart_go_to_quarantine(tmp_path, api):
+    # events (no cursor): id 3 twice, differing; id 5 twice, equal. orders (cursor updated_at): id 4 in two versions
+    # at two times, which staging tells apart; id 6 in two versions at one time, which it cannot.
+    api.fail_once.clear()
+    api.records["events"] = [{"id": 1, "kind": "a"}, {"id": 3, "kind": "a"}, {"id": 3, "kind": "b"}, {"id": 5, "kind": "c"}]
+    api.records["events"] += [{"id": 5, "kind": "c"}, {"id": 7, "kind": "d"}]
+    at = lambda minute: f"2025-03-01T10:{minute:02d}:00"
+    api.records["orders"] = [{"id": 4, "status": "placed", "updated_at": at(1)}, {"id": 4, "status": "paid", "updated_at": at(2)}]
+    api.records["orders"] += [{"id": 6, "status": "placed", "updated_at": at(3)}, {"id": 6, "status": "paid", "updated_at": at(3)}]
+    settings = settings_with_sources(tmp_path, {"api": _declaration(api.url, quality={"max_bad_share": 1})}, SHOP_API_TOKEN=TOKEN)
+    result = ingest_source(open_run(settings), "api")
+
+    assert raw(settings, "api", "events", "SELECT id, kind FROM t ORDER BY ALL") == [(1, "a"), (5, "c"), (5, "c"), (7, "d")]
+    assert quarantine(settings, "api", "events", "SELECT id, kind, _check FROM q ORDER BY ALL") == [
+        ("3", "a", "duplicate_key"),
+        ("3", "b", "duplicate_key"),
+    ]
+    assert raw(settings, "api", "orders", "SELECT id, status FROM t ORDER BY ALL") == [(4, "paid"), (4, "placed")]
+    assert quarantine(settings, "api", "orders", "SELECT id, status, _failure FROM q ORDER BY ALL") == [
+        ("6", "paid", "another row of this key has the same cursor value"),
+        ("6", "placed", "another row of this key has the same cursor value"),
+    ]
+    assert {table: n for table, n in result.quarantined.items() if n} == {"events": 2, "orders": 2}
