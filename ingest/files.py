@@ -259,6 +259,10 @@ class _FileTable:
         load.warnings += [f"{message} in file {landed.relative} (on_type_drift: {self.spec.on_type_drift})" for message in read.drifts]
         notes += read.notes
         load.warnings += [f"{self.source_name}.{self.table}: file {landed.relative}: {note}" for note in read.notes]
+        if read.held is not None:  # said where the file's outcome is listed, not as a warning: nothing is wrong
+            notes.append(
+                f"read in parts: reading it whole would take more than max_file_memory_mb ({self.source.max_file_memory() // 2**20:,} MB)"
+            )
         if read.superseded.quarantined is not None:
             superseded = read.superseded.quarantined.num_rows
             load.guard.add_rejects(self.table, read.superseded.quarantined, superseded, into=read.tally)

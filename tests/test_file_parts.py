@@ -179,6 +179,9 @@ def test_a_file_read_in_parts_loads_as_it_would_read_whole(tmp_path, seed):
 
     assert [o[:4] for o in parts_outcomes] == [o[:4] for o in whole_outcomes]
     assert [o[1] for o in parts_outcomes] == ["loaded"] * 5, parts_outcomes
+    in_parts = {o[0] for o in parts_outcomes if "read in parts" in (o[4] or "")}
+    assert in_parts == {"trips/b.csv", "plain/c.parquet", "shifts/d.parquet", "events/e.jsonl"}, parts_outcomes
+    assert not any("read in parts" in (o[4] or "") for o in whole_outcomes)
     assert parts_result.rows == whole_result.rows
     for table in ("trips", "plain", "shifts", "events"):
         assert _text(parts, table) == _text(whole, table)
