@@ -89,3 +89,20 @@ def probe(settings, path: str, variable: str) -> dict:
     with open(path, "a") as handle:
         handle.write(json.dumps(facts) + "\n")
     return {"rows_out": 1}
+
+
+def stage(settings, name: str, folder: str, inputs: list[str], seconds: float) -> dict:
+    """A stage of a pipeline: read the version of each upstream's output as it starts (as a build reads raw when
+    it plans), work `seconds`, then write its own output, `<folder>/<name>.json`: its next version and what it read."""
+    base = Path(folder)
+    read = {upstream: _version(base / f"{upstream}.json") for upstream in inputs}
+    time.sleep(seconds)
+    out = base / f"{name}.json"
+    written = out.with_name(f".{name}.{os.getpid()}.tmp")
+    written.write_text(json.dumps({"version": _version(out) + 1, "read": read}))
+    os.replace(written, out)
+    return {"rows_out": 1}
+
+
+def _version(path: Path) -> int:
+    return json.loads(path.read_text())["version"] if path.exists() else 0
