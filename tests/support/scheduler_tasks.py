@@ -91,12 +91,18 @@ def probe(settings, path: str, variable: str) -> dict:
     return {"rows_out": 1}
 
 
-def stage(settings, name: str, folder: str, inputs: list[str], seconds: float) -> dict:
+def stage(settings, name: str, folder: str, inputs: list[str], seconds: float, fail_every: int = 0) -> dict:
     """A stage of a pipeline: read the version of each upstream's output as it starts (as a build reads raw when
-    it plans), work `seconds`, then write its own output, `<folder>/<name>.json`: its next version and what it read."""
+    it plans), work `seconds`, then write its own output, `<folder>/<name>.json`: its next version and what it read.
+    With `fail_every`, every such call fails instead, writing nothing."""
     base = Path(folder)
     read = {upstream: _version(base / f"{upstream}.json") for upstream in inputs}
     time.sleep(seconds)
+    calls = base / f".{name}.calls"
+    count = int(calls.read_text()) + 1 if calls.exists() else 1
+    calls.write_text(str(count))
+    if fail_every and count % fail_every == 0:
+        raise PlatformError(f"{name} failed on call {count}")
     out = base / f"{name}.json"
     written = out.with_name(f".{name}.{os.getpid()}.tmp")
     written.write_text(json.dumps({"version": _version(out) + 1, "read": read}))
