@@ -29,17 +29,21 @@ class SharedKeys:
 
     columns: list[str]
     values: pa.Table | None = None
+    _wanted: tuple[tuple, pa.Array] | None = None  # `values` as texts, for the batch types they were cast to
 
     def found(self, values: pa.Table) -> None:
         """Take the database's answer, its columns in the order of `columns` (as the database names them)."""
         self.values = values.rename_columns(self.columns) if values.num_rows else None
+        self._wanted = None
 
     def mask(self, batch: pa.Table) -> pa.Array | None:
         """Which of the batch's rows hold such a value (None: none can); the batch's columns as raw names them."""
         if self.values is None or not all(column in batch.column_names for column in self.columns):
             return None
-        wanted = _joined(self.values, self.columns, {c: batch.schema.field(c).type for c in self.columns})
-        return pc.is_in(_joined(batch, self.columns, None), value_set=wanted)
+        types = {c: batch.schema.field(c).type for c in self.columns}
+        if self._wanted is None or self._wanted[0] != tuple(types.values()):
+            self._wanted = (tuple(types.values()), _joined(self.values, self.columns, types))
+        return pc.is_in(_joined(batch, self.columns, None), value_set=self._wanted[1])
 
 
 def _joined(table: pa.Table, columns: list[str], types: dict[str, pa.DataType] | None) -> pa.Array:
