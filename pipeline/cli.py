@@ -19,7 +19,7 @@ out = Console()
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
     """Run every stage end to end and print a summary."""
-    from pipeline.run import run_all
+    from pipeline.run import PartialRun, run_all
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as progress:
@@ -35,10 +35,16 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
             if done is None and total:
                 progress.advance(task)
 
-        summary = run_all(settings, on_event)
+        failed: PartialRun | None = None
+        try:
+            summary = run_all(settings, on_event)
+        except PartialRun as partial:
+            summary, failed = partial.summary, partial
     out.print(_summary_table(summary))
     for warning in summary.warnings:
         out.print(f"[yellow]warning:[/] {warning}")
+    if failed is not None:
+        raise failed  # printed as the error, and `just run` exits 1
 
 
 def _summary_table(summary) -> Table:
@@ -49,6 +55,8 @@ def _summary_table(summary) -> Table:
         table.add_row("demo source", _counts(summary.generated_source) + " (generated)")
     for source, rows in summary.rows_loaded.items():
         table.add_row(f"loaded from {source}", _counts(rows) if rows else "nothing new")
+    for source in summary.failed_sources:
+        table.add_row(f"loaded from {source}", "[red]FAILED: nothing of it loaded (see below)[/]")
     table.add_row("models built", f"{len(summary.models_built)} of {summary.models_total}")
     table.add_row("audits passed", str(summary.audits_passed))
     table.add_row("unit tests passed", str(summary.tests_run))

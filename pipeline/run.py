@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from core import runlog
+from core.errors import PlatformError
 from core.lock import describe_holder, writer_lock
-from core.run_context import open_run
+from core.run_context import RunContext, open_run
 from core.settings import Settings
 from demo.shop import generate
 from pipeline import stages
@@ -38,9 +39,23 @@ class RunSummary:
     published_version: str | None = None
     publish_reason: str | None = None  # why a new version was published; None: the current one was up to date
     published_rows: dict[str, int] = field(default_factory=dict)
+    failed_sources: dict[str, str] = field(default_factory=dict)  # source -> why its load failed (nothing of it loaded)
     staging_rows: dict[str, dict[str, int]] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+
+
+class PartialRun(PlatformError):
+    """A run that built and published every other source's loads while some sources' loads failed: loud, not a
+    success (`just run` prints the summary, then this, and exits 1)."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        self.summary = summary
+        failed = "; ".join(f"{name}: {why}" for name, why in summary.failed_sources.items())
+        super().__init__(
+            f"Loading failed for {', '.join(summary.failed_sources)}; the marts (version {summary.published_version}) hold "
+            f"every other source's loads, and none of theirs since their last load that completed. {failed}"
+        )
 
 
 @contextlib.contextmanager
@@ -54,7 +69,11 @@ def _stage(summary: RunSummary, settings: Settings, name: str, job: str) -> Iter
 
 
 def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
-    """Run every stage once; each is recorded in the run log. Raises PlatformError on expected failures."""
+    """Run every stage once; each is recorded in the run log. Raises PlatformError on expected failures.
+
+    A source whose load fails does not stop the others: they load, build and publish, and then PartialRun names
+    the failed ones (the marts hold every load that completed, and the run says loudly which did not). When
+    every source's load fails, the first failure is raised as it is, before anything is built."""
     check_gateway(settings)
     summary = RunSummary()
     waiting = lambda holder: events("lock", f"waiting for the writer lock ({describe_holder(holder)})", None, None)
@@ -76,33 +95,30 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
                 )
                 job.rows_out = sum(summary.generated_source.values())
 
+        first_failure: PlatformError | None = None
         for name in settings.sources:
             events("ingest", f"loading new and changed rows of {name}", None, None)
-            with _stage(summary, settings, "ingest", f"ingest:{name}") as job:
-                result = stages.ingest(run, name)
-                job.rows_out = result.total_rows
+            try:
+                with _stage(summary, settings, "ingest", f"ingest:{name}") as job:
+                    result = stages.ingest(run, name)
+                    job.rows_out = result.total_rows
+            except PlatformError as exc:
+                first_failure = first_failure or exc
+                summary.failed_sources[name] = str(exc)
+                events("ingest", f"loading {name} failed; the other sources go on", None, None)
+                continue
             summary.rows_loaded[name] = result.rows
             summary.warnings.extend(result.warnings)
+        if first_failure is not None and len(summary.failed_sources) == len(settings.sources):
+            raise first_failure
 
-        events("transform", "planning prod", 0, None)
-        with _stage(summary, settings, "transform", "transform") as job:
-            on_model = lambda model, total: events("transform", f"built {model}", None, total)
-            build = stages.transform(run, on_model=on_model)
-            job.rows_out = len(build.tally.models_built)
-        summary.models_built = sorted(build.tally.models_built)
-        summary.models_total = build.models_total
-        summary.audits_passed = build.tally.audits_passed
-        summary.tests_run = build.tally.tests_run
-        summary.warnings.extend(build.tally.warnings)
-
-        events("publish", "publishing the marts", None, None)
-        with _stage(summary, settings, "publish", "publish") as job:
-            outcome = stages.publish(run)
-            job.rows_out = sum(outcome.rows.values()) if outcome.reason else 0
-            stages.check_published(run)
-        summary.published_version, summary.published_rows = outcome.version, outcome.rows
-        summary.publish_reason = outcome.reason
-        summary.staging_rows = outcome.staging_rows
+        try:
+            _build_and_publish(run, summary, events)
+        except PlatformError as exc:
+            if not summary.failed_sources:
+                raise
+            failed = "; ".join(f"{name}: {why}" for name, why in summary.failed_sources.items())
+            raise PlatformError(f"{exc}\nBefore that, loading failed for {', '.join(summary.failed_sources)}: {failed}") from exc
 
     summary.outputs = {
         "raw lake": lake.url("raw"),
@@ -111,4 +127,29 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
         "published marts": marts_folder(settings),
         "run log": str(settings.meta_path),
     }
+    if summary.failed_sources:
+        raise PartialRun(summary)
     return summary
+
+
+def _build_and_publish(run: RunContext, summary: RunSummary, events: Events) -> None:
+    settings = run.settings
+    events("transform", "planning prod", 0, None)
+    with _stage(summary, settings, "transform", "transform") as job:
+        on_model = lambda model, total: events("transform", f"built {model}", None, total)
+        build = stages.transform(run, on_model=on_model)
+        job.rows_out = len(build.tally.models_built)
+    summary.models_built = sorted(build.tally.models_built)
+    summary.models_total = build.models_total
+    summary.audits_passed = build.tally.audits_passed
+    summary.tests_run = build.tally.tests_run
+    summary.warnings.extend(build.tally.warnings)
+
+    events("publish", "publishing the marts", None, None)
+    with _stage(summary, settings, "publish", "publish") as job:
+        outcome = stages.publish(run)
+        job.rows_out = sum(outcome.rows.values()) if outcome.reason else 0
+        stages.check_published(run)
+    summary.published_version, summary.published_rows = outcome.version, outcome.rows
+    summary.publish_reason = outcome.reason
+    summary.staging_rows = outcome.staging_rows

@@ -1,15 +1,22 @@
-"""Clear failures: a missing source or a failing audit stops the run, and published marts stay as they were."""
+"""Clear failures: a missing source or a failing audit stops the run, and published marts stay as they were; a source
+whose load fails stops no other, and the run says which failed."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import sqlite3
 
 import pytest
+import yaml
 
+from core import runlog
 from core.errors import PlatformError
-from pipeline.run import run_all
+from core.settings import load_settings
+from pipeline.cli import cmd_run
+from pipeline.run import PartialRun, run_all
 from publish.reader import connect_published, current_version
-from tests.support.project import run_cli, settings_for
+from tests.support.project import SMALL_SCALE, copy_project, run_cli, settings_for
 
 # These tests prove the SQLMesh audits; with pandera contracts on, ingestion would quarantine the bad row first.
 NO_CONTRACTS = {"PLATFORM__SOURCES__SHOP__QUALITY__ENABLED": "false"}
@@ -52,3 +59,37 @@ def test_cli_shows_a_failing_audit_without_traceback(tmp_path):
     assert result.returncode == 1
     assert "stg_shop__payments" in result.stderr and "accepted_range" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_failing_source_stops_no_other_and_the_run_says_which_failed(tmp_path, capsys):
+    project = copy_project(tmp_path / "project")
+    erp = {"erp": {"kind": "sqlite", "path": "erp.db", "tables": {"things": {"cursor": None}}}}
+    declared = "".join(f"      {line}\n" for line in yaml.safe_dump(erp).splitlines())
+    config = (project / "config.yaml").read_text()
+    (project / "config.yaml").write_text(config.replace("    sources:\n", "    sources:\n" + declared, 1))
+    data = tmp_path / "data"
+    data.mkdir()
+    with contextlib.closing(sqlite3.connect(data / "erp.db")) as con, con:
+        con.execute("CREATE TABLE things (id INTEGER, v TEXT)")
+        con.executemany("INSERT INTO things VALUES (?, ?)", [(None, "keyless"), (None, "keyless too"), (1, "ok")])  # 2 of 3 invalid
+    settings = load_settings(project, env={"PLATFORM__DATA_DIR": str(data), "PLATFORM__DEMO__SCALE": SMALL_SCALE})
+
+    with pytest.raises(PartialRun) as caught:
+        cmd_run(settings, argparse.Namespace())
+    partial = caught.value.summary
+    printed = capsys.readouterr().out
+    assert "loaded from shop" in printed and "FAILED" in printed  # the summary, then the error (exit 1)
+    assert list(partial.failed_sources) == ["erp"] and "2 of 3 rows" in partial.failed_sources["erp"]
+    assert "Loading failed for erp" in str(caught.value) and "keyless" not in str(caught.value)
+    assert partial.rows_loaded["shop"] and partial.publish_reason is not None
+    latest = runlog.latest_per_job(settings.meta_path)
+    statuses = [latest[job]["status"] for job in ("ingest:shop", "ingest:erp", "transform", "publish")]
+    assert statuses == ["success", "failed", "success", "success"]
+
+    # the shop's marts were whole: once erp is fixed, a complete run finds nothing of the shop to publish
+    with contextlib.closing(sqlite3.connect(data / "erp.db")) as con, con:
+        con.execute("DELETE FROM things WHERE id IS NULL")
+    complete = run_all(settings)
+    assert complete.rows_loaded == {"shop": {}, "erp": {"things": 1}}
+    assert complete.publish_reason is None and complete.published_version == partial.published_version
+    assert complete.published_rows == partial.published_rows
