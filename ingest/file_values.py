@@ -82,9 +82,7 @@ def split_unusable_keys(
         # a cursor that is no field of the rows (a nested path) cannot tell versions apart: none are compared
         if len(present) == len(keys) and not unique and (cursor is None or cursor in spelled):
             by = [name for _, name in present] + ([spelled[cursor]] if cursor is not None else [])
-            why = (
-                "another row of this key has the same cursor value" if cursor is not None else "another row of this key differs (no cursor)"
-            )
+            why = _tie_reason(cursor is not None)
             for position in _row_ties(rows, by, set(missing)):
                 reasons[position] = (DUPLICATE_KEY, ",".join(keys), why)
         if not reasons:
@@ -102,7 +100,7 @@ def split_unusable_keys(
     reasons = {p: _no_key(rows, {key: spelled[key] for key in nulls if nulls[key][p].as_py()}, p) for p in found}
     if len(present) == len(keys) and not unique:
         by = [name for _, name in present] + ([spelled[cursor]] if cursor in spelled else [])
-        why = "another row of this key has the same cursor value" if cursor in spelled else "another row of this key differs (no cursor)"
+        why = _tie_reason(cursor in spelled)
         tied = set(_ties(rows, by, mask))
         across = shared.mask(rows) if shared is not None else None
         if across is not None:
@@ -128,6 +126,10 @@ def _no_key(rows: pa.Table, empty: dict[str, str], position: int) -> tuple[str, 
     key = next(iter(empty))
     kind = str(variants[key]).removeprefix(empty[key] + VARIANT)
     return (KEY_TYPE, key, f"a {kind} value in a key column loaded as another type")
+
+
+def _tie_reason(by_cursor: bool) -> str:
+    return "another row of this key has the same cursor value" if by_cursor else "another row of this key differs (no cursor)"
 
 
 def _row_ties(rows: list[dict], by: list[str], left_out: set[int]) -> list[int]:

@@ -51,11 +51,15 @@ class PartialRun(PlatformError):
 
     def __init__(self, summary: RunSummary) -> None:
         self.summary = summary
-        failed = "; ".join(f"{name}: {why}" for name, why in summary.failed_sources.items())
+        failed = _failures(summary)
         super().__init__(
             f"Loading failed for {', '.join(summary.failed_sources)}; the marts (version {summary.published_version}) hold "
             f"every other source's loads, and none of theirs since their last load that completed. {failed}"
         )
+
+
+def _failures(summary: RunSummary) -> str:
+    return "; ".join(f"{name}: {why}" for name, why in summary.failed_sources.items())
 
 
 @contextlib.contextmanager
@@ -117,7 +121,7 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
         except PlatformError as exc:
             if not summary.failed_sources:
                 raise
-            failed = "; ".join(f"{name}: {why}" for name, why in summary.failed_sources.items())
+            failed = _failures(summary)
             raise PlatformError(f"{exc}\nBefore that, loading failed for {', '.join(summary.failed_sources)}: {failed}") from exc
 
     summary.outputs = {
