@@ -7,8 +7,9 @@ value (`_check`, `_column`, `_failure`), every failure of the row (`_failures`, 
 list), and where the row came from (`_source_file`, `_line`) when it came from a file.
 The failing values stay in the quarantine: messages name the table, column, check, file and
 line, never a value (they reach the run history, alerts and logs).
-A database or API load fails when a table's share of quarantined rows exceeds
-`quality.max_bad_share`; a file is refused alone (ingest/files.py). Counts are written
+A database's or API's table is refused when its share of quarantined rows exceeds
+`quality.max_bad_share` (`TableRefused`: the source's other tables load without it); a file is
+refused alone (ingest/files.py). Counts are written
 to `contract_results` in the metadata store.
 """
 
@@ -37,6 +38,15 @@ from ingest.quarantine import SpilledRows
 
 CONTRACTS_PACKAGE = "audits.contracts"
 MAX_PASSES = 3  # a failed coercion hides later checks on that column: validate what is left again
+
+
+class TableRefused(PlatformError):
+    """A table's rows refused by its contract (above the share of bad rows, or a check that fails the whole
+    batch): the failure is that table's, so the source's other tables can still load."""
+
+    def __init__(self, table: str, message: str) -> None:
+        super().__init__(message)
+        self.table = table
 
 
 # pandera dtypes of a contract as Arrow types, to type text columns (CSV) once bad rows are out
@@ -141,7 +151,7 @@ class ContractGuard:
         frame = pd.DataFrame(item) if isinstance(item, list) else item.to_pandas(types_mapper=_arrow_strings)
         if _has_types(schema, frame):  # a typed source: coercing would change nothing, slowly (timestamps)
             schema = self._uncoerced.setdefault(table, _without_coercion(schema))
-        bad, valid = _failures(schema, frame, f"{self.source}.{table}")
+        bad, valid = _failures(schema, frame, self.source, table)
         if not bad.empty:
             tally.rows_quarantined += len(bad)
             tally.quarantined.append(self.erased(table, _quarantine_rows(item, frame, bad, source_file, lines)))
@@ -167,14 +177,15 @@ class ContractGuard:
         for table, tally in self.tallies.items():
             if tally.rows_in and tally.rows_quarantined / tally.rows_in > self.max_bad_share:
                 share = tally.rows_quarantined / tally.rows_in
-                raise PlatformError(
+                raise TableRefused(
+                    table,
                     f"Contract failed for {self.source}.{table}: {tally.rows_quarantined:,} of {tally.rows_in:,} rows "
                     f"({share:.1%}) are invalid, above quality.max_bad_share = {self.max_bad_share:.1%}. "
-                    f"Nothing was loaded. First failures: {first_failures(tally)}"
+                    f"Nothing of it was loaded. First failures: {first_failures(tally)}",
                 )
 
 
-def _failures(schema, frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _failures(schema, frame: pd.DataFrame, source: str, table: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The bad rows of `frame` (indexed like it: _check, _column, _failure of the most telling failure,
     _failures of them all), and the rest as validated."""
     import pandera.errors
@@ -192,8 +203,10 @@ def _failures(schema, frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, pd
         row_level = cases[cases["index"].notna()]
         if row_level.empty:
             first = cases.iloc[0]
-            raise PlatformError(
-                f"Contract failed for {where}: column {first['column']!r} fails {first['check']} for the whole batch. Nothing was loaded."
+            raise TableRefused(
+                table,
+                f"Contract failed for {source}.{table}: column {first['column']!r} fails {first['check']} for the whole batch. "
+                "Nothing of it was loaded.",
             ) from None
         # a missing value also fails its type: name the more telling check
         rank = (
@@ -214,7 +227,7 @@ def _failures(schema, frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, pd
         )
         remaining = remaining.drop(index=per_row.index, errors="ignore")
     else:
-        raise PlatformError(f"Contract check of {where} did not settle after {MAX_PASSES} passes; check the contract.")
+        raise PlatformError(f"Contract check of {source}.{table} did not settle after {MAX_PASSES} passes; check the contract.")
     bad = pd.concat(found) if found else pd.DataFrame(columns=["_check", "_column", "_failure", "_failures"])
     return bad, valid
 

@@ -19,7 +19,7 @@ from core.erasure_list import erasure_list, secure_copy
 from core.errors import PlatformError
 from core.run_context import RunContext
 from core.settings_sources import FilesSource, PostgresSource, SqliteSource
-from ingest.contracts import ContractGuard, record_results
+from ingest.contracts import ContractGuard, TableRefused, record_results
 from ingest.file_keys import VARIANT
 from ingest.files import FileDrops
 from ingest.guarded import failed_in, failure_message, guard_resources, is_store_failure, root_cause, schema_changes
@@ -54,10 +54,24 @@ class IngestResult:
     discarded: dict[str, int] = field(default_factory=dict)
     new_columns: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    failed_tables: dict[str, str] = field(default_factory=dict)  # table -> why nothing of it loaded (the others did)
 
     @property
     def total_rows(self) -> int:
         return sum(self.rows.values())
+
+
+class PartialIngest(PlatformError):
+    """A database's or API's load that took every table but the ones whose own rows failed it: loud, not a
+    success. `result` holds what did load."""
+
+    def __init__(self, result: IngestResult) -> None:
+        self.result = result
+        failed = "; ".join(result.failed_tables.values())
+        super().__init__(
+            f"Loading {result.source} failed for {', '.join(f'{result.source}.{t}' for t in result.failed_tables)}; "
+            f"its other tables loaded. {failed}"
+        )
 
 
 def ingest_source(run: RunContext, name: str, *, reload: list[str] | None = None, replay: frozenset[str] = frozenset()) -> IngestResult:
@@ -97,14 +111,24 @@ def ingest_source(run: RunContext, name: str, *, reload: list[str] | None = None
     while index == 0 or (drops is not None and not drops.done):
         known = _columns(pipeline)
         known_types = {table: columns for table, columns in known.items() if reload is None or table not in reload or index > 0}
+        left_out = frozenset(result.failed_tables)
         try:
-            _load_once(run, pipeline, name, result, known_types, drops, reload, frozenset(mixed), refresh=bool(reload) and index == 0)
+            _load_once(
+                run, pipeline, name, result, known_types, drops, reload, frozenset(mixed), left_out, refresh=bool(reload) and index == 0
+            )
         except PlatformError as failure:
             if (table := _mixed_types_table(source, failure, mixed)) is not None:
                 mixed.add(table)
                 pipeline = _pipeline(run, name)  # its state as the last completed load left it
                 continue
-            if drops is None or not _a_files_fault(failure):
+            # A database's or API's table whose own rows failed the load is left out, and the others load without it.
+            if drops is None and reload is None and (table := _table_at_fault(failure, set(source.tables) - left_out)) is not None:
+                result.failed_tables[table] = str(failure)
+                if len(result.failed_tables) == len(source.tables):
+                    raise _every_table_failed(name, result.failed_tables) from failure
+                pipeline = _pipeline(run, name)
+                continue
+            if drops is None or not _a_content_fault(failure):
                 raise
             pipeline = _pipeline(run, name)  # its state as the last completed load left it
             rejected = drops.reject_failed(str(failure).removeprefix(f"Loading {name} failed"), _failed_load_id(pipeline))
@@ -131,6 +155,8 @@ def ingest_source(run: RunContext, name: str, *, reload: list[str] | None = None
     result.new_columns = schema_changes(before, _columns(pipeline))
     for table, columns in result.new_columns.items():
         result.warnings.append(f"{name}.{table}: new columns {', '.join(columns)}")
+    if result.failed_tables:
+        raise PartialIngest(result)
     return result
 
 
@@ -144,14 +170,39 @@ def _pipeline(run: RunContext, name: str) -> dlt.Pipeline:
     )
 
 
-def _a_files_fault(failure: PlatformError) -> bool:
-    """Whether a failed load failed on what its files hold (a value or type that dlt or the Parquet writer cannot take),
+def _a_content_fault(failure: PlatformError) -> bool:
+    """Whether a failed load failed on what its rows hold (a value or type that dlt or the Parquet writer cannot take),
     rather than on the store, a schema contract or the platform's own refusal."""
     cause = root_cause(failure.__cause__) if failure.__cause__ is not None else failure
     return (
         isinstance(cause, CONTENT_FAULTS)
         and not isinstance(cause, (PlatformError, DataValidationError, OSError, MemoryError))
         and not is_store_failure(cause)
+    )
+
+
+def _table_at_fault(failure: PlatformError, loading: set[str]) -> str | None:
+    """The table among `loading` whose own rows failed the load: refused by its contract
+    (pandera's or dlt's schema contract) or holding a value the load cannot take. None when the failure is the
+    source's or the store's (a connection, a timeout), or names no table."""
+    cause = root_cause(failure.__cause__) if failure.__cause__ is not None else failure
+    if isinstance(cause, TableRefused):
+        table = cause.table
+    elif isinstance(cause, DataValidationError):
+        table = cause.table_name
+    elif _a_content_fault(failure) and failure.__cause__ is not None:
+        table = failed_in(failure.__cause__)[0]
+    else:
+        return None
+    return table if table in loading else None
+
+
+def _every_table_failed(source: str, failed: dict[str, str]) -> PlatformError:
+    """Nothing of the source loaded: one table's failure as it is, or every table's."""
+    if len(failed) == 1:
+        return PlatformError(next(iter(failed.values())))
+    return PlatformError(
+        f"Loading {source} failed: each of its tables failed its load, so nothing of it loaded. {'; '.join(failed.values())}"
     )
 
 
@@ -183,10 +234,12 @@ def _load_once(
     drops: FileDrops | None,
     reload: list[str] | None,
     mixed: frozenset[str],
+    left_out: frozenset[str],
     *,
     refresh: bool,
 ) -> None:
-    """One dlt load (of a file-drop source: the next files of its `drops`), its tallies and warnings added to `result`."""
+    """One dlt load (of a file-drop source: the next files of its `drops`) of every table but `left_out`, its tallies
+    and warnings added to `result`."""
     settings, lake = run.settings, run.lake
     source = settings.sources[name]
     contracts = {table: spec.pandera or f"{name}__{table}" for table, spec in source.tables.items()}
@@ -199,7 +252,7 @@ def _load_once(
     guard = ContractGuard(name, contracts, enabled=source.quality.enabled, max_bad_share=source.quality.max_bad_share, erasure=erasure)
     try:
         plan = source_plan(run, name, guard, known_types, drops, mixed)
-        resources = plan.resources if reload is None else [r for r in plan.resources if r.name in reload]
+        resources = [r for r in plan.resources if (reload is None or r.name in reload) and r.name not in left_out]
         guard_resources(resources, source, guard, checked=plan.checked, unique_keys=plan.unique_keys, shared_keys=plan.shared_keys)
         pipeline.extract(resources, loader_file_format="parquet", refresh="drop_resources" if refresh else None)
         if not plan.checked:  # a file drop's files were held to the share one by one

@@ -57,6 +57,8 @@ def _summary_table(summary) -> Table:
         table.add_row(f"loaded from {source}", _counts(rows) if rows else "nothing new")
     for source in summary.failed_sources:
         table.add_row(f"loaded from {source}", "[red]FAILED: nothing of it loaded (see below)[/]")
+    for failed in summary.failed_tables:
+        table.add_row(f"loaded from {failed}", "[red]FAILED: nothing of this table loaded (see below)[/]")
     table.add_row("models built", f"{len(summary.models_built)} of {summary.models_total}")
     table.add_row("audits passed", str(summary.audits_passed))
     table.add_row("unit tests passed", str(summary.tests_run))

@@ -13,6 +13,7 @@ from core.lock import describe_holder, writer_lock
 from core.run_context import RunContext, open_run
 from core.settings import Settings
 from demo.shop import generate
+from ingest.pipeline import PartialIngest
 from pipeline import stages
 from publish.marts import marts_folder
 from transform.context import check_gateway, warehouse_location
@@ -40,26 +41,32 @@ class RunSummary:
     publish_reason: str | None = None  # why a new version was published; None: the current one was up to date
     published_rows: dict[str, int] = field(default_factory=dict)
     failed_sources: dict[str, str] = field(default_factory=dict)  # source -> why its load failed (nothing of it loaded)
+    failed_tables: dict[str, str] = field(default_factory=dict)  # `source.table` -> why nothing of it loaded (the rest did)
     staging_rows: dict[str, dict[str, int]] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
 class PartialRun(PlatformError):
-    """A run that built and published every other source's loads while some sources' loads failed: loud, not a
+    """A run that built and published every other load while some sources' or tables' loads failed: loud, not a
     success (`just run` prints the summary, then this, and exits 1)."""
 
     def __init__(self, summary: RunSummary) -> None:
         self.summary = summary
         failed = _failures(summary)
         super().__init__(
-            f"Loading failed for {', '.join(summary.failed_sources)}; the marts (version {summary.published_version}) hold "
-            f"every other source's loads, and none of theirs since their last load that completed. {failed}"
+            f"Loading failed for {', '.join(_failed(summary))}; the marts (version {summary.published_version}) hold "
+            f"every other load, and none of theirs since their last load that completed. {failed}"
         )
 
 
+def _failed(summary: RunSummary) -> list[str]:
+    """The sources and `source.table`s whose load failed."""
+    return [*summary.failed_sources, *summary.failed_tables]
+
+
 def _failures(summary: RunSummary) -> str:
-    return "; ".join(f"{name}: {why}" for name, why in summary.failed_sources.items())
+    return "; ".join(f"{name}: {why}" for name, why in (summary.failed_sources | summary.failed_tables).items())
 
 
 @contextlib.contextmanager
@@ -106,6 +113,10 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
                 with _stage(summary, settings, "ingest", f"ingest:{name}") as job:
                     result = stages.ingest(run, name)
                     job.rows_out = result.total_rows
+            except PartialIngest as partial:  # the source's other tables loaded: they are built and published
+                result = partial.result
+                summary.failed_tables |= {f"{name}.{table}": why for table, why in result.failed_tables.items()}
+                events("ingest", f"loading {name} failed for {', '.join(result.failed_tables)}; the rest goes on", None, None)
             except PlatformError as exc:
                 first_failure = first_failure or exc
                 summary.failed_sources[name] = str(exc)
@@ -119,10 +130,10 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
         try:
             _build_and_publish(run, summary, events)
         except PlatformError as exc:
-            if not summary.failed_sources:
+            if not _failed(summary):
                 raise
             failed = _failures(summary)
-            raise PlatformError(f"{exc}\nBefore that, loading failed for {', '.join(summary.failed_sources)}: {failed}") from exc
+            raise PlatformError(f"{exc}\nBefore that, loading failed for {', '.join(_failed(summary))}: {failed}") from exc
 
     summary.outputs = {
         "raw lake": lake.url("raw"),
@@ -131,7 +142,7 @@ def run_all(settings: Settings, events: Events = _silent) -> RunSummary:
         "published marts": marts_folder(settings),
         "run log": str(settings.meta_path),
     }
-    if summary.failed_sources:
+    if _failed(summary):
         raise PartialRun(summary)
     return summary
 

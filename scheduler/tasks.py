@@ -33,9 +33,14 @@ def _warn(warnings: list[str]) -> None:
 
 def ingest(settings: Settings, source: str) -> TaskResult:
     """Load new and changed rows of one source into the raw layer."""
+    from ingest.pipeline import PartialIngest
     from pipeline import stages
 
-    result = stages.ingest(open_run(settings), source)
+    try:
+        result = stages.ingest(open_run(settings), source)
+    except PartialIngest as partial:  # the other tables loaded; the job fails, naming the ones that did not
+        _warn(partial.result.warnings)
+        raise
     _warn(result.warnings)
     return TaskResult(rows_out=result.total_rows)
 

@@ -12,11 +12,15 @@ import yaml
 
 from core import runlog
 from core.errors import PlatformError
+from core.run_context import open_run
 from core.settings import load_settings
+from ingest.pipeline import PartialIngest
+from pipeline import stages
 from pipeline.cli import cmd_run
 from pipeline.run import PartialRun, run_all
 from publish.reader import connect_published, current_version
 from tests.support.project import SMALL_SCALE, copy_project, run_cli, settings_for
+from tests.support.sources import raw
 
 # These tests prove the SQLMesh audits; with pandera contracts on, ingestion would quarantine the bad row first.
 NO_CONTRACTS = {"PLATFORM__SOURCES__SHOP__QUALITY__ENABLED": "false"}
@@ -93,3 +97,65 @@ def test_a_failing_source_stops_no_other_and_the_run_says_which_failed(tmp_path,
     assert complete.rows_loaded == {"shop": {}, "erp": {"things": 1}}
     assert complete.publish_reason is None and complete.published_version == partial.published_version
     assert complete.published_rows == partial.published_rows
+
+
+def test_a_table_whose_rows_fail_its_load_stops_no_other_table_of_its_source(tmp_path, capsys):
+    project = copy_project(tmp_path / "project")
+    erp = {"erp": {"kind": "sqlite", "path": "erp.db", "tables": {"things": {"cursor": None}, "parts": {"cursor": "changed"}}}}
+    declared = "".join(f"      {line}\n" for line in yaml.safe_dump(erp).splitlines())
+    config = (project / "config.yaml").read_text()
+    (project / "config.yaml").write_text(config.replace("    sources:\n", "    sources:\n" + declared, 1))
+    data = tmp_path / "data"
+    data.mkdir()
+    with contextlib.closing(sqlite3.connect(data / "erp.db")) as con, con:
+        con.execute("CREATE TABLE things (id INTEGER, v TEXT)")
+        con.executemany("INSERT INTO things VALUES (?, ?)", [(None, "keyless"), (None, "keyless too"), (1, "ok")])  # 2 of 3 invalid
+        con.execute("CREATE TABLE parts (id INTEGER PRIMARY KEY, name TEXT, changed INTEGER)")
+        con.executemany("INSERT INTO parts VALUES (?, ?, 1)", [(i, f"part {i}") for i in range(1, 41)])
+    settings = load_settings(project, env={"PLATFORM__DATA_DIR": str(data), "PLATFORM__DEMO__SCALE": SMALL_SCALE})
+
+    with pytest.raises(PartialRun) as caught:
+        cmd_run(settings, argparse.Namespace())
+    partial = caught.value.summary
+    printed = capsys.readouterr().out
+    assert "erp.things" in printed and "FAILED" in printed
+    assert not partial.failed_sources and list(partial.failed_tables) == ["erp.things"]
+    assert "erp.things: 2 of 3 rows" in partial.failed_tables["erp.things"]
+    assert "Loading failed for erp.things" in str(caught.value) and "keyless" not in str(caught.value)
+    assert partial.rows_loaded["erp"] == {"parts": 40} and partial.rows_loaded["shop"]
+    assert raw(settings, "erp", "parts") == [(40,)]
+    assert partial.publish_reason is not None
+    latest = runlog.latest_per_job(settings.meta_path)
+    statuses = [latest[job]["status"] for job in ("ingest:shop", "ingest:erp", "transform", "publish")]
+    assert statuses == ["success", "failed", "success", "success"]
+    assert "erp.things" in latest["ingest:erp"]["error"]
+
+    # the failed table's state did not move; once it is fixed, it loads, and the other tables' cursors held
+    with contextlib.closing(sqlite3.connect(data / "erp.db")) as con, con:
+        con.execute("DELETE FROM things WHERE id IS NULL")
+        con.execute("UPDATE parts SET name = 'renamed', changed = 2 WHERE id = 7")
+    complete = run_all(settings)
+    assert complete.rows_loaded["erp"] == {"things": 1, "parts": 1}
+    assert raw(settings, "erp", "parts", "SELECT count(*), count(*) FILTER (WHERE name = 'renamed') FROM t") == [(41, 1)]
+
+
+def test_a_source_whose_every_table_fails_fails_as_a_whole(tmp_path):
+    project = copy_project(tmp_path / "project")
+    erp = {"erp": {"kind": "sqlite", "path": "erp.db", "tables": {"things": {"cursor": None}, "others": {"cursor": None}}}}
+    declared = "".join(f"      {line}\n" for line in yaml.safe_dump(erp).splitlines())
+    config = (project / "config.yaml").read_text()
+    (project / "config.yaml").write_text(config.replace("    sources:\n", "    sources:\n" + declared, 1))
+    data = tmp_path / "data"
+    data.mkdir()
+    with contextlib.closing(sqlite3.connect(data / "erp.db")) as con, con:
+        for table in ("things", "others"):
+            con.execute(f"CREATE TABLE {table} (id INTEGER, v TEXT)")
+            con.executemany(f"INSERT INTO {table} VALUES (?, ?)", [(None, "keyless"), (None, "keyless too"), (1, "ok")])
+    settings = load_settings(project, env={"PLATFORM__DATA_DIR": str(data), "PLATFORM__DEMO__SCALE": SMALL_SCALE})
+    run = open_run(settings)
+    run.lake.ensure_layers()
+    with pytest.raises(PlatformError) as caught:
+        stages.ingest(run, "erp")
+    message = str(caught.value)
+    assert "erp.things" in message and "erp.others" in message and "keyless" not in message
+    assert not isinstance(caught.value, PartialIngest) or not caught.value.result.rows

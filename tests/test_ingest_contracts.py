@@ -67,7 +67,7 @@ def test_above_the_bad_row_share_the_load_is_refused_and_nothing_moves(tmp_path)
     settings, counts = _shop(tmp_path, PLATFORM__SOURCES__SHOP__QUALITY__MAX_BAD_SHARE="0.1")
     ingest_source(open_run(settings), "shop")
     _shop_sql(settings, *BAD_ROWS)
-    with pytest.raises(PlatformError, match=r"shop\.orders: 2 of 2 rows .*Nothing was loaded"):
+    with pytest.raises(PlatformError, match=r"shop\.orders: 2 of 2 rows .*Nothing of it was loaded"):
         ingest_source(open_run(settings), "shop")
     assert raw(settings, "shop", "orders") == [(counts["orders"],)]
     assert raw(settings, "shop", "payments") == [(counts["payments"],)]

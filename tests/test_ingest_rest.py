@@ -12,7 +12,7 @@ import pytest
 
 from core.errors import PlatformError
 from core.run_context import open_run
-from ingest.pipeline import ingest_source
+from ingest.pipeline import PartialIngest, ingest_source
 from tests.support.sources import quarantine, raw, settings_with_sources
 
 TOKEN = "s3cret-token"
@@ -178,3 +178,23 @@ def test_records_of_one_key_a_page_cannot_tell_apart_go_to_quarantine(tmp_path, 
         ("6", "placed", "another row of this key has the same cursor value"),
     ]
     assert {table: n for table, n in result.quarantined.items() if n} == {"events": 2, "orders": 2}
+
+
+def test_an_endpoint_whose_records_fail_its_load_stops_no_other_endpoint(tmp_path, api):
+    api.fail_once.clear()
+    good_events = api.records["events"]
+    api.records["events"] = [{"id": None, "kind": "keyless"}] * 3 + [{"id": 1, "kind": "ok"}]  # 3 of 4 without a key
+    settings = settings_with_sources(tmp_path, {"api": _declaration(api.url)}, SHOP_API_TOKEN=TOKEN)
+    with pytest.raises(PartialIngest) as caught:
+        ingest_source(open_run(settings), "api")
+    partial = caught.value.result
+    assert list(partial.failed_tables) == ["events"] and "api.events: 3 of 4 rows" in partial.failed_tables["events"]
+    assert "Loading api failed for api.events" in str(caught.value) and "keyless" not in str(caught.value)
+    assert partial.rows == {"orders": 35, "customers": 23}
+    assert raw(settings, "api", "orders") == [(35,)] and raw(settings, "api", "customers") == [(23,)]
+
+    # fixed, the endpoint loads; the incremental endpoint's cursor moved with its load and reads nothing again
+    api.records["events"] = good_events
+    result = ingest_source(open_run(settings), "api")
+    assert result.rows.get("events") == 17 and not result.rows.get("orders")
+    assert raw(settings, "api", "events") == [(17,)] and raw(settings, "api", "orders") == [(35,)]

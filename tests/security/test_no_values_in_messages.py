@@ -131,7 +131,7 @@ def test_a_refused_sqlite_batch_and_a_cast_failure_leave_no_value_behind(built, 
         con.execute(f"UPDATE customers SET email = '{MARKER}.' || id, updated_at = '2099-01-01 00:00:00' WHERE id <= 5")
     status, error = run_job(settings, "ingest:shop")
     assert status == "failed"
-    assert "shop.customers" in error and "email" in error and "str_matches" in error and "Nothing was loaded" in error
+    assert "shop.customers" in error and "email" in error and "str_matches" in error and "Nothing of it was loaded" in error
 
     # a value the source column's type cannot hold: the load fails in the Arrow cast
     with contextlib.closing(sqlite3.connect(source)) as con, con:
