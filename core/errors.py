@@ -12,6 +12,15 @@ class PlatformError(Exception):
     """
 
 
+class TableRefused(PlatformError):
+    """A failure that is one table's own (its rows refused by its contract, the table missing from its database):
+    the source's other tables can still load."""
+
+    def __init__(self, table: str, message: str) -> None:
+        super().__init__(message)
+        self.table = table
+
+
 # What a library's error message quotes of the data: a quoted value ('alice@example.com' as int64),
 # or, from a CSV parser, the row after "got N:". Replaced before the message goes anywhere; a quoted
 # name that follows `column`, `table` or `type` is kept (DuckDB: column "customer_id" ... of type "text").

@@ -33,20 +33,11 @@ import pyarrow.compute as pc
 
 from core import metastore
 from core.erasures import erase_rows
-from core.errors import PlatformError
+from core.errors import PlatformError, TableRefused
 from ingest.quarantine import SpilledRows
 
 CONTRACTS_PACKAGE = "audits.contracts"
 MAX_PASSES = 3  # a failed coercion hides later checks on that column: validate what is left again
-
-
-class TableRefused(PlatformError):
-    """A table's rows refused by its contract (above the share of bad rows, or a check that fails the whole
-    batch): the failure is that table's, so the source's other tables can still load."""
-
-    def __init__(self, table: str, message: str) -> None:
-        super().__init__(message)
-        self.table = table
 
 
 # pandera dtypes of a contract as Arrow types, to type text columns (CSV) once bad rows are out

@@ -16,10 +16,10 @@ from dlt.common.schema.exceptions import DataValidationError
 from dlt.common.storages.load_package import PackageStorage
 
 from core.erasure_list import erasure_list, secure_copy
-from core.errors import PlatformError
+from core.errors import PlatformError, TableRefused
 from core.run_context import RunContext
 from core.settings_sources import FilesSource, PostgresSource, SqliteSource
-from ingest.contracts import ContractGuard, TableRefused, record_results
+from ingest.contracts import ContractGuard, record_results
 from ingest.file_keys import VARIANT
 from ingest.files import FileDrops
 from ingest.guarded import failed_in, failure_message, guard_resources, is_store_failure, root_cause, schema_changes
@@ -251,7 +251,7 @@ def _load_once(
     }
     guard = ContractGuard(name, contracts, enabled=source.quality.enabled, max_bad_share=source.quality.max_bad_share, erasure=erasure)
     try:
-        plan = source_plan(run, name, guard, known_types, drops, mixed)
+        plan = source_plan(run, name, guard, known_types, drops, mixed, left_out)
         resources = [r for r in plan.resources if (reload is None or r.name in reload) and r.name not in left_out]
         guard_resources(resources, source, guard, checked=plan.checked, unique_keys=plan.unique_keys, shared_keys=plan.shared_keys)
         pipeline.extract(resources, loader_file_format="parquet", refresh="drop_resources" if refresh else None)

@@ -16,16 +16,18 @@ def source_plan(
     known_types: dict[str, dict[str, str]],
     drops: FileDrops | None = None,
     mixed: frozenset[str] = frozenset(),
+    left_out: frozenset[str] = frozenset(),
 ) -> SourcePlan:
     """known_types: table -> column -> dlt data type already in the lake (file drops check new files against it).
     drops: the files of a file-drop source still to take (ingest/files.py); the plan takes the next load's.
-    mixed: SQLite tables to read with values of another type than their column's in variant columns."""
+    mixed: SQLite tables to read with values of another type than their column's in variant columns.
+    left_out: a SQL source's tables not to read (their load failed on their own)."""
     settings = run.settings
     kind = settings.sources[name].kind
     if kind in ("sqlite", "postgres"):
         from ingest.sql_database import table_resources
 
-        resources, unique_keys, shared_keys = table_resources(run, name, mixed)
+        resources, unique_keys, shared_keys = table_resources(run, name, mixed, left_out)
         return SourcePlan(resources, unique_keys=unique_keys, shared_keys=shared_keys)
     if kind == "rest_api":
         from ingest.rest_api import endpoint_resources

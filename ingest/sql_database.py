@@ -27,7 +27,7 @@ import pyarrow as pa
 from dlt.extract.items_transform import ItemTransform
 
 from core import warehouse
-from core.errors import PlatformError
+from core.errors import PlatformError, TableRefused
 from core.lake import DELETED_SUFFIX, Lake
 from core.run_context import RunContext
 from core.settings import Settings
@@ -61,10 +61,13 @@ def postgres_url(settings: Settings, source: PostgresSource) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def table_resources(run: RunContext, name: str, mixed: frozenset[str] = frozenset()) -> tuple[list, frozenset[str], dict[str, SharedKeys]]:
-    """Every declared table of a SQL source as a dlt resource (plus hard-delete detectors), the tables whose
-    key the database keeps unique (a primary key or unique index on key columns), and of the others, the key
-    values that more than one differing row of the read holds, found as the table's read begins (ingest/sql_ties.py).
+def table_resources(
+    run: RunContext, name: str, mixed: frozenset[str] = frozenset(), left_out: frozenset[str] = frozenset()
+) -> tuple[list, frozenset[str], dict[str, SharedKeys]]:
+    """Every declared table of a SQL source (but `left_out`) as a dlt resource (plus hard-delete detectors), the
+    tables whose key the database keeps unique (a primary key or unique index on key columns), and of the others,
+    the key values that more than one differing row of the read holds, found as the table's read begins
+    (ingest/sql_ties.py). A declared table the database does not have is refused on its own (TableRefused).
 
     mixed: tables whose read failed on a value its column's type cannot take (`read_again_split`), read so that
     such values go to variant columns (ingest/sqlite_mixed.py, ingest/postgres_types.py).
@@ -72,21 +75,57 @@ def table_resources(run: RunContext, name: str, mixed: frozenset[str] = frozense
     settings, lake = run.settings, run.lake
     source = settings.sources[name]
     if isinstance(source, SqliteSource):
+        declared = {table: spec for table, spec in source.tables.items() if table not in left_out}
         path = sqlite_file(settings, name)
+        _refuse_missing(name, declared, _sqlite_tables(path), str(path))
         scanner = _SqliteScanner(path)
-        tables = {table: _sqlite_table(scanner, table, spec, source.chunk_size, table in mixed) for table, spec in source.tables.items()}
+        tables = {table: _sqlite_table(scanner, table, spec, source.chunk_size, table in mixed) for table, spec in declared.items()}
         keys_of = lambda table, key: scanner.keys(_in_source(source, table), key)
     else:
         source = settings.source_of_kind(name, PostgresSource)
+        declared = {table: spec for table, spec in source.tables.items() if table not in left_out}
         url = postgres_url(settings, source)
-        tables = {table: _postgres_table(url, source, table, spec, table in mixed) for table, spec in source.tables.items()}
+        where = f"PostgreSQL {source.host}:{source.port}/{source.database}, schema {source.db_schema}"
+        _refuse_missing(name, declared, _postgres_tables(url, source.db_schema), where)
+        tables = {table: _postgres_table(url, source, table, spec, table in mixed) for table, spec in declared.items()}
         keys_of = lambda table, key: _postgres_keys(url, source.db_schema, _in_source(source, table), key)
     resources = [resource for resource, _ in tables.values()]
-    for table, spec in source.tables.items():
+    for table, spec in declared.items():
         if spec.detect_hard_deletes:
             resources.append(_deleted_keys(lake, name, table, spec.key_columns, keys_of))
     unique = frozenset(table for table, (_, shared) in tables.items() if shared is None)
     return resources, unique, {table: shared for table, (_, shared) in tables.items() if shared is not None}
+
+
+def _refuse_missing(source: str, declared: dict[str, TableSettings], present: set[str], where: str) -> None:
+    """Refuse the first declared table that the database has no table or view of (the others can still load);
+    `present` as the database compares names (SQLite's in lower case)."""
+    for table, spec in declared.items():
+        if (spec.source_table or table) not in present and (spec.source_table or table).lower() not in present:
+            raise TableRefused(
+                table,
+                f"Loading {source} failed for table {table!r}: the database ({where}) has no table or view "
+                f"{spec.source_table or table!r}. Nothing of it was loaded. Create it, or correct sources.{source}.tables.{table} "
+                "(or its `source_table`) in config.yaml.",
+            )
+
+
+def _sqlite_tables(path: Path) -> set[str]:
+    """The tables and views of a SQLite file, in lower case (SQLite's names ignore case)."""
+    with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as con:
+        return {name.lower() for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+
+
+def _postgres_tables(url: str, schema: str) -> set[str]:
+    """The tables, views and materialized views of a PostgreSQL schema."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        return {*inspector.get_table_names(schema), *inspector.get_view_names(schema), *inspector.get_materialized_view_names(schema)}
+    finally:
+        engine.dispose()
 
 
 def _unique(key: list[str], unique_sets: list[list[str]]) -> bool:

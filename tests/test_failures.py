@@ -20,7 +20,7 @@ from pipeline.cli import cmd_run
 from pipeline.run import PartialRun, run_all
 from publish.reader import connect_published, current_version
 from tests.support.project import SMALL_SCALE, copy_project, run_cli, settings_for
-from tests.support.sources import raw
+from tests.support.sources import raw, settings_with_sources
 
 # These tests prove the SQLMesh audits; with pandera contracts on, ingestion would quarantine the bad row first.
 NO_CONTRACTS = {"PLATFORM__SOURCES__SHOP__QUALITY__ENABLED": "false"}
@@ -159,3 +159,21 @@ def test_a_source_whose_every_table_fails_fails_as_a_whole(tmp_path):
     message = str(caught.value)
     assert "erp.things" in message and "erp.others" in message and "keyless" not in message
     assert not isinstance(caught.value, PartialIngest) or not caught.value.result.rows
+
+
+def test_a_declared_sqlite_table_the_file_lacks_is_named_and_stops_no_other(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    with contextlib.closing(sqlite3.connect(data / "erp.db")) as con, con:
+        con.execute("CREATE TABLE Things (id INTEGER PRIMARY KEY, v TEXT)")  # SQLite's names ignore case
+        con.executemany("INSERT INTO Things VALUES (?, ?)", [(i, f"thing {i}") for i in range(1, 6)])
+        con.execute("CREATE VIEW few AS SELECT * FROM things WHERE id <= 2")
+    tables = {"things": {"cursor": None}, "few": {"cursor": None}, "gone": {"cursor": None}, "lost": {"source_table": "nowhere"}}
+    settings = settings_with_sources(tmp_path, {"erp": {"kind": "sqlite", "path": str(data / "erp.db"), "tables": tables}})
+    with pytest.raises(PartialIngest) as caught:
+        stages.ingest(open_run(settings), "erp")
+    partial = caught.value.result
+    assert sorted(partial.failed_tables) == ["gone", "lost"]
+    assert "no table or view 'nowhere'" in partial.failed_tables["lost"] and "sources.erp.tables.lost" in partial.failed_tables["lost"]
+    assert partial.rows == {"things": 5, "few": 2}
+    assert "Traceback" not in str(caught.value) and "INTERNAL" not in str(caught.value)

@@ -11,7 +11,7 @@ import random
 import pytest
 
 from core.run_context import open_run
-from ingest.pipeline import ingest_source
+from ingest.pipeline import PartialIngest, ingest_source
 from tests.support.postgres import PASSWORD, connect, source_of
 from tests.support.sources import raw, settings_with_sources
 
@@ -245,3 +245,20 @@ def test_a_load_that_fails_names_the_table_and_never_the_value(tmp_path, postgre
         ingest_source(open_run(settings), "pg")
     assert str(caught.value).startswith("Loading pg failed in table 'events': ")
     assert "infinity" not in str(caught.value)
+
+
+def test_a_declared_table_the_database_lacks_stops_no_other(tmp_path, postgres):
+    """A table dropped or misnamed in config.yaml is refused on its own, naming it; tables, views and
+    materialized views that exist load."""
+    _seed(postgres, "partly", 40)
+    with contextlib.closing(connect(postgres)) as con:
+        con.execute("CREATE VIEW partly.paid AS SELECT * FROM partly.orders WHERE id <= 10")
+        con.execute("CREATE MATERIALIZED VIEW partly.early AS SELECT * FROM partly.orders WHERE id <= 5")
+    tables = {name: {"primary_key": "id", "cursor": "updated_at"} for name in ("orders", "gone", "paid", "early")}
+    settings = settings_with_sources(tmp_path, {"pg": source_of(postgres, "partly", tables)}, PG_PASSWORD=PASSWORD)
+    with pytest.raises(PartialIngest) as caught:
+        ingest_source(open_run(settings), "pg")
+    partial = caught.value.result
+    assert list(partial.failed_tables) == ["gone"] and "has no table or view 'gone'" in partial.failed_tables["gone"]
+    assert PASSWORD not in str(caught.value)
+    assert partial.rows == {"orders": 40, "paid": 10, "early": 5}
