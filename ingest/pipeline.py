@@ -190,11 +190,18 @@ def _table_at_fault(failure: PlatformError, loading: set[str]) -> str | None:
         table = cause.table
     elif isinstance(cause, DataValidationError):
         table = cause.table_name
-    elif _a_content_fault(failure) and failure.__cause__ is not None:
+    elif (_a_content_fault(failure) or _endpoint_refused(cause)) and failure.__cause__ is not None:
         table = failed_in(failure.__cause__)[0]
     else:
         return None
     return table if table in loading else None
+
+
+def _endpoint_refused(cause: BaseException) -> bool:
+    """An API's answer that refuses one endpoint (404 gone, 400 bad request, 403 forbidden), not the whole API
+    (401 unauthorized, 407, 408 timeout, 429 too many requests)."""
+    status = getattr(getattr(cause, "response", None), "status_code", None)
+    return isinstance(status, int) and 400 <= status < 500 and status not in (401, 407, 408, 429)
 
 
 def _every_table_failed(source: str, failed: dict[str, str]) -> PlatformError:

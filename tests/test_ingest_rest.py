@@ -34,6 +34,7 @@ class ShopApi:
             ("customers", "offset=10"): 500,
             ("events", "cursor=10"): 429,
         }
+        self.gone: set[str] = set()  # endpoints answered 404
         self.requests: list[tuple[str, str, int]] = []
         self.lock = threading.Lock()
 
@@ -41,6 +42,8 @@ class ShopApi:
         endpoint = path.strip("/")
         if auth != f"Bearer {TOKEN}":
             return 401, {}, {"error": "unauthorized"}
+        if endpoint in self.gone:
+            return 404, {}, {"error": "not found"}
         for key, value in query.items():
             if (endpoint, f"{key}={value}") in self.fail_once:
                 status = self.fail_once.pop((endpoint, f"{key}={value}"))
@@ -198,3 +201,20 @@ def test_an_endpoint_whose_records_fail_its_load_stops_no_other_endpoint(tmp_pat
     result = ingest_source(open_run(settings), "api")
     assert result.rows.get("events") == 17 and not result.rows.get("orders")
     assert raw(settings, "api", "events") == [(17,)] and raw(settings, "api", "orders") == [(35,)]
+
+
+def test_an_endpoint_the_api_no_longer_serves_stops_no_other(tmp_path, api):
+    api.fail_once.clear()
+    api.gone = {"customers"}
+    settings = settings_with_sources(tmp_path, {"api": _declaration(api.url)}, SHOP_API_TOKEN=TOKEN)
+    with pytest.raises(PartialIngest) as caught:
+        ingest_source(open_run(settings), "api")
+    partial = caught.value.result
+    assert list(partial.failed_tables) == ["customers"] and "404" in partial.failed_tables["customers"]
+    assert partial.rows == {"orders": 35, "events": 17} and TOKEN not in str(caught.value)
+    # every endpoint refused: nothing loads, and each is named
+    api.gone = {"orders", "customers", "events"}
+    with pytest.raises(PlatformError) as every:
+        ingest_source(open_run(settings), "api")
+    assert not isinstance(every.value, PartialIngest) and "each of its tables failed" in str(every.value)
+    assert all(f"'{endpoint}'" in str(every.value) for endpoint in ("orders", "customers", "events"))
