@@ -29,6 +29,8 @@ _NAMED = ("column ", "table ", "type ")
 _ROW_AFTER = re.compile(r"(got \d+(?: columns| fields)?)[:;] .*$")
 # Arrow's cast errors name the value unquoted: "Integer value 300 not in range", "would lose data: 17408…"
 _CAST_VALUE = re.compile(r"\b((?:Float|Integer|Decimal) value) \S+|(would lose data): .*$")
+# An HTTP client's error names the URL it asked, whose query holds a cursor's last value (a row's) or a key.
+_URL_QUERY = re.compile(r"(\w+://[^\s?#]+)[?#]\S*")
 
 
 def without_values(text: str, limit: int = 300) -> str:
@@ -36,6 +38,7 @@ def without_values(text: str, limit: int = 300) -> str:
     source, table, file, line, column and rule, never a row's value (the quarantine keeps those)."""
     line = (text.strip().splitlines() or [""])[0]
     line = _CAST_VALUE.sub(lambda m: f"{m.group(1)} …" if m.group(1) else m.group(2), line)
+    line = _URL_QUERY.sub(r"\1?…", line)
     return _ROW_AFTER.sub(r"\1", _QUOTED.sub(_unquoted, line))[:limit]
 
 

@@ -79,6 +79,9 @@ def test_library_errors_lose_the_values_they_quote():
         "Failed to parse string: '…' as a scalar of type int64"
     )
     assert without_values("CSV parse error: Expected 6 columns, got 7: 1,ZQX7MARK,placed") == "CSV parse error: Expected 6 columns, got 7"
+    assert without_values("404 Client Error: Not Found for url: https://api.example.com/v1/users?email=ZQX7MARK%40x&page=2") == (
+        "404 Client Error: Not Found for url: https://api.example.com/v1/users?…"
+    )
     assert describe_error(ValueError('Could not convert string "ZQX7MARK" to INT32\nLINE 1: ZQX7MARK')) == (
         "ValueError: Could not convert string '…' to INT32"
     )
