@@ -12,6 +12,11 @@ class PlatformError(Exception):
     """
 
 
+class PartialFailure(PlatformError):
+    """Work that was partly done: what it did is kept (and what comes after builds on it), the rest failed.
+    Recorded as a `partial` run and alerted, never a success."""
+
+
 class TableRefused(PlatformError):
     """A failure that is one table's own (its rows refused by its contract, the table missing from its database):
     the source's other tables can still load."""

@@ -10,9 +10,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import PartialFailure
 from core.metastore import connect
 
-STATUSES = ("running", "success", "failed", "skipped", "timed_out", "interrupted", "missed")
+STATUSES = ("running", "success", "partial", "failed", "skipped", "timed_out", "interrupted", "missed")
+# 'partial': it did part of its work (a load of every table but some) and failed the rest: alerted, not a success,
+# but what it made is there, so the jobs after it run.
 # 'missed': a planned run that did not start (its previous run was still in progress, or it was missed by
 # more than the grace). It says nothing about the job's data, so a job's latest state passes over it.
 
@@ -114,8 +117,8 @@ def latest_per_job(meta_path: Path) -> dict[str, dict]:
 
 @contextlib.contextmanager
 def record(meta_path: Path, job: str, *, trigger: str = "manual", attempt: int = 1) -> Iterator[JobRun]:
-    """Record a job run: 'running' at the start, then 'success' or 'failed' with the error. A signal that
-    lands while the row is being opened still has it closed."""
+    """Record a job run: 'running' at the start, then 'success', 'partial' (a PartialFailure) or 'failed' with the
+    error. A signal that lands while the row is being opened still has it closed."""
     run: JobRun | None = None
     status, error = "failed", None
     try:
@@ -129,7 +132,7 @@ def record(meta_path: Path, job: str, *, trigger: str = "manual", attempt: int =
         yield run
         status = "success"
     except BaseException as exc:
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "partial" if isinstance(exc, PartialFailure) else "failed"
         error = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
         raise
     finally:

@@ -16,7 +16,7 @@ from dlt.common.schema.exceptions import DataValidationError
 from dlt.common.storages.load_package import PackageStorage
 
 from core.erasure_list import erasure_list, secure_copy
-from core.errors import PlatformError, TableRefused
+from core.errors import PartialFailure, PlatformError, TableRefused
 from core.run_context import RunContext
 from core.settings_sources import FilesSource, PostgresSource, SqliteSource
 from ingest.contracts import ContractGuard, record_results
@@ -61,7 +61,7 @@ class IngestResult:
         return sum(self.rows.values())
 
 
-class PartialIngest(PlatformError):
+class PartialIngest(PartialFailure):
     """A database's or API's load that took every table but the ones whose own rows failed it: loud, not a
     success. `result` holds what did load."""
 

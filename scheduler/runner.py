@@ -23,6 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 POLL_SECONDS = 0.1
 KILL_GRACE_SECONDS = 5
 STAGE_TASKS = ("ingest", "transform", "publish", "monitor")  # the built-in tasks that need the warm server's imports
+DONE = ("success", "partial")  # ended with output for the jobs after it (a partial run is alerted, too)
 
 
 def job_log_path(settings: Settings, job_id: str) -> Path:
@@ -50,9 +51,12 @@ class Runner:
             self._busy.setdefault(job_id, threading.Lock())
 
     def run(self, job_id: str, trigger: str = "scheduled", *, retries: bool = True, cascade: bool = True, alert: bool = True) -> str:
-        """Run `job_id` to its final status ('success', 'failed', 'timed_out', 'interrupted', 'skipped' or
+        """Run `job_id` to its final status ('success', 'partial', 'failed', 'timed_out', 'interrupted', 'skipped' or
         'missed' when a run of it is already in progress: that run then runs it once more when it ends, so
-        that what it makes reflects what finished while it ran, such as a second upstream's load)."""
+        that what it makes reflects what finished while it ran, such as a second upstream's load).
+
+        A partial run (a load of every table but the ones that failed) is alerted like a failure, and its
+        dependants run like after a success: what it loaded reaches the marts, and the alert says what did not."""
         spec = self.specs[job_id]
         busy = self._busy[job_id]
         with self._asked:
@@ -67,7 +71,7 @@ class Runner:
             while held:
                 status, error = self._attempts(spec, trigger, retries=retries)
                 with self._asked:  # decided and released at once: a request that comes later finds it free
-                    again = job_id in self._again and status == "success" and not self.stopping.is_set()
+                    again = job_id in self._again and status in DONE and not self.stopping.is_set()
                     self._again.discard(job_id)
                     if not again:
                         busy.release()
@@ -79,19 +83,19 @@ class Runner:
                 with self._asked:
                     self._again.discard(job_id)
                     busy.release()
-        if status == "success":
-            if alert:
-                alerts.clear_alert(self.settings, f"job:{job_id}", f"Job {job_id} succeeded again.")
-            if cascade:
-                self._run_dependants(spec, trigger)
-        elif status != "interrupted":
-            if alert:
-                tries = spec.retries + 1 if retries else 1
-                alerts.raise_alert(
-                    self.settings, f"job:{job_id}", f"Job {job_id} {status.replace('_', ' ')} after {tries} attempt(s): {error}"
-                )
-            if cascade:
-                self._skip_dependants(spec, trigger, f"upstream {job_id} {status.replace('_', ' ')}")
+        if alert and status == "success":
+            alerts.clear_alert(self.settings, f"job:{job_id}", f"Job {job_id} succeeded again.")
+        elif alert and status == "partial":
+            alerts.raise_alert(
+                self.settings, f"job:{job_id}", f"Job {job_id} partly failed (the jobs after it run on what it did): {error}"
+            )
+        elif alert and status != "interrupted":
+            tries = spec.retries + 1 if retries else 1
+            alerts.raise_alert(self.settings, f"job:{job_id}", f"Job {job_id} {status.replace('_', ' ')} after {tries} attempt(s): {error}")
+        if cascade and status in DONE:
+            self._run_dependants(spec, trigger)
+        elif cascade and status != "interrupted":
+            self._skip_dependants(spec, trigger, f"upstream {job_id} {status.replace('_', ' ')}")
         return status
 
     def _attempts(self, spec: JobSpec, trigger: str, *, retries: bool) -> tuple[str, str | None]:
@@ -115,7 +119,7 @@ class Runner:
                 f": {error}" if error else "",
                 extra={"job": spec.job_id, "run_id": run_id, "status": status},
             )
-            if status in ("success", "interrupted") or attempt == last:
+            if status in (*DONE, "interrupted") or attempt == last:  # a partial run's failed part fails again: no retry
                 break
             backoff = spec.retry_backoff_seconds * 2 ** (attempt - 1)
             log.info("job %s retries in %.1f s", spec.job_id, backoff, extra={"job": spec.job_id})
@@ -192,7 +196,7 @@ class Runner:
                 waiting = True
             elif status is None:
                 blocked.append(f"upstream {upstream} has never run")
-            elif status != "success":
+            elif status not in DONE:
                 blocked.append(f"upstream {upstream} {status.replace('_', ' ')}")
         return waiting, "; ".join(blocked) or None
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from core.errors import PlatformError, describe_error
+from core.errors import PartialFailure, PlatformError, describe_error
 from core.lock import describe_holder, writer_lock
 from core.settings import Settings
 from scheduler.logs import configure as configure_logging
@@ -87,7 +87,7 @@ def attempt(payload: dict, result_path: Path) -> int:
     try:
         outcome = {"status": "success", **run(payload)}
     except PlatformError as exc:
-        outcome = {"status": "failed", "error": str(exc)}
+        outcome = {"status": "partial" if isinstance(exc, PartialFailure) else "failed", "error": str(exc)}
         print(f"error: {exc}", file=sys.stderr, flush=True)
     except Exception as exc:  # noqa: BLE001 - any failure of a job is reported, not raised
         # the stack goes to the job's log; the message only without the data values a library may quote

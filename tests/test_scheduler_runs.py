@@ -56,6 +56,28 @@ def test_failed_upstream_skips_its_dependants_and_says_so(tmp_path):
     assert history["report"]["status"] == "skipped" and history["report"]["error"] == "upstream build skipped"
 
 
+def test_a_partial_upstream_is_alerted_once_not_retried_and_its_dependants_run(tmp_path, receivers):
+    webhook, smtp = receivers
+    counter = tmp_path / "calls"
+    jobs = {
+        "extract": {"task": f"{TASKS}:partly", "args": {"counter": str(counter)}, "schedule": "0 0 1 1 *", "retries": 2},
+        "build": {"task": "hello_world", "after": ["extract"]},
+        "report": {"task": "hello_world", "after": ["build"]},
+    }
+    settings = job_settings(tmp_path / "data", jobs, **channel_env(webhook, smtp))
+    assert Runner(settings, job_specs(settings)).run("extract", "manual") == "partial"
+    assert counter.read_text() == "1"  # the failed part would fail again: no retry
+    history = {r["job"]: r for r in runs(settings)}
+    assert history["extract"]["status"] == "partial" and "t3" in history["extract"]["error"]
+    assert history["build"]["status"] == "success" and history["report"]["status"] == "success"
+    expected = (
+        "[ERROR] Job extract partly failed (the jobs after it run on what it did): "
+        "loaded every table but t3, whose rows failed their contract"
+    )
+    assert webhook.texts("job:extract") == [expected] and smtp.subjects() == [f"duckstack: {expected}"]
+    assert runlog.latest_per_job(settings.meta_path)["extract"]["status"] == "partial"
+
+
 def test_a_missed_slot_of_an_upstream_does_not_block_its_dependants(tmp_path):
     jobs = {
         "extract": {"task": "hello_world", "schedule": "0 0 1 1 *", "retries": 0},

@@ -31,15 +31,15 @@ def recent_runs(meta_path: Path, limit: int = 500) -> pd.DataFrame | None:
 
 
 def failure_rates(meta_path: Path) -> pd.DataFrame | None:
-    """Per job: finished runs (missed ones are not runs), the share that failed and the share that were
-    retries (attempt > 1)."""
+    """Per job: finished runs (missed ones are not runs), the share that failed (partial runs included) and the
+    share that were retries (attempt > 1)."""
     return read_meta(
         meta_path,
         """
         SELECT job, count(*) AS count_runs,
-          sum(status IN ('failed', 'timed_out', 'interrupted')) AS count_failed,
+          sum(status IN ('partial', 'failed', 'timed_out', 'interrupted')) AS count_failed,
           sum(attempt > 1) AS count_retries,
-          1.0 * sum(status IN ('failed', 'timed_out', 'interrupted')) / count(*) AS failure_rate,
+          1.0 * sum(status IN ('partial', 'failed', 'timed_out', 'interrupted')) / count(*) AS failure_rate,
           1.0 * sum(attempt > 1) / count(*) AS retry_rate
         FROM job_runs WHERE status NOT IN ('running', 'missed')
         GROUP BY job ORDER BY job

@@ -19,7 +19,7 @@ last = health.last_runs_per_job(meta)
 if last is None or last.empty:
     st.info("No job has run yet. " + ui.RUN_HINT)
     st.stop()
-failing = last[last["status"].isin(["failed", "timed_out", "interrupted"])]
+failing = last[last["status"].isin(["partial", "failed", "timed_out", "interrupted"])]
 running = last[last["status"] == "running"]
 columns = st.columns(3)
 columns[0].metric("Jobs", len(last), border=True)
@@ -40,7 +40,7 @@ timeline = timeline.assign(
     status=timeline["status"].map(display.enum_label),
     error=timeline["error"].fillna("–"),
 )
-STATUSES = ["success", "failed", "running", "skipped", "timed_out", "interrupted", "missed"]
+STATUSES = ["success", "partial", "failed", "running", "skipped", "timed_out", "interrupted", "missed"]
 bars = (
     alt.Chart(timeline.drop(columns=["started_at", "finished_at"]))
     .mark_bar()
@@ -53,7 +53,7 @@ bars = (
             title="Status",
             scale=alt.Scale(
                 domain=[display.enum_label(status) for status in STATUSES],
-                range=["#2e7d32", "#c62828", "#1565c0", "#9e9e9e", "#ef6c00", "#6a1b9a", "#cfd8dc"],
+                range=["#2e7d32", "#f9a825", "#c62828", "#1565c0", "#9e9e9e", "#ef6c00", "#6a1b9a", "#cfd8dc"],
             ),
         ),
         tooltip=[

@@ -10,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-from core.errors import PlatformError
+from core.errors import PartialFailure, PlatformError
 
 
 def append(settings, name: str, path: str) -> dict:
@@ -32,6 +32,13 @@ def flaky(settings, counter: str, fail_times: int) -> dict:
 
 def fail(settings) -> None:
     raise PlatformError("the source said no")
+
+
+def partly(settings, counter: str) -> None:
+    """Do part of the work (count the call), then fail the rest."""
+    path = Path(counter)
+    path.write_text(str(int(path.read_text()) + 1 if path.exists() else 1))
+    raise PartialFailure("loaded every table but t3, whose rows failed their contract")
 
 
 def sleep(settings, seconds: float, marker: str) -> dict:
