@@ -39,6 +39,11 @@ class JobSettings(Strict):
     schedule: Cron | None = Field(None, description="5-field cron.")
     every_seconds: float | None = Field(None, gt=0, description="A fixed interval, instead of a cron.")
     after: list[str] = Field([], description="Jobs (globs allowed) that must succeed first; the last to finish starts this one.")
+    trigger_rule: Literal["all_success", "one_success"] = Field(
+        "all_success",
+        description="all_success: it starts when every `after` job's last run succeeded, and is skipped when one failed; "
+        "one_success: it starts when none is running and at least one's last run succeeded (a failed one is alerted on its own).",
+    )
     retries: int | None = Field(None, ge=0)
     retry_backoff_seconds: float | None = Field(None, ge=0)
     timeout_seconds: float | None = Field(None, gt=0)

@@ -27,6 +27,7 @@ class JobSpec:
     schedule: str | None
     every_seconds: float | None
     after: tuple[str, ...]
+    trigger_rule: str
     retries: int
     retry_backoff_seconds: float
     timeout_seconds: float
@@ -96,6 +97,7 @@ def _spec(settings: Settings, job_id: str, entry: JobSettings, all_jobs: list[st
         schedule=entry.schedule,
         every_seconds=entry.every_seconds,
         after=tuple(after),
+        trigger_rule=entry.trigger_rule,
         retries=defaults.retries if entry.retries is None else entry.retries,
         retry_backoff_seconds=defaults.retry_backoff_seconds if entry.retry_backoff_seconds is None else entry.retry_backoff_seconds,
         timeout_seconds=defaults.timeout_seconds if entry.timeout_seconds is None else entry.timeout_seconds,

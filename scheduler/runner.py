@@ -175,21 +175,27 @@ class Runner:
         for dependant in spec.dependants:
             if self.stopping.is_set():
                 return
-            if store.is_paused(self.settings.meta_path, dependant):
-                self.skip(dependant, trigger, "paused")
-                continue
-            waiting, blocked = self._upstream_state(dependant)
-            if waiting:
-                continue  # the last upstream to finish starts it
-            if blocked:
-                self.skip(dependant, trigger, blocked)
-                self._skip_dependants(self.specs[dependant], trigger, f"upstream {dependant} skipped")
-                continue
-            self.run(dependant, trigger)
+            self._consider(dependant, trigger)
+
+    def _consider(self, job_id: str, trigger: str) -> None:
+        """Start `job_id` after an upstream ended, if its trigger rule lets it; skip it (and what follows it) if
+        its upstreams' last runs rule it out; leave it to the last upstream still running."""
+        if store.is_paused(self.settings.meta_path, job_id):
+            self.skip(job_id, trigger, "paused")
+            return
+        waiting, blocked = self._upstream_state(job_id)
+        if waiting:
+            return  # the last upstream to finish starts it
+        if blocked:
+            self.skip(job_id, trigger, blocked)
+            self._skip_dependants(self.specs[job_id], trigger, f"upstream {job_id} skipped")
+            return
+        self.run(job_id, trigger)
 
     def _upstream_state(self, job_id: str) -> tuple[bool, str | None]:
+        """(whether an upstream is still running, why the job may not start, if it may not)."""
         latest = runlog.latest_per_job(self.settings.meta_path)
-        waiting, blocked = False, []
+        waiting, blocked, done = False, [], False
         for upstream in self.specs[job_id].after:
             status = latest.get(upstream, {}).get("status")
             if status == "running":
@@ -198,10 +204,20 @@ class Runner:
                 blocked.append(f"upstream {upstream} has never run")
             elif status not in DONE:
                 blocked.append(f"upstream {upstream} {status.replace('_', ' ')}")
+            else:
+                done = True
+        if self.specs[job_id].trigger_rule == "one_success":
+            return waiting, None if done else "no upstream succeeded: " + "; ".join(blocked)
         return waiting, "; ".join(blocked) or None
 
     def _skip_dependants(self, spec: JobSpec, trigger: str, reason: str) -> None:
+        """After `spec` failed or was skipped: skip what needs every upstream; what needs one (`one_success`)
+        starts on its other upstreams' output, if it may."""
         for dependant in spec.dependants:
+            if self.specs[dependant].trigger_rule == "one_success":
+                if not self.stopping.is_set():
+                    self._consider(dependant, trigger)
+                continue
             self.skip(dependant, trigger, reason)
             self._skip_dependants(self.specs[dependant], trigger, f"upstream {dependant} skipped")
 

@@ -78,6 +78,29 @@ def test_a_partial_upstream_is_alerted_once_not_retried_and_its_dependants_run(t
     assert runlog.latest_per_job(settings.meta_path)["extract"]["status"] == "partial"
 
 
+def test_a_one_success_job_runs_on_the_upstreams_that_succeeded(tmp_path):
+    order = tmp_path / "order.txt"
+    jobs = {
+        "load_a": {"task": f"{TASKS}:append", "args": {"name": "load_a", "path": str(order)}, "schedule": "0 0 1 1 *"},
+        "load_b": {"task": f"{TASKS}:fail", "schedule": "0 0 1 1 *", "retries": 0},
+        "build": {"task": f"{TASKS}:append", "args": {"name": "build", "path": str(order)}, "after": ["load_*"]},
+        "report": {"task": f"{TASKS}:append", "args": {"name": "report", "path": str(order)}, "after": ["build"]},
+    }
+    jobs["build"]["trigger_rule"] = "one_success"
+    settings = job_settings(tmp_path / "data", jobs)
+    runner = Runner(settings, job_specs(settings))
+    assert runner.run("load_b", "manual") == "failed"  # no upstream succeeded yet: skipped, saying so
+    history = {r["job"]: r for r in runs(settings)}
+    assert history["build"]["status"] == "skipped"
+    assert history["build"]["error"] == "no upstream succeeded: upstream load_a has never run; upstream load_b failed"
+    assert history["report"]["status"] == "skipped" and history["report"]["error"] == "upstream build skipped"
+
+    assert runner.run("load_a", "manual") == "success"  # load_b still failed: build runs on load_a's output
+    history = {r["job"]: r for r in runs(settings)}
+    assert history["build"]["status"] == "success" and history["report"]["status"] == "success"
+    assert order.read_text().split()[0::2] == ["load_a", "build", "report"]
+
+
 def test_a_missed_slot_of_an_upstream_does_not_block_its_dependants(tmp_path):
     jobs = {
         "extract": {"task": "hello_world", "schedule": "0 0 1 1 *", "retries": 0},
