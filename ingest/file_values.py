@@ -4,6 +4,7 @@ SQL table's or an API's rows without their key. Each goes to quarantine naming t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 
@@ -61,14 +62,22 @@ def _first_non_finite(row: dict) -> str | None:
 
 
 def split_unusable_keys(
-    rows: pa.Table | list[dict], keys: list[str], cursor: str | None, *, unique: bool = False, shared: SharedKeys | None = None
+    rows: pa.Table | list[dict],
+    keys: list[str],
+    cursor: str | None,
+    *,
+    unique: bool = False,
+    shared: SharedKeys | None = None,
+    earlier: dict[bytes, bytes] | None = None,
 ) -> KeyCheck:
     """Set aside a SQL table's or an API's rows whose key staging could not use: with no value in (part of) it
     (`key_missing`, naming the column), or sharing it and the `cursor` value (the key alone when there is no
     cursor) with another row of the batch that differs (`duplicate_key`: which of them is current is unknown,
     and staging would keep either). `keys` and `cursor` are named as the batch names them (`ID`), or as raw
     does (`id`, `order_id` for `orderId`). unique: the database keeps the key unique, so no rows share it.
-    shared: such values that the database found over the whole read, so that rows in other batches count too."""
+    shared: such values that the database found over the whole read, so that rows in other batches count too.
+    earlier: of an API's records, what the earlier pages of the load held per key and cursor value (updated here):
+    a record that differs from the one an earlier page loaded is set aside too (that one stays loaded)."""
     names = rows.column_names if isinstance(rows, pa.Table) else list(rows[0]) if rows else []
     spelled = dict(zip(raw_names(names), names, strict=True)) | {name: name for name in names}
     present = [(key, spelled[key]) for key in keys if key in spelled]
@@ -85,6 +94,10 @@ def split_unusable_keys(
             why = _tie_reason(cursor is not None)
             for position in _row_ties(rows, by, set(missing)):
                 reasons[position] = (DUPLICATE_KEY, ",".join(keys), why)
+            if earlier is not None:
+                why = "a record of this key and cursor value on an earlier page differs (that one loaded)"
+                for position in _page_ties(rows, by, set(reasons), earlier):
+                    reasons[position] = (DUPLICATE_KEY, ",".join(keys), why)
         if not reasons:
             return KeyCheck(rows, None, None)
         bad = sorted(reasons)
@@ -130,6 +143,20 @@ def _no_key(rows: pa.Table, empty: dict[str, str], position: int) -> tuple[str, 
 
 def _tie_reason(by_cursor: bool) -> str:
     return "another row of this key has the same cursor value" if by_cursor else "another row of this key differs (no cursor)"
+
+
+def _page_ties(rows: list[dict], by: list[str], left_out: set[int], earlier: dict[bytes, bytes]) -> list[int]:
+    """Positions of the JSON rows (not `left_out`) that differ from the row of their `by` values an earlier page
+    loaded; the others are noted in `earlier` (16-byte digests of the `by` values and of the row)."""
+    digest = lambda value: hashlib.blake2b(json.dumps(value, sort_keys=True, default=str).encode(), digest_size=16).digest()
+    tied = []
+    for i, row in enumerate(rows):
+        if i in left_out:
+            continue
+        held = earlier.setdefault(digest([row.get(name) for name in by]), digest(row))
+        if held != digest(row):
+            tied.append(i)
+    return tied
 
 
 def _row_ties(rows: list[dict], by: list[str], left_out: set[int]) -> list[int]:

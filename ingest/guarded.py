@@ -55,8 +55,8 @@ class _NonFiniteStep(ItemTransform):
 
 class _KeyStep(ItemTransform):
     """Sets aside a SQL table's or an API's rows whose key staging could not use, before the contract (a key with
-    no value; a key and cursor value shared with another row that differs): quarantined as `key_missing` or
-    `duplicate_key`, counted in the table's share of bad rows."""
+    no value; a key and cursor value shared with another row that differs, in the batch, or of an API, on an earlier
+    page of the load): quarantined as `key_missing` or `duplicate_key`, counted in the table's share of bad rows."""
 
     placement_affinity = 1.3
 
@@ -65,11 +65,13 @@ class _KeyStep(ItemTransform):
     ) -> None:
         super().__init__(_as_checked)
         self.guard, self.table, self.keys, self.cursor, self.unique, self.shared = guard, table, keys, cursor, unique, shared
+        self.earlier: dict[bytes, bytes] = {}  # an API's records of earlier pages, by key and cursor value
 
     def __call__(self, item: Any, meta: Any = None) -> Any:
         if not isinstance(item, (pa.Table, list)):
             return item
-        split = split_unusable_keys(item, self.keys, self.cursor, unique=self.unique, shared=self.shared)
+        earlier = self.earlier if isinstance(item, list) else None
+        split = split_unusable_keys(item, self.keys, self.cursor, unique=self.unique, shared=self.shared, earlier=earlier)
         if split.quarantined is not None:
             self.guard.add_rejects(self.table, split.quarantined, split.quarantined.num_rows)
         return split.rows

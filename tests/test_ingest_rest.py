@@ -220,3 +220,33 @@ def test_an_endpoint_the_api_no_longer_serves_stops_no_other(tmp_path, api):
     assert all(f"'{endpoint}'" in str(every.value) for endpoint in ("orders", "customers", "events"))
     # the URLs named leave their query out: it holds the cursor's last value, a record's
     assert "/orders?…" in str(every.value) and "2025-03" not in str(every.value)
+
+
+def test_a_record_that_differs_from_one_an_earlier_page_loaded_goes_to_quarantine(tmp_path, api):
+    # pages of 10. events (no cursor): id 3 on page 1, again differing on page 2; id 5 on both pages, equal.
+    # orders (cursor updated_at): id 6 on page 1, again on page 3 at the same time, differing; id 8 again later on.
+    api.fail_once.clear()
+    filler = lambda start, count: [{"id": i, "kind": "x"} for i in range(start, start + count)]
+    api.records["events"] = [{"id": 3, "kind": "a"}, {"id": 5, "kind": "c"}, *filler(100, 8)]
+    api.records["events"] += [{"id": 3, "kind": "b"}, {"id": 5, "kind": "c"}, *filler(200, 3)]
+    at = lambda minute: f"2025-03-01T10:{minute:02d}:00"
+    orders = [{"id": 1000 + i, "status": "paid", "updated_at": at(0)} for i in range(30)]
+    orders[2] = {"id": 6, "status": "placed", "updated_at": at(0)}
+    orders[25] = {"id": 6, "status": "paid", "updated_at": at(0)}
+    orders[4] = {"id": 8, "status": "placed", "updated_at": at(0)}
+    orders[27] = {"id": 8, "status": "paid", "updated_at": at(1)}  # a later version: staging keeps it
+    api.records["orders"] = orders
+    settings = settings_with_sources(tmp_path, {"api": _declaration(api.url, quality={"max_bad_share": 1})}, SHOP_API_TOKEN=TOKEN)
+    result = ingest_source(open_run(settings), "api")
+
+    assert raw(settings, "api", "events", "SELECT id, kind FROM t WHERE id < 100 ORDER BY ALL") == [(3, "a"), (5, "c"), (5, "c")]
+    assert quarantine(settings, "api", "events", "SELECT id, kind, _check, _failure FROM q") == [
+        ("3", "b", "duplicate_key", "a record of this key and cursor value on an earlier page differs (that one loaded)")
+    ]
+    assert raw(settings, "api", "orders", "SELECT id, status FROM t WHERE id < 100 ORDER BY ALL") == [
+        (6, "placed"),
+        (8, "paid"),
+        (8, "placed"),
+    ]
+    assert quarantine(settings, "api", "orders", "SELECT id, status FROM q") == [("6", "paid")]
+    assert {table: n for table, n in result.quarantined.items() if n} == {"events": 1, "orders": 1}
