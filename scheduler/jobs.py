@@ -47,7 +47,7 @@ class JobSpec:
             return f"every {self.every_seconds:g} s"
         if self.schedule is not None:
             return f"cron {self.schedule}"
-        return "after " + ", ".join(self.after)
+        return "after " + ", ".join(self.after) + (" (any that succeeded)" if self.trigger_rule == "one_success" else "")
 
 
 def job_specs(settings: Settings) -> dict[str, JobSpec]:

@@ -53,7 +53,7 @@ def ops_main(tmp_path, monkeypatch, capsys):
 def test_operator_commands(tmp_path, ops_main):
     data = tmp_path / "data"
     code, jobs, _ = ops_main("jobs")
-    assert code == 0 and "hello_world" in jobs and "*/30 * * * *" in jobs and "after ingest:shop" in jobs
+    assert code == 0 and "hello_world" in jobs and "*/30 * * * *" in jobs and "after ingest:shop (any that succeeded)" in jobs
 
     assert ops_main("pause", "hello_world")[0] == 0
     assert {r["job_id"]: r["paused"] for r in store.snapshot(data / "meta.db")}["hello_world"] == 1
