@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sqlite3
+from pathlib import Path
 
 import pytest
 import yaml
@@ -13,7 +14,7 @@ import yaml
 from core import runlog
 from core.errors import PlatformError
 from core.run_context import open_run
-from core.settings import load_settings
+from core.settings import Settings, load_settings
 from ingest.pipeline import PartialIngest
 from pipeline import stages
 from pipeline.cli import cmd_run
@@ -24,6 +25,19 @@ from tests.support.sources import raw, settings_with_sources
 
 # These tests prove the SQLMesh audits; with pandera contracts on, ingestion would quarantine the bad row first.
 NO_CONTRACTS = {"PLATFORM__SOURCES__SHOP__QUALITY__ENABLED": "false"}
+
+
+def _with_erp(tmp_path, tables: dict) -> tuple[Settings, Path]:
+    """The demo project with a SQLite source `erp` of `tables` listed before the shop; its settings and data folder
+    (which holds `erp.db`, not created)."""
+    project = copy_project(tmp_path / "project")
+    erp = {"erp": {"kind": "sqlite", "path": "erp.db", "tables": tables}}
+    declared = "".join(f"      {line}\n" for line in yaml.safe_dump(erp).splitlines())
+    config = (project / "config.yaml").read_text()
+    (project / "config.yaml").write_text(config.replace("    sources:\n", "    sources:\n" + declared, 1))
+    data = tmp_path / "data"
+    data.mkdir()
+    return load_settings(project, env={"PLATFORM__DATA_DIR": str(data), "PLATFORM__DEMO__SCALE": SMALL_SCALE}), data
 
 
 def test_missing_source_file_is_a_clear_error(tmp_path):
@@ -66,17 +80,10 @@ def test_cli_shows_a_failing_audit_without_traceback(tmp_path):
 
 
 def test_a_failing_source_stops_no_other_and_the_run_says_which_failed(tmp_path, capsys):
-    project = copy_project(tmp_path / "project")
-    erp = {"erp": {"kind": "sqlite", "path": "erp.db", "tables": {"things": {"cursor": None}}}}
-    declared = "".join(f"      {line}\n" for line in yaml.safe_dump(erp).splitlines())
-    config = (project / "config.yaml").read_text()
-    (project / "config.yaml").write_text(config.replace("    sources:\n", "    sources:\n" + declared, 1))
-    data = tmp_path / "data"
-    data.mkdir()
+    settings, data = _with_erp(tmp_path, {"things": {"cursor": None}})
     with contextlib.closing(sqlite3.connect(data / "erp.db")) as con, con:
         con.execute("CREATE TABLE things (id INTEGER, v TEXT)")
         con.executemany("INSERT INTO things VALUES (?, ?)", [(None, "keyless"), (None, "keyless too"), (1, "ok")])  # 2 of 3 invalid
-    settings = load_settings(project, env={"PLATFORM__DATA_DIR": str(data), "PLATFORM__DEMO__SCALE": SMALL_SCALE})
 
     with pytest.raises(PartialRun) as caught:
         cmd_run(settings, argparse.Namespace())
@@ -100,19 +107,12 @@ def test_a_failing_source_stops_no_other_and_the_run_says_which_failed(tmp_path,
 
 
 def test_a_table_whose_rows_fail_its_load_stops_no_other_table_of_its_source(tmp_path, capsys):
-    project = copy_project(tmp_path / "project")
-    erp = {"erp": {"kind": "sqlite", "path": "erp.db", "tables": {"things": {"cursor": None}, "parts": {"cursor": "changed"}}}}
-    declared = "".join(f"      {line}\n" for line in yaml.safe_dump(erp).splitlines())
-    config = (project / "config.yaml").read_text()
-    (project / "config.yaml").write_text(config.replace("    sources:\n", "    sources:\n" + declared, 1))
-    data = tmp_path / "data"
-    data.mkdir()
+    settings, data = _with_erp(tmp_path, {"things": {"cursor": None}, "parts": {"cursor": "changed"}})
     with contextlib.closing(sqlite3.connect(data / "erp.db")) as con, con:
         con.execute("CREATE TABLE things (id INTEGER, v TEXT)")
         con.executemany("INSERT INTO things VALUES (?, ?)", [(None, "keyless"), (None, "keyless too"), (1, "ok")])  # 2 of 3 invalid
         con.execute("CREATE TABLE parts (id INTEGER PRIMARY KEY, name TEXT, changed INTEGER)")
         con.executemany("INSERT INTO parts VALUES (?, ?, 1)", [(i, f"part {i}") for i in range(1, 41)])
-    settings = load_settings(project, env={"PLATFORM__DATA_DIR": str(data), "PLATFORM__DEMO__SCALE": SMALL_SCALE})
 
     with pytest.raises(PartialRun) as caught:
         cmd_run(settings, argparse.Namespace())
@@ -140,18 +140,11 @@ def test_a_table_whose_rows_fail_its_load_stops_no_other_table_of_its_source(tmp
 
 
 def test_a_source_whose_every_table_fails_fails_as_a_whole(tmp_path):
-    project = copy_project(tmp_path / "project")
-    erp = {"erp": {"kind": "sqlite", "path": "erp.db", "tables": {"things": {"cursor": None}, "others": {"cursor": None}}}}
-    declared = "".join(f"      {line}\n" for line in yaml.safe_dump(erp).splitlines())
-    config = (project / "config.yaml").read_text()
-    (project / "config.yaml").write_text(config.replace("    sources:\n", "    sources:\n" + declared, 1))
-    data = tmp_path / "data"
-    data.mkdir()
+    settings, data = _with_erp(tmp_path, {"things": {"cursor": None}, "others": {"cursor": None}})
     with contextlib.closing(sqlite3.connect(data / "erp.db")) as con, con:
         for table in ("things", "others"):
             con.execute(f"CREATE TABLE {table} (id INTEGER, v TEXT)")
             con.executemany(f"INSERT INTO {table} VALUES (?, ?)", [(None, "keyless"), (None, "keyless too"), (1, "ok")])
-    settings = load_settings(project, env={"PLATFORM__DATA_DIR": str(data), "PLATFORM__DEMO__SCALE": SMALL_SCALE})
     run = open_run(settings)
     run.lake.ensure_layers()
     with pytest.raises(PlatformError) as caught:
