@@ -1,5 +1,5 @@
-"""A generated battery of SQLite sources of 2-5 tables, some of which fail their own load in one of the ways that
-are a table's own: most rows without a key (above `max_bad_share`), a declared table the file lacks, or rows of
+"""A generated battery of SQLite sources of 2-5 tables, keyed by one column or two, some of which fail their own
+load in one of the ways that are a table's own: most rows without a key (above `max_bad_share`), a declared table the file lacks, or rows of
 one key and cursor that differ in most of the table. Others hold values of another type than their column, which
 load into variants. The source's other tables load, and only they; a failed table's cursor stays where it was,
 so once it is fixed, its rows come through, and the tables that loaded read only their new rows.
@@ -84,7 +84,9 @@ def test_a_table_that_fails_its_own_load_leaves_the_others_loaded(tmp_path, seed
     path = tmp_path / "erp.db"
     faults, expected = _source(rng, path)
     failing = {table for table, fault in faults.items() if fault in ("keyless", "missing", "ties")}
-    tables = {table: {"cursor": "updated"} for table in faults}
+    # some tables keyed by two columns (the id and the cursor), the others by the id
+    keys = {table: rng.choice([["id"], ["id", "updated"]]) for table in faults}
+    tables = {table: {"cursor": "updated", "primary_key": keys[table]} for table in faults}
     settings = settings_with_sources(tmp_path, {"erp": {"kind": "sqlite", "path": str(path), "tables": tables}})
 
     if failing == set(faults):  # every table fails: nothing of the source loads, and each is named
