@@ -76,6 +76,21 @@ def test_the_fingerprint_follows_the_projects_python_files(tmp_path):
     assert warm.fingerprint(tmp_path) != before
 
 
+def test_the_fingerprint_follows_installed_packages_not_their_bytecode(tmp_path, monkeypatch):
+    site = tmp_path / "site-packages"
+    (site / "alpha-1.0.dist-info").mkdir(parents=True)
+    monkeypatch.setattr(warm.sysconfig, "get_paths", lambda: {"purelib": str(site)})
+    before = warm.fingerprint(tmp_path)
+    (site / "__pycache__").mkdir()  # a module's first import writes its bytecode beside it
+    (site / "__pycache__" / "six.cpython-311.pyc").write_bytes(b"")
+    assert warm.fingerprint(tmp_path) == before
+    (site / "alpha-1.0.dist-info").rename(site / "alpha-1.1.dist-info")  # upgraded
+    upgraded = warm.fingerprint(tmp_path)
+    assert upgraded != before
+    (site / "beta-2.0.dist-info").mkdir()  # installed
+    assert warm.fingerprint(tmp_path) not in (before, upgraded)
+
+
 def test_a_runner_whose_main_module_is_a_script_starts_its_jobs_fresh(tmp_path, monkeypatch):
     script = tmp_path / "page.py"
     script.write_text("raise SystemExit(3)\n")  # what a fork would run again before the job
