@@ -35,7 +35,7 @@ from core.settings_sources import PostgresSource, SqliteSource, TableSettings
 from core.warehouse import sql_identifier
 from ingest.file_readers import raw_names
 from ingest.read_ahead import read_ahead
-from ingest.sql_ties import SharedKeys, postgres_query, sqlite_query
+from ingest.sql_ties import SharedKeys, postgres_ties, sqlite_query
 from ingest.sqlite_candidates import candidate_rows, quoted
 from ingest.sqlite_mixed import VARIANTS, split_by_type
 
@@ -293,8 +293,7 @@ def _postgres_table(url: str, source: PostgresSource, table: str, spec: TableSet
         """dlt's query adapter: the exact select; first, the key values that more than one differing row of it holds."""
         select = exact_select(select, reflected)
         if shared is not None and engine is not None:
-            with engine.connect() as con:
-                found = con.execute(postgres_query(select, keys + ([cursor] if cursor else []))).all()
+            found = postgres_ties(engine, select, keys + ([cursor] if cursor else []))
             shared.found(pa.table({column: [row[i] for row in found] for i, column in enumerate(shared.columns)}))
         return select
 

@@ -67,6 +67,45 @@ def sqlite_query(select: str, columns: list[str]) -> str:
     return f"SELECT {named} FROM ({select}) AS read_rows GROUP BY ALL HAVING count(DISTINCT read_rows) > 1"
 
 
+def postgres_ties(engine, query, columns: list[str]) -> list[tuple]:
+    """The values of `columns` that more than one differing row of dlt's `query` holds, read in the snapshot
+    that dlt's read of the same query then takes: the next transaction the engine begins imports it. Two
+    snapshots would let a row committed in between be read without being checked against the rows it ties.
+
+    A server that cannot export a snapshot (a standby before PostgreSQL 10, a work-alike) is asked in a
+    snapshot of its own, as the read is."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import DBAPIError
+
+    holder = engine.connect()
+    try:
+        holder.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        snapshot = holder.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+    except DBAPIError:
+        holder.rollback()
+        snapshot = None
+    try:
+        found = [tuple(row) for row in holder.execute(postgres_query(query, columns)).all()]
+    except BaseException:
+        holder.close()
+        raise
+    if snapshot is None:
+        holder.close()
+        return found
+
+    def adopt(connection) -> None:
+        """The read's transaction, first thing: the snapshot the ties were found in (then the holder may go)."""
+        try:
+            with contextlib.closing(connection.connection.dbapi_connection.cursor()) as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        finally:
+            holder.close()
+
+    event.listen(engine, "begin", adopt, once=True)
+    return found
+
+
 def postgres_query(query, columns: list[str]):
     """The same for PostgreSQL, over dlt's SQLAlchemy `query` of the table (with its cursor condition)."""
     from sqlalchemy import Text, cast, distinct, func, literal_column, select

@@ -17,8 +17,10 @@ from collections import Counter
 import pytest
 
 from core.errors import PlatformError
+from core.lake import Lake
 from core.run_context import open_run
 from ingest.pipeline import ingest_source
+from ingest.sql_ties import SharedKeys
 from tests.support.postgres import PASSWORD, connect, source_of
 from tests.support.sources import quarantine, raw, settings_with_sources
 
@@ -155,3 +157,77 @@ def test_a_sqlite_key_of_another_type_than_its_column_is_key_type_naming_it(tmp_
         ("f", "key_missing", "id", None),
         ("g", "key_missing", "id", None),
     ]
+
+
+@pytest.mark.slow
+def test_a_postgres_row_committed_while_the_ties_are_asked_is_read_in_their_snapshot_or_not_at_all(tmp_path, postgres, monkeypatch):
+    # 1,500 rows of distinct keys, id 7 early in the table: dlt reads it in the first chunk of 1,000
+    schema = "sql_keys_race"
+    with contextlib.closing(connect(postgres)) as con:
+        con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
+        con.execute(f"CREATE TABLE {schema}.things (id BIGINT, day BIGINT, v TEXT)")
+        with con.cursor() as insert:
+            insert.executemany(f"INSERT INTO {schema}.things VALUES (%s, %s, %s)", [(i, 1, f"v{i}") for i in range(1, 1501)])
+    source = source_of(postgres, schema, {"things": {"primary_key": "id", "cursor": None}}, quality={"max_bad_share": 1}, chunk_size=CHUNK)
+    settings = settings_with_sources(tmp_path, {"pg": source}, PG_PASSWORD=PASSWORD)
+    found = SharedKeys.found
+
+    def commit_a_tie_then_answer(self, values):
+        # A writer commits, after the ties were asked and before the read: a second, differing row of key 7,
+        # at the end of the table (the read's second chunk).
+        with contextlib.closing(connect(postgres)) as con:
+            con.execute(f"INSERT INTO {schema}.things VALUES (7, 1, 'changed meanwhile')")
+        found(self, values)
+
+    monkeypatch.setattr(SharedKeys, "found", commit_a_tie_then_answer)
+    ingest_source(open_run(settings), "pg")
+    monkeypatch.setattr(SharedKeys, "found", found)
+    # the read saw the table as the ties were asked: key 7 once, as it was, and no tie to quarantine
+    assert raw(settings, "pg", "things", "SELECT count(*), count(DISTINCT id) FROM t") == [(1500, 1500)]
+    assert raw(settings, "pg", "things", "SELECT v FROM t WHERE id = 7") == [("v7",)]
+    assert _quarantined_rows(settings) == 0
+
+    # the next run reads the row committed meanwhile, and finds the tie: both versions of key 7 go to quarantine
+    ingest_source(open_run(settings), "pg")
+    latest = "WHERE _dlt_load_id = (SELECT max(_dlt_load_id) FROM t)"
+    assert raw(settings, "pg", "things", f"SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE id = 7) FROM t {latest}") == [
+        (1499, 1499, 0)
+    ]
+    assert sorted(quarantine(settings, "pg", "things", "SELECT v FROM q WHERE _check = 'duplicate_key'")) == [
+        ("changed meanwhile",),
+        ("v7",),
+    ]
+
+
+@pytest.mark.slow
+def test_a_postgres_server_that_exports_no_snapshot_is_still_asked_for_ties(tmp_path, postgres):
+    # A role that may not call pg_export_snapshot (as on a server that cannot): the ties are asked all the same.
+    schema = "sql_keys_no_export"
+    with contextlib.closing(connect(postgres)) as con:
+        con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
+        con.execute(f"CREATE TABLE {schema}.things (id BIGINT, day BIGINT, v TEXT)")
+        rows = [(i, 1, f"v{i}") for i in range(1, 1501)] + [(7, 1, "a second version")]
+        with con.cursor() as insert:
+            insert.executemany(f"INSERT INTO {schema}.things VALUES (%s, %s, %s)", rows)
+        con.execute(f"DROP ROLE IF EXISTS reader; CREATE ROLE reader LOGIN PASSWORD '{PASSWORD}'")
+        con.execute(f"GRANT USAGE ON SCHEMA {schema} TO reader; GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO reader")
+        con.execute("REVOKE EXECUTE ON FUNCTION pg_export_snapshot() FROM PUBLIC")
+    try:
+        declared = {"things": {"primary_key": "id", "cursor": None}}
+        source = source_of({**postgres, "user": "reader"}, schema, declared, quality={"max_bad_share": 1}, chunk_size=CHUNK)
+        settings = settings_with_sources(tmp_path, {"pg": source}, PG_PASSWORD=PASSWORD)
+        ingest_source(open_run(settings), "pg")
+    finally:
+        with contextlib.closing(connect(postgres)) as con:
+            con.execute("GRANT EXECUTE ON FUNCTION pg_export_snapshot() TO PUBLIC")
+    assert raw(settings, "pg", "things", "SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE id = 7) FROM t") == [(1499, 1499, 0)]
+    assert sorted(quarantine(settings, "pg", "things", "SELECT v FROM q WHERE _check = 'duplicate_key'")) == [
+        ("a second version",),
+        ("v7",),
+    ]
+
+
+def _quarantined_rows(settings) -> int:
+    """Rows of `pg.things` in quarantine (none before its first quarantined row writes a file)."""
+    lake = Lake(settings)
+    return quarantine(settings, "pg", "things")[0][0] if lake.fs.glob(lake.parquet_glob("raw", "pg", "_quarantine/things")) else 0
