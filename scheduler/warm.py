@@ -106,8 +106,8 @@ def fingerprint(root: Path = ROOT) -> str:
     packages = sorted(path.parent for path in root.glob("*/__init__.py"))
     for path in sorted(p for package in packages for p in package.rglob("*.py")):
         digest.update(f"{path}:{path.stat().st_mtime_ns}\n".encode())
-    # The installed distributions by name and version (a dist-info folder each), not the folder's mtime,
-    # which a first import's bytecode cache also changes.
+    # The installed distributions by name and version (a dist-info folder each): the bytecode a first
+    # import writes into the folder changes no code.
     site = Path(sysconfig.get_paths()["purelib"])
     for installed in sorted(site.glob("*.dist-info")):
         digest.update(f"{installed.name}\n".encode())
