@@ -97,19 +97,23 @@ def sync_jobs(scheduler: BackgroundScheduler, specs: dict[str, JobSpec], setting
 
 def follow_clock(scheduler: BackgroundScheduler, now: dt.datetime | None = None) -> list[str]:
     """Plan again, from `now`, every job whose next run is more than one period ahead of its trigger: the
-    store kept it from a run while the clock was ahead. Returns what changed, for the log."""
-    now = now or dt.datetime.now(dt.UTC)
+    store kept it from a run while the clock was ahead. Returns what changed, for the log.
+
+    The clock is read after the jobs: a run the scheduler's thread plans while they are read is then not
+    taken for one planned ahead of the clock (a cron job would run its slot twice)."""
     changes = []
     for alias in ("default", "internal"):
-        for job in scheduler.get_jobs(jobstore=alias):
+        jobs = scheduler.get_jobs(jobstore=alias)
+        at = now or dt.datetime.now(dt.UTC)
+        for job in jobs:
             planned, trigger = job.next_run_time, job.trigger
             if planned is None:  # paused
                 continue
-            if isinstance(trigger, IntervalTrigger) and planned > now + trigger.interval:
-                fresh = IntervalTrigger(seconds=trigger.interval_length, timezone=trigger.timezone, start_date=now + trigger.interval)
+            if isinstance(trigger, IntervalTrigger) and planned > at + trigger.interval:
+                fresh = IntervalTrigger(seconds=trigger.interval_length, timezone=trigger.timezone, start_date=at + trigger.interval)
                 scheduler.reschedule_job(job.id, jobstore=alias, trigger=fresh)
             elif isinstance(trigger, CronTrigger):
-                first = trigger.get_next_fire_time(None, now)
+                first = trigger.get_next_fire_time(None, at)
                 second = trigger.get_next_fire_time(first, first + dt.timedelta(seconds=1)) if first is not None else None
                 if first is None or second is None or planned < second:
                     continue

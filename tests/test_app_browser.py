@@ -280,17 +280,18 @@ def test_the_data_browser_filters_sorts_and_downloads_a_mart_in_chromium(served,
 
 def _pick(page, label: str, option: str) -> None:
     """Choose `option` in the select box labelled `label` once the page has settled, and wait until the box shows it.
-    A choice made while a rerun replaces the box can be lost: it is made again, up to three times, and a screenshot
-    kept if it never shows."""
+    A rerun that replaces the box can close its list before the option is clicked, or lose the choice: the box is
+    opened and the option chosen again, up to three times, and a screenshot kept if it never shows."""
     box = page.get_by_test_id("stSelectbox").filter(has_text=label)
     for attempt in range(3):
         settled(page)
-        box.click()
-        page.get_by_role("option", name=option, exact=True).click()
         try:
+            box.click()
+            page.get_by_role("option", name=option, exact=True).click(timeout=15_000)
             box.filter(has_text=option).wait_for(timeout=20_000)
             return
         except Exception:
+            page.keyboard.press("Escape")  # a list still open would close at the next click on the box
             if attempt == 2:
                 ARTIFACTS.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(ARTIFACTS / f"app-failed-pick-{option}.png"), full_page=True)

@@ -233,6 +233,37 @@ def test_next_runs_written_with_the_clock_ahead_follow_the_clock_at_start_reload
         service.stop()
 
 
+def test_a_run_planned_while_the_tick_reads_the_store_is_not_taken_for_one_ahead_of_the_clock(tmp_path):
+    """The scheduler's thread may run a due slot and plan the next one while a tick reads the store: the
+    tick must not take that next run for one written with the clock ahead (a cron slot would run twice)."""
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    settings = job_settings(tmp_path / "data", {})
+    with store.opened(settings) as scheduler:
+        due = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=2)
+        every = dt.timedelta(seconds=1)
+        triggers = {
+            "every_second": IntervalTrigger(seconds=1, start_date=due - 5 * every, timezone=dt.UTC),
+            "cron_second": CronTrigger(second="*", timezone=dt.UTC),
+        }
+        for job_id, trigger in triggers.items():
+            scheduler.add_job("builtins:print", trigger, id=job_id, jobstore="default", next_run_time=due)
+        read = scheduler.get_jobs
+
+        def read_as_the_slot_runs(jobstore=None, pending=None):
+            if jobstore == "default":  # the slot comes, and is run and planned on, while the tick reads
+                time.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds()) + 0.05)
+                for job_id in triggers:
+                    scheduler.modify_job(job_id, jobstore="default", next_run_time=due + every)
+            return read(jobstore=jobstore, pending=pending)
+
+        scheduler.get_jobs = read_as_the_slot_runs
+        assert store.follow_clock(scheduler) == []
+        scheduler.get_jobs = read
+        assert {job.id: job.next_run_time for job in scheduler.get_jobs(jobstore="default")} == dict.fromkeys(triggers, due + every)
+
+
 def test_status_alerts_on_stale_data_whatever_the_job_store_says(tmp_path):
     import contextlib
     import subprocess

@@ -59,6 +59,7 @@ def test_kill_and_restart_the_scheduler_while_its_job_runs(tmp_path):
     }
     settings = job_settings(data, jobs)
     kills: list[dt.datetime] = []
+    asked_to_stop: dt.datetime | None = None
     for cycle in range(RESTARTS + 1):
         service = serve(data, jobs)
         try:
@@ -67,6 +68,7 @@ def test_kill_and_restart_the_scheduler_while_its_job_runs(tmp_path):
             wait_for(lambda: len(_runs(settings)) >= seen + 2, timeout=180, step=0.05, what="two runs")  # noqa: B023 - called in this cycle
             wait_for(lambda: _runs(settings)[-1]["status"] == "running", timeout=30, step=0.01, what="a run in progress")
             if cycle == RESTARTS:
+                asked_to_stop = dt.datetime.now(UTC)  # from here it starts no new run (Service.stop)
                 break
             time.sleep(random_.uniform(0, WORK))
             os.kill(service.pid, signal.SIGKILL)
@@ -79,7 +81,7 @@ def test_kill_and_restart_the_scheduler_while_its_job_runs(tmp_path):
                 service.communicate(timeout=120)
             elif service.poll() is None:
                 service.kill()
-    ended = dt.datetime.now(UTC)
+    assert asked_to_stop is not None
 
     with store.opened(settings) as scheduler:
         start = scheduler.get_job("tick").trigger.start_date.astimezone(UTC)
@@ -101,7 +103,7 @@ def test_kill_and_restart_the_scheduler_while_its_job_runs(tmp_path):
     assert len(ups) == RESTARTS + 1
     lost = 0
     for i, up in enumerate(ups):
-        down = kills[i] if i < len(kills) else ended
+        down = kills[i] if i < len(kills) else asked_to_stop
         if i:  # the catch-up: one run right after the restart, for all the missed slots together
             window = [m for m in starts if up <= m < up + dt.timedelta(seconds=1.0)]
             # a run on a slot's boundary is that slot's own run (the catch-up may finish before it)
