@@ -1,6 +1,7 @@
 """SQL database sources: one dlt resource per declared table, incremental on its cursor.
 
-SQLite is read through DuckDB's sqlite scanner, which hands dlt Arrow batches (twice
+SQLite is read through DuckDB's sqlite scanner (the file attached read-only, each table
+read in one transaction), which hands dlt Arrow batches (twice
 as fast as dlt's own pyarrow backend here), read ahead on a thread while the previous
 batch is checked and written; after the first load, SQLite itself picks the rows the
 cursor may select (`ingest/sqlite_candidates.py`). PostgreSQL goes through dlt's
@@ -167,14 +168,36 @@ class _SqliteScanner:
         self.path = path
         self._con: duckdb.DuckDBPyConnection | None = None
         self._opening = threading.Lock()  # tables are read on their own read-ahead threads
+        self._reads = 0
 
-    def query(self, sql: str, params: list, path: Path | None = None):
-        """Run `sql`, whose first parameter is the SQLite file: `path`, or the source itself."""
+    def query(self, sql: str, params: list):
+        """Run `sql`, whose first parameter is the source's SQLite file."""
+        return self._cursor().execute(sql, [str(self.path), *params])
+
+    @contextlib.contextmanager
+    def snapshot(self, path: Path) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
+        """A cursor whose queries read the SQLite file `path` as of one moment, and the name the file is attached
+        by. Attached read-only and read in one transaction, which is one SQLite read transaction: a WAL snapshot,
+        or a rollback journal's shared lock (a writer's commit waits for its end, as it waits for any read)."""
+        cursor = self._cursor()
+        with self._opening:
+            self._reads += 1
+            alias = f"sqlite_read_{self._reads}"
+        cursor.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS {alias} (TYPE sqlite, READ_ONLY)")
+        try:
+            cursor.execute("BEGIN TRANSACTION")
+            yield cursor, alias
+        finally:
+            with contextlib.suppress(duckdb.Error):  # what failed inside is the error to report
+                cursor.execute("ROLLBACK")
+                cursor.execute(f"DETACH {alias}")
+            cursor.close()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
         with self._opening:
             if self._con is None:
                 self._con = warehouse.connect(extensions=("sqlite_scanner",))
-            cursor = self._con.cursor()
-        return cursor.execute(sql, [str(path or self.path), *params])
+            return self._con.cursor()
 
     def unique_sets(self, table: str) -> list[list[str]]:
         """The columns of the table's primary key and of each of its unique indexes, as SQLite declares them."""
@@ -228,30 +251,29 @@ def _sqlite_table(scanner: _SqliteScanner, table: str, spec: TableSettings, chun
     cursor: dlt.sources.incremental[Any] | None = dlt.sources.incremental(cursor_column) if cursor_column else None
 
     def rows(incremental=cursor) -> Iterator[pa.Table]:
-        sql = "SELECT * FROM sqlite_scan(?, ?)"
-        params: list = [name]
+        where, params = "", []
         last_value = None
         if incremental is not None and incremental.last_value is not None and cursor_column:
             last_value = _naive(incremental.last_value)
             # >= keeps rows that share the last cursor value; dlt drops the ones it already has by key
-            sql += f" WHERE {quoted(cursor_column)} >= ?"
-            params.append(last_value)
+            where, params = f" WHERE {quoted(cursor_column)} >= ?", [last_value]
 
         def batches() -> Iterator[pa.Table]:
-            if mixed:
-                with split_by_type(scanner.path, name, scanner.types(name)) as path:
-                    find_shared(path)
-                    for batch in scanner.query(sql, params, path).to_arrow_reader(chunk_size):
-                        yield _without_empty_variants(pa.Table.from_batches([batch]))
-                return
-            with candidate_rows(scanner.path, name, cursor_column, last_value) as path:
-                find_shared(path)
-                for batch in scanner.query(sql, params, path).to_arrow_reader(chunk_size):
-                    yield pa.Table.from_batches([batch])
-
-        def find_shared(path: Path) -> None:
-            if shared is not None:
-                shared.found(scanner.query(sqlite_query(sql, by), params, path).to_arrow_table())
+            # the live file, or a scratch copy of its rows of another type than their column's, or of the rows the
+            # cursor may select; the ties are asked in the read's own snapshot, so a row committed in between
+            # is not read unchecked
+            read_from = (
+                split_by_type(scanner.path, name, scanner.types(name))
+                if mixed
+                else candidate_rows(scanner.path, name, cursor_column, last_value)
+            )
+            with read_from as path, scanner.snapshot(path) as (read, alias):
+                sql = f"SELECT * FROM {alias}.{quoted(name)}{where}"
+                if shared is not None:
+                    shared.found(read.execute(sqlite_query(sql, by), params).to_arrow_table())
+                for batch in read.execute(sql, params).to_arrow_reader(chunk_size):
+                    table_batch = pa.Table.from_batches([batch])
+                    yield _without_empty_variants(table_batch) if mixed else table_batch
 
         yield from read_ahead(batches)
 

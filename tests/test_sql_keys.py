@@ -12,6 +12,8 @@ import contextlib
 import datetime as dt
 import random
 import sqlite3
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -159,6 +161,63 @@ def test_a_sqlite_key_of_another_type_than_its_column_is_key_type_naming_it(tmp_
     ]
 
 
+# Another process writes: SQLite's locks do not keep apart two connections of one process.
+SQLITE_WRITER = """
+import sqlite3, sys
+con = sqlite3.connect(sys.argv[1], timeout=120, isolation_level=None)
+con.execute("BEGIN IMMEDIATE")
+con.execute("INSERT INTO things VALUES (7, 1, 'changed meanwhile')")
+print("written", flush=True)
+con.execute("COMMIT")
+"""
+
+
+@pytest.mark.parametrize("journal", ["wal", "delete"])
+def test_a_sqlite_row_committed_while_the_ties_are_asked_is_read_in_their_snapshot_or_after_the_read(tmp_path, monkeypatch, journal):
+    # 1,500 rows of distinct keys, id 7 early in the table: it comes in the first chunk of 1,000
+    (tmp_path / "data").mkdir()
+    database = tmp_path / "data" / "erp.db"
+    with contextlib.closing(sqlite3.connect(database)) as con, con:
+        con.execute(f"PRAGMA journal_mode={journal}")
+        con.execute("CREATE TABLE things (id BIGINT, day BIGINT, v TEXT)")
+        con.executemany("INSERT INTO things VALUES (?, ?, ?)", [(i, 1, f"v{i}") for i in range(1, 1501)])
+    declared = {"things": {"primary_key": "id", "cursor": None}}
+    source = {"kind": "sqlite", "path": "erp.db", "chunk_size": CHUNK, "quality": {"max_bad_share": 1}, "tables": declared}
+    settings = settings_with_sources(tmp_path, {"erp": source})
+    found = SharedKeys.found
+    writers: list[subprocess.Popen] = []
+
+    def commit_a_tie_then_answer(self, values):
+        # After the ties were asked and before the read, a writer commits (WAL), or tries to (a rollback
+        # journal: its commit then waits for the read to end), a second version of key 7, at the end of the table.
+        writer = subprocess.Popen([sys.executable, "-c", SQLITE_WRITER, str(database)], stdout=subprocess.PIPE, text=True)
+        writers.append(writer)
+        assert writer.stdout is not None and writer.stdout.readline() == "written\n"
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            writer.wait(timeout=2)
+        found(self, values)
+
+    monkeypatch.setattr(SharedKeys, "found", commit_a_tie_then_answer)
+    ingest_source(open_run(settings), "erp")
+    monkeypatch.setattr(SharedKeys, "found", found)
+    (writer,) = writers
+    assert writer.wait(timeout=60) == 0  # committed: the row is there for the next load
+    # the read saw the table as the ties were asked: key 7 once, as it was, and no tie to quarantine
+    assert raw(settings, "erp", "things", "SELECT count(*), count(DISTINCT id) FROM t") == [(1500, 1500)]
+    assert raw(settings, "erp", "things", "SELECT v FROM t WHERE id = 7") == [("v7",)]
+    assert _quarantined_rows(settings, "erp") == 0
+
+    ingest_source(open_run(settings), "erp")
+    latest = "WHERE _dlt_load_id = (SELECT max(_dlt_load_id) FROM t)"
+    assert raw(settings, "erp", "things", f"SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE id = 7) FROM t {latest}") == [
+        (1499, 1499, 0)
+    ]
+    assert sorted(quarantine(settings, "erp", "things", "SELECT v FROM q WHERE _check = 'duplicate_key'")) == [
+        ("changed meanwhile",),
+        ("v7",),
+    ]
+
+
 @pytest.mark.slow
 def test_a_postgres_row_committed_while_the_ties_are_asked_is_read_in_their_snapshot_or_not_at_all(tmp_path, postgres, monkeypatch):
     # 1,500 rows of distinct keys, id 7 early in the table: dlt reads it in the first chunk of 1,000
@@ -227,7 +286,7 @@ def test_a_postgres_server_that_exports_no_snapshot_is_still_asked_for_ties(tmp_
     ]
 
 
-def _quarantined_rows(settings) -> int:
-    """Rows of `pg.things` in quarantine (none before its first quarantined row writes a file)."""
+def _quarantined_rows(settings, source: str = "pg") -> int:
+    """Rows of `<source>.things` in quarantine (none before its first quarantined row writes a file)."""
     lake = Lake(settings)
-    return quarantine(settings, "pg", "things")[0][0] if lake.fs.glob(lake.parquet_glob("raw", "pg", "_quarantine/things")) else 0
+    return quarantine(settings, source, "things")[0][0] if lake.fs.glob(lake.parquet_glob("raw", source, "_quarantine/things")) else 0
