@@ -4,8 +4,9 @@ A table whose key the database does not keep unique may hold two versions of a k
 value (the key alone, without a cursor). Staging would keep either: which one is current is unknown. The
 rows are read in chunks, and the check of each batch (ingest/file_values.py) sees only its own rows, so two
 such rows in different chunks would both load. Before its first batch, the table's reader asks the database
-for those keys over exactly the rows it is about to read, in the snapshot it reads them in (`SharedKeys`); every row of them goes to quarantine
-as `duplicate_key`, in whichever batch it comes. Identical copies of a row are not ambiguous and load.
+for those keys over exactly the rows it is about to read, in the snapshot it reads them in (`SharedKeys`);
+every row of them goes to quarantine as `duplicate_key`, in whichever batch it comes. Identical copies of a
+row are not ambiguous and load.
 """
 
 from __future__ import annotations
