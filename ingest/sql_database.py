@@ -33,7 +33,7 @@ from core.lake import DELETED_SUFFIX, Lake
 from core.run_context import RunContext
 from core.settings import Settings
 from core.settings_sources import PostgresSource, SqliteSource, TableSettings
-from core.warehouse import sql_identifier
+from core.warehouse import sql_identifier, sql_literal
 from ingest.file_readers import raw_names
 from ingest.read_ahead import read_ahead
 from ingest.sql_ties import SharedKeys, postgres_ties, sqlite_query
@@ -170,20 +170,19 @@ class _SqliteScanner:
         self._opening = threading.Lock()  # tables are read on their own read-ahead threads
         self._reads = 0
 
-    def query(self, sql: str, params: list):
-        """Run `sql`, whose first parameter is the source's SQLite file."""
-        return self._cursor().execute(sql, [str(self.path), *params])
-
     @contextlib.contextmanager
-    def snapshot(self, path: Path) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
-        """A cursor whose queries read the SQLite file `path` as of one moment, and the name the file is attached
-        by. Attached read-only and read in one transaction, which is one SQLite read transaction: a WAL snapshot,
-        or a rollback journal's shared lock (a writer's commit waits for its end, as it waits for any read)."""
-        cursor = self._cursor()
+    def snapshot(self, path: Path | None = None) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
+        """A cursor whose queries read the SQLite file `path` (the source's own by default) as of one moment, and
+        the name the file is attached by. Attached read-only and read in one transaction, which is one SQLite read
+        transaction: a WAL snapshot, or a rollback journal's shared lock (a writer's commit waits for its end, as it
+        waits for any read)."""
         with self._opening:
+            if self._con is None:
+                self._con = warehouse.connect(extensions=("sqlite_scanner",))
+            cursor = self._con.cursor()
             self._reads += 1
             alias = f"sqlite_read_{self._reads}"
-        cursor.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS {alias} (TYPE sqlite, READ_ONLY)")
+        cursor.execute(f"ATTACH {sql_literal(str(path or self.path))} AS {alias} (TYPE sqlite, READ_ONLY)")
         try:
             cursor.execute("BEGIN TRANSACTION")
             yield cursor, alias
@@ -192,12 +191,6 @@ class _SqliteScanner:
                 cursor.execute("ROLLBACK")
                 cursor.execute(f"DETACH {alias}")
             cursor.close()
-
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        with self._opening:
-            if self._con is None:
-                self._con = warehouse.connect(extensions=("sqlite_scanner",))
-            return self._con.cursor()
 
     def unique_sets(self, table: str) -> list[list[str]]:
         """The columns of the table's primary key and of each of its unique indexes, as SQLite declares them."""
@@ -211,13 +204,15 @@ class _SqliteScanner:
 
     def types(self, table: str) -> dict[str, str]:
         """Each column's type, as the scanner reads the table."""
-        return {row[0]: row[1] for row in self.query("DESCRIBE SELECT * FROM sqlite_scan(?, ?)", [table]).fetchall()}
+        with self.snapshot() as (read, alias):
+            return {row[0]: row[1] for row in read.execute(f"DESCRIBE SELECT * FROM {alias}.{quoted(table)}").fetchall()}
 
     def keys(self, table: str, key: list[str]) -> pa.Table:
         """The table's keys (`key` as raw names them), its columns named as raw names them."""
         spelled = _as_spelled(list(self.types(table)))
         columns = ", ".join(quoted(spelled.get(k, k)) for k in key)
-        return self.query(f"SELECT {columns} FROM sqlite_scan(?, ?)", [table]).to_arrow_table().rename_columns(key)
+        with self.snapshot() as (read, alias):
+            return read.execute(f"SELECT {columns} FROM {alias}.{quoted(table)}").to_arrow_table().rename_columns(key)
 
 
 def read_again_split(source: SqliteSource | PostgresSource, failure: BaseException) -> bool:
