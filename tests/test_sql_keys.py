@@ -202,20 +202,7 @@ def test_a_sqlite_row_committed_while_the_ties_are_asked_is_read_in_their_snapsh
     monkeypatch.setattr(SharedKeys, "found", found)
     (writer,) = writers
     assert writer.wait(timeout=60) == 0  # committed: the row is there for the next load
-    # the read saw the table as the ties were asked: key 7 once, as it was, and no tie to quarantine
-    assert raw(settings, "erp", "things", "SELECT count(*), count(DISTINCT id) FROM t") == [(1500, 1500)]
-    assert raw(settings, "erp", "things", "SELECT v FROM t WHERE id = 7") == [("v7",)]
-    assert _quarantined_rows(settings, "erp") == 0
-
-    ingest_source(open_run(settings), "erp")
-    latest = "WHERE _dlt_load_id = (SELECT max(_dlt_load_id) FROM t)"
-    assert raw(settings, "erp", "things", f"SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE id = 7) FROM t {latest}") == [
-        (1499, 1499, 0)
-    ]
-    assert sorted(quarantine(settings, "erp", "things", "SELECT v FROM q WHERE _check = 'duplicate_key'")) == [
-        ("changed meanwhile",),
-        ("v7",),
-    ]
+    _key_7_once_then_both_versions_quarantined(settings, "erp")
 
 
 @pytest.mark.slow
@@ -241,21 +228,7 @@ def test_a_postgres_row_committed_while_the_ties_are_asked_is_read_in_their_snap
     monkeypatch.setattr(SharedKeys, "found", commit_a_tie_then_answer)
     ingest_source(open_run(settings), "pg")
     monkeypatch.setattr(SharedKeys, "found", found)
-    # the read saw the table as the ties were asked: key 7 once, as it was, and no tie to quarantine
-    assert raw(settings, "pg", "things", "SELECT count(*), count(DISTINCT id) FROM t") == [(1500, 1500)]
-    assert raw(settings, "pg", "things", "SELECT v FROM t WHERE id = 7") == [("v7",)]
-    assert _quarantined_rows(settings) == 0
-
-    # the next run reads the row committed meanwhile, and finds the tie: both versions of key 7 go to quarantine
-    ingest_source(open_run(settings), "pg")
-    latest = "WHERE _dlt_load_id = (SELECT max(_dlt_load_id) FROM t)"
-    assert raw(settings, "pg", "things", f"SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE id = 7) FROM t {latest}") == [
-        (1499, 1499, 0)
-    ]
-    assert sorted(quarantine(settings, "pg", "things", "SELECT v FROM q WHERE _check = 'duplicate_key'")) == [
-        ("changed meanwhile",),
-        ("v7",),
-    ]
+    _key_7_once_then_both_versions_quarantined(settings, "pg")
 
 
 @pytest.mark.slow
@@ -286,7 +259,26 @@ def test_a_postgres_server_that_exports_no_snapshot_is_still_asked_for_ties(tmp_
     ]
 
 
-def _quarantined_rows(settings, source: str = "pg") -> int:
+def _key_7_once_then_both_versions_quarantined(settings, source: str) -> None:
+    """After a load that read `<source>.things` in the snapshot its ties were asked in: key 7 once, as it was, and
+    no tie quarantined. The next load reads the second version committed meanwhile, finds the tie, and
+    quarantines both versions of key 7."""
+    assert raw(settings, source, "things", "SELECT count(*), count(DISTINCT id) FROM t") == [(1500, 1500)]
+    assert raw(settings, source, "things", "SELECT v FROM t WHERE id = 7") == [("v7",)]
+    assert _quarantined_rows(settings, source) == 0
+
+    ingest_source(open_run(settings), source)
+    latest = "WHERE _dlt_load_id = (SELECT max(_dlt_load_id) FROM t)"
+    assert raw(settings, source, "things", f"SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE id = 7) FROM t {latest}") == [
+        (1499, 1499, 0)
+    ]
+    assert sorted(quarantine(settings, source, "things", "SELECT v FROM q WHERE _check = 'duplicate_key'")) == [
+        ("changed meanwhile",),
+        ("v7",),
+    ]
+
+
+def _quarantined_rows(settings, source: str) -> int:
     """Rows of `<source>.things` in quarantine (none before its first quarantined row writes a file)."""
     lake = Lake(settings)
     return quarantine(settings, source, "things")[0][0] if lake.fs.glob(lake.parquet_glob("raw", source, "_quarantine/things")) else 0
