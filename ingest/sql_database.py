@@ -187,9 +187,9 @@ class _SqliteScanner:
             cursor.execute("BEGIN TRANSACTION")
             yield cursor, alias
         finally:
-            with contextlib.suppress(duckdb.Error):  # what failed inside is the error to report
-                cursor.execute("ROLLBACK")
-                cursor.execute(f"DETACH {alias}")
+            for statement in ("ROLLBACK", f"DETACH {alias}"):
+                with contextlib.suppress(duckdb.Error):  # what failed inside is the error to report
+                    cursor.execute(statement)
             cursor.close()
 
     def unique_sets(self, table: str) -> list[list[str]]:
