@@ -2,9 +2,13 @@
 
 The platform side is `pipeline.run.run_all`, what `just run` runs, with each stage's wall seconds,
 CPU seconds and peak RSS measured in its own process (the peak is reset between stages through
-/proc/self/clear_refs, Linux's way to restart VmHWM). The hand-written side reads every dropped
-file, keeps the latest version of each key, drops the deleted ones, computes the marts and writes
-them to Parquet: after a change, it recomputes everything from all the files.
+/proc/self/clear_refs, Linux's way to restart VmHWM). Two hand-written sides:
+- `duckdb_marts` reads every dropped file, keeps the latest version of each key, drops the deleted
+  ones, computes the marts and writes them to Parquet: after a change, it recomputes everything from
+  all the files (one pass, no layer kept);
+- `duckdb_layers` keeps the layers the platform keeps, the plain way: each round's files copied to a
+  raw Parquet file, staging tables in a DuckDB file (built from raw, then merged by key from the new
+  raw file only), the marts computed from staging, and staging and the marts written to Parquet.
 """
 
 from __future__ import annotations
@@ -149,6 +153,49 @@ def duckdb_marts(settings: Settings, params: dict) -> dict:
         for mart, sql in HAND_MARTS.items():
             con.execute(f"COPY ({sql}) TO {warehouse.sql_literal(out / f'{mart}.parquet')} (FORMAT parquet, COMPRESSION zstd)")
             [(rows[mart],)] = con.execute(f"SELECT count(*) FROM read_parquet({warehouse.sql_literal(out / f'{mart}.parquet')})").fetchall()
+    return {"rows": rows}
+
+
+def duckdb_layers(settings: Settings, params: dict) -> dict:
+    """By hand, with the platform's layers, in `<data_dir>`: copy `params["files"]` (this round's drops) to
+    `raw/<table>/<round>.parquet`; build the staging tables from raw (the first round) or merge the new raw file
+    into them by key (a change: its keys' staged rows replaced by their newest version); compute the marts from
+    staging's live rows; write staging and the marts to Parquet in `published/` and `marts/`. A change's versions
+    are taken to be newer than the staged ones, as the scenario's are."""
+    data = settings.data_dir
+    landing, round_name = Path(params["landing"]), params["round"]
+    with contextlib.closing(warehouse.connect(data / "layers.duckdb")) as con:
+        apply_duckdb_settings(con, params)
+        for name, table in (("trips", TRIPS), ("shifts", SHIFTS)):
+            files = [warehouse.sql_literal(landing / file) for file in params["files"] if file.startswith(f"{table}-")]
+            raw_file = data / "raw" / table / f"{round_name}.parquet"
+            raw_file.parent.mkdir(parents=True, exist_ok=True)
+            raw = warehouse.sql_literal(raw_file)
+            con.execute(f"COPY (SELECT * FROM read_csv([{', '.join(files)}])) TO {raw} (FORMAT parquet, COMPRESSION zstd)")
+            keys = ", ".join(KEYS[table])
+            newest = f"SELECT * FROM read_parquet({raw}) QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY updated_at DESC) = 1"
+            # staging keeps the deleted rows (flagged by `deleted_at`), as the platform's staging models do
+            [(staged,)] = con.execute(f"SELECT count(*) FROM duckdb_tables() WHERE table_name = 'stg_{name}'").fetchall()
+            if not staged:
+                con.execute(f"CREATE TABLE stg_{name} AS {newest}")
+            else:
+                con.execute("BEGIN")
+                con.execute(f"CREATE TEMP TABLE incoming AS {newest}")
+                con.execute(f"DELETE FROM stg_{name} WHERE ({keys}) IN (SELECT ({keys}) FROM incoming)")
+                con.execute(f"INSERT INTO stg_{name} SELECT * FROM incoming")
+                con.execute("DROP TABLE incoming")
+                con.execute("COMMIT")
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * EXCLUDE (deleted_at) FROM stg_{name} WHERE deleted_at IS NULL")
+        published, marts = data / "published", data / "marts"
+        published.mkdir(exist_ok=True)
+        marts.mkdir(exist_ok=True)
+        for name in ("trips", "shifts"):
+            con.execute(f"COPY stg_{name} TO {warehouse.sql_literal(published / f'{name}.parquet')} (FORMAT parquet, COMPRESSION zstd)")
+        rows = {}
+        for mart, sql in HAND_MARTS.items():
+            con.execute(f"CREATE OR REPLACE TABLE {mart} AS {sql}")
+            con.execute(f"COPY {mart} TO {warehouse.sql_literal(marts / f'{mart}.parquet')} (FORMAT parquet, COMPRESSION zstd)")
+            [(rows[mart],)] = con.execute(f"SELECT count(*) FROM {mart}").fetchall()
     return {"rows": rows}
 
 

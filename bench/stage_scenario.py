@@ -1,11 +1,13 @@
 """The files scenario (`--stages scenario`): a generated project with a files source of `--rows` trips (one key
 column) and a quarter as many vehicle shifts (a three-column key), as `just run` builds it and as
-hand-written DuckDB computes the same marts.
+hand-written DuckDB computes the same marts, in one pass and keeping the platform's layers.
 
-1. Full build: `just run` on a fresh data folder with the first drops, against DuckDB reading the files.
+1. Full build: `just run` on a fresh data folder with the first drops, against DuckDB reading the files
+   (one pass), and DuckDB keeping raw, staging and the published Parquet (`duckdb_layers`).
 2. A 1% change (`bench.scenario_data.change`), landed as new files, and the run after it, against
-   DuckDB recomputing the marts from all the files (the full recompute: no state to be incremental on).
-After the full build and after the change, the published marts are compared with DuckDB's, row for row.
+   DuckDB recomputing the marts from all the files (the full recompute: no state to be incremental on),
+   and DuckDB with the layers merging the change into its staging tables.
+After the full build and after the change, the published marts are compared with both sides', row for row.
 """
 
 from __future__ import annotations
@@ -49,26 +51,45 @@ def run(
     def duckdb(data: Path, drops: Path) -> Sample:
         return ws.run_side("scenario.duckdb", env(data), {"landing": str(drops), "duckdb": duckdb_settings})
 
+    def layers(data: Path, drops: Path, files: list[str], round_name: str) -> Sample:
+        params = {"landing": str(drops), "files": files, "round": round_name, "duckdb": duckdb_settings}
+        return ws.run_side("scenario.layers", env(data), params)
+
+    first_drops = sorted(path.name for path in landing.glob("*.csv"))
+
     say(f"scenario: `just run` on {trips:,} trips and {scenario_data.shift_rows(trips):,} vehicle shifts as CSV drops vs DuckDB by hand")
-    full = alternate({"platform": platform_full, "duckdb": lambda: duckdb(ws.fresh("duckdb"), landing)}, warmup=warmup, repeats=repeats)
-    chain = ws.dir / "platform"  # the last full build's folder goes on with the changes
+    full = alternate(
+        {
+            "platform": platform_full,
+            "duckdb": lambda: duckdb(ws.fresh("duckdb"), landing),
+            "layers": lambda: layers(ws.fresh("duckdb-layers"), landing, first_drops, "first"),
+        },
+        warmup=warmup,
+        repeats=repeats,
+    )
+    chain = ws.dir / "platform"  # the last full build's folders go on with the changes
     chain_landing = chain / "landing" / scenario_data.SOURCE
-    checks = {"full": compare(_settings(project, env(chain)), ws.dir / "duckdb" / "marts")}
+    settings = _settings(project, env(chain))
+    checks = {"full": compare(settings, ws.dir / "duckdb" / "marts"), "full_layers": compare(settings, ws.dir / "duckdb-layers" / "marts")}
 
     landed: list[dict] = []  # each change round's keys updated, deleted and added
 
     def change() -> dict[str, Sample]:
-        landed.append(scenario_data.change(chain_landing, trips, len(landed) + 1))
+        round_no = len(landed) + 1
+        landed.append(scenario_data.change(chain_landing, trips, round_no))
         platform = _platform(ws, env(chain))
         by_hand = duckdb(ws.fresh("duckdb-change"), chain_landing)
-        checks["change"] = compare(_settings(project, env(chain)), ws.dir / "duckdb-change" / "marts")
-        return {"platform": platform, "duckdb": by_hand}
+        files = sorted(path.name for path in chain_landing.glob(f"*-change-{round_no:03d}.csv"))
+        with_layers = layers(ws.dir / "duckdb-layers", chain_landing, files, f"change-{round_no:03d}")
+        checks["change"] = compare(settings, ws.dir / "duckdb-change" / "marts")
+        checks["change_layers"] = compare(settings, ws.dir / "duckdb-layers" / "marts")
+        return {"platform": platform, "duckdb": by_hand, "layers": with_layers}
 
     say("scenario: a 1% change landed as new files, then `just run` vs DuckDB recomputing from every file")
     changed = alternate({"change": change}, warmup=warmup, repeats=repeats)
 
     sides = {"full": _summaries(full), "change": _summaries(changed)}
-    platform, hand = sides["full"]["platform"], sides["full"]["duckdb"]
+    platform, hand, layered = sides["full"]["platform"], sides["full"]["duckdb"], sides["full"]["layers"]
     return {
         "trips": trips,
         "shifts": scenario_data.shift_rows(trips),
@@ -81,6 +102,10 @@ def run(
         "change_share_of_full": sides["change"]["platform"]["process_seconds"] / platform["process_seconds"],
         "change_ratio_vs_duckdb": sides["change"]["platform"]["process_seconds"] / sides["change"]["duckdb"]["process_seconds"],
         "duckdb_change_share_of_full": sides["change"]["duckdb"]["process_seconds"] / hand["process_seconds"],
+        "full_ratio_vs_layers": platform["process_seconds"] / layered["process_seconds"],
+        "change_ratio_vs_layers": sides["change"]["platform"]["process_seconds"] / sides["change"]["layers"]["process_seconds"],
+        "layers_full_ratio_vs_duckdb": layered["process_seconds"] / hand["process_seconds"],
+        "layers_change_share_of_full": sides["change"]["layers"]["process_seconds"] / layered["process_seconds"],
         "checks": checks,
         "answers_equal": all(mart["equal"] for check in checks.values() for mart in check.values()),
     }

@@ -32,6 +32,7 @@ SIDES = {
     "e2e.duckdb": ("bench.sides_publish:duckdb_pipeline", ()),
     "scenario.platform": ("bench.sides_scenario:platform", ("pipeline.run",)),
     "scenario.duckdb": ("bench.sides_scenario:duckdb_marts", ()),
+    "scenario.layers": ("bench.sides_scenario:duckdb_layers", ()),
     "scheduler.run": ("bench.sides_scheduler:run_stage", ("pipeline.run",)),
     "scheduler.job": ("bench.sides_scheduler:job", ("scheduler.runner",)),
 }

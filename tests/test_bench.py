@@ -116,7 +116,7 @@ def test_bench_runs_every_stage_and_the_sides_agree(tmp_path: Path):
     assert "## Scale 0.01: 1,000 orders" in table and "## Targets" in table
     assert f"restated from {day['restated_from'][:10]}" in table and "slowest: " in table
     assert "## Files scenario (files 2,000 rows): 2,000 trips and 500 vehicle shifts in 2 CSV drops" in table
-    assert "Published marts against DuckDB's: equal" in table
+    assert "Published marts against both DuckDB sides': equal" in table
 
 
 def _check_scenario(scenario: dict, bench_dir: Path) -> None:
@@ -132,14 +132,25 @@ def _check_scenario(scenario: dict, bench_dir: Path) -> None:
     # a change: 1% of the keys updated, a few deleted, 0.1% new (at least one), every changed row loaded once
     assert changed[TRIPS]["updated"] == 20 and changed[TRIPS]["deleted"] >= 3 and changed[TRIPS]["new"] == 2
     assert change["platform"]["extra"]["rows_loaded"] == {SOURCE: {table: sum(keys.values()) for table, keys in changed.items()}}
+    assert set(full) == set(change) == {"platform", "duckdb", "layers"}
     for run in (full, change):
         assert set(run["platform"]["stages"]) == {"ingest", "transform", "publish"}
         assert all(node["cpu_seconds"] > 0 and node["peak_rss_mb"] > 20 for node in run["platform"]["stages"].values())
         assert run["platform"]["peak_rss_mb"] >= max(node["peak_rss_mb"] for node in run["platform"]["stages"].values())
-        assert run["platform"]["extra"]["published_new"] and run["duckdb"]["cpu_seconds"] > 0
+        assert run["platform"]["extra"]["published_new"] and run["duckdb"]["cpu_seconds"] > 0 and run["layers"]["cpu_seconds"] > 0
+        assert run["layers"]["extra"]["rows"] == run["duckdb"]["extra"]["rows"]
     assert scenario["answers_equal"] is True
+    # both hand-written sides, after the full build and after the change
+    assert set(scenario["checks"]) == {"full", "full_layers", "change", "change_layers"}
     for check in scenario["checks"].values():
         assert check["fleet_daily_trips"]["published_rows"] == 365 and all(mart["equal"] for mart in check.values())
+    # the layered side kept each round's raw file, and merged the change into staging: every key once
+    layers = bench_dir / "work" / "scenario-2000" / "duckdb-layers"
+    assert sorted(path.name for path in (layers / "raw" / TRIPS).iterdir()) == ["change-001.parquet", "first.parquet"]
+    with duckdb.connect() as con:
+        published = layers / "published" / "trips.parquet"
+        [(rows, keys)] = con.execute(f"SELECT count(*), count(DISTINCT trip_id) FROM read_parquet('{published}')").fetchall()
+    assert rows == keys == 2_000 + changed[TRIPS]["new"]
     # the check sees a difference: one row less on DuckDB's side
     work = bench_dir / "work" / "scenario-2000"
     hand = work / "duckdb-change" / "marts" / "fleet_vehicles.parquet"
@@ -160,7 +171,10 @@ def test_the_files_scenario_targets_are_judged_from_its_figures():
             "trips": 6_000_000,
             "change_share_of_full": share,
             "duckdb_change_share_of_full": 0.9,
+            "layers_change_share_of_full": 0.3,
             "full_ratio_vs_duckdb": ratio,
+            "full_ratio_vs_layers": ratio / 1.6,
+            "layers_full_ratio_vs_duckdb": 1.6,
             "full_cpu_ratio_vs_duckdb": ratio,
             "sides": {"full": {"platform": platform}},
             "answers_equal": equal,
