@@ -24,7 +24,7 @@ from core.run_context import open_run
 from ingest.pipeline import ingest_source
 from tests.support.sources import landed_files, quarantine, raw
 
-SEEDS = range(int(os.environ.get("FILE_PARTS_SEEDS", "4")))
+SEEDS = range(int(os.environ.get("FILE_PARTS_SEEDS", "2")))
 WHOLE_MB = 2000  # room to read every file of the battery whole
 PARTS_MB = 1  # about 100 KB parts: every large file of the battery in several
 TABLES = {
