@@ -9,6 +9,7 @@ duplicate key, and the published marts equal the source.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -94,7 +95,7 @@ def test_an_ingest_killed_between_dlt_marking_its_package_loaded_and_moving_it_d
     """dlt writes a loaded package's completed marker, then renames the package from `normalized` to
     `loaded`; a run killed between the two leaves a pending package dlt refuses to finish ("already
     completed"). The next run completes the hand-over instead of failing on every later run."""
-    settings = _first_ingest_killed_once_its_load_landed(tmp_path)
+    settings = _first_ingest_killed_once_its_load_landed(tmp_path, whole_record=True)
     load = harness.dlt_dir(settings) / "load"
     (package,) = [path for path in [*load.glob("normalized/*"), *load.glob("loaded/*")] if path.is_dir()]
     if package.parent.name == "loaded":  # the kill came after the rename: put the package back where the window leaves it
@@ -104,7 +105,9 @@ def test_an_ingest_killed_between_dlt_marking_its_package_loaded_and_moving_it_d
     assert package.name in [p.name for p in load.glob("loaded/*")] and not [p for p in load.glob("normalized/*") if p.is_dir()]
 
 
-def _first_ingest_killed_once_its_load_landed(tmp_path: Path) -> Settings:
+def _first_ingest_killed_once_its_load_landed(tmp_path: Path, *, whole_record: bool = False) -> Settings:
+    """The first ingest, SIGKILLed once its load's record is in raw's `_dlt_loads` (`whole_record`: once that record
+    is written whole, as it is before dlt marks the package loaded; else as soon as its file exists)."""
     settings = settings_for(tmp_path / "data")
     demo = settings.demo
     generate(settings.source_path("shop"), seed=demo.seed, scale=demo.scale, start_date=demo.start_date, history_days=demo.history_days)
@@ -121,11 +124,20 @@ def _first_ingest_killed_once_its_load_landed(tmp_path: Path) -> Settings:
     assert child.poll() is None and watch.fresh("load"), "the first ingest was frozen in its load"
     assert copy.is_file(), "the erasure list's copy is in the lake before the first load lands in raw"
     os.killpg(child.pid, signal.SIGCONT)
-    while child.poll() is None and not any(loads.glob("*.jsonl")) and time.monotonic() < deadline:
+    landed = (lambda: any(map(_whole_record, loads.glob("*.jsonl")))) if whole_record else (lambda: any(loads.glob("*.jsonl")))
+    while child.poll() is None and not landed() and time.monotonic() < deadline:
         time.sleep(0.001)
     harness.sigkill(child)
-    assert any(loads.glob("*.jsonl")), "the first ingest's load landed in raw before the kill"
+    assert landed(), "the first ingest's load landed in raw before the kill"
     return settings
+
+
+def _whole_record(path: Path) -> bool:
+    """dlt creates a load's record, then writes its line: a kill in between leaves it empty."""
+    try:
+        return json.loads(path.read_text()).get("status") == 0
+    except (OSError, ValueError):
+        return False
 
 
 def _assert_the_next_ingest_completes_raw(settings: Settings, log: Path) -> None:
