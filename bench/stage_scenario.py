@@ -93,7 +93,7 @@ def run(
     platform, hand, layered = sides["full"]["platform"], sides["full"]["duckdb"], sides["full"]["layers"]
     return {
         "trips": trips,
-        "shifts": scenario_data.shift_rows(trips),
+        "shifts": shifts,
         "drop_files": len(list(landing.glob("*.csv"))),
         "staging": staging,
         "changed_keys": landed[-1],
